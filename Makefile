@@ -1,0 +1,81 @@
+# leakaudit — one top-level build, out of tree into $(BUILD)/.
+#
+#   make            build everything (needs `make deps` once on a fresh machine)
+#   make deps       apt-get install what is missing (scripts/deps.sh)
+#   make test       deps + build + every test (tests/run.sh prints the totals)
+#   make check      the same tests against an ASan+UBSan build in build-san/
+#   make demo       deps + build + the end-to-end demo (scripts/demo.sh)
+#   make format     clang-format every C source and header
+#   make clean
+#
+# Each part adds its own rules in <part>/part.mk; this file only holds what
+# they share. Outputs: $(BUILD)/bin, $(BUILD)/lib, $(BUILD)/obj, $(BUILD)/tests.
+
+BUILD ?= build
+SAN ?= 0
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+
+BIN := $(BUILD)/bin
+LIB := $(BUILD)/lib
+OBJ := $(BUILD)/obj
+TESTBIN := $(BUILD)/tests
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+BASE_CFLAGS := -std=gnu11 -g -O2 -fno-omit-frame-pointer -D_GNU_SOURCE $(WARN) -I. -Icommon
+SAN_FLAGS :=
+ifeq ($(SAN),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+# Code that runs outside the audited process (tools, tests) gets sanitizers in
+# `make check`; code injected into it (the shim) never does: a sanitizer
+# runtime cannot be preloaded into arbitrary programs.
+CFLAGS_TOOL := $(BASE_CFLAGS) $(SAN_FLAGS) $(EXTRA_CFLAGS)
+LDFLAGS_TOOL := $(SAN_FLAGS)
+
+# Parts append to these.
+ALL_TARGETS :=
+TEST_TARGETS :=
+LEAKAUDIT_OBJS :=
+LEAKAUDIT_LIBS :=
+
+.PHONY: all deps test check demo format clean
+all:
+
+include common/part.mk
+include $(filter-out common/part.mk,$(wildcard */part.mk))
+
+# The front-end links every part's subcommand objects (cli/part.mk defines it).
+all: $(ALL_TARGETS)
+
+deps:
+	@bash scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all tests
+	@BUILD=$(BUILD) bash tests/run.sh
+
+tests: $(TEST_TARGETS)
+
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build-san SAN=1 all tests
+	@BUILD=build-san LEAKAUDIT_SANITIZED=1 bash tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) bash scripts/demo.sh
+
+format:
+	@git ls-files '*.c' '*.h' | grep -v '^bpf/vmlinux' | xargs clang-format -i
+
+clean:
+	rm -rf build build-san
+
+# Generic compile rule for tool-side objects: $(OBJ)/<path>.o from <path>.c.
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) $(CFLAGS_$(firstword $(subst /, ,$*))) -MMD -MP -c $< -o $@
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
