@@ -14,7 +14,7 @@ PACKAGES=(
     # inferd: decode, convert, OCR backend, JPEG, HTTP, JSON
     libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
     libtesseract-dev tesseract-ocr-eng libleptonica-dev libturbojpeg0-dev
-    libmicrohttpd-dev libjansson-dev
+    libmicrohttpd-dev libjansson-dev fonts-dejavu-core
     # tests: real programs under the shim, peers, viewers
     python3 libpython3.11-testsuite sqlite3 git bash gcc valgrind heaptrack
     bpftrace golang-go chromium procps psmisc curl wrk iproute2 file

@@ -1,0 +1,70 @@
+/*
+ * Implementation of common/fdscan.h with raw getdents64 so no DIR* (and so
+ * no malloc) is involved.
+ */
+#include "fdscan.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+int fdscan_foreach(int pid, int (*cb)(int fd, const char *target, void *arg), void *arg)
+{
+    char path[64] = "/proc/self/fd";
+    if (pid > 0) {
+        char num[24];
+        util_u64_to_dec((uint64_t)pid, num, sizeof(num));
+        size_t n = util_strlcpy(path, "/proc/", sizeof(path));
+        n += util_strlcpy(path + n, num, sizeof(path) - n);
+        util_strlcpy(path + n, "/fd", sizeof(path) - n);
+    }
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    char buf[4096] __attribute__((aligned(8)));
+    int count = 0, rc = 0;
+    for (;;) {
+        long n = syscall(SYS_getdents64, dfd, buf, sizeof(buf));
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        for (long pos = 0; pos < n;) {
+            struct linux_dirent64 *de = (struct linux_dirent64 *)(buf + pos);
+            pos += de->d_reclen;
+            const char *s = de->d_name;
+            if (*s < '0' || *s > '9')
+                continue;
+            int fd = 0;
+            while (*s >= '0' && *s <= '9')
+                fd = fd * 10 + (*s++ - '0');
+            if (fd == dfd && pid <= 0)
+                continue;
+            char target[4096];
+            ssize_t len = readlinkat(dfd, de->d_name, target, sizeof(target) - 1);
+            if (len < 0)
+                continue; /* closed meanwhile */
+            target[len] = '\0';
+            count++;
+            rc = cb(fd, target, arg);
+            if (rc)
+                goto out;
+        }
+    }
+out:
+    close(dfd);
+    return rc ? rc : count;
+}

@@ -1,0 +1,308 @@
+/*
+ * The snapshot format: the one contract between capture (allocshim, tracer)
+ * and analysis (reports). docs/snapshot-format.md is the normative spec; this
+ * header is its C face. There is exactly one writer (snapshot_write.c) and
+ * one reader (snapshot_read.c).
+ *
+ * The writer never calls malloc: it runs inside the audited process (the
+ * shim) and streams records through a fixed buffer in struct snap_writer to
+ * a temporary file that is renamed into place when complete.
+ * The reader allocates freely: it runs in offline tools.
+ */
+#ifndef LEAKAUDIT_SNAPSHOT_H
+#define LEAKAUDIT_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAP_MAGIC "LKASNAP\0"
+#define SNAP_MAGIC_LEN 8
+#define SNAP_FORMAT_VERSION 1
+
+/* Limits (docs/snapshot-format.md, "Size bounds"). */
+#define SNAP_MAX_STACK_DEPTH 64
+#define SNAP_MAX_PATH 4096
+#define SNAP_MAX_BUILD_ID 32
+#define SNAP_MAX_CORRUPTION_BYTES 32
+#define SNAP_MAX_NAME 64
+#define SNAP_MAX_SECTION_BYTES (1u << 30) /* reader refuses larger sections */
+
+/* Stack id 0 is "no stack": unattributed or unknown. Real ids start at 1. */
+#define SNAP_STACK_NONE 0u
+
+enum snap_source { SNAP_SOURCE_SHIM = 1, SNAP_SOURCE_TRACER = 2 };
+enum snap_mode { SNAP_MODE_FULL = 1, SNAP_MODE_SAMPLED = 2 };
+enum snap_unwind { SNAP_UNWIND_FP = 1, SNAP_UNWIND_DWARF = 2 };
+
+/* Why this snapshot was taken. */
+enum snap_trigger {
+    SNAP_TRIGGER_INTERVAL = 1,
+    SNAP_TRIGGER_EXIT = 2,
+    SNAP_TRIGGER_SIGNAL = 3,
+    SNAP_TRIGGER_DETACH = 4,
+    SNAP_TRIGGER_CORRUPTION = 5,
+    SNAP_TRIGGER_REQUEST = 6,
+};
+
+/* Section types, in file order. Unknown types are skipped by the reader. */
+enum snap_section_type {
+    SNAP_SEC_HEADER = 1,
+    SNAP_SEC_MODULES = 2,
+    SNAP_SEC_STACKS = 3,
+    SNAP_SEC_HEAP = 4,
+    SNAP_SEC_FDS = 5,
+    SNAP_SEC_MMAPS = 6,
+    SNAP_SEC_CORRUPTION = 7,
+    SNAP_SEC_LOSSES = 8,
+    SNAP_SEC_END = 0xffff,
+};
+
+enum snap_fd_kind {
+    SNAP_FD_UNKNOWN = 0,
+    SNAP_FD_FILE = 1,
+    SNAP_FD_DIR = 2,
+    SNAP_FD_SOCKET = 3,
+    SNAP_FD_PIPE = 4,
+    SNAP_FD_EVENTFD = 5,
+    SNAP_FD_MEMFD = 6,
+    SNAP_FD_DMABUF = 7,
+    SNAP_FD_TIMERFD = 8,
+    SNAP_FD_SIGNALFD = 9,
+    SNAP_FD_EPOLL = 10,
+    SNAP_FD_INOTIFY = 11,
+    SNAP_FD_DEVICE = 12,
+    SNAP_FD_ANON = 13, /* other anon_inode */
+    SNAP_FD_PIDFD = 14,
+    SNAP_FD_KIND_COUNT
+};
+
+/* How an fd came to be (the call that created it). */
+enum snap_fd_origin {
+    SNAP_FDO_UNKNOWN = 0,
+    SNAP_FDO_OPEN = 1,
+    SNAP_FDO_DUP = 2,
+    SNAP_FDO_FCNTL_DUPFD = 3,
+    SNAP_FDO_SOCKET = 4,
+    SNAP_FDO_ACCEPT = 5,
+    SNAP_FDO_PIPE = 6,
+    SNAP_FDO_EVENTFD = 7,
+    SNAP_FDO_MEMFD = 8,
+    SNAP_FDO_TIMERFD = 9,
+    SNAP_FDO_SIGNALFD = 10,
+    SNAP_FDO_EPOLL = 11,
+    SNAP_FDO_INOTIFY = 12,
+    SNAP_FDO_IOCTL = 13,
+    SNAP_FDO_RECVMSG = 14, /* received over a socket (SCM_RIGHTS) */
+    SNAP_FDO_FOPEN = 15,
+    SNAP_FDO_OPENDIR = 16,
+    SNAP_FDO_PREEXISTING = 17, /* open before tracking began (attach) */
+    SNAP_FDO_UNATTRIBUTED = 18, /* found in /proc/PID/fd, creation not seen */
+    SNAP_FDO_SOCKETPAIR = 19,
+    SNAP_FDO_OTHER = 20,
+    SNAP_FDO_COUNT
+};
+
+enum snap_mmap_kind {
+    SNAP_MMAP_ANON = 1,
+    SNAP_MMAP_FILE = 2,
+    SNAP_MMAP_DMABUF = 3,
+    SNAP_MMAP_MEMFD = 4,
+    SNAP_MMAP_SHM = 5,
+};
+
+/* Corruption events (filled by guard mode). */
+enum snap_corruption_kind {
+    SNAP_CORR_OVERFLOW = 1,
+    SNAP_CORR_UNDERFLOW = 2,
+    SNAP_CORR_USE_AFTER_FREE_WRITE = 3,
+    SNAP_CORR_USE_AFTER_FREE_READ = 4,
+    SNAP_CORR_DOUBLE_FREE = 5,
+    SNAP_CORR_INVALID_FREE = 6, /* interior, stack, global, wild */
+    SNAP_CORR_MISMATCHED_FREE = 7, /* new/delete[] vs malloc/free */
+    SNAP_CORR_OVERFLOW_READ = 8,
+    SNAP_CORR_UNDERFLOW_READ = 9,
+    SNAP_CORR_USE_AFTER_DESTROY = 10,
+    SNAP_CORR_DOUBLE_DESTROY = 11,
+    SNAP_CORR_KIND_COUNT
+};
+
+/* ---- the in-memory model (what the reader returns) ---- */
+
+struct snap_header {
+    uint32_t format_version;
+    uint32_t source;  /* enum snap_source */
+    uint32_t mode;    /* enum snap_mode */
+    uint32_t unwind;  /* enum snap_unwind */
+    uint32_t trigger; /* enum snap_trigger */
+    uint32_t seq;     /* 0,1,2... within a series */
+    int32_t pid;
+    int32_t ppid;
+    uint64_t sample_period;    /* mean bytes between samples (sampled mode), else 0 */
+    uint64_t start_time_ns;    /* CLOCK_REALTIME: process start (shim) or attach (tracer) */
+    uint64_t snapshot_time_ns; /* CLOCK_REALTIME */
+    uint64_t monotonic_ns;     /* CLOCK_MONOTONIC at snapshot, for rates */
+    uint64_t rss_bytes;        /* VmRSS at snapshot time, 0 if unknown */
+    char exe[SNAP_MAX_PATH];
+    char series[SNAP_MAX_NAME];   /* identifies one process image's series */
+    char allocator[SNAP_MAX_NAME]; /* glibc, jemalloc, tcmalloc, mimalloc, ... */
+    char hostname[SNAP_MAX_NAME];
+};
+
+struct snap_module {
+    uint64_t start, end, offset; /* one executable mapping */
+    uint32_t build_id_len;
+    uint8_t build_id[SNAP_MAX_BUILD_ID];
+    char *path; /* reader: heap string */
+};
+
+struct snap_stack {
+    uint32_t id; /* >= 1 */
+    uint32_t depth;
+    uint64_t *frames; /* return addresses, innermost first; reader: heap array */
+};
+
+/* Per-stack heap totals. "live" = outstanding now; totals since tracking began. */
+struct snap_heap_entry {
+    uint32_t stack_id;
+    uint32_t flags; /* SNAP_HEAP_* */
+    uint64_t live_bytes;
+    uint64_t live_count;
+    uint64_t total_bytes;
+    uint64_t total_count;
+    uint64_t freed_bytes;
+    uint64_t freed_count;
+};
+#define SNAP_HEAP_ESTIMATED 0x1u /* scaled from samples */
+
+struct snap_fd_entry {
+    int32_t fd;
+    uint32_t kind;   /* enum snap_fd_kind */
+    uint32_t origin; /* enum snap_fd_origin */
+    uint32_t stack_id;
+    uint64_t created_ns; /* CLOCK_REALTIME, 0 if unknown */
+    int32_t source_fd;   /* dup source / mmap'd-through fd, -1 if none */
+    uint32_t flags;      /* SNAP_FD_* */
+    char *target;        /* readlink(/proc/PID/fd/N); reader: heap string */
+};
+#define SNAP_FD_CLOEXEC 0x1u
+
+struct snap_mmap_entry {
+    uint64_t addr, len;
+    int32_t prot, flags;
+    int32_t fd; /* -1 for anonymous */
+    uint32_t kind; /* enum snap_mmap_kind */
+    uint32_t stack_id;
+    uint32_t pad;
+    uint64_t created_ns;
+    char *path; /* reader: heap string, may be "" */
+};
+
+struct snap_corruption {
+    uint32_t kind; /* enum snap_corruption_kind */
+    int32_t tid;
+    uint64_t addr;        /* start of the user block (or faulting address if no block) */
+    uint64_t block_size;  /* user size of the block hit, 0 if unknown */
+    int64_t offset;       /* of the bad byte/access from the block start */
+    uint64_t time_ns;
+    uint32_t alloc_stack, free_stack, access_stack; /* SNAP_STACK_NONE if unknown */
+    uint32_t bytes_len;
+    uint8_t bytes[SNAP_MAX_CORRUPTION_BYTES]; /* what was found where the pattern should be */
+    char detail[128]; /* one line of human context */
+};
+
+struct snap_loss {
+    char name[SNAP_MAX_NAME]; /* e.g. "stack_table_full", "fd_unattributed" */
+    uint64_t value;
+};
+
+struct snapshot {
+    struct snap_header hdr;
+    size_t n_modules, n_stacks, n_heap, n_fds, n_mmaps, n_corruptions, n_losses;
+    struct snap_module *modules;
+    struct snap_stack *stacks; /* sorted by id */
+    struct snap_heap_entry *heap;
+    struct snap_fd_entry *fds;
+    struct snap_mmap_entry *mmaps;
+    struct snap_corruption *corruptions;
+    struct snap_loss *losses;
+    char *path; /* file it was read from */
+};
+
+/* ---- reader ---- */
+
+/*
+ * Reads one snapshot file. On success returns 0 and *out (free with
+ * snapshot_free). On failure returns -errno-like (-EINVAL corrupt, -ENOENT,
+ * -EPROTO wrong version, -EIO truncated...) and writes one line naming what
+ * is wrong into err (no trailing newline).
+ */
+int snapshot_read_file(const char *path, struct snapshot **out, char *err, size_t errlen);
+int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char *err,
+                      size_t errlen);
+void snapshot_free(struct snapshot *snap);
+
+/* Binary search by id; NULL if absent or id == SNAP_STACK_NONE. */
+const struct snap_stack *snapshot_find_stack(const struct snapshot *snap, uint32_t id);
+/* Value of a named loss counter, 0 if absent. */
+uint64_t snapshot_loss(const struct snapshot *snap, const char *name);
+
+/*
+ * Lists the snapshot files (*.snap) in a directory sorted by series then seq.
+ * Returns the count (>= 0) with *paths a heap array of heap strings (free
+ * each and the array), or -errno with a message in err.
+ */
+int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen);
+
+/* ---- writer ---- */
+
+#define SNAP_WRITER_BUFSZ 65536
+
+/* Streaming writer state. Lives in caller memory (static or mmap'd in the shim). */
+struct snap_writer {
+    int fd;
+    int error;          /* first -errno seen; sticky: later calls are no-ops */
+    int in_section;     /* a section is open */
+    uint32_t crc;       /* running CRC32 of every byte written */
+    uint64_t offset;    /* bytes written so far (buffered included) */
+    size_t used;        /* bytes in buf */
+    char tmp_path[SNAP_MAX_PATH];
+    char final_path[SNAP_MAX_PATH];
+    unsigned char buf[SNAP_WRITER_BUFSZ];
+};
+
+/*
+ * Opens DIR/NAME.tmp (mode 0600; DIR is created 0700 if missing) for
+ * writing. Returns 0 or -errno. Never allocates.
+ */
+int snap_writer_open(struct snap_writer *w, const char *dir, const char *name);
+int snap_write_header(struct snap_writer *w, const struct snap_header *hdr);
+
+/* Sections are written in order: begin, N records, end. */
+int snap_begin_section(struct snap_writer *w, uint32_t type);
+int snap_end_section(struct snap_writer *w);
+int snap_write_module(struct snap_writer *w, const struct snap_module *m);
+int snap_write_stack(struct snap_writer *w, uint32_t id, const uint64_t *frames, uint32_t depth);
+int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e);
+int snap_write_fd(struct snap_writer *w, const struct snap_fd_entry *e);
+int snap_write_mmap(struct snap_writer *w, const struct snap_mmap_entry *e);
+int snap_write_corruption(struct snap_writer *w, const struct snap_corruption *c);
+int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value);
+
+/* Writes the end marker + checksum and renames DIR/NAME.tmp to DIR/NAME. */
+int snap_writer_commit(struct snap_writer *w);
+/* Removes the temporary file (after an error). */
+void snap_writer_abort(struct snap_writer *w);
+
+/* ---- helpers shared by the capture side ---- */
+
+const char *snap_fd_kind_name(uint32_t kind);
+const char *snap_fd_origin_name(uint32_t origin);
+const char *snap_mmap_kind_name(uint32_t kind);
+const char *snap_corruption_kind_name(uint32_t kind);
+const char *snap_source_name(uint32_t source);
+const char *snap_mode_name(uint32_t mode);
+const char *snap_trigger_name(uint32_t trigger);
+/* Classifies a readlink(/proc/PID/fd/N) target into enum snap_fd_kind. */
+uint32_t snap_fd_kind_from_target(const char *target);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * The snapshot writer: the only code that produces snapshot files
+ * (docs/snapshot-format.md). It runs inside the audited process, so it never
+ * allocates: records are encoded into the fixed buffer in struct snap_writer
+ * and flushed with write(2) to DIR/NAME.tmp, which is renamed to DIR/NAME only
+ * once the end marker and checksum are on disk. A reader therefore sees a
+ * complete file or none.
+ */
+#include "snapshot.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the snapshot format is little-endian; add byte swapping for this target"
+#endif
+
+#define SECTION_VERSION 1
+
+static int flush(struct snap_writer *w)
+{
+    size_t off = 0;
+    while (off < w->used) {
+        ssize_t n = write(w->fd, w->buf + off, w->used - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            w->error = -errno;
+            return w->error;
+        }
+        off += (size_t)n;
+    }
+    w->used = 0;
+    return 0;
+}
+
+static void put(struct snap_writer *w, const void *data, size_t len)
+{
+    if (w->error)
+        return;
+    const unsigned char *p = data;
+    w->crc = util_crc32(w->crc, p, len);
+    w->offset += len;
+    while (len) {
+        if (w->used == sizeof(w->buf) && flush(w) < 0)
+            return;
+        size_t n = sizeof(w->buf) - w->used;
+        if (n > len)
+            n = len;
+        memcpy(w->buf + w->used, p, n);
+        w->used += n;
+        p += n;
+        len -= n;
+    }
+}
+
+static void put_u8(struct snap_writer *w, uint8_t v) { put(w, &v, 1); }
+static void put_u16(struct snap_writer *w, uint16_t v) { put(w, &v, 2); }
+static void put_u32(struct snap_writer *w, uint32_t v) { put(w, &v, 4); }
+static void put_u64(struct snap_writer *w, uint64_t v) { put(w, &v, 8); }
+
+/* Strings are length-prefixed, at most cap-1 bytes (cap = the field's size). */
+static void put_str(struct snap_writer *w, const char *s, size_t cap)
+{
+    size_t len = s ? strnlen(s, cap - 1) : 0;
+    put_u32(w, (uint32_t)len);
+    put(w, s, len);
+}
+
+static size_t str_size(const char *s, size_t cap)
+{
+    return 4 + (s ? strnlen(s, cap - 1) : 0);
+}
+
+/* Every record is prefixed by its length so readers can skip fields they
+ * do not know (a newer section version appends fields at the end). */
+static int begin_record(struct snap_writer *w, size_t body_len)
+{
+    if (w->error)
+        return w->error;
+    if (!w->in_section)
+        return w->error = -EINVAL;
+    put_u32(w, (uint32_t)body_len);
+    return w->error;
+}
+
+int snap_writer_open(struct snap_writer *w, const char *dir, const char *name)
+{
+    memset(w, 0, offsetof(struct snap_writer, buf));
+    w->fd = -1;
+    int rc = util_mkdir_p(dir);
+    if (rc < 0)
+        return w->error = rc;
+    size_t dl = strlen(dir), nl = strlen(name);
+    if (dl + nl + 6 > sizeof(w->tmp_path))
+        return w->error = -ENAMETOOLONG;
+    memcpy(w->final_path, dir, dl);
+    w->final_path[dl] = '/';
+    memcpy(w->final_path + dl + 1, name, nl + 1);
+    memcpy(w->tmp_path, w->final_path, dl + nl + 1);
+    memcpy(w->tmp_path + dl + nl + 1, ".tmp", 5);
+    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (w->fd < 0)
+        return w->error = -errno;
+    put(w, SNAP_MAGIC, SNAP_MAGIC_LEN);
+    put_u32(w, SNAP_FORMAT_VERSION);
+    put_u32(w, 0); /* flags, reserved */
+    return w->error;
+}
+
+int snap_begin_section(struct snap_writer *w, uint32_t type)
+{
+    if (w->error)
+        return w->error;
+    if (w->in_section)
+        snap_end_section(w);
+    put_u16(w, (uint16_t)type);
+    put_u16(w, SECTION_VERSION);
+    w->in_section = 1;
+    return w->error;
+}
+
+int snap_end_section(struct snap_writer *w)
+{
+    if (!w->in_section)
+        return w->error;
+    put_u32(w, 0); /* a zero-length record ends the section */
+    w->in_section = 0;
+    return w->error;
+}
+
+int snap_write_header(struct snap_writer *w, const struct snap_header *h)
+{
+    snap_begin_section(w, SNAP_SEC_HEADER);
+    size_t len = 8 * 4 + 5 * 8 + str_size(h->exe, sizeof(h->exe)) + str_size(h->series, sizeof(h->series)) +
+                 str_size(h->allocator, sizeof(h->allocator)) + str_size(h->hostname, sizeof(h->hostname));
+    if (begin_record(w, len) < 0)
+        return w->error;
+    put_u32(w, h->source);
+    put_u32(w, h->mode);
+    put_u32(w, h->unwind);
+    put_u32(w, h->trigger);
+    put_u32(w, h->seq);
+    put_u32(w, (uint32_t)h->pid);
+    put_u32(w, (uint32_t)h->ppid);
+    put_u32(w, 0);
+    put_u64(w, h->sample_period);
+    put_u64(w, h->start_time_ns);
+    put_u64(w, h->snapshot_time_ns);
+    put_u64(w, h->monotonic_ns);
+    put_u64(w, h->rss_bytes);
+    put_str(w, h->exe, sizeof(h->exe));
+    put_str(w, h->series, sizeof(h->series));
+    put_str(w, h->allocator, sizeof(h->allocator));
+    put_str(w, h->hostname, sizeof(h->hostname));
+    return snap_end_section(w);
+}
+
+int snap_write_module(struct snap_writer *w, const struct snap_module *m)
+{
+    uint32_t bl = m->build_id_len > SNAP_MAX_BUILD_ID ? SNAP_MAX_BUILD_ID : m->build_id_len;
+    if (begin_record(w, 24 + 1 + bl + str_size(m->path, SNAP_MAX_PATH)) < 0)
+        return w->error;
+    put_u64(w, m->start);
+    put_u64(w, m->end);
+    put_u64(w, m->offset);
+    put_u8(w, (uint8_t)bl);
+    put(w, m->build_id, bl);
+    put_str(w, m->path, SNAP_MAX_PATH);
+    return w->error;
+}
+
+int snap_write_stack(struct snap_writer *w, uint32_t id, const uint64_t *frames, uint32_t depth)
+{
+    if (depth > SNAP_MAX_STACK_DEPTH)
+        depth = SNAP_MAX_STACK_DEPTH;
+    if (begin_record(w, 8 + 8 * (size_t)depth) < 0)
+        return w->error;
+    put_u32(w, id);
+    put_u32(w, depth);
+    put(w, frames, 8 * (size_t)depth);
+    return w->error;
+}
+
+int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e)
+{
+    if (begin_record(w, 8 + 6 * 8) < 0)
+        return w->error;
+    put_u32(w, e->stack_id);
+    put_u32(w, e->flags);
+    put_u64(w, e->live_bytes);
+    put_u64(w, e->live_count);
+    put_u64(w, e->total_bytes);
+    put_u64(w, e->total_count);
+    put_u64(w, e->freed_bytes);
+    put_u64(w, e->freed_count);
+    return w->error;
+}
+
+int snap_write_fd(struct snap_writer *w, const struct snap_fd_entry *e)
+{
+    if (begin_record(w, 16 + 8 + 8 + str_size(e->target, SNAP_MAX_PATH)) < 0)
+        return w->error;
+    put_u32(w, (uint32_t)e->fd);
+    put_u32(w, e->kind);
+    put_u32(w, e->origin);
+    put_u32(w, e->stack_id);
+    put_u64(w, e->created_ns);
+    put_u32(w, (uint32_t)e->source_fd);
+    put_u32(w, e->flags);
+    put_str(w, e->target, SNAP_MAX_PATH);
+    return w->error;
+}
+
+int snap_write_mmap(struct snap_writer *w, const struct snap_mmap_entry *e)
+{
+    if (begin_record(w, 16 + 5 * 4 + 4 + 8 + str_size(e->path, SNAP_MAX_PATH)) < 0)
+        return w->error;
+    put_u64(w, e->addr);
+    put_u64(w, e->len);
+    put_u32(w, (uint32_t)e->prot);
+    put_u32(w, (uint32_t)e->flags);
+    put_u32(w, (uint32_t)e->fd);
+    put_u32(w, e->kind);
+    put_u32(w, e->stack_id);
+    put_u32(w, 0);
+    put_u64(w, e->created_ns);
+    put_str(w, e->path, SNAP_MAX_PATH);
+    return w->error;
+}
+
+int snap_write_corruption(struct snap_writer *w, const struct snap_corruption *c)
+{
+    uint32_t bl = c->bytes_len > SNAP_MAX_CORRUPTION_BYTES ? SNAP_MAX_CORRUPTION_BYTES
+                                                           : c->bytes_len;
+    char detail[sizeof(c->detail)];
+    memcpy(detail, c->detail, sizeof(detail));
+    detail[sizeof(detail) - 1] = '\0';
+    if (begin_record(w, 8 + 8 * 4 + 12 + 1 + bl + str_size(detail, sizeof(detail))) < 0)
+        return w->error;
+    put_u32(w, c->kind);
+    put_u32(w, (uint32_t)c->tid);
+    put_u64(w, c->addr);
+    put_u64(w, c->block_size);
+    put_u64(w, (uint64_t)c->offset);
+    put_u64(w, c->time_ns);
+    put_u32(w, c->alloc_stack);
+    put_u32(w, c->free_stack);
+    put_u32(w, c->access_stack);
+    put_u8(w, (uint8_t)bl);
+    put(w, c->bytes, bl);
+    put_str(w, detail, sizeof(detail));
+    return w->error;
+}
+
+int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value)
+{
+    char n[SNAP_MAX_NAME];
+    util_strlcpy(n, name, sizeof(n));
+    if (begin_record(w, str_size(n, sizeof(n)) + 8) < 0)
+        return w->error;
+    put_str(w, n, sizeof(n));
+    put_u64(w, value);
+    return w->error;
+}
+
+int snap_writer_commit(struct snap_writer *w)
+{
+    if (w->in_section)
+        snap_end_section(w);
+    put_u16(w, SNAP_SEC_END);
+    put_u16(w, SECTION_VERSION);
+    put_u64(w, w->offset + 8 + 4); /* total file length, including this and the crc */
+    uint32_t crc = w->crc;
+    put_u32(w, crc);
+    if (!w->error)
+        flush(w);
+    if (w->fd >= 0 && close(w->fd) < 0 && !w->error)
+        w->error = -errno;
+    w->fd = -1;
+    if (!w->error && rename(w->tmp_path, w->final_path) < 0)
+        w->error = -errno;
+    if (w->error)
+        unlink(w->tmp_path);
+    return w->error;
+}
+
+void snap_writer_abort(struct snap_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+    unlink(w->tmp_path);
+}

@@ -1,0 +1,212 @@
+/*
+ * Implementation of common/util.h. Everything is allocation-free and uses
+ * raw system calls where libc might allocate (no stdio), because the shim
+ * calls these from inside malloc's caller.
+ */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t util_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t util_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int util_mkdir_p(const char *path)
+{
+    char buf[4096];
+    size_t len = util_strlcpy(buf, path, sizeof(buf));
+    if (len == 0 || len >= sizeof(buf))
+        return -ENAMETOOLONG;
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static uint32_t crc_table[256];
+static int crc_table_ready;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+    __atomic_store_n(&crc_table_ready, 1, __ATOMIC_RELEASE);
+}
+
+/* Standard CRC-32 (IEEE 802.3, as zlib's crc32): pass 0 to start. */
+uint32_t util_crc32(uint32_t crc, const void *data, size_t len)
+{
+    if (!__atomic_load_n(&crc_table_ready, __ATOMIC_ACQUIRE))
+        crc_init(); /* idempotent: racing initialisers write the same table */
+    const unsigned char *p = data;
+    crc = ~crc;
+    while (len--)
+        crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+size_t util_u64_to_dec(uint64_t v, char *buf, size_t cap)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (cap == 0)
+        return n;
+    size_t i = 0;
+    for (; i < n && i + 1 < cap; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[i] = '\0';
+    return n;
+}
+
+size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = digits[v & 0xf];
+        v >>= 4;
+    } while (v);
+    if (cap == 0)
+        return n;
+    size_t i = 0;
+    for (; i < n && i + 1 < cap; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[i] = '\0';
+    return n;
+}
+
+uint64_t util_read_rss(int pid)
+{
+    char path[64] = "/proc/self/status";
+    if (pid > 0) {
+        char num[24];
+        util_u64_to_dec((uint64_t)pid, num, sizeof(num));
+        size_t n = util_strlcpy(path, "/proc/", sizeof(path));
+        n += util_strlcpy(path + n, num, sizeof(path) - n);
+        util_strlcpy(path + n, "/status", sizeof(path) - n);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[4096];
+    ssize_t len = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = '\0';
+    char *p = strstr(buf, "VmRSS:");
+    if (!p)
+        return 0;
+    p += 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    uint64_t kb = 0;
+    while (*p >= '0' && *p <= '9')
+        kb = kb * 10 + (uint64_t)(*p++ - '0');
+    return kb * 1024;
+}
+
+size_t util_strlcpy(char *dst, const char *src, size_t cap)
+{
+    size_t len = strlen(src);
+    if (cap) {
+        size_t n = len < cap - 1 ? len : cap - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+    }
+    return len;
+}
+
+static int parse_number(const char **s, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    while (*p >= '0' && *p <= '9') {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -EINVAL;
+        v = v * 10 + d;
+        p++;
+    }
+    *s = p;
+    *out = v;
+    return 0;
+}
+
+int util_parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v, mult = 1;
+    if (!s || parse_number(&s, &v) < 0)
+        return -EINVAL;
+    switch (*s) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1ull << 10; s++; break;
+    case 'm': case 'M': mult = 1ull << 20; s++; break;
+    case 'g': case 'G': mult = 1ull << 30; s++; break;
+    default: return -EINVAL;
+    }
+    if (*s == 'i' || *s == 'I')
+        s++;
+    if (*s == 'b' || *s == 'B')
+        s++;
+    if (*s != '\0' || (v && mult > UINT64_MAX / v))
+        return -EINVAL;
+    *out = v * mult;
+    return 0;
+}
+
+int util_parse_duration_ms(const char *s, uint64_t *out)
+{
+    uint64_t v, mult = 1000;
+    if (!s || parse_number(&s, &v) < 0)
+        return -EINVAL;
+    if (!strcmp(s, "") || !strcmp(s, "s"))
+        mult = 1000;
+    else if (!strcmp(s, "ms"))
+        mult = 1;
+    else if (!strcmp(s, "m") || !strcmp(s, "min"))
+        mult = 60000;
+    else if (!strcmp(s, "h"))
+        mult = 3600000;
+    else
+        return -EINVAL;
+    if (v && mult > UINT64_MAX / v)
+        return -EINVAL;
+    *out = v * mult;
+    return 0;
+}

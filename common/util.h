@@ -1,0 +1,45 @@
+/*
+ * Small helpers shared by every part: clocks, directory creation, crc32 and
+ * allocation-free number formatting. Nothing here calls malloc, so the shim
+ * may use all of it from inside the audited process.
+ */
+#ifndef LEAKAUDIT_UTIL_H
+#define LEAKAUDIT_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t util_realtime_ns(void);
+uint64_t util_monotonic_ns(void);
+
+/* mkdir -p with mode 0700 for every directory created. Returns 0 or -errno. */
+int util_mkdir_p(const char *path);
+
+uint32_t util_crc32(uint32_t crc, const void *data, size_t len);
+
+/* Writes the decimal form of v into buf (NUL-terminated); returns its length. */
+size_t util_u64_to_dec(uint64_t v, char *buf, size_t cap);
+size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap);
+
+/* Reads VmRSS of pid (0 = self) in bytes from /proc; 0 if unknown. */
+uint64_t util_read_rss(int pid);
+
+/* Copies at most cap-1 bytes and NUL-terminates; returns strlen(src). */
+size_t util_strlcpy(char *dst, const char *src, size_t cap);
+
+/* Parses a size such as "512K", "4M", "1G", "100"; returns 0 or -EINVAL. */
+int util_parse_size(const char *s, uint64_t *out);
+/* Parses a duration such as "10", "10s", "500ms", "2m", "1h" into ms. */
+int util_parse_duration_ms(const char *s, uint64_t *out);
+
+/* Tells the CPU we are spinning (x86 pause / arm64 yield). */
+static inline void util_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#endif
