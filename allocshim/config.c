@@ -1,0 +1,135 @@
+/*
+ * Reads the shim's configuration from LEAKAUDIT_* environment variables
+ * (documented in docs/options.md; `leakaudit run` sets them from its flags).
+ * Runs during early init, possibly before constructors: only getenv and
+ * hand-written parsing, no stdio, no allocation. A bad value keeps the
+ * default and says so on stderr, so a typo never changes the program.
+ */
+#include "shim.h"
+#include "util.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct shim_config shim_cfg;
+
+static void warn(const char *var, const char *val)
+{
+    const char *parts[] = {"leakaudit: ignoring ", var, "=", val, ": invalid value\n"};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        if (write(2, parts[i], strlen(parts[i])) < 0)
+            return;
+}
+
+static int parse_uint(const char *s, uint64_t *out)
+{
+    return util_parse_size(s, out);
+}
+
+static int parse_signal(const char *s)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"SIGUSR1", SIGUSR1},
+                 {"SIGUSR2", SIGUSR2}, {"PROF", SIGPROF}, {"SIGPROF", SIGPROF},
+                 {"none", 0}, {"off", 0}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcasecmp(s, names[i].name))
+            return names[i].sig;
+    uint64_t v;
+    if (parse_uint(s, &v) == 0 && v > 0 && v < 65)
+        return (int)v;
+    if (!strncasecmp(s, "RTMIN+", 6) && parse_uint(s + 6, &v) == 0 &&
+        (int)v <= SIGRTMAX - SIGRTMIN)
+        return SIGRTMIN + (int)v;
+    return -1;
+}
+
+void shim_config_load(void)
+{
+    struct shim_config *c = &shim_cfg;
+    c->mode = SNAP_MODE_FULL;
+    c->unwind = SNAP_UNWIND_FP;
+    c->depth = SHIM_DEFAULT_DEPTH;
+    c->signal = SIGUSR2;
+    c->track_heap = c->track_fds = c->track_mmap = 1;
+    c->table_bits = SHIM_DEFAULT_TABLE_BITS;
+    c->max_stacks = SHIM_DEFAULT_MAX_STACKS;
+    c->interval_ms = SHIM_DEFAULT_INTERVAL_MS;
+    c->sample_period = SHIM_DEFAULT_SAMPLE_PERIOD;
+    util_strlcpy(c->out_dir, "leakaudit-out", sizeof(c->out_dir));
+    util_strlcpy(c->allocator, "", sizeof(c->allocator));
+
+    const char *v;
+    uint64_t n;
+    if ((v = getenv("LEAKAUDIT_OUT")) && *v)
+        util_strlcpy(c->out_dir, v, sizeof(c->out_dir));
+    if ((v = getenv("LEAKAUDIT_MODE"))) {
+        if (!strcmp(v, "full"))
+            c->mode = SNAP_MODE_FULL;
+        else if (!strcmp(v, "sampled"))
+            c->mode = SNAP_MODE_SAMPLED;
+        else
+            warn("LEAKAUDIT_MODE", v);
+    }
+    if ((v = getenv("LEAKAUDIT_UNWIND"))) {
+        if (!strcmp(v, "fp"))
+            c->unwind = SNAP_UNWIND_FP;
+        else if (!strcmp(v, "dwarf"))
+            c->unwind = SNAP_UNWIND_DWARF;
+        else
+            warn("LEAKAUDIT_UNWIND", v);
+    }
+    if ((v = getenv("LEAKAUDIT_DEPTH"))) {
+        if (parse_uint(v, &n) == 0 && n >= 1 && n <= SNAP_MAX_STACK_DEPTH)
+            c->depth = (int)n;
+        else
+            warn("LEAKAUDIT_DEPTH", v);
+    }
+    if ((v = getenv("LEAKAUDIT_INTERVAL"))) {
+        if (util_parse_duration_ms(v, &n) == 0)
+            c->interval_ms = n;
+        else
+            warn("LEAKAUDIT_INTERVAL", v);
+    }
+    if ((v = getenv("LEAKAUDIT_SAMPLE_PERIOD"))) {
+        if (parse_uint(v, &n) == 0 && n >= 1)
+            c->sample_period = n;
+        else
+            warn("LEAKAUDIT_SAMPLE_PERIOD", v);
+    }
+    if ((v = getenv("LEAKAUDIT_SIGNAL"))) {
+        int s = parse_signal(v);
+        if (s >= 0)
+            c->signal = s;
+        else
+            warn("LEAKAUDIT_SIGNAL", v);
+    }
+    if ((v = getenv("LEAKAUDIT_MAX_STACKS"))) {
+        if (parse_uint(v, &n) == 0 && n >= 16 && n <= (1u << 24))
+            c->max_stacks = (uint32_t)n;
+        else
+            warn("LEAKAUDIT_MAX_STACKS", v);
+    }
+    if ((v = getenv("LEAKAUDIT_TABLE_BITS"))) {
+        if (parse_uint(v, &n) == 0 && n >= 10 && n <= 28)
+            c->table_bits = (int)n;
+        else
+            warn("LEAKAUDIT_TABLE_BITS", v);
+    }
+    if ((v = getenv("LEAKAUDIT_TRACK"))) {
+        /* comma-separated subset of heap,fd,mmap */
+        c->track_heap = strstr(v, "heap") != NULL;
+        c->track_fds = strstr(v, "fd") != NULL;
+        c->track_mmap = strstr(v, "mmap") != NULL;
+        if (!c->track_heap && !c->track_fds && !c->track_mmap)
+            warn("LEAKAUDIT_TRACK", v);
+    }
+    if ((v = getenv("LEAKAUDIT_ALLOCATOR")))
+        util_strlcpy(c->allocator, v, sizeof(c->allocator));
+    if ((v = getenv("LEAKAUDIT_QUIET")))
+        c->quiet = strcmp(v, "0") != 0;
+}

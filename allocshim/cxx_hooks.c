@@ -1,0 +1,185 @@
+/*
+ * C++ operator new/delete, interposed. jemalloc's and tcmalloc's operator
+ * new never call malloc, so hooking malloc alone would miss every C++
+ * allocation under those allocators. Each hook forwards to the next
+ * definition of the same operator (libstdc++'s, or the preloaded
+ * allocator's), which keeps its exact semantics, including throwing
+ * std::bad_alloc. This file is built with -fexceptions so the cleanup that
+ * clears the busy flag also runs when the real operator throws.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+typedef void *(*new_fn)(size_t);
+typedef void *(*new_align_fn)(size_t, size_t);
+typedef void *(*new_nothrow_fn)(size_t, const void *);
+typedef void *(*new_align_nothrow_fn)(size_t, size_t, const void *);
+typedef void (*del_fn)(void *);
+typedef void (*del_size_fn)(void *, size_t);
+typedef void (*del_align_fn)(void *, size_t);
+typedef void (*del_size_align_fn)(void *, size_t, size_t);
+typedef void (*del_nothrow_fn)(void *, const void *);
+typedef void (*del_align_nothrow_fn)(void *, size_t, const void *);
+
+static void *resolve(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (SHIM_LIKELY(f))
+        return f;
+    shim_init();
+    SHIM_UNTRACKED(f = shim_dlsym_next(name));
+    __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    return f;
+}
+
+static void clear_busy(int *unused)
+{
+    shim_tls.busy = 0;
+}
+
+#define BUSY_SCOPE int busy_scope_ __attribute__((cleanup(clear_busy))) = (shim_tls.busy = 1)
+
+static inline int should_track(size_t size)
+{
+    if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || SHIM_UNLIKELY(!shim_cfg.track_heap))
+        return 0;
+    if (shim_cfg.mode == SNAP_MODE_SAMPLED)
+        return shim_heap_should_sample(size);
+    return 1;
+}
+
+static inline __attribute__((always_inline)) void record(void *p, size_t size, int kind,
+                                                         void *frame_addr, void *ret)
+{
+    int saved = errno;
+    uint32_t id = shim_capture_stack_id(frame_addr, ret);
+    shim_heap_on_alloc(p, size, id, kind);
+    errno = saved;
+}
+
+/* Used only when no next definition exists (no libstdc++ loaded): behave
+ * like the nothrow variants, and abort where a throwing one would throw. */
+static void *fallback_new(size_t size, size_t align, int nothrow)
+{
+    void *p = NULL;
+    if (align)
+        p = aligned_alloc(align, (size + align - 1) / align * align);
+    else
+        p = malloc(size ? size : 1);
+    if (!p && !nothrow)
+        abort();
+    return p;
+}
+
+#define NEW_HOOK(sym, kind)                                                                        \
+    SHIM_EXPORT void *sym(size_t size)                                                             \
+    {                                                                                              \
+        static void *next;                                                                         \
+        new_fn f = (new_fn)resolve(&next, #sym);                                                   \
+        if (!f)                                                                                    \
+            return fallback_new(size, 0, 0);                                                       \
+        if (!should_track(size))                                                                   \
+            return f(size);                                                                        \
+        BUSY_SCOPE;                                                                                \
+        void *p = f(size);                                                                         \
+        record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
+        return p;                                                                                  \
+    }
+
+#define NEW_NOTHROW_HOOK(sym, kind)                                                                \
+    SHIM_EXPORT void *sym(size_t size, const void *nt)                                             \
+    {                                                                                              \
+        static void *next;                                                                         \
+        new_nothrow_fn f = (new_nothrow_fn)resolve(&next, #sym);                                   \
+        if (!f)                                                                                    \
+            return fallback_new(size, 0, 1);                                                       \
+        if (!should_track(size))                                                                   \
+            return f(size, nt);                                                                    \
+        BUSY_SCOPE;                                                                                \
+        void *p = f(size, nt);                                                                     \
+        if (p)                                                                                     \
+            record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
+        return p;                                                                                  \
+    }
+
+#define NEW_ALIGN_HOOK(sym, kind)                                                                  \
+    SHIM_EXPORT void *sym(size_t size, size_t align)                                               \
+    {                                                                                              \
+        static void *next;                                                                         \
+        new_align_fn f = (new_align_fn)resolve(&next, #sym);                                       \
+        if (!f)                                                                                    \
+            return fallback_new(size, align, 0);                                                   \
+        if (!should_track(size))                                                                   \
+            return f(size, align);                                                                 \
+        BUSY_SCOPE;                                                                                \
+        void *p = f(size, align);                                                                  \
+        record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
+        return p;                                                                                  \
+    }
+
+#define NEW_ALIGN_NOTHROW_HOOK(sym, kind)                                                          \
+    SHIM_EXPORT void *sym(size_t size, size_t align, const void *nt)                               \
+    {                                                                                              \
+        static void *next;                                                                         \
+        new_align_nothrow_fn f = (new_align_nothrow_fn)resolve(&next, #sym);                       \
+        if (!f)                                                                                    \
+            return fallback_new(size, align, 1);                                                   \
+        if (!should_track(size))                                                                   \
+            return f(size, align, nt);                                                             \
+        BUSY_SCOPE;                                                                                \
+        void *p = f(size, align, nt);                                                              \
+        if (p)                                                                                     \
+            record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
+        return p;                                                                                  \
+    }
+
+/* operator new(size_t), new[](size_t) and their nothrow / aligned forms */
+NEW_HOOK(_Znwm, SHIM_KIND_NEW)
+NEW_HOOK(_Znam, SHIM_KIND_NEW_ARRAY)
+NEW_NOTHROW_HOOK(_ZnwmRKSt9nothrow_t, SHIM_KIND_NEW)
+NEW_NOTHROW_HOOK(_ZnamRKSt9nothrow_t, SHIM_KIND_NEW_ARRAY)
+NEW_ALIGN_HOOK(_ZnwmSt11align_val_t, SHIM_KIND_NEW)
+NEW_ALIGN_HOOK(_ZnamSt11align_val_t, SHIM_KIND_NEW_ARRAY)
+NEW_ALIGN_NOTHROW_HOOK(_ZnwmSt11align_val_tRKSt9nothrow_t, SHIM_KIND_NEW)
+NEW_ALIGN_NOTHROW_HOOK(_ZnamSt11align_val_tRKSt9nothrow_t, SHIM_KIND_NEW_ARRAY)
+
+/* Untracks p (if tracked) before the real delete can hand the address out again. */
+static inline int delete_prologue(void *p)
+{
+    if (!p || SHIM_UNLIKELY(!shim_active) || shim_tls.busy || !shim_heap_maybe_tracked(p))
+        return 0;
+    shim_tls.busy = 1;
+    shim_heap_on_free(p);
+    return 1;
+}
+
+#define DEL_HOOK(sym, type, params, args)                                                          \
+    SHIM_EXPORT void sym params                                                                    \
+    {                                                                                              \
+        static void *next;                                                                         \
+        type f = (type)resolve(&next, #sym);                                                       \
+        int was = delete_prologue(p);                                                              \
+        if (f)                                                                                     \
+            f args;                                                                                \
+        else if (p)                                                                                \
+            free(p);                                                                               \
+        if (was)                                                                                   \
+            shim_tls.busy = 0;                                                                     \
+    }
+
+DEL_HOOK(_ZdlPv, del_fn, (void *p), (p))
+DEL_HOOK(_ZdaPv, del_fn, (void *p), (p))
+DEL_HOOK(_ZdlPvm, del_size_fn, (void *p, size_t n), (p, n))
+DEL_HOOK(_ZdaPvm, del_size_fn, (void *p, size_t n), (p, n))
+DEL_HOOK(_ZdlPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt))
+DEL_HOOK(_ZdaPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt))
+DEL_HOOK(_ZdlPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a))
+DEL_HOOK(_ZdaPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a))
+DEL_HOOK(_ZdlPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a))
+DEL_HOOK(_ZdaPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a))
+DEL_HOOK(_ZdlPvSt11align_val_tRKSt9nothrow_t, del_align_nothrow_fn,
+         (void *p, size_t a, const void *nt), (p, a, nt))
+DEL_HOOK(_ZdaPvSt11align_val_tRKSt9nothrow_t, del_align_nothrow_fn,
+         (void *p, size_t a, const void *nt), (p, a, nt))

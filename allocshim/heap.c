@@ -1,0 +1,324 @@
+/*
+ * Heap accounting: which stack allocated each live block, and per stack how
+ * much was allocated and freed. Live = allocated - freed, so the hot path
+ * touches two counters per call, not four.
+ *
+ * The address table is a chained hash table over a fixed bucket array (2^20
+ * buckets by default, LEAKAUDIT_TABLE_BITS) with 64 Ki striped spinlocks: two
+ * threads only contend when their blocks hash to the same stripe. Nodes come
+ * from a per-thread cache refilled in batches from a global pool carved out of
+ * the shim's own mmap arena, so the audited allocator is never used.
+ *
+ * Sampled mode (LEAKAUDIT_MODE=sampled) draws the distance to the next sample
+ * from an exponential distribution over allocated bytes (as tcmalloc and
+ * jemalloc do), so only ~1 allocation per LEAKAUDIT_SAMPLE_PERIOD bytes pays
+ * for a stack walk and a table insert. Each sample stores its estimated
+ * weight (bytes/p, 1/p with p = 1 - exp(-size/period)), and frees of
+ * unsampled blocks are rejected by a 64 Ki counting filter without locking.
+ */
+#include "shim.h"
+#include "stacktable.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LOCK_STRIPES (1u << 16)
+#define FILTER_SLOTS (1u << 16)
+#define NODE_BATCH 64
+#define NODE_CACHE_MAX 256
+#define NODE_CHUNK (1u << 20)
+#define FRAMES_PER_STACK 16 /* average, sizes the frame pool */
+
+struct shim_node {
+    uintptr_t addr;
+    struct shim_node *next;
+    uint64_t bytes;    /* bytes accounted (estimate in sampled mode) */
+    uint32_t stack_id;
+    uint32_t count : 24; /* blocks accounted (estimate in sampled mode) */
+    uint32_t kind : 8;
+};
+
+struct stack_counters {
+    uint64_t total_bytes, total_count, freed_bytes, freed_count;
+};
+
+static struct stk_table stacks;
+static struct stack_counters *counters; /* indexed by stack id; [0] = no stack */
+static struct shim_node **buckets;
+static int *locks;
+static uint8_t *filter; /* sampled mode: blocks per filter slot, saturating */
+static uint32_t bucket_shift;
+
+static int pool_lock;
+static struct shim_node *pool_free;
+static char *pool_chunk;
+static size_t pool_chunk_left;
+
+static uint64_t lost_nodes;     /* allocations not recorded: no memory for a node */
+static uint64_t untracked_frees; /* full mode: free of a block never seen */
+static uint64_t sampled_live;
+
+struct stk_table *shim_stacks(void)
+{
+    return &stacks;
+}
+
+void shim_heap_init(void)
+{
+    uint32_t max = shim_cfg.max_stacks;
+    uint64_t frame_cap = (uint64_t)max * FRAMES_PER_STACK;
+    void *mem = shim_arena_map(stk_table_memsize(max, frame_cap));
+    counters = shim_arena_map(((size_t)max + 1) * sizeof(*counters));
+    buckets = shim_arena_map(sizeof(*buckets) << shim_cfg.table_bits);
+    locks = shim_arena_map(sizeof(*locks) * LOCK_STRIPES);
+    filter = shim_arena_map(FILTER_SLOTS);
+    if (!mem || !counters || !buckets || !locks || !filter) {
+        shim_cfg.track_heap = 0; /* cannot track: run untouched rather than crash */
+        return;
+    }
+    stk_table_init(&stacks, mem, max, frame_cap);
+    bucket_shift = 64u - (uint32_t)shim_cfg.table_bits;
+}
+
+static inline uint64_t mix(uintptr_t p)
+{
+    return (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull;
+}
+
+static inline uint32_t bucket_of(uintptr_t p)
+{
+    return (uint32_t)(mix(p) >> bucket_shift);
+}
+
+static inline uint32_t filter_of(uintptr_t p)
+{
+    return (uint32_t)(mix(p) >> 48);
+}
+
+static struct shim_node *node_get(void)
+{
+    struct shim_node *n = shim_tls.free_nodes;
+    if (SHIM_LIKELY(n)) {
+        shim_tls.free_nodes = n->next;
+        shim_tls.n_free_nodes--;
+        return n;
+    }
+    /* Refill a batch from the global pool. */
+    shim_spin_lock(&pool_lock);
+    for (int i = 0; i < NODE_BATCH; i++) {
+        struct shim_node *m = pool_free;
+        if (m) {
+            pool_free = m->next;
+        } else {
+            if (pool_chunk_left < sizeof(*m)) {
+                pool_chunk = shim_arena_map(NODE_CHUNK);
+                pool_chunk_left = pool_chunk ? NODE_CHUNK : 0;
+                if (!pool_chunk)
+                    break;
+            }
+            m = (struct shim_node *)pool_chunk;
+            pool_chunk += sizeof(*m);
+            pool_chunk_left -= sizeof(*m);
+        }
+        m->next = shim_tls.free_nodes;
+        shim_tls.free_nodes = m;
+        shim_tls.n_free_nodes++;
+    }
+    shim_spin_unlock(&pool_lock);
+    n = shim_tls.free_nodes;
+    if (n) {
+        shim_tls.free_nodes = n->next;
+        shim_tls.n_free_nodes--;
+    }
+    return n;
+}
+
+static void node_put(struct shim_node *n)
+{
+    n->next = shim_tls.free_nodes;
+    shim_tls.free_nodes = n;
+    if (SHIM_LIKELY(++shim_tls.n_free_nodes <= NODE_CACHE_MAX))
+        return;
+    /* Give half back so a thread that only frees does not hoard nodes. */
+    struct shim_node *head = shim_tls.free_nodes, *tail = head;
+    for (int i = 1; i < NODE_CACHE_MAX / 2; i++)
+        tail = tail->next;
+    shim_tls.free_nodes = tail->next;
+    shim_tls.n_free_nodes -= NODE_CACHE_MAX / 2;
+    shim_spin_lock(&pool_lock);
+    tail->next = pool_free;
+    pool_free = head;
+    shim_spin_unlock(&pool_lock);
+}
+
+static void insert(struct shim_node *n)
+{
+    uint32_t b = bucket_of(n->addr);
+    int *l = &locks[b & (LOCK_STRIPES - 1)];
+    shim_spin_lock(l);
+    n->next = buckets[b];
+    buckets[b] = n;
+    shim_spin_unlock(l);
+}
+
+static struct shim_node *unlink_addr(uintptr_t p)
+{
+    uint32_t b = bucket_of(p);
+    if (!__atomic_load_n(&buckets[b], __ATOMIC_RELAXED))
+        return NULL; /* empty bucket: no lock needed to know p is not here */
+    int *l = &locks[b & (LOCK_STRIPES - 1)];
+    shim_spin_lock(l);
+    struct shim_node **pp = &buckets[b], *n;
+    while ((n = *pp) && n->addr != p)
+        pp = &n->next;
+    if (n)
+        *pp = n->next;
+    shim_spin_unlock(l);
+    return n;
+}
+
+static double sample_weight(size_t size)
+{
+    double p = -expm1(-(double)size / (double)shim_cfg.sample_period);
+    return p > 0 ? 1.0 / p : 1.0;
+}
+
+void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind)
+{
+    struct shim_node *n = node_get();
+    if (SHIM_UNLIKELY(!n)) {
+        __atomic_fetch_add(&lost_nodes, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t bytes = size, count = 1;
+    if (shim_cfg.mode == SNAP_MODE_SAMPLED) {
+        double w = sample_weight(size);
+        bytes = (uint64_t)((double)size * w + 0.5);
+        count = (uint64_t)(w + 0.5);
+        if (count > 0xffffff)
+            count = 0xffffff;
+        uint8_t *f = &filter[filter_of((uintptr_t)p)];
+        if (__atomic_load_n(f, __ATOMIC_RELAXED) != 0xff)
+            __atomic_fetch_add(f, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&sampled_live, 1, __ATOMIC_RELAXED);
+    }
+    n->addr = (uintptr_t)p;
+    n->bytes = bytes;
+    n->count = (uint32_t)count;
+    n->stack_id = stack_id;
+    n->kind = (uint32_t)kind;
+    insert(n);
+    struct stack_counters *c = &counters[stack_id];
+    __atomic_fetch_add(&c->total_bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->total_count, count, __ATOMIC_RELAXED);
+}
+
+static void account_free(struct shim_node *n)
+{
+    struct stack_counters *c = &counters[n->stack_id];
+    __atomic_fetch_add(&c->freed_bytes, n->bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->freed_count, n->count, __ATOMIC_RELAXED);
+    if (shim_cfg.mode == SNAP_MODE_SAMPLED) {
+        uint8_t *f = &filter[filter_of(n->addr)];
+        uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
+        if (v != 0xff && v != 0)
+            __atomic_fetch_sub(f, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&sampled_live, 1, __ATOMIC_RELAXED);
+    }
+}
+
+int shim_heap_maybe_tracked(const void *p)
+{
+    if (shim_cfg.mode != SNAP_MODE_SAMPLED)
+        return 1;
+    return __atomic_load_n(&filter[filter_of((uintptr_t)p)], __ATOMIC_RELAXED) != 0;
+}
+
+int shim_heap_on_free(void *p)
+{
+    struct shim_node *n = unlink_addr((uintptr_t)p);
+    if (!n) {
+        if (shim_cfg.mode == SNAP_MODE_FULL)
+            __atomic_fetch_add(&untracked_frees, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    account_free(n);
+    node_put(n);
+    return 1;
+}
+
+struct shim_node *shim_heap_detach(void *p)
+{
+    return unlink_addr((uintptr_t)p);
+}
+
+void shim_heap_commit_free(struct shim_node *n)
+{
+    account_free(n);
+    node_put(n);
+}
+
+void shim_heap_restore(struct shim_node *n)
+{
+    insert(n);
+}
+
+int shim_heap_should_sample(size_t size)
+{
+    shim_tls.countdown -= (int64_t)size;
+    if (SHIM_LIKELY(shim_tls.countdown > 0))
+        return 0;
+    /* Next distance: exponential with mean sample_period (xorshift64*). */
+    uint64_t x = shim_tls.rng;
+    if (!x)
+        x = ((uint64_t)(uintptr_t)&shim_tls) ^ 0x2545f4914f6cdd1dull ^ (uint64_t)shim_gettid();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    shim_tls.rng = x;
+    double u = (double)((x * 0x2545f4914f6cdd1dull) >> 11) * 0x1.0p-53;
+    double d = -log(1.0 - u) * (double)shim_cfg.sample_period;
+    shim_tls.countdown = (int64_t)d + 1;
+    return 1;
+}
+
+void shim_heap_after_fork_child(void)
+{
+    /* Threads that held a stripe lock at fork do not exist in the child;
+     * their critical sections are single pointer updates, so releasing the
+     * locks leaves every chain consistent. */
+    if (locks)
+        memset(locks, 0, sizeof(*locks) * LOCK_STRIPES);
+    pool_lock = 0;
+}
+
+void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg)
+{
+    if (!counters)
+        return;
+    uint32_t n = stk_table_count(&stacks);
+    for (uint32_t id = 0; id <= n; id++) {
+        const struct stack_counters *c = &counters[id];
+        struct snap_heap_entry e = {.stack_id = id};
+        e.total_bytes = __atomic_load_n(&c->total_bytes, __ATOMIC_RELAXED);
+        e.total_count = __atomic_load_n(&c->total_count, __ATOMIC_RELAXED);
+        if (!e.total_count)
+            continue;
+        e.freed_bytes = __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
+        e.freed_count = __atomic_load_n(&c->freed_count, __ATOMIC_RELAXED);
+        /* Counters are read without stopping the program: clamp the rare
+         * free that is seen before its allocation's total. */
+        e.live_bytes = e.total_bytes > e.freed_bytes ? e.total_bytes - e.freed_bytes : 0;
+        e.live_count = e.total_count > e.freed_count ? e.total_count - e.freed_count : 0;
+        if (shim_cfg.mode == SNAP_MODE_SAMPLED)
+            e.flags |= SNAP_HEAP_ESTIMATED;
+        cb(&e, arg);
+    }
+}
+
+void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+{
+    cb("stack_table_full", __atomic_load_n(&stacks.dropped, __ATOMIC_RELAXED), arg);
+    cb("heap_node_alloc_failed", __atomic_load_n(&lost_nodes, __ATOMIC_RELAXED), arg);
+    cb("heap_free_untracked", __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
+}

@@ -1,0 +1,170 @@
+/*
+ * Start-up and life-cycle of the shim: resolving the real allocator with
+ * dlsym(RTLD_NEXT) (serving the allocations dlsym itself makes from a static
+ * bootstrap arena), the constructor that starts snapshots, fork handling and
+ * the final snapshot at exit.
+ *
+ * Init can be triggered by the first malloc, which may come before any
+ * constructor runs (another preloaded library's constructor, libc itself), so
+ * it does only what is safe that early: getenv, dlsym, mmap. Threads, signal
+ * handlers and atfork handlers are set up in the constructor.
+ */
+#include "shim.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct shim_real shim_real;
+SHIM_TLS struct shim_tls shim_tls;
+int shim_active;
+
+/* ---- bootstrap arena: serves malloc while dlsym resolves malloc ---- */
+
+#define BOOT_BYTES (256 * 1024)
+#define BOOT_HEADER 16
+
+static unsigned char boot_arena[BOOT_BYTES] __attribute__((aligned(4096)));
+static size_t boot_used;
+
+void *shim_bootstrap_alloc(size_t size, size_t align)
+{
+    if (align < BOOT_HEADER)
+        align = BOOT_HEADER;
+    if (size > BOOT_BYTES || align > 4096)
+        return NULL;
+    size_t cur = __atomic_load_n(&boot_used, __ATOMIC_RELAXED);
+    for (;;) {
+        size_t start = (cur + BOOT_HEADER + align - 1) & ~(align - 1);
+        size_t end = start + ((size + 15) & ~(size_t)15);
+        if (end > BOOT_BYTES) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (__atomic_compare_exchange_n(&boot_used, &cur, end, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            memcpy(boot_arena + start - sizeof(size_t), &size, sizeof(size_t));
+            return boot_arena + start; /* zeroed: static storage */
+        }
+    }
+}
+
+int shim_is_bootstrap(const void *p)
+{
+    return (const unsigned char *)p >= boot_arena && (const unsigned char *)p < boot_arena + BOOT_BYTES;
+}
+
+size_t shim_bootstrap_size(const void *p)
+{
+    size_t size;
+    memcpy(&size, (const unsigned char *)p - sizeof(size_t), sizeof(size_t));
+    return size;
+}
+
+/* ---- symbol resolution ---- */
+
+static int init_state; /* 0 not started, 1 in progress, 2 done */
+static SHIM_TLS int init_thread;
+
+void *shim_dlsym_next(const char *name)
+{
+    return dlsym(RTLD_NEXT, name);
+}
+
+pid_t shim_gettid(void)
+{
+    return (pid_t)syscall(SYS_gettid);
+}
+
+int shim_ready(void)
+{
+    return __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 2;
+}
+
+#define RESOLVE(field, name) shim_real.field = (__typeof__(shim_real.field))shim_dlsym_next(name)
+
+void shim_init(void)
+{
+    if (SHIM_LIKELY(__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == 2))
+        return;
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&init_state, &expected, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        if (init_thread)
+            return; /* re-entered from dlsym on the initialising thread: use bootstrap */
+        while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != 2)
+            util_cpu_relax();
+        return;
+    }
+    init_thread = 1;
+    shim_tls.busy = 1;
+    shim_config_load();
+    /* free first: anything dlsym allocates after malloc resolves must be
+     * freeable by the same allocator. */
+    RESOLVE(free, "free");
+    RESOLVE(malloc, "malloc");
+    RESOLVE(calloc, "calloc");
+    RESOLVE(realloc, "realloc");
+    RESOLVE(reallocarray, "reallocarray");
+    RESOLVE(posix_memalign, "posix_memalign");
+    RESOLVE(aligned_alloc, "aligned_alloc");
+    RESOLVE(memalign, "memalign");
+    RESOLVE(valloc, "valloc");
+    RESOLVE(pvalloc, "pvalloc");
+    RESOLVE(malloc_usable_size, "malloc_usable_size");
+    if (!shim_real.malloc || !shim_real.free || !shim_real.calloc || !shim_real.realloc) {
+        static const char msg[] = "leakaudit: cannot find the real malloc/free (dlsym RTLD_NEXT)\n";
+        if (write(2, msg, sizeof(msg) - 1) < 0) {
+        }
+        _exit(127);
+    }
+    shim_heap_init();
+    shim_fd_init();
+    shim_mmap_init();
+    shim_tls.busy = 0;
+    init_thread = 0;
+    __atomic_store_n(&shim_active, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+}
+
+/* ---- fork: keep shim-internal locks consistent in the child ---- */
+
+static void fork_prepare(void)
+{
+    shim_snapshot_fork_prepare();
+    shim_mmap_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+    shim_mmap_fork_parent();
+    shim_snapshot_fork_parent();
+}
+
+static void fork_child(void)
+{
+    shim_heap_after_fork_child();
+    shim_mmap_fork_child();
+    shim_snapshot_fork_child();
+}
+
+__attribute__((constructor(101))) static void shim_constructor(void)
+{
+    shim_init();
+    SHIM_UNTRACKED({
+        shim_unwind_init();
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        shim_snapshot_init();
+    });
+}
+
+__attribute__((destructor(101))) static void shim_destructor(void)
+{
+    if (!shim_ready())
+        return;
+    SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_EXIT));
+}

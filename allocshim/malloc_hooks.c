@@ -1,0 +1,227 @@
+/*
+ * The malloc family, interposed. Each hook forwards to the real function
+ * (whatever allocator is next in the lookup order: glibc, or jemalloc /
+ * tcmalloc / mimalloc preloaded after the shim) and records the result with
+ * the caller's stack. Return values, errno, alignment and failure behaviour
+ * are the real allocator's: the hooks never allocate or fail on their own.
+ *
+ * Before the real functions are resolved (dlsym itself calls calloc), blocks
+ * come from the static bootstrap arena; they are never handed to the real
+ * free and are never tracked.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Records an allocation with the stack of whoever called the hook. Inlined
+ * so frame_addr/ret are the exported hook's own frame and return address. */
+static inline __attribute__((always_inline)) void record(void *p, size_t size, int kind,
+                                                         void *frame_addr, void *ret)
+{
+    int saved = errno;
+    uint32_t id = shim_capture_stack_id(frame_addr, ret);
+    shim_heap_on_alloc(p, size, id, kind);
+    errno = saved;
+}
+
+#define FRAME __builtin_frame_address(0)
+#define RET __builtin_return_address(0)
+
+/* Common gate: 1 if this call should be recorded. */
+static inline int should_track(size_t size)
+{
+    if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || SHIM_UNLIKELY(!shim_cfg.track_heap))
+        return 0;
+    if (shim_cfg.mode == SNAP_MODE_SAMPLED)
+        return shim_heap_should_sample(size);
+    return 1;
+}
+
+static void *early_alloc(size_t size, size_t align, int zero)
+{
+    shim_init();
+    if (!shim_real.malloc)
+        return shim_bootstrap_alloc(size, align); /* zeroed static memory */
+    return NULL;
+}
+
+SHIM_EXPORT void *malloc(size_t size)
+{
+    if (SHIM_UNLIKELY(!shim_real.malloc)) {
+        void *b = early_alloc(size, 16, 0);
+        if (!shim_real.malloc)
+            return b;
+    }
+    if (!should_track(size))
+        return shim_real.malloc(size);
+    shim_tls.busy = 1;
+    void *p = shim_real.malloc(size);
+    if (p)
+        record(p, size, SHIM_KIND_MALLOC, FRAME, RET);
+    shim_tls.busy = 0;
+    return p;
+}
+
+SHIM_EXPORT void free(void *p)
+{
+    if (!p)
+        return;
+    if (SHIM_UNLIKELY(shim_is_bootstrap(p)))
+        return;
+    if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || !shim_heap_maybe_tracked(p)) {
+        shim_real.free(p);
+        return;
+    }
+    shim_tls.busy = 1;
+    shim_heap_on_free(p);
+    shim_real.free(p);
+    shim_tls.busy = 0;
+}
+
+SHIM_EXPORT void *calloc(size_t n, size_t size)
+{
+    if (SHIM_UNLIKELY(!shim_real.calloc)) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        void *b = early_alloc(total, 16, 1);
+        if (!shim_real.calloc)
+            return b;
+    }
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total) || !should_track(total))
+        return shim_real.calloc(n, size); /* overflow: the real calloc fails with ENOMEM */
+    shim_tls.busy = 1;
+    void *p = shim_real.calloc(n, size);
+    if (p)
+        record(p, total, SHIM_KIND_MALLOC, FRAME, RET);
+    shim_tls.busy = 0;
+    return p;
+}
+
+/* realloc and reallocarray share this: detach the old block's record before
+ * the real call (so a concurrent malloc reusing the address cannot be
+ * confused with it) and put it back if the real call fails. */
+static inline __attribute__((always_inline)) void *
+realloc_common(void *p, size_t size, size_t n, int is_array, void *frame_addr, void *ret)
+{
+    if (p && SHIM_UNLIKELY(shim_is_bootstrap(p))) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        void *q = malloc(total);
+        if (q) {
+            size_t old = shim_bootstrap_size(p);
+            memcpy(q, p, old < total ? old : total);
+        }
+        return q;
+    }
+    size_t total;
+    int overflow = __builtin_mul_overflow(n, size, &total);
+    if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || !shim_cfg.track_heap) {
+        if (is_array)
+            return shim_real.reallocarray(p, n, size);
+        return shim_real.realloc(p, size);
+    }
+    shim_tls.busy = 1;
+    struct shim_node *old = p && shim_heap_maybe_tracked(p) ? shim_heap_detach(p) : NULL;
+    void *q = is_array ? shim_real.reallocarray(p, n, size) : shim_real.realloc(p, size);
+    if (!q && (total != 0 || overflow)) {
+        if (old)
+            shim_heap_restore(old); /* failed: p is untouched and still live */
+        shim_tls.busy = 0;
+        return NULL;
+    }
+    int saved = errno;
+    if (old)
+        shim_heap_commit_free(old);
+    errno = saved;
+    if (q) {
+        int sample = shim_cfg.mode != SNAP_MODE_SAMPLED || shim_heap_should_sample(total);
+        if (sample)
+            record(q, total, SHIM_KIND_MALLOC, frame_addr, ret);
+    }
+    shim_tls.busy = 0;
+    return q;
+}
+
+SHIM_EXPORT void *realloc(void *p, size_t size)
+{
+    if (SHIM_UNLIKELY(!shim_real.realloc)) {
+        void *b = early_alloc(size, 16, 0);
+        if (!shim_real.realloc) {
+            if (b && p)
+                memcpy(b, p, shim_bootstrap_size(p) < size ? shim_bootstrap_size(p) : size);
+            return b;
+        }
+    }
+    return realloc_common(p, size, 1, 0, FRAME, RET);
+}
+
+SHIM_EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+    shim_init();
+    if (!shim_real.reallocarray) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    return realloc_common(p, size, n, 1, FRAME, RET);
+}
+
+SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    shim_init();
+    if (SHIM_UNLIKELY(!shim_real.posix_memalign)) {
+        /* only reachable from inside dlsym during bootstrap */
+        void *b = shim_bootstrap_alloc(size, align);
+        if (!b)
+            return ENOMEM;
+        *out = b;
+        return 0;
+    }
+    if (!should_track(size))
+        return shim_real.posix_memalign(out, align, size);
+    shim_tls.busy = 1;
+    int rc = shim_real.posix_memalign(out, align, size);
+    if (rc == 0 && *out)
+        record(*out, size, SHIM_KIND_ALIGNED, FRAME, RET);
+    shim_tls.busy = 0;
+    return rc;
+}
+
+#define ALIGNED_HOOK(name, params, args, size_expr)                                                \
+    SHIM_EXPORT void *name params                                                                  \
+    {                                                                                              \
+        shim_init();                                                                               \
+        if (SHIM_UNLIKELY(!shim_real.name))                                                        \
+            return NULL;                                                                           \
+        if (!should_track(size_expr))                                                              \
+            return shim_real.name args;                                                            \
+        shim_tls.busy = 1;                                                                         \
+        void *p = shim_real.name args;                                                             \
+        if (p)                                                                                     \
+            record(p, size_expr, SHIM_KIND_ALIGNED, FRAME, RET);                                   \
+        shim_tls.busy = 0;                                                                         \
+        return p;                                                                                  \
+    }
+
+ALIGNED_HOOK(aligned_alloc, (size_t align, size_t size), (align, size), size)
+ALIGNED_HOOK(memalign, (size_t align, size_t size), (align, size), size)
+ALIGNED_HOOK(valloc, (size_t size), (size), size)
+ALIGNED_HOOK(pvalloc, (size_t size), (size), size)
+
+SHIM_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    if (shim_is_bootstrap(p))
+        return shim_bootstrap_size(p);
+    shim_init();
+    return shim_real.malloc_usable_size ? shim_real.malloc_usable_size(p) : 0;
+}

@@ -1,0 +1,41 @@
+# allocshim/: libleakaudit.so (the LD_PRELOAD shim) and `leakaudit run`.
+# The shim is never built with sanitizers (it is injected into arbitrary
+# programs) and compiles the common/ sources it needs itself, with -fPIC.
+SHIM_SRCS := $(filter-out allocshim/run_cmd.c,$(wildcard allocshim/*.c))
+SHIM_COMMON := common/snapshot_write.c common/snapshot_names.c common/modmap.c \
+               common/fdscan.c common/stacktable.c common/util.c
+SHIM_OBJS := $(patsubst %.c,$(OBJ)/shim/%.o,$(SHIM_SRCS) $(SHIM_COMMON))
+SHIM_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
+               -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free \
+               -fno-builtin-calloc -fno-builtin-realloc -O2 $(EXTRA_CFLAGS)
+SHIM := $(LIB)/libleakaudit.so
+
+$(OBJ)/shim/allocshim/cxx_hooks.o: EXTRA_SHIM_FLAGS := -fexceptions
+$(OBJ)/shim/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) $(EXTRA_SHIM_FLAGS) -MMD -MP -c $< -o $@
+
+$(SHIM): $(SHIM_OBJS) allocshim/exports.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $(SHIM_OBJS) -Wl,--version-script=allocshim/exports.map \
+	    -Wl,-z,nodelete -Wl,-z,now -ldl -lpthread -lm
+
+ALL_TARGETS += $(SHIM)
+LEAKAUDIT_OBJS += $(OBJ)/allocshim/run_cmd.o
+
+# Test programs for the shim (not tests themselves: names do not start with test_).
+SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
+                   $(TESTBIN)/allocshim/planted_cxx $(TESTBIN)/allocshim/snapdump
+$(TESTBIN)/allocshim/planted: tests/allocshim/planted.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
+$(TESTBIN)/allocshim/planted_nofp: tests/allocshim/planted.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -pthread -o $@ $<
+$(TESTBIN)/allocshim/planted_cxx: tests/allocshim/planted_cxx.cpp
+	@mkdir -p $(dir $@)
+	g++ -g -O1 -fno-omit-frame-pointer -o $@ $<
+$(TESTBIN)/allocshim/snapdump: tests/allocshim/snapdump.c $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
+TEST_TARGETS += $(SHIM_TEST_PROGS) $(SHIM)

@@ -1,0 +1,383 @@
+/*
+ * `leakaudit run [options] [--] CMD ARGS...`: runs CMD with libleakaudit.so
+ * preloaded (and, with --allocator, the chosen allocator library after it),
+ * translating options into the LEAKAUDIT_* variables the shim reads, then
+ * prints a short summary of the final snapshot: outstanding heap by stack,
+ * open fds by kind and origin, and every non-zero loss counter.
+ */
+#include "cli/cli.h"
+#include "snapshot.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TOP 10
+
+static const char usage_text[] =
+    "usage: leakaudit run [options] [--] CMD [ARGS...]\n"
+    "\n"
+    "Runs CMD under the leak-auditing shim (LD_PRELOAD=libleakaudit.so). Snapshots of\n"
+    "outstanding heap, fds and mmaps by call stack are written to DIR periodically,\n"
+    "on SIGUSR2 and at exit. Child processes inherit the shim and get their own series.\n"
+    "\n"
+    "options (each also as an environment variable, see docs/options.md):\n"
+    "  -o, --output DIR         snapshot directory (LEAKAUDIT_OUT)\n"
+    "                           default: leakaudit-<cmd>-<date>-<time>\n"
+    "  -i, --interval SECONDS   seconds between snapshots, 0 = only at exit/signal\n"
+    "                           (LEAKAUDIT_INTERVAL, default 10)\n"
+    "  -m, --mode full|sampled  every allocation, or Poisson-sampled by bytes for\n"
+    "                           always-on use (LEAKAUDIT_MODE, default full)\n"
+    "      --sample-period SIZE mean bytes between samples (LEAKAUDIT_SAMPLE_PERIOD, 512K)\n"
+    "  -a, --allocator NAME     glibc, jemalloc, tcmalloc or mimalloc (preloaded after\n"
+    "                           the shim; LEAKAUDIT_ALLOCATOR records the name)\n"
+    "  -u, --unwind fp|dwarf    frame pointers (fast) or libunwind (LEAKAUDIT_UNWIND)\n"
+    "  -d, --depth N            frames per stack, 1-64 (LEAKAUDIT_DEPTH, default 32)\n"
+    "      --signal SIG         snapshot signal: USR1, USR2, RTMIN+N, none\n"
+    "                           (LEAKAUDIT_SIGNAL, default USR2)\n"
+    "      --track LIST         comma list of heap,fd,mmap (LEAKAUDIT_TRACK, default all)\n"
+    "      --max-stacks N       distinct stacks kept (LEAKAUDIT_MAX_STACKS, 262144)\n"
+    "      --top N              stacks in the exit summary (default 10)\n"
+    "  -q, --quiet              no summary at exit\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "The exit status is CMD's (128+N if it was killed by signal N).\n";
+
+struct allocator_lib {
+    const char *name;
+    const char *files[3];
+    const char *package;
+};
+
+static const struct allocator_lib allocators[] = {
+    {"glibc", {NULL}, NULL},
+    {"jemalloc", {"libjemalloc.so.2", NULL}, "libjemalloc2"},
+    {"tcmalloc", {"libtcmalloc_minimal.so.4", "libtcmalloc.so.4", NULL}, "libtcmalloc-minimal4"},
+    {"mimalloc", {"libmimalloc.so.2", "libmimalloc.so", NULL}, "libmimalloc2.0"},
+};
+
+/* Library directories to search: the one libc was loaded from first. */
+static int find_library(const char *file, char *out, size_t cap)
+{
+    char libc_dir[PATH_MAX / 2] = "";
+    Dl_info info;
+    if (dladdr((void *)printf, &info) && info.dli_fname) {
+        util_strlcpy(libc_dir, info.dli_fname, sizeof(libc_dir));
+        char *slash = strrchr(libc_dir, '/');
+        if (slash)
+            *slash = '\0';
+    }
+    const char *dirs[] = {libc_dir, "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                          "/lib/x86_64-linux-gnu", "/usr/lib", "/usr/local/lib", NULL};
+    for (int i = 0; dirs[i]; i++) {
+        if (!dirs[i][0])
+            continue;
+        snprintf(out, cap, "%s/%s", dirs[i], file);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return -ENOENT;
+}
+
+/* The shim: $LEAKAUDIT_SHIM, else ../lib/libleakaudit.so next to this binary. */
+static int find_shim(char *out, size_t cap)
+{
+    const char *env = getenv("LEAKAUDIT_SHIM");
+    if (env && *env) {
+        util_strlcpy(out, env, cap);
+        return access(out, R_OK) == 0 ? 0 : -errno;
+    }
+    char exe[PATH_MAX - 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n < 0)
+        return -errno;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, cap, "%s/../lib/libleakaudit.so", exe);
+    if (access(out, R_OK) == 0) {
+        char real[PATH_MAX];
+        if (realpath(out, real))
+            util_strlcpy(out, real, cap);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static void print_frame(const struct snapshot *s, uint64_t addr)
+{
+    for (size_t i = 0; i < s->n_modules; i++) {
+        const struct snap_module *m = &s->modules[i];
+        if (addr >= m->start && addr < m->end) {
+            const char *base = strrchr(m->path, '/');
+            fprintf(stderr, "      0x%012llx %s+0x%llx\n", (unsigned long long)addr,
+                    base ? base + 1 : m->path, (unsigned long long)(addr - m->start + m->offset));
+            return;
+        }
+    }
+    fprintf(stderr, "      0x%012llx ??\n", (unsigned long long)addr);
+}
+
+static int cmp_live(const void *a, const void *b)
+{
+    const struct snap_heap_entry *x = a, *y = b;
+    return x->live_bytes < y->live_bytes ? 1 : x->live_bytes > y->live_bytes ? -1 : 0;
+}
+
+static void print_summary(const char *path, int top)
+{
+    struct snapshot *s;
+    char err[1024];
+    if (snapshot_read_file(path, &s, err, sizeof(err)) < 0) {
+        fprintf(stderr, "leakaudit: %s\n", err);
+        return;
+    }
+    uint64_t live_bytes = 0, live_count = 0;
+    for (size_t i = 0; i < s->n_heap; i++) {
+        live_bytes += s->heap[i].live_bytes;
+        live_count += s->heap[i].live_count;
+    }
+    fprintf(stderr, "leakaudit: %s (pid %d), %s mode: %llu bytes in %llu blocks outstanding at "
+                    "exit, from %zu stacks\n",
+            s->hdr.exe, s->hdr.pid, snap_mode_name(s->hdr.mode), (unsigned long long)live_bytes,
+            (unsigned long long)live_count, s->n_heap);
+    qsort(s->heap, s->n_heap, sizeof(*s->heap), cmp_live);
+    for (size_t i = 0; i < s->n_heap && (int)i < top && s->heap[i].live_bytes; i++) {
+        const struct snap_heap_entry *e = &s->heap[i];
+        fprintf(stderr, "  #%zu %llu bytes in %llu blocks (allocated %llu times)\n", i + 1,
+                (unsigned long long)e->live_bytes, (unsigned long long)e->live_count,
+                (unsigned long long)e->total_count);
+        const struct snap_stack *st = snapshot_find_stack(s, e->stack_id);
+        for (uint32_t f = 0; st && f < st->depth && f < 6; f++)
+            print_frame(s, st->frames[f]);
+    }
+    size_t attributed = 0, unattributed = 0;
+    for (size_t i = 0; i < s->n_fds; i++) {
+        if (s->fds[i].origin == SNAP_FDO_UNATTRIBUTED)
+            unattributed++;
+        else if (s->fds[i].origin != SNAP_FDO_PREEXISTING)
+            attributed++;
+    }
+    fprintf(stderr, "leakaudit: %zu fds open at exit (%zu created under audit, %zu unattributed), "
+                    "%zu mmap regions\n",
+            s->n_fds, attributed, unattributed, s->n_mmaps);
+    for (size_t i = 0; i < s->n_losses; i++)
+        if (s->losses[i].value)
+            fprintf(stderr, "leakaudit: loss counter %s = %llu\n", s->losses[i].name,
+                    (unsigned long long)s->losses[i].value);
+    snapshot_free(s);
+}
+
+/* The last snapshot of pid's series in dir (highest seq), or -ENOENT. */
+static int final_snapshot(const char *dir, pid_t pid, char *out, size_t cap)
+{
+    char **paths, err[512];
+    int n = snapshot_list_dir(dir, &paths, err, sizeof(err));
+    if (n < 0)
+        return n;
+    char needle[32];
+    snprintf(needle, sizeof(needle), ".%d.", (int)pid);
+    int found = -ENOENT;
+    for (int i = 0; i < n; i++) {
+        const char *base = strrchr(paths[i], '/');
+        base = base ? base + 1 : paths[i];
+        if (strstr(base, needle)) {
+            util_strlcpy(out, paths[i], cap); /* sorted: the last match is the newest */
+            found = 0;
+        }
+        free(paths[i]);
+    }
+    free(paths);
+    return found;
+}
+
+static volatile sig_atomic_t child_pid;
+
+static void forward_signal(int sig)
+{
+    if (child_pid > 0)
+        kill(child_pid, sig);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, 'o'}, {"interval", required_argument, NULL, 'i'},
+        {"mode", required_argument, NULL, 'm'}, {"sample-period", required_argument, NULL, 'P'},
+        {"allocator", required_argument, NULL, 'a'}, {"unwind", required_argument, NULL, 'u'},
+        {"depth", required_argument, NULL, 'd'}, {"signal", required_argument, NULL, 'S'},
+        {"track", required_argument, NULL, 'T'}, {"max-stacks", required_argument, NULL, 'M'},
+        {"top", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *out = NULL, *allocator = "glibc";
+    int top = DEFAULT_TOP, quiet = 0, c;
+    uint64_t v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+o:i:m:a:u:d:qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'i':
+            if (util_parse_duration_ms(optarg, &v) < 0) {
+                fprintf(stderr, "leakaudit: run: --interval %s: not a duration\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_INTERVAL", optarg, 1);
+            break;
+        case 'm':
+            if (strcmp(optarg, "full") && strcmp(optarg, "sampled")) {
+                fprintf(stderr, "leakaudit: run: --mode %s: expected full or sampled\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_MODE", optarg, 1);
+            break;
+        case 'P':
+            if (util_parse_size(optarg, &v) < 0 || v == 0) {
+                fprintf(stderr, "leakaudit: run: --sample-period %s: not a size\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_SAMPLE_PERIOD", optarg, 1);
+            break;
+        case 'a': allocator = optarg; break;
+        case 'u':
+            if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf")) {
+                fprintf(stderr, "leakaudit: run: --unwind %s: expected fp or dwarf\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_UNWIND", optarg, 1);
+            break;
+        case 'd':
+            if (util_parse_size(optarg, &v) < 0 || v < 1 || v > SNAP_MAX_STACK_DEPTH) {
+                fprintf(stderr, "leakaudit: run: --depth %s: expected 1 to %d\n", optarg,
+                        SNAP_MAX_STACK_DEPTH);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_DEPTH", optarg, 1);
+            break;
+        case 'S': setenv("LEAKAUDIT_SIGNAL", optarg, 1); break;
+        case 'T': setenv("LEAKAUDIT_TRACK", optarg, 1); break;
+        case 'M': setenv("LEAKAUDIT_MAX_STACKS", optarg, 1); break;
+        case 't': top = atoi(optarg); break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
+        default: fputs(usage_text, stderr); return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "leakaudit: run: no command given\n%s", usage_text);
+        return CLI_EXIT_USAGE;
+    }
+    char **cmd = argv + optind;
+
+    char shim[PATH_MAX];
+    if (find_shim(shim, sizeof(shim)) < 0) {
+        fprintf(stderr, "leakaudit: run: libleakaudit.so not found next to this binary "
+                        "(build it with make, or set LEAKAUDIT_SHIM)\n");
+        return CLI_EXIT_ERROR;
+    }
+    const struct allocator_lib *alloc = NULL;
+    for (size_t i = 0; i < sizeof(allocators) / sizeof(allocators[0]); i++)
+        if (!strcmp(allocators[i].name, allocator))
+            alloc = &allocators[i];
+    if (!alloc) {
+        fprintf(stderr, "leakaudit: run: --allocator %s: expected glibc, jemalloc, tcmalloc or "
+                        "mimalloc\n", allocator);
+        return CLI_EXIT_USAGE;
+    }
+    char preload[2 * PATH_MAX + 2];
+    util_strlcpy(preload, shim, sizeof(preload));
+    if (alloc->files[0]) {
+        char lib[PATH_MAX];
+        int found = -ENOENT;
+        for (int i = 0; alloc->files[i] && found < 0; i++)
+            found = find_library(alloc->files[i], lib, sizeof(lib));
+        if (found < 0) {
+            fprintf(stderr, "leakaudit: run: --allocator %s: %s not found (apt-get install %s)\n",
+                    allocator, alloc->files[0], alloc->package);
+            return CLI_EXIT_ERROR;
+        }
+        snprintf(preload, sizeof(preload), "%s %s", shim, lib);
+    }
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old) {
+        char *joined;
+        if (asprintf(&joined, "%s %s", preload, old) < 0)
+            return CLI_EXIT_ERROR;
+        setenv("LD_PRELOAD", joined, 1);
+        free(joined);
+    } else {
+        setenv("LD_PRELOAD", preload, 1);
+    }
+    setenv("LEAKAUDIT_ALLOCATOR", allocator, 1);
+
+    char dir[PATH_MAX];
+    if (out) {
+        util_strlcpy(dir, out, sizeof(dir));
+    } else {
+        const char *base = strrchr(cmd[0], '/');
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        char stamp[32];
+        strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+        snprintf(dir, sizeof(dir), "leakaudit-%s-%s", base ? base + 1 : cmd[0], stamp);
+    }
+    int rc = util_mkdir_p(dir);
+    if (rc < 0) {
+        fprintf(stderr, "leakaudit: run: cannot create %s: %s\n", dir, strerror(-rc));
+        return CLI_EXIT_ERROR;
+    }
+    char absdir[PATH_MAX];
+    if (realpath(dir, absdir))
+        util_strlcpy(dir, absdir, sizeof(dir));
+    setenv("LEAKAUDIT_OUT", dir, 1);
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "leakaudit: run: fork: %s\n", strerror(errno));
+        return CLI_EXIT_ERROR;
+    }
+    if (pid == 0) {
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "leakaudit: run: %s: %s\n", cmd[0], strerror(errno));
+        _exit(127);
+    }
+    child_pid = pid;
+    /* Terminal signals reach the child through the process group; those sent
+     * to us alone are passed on so `kill <leakaudit>` stops the program. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    struct sigaction sa = {.sa_handler = forward_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "leakaudit: run: waitpid: %s\n", strerror(errno));
+            return CLI_EXIT_ERROR;
+        }
+    }
+    int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (!quiet) {
+        char snap[PATH_MAX];
+        if (final_snapshot(dir, pid, snap, sizeof(snap)) == 0)
+            print_summary(snap, top);
+        else
+            fprintf(stderr, "leakaudit: no snapshot from pid %d in %s (did it exec a static "
+                            "binary, or exit with _exit before any snapshot?)\n", pid, dir);
+        fprintf(stderr, "leakaudit: snapshots in %s; for symbols and trends: leakaudit report %s\n",
+                dir, dir);
+    }
+    return exit_code;
+}

@@ -1,0 +1,186 @@
+/*
+ * Internal interface of libleakaudit.so, the LD_PRELOAD shim. Nothing here is
+ * exported from the library: only the interposed libc/C++ symbols are (see
+ * exports.map). The pieces:
+ *
+ *   config.c        LEAKAUDIT_* environment -> struct shim_config
+ *   init.c          bootstrap, symbol resolution, constructor, fork, exit
+ *   arena.c         the shim's own memory (mmap), never the audited allocator
+ *   unwind.c        stack capture: frame pointers, or libunwind (dwarf)
+ *   heap.c          address table + per-stack counters, full and sampled modes
+ *   malloc_hooks.c  the malloc family
+ *   cxx_hooks.c     C++ operator new/delete
+ *   fd_hooks.c      fd-creating and fd-closing calls, fd table
+ *   mmap_hooks.c    mmap/munmap/mremap regions
+ *   snapshot.c      writing snapshots (periodic thread, signal, exit)
+ *
+ * Rules on the hot path (malloc/free): no allocation through the audited
+ * allocator, no global lock per call, no recursion. A per-thread `busy` flag
+ * makes every call that happens while the shim itself is working (including
+ * allocations made by an allocator's operator new calling malloc, or by
+ * dlsym/libunwind) go straight to the real function, untracked.
+ */
+#ifndef LEAKAUDIT_SHIM_H
+#define LEAKAUDIT_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "snapshot.h"
+#include "util.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+#define SHIM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SHIM_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* Defaults and limits (docs/options.md). */
+#define SHIM_DEFAULT_DEPTH 32
+#define SHIM_DEFAULT_INTERVAL_MS 10000
+#define SHIM_DEFAULT_SAMPLE_PERIOD (512 * 1024)
+#define SHIM_DEFAULT_MAX_STACKS (256 * 1024)
+#define SHIM_DEFAULT_TABLE_BITS 20
+#define SHIM_MAX_FDS (1 << 20)
+#define SHIM_MAX_REGIONS 65536
+
+enum shim_alloc_kind {
+    SHIM_KIND_MALLOC = 0,
+    SHIM_KIND_NEW = 1,
+    SHIM_KIND_NEW_ARRAY = 2,
+    SHIM_KIND_ALIGNED = 3,
+};
+
+struct shim_config {
+    int mode;   /* SNAP_MODE_FULL / SNAP_MODE_SAMPLED */
+    int unwind; /* SNAP_UNWIND_FP / SNAP_UNWIND_DWARF */
+    int depth;
+    int signal; /* 0 = none */
+    int track_heap, track_fds, track_mmap;
+    int quiet;
+    int table_bits;
+    uint32_t max_stacks;
+    uint64_t interval_ms;
+    uint64_t sample_period;
+    char out_dir[SNAP_MAX_PATH];
+    char allocator[SNAP_MAX_NAME];
+};
+
+/* Per-thread state. initial-exec TLS: reading it never allocates. */
+struct shim_tls {
+    int busy;             /* inside the shim: pass everything through */
+    int stack_known;      /* stack_hi computed for this thread */
+    uintptr_t stack_hi;   /* highest address of this thread's stack */
+    int64_t countdown;    /* sampled mode: bytes until the next sample */
+    uint64_t rng;         /* sampled mode: xorshift state */
+    struct shim_node *free_nodes; /* per-thread cache of address-table nodes */
+    uint32_t n_free_nodes;
+};
+
+extern struct shim_config shim_cfg;
+extern SHIM_TLS struct shim_tls shim_tls;
+extern int shim_active; /* tracking on (after init, before final teardown) */
+
+/* The real functions, resolved with dlsym(RTLD_NEXT). */
+struct shim_real {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+extern struct shim_real shim_real;
+
+/* init.c */
+void shim_init(void);           /* idempotent; resolves real functions */
+int shim_ready(void);           /* real functions resolved */
+void *shim_bootstrap_alloc(size_t size, size_t align);
+int shim_is_bootstrap(const void *p);
+size_t shim_bootstrap_size(const void *p);
+void *shim_dlsym_next(const char *name);
+pid_t shim_gettid(void);
+
+/* config.c */
+void shim_config_load(void);
+
+/* arena.c: zeroed memory from mmap; never freed (except by munmap at fork). */
+void *shim_arena_map(size_t size);
+
+/* unwind.c: captures up to shim_cfg.depth frames; frames[0] = ret. */
+uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
+uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
+void shim_unwind_init(void);
+
+/* heap.c */
+void shim_heap_init(void);
+void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind);
+/* Removes p from the table; returns 1 if it was tracked. */
+int shim_heap_on_free(void *p);
+/* realloc support: detach p's record (0 if untracked), then either commit
+ * (p was freed/moved) or restore (realloc failed). */
+struct shim_node *shim_heap_detach(void *p);
+void shim_heap_commit_free(struct shim_node *n);
+void shim_heap_restore(struct shim_node *n);
+/* sampled mode: does this allocation get recorded? (updates countdown) */
+int shim_heap_should_sample(size_t size);
+int shim_heap_maybe_tracked(const void *p);
+void shim_heap_after_fork_child(void);
+struct stk_table *shim_stacks(void);
+/* Iteration for snapshots. */
+void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg);
+void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+
+/* fd_hooks.c */
+void shim_fd_init(void);
+void shim_fd_record(int fd, uint32_t origin, uint32_t stack_id, int source_fd);
+void shim_fd_forget(int fd);
+uint32_t shim_fd_origin(int fd);
+/* Reconciles with /proc/self/fd and emits one record per open fd. */
+void shim_fd_snapshot(struct snap_writer *w, int skip_fd);
+void shim_fd_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+
+/* mmap_hooks.c */
+void shim_mmap_init(void);
+void shim_mmap_snapshot(struct snap_writer *w);
+void shim_mmap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_mmap_fork_prepare(void);
+void shim_mmap_fork_parent(void);
+void shim_mmap_fork_child(void);
+
+/* snapshot.c */
+void shim_snapshot_init(void);
+int shim_snapshot_write(int trigger);
+void shim_snapshot_start_thread(void);
+void shim_snapshot_fork_prepare(void);
+void shim_snapshot_fork_parent(void);
+void shim_snapshot_fork_child(void);
+
+/* Runs fn with the busy flag set so nothing it allocates is tracked. */
+#define SHIM_UNTRACKED(stmt)                                                                       \
+    do {                                                                                           \
+        int shim_saved_busy_ = shim_tls.busy;                                                      \
+        shim_tls.busy = 1;                                                                         \
+        stmt;                                                                                      \
+        shim_tls.busy = shim_saved_busy_;                                                          \
+    } while (0)
+
+/* A tiny test-and-set spinlock for rarely contended shim-internal state. */
+static inline void shim_spin_lock(int *l)
+{
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(l, __ATOMIC_RELAXED))
+            util_cpu_relax();
+}
+
+static inline void shim_spin_unlock(int *l)
+{
+    __atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+#endif

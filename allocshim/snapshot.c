@@ -1,0 +1,263 @@
+/*
+ * Writing snapshots from inside the audited process: periodically (a
+ * background thread that sleeps in short steps), on a signal (the handler
+ * only sets a flag; the thread writes), at exit (the library destructor),
+ * and in a forked child under its own series. Everything goes through the
+ * one writer in common/snapshot_write.c, into a static writer buffer: no
+ * allocation from the audited allocator.
+ *
+ * File names: OUT/<series>.<seq, 6 digits>.snap where the series is
+ * <exe basename>.<pid>.<start time in ms, hex>, so an exec'd image or a
+ * forked child starts a new series and nothing is overwritten.
+ */
+#include "shim.h"
+#include "modmap.h"
+#include "stacktable.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_MS 100
+#define EXE_BASENAME_MAX 32
+
+static struct snap_writer writer; /* large: static so it is not on a stack */
+static int snap_lock;
+static uint32_t seq;
+static uint64_t start_ns;
+static char series[SNAP_MAX_NAME];
+static char exe_path[SNAP_MAX_PATH];
+static volatile sig_atomic_t signal_pending;
+static int thread_running;
+static uint64_t write_failures;
+static int failure_reported;
+
+static void make_series(void)
+{
+    start_ns = util_realtime_ns();
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+    exe_path[n > 0 ? n : 0] = '\0';
+    const char *base = strrchr(exe_path, '/');
+    base = base ? base + 1 : exe_path;
+    char num[24];
+    size_t len = 0;
+    for (; base[len] && len < EXE_BASENAME_MAX; len++)
+        series[len] = (base[len] == '.' || base[len] == '/') ? '_' : base[len];
+    if (len == 0)
+        series[len++] = '_';
+    series[len++] = '.';
+    util_u64_to_dec((uint64_t)getpid(), num, sizeof(num));
+    len += util_strlcpy(series + len, num, sizeof(series) - len);
+    series[len++] = '.';
+    util_u64_to_hex(start_ns / 1000000, num, sizeof(num));
+    util_strlcpy(series + len, num, sizeof(series) - len);
+    seq = 0;
+}
+
+static const char *detect_allocator(void)
+{
+    if (shim_cfg.allocator[0])
+        return shim_cfg.allocator;
+    Dl_info info;
+    if (!dladdr((void *)shim_real.malloc, &info) || !info.dli_fname)
+        return "unknown";
+    const char *f = info.dli_fname;
+    if (strstr(f, "jemalloc"))
+        return "jemalloc";
+    if (strstr(f, "tcmalloc"))
+        return "tcmalloc";
+    if (strstr(f, "mimalloc"))
+        return "mimalloc";
+    if (strstr(f, "libc.so"))
+        return "glibc";
+    return "other";
+}
+
+static int write_module(const struct snap_module *m, void *arg)
+{
+    snap_write_module(arg, m);
+    return 0;
+}
+
+static void write_heap(const struct snap_heap_entry *e, void *arg)
+{
+    snap_write_heap(arg, e);
+}
+
+static void write_loss(const char *name, uint64_t v, void *arg)
+{
+    snap_write_loss(arg, name, v);
+}
+
+static void report_failure(int err)
+{
+    write_failures++;
+    if (failure_reported || shim_cfg.quiet)
+        return;
+    failure_reported = 1;
+    const char *parts[] = {"leakaudit: cannot write snapshots into ", shim_cfg.out_dir, ": ",
+                           strerror(-err), "\n"};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        if (write(2, parts[i], strlen(parts[i])) < 0)
+            return;
+}
+
+int shim_snapshot_write(int trigger)
+{
+    if (!shim_ready())
+        return -EAGAIN;
+    /* One snapshot at a time; the exit snapshot waits for a running one. */
+    while (__atomic_exchange_n(&snap_lock, 1, __ATOMIC_ACQUIRE)) {
+        if (trigger != SNAP_TRIGGER_EXIT)
+            return -EBUSY;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    struct snap_writer *w = &writer;
+    char name[SNAP_MAX_NAME + 32];
+    size_t len = util_strlcpy(name, series, sizeof(name));
+    name[len++] = '.';
+    char num[24];
+    size_t digits = util_u64_to_dec(seq, num, sizeof(num));
+    for (; digits < 6; digits++)
+        name[len++] = '0';
+    len += util_strlcpy(name + len, num, sizeof(name) - len);
+    util_strlcpy(name + len, ".snap", sizeof(name) - len);
+
+    int rc = snap_writer_open(w, shim_cfg.out_dir, name);
+    if (rc == 0) {
+        struct snap_header h = {
+            .source = SNAP_SOURCE_SHIM, .mode = (uint32_t)shim_cfg.mode,
+            .unwind = (uint32_t)shim_cfg.unwind, .trigger = (uint32_t)trigger, .seq = seq,
+            .pid = getpid(), .ppid = getppid(),
+            .sample_period = shim_cfg.mode == SNAP_MODE_SAMPLED ? shim_cfg.sample_period : 0,
+            .start_time_ns = start_ns, .snapshot_time_ns = util_realtime_ns(),
+            .monotonic_ns = util_monotonic_ns(), .rss_bytes = util_read_rss(0)};
+        util_strlcpy(h.exe, exe_path, sizeof(h.exe));
+        util_strlcpy(h.series, series, sizeof(h.series));
+        util_strlcpy(h.allocator, detect_allocator(), sizeof(h.allocator));
+        gethostname(h.hostname, sizeof(h.hostname) - 1);
+        snap_write_header(w, &h);
+
+        snap_begin_section(w, SNAP_SEC_MODULES);
+        modmap_foreach(0, write_module, w);
+
+        snap_begin_section(w, SNAP_SEC_STACKS);
+        struct stk_table *t = shim_stacks();
+        uint32_t n = t->slots ? stk_table_count(t) : 0;
+        for (uint32_t id = 1; id <= n; id++) {
+            const uint64_t *frames;
+            uint32_t depth = stk_table_get(t, id, &frames);
+            if (depth)
+                snap_write_stack(w, id, frames, depth);
+        }
+
+        snap_begin_section(w, SNAP_SEC_HEAP);
+        shim_heap_foreach_stack(write_heap, w);
+        snap_begin_section(w, SNAP_SEC_FDS);
+        shim_fd_snapshot(w, w->fd);
+        snap_begin_section(w, SNAP_SEC_MMAPS);
+        shim_mmap_snapshot(w);
+
+        snap_begin_section(w, SNAP_SEC_LOSSES);
+        shim_heap_loss_counters(write_loss, w);
+        shim_fd_loss_counters(write_loss, w);
+        shim_mmap_loss_counters(write_loss, w);
+        snap_write_loss(w, "snapshot_write_failed", write_failures);
+        rc = snap_writer_commit(w);
+    }
+    if (rc < 0)
+        report_failure(rc);
+    else
+        seq++;
+    __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
+    return rc;
+}
+
+static void on_signal(int sig)
+{
+    signal_pending = 1;
+}
+
+static void *snapshot_thread(void *arg)
+{
+    shim_tls.busy = 1; /* nothing this thread does is the program's */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals are not ours to take */
+    uint64_t next = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+    for (;;) {
+        struct timespec ts = {0, POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        if (signal_pending) {
+            signal_pending = 0;
+            shim_snapshot_write(SNAP_TRIGGER_SIGNAL);
+        }
+        if (shim_cfg.interval_ms && util_monotonic_ns() >= next) {
+            shim_snapshot_write(SNAP_TRIGGER_INTERVAL);
+            next = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+        }
+    }
+    return NULL;
+}
+
+void shim_snapshot_start_thread(void)
+{
+    if (!shim_cfg.interval_ms && !shim_cfg.signal)
+        return;
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (pthread_create(&th, &attr, snapshot_thread, NULL) == 0) {
+        thread_running = 1;
+        pthread_setname_np(th, "leakaudit");
+    }
+    pthread_attr_destroy(&attr);
+}
+
+void shim_snapshot_init(void)
+{
+    make_series();
+    int rc = util_mkdir_p(shim_cfg.out_dir);
+    if (rc < 0)
+        report_failure(rc);
+    if (shim_cfg.signal) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(shim_cfg.signal, &sa, NULL);
+    }
+    shim_snapshot_start_thread();
+}
+
+void shim_snapshot_fork_prepare(void)
+{
+    /* Do not fork in the middle of a snapshot: the child would inherit a
+     * half-written temp file and a held lock. */
+    while (__atomic_exchange_n(&snap_lock, 1, __ATOMIC_ACQUIRE)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void shim_snapshot_fork_parent(void)
+{
+    __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
+}
+
+void shim_snapshot_fork_child(void)
+{
+    __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
+    make_series(); /* the child's own series; its inherited blocks count as its own */
+    thread_running = 0;
+    shim_snapshot_start_thread();
+}

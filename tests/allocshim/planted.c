@@ -1,0 +1,285 @@
+/*
+ * Known-leak programs for the shim tests: each scenario plants leaks in a
+ * named, non-inlined function with exactly known bytes and counts, next to
+ * code that allocates and frees correctly (churn), so a test can check that
+ * the planted site -- and only it -- is reported.
+ *
+ *   planted SCENARIO     scenarios: steady errpath realloc threads crossfree
+ *                        fds mmap clean forkexec stress
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline, noclone))
+
+static void *volatile sink; /* keeps the compiler from dropping allocations */
+
+NOINLINE static void churn(int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *p = malloc(32 + (size_t)(i % 100));
+        memset(p, 1, 32);
+        sink = p;
+        free(p);
+    }
+}
+
+/* steady: 100 blocks of 1000 bytes */
+NOINLINE void leak_steady(void)
+{
+    for (int i = 0; i < 100; i++) {
+        char *p = malloc(1000);
+        memset(p, 2, 1000);
+        sink = p;
+    }
+}
+
+/* errpath: a decoder that forgets its buffer on every 10th frame */
+NOINLINE int decode_frame(int i)
+{
+    unsigned char *buf = malloc(4096);
+    if (!buf)
+        return -1;
+    memset(buf, 0, 4096);
+    if (i % 10 == 9)
+        return -1; /* error path: buf leaks */
+    free(buf);
+    return 0;
+}
+
+/* realloc: a buffer grown by realloc then dropped; calloc and aligned leaks */
+NOINLINE void leak_realloc(void)
+{
+    char *p = NULL;
+    for (size_t n = 100; n <= 3000; n += 100)
+        p = realloc(p, n);
+    sink = p;
+}
+
+NOINLINE void leak_calloc(void)
+{
+    for (int i = 0; i < 5; i++)
+        sink = calloc(10, 64);
+}
+
+NOINLINE void leak_aligned(void)
+{
+    void *p;
+    for (int i = 0; i < 3; i++)
+        if (posix_memalign(&p, 64, 512) == 0)
+            sink = p;
+    sink = aligned_alloc(256, 1024);
+    sink = memalign(128, 384);
+}
+
+/* threads: one thread leaks while others churn */
+NOINLINE void *thread_leaker(void *arg)
+{
+    for (int i = 0; i < 50; i++)
+        sink = malloc(256);
+    return NULL;
+}
+
+static void *thread_churner(void *arg)
+{
+    churn(20000);
+    return NULL;
+}
+
+/* crossfree: blocks allocated in one thread, freed in another: no leak */
+static void *blocks[100];
+
+NOINLINE static void *cross_alloc(void *arg)
+{
+    for (int i = 0; i < 100; i++)
+        blocks[i] = malloc(777);
+    return NULL;
+}
+
+static void *cross_free(void *arg)
+{
+    for (int i = 0; i < 100; i++)
+        free(blocks[i]);
+    return NULL;
+}
+
+/* fds: dup, fcntl F_DUPFD, socketpair, pipe, memfd, SCM_RIGHTS, pty peer */
+NOINLINE void leak_dup(int fd)
+{
+    for (int i = 0; i < 3; i++)
+        if (dup(fd) < 0)
+            exit(2);
+}
+
+NOINLINE void leak_fcntl(int fd)
+{
+    for (int i = 0; i < 2; i++)
+        if (fcntl(fd, F_DUPFD_CLOEXEC, 100) < 0)
+            exit(2);
+}
+
+NOINLINE void leak_socketpair(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+        exit(2);
+}
+
+NOINLINE void leak_pipe(void)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        exit(2);
+}
+
+NOINLINE int leak_memfd(void)
+{
+    int fd = -1;
+    for (int i = 0; i < 2; i++)
+        fd = memfd_create("planted-frame", MFD_CLOEXEC);
+    return fd;
+}
+
+NOINLINE void receive_fd(int sock)
+{
+    char data;
+    struct iovec iov = {&data, 1};
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl,
+                         .msg_controllen = sizeof(ctrl)};
+    if (recvmsg(sock, &msg, 0) < 0)
+        exit(2);
+}
+
+static void send_fd(int sock, int fd)
+{
+    char data = 'x';
+    struct iovec iov = {&data, 1};
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl,
+                         .msg_controllen = sizeof(ctrl)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (sendmsg(sock, &msg, 0) < 0)
+        exit(2);
+}
+
+NOINLINE void leak_pty_peer(void)
+{
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0)
+        return;
+    unlockpt(master);
+    if (ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY) < 0)
+        exit(2);
+}
+
+NOINLINE void *leak_mmap(int memfd)
+{
+    for (int i = 0; i < 3; i++)
+        sink = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (ftruncate(memfd, 8192) == 0)
+        sink = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    /* mapped and unmapped correctly: must not be reported */
+    void *ok = mmap(NULL, 4096 * 4, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(ok, 4096 * 4);
+    return sink;
+}
+
+static void clean_fds(void)
+{
+    int fd = open("/dev/null", O_RDONLY);
+    int d = dup(fd);
+    close(d);
+    close(fd);
+    int p[2];
+    if (pipe(p) == 0) {
+        close(p[0]);
+        close(p[1]);
+    }
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f)
+        fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *s = argc > 1 ? argv[1] : "steady";
+    churn(1000);
+    if (!strcmp(s, "steady")) {
+        leak_steady();
+    } else if (!strcmp(s, "errpath")) {
+        int errors = 0;
+        for (int i = 0; i < 100; i++)
+            errors += decode_frame(i) < 0;
+        printf("errors=%d\n", errors);
+    } else if (!strcmp(s, "realloc")) {
+        leak_realloc();
+        leak_calloc();
+        leak_aligned();
+    } else if (!strcmp(s, "threads")) {
+        pthread_t t[5];
+        pthread_create(&t[0], NULL, thread_leaker, NULL);
+        for (int i = 1; i < 5; i++)
+            pthread_create(&t[i], NULL, thread_churner, NULL);
+        for (int i = 0; i < 5; i++)
+            pthread_join(t[i], NULL);
+    } else if (!strcmp(s, "crossfree")) {
+        pthread_t a, b;
+        pthread_create(&a, NULL, cross_alloc, NULL);
+        pthread_join(a, NULL);
+        pthread_create(&b, NULL, cross_free, NULL);
+        pthread_join(b, NULL);
+    } else if (!strcmp(s, "fds")) {
+        int fd = open("/dev/null", O_RDONLY);
+        leak_dup(fd);
+        leak_fcntl(fd);
+        leak_socketpair();
+        leak_pipe();
+        int memfd = leak_memfd();
+        int sv[2];
+        socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+        send_fd(sv[0], memfd);
+        receive_fd(sv[1]);
+        close(sv[0]);
+        close(sv[1]);
+        leak_pty_peer();
+        leak_mmap(memfd);
+        close(fd);
+        clean_fds();
+    } else if (!strcmp(s, "clean")) {
+        clean_fds();
+        for (int i = 0; i < 100; i++) {
+            void *p = malloc(1000);
+            free(p);
+        }
+    } else if (!strcmp(s, "forkexec")) {
+        leak_steady();
+        pid_t pid = fork();
+        if (pid == 0) {
+            decode_frame(9); /* the child leaks one 4096 block of its own */
+            execl(argv[0], argv[0], "errpath", (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+    } else {
+        fprintf(stderr, "unknown scenario %s\n", s);
+        return 2;
+    }
+    return 0;
+}
