@@ -1,0 +1,31 @@
+# reports/: `leakaudit report` and `leakaudit diff` (snapshot series ->
+# symbolized leak reports). Objects go into the front-end; libdw/libelf for
+# symbolization, zlib for gzipped pprof, libstdc++ for __cxa_demangle.
+REPORTS_SRCS := $(wildcard reports/*.c)
+REPORTS_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(REPORTS_SRCS))
+LEAKAUDIT_OBJS += $(REPORTS_OBJS)
+LEAKAUDIT_LIBS += -ldw -lelf -lz -lstdc++ -lm
+
+# Test programs: the snapshot-series generator (real return addresses of
+# itself, built with -g and frame pointers), and unit tests.
+REPORTS_TESTBIN := $(TESTBIN)/reports
+CFLAGS_GEN := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fno-inline -fno-optimize-sibling-calls \
+	-D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I. -Icommon
+
+# The hostile fixture: a function renamed to an HTML/script payload after
+# compilation (symbol names come from untrusted binaries).
+$(OBJ)/tests/reports/fixture_hostile.o: tests/reports/fixture_hostile.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_GEN) -c $< -o $@.tmp.o
+	objcopy --redefine-sym 'hostile_render_frame=<script>alert(1)</script><img src=x onerror=alert(2)>' $@.tmp.o $@
+	rm -f $@.tmp.o
+
+$(REPORTS_TESTBIN)/gen_series: tests/reports/gen_series.c $(OBJ)/tests/reports/fixture_hostile.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_GEN) -o $@ tests/reports/gen_series.c $(OBJ)/tests/reports/fixture_hostile.o $(COMMON_LIB) -lm
+
+$(REPORTS_TESTBIN)/test_report_trend: tests/reports/test_report_trend.c $(OBJ)/reports/series.o $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $^ $(LDFLAGS_TOOL) -lcmocka -lm
+
+TEST_TARGETS += $(REPORTS_TESTBIN)/gen_series $(REPORTS_TESTBIN)/test_report_trend

@@ -1,0 +1,253 @@
+/*
+ * The in-memory model shared by the report renderers: a snapshot series
+ * (loaded by series.c) reduced to one row per allocation stack per resource
+ * class (heap, fds, mmaps), each with its values over time and a trend
+ * verdict, plus the corruption events and loss counters. Renderers (text.c,
+ * json.c, html.c, pprof.c, collapsed.c, prometheus.c) only read this model
+ * and ask the symbolizer for frames; nothing here knows about output formats.
+ *
+ * Stack identity is the list of (module, file offset) pairs, not raw
+ * addresses, so the same stack matches across snapshots of different
+ * processes (ASLR) in `leakaudit diff`.
+ */
+#ifndef LEAKAUDIT_REPORT_H
+#define LEAKAUDIT_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "snapshot.h"
+
+#define RPT_JSON_SCHEMA_VERSION 1
+
+enum rpt_format {
+    RPT_FMT_TEXT,
+    RPT_FMT_JSON,
+    RPT_FMT_HTML,
+    RPT_FMT_PPROF,
+    RPT_FMT_COLLAPSED,
+    RPT_FMT_PROMETHEUS,
+};
+
+enum rpt_verdict {
+    RPT_VERDICT_UNKNOWN, /* one snapshot, or too few points to tell */
+    RPT_VERDICT_NEW,     /* first seen in the last snapshot */
+    RPT_VERDICT_LEAK,    /* grows steadily */
+    RPT_VERDICT_PLATEAU, /* grew, then flat: a bounded cache */
+    RPT_VERDICT_STABLE,  /* no trend (churn) */
+    RPT_VERDICT_FREED,   /* had live data, none at the end */
+};
+
+/* Resource classes with per-stack rows. New classes (handles by kind, ...)
+ * are added here and get a section in every renderer. */
+enum rpt_class { RPT_HEAP, RPT_FDS, RPT_MMAPS, RPT_CLASS_COUNT };
+
+/* One frame of a stack after normalization: module index (0 = no module)
+ * and the file offset inside it (or the raw address when no module). */
+struct rpt_loc {
+    uint32_t mod;
+    uint32_t pad;
+    uint64_t off;
+};
+
+/* A module seen in any snapshot, interned by path + build-id. */
+struct rpt_module {
+    char *path;
+    uint8_t build_id[SNAP_MAX_BUILD_ID];
+    uint32_t build_id_len;
+    void *dwfl_state; /* symbolize.c */
+};
+
+struct rpt_trend {
+    enum rpt_verdict verdict;
+    double rate_per_min; /* least-squares slope of the value, per minute */
+    double r2;           /* goodness of fit of that line, 0..1 */
+    double monotonic;    /* fraction of steps that did not decrease */
+    double confidence;   /* 0..1, see docs/report.md */
+};
+
+/* Details kept only for fd and mmap rows. */
+#define RPT_MAX_TARGETS 3
+struct rpt_fdinfo {
+    uint32_t kinds[SNAP_FD_KIND_COUNT]; /* in the last snapshot; mmaps use snap_mmap_kind */
+    uint32_t origins[SNAP_FDO_COUNT];
+    char *targets[RPT_MAX_TARGETS]; /* distinct targets / paths, a sample */
+    uint32_t n_targets;
+    uint64_t oldest_ns;           /* creation time of the oldest one still open, 0 if unknown */
+    int32_t fds[RPT_MAX_TARGETS]; /* a few fd numbers still open */
+    uint32_t n_fds;
+};
+
+struct rpt_row {
+    uint64_t hash;
+    uint32_t depth;
+    uint32_t skip;                     /* leading frames folded away (allocator/shim) */
+    struct rpt_loc *locs;              /* innermost first */
+    uint64_t *value;                   /* [n_snaps] live bytes (heap, mmaps) or count (fds) */
+    uint64_t *count;                   /* [n_snaps] live count */
+    uint64_t total_bytes, total_count; /* since tracking began (heap) */
+    uint32_t first_snap;               /* index of the first snapshot it appears in */
+    uint32_t flags;                    /* SNAP_HEAP_ESTIMATED ... */
+    int unattributed;                  /* no creating stack (pre-existing / not seen) */
+    uint32_t info_snap;                /* fd/mmap rows: 1 + snapshot index the details describe */
+    struct rpt_trend trend;
+    struct rpt_fdinfo *fd;
+};
+
+struct rpt_table {
+    size_t n, cap;
+    struct rpt_row *rows;
+    uint32_t *index; /* open addressing on hash: row index + 1 */
+    size_t index_cap;
+    size_t n_selected;
+    size_t n_leaks;     /* leak verdicts among rows that pass the filters */
+    uint32_t *selected; /* rows to print, in order */
+};
+
+struct rpt_snapinfo {
+    uint32_t seq, trigger;
+    uint64_t time_ns, mono_ns, rss_bytes;
+    uint64_t live_bytes, live_count, n_fds, mmap_bytes;
+    char *path;
+};
+
+struct rpt_corruption {
+    struct snap_corruption ev;
+    struct rpt_loc *stacks[3]; /* alloc, free, access; NULL if unknown */
+    uint32_t depth[3];
+};
+
+struct rpt_loss {
+    char name[SNAP_MAX_NAME];
+    uint64_t value;
+};
+
+struct rpt_series {
+    char *name;
+    struct snap_header first, last; /* headers of the first and last snapshot */
+    size_t n_snaps;
+    struct rpt_snapinfo *snaps;
+    struct rpt_table tab[RPT_CLASS_COUNT];
+    size_t n_corruptions;
+    struct rpt_corruption *corruptions;
+    size_t n_losses;
+    struct rpt_loss *losses;
+    char **other_series; /* other series present in the input */
+    size_t n_other_series;
+    char **warnings;
+    size_t n_warnings;
+};
+
+struct rpt_options {
+    enum rpt_format format;
+    const char *output;
+    long top; /* -1 = format default */
+    uint64_t min_bytes;
+    const char *filter_module, *filter_function;
+    unsigned stack_depth;
+    int no_fold;
+    const char *debuginfo_dirs[8];
+    int n_debuginfo_dirs;
+    const char *sysroot;
+    const char *series;
+    int pid;
+    int fail_on_leak;
+};
+
+/* The whole context a renderer needs. */
+struct rpt_ctx {
+    const struct rpt_options *opt;
+    struct rpt_series *series;
+    struct rpt_symbolizer *sym;
+};
+
+/* ---- series.c: loading and trend analysis ---- */
+
+/*
+ * Loads the series to report on from inputs (directories and/or .snap
+ * files). Picks opt->series / opt->pid, else the series with the most live
+ * bytes. Returns 0 or -errno with one line in err.
+ */
+int rpt_series_load(char **inputs, int n_inputs, const struct rpt_options *opt,
+                    struct rpt_series **out, char *err, size_t errlen);
+/* Loads exactly the given snapshot files (in this order) as one series. */
+int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *err, size_t errlen);
+void rpt_series_free(struct rpt_series *s);
+/* Computes trend verdicts for every row. */
+void rpt_series_analyze(struct rpt_series *s);
+/* Verdict over values y[] at times t_min[] (minutes). Exposed for unit tests. */
+void rpt_trend_compute(const double *t_min, const double *y, size_t n, size_t first,
+                       struct rpt_trend *out);
+const char *rpt_verdict_name(enum rpt_verdict v);
+void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The global module table (shared by every loaded series). */
+const struct rpt_module *rpt_module_get(uint32_t idx);
+uint32_t rpt_module_count(void);
+void rpt_modules_reset(void);
+
+/* ---- fold.c + selection ---- */
+
+/* Folds allocator frames, applies filters/min-bytes/top, sorts: fills sel. */
+void rpt_select(struct rpt_ctx *ctx);
+/* Frames of a row to display: [skip, end). */
+uint32_t rpt_row_end(const struct rpt_ctx *ctx, const struct rpt_row *r);
+
+/* ---- symbolize.c ---- */
+
+struct rpt_frame {
+    const char *function; /* NULL if unknown */
+    const char *file;     /* NULL if unknown */
+    uint32_t line;
+    uint32_t inlined; /* inlined into the next frame */
+};
+
+struct rpt_sym {
+    uint32_t n_frames;        /* >= 1 */
+    struct rpt_frame *frames; /* innermost (inlined) first */
+};
+
+struct rpt_symbolizer;
+struct rpt_symbolizer *rpt_sym_create(const char *const *debuginfo_dirs, int n_dirs,
+                                      const char *sysroot);
+void rpt_sym_destroy(struct rpt_symbolizer *s);
+/* Symbolizes a return address; never NULL. Cached: each (module, offset) once. */
+const struct rpt_sym *rpt_sym_lookup(struct rpt_symbolizer *s, struct rpt_loc loc);
+/* Warnings collected about modules (not found, build-id mismatch...). */
+size_t rpt_sym_warnings(struct rpt_symbolizer *s, const char ***out);
+/* Basename of a module path ("??" for none). */
+const char *rpt_module_basename(uint32_t mod);
+
+/* ---- renderers ---- */
+
+int rpt_render_text(struct rpt_ctx *ctx, FILE *out);
+int rpt_render_json(struct rpt_ctx *ctx, FILE *out);
+int rpt_render_html(struct rpt_ctx *ctx, FILE *out);
+int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out);
+int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out);
+int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out);
+
+/* ---- shared formatting helpers (util in text.c) ---- */
+
+/* A JSON string literal (valid UTF-8, HTML-safe) or null. */
+void rpt_json_string(FILE *out, const char *s);
+/* Text with & < > " ' escaped for HTML. */
+void rpt_html_escape(FILE *out, const char *s);
+/* Runs a renderer into opt->output (created 0600) or stdout. */
+int rpt_write_output(struct rpt_ctx *ctx, int (*render)(struct rpt_ctx *, FILE *), char *err,
+                     size_t errlen);
+
+/* "12.3 MiB" into buf. */
+const char *rpt_fmt_bytes(double bytes, char *buf, size_t cap);
+/* "1h02m" / "3m10s" / "42s". */
+const char *rpt_fmt_duration(double seconds, char *buf, size_t cap);
+/* Count of leak verdicts among all rows of every class. */
+size_t rpt_count_verdict(const struct rpt_series *s, enum rpt_class c, enum rpt_verdict v);
+/* Coverage caveats (attach time, sampling...) as sentences; returns count. */
+size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max);
+/* Elapsed minutes of snapshot i since the first one. */
+double rpt_elapsed_min(const struct rpt_series *s, size_t i);
+const char *rpt_class_name(enum rpt_class c);
+
+#endif

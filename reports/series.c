@@ -1,0 +1,842 @@
+/*
+ * Loading a snapshot series into the report model (report.h), and the trend
+ * analysis that gives each stack its verdict.
+ *
+ * Snapshots are streamed: each file is read with the one reader in common/,
+ * merged into per-stack rows (values over time) and freed before the next
+ * one is read, so memory is bounded by the number of distinct stacks, not by
+ * the number of snapshots. Frames are normalized to (module, file offset) on
+ * the way in; stacks are identified by those, which makes them comparable
+ * across processes (diff) and independent of the capture side's stack ids.
+ *
+ * The verdict algorithm is documented in docs/report.md ("Verdicts").
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- verdict thresholds (docs/report.md) ---- */
+#define TREND_MIN_POINTS         3    /* fewer snapshots: no trend verdict */
+#define LEAK_MIN_R2              0.80 /* the growth must fit a line this well */
+#define LEAK_MIN_MONOTONIC       0.70 /* and not decrease in more than 30% of steps */
+#define PLATEAU_MIN_TAIL         3    /* the flat tail is at least this many points */
+#define PLATEAU_TAIL_SLOPE_RATIO 0.10 /* tail slope <= 10% of the earlier slope */
+#define PLATEAU_TAIL_SPREAD      0.05 /* tail varies by at most 5% of its max */
+#define FULL_CONFIDENCE_STEPS    8.0  /* confidence scales up to this many steps */
+
+/* ---- global module table ---- */
+
+static struct rpt_module *g_mods; /* index 0 is "no module" */
+static uint32_t g_n_mods, g_cap_mods;
+
+const struct rpt_module *rpt_module_get(uint32_t idx)
+{
+    return idx && idx < g_n_mods ? &g_mods[idx] : NULL;
+}
+
+uint32_t rpt_module_count(void)
+{
+    return g_n_mods;
+}
+
+void rpt_modules_reset(void)
+{
+    for (uint32_t i = 1; i < g_n_mods; i++)
+        free(g_mods[i].path);
+    free(g_mods);
+    g_mods = NULL;
+    g_n_mods = g_cap_mods = 0;
+}
+
+static uint32_t module_intern(const struct snap_module *m)
+{
+    for (uint32_t i = 1; i < g_n_mods; i++) {
+        struct rpt_module *g = &g_mods[i];
+        if (g->build_id_len == m->build_id_len &&
+            !memcmp(g->build_id, m->build_id, m->build_id_len) && !strcmp(g->path, m->path))
+            return i;
+    }
+    if (g_n_mods + 1 > g_cap_mods) {
+        uint32_t ncap = g_cap_mods ? g_cap_mods * 2 : 32;
+        struct rpt_module *p = realloc(g_mods, ncap * sizeof(*p));
+        if (!p)
+            return 0;
+        g_mods = p;
+        g_cap_mods = ncap;
+    }
+    if (g_n_mods == 0)
+        memset(&g_mods[g_n_mods++], 0, sizeof(*g_mods));
+    struct rpt_module *g = &g_mods[g_n_mods];
+    memset(g, 0, sizeof(*g));
+    g->path = strdup(m->path ? m->path : "");
+    if (!g->path)
+        return 0;
+    g->build_id_len = m->build_id_len;
+    memcpy(g->build_id, m->build_id, m->build_id_len);
+    return g_n_mods++;
+}
+
+/* One snapshot's module map, sorted by start, with global indexes. */
+struct modmap_entry {
+    uint64_t start, end, offset;
+    uint32_t mod;
+};
+
+static int cmp_modmap(const void *a, const void *b)
+{
+    const struct modmap_entry *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static struct rpt_loc normalize(const struct modmap_entry *mm, size_t n, uint64_t addr)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < mm[mid].start)
+            hi = mid;
+        else if (addr >= mm[mid].end)
+            lo = mid + 1;
+        else
+            return (struct rpt_loc){.mod = mm[mid].mod,
+                                    .off = addr - mm[mid].start + mm[mid].offset};
+    }
+    return (struct rpt_loc){.mod = 0, .off = addr};
+}
+
+/* ---- row tables ---- */
+
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t hash_locs(const struct rpt_loc *l, uint32_t depth, uint64_t salt)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ salt ^ depth;
+    for (uint32_t i = 0; i < depth; i++)
+        h = mix64(h ^ (l[i].off + ((uint64_t)l[i].mod << 48) + i));
+    return h ? h : 1;
+}
+
+static int table_rehash(struct rpt_table *t, size_t ncap)
+{
+    uint32_t *idx = calloc(ncap, sizeof(*idx));
+    if (!idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        size_t j = t->rows[i].hash & (ncap - 1);
+        while (idx[j])
+            j = (j + 1) & (ncap - 1);
+        idx[j] = (uint32_t)i + 1;
+    }
+    free(t->index);
+    t->index = idx;
+    t->index_cap = ncap;
+    return 0;
+}
+
+/* Finds or creates the row for (locs, salt). Returns NULL on ENOMEM. */
+static struct rpt_row *table_get(struct rpt_table *t, const struct rpt_loc *locs, uint32_t depth,
+                                 uint64_t salt, size_t n_snaps, uint32_t snap)
+{
+    if ((t->n + 1) * 2 > t->index_cap && table_rehash(t, t->index_cap ? t->index_cap * 2 : 1024))
+        return NULL;
+    uint64_t h = hash_locs(locs, depth, salt);
+    size_t j = h & (t->index_cap - 1);
+    while (t->index[j]) {
+        struct rpt_row *r = &t->rows[t->index[j] - 1];
+        if (r->hash == h && r->depth == depth &&
+            (!depth || !memcmp(r->locs, locs, depth * sizeof(*locs))))
+            return r;
+        j = (j + 1) & (t->index_cap - 1);
+    }
+    if (t->n == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 256;
+        struct rpt_row *p = realloc(t->rows, ncap * sizeof(*p));
+        if (!p)
+            return NULL;
+        t->rows = p;
+        t->cap = ncap;
+    }
+    struct rpt_row *r = &t->rows[t->n];
+    memset(r, 0, sizeof(*r));
+    r->hash = h;
+    r->depth = depth;
+    r->first_snap = snap;
+    r->locs = depth ? malloc(depth * sizeof(*locs)) : NULL;
+    r->value = calloc(n_snaps, sizeof(uint64_t));
+    r->count = calloc(n_snaps, sizeof(uint64_t));
+    if ((depth && !r->locs) || !r->value || !r->count) {
+        free(r->locs);
+        free(r->value);
+        free(r->count);
+        return NULL;
+    }
+    if (depth)
+        memcpy(r->locs, locs, depth * sizeof(*locs));
+    t->index[j] = (uint32_t)t->n + 1;
+    t->n++;
+    return r;
+}
+
+static void table_free(struct rpt_table *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct rpt_row *r = &t->rows[i];
+        free(r->locs);
+        free(r->value);
+        free(r->count);
+        if (r->fd) {
+            for (uint32_t k = 0; k < r->fd->n_targets; k++)
+                free(r->fd->targets[k]);
+            free(r->fd);
+        }
+    }
+    free(t->rows);
+    free(t->index);
+    free(t->selected);
+}
+
+void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < s->n_warnings; i++)
+        if (!strcmp(s->warnings[i], buf))
+            return;
+    char **p = realloc(s->warnings, (s->n_warnings + 1) * sizeof(*p));
+    if (!p)
+        return;
+    s->warnings = p;
+    if ((s->warnings[s->n_warnings] = strdup(buf)))
+        s->n_warnings++;
+}
+
+void rpt_series_free(struct rpt_series *s)
+{
+    if (!s)
+        return;
+    for (int c = 0; c < RPT_CLASS_COUNT; c++)
+        table_free(&s->tab[c]);
+    for (size_t i = 0; i < s->n_snaps; i++)
+        free(s->snaps[i].path);
+    free(s->snaps);
+    for (size_t i = 0; i < s->n_corruptions; i++)
+        for (int k = 0; k < 3; k++)
+            free(s->corruptions[i].stacks[k]);
+    free(s->corruptions);
+    free(s->losses);
+    for (size_t i = 0; i < s->n_other_series; i++)
+        free(s->other_series[i]);
+    free(s->other_series);
+    for (size_t i = 0; i < s->n_warnings; i++)
+        free(s->warnings[i]);
+    free(s->warnings);
+    free(s->name);
+    free(s);
+}
+
+/* ---- merging one snapshot ---- */
+
+struct merge {
+    struct rpt_series *s;
+    const struct snapshot *snap;
+    struct modmap_entry *mm;
+    size_t n_mm;
+    uint32_t k; /* snapshot index */
+    struct rpt_loc locs[SNAP_MAX_STACK_DEPTH];
+    uint64_t missing_stacks;
+};
+
+/* Resolves a stack id into m->locs; returns depth, 0 for none. */
+static uint32_t resolve(struct merge *m, uint32_t stack_id)
+{
+    if (stack_id == SNAP_STACK_NONE)
+        return 0;
+    const struct snap_stack *st = snapshot_find_stack(m->snap, stack_id);
+    if (!st || !st->depth) {
+        m->missing_stacks++;
+        return 0;
+    }
+    for (uint32_t i = 0; i < st->depth; i++)
+        m->locs[i] = normalize(m->mm, m->n_mm, st->frames[i]);
+    return st->depth;
+}
+
+static void fdinfo_add_target(struct rpt_fdinfo *fi, const char *t)
+{
+    if (!t || !*t || fi->n_targets >= RPT_MAX_TARGETS)
+        return;
+    for (uint32_t i = 0; i < fi->n_targets; i++)
+        if (!strcmp(fi->targets[i], t))
+            return;
+    char *d = strdup(t);
+    if (d)
+        fi->targets[fi->n_targets++] = d;
+}
+
+/* Per-row details describe the last snapshot the row was seen in. */
+static struct rpt_fdinfo *fdinfo_for(struct rpt_row *r, uint32_t k, uint32_t *seen_snap)
+{
+    if (!r->fd && !(r->fd = calloc(1, sizeof(*r->fd))))
+        return NULL;
+    if (*seen_snap != k + 1) {
+        memset(r->fd->kinds, 0, sizeof(r->fd->kinds));
+        memset(r->fd->origins, 0, sizeof(r->fd->origins));
+        r->fd->oldest_ns = 0;
+        r->fd->n_fds = 0;
+        *seen_snap = k + 1;
+    }
+    return r->fd;
+}
+
+static int merge_snapshot(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
+    uint32_t k = m->k;
+    size_t n = s->n_snaps;
+    struct rpt_snapinfo *si = &s->snaps[k];
+
+    m->n_mm = snap->n_modules;
+    m->mm = calloc(m->n_mm ? m->n_mm : 1, sizeof(*m->mm));
+    if (!m->mm)
+        return -ENOMEM;
+    for (size_t i = 0; i < snap->n_modules; i++) {
+        const struct snap_module *sm = &snap->modules[i];
+        m->mm[i] = (struct modmap_entry){sm->start, sm->end, sm->offset, module_intern(sm)};
+    }
+    qsort(m->mm, m->n_mm, sizeof(*m->mm), cmp_modmap);
+
+    for (size_t i = 0; i < snap->n_heap; i++) {
+        const struct snap_heap_entry *e = &snap->heap[i];
+        uint32_t d = resolve(m, e->stack_id);
+        struct rpt_row *r = table_get(&s->tab[RPT_HEAP], m->locs, d, 0, n, k);
+        if (!r)
+            return -ENOMEM;
+        r->unattributed = d == 0;
+        r->value[k] += e->live_bytes;
+        r->count[k] += e->live_count;
+        /* Totals are cumulative: keep the largest (a stack missing from a
+         * later snapshot does not un-allocate anything). */
+        if (e->total_bytes > r->total_bytes)
+            r->total_bytes = e->total_bytes;
+        if (e->total_count > r->total_count)
+            r->total_count = e->total_count;
+        r->flags |= e->flags;
+        si->live_bytes += e->live_bytes;
+        si->live_count += e->live_count;
+    }
+
+    for (size_t i = 0; i < snap->n_fds; i++) {
+        const struct snap_fd_entry *e = &snap->fds[i];
+        int unattr = e->origin == SNAP_FDO_PREEXISTING || e->origin == SNAP_FDO_UNATTRIBUTED;
+        uint32_t d = unattr ? 0 : resolve(m, e->stack_id);
+        /* Unattributed fds are grouped by kind and origin instead of stack. */
+        uint64_t salt = d ? 0 : ((uint64_t)e->kind << 8 | e->origin) + 1;
+        struct rpt_row *r = table_get(&s->tab[RPT_FDS], m->locs, d, salt, n, k);
+        if (!r)
+            return -ENOMEM;
+        r->unattributed = d == 0;
+        r->value[k]++;
+        r->count[k]++;
+        struct rpt_fdinfo *fi = fdinfo_for(r, k, &r->info_snap);
+        if (!fi)
+            return -ENOMEM;
+        fi->kinds[e->kind < SNAP_FD_KIND_COUNT ? e->kind : 0]++;
+        fi->origins[e->origin < SNAP_FDO_COUNT ? e->origin : 0]++;
+        if (e->created_ns && (!fi->oldest_ns || e->created_ns < fi->oldest_ns))
+            fi->oldest_ns = e->created_ns;
+        if (fi->n_fds < RPT_MAX_TARGETS)
+            fi->fds[fi->n_fds++] = e->fd;
+        fdinfo_add_target(fi, e->target);
+        si->n_fds++;
+    }
+
+    for (size_t i = 0; i < snap->n_mmaps; i++) {
+        const struct snap_mmap_entry *e = &snap->mmaps[i];
+        uint32_t d = resolve(m, e->stack_id);
+        struct rpt_row *r = table_get(&s->tab[RPT_MMAPS], m->locs, d, 0, n, k);
+        if (!r)
+            return -ENOMEM;
+        r->unattributed = d == 0;
+        r->value[k] += e->len;
+        r->count[k]++;
+        struct rpt_fdinfo *fi = fdinfo_for(r, k, &r->info_snap);
+        if (!fi)
+            return -ENOMEM;
+        fi->kinds[e->kind < SNAP_FD_KIND_COUNT ? e->kind : 0]++;
+        if (e->created_ns && (!fi->oldest_ns || e->created_ns < fi->oldest_ns))
+            fi->oldest_ns = e->created_ns;
+        if (e->fd >= 0 && fi->n_fds < RPT_MAX_TARGETS)
+            fi->fds[fi->n_fds++] = e->fd;
+        fdinfo_add_target(fi, e->path);
+        si->mmap_bytes += e->len;
+    }
+
+    for (size_t i = 0; i < snap->n_corruptions; i++) {
+        const struct snap_corruption *c = &snap->corruptions[i];
+        int dup = 0;
+        for (size_t j = 0; j < s->n_corruptions && !dup; j++) {
+            const struct snap_corruption *o = &s->corruptions[j].ev;
+            dup = o->kind == c->kind && o->addr == c->addr && o->offset == c->offset &&
+                  o->time_ns == c->time_ns && o->tid == c->tid;
+        }
+        if (dup)
+            continue;
+        struct rpt_corruption *p = realloc(s->corruptions, (s->n_corruptions + 1) * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        s->corruptions = p;
+        struct rpt_corruption *rc = &p[s->n_corruptions++];
+        memset(rc, 0, sizeof(*rc));
+        rc->ev = *c;
+        rc->ev.detail[sizeof(rc->ev.detail) - 1] = '\0';
+        uint32_t ids[3] = {c->alloc_stack, c->free_stack, c->access_stack};
+        for (int w = 0; w < 3; w++) {
+            uint32_t d = resolve(m, ids[w]);
+            if (!d)
+                continue;
+            rc->stacks[w] = malloc(d * sizeof(struct rpt_loc));
+            if (!rc->stacks[w])
+                return -ENOMEM;
+            memcpy(rc->stacks[w], m->locs, d * sizeof(struct rpt_loc));
+            rc->depth[w] = d;
+        }
+    }
+
+    for (size_t i = 0; i < snap->n_losses; i++) {
+        const struct snap_loss *l = &snap->losses[i];
+        size_t j = 0;
+        while (j < s->n_losses && strcmp(s->losses[j].name, l->name))
+            j++;
+        if (j == s->n_losses) {
+            struct rpt_loss *p = realloc(s->losses, (s->n_losses + 1) * sizeof(*p));
+            if (!p)
+                return -ENOMEM;
+            s->losses = p;
+            memset(&p[j], 0, sizeof(p[j]));
+            memcpy(p[j].name, l->name, sizeof(p[j].name));
+            p[j].name[sizeof(p[j].name) - 1] = '\0';
+            s->n_losses++;
+        }
+        /* Counters are cumulative; a smaller later value means a restart, so
+         * keep the largest figure seen rather than hide losses. */
+        if (l->value > s->losses[j].value)
+            s->losses[j].value = l->value;
+    }
+    return 0;
+}
+
+static void add_report_loss(struct rpt_series *s, const char *name, uint64_t v)
+{
+    if (!v)
+        return;
+    struct rpt_loss *p = realloc(s->losses, (s->n_losses + 1) * sizeof(*p));
+    if (!p)
+        return;
+    s->losses = p;
+    memset(&p[s->n_losses], 0, sizeof(*p));
+    snprintf(p[s->n_losses].name, sizeof(p->name), "%s", name);
+    p[s->n_losses++].value = v;
+}
+
+int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (n <= 0) {
+        snprintf(err, errlen, "no snapshot files given");
+        return -EINVAL;
+    }
+    struct rpt_series *s = calloc(1, sizeof(*s));
+    if (!s || !(s->snaps = calloc((size_t)n, sizeof(*s->snaps)))) {
+        free(s);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    s->n_snaps = (size_t)n;
+    struct merge m = {.s = s};
+    uint64_t prev_time = 0;
+    for (int i = 0; i < n; i++) {
+        struct snapshot *snap;
+        int rc = snapshot_read_file(paths[i], &snap, err, errlen);
+        if (rc < 0) {
+            rpt_series_free(s);
+            return rc;
+        }
+        if (i == 0) {
+            s->first = snap->hdr;
+            s->name = strdup(snap->hdr.series[0] ? snap->hdr.series : "unnamed");
+        } else if (strcmp(snap->hdr.series, s->last.series)) {
+            rpt_series_warn(s, "%s: belongs to series '%s', not '%s'", paths[i], snap->hdr.series,
+                            s->last.series);
+        }
+        if (i > 0 && snap->hdr.snapshot_time_ns < prev_time)
+            rpt_series_warn(s, "%s: snapshot time goes backwards", paths[i]);
+        prev_time = snap->hdr.snapshot_time_ns;
+        s->last = snap->hdr;
+        struct rpt_snapinfo *si = &s->snaps[i];
+        si->seq = snap->hdr.seq;
+        si->trigger = snap->hdr.trigger;
+        si->time_ns = snap->hdr.snapshot_time_ns;
+        si->mono_ns = snap->hdr.monotonic_ns;
+        si->rss_bytes = snap->hdr.rss_bytes;
+        si->path = strdup(paths[i]);
+        m.snap = snap;
+        m.k = (uint32_t)i;
+        rc = merge_snapshot(&m);
+        free(m.mm);
+        m.mm = NULL;
+        snapshot_free(snap);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s: %s", paths[i], strerror(-rc));
+            rpt_series_free(s);
+            return rc;
+        }
+    }
+    add_report_loss(s, "report_stack_id_not_in_table", m.missing_stacks);
+    *out = s;
+    return 0;
+}
+
+/* ---- picking a series among the inputs ---- */
+
+struct group {
+    char *name;
+    char **paths;
+    int n;
+};
+
+/* SERIES.SEQ.snap -> SERIES; other names are their own series. */
+static char *series_of_path(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len > 5 && !strcmp(base + len - 5, ".snap"))
+        len -= 5;
+    size_t d = len;
+    while (d > 0 && base[d - 1] >= '0' && base[d - 1] <= '9')
+        d--;
+    if (d < len && d > 1 && base[d - 1] == '.')
+        len = d - 1;
+    return strndup(base, len);
+}
+
+static int add_to_group(struct group **groups, int *n_groups, const char *path)
+{
+    char *name = series_of_path(path);
+    char *copy = strdup(path);
+    if (!name || !copy)
+        goto nomem;
+    int g = 0;
+    while (g < *n_groups && strcmp((*groups)[g].name, name))
+        g++;
+    if (g == *n_groups) {
+        struct group *p = realloc(*groups, (size_t)(*n_groups + 1) * sizeof(*p));
+        if (!p)
+            goto nomem;
+        *groups = p;
+        p[g] = (struct group){.name = name};
+        (*n_groups)++;
+    } else {
+        free(name);
+    }
+    char **pp = realloc((*groups)[g].paths, (size_t)((*groups)[g].n + 1) * sizeof(*pp));
+    if (!pp) {
+        free(copy);
+        return -ENOMEM;
+    }
+    (*groups)[g].paths = pp;
+    pp[(*groups)[g].n++] = copy;
+    return 0;
+nomem:
+    free(name);
+    free(copy);
+    return -ENOMEM;
+}
+
+static void free_groups(struct group *g, int n)
+{
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < g[i].n; j++)
+            free(g[i].paths[j]);
+        free(g[i].paths);
+        free(g[i].name);
+    }
+    free(g);
+}
+
+int rpt_series_load(char **inputs, int n_inputs, const struct rpt_options *opt,
+                    struct rpt_series **out, char *err, size_t errlen)
+{
+    struct group *groups = NULL;
+    int n_groups = 0, rc = 0;
+    *out = NULL;
+    for (int i = 0; i < n_inputs && rc == 0; i++) {
+        size_t l = strlen(inputs[i]);
+        int is_file = l > 5 && !strcmp(inputs[i] + l - 5, ".snap");
+        char **paths = NULL;
+        int n = 1;
+        if (!is_file) {
+            n = snapshot_list_dir(inputs[i], &paths, err, errlen);
+            if (n == -ENOTDIR) {
+                /* A file without the .snap suffix: let the reader judge it. */
+                n = 1;
+            } else if (n < 0) {
+                rc = n;
+                break;
+            }
+        }
+        for (int j = 0; j < n && rc == 0; j++)
+            rc = add_to_group(&groups, &n_groups, paths ? paths[j] : inputs[i]);
+        for (int j = 0; paths && j < n; j++)
+            free(paths[j]);
+        free(paths);
+        if (rc)
+            snprintf(err, errlen, "out of memory");
+    }
+    if (rc == 0 && n_groups == 0) {
+        snprintf(err, errlen, "no snapshot files given");
+        rc = -ENOENT;
+    }
+    int chosen = 0;
+    if (rc == 0 && n_groups > 1) {
+        /* Read the last snapshot of each series to pick one. */
+        uint64_t best = 0;
+        chosen = -1;
+        for (int g = 0; g < n_groups && rc == 0; g++) {
+            struct snapshot *snap;
+            rc = snapshot_read_file(groups[g].paths[groups[g].n - 1], &snap, err, errlen);
+            if (rc < 0)
+                break;
+            uint64_t live = 0;
+            for (size_t i = 0; i < snap->n_heap; i++)
+                live += snap->heap[i].live_bytes;
+            int match = opt->series ? !strcmp(opt->series, groups[g].name) ||
+                                          !strcmp(opt->series, snap->hdr.series)
+                        : opt->pid ? snap->hdr.pid == opt->pid
+                                   : chosen < 0 || live > best;
+            if (match && (chosen < 0 || (!opt->series && !opt->pid))) {
+                chosen = g;
+                best = live;
+            }
+            snapshot_free(snap);
+        }
+        if (rc == 0 && chosen < 0) {
+            size_t off = (size_t)snprintf(err, errlen, "no series %s in the input; it holds:",
+                                          opt->series ? opt->series : "with that pid");
+            for (int g = 0; g < n_groups && off < errlen; g++)
+                off += (size_t)snprintf(err + off, errlen - off, " %s", groups[g].name);
+            rc = -ENOENT;
+        }
+    }
+    if (rc == 0) {
+        rc = rpt_series_load_files(groups[chosen].paths, groups[chosen].n, out, err, errlen);
+        if (rc == 0 && opt->series && strcmp(opt->series, groups[chosen].name) &&
+            strcmp(opt->series, (*out)->name)) {
+            snprintf(err, errlen, "no series named %s in the input (found %s)", opt->series,
+                     (*out)->name);
+            rpt_series_free(*out);
+            *out = NULL;
+            rc = -ENOENT;
+        }
+        if (rc == 0 && opt->pid && (*out)->last.pid != opt->pid) {
+            snprintf(err, errlen, "no series with pid %d in the input (found pid %d)", opt->pid,
+                     (*out)->last.pid);
+            rpt_series_free(*out);
+            *out = NULL;
+            rc = -ENOENT;
+        }
+    }
+    if (rc == 0) {
+        struct rpt_series *s = *out;
+        for (int g = 0; g < n_groups; g++) {
+            if (g == chosen)
+                continue;
+            char **p = realloc(s->other_series, (s->n_other_series + 1) * sizeof(*p));
+            if (!p)
+                break;
+            s->other_series = p;
+            if ((p[s->n_other_series] = strdup(groups[g].name)))
+                s->n_other_series++;
+        }
+    }
+    free_groups(groups, n_groups);
+    return rc;
+}
+
+/* ---- trends ---- */
+
+const char *rpt_verdict_name(enum rpt_verdict v)
+{
+    switch (v) {
+    case RPT_VERDICT_NEW:
+        return "new";
+    case RPT_VERDICT_LEAK:
+        return "leak";
+    case RPT_VERDICT_PLATEAU:
+        return "plateau";
+    case RPT_VERDICT_STABLE:
+        return "stable";
+    case RPT_VERDICT_FREED:
+        return "freed";
+    default:
+        return "unknown";
+    }
+}
+
+/* Least-squares line through (t[i], y[i]) for i in [a, b): slope and R². */
+static void fit(const double *t, const double *y, size_t a, size_t b, double *slope, double *r2)
+{
+    double n = (double)(b - a), st = 0, sy = 0;
+    for (size_t i = a; i < b; i++) {
+        st += t[i];
+        sy += y[i];
+    }
+    double mt = st / n, my = sy / n, stt = 0, sty = 0, syy = 0;
+    for (size_t i = a; i < b; i++) {
+        stt += (t[i] - mt) * (t[i] - mt);
+        sty += (t[i] - mt) * (y[i] - my);
+        syy += (y[i] - my) * (y[i] - my);
+    }
+    *slope = stt > 0 ? sty / stt : 0;
+    *r2 = stt > 0 && syy > 0 ? (sty * sty) / (stt * syy) : 0;
+}
+
+void rpt_trend_compute(const double *t, const double *y, size_t n, size_t first,
+                       struct rpt_trend *out)
+{
+    memset(out, 0, sizeof(*out));
+    double last = y[n - 1], peak = 0;
+    for (size_t i = 0; i < n; i++)
+        peak = y[i] > peak ? y[i] : peak;
+    if (n >= 2) {
+        double r2;
+        fit(t, y, 0, n, &out->rate_per_min, &r2);
+        out->r2 = r2;
+    }
+    size_t steps = 0, up = 0;
+    for (size_t i = first; i + 1 < n; i++, steps++)
+        up += y[i + 1] >= y[i];
+    out->monotonic = steps ? (double)up / (double)steps : 0;
+    double coverage = fmin(1.0, (double)steps / FULL_CONFIDENCE_STEPS);
+
+    if (last == 0 && peak > 0) {
+        out->verdict = RPT_VERDICT_FREED;
+        out->confidence = 1.0;
+        return;
+    }
+    if (n == 1) {
+        out->verdict = RPT_VERDICT_UNKNOWN;
+        return;
+    }
+    if (first == n - 1) {
+        out->verdict = RPT_VERDICT_NEW;
+        return;
+    }
+    if (n - first < TREND_MIN_POINTS) {
+        out->verdict = RPT_VERDICT_UNKNOWN;
+        return;
+    }
+
+    /* Plateau: rose in the early part, flat over the tail. */
+    size_t tail = (n - first) / 3;
+    if (tail < PLATEAU_MIN_TAIL)
+        tail = PLATEAU_MIN_TAIL;
+    if (n - first >= tail + 2) {
+        size_t ts = n - tail;
+        double early_slope, early_r2, tail_slope, tail_r2, tmin = y[ts], tmax = y[ts];
+        fit(t, y, first, ts + 1, &early_slope, &early_r2);
+        fit(t, y, ts, n, &tail_slope, &tail_r2);
+        for (size_t i = ts; i < n; i++) {
+            tmin = fmin(tmin, y[i]);
+            tmax = fmax(tmax, y[i]);
+        }
+        double spread = tmax > 0 ? (tmax - tmin) / tmax : 0;
+        if (early_slope > 0 && y[ts] > y[first] &&
+            fabs(tail_slope) <= PLATEAU_TAIL_SLOPE_RATIO * early_slope &&
+            spread <= PLATEAU_TAIL_SPREAD) {
+            out->verdict = RPT_VERDICT_PLATEAU;
+            out->confidence = (1.0 - spread / PLATEAU_TAIL_SPREAD * 0.5) * coverage;
+            return;
+        }
+    }
+    if (out->rate_per_min > 0 && last > y[first] && out->r2 >= LEAK_MIN_R2 &&
+        out->monotonic >= LEAK_MIN_MONOTONIC) {
+        out->verdict = RPT_VERDICT_LEAK;
+        out->confidence = out->r2 * out->monotonic * coverage;
+        return;
+    }
+    out->verdict = RPT_VERDICT_STABLE;
+    out->confidence = (out->rate_per_min > 0 ? 1.0 - out->r2 : 1.0) * coverage;
+}
+
+double rpt_elapsed_min(const struct rpt_series *s, size_t i)
+{
+    const struct rpt_snapinfo *a = &s->snaps[0], *b = &s->snaps[i];
+    /* Monotonic clocks are only comparable within one process. */
+    if (s->first.pid == s->last.pid && a->mono_ns && b->mono_ns >= a->mono_ns)
+        return (double)(b->mono_ns - a->mono_ns) / 60e9;
+    return b->time_ns >= a->time_ns ? (double)(b->time_ns - a->time_ns) / 60e9 : 0;
+}
+
+void rpt_series_analyze(struct rpt_series *s)
+{
+    size_t n = s->n_snaps;
+    double *t = calloc(n, sizeof(double)), *y = calloc(n, sizeof(double));
+    if (!t || !y) {
+        free(t);
+        free(y);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        t[i] = rpt_elapsed_min(s, i);
+    for (int c = 0; c < RPT_CLASS_COUNT; c++) {
+        struct rpt_table *tab = &s->tab[c];
+        for (size_t r = 0; r < tab->n; r++) {
+            struct rpt_row *row = &tab->rows[r];
+            for (size_t i = 0; i < n; i++)
+                y[i] = (double)row->value[i];
+            rpt_trend_compute(t, y, n, row->first_snap, &row->trend);
+        }
+    }
+    free(t);
+    free(y);
+}
+
+size_t rpt_count_verdict(const struct rpt_series *s, enum rpt_class c, enum rpt_verdict v)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->tab[c].n; i++)
+        k += s->tab[c].rows[i].trend.verdict == v;
+    return k;
+}
+
+const char *rpt_class_name(enum rpt_class c)
+{
+    switch (c) {
+    case RPT_HEAP:
+        return "heap";
+    case RPT_FDS:
+        return "fds";
+    case RPT_MMAPS:
+        return "mmaps";
+    default:
+        return "?";
+    }
+}

@@ -1,0 +1,367 @@
+/*
+ * The text report (default format): meant for a terminal, in the spirit of
+ * heaptrack_print. Coverage first (source, mode, caveats, every non-zero loss
+ * counter), then heap stacks, fds, mmaps and corruption events, each stack
+ * with its verdict, growth rate, a sparkline of its value over the series and
+ * its symbolized frames. Also holds the formatting helpers other renderers
+ * share.
+ */
+#include "report.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#define SPARK_MAX_POINTS 40
+
+const char *rpt_fmt_bytes(double b, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (fabs(b) >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%.0f B", b);
+    else
+        snprintf(buf, cap, "%.1f %s", b, units[u]);
+    return buf;
+}
+
+const char *rpt_fmt_duration(double sec, char *buf, size_t cap)
+{
+    long s = (long)(sec + 0.5);
+    if (s >= 3600)
+        snprintf(buf, cap, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    else if (s >= 60)
+        snprintf(buf, cap, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(buf, cap, "%lds", s);
+    return buf;
+}
+
+static const char *fmt_time(uint64_t ns, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ns / 1000000000ull);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max)
+{
+    size_t n = 0;
+    char t[64];
+    if (n < max && s->last.source == SNAP_SOURCE_TRACER)
+        snprintf(lines[n++], 256,
+                 "tracer: only allocations made after %s (attach) are seen; older blocks and "
+                 "their frees are invisible",
+                 fmt_time(s->first.start_time_ns, t, sizeof(t)));
+    if (n < max && s->last.mode == SNAP_MODE_SAMPLED)
+        snprintf(lines[n++], 256,
+                 "sampled mode (one sample per %" PRIu64 " bytes on average): byte and count "
+                 "figures are estimates",
+                 s->last.sample_period);
+    if (n < max && s->n_snaps == 1)
+        snprintf(lines[n++], 256,
+                 "a single snapshot: no growth verdicts (verdict 'unknown'); report a series");
+    if (n < max && s->last.unwind == SNAP_UNWIND_FP)
+        snprintf(lines[n++], 256,
+                 "frame-pointer unwinding: frames beyond the allocation site may be missing in "
+                 "code built without frame pointers");
+    return n;
+}
+
+static void sparkline(FILE *out, const uint64_t *v, size_t n)
+{
+    static const char *const bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+    uint64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        max = v[i] > max ? v[i] : max;
+    size_t pts = n < SPARK_MAX_POINTS ? n : SPARK_MAX_POINTS;
+    for (size_t p = 0; p < pts; p++) {
+        size_t i = pts > 1 ? p * (n - 1) / (pts - 1) : 0;
+        int b = max ? (int)((double)v[i] * 7.0 / (double)max + 0.5) : 0;
+        fputs(v[i] ? bars[b] : " ", out);
+    }
+}
+
+static void print_loc_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs,
+                             uint32_t from, uint32_t to, const char *indent)
+{
+    for (uint32_t i = from; i < to; i++) {
+        const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, locs[i]);
+        for (uint32_t f = 0; f < sym->n_frames; f++) {
+            const struct rpt_frame *fr = &sym->frames[f];
+            fprintf(out, "%s#%-2u %s", indent, i - from, fr->function ? fr->function : "??");
+            if (fr->file)
+                fprintf(out, "  %s:%u", fr->file, fr->line);
+            if (fr->inlined)
+                fprintf(out, "  (inlined)");
+            else
+                fprintf(out, "  [%s+0x%" PRIx64 "]", rpt_module_basename(locs[i].mod), locs[i].off);
+            fputc('\n', out);
+        }
+    }
+}
+
+static void print_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
+{
+    uint32_t end = rpt_row_end(ctx, r);
+    if (!r->depth) {
+        fprintf(out, "      (no stack: %s)\n",
+                r->unattributed ? "creation not seen" : "unattributed");
+        return;
+    }
+    print_loc_frames(ctx, out, r->locs, r->skip, end, "      ");
+    if (r->skip)
+        fprintf(out, "      (%u allocator/shim frame%s folded; --no-fold shows them)\n", r->skip,
+                r->skip == 1 ? "" : "s");
+    if (end < r->depth)
+        fprintf(out, "      (%u more frames; --stack-depth)\n", r->depth - end);
+}
+
+static void print_trend_line(FILE *out, const struct rpt_series *s, const struct rpt_row *r,
+                             int bytes)
+{
+    char a[32], b[32], d[32];
+    size_t n = s->n_snaps;
+    fprintf(out, "   trend ");
+    sparkline(out, r->value, n);
+    if (bytes)
+        fprintf(out, "  %s -> %s", rpt_fmt_bytes((double)r->value[r->first_snap], a, sizeof(a)),
+                rpt_fmt_bytes((double)r->value[n - 1], b, sizeof(b)));
+    else
+        fprintf(out, "  %" PRIu64 " -> %" PRIu64, r->value[r->first_snap], r->value[n - 1]);
+    fprintf(out, " over %s\n", rpt_fmt_duration(rpt_elapsed_min(s, n - 1) * 60, d, sizeof(d)));
+}
+
+static void print_verdict(FILE *out, int rank, const struct rpt_row *r, int bytes)
+{
+    char rate[32];
+    const char *v = rpt_verdict_name(r->trend.verdict);
+    char up[16];
+    size_t i = 0;
+    for (; v[i] && i < sizeof(up) - 1; i++)
+        up[i] = (char)(v[i] >= 'a' && v[i] <= 'z' ? v[i] - 32 : v[i]);
+    up[i] = '\0';
+    fprintf(out, "#%d %s", rank, up);
+    if (r->trend.verdict == RPT_VERDICT_LEAK || r->trend.verdict == RPT_VERDICT_PLATEAU ||
+        r->trend.verdict == RPT_VERDICT_STABLE) {
+        if (bytes)
+            fprintf(out, "  %s%s/min", r->trend.rate_per_min >= 0 ? "+" : "-",
+                    rpt_fmt_bytes(fabs(r->trend.rate_per_min), rate, sizeof(rate)));
+        else
+            fprintf(out, "  %+.2f/min", r->trend.rate_per_min);
+        fprintf(out, " (confidence %.2f)", r->trend.confidence);
+    }
+}
+
+static void print_heap(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[RPT_HEAP];
+    size_t last = s->n_snaps - 1;
+    char a[32], b[32];
+    fprintf(out, "HEAP: %s live in %" PRIu64 " allocations at the last snapshot, %zu stacks",
+            rpt_fmt_bytes((double)s->snaps[last].live_bytes, a, sizeof(a)),
+            s->snaps[last].live_count, t->n);
+    fprintf(out, " (%zu leak, %zu plateau, %zu stable, %zu freed, %zu new, %zu unknown)\n",
+            rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_LEAK),
+            rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_PLATEAU),
+            rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_STABLE),
+            rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_FREED),
+            rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_NEW),
+            rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_UNKNOWN));
+    if (t->n_selected < t->n)
+        fprintf(out, "showing %zu of %zu stacks (--top, --min-bytes, filters)\n", t->n_selected,
+                t->n);
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
+        fputc('\n', out);
+        print_verdict(out, (int)k + 1, r, 1);
+        fprintf(out, "\n   live %s in %" PRIu64 " allocation%s%s",
+                rpt_fmt_bytes((double)r->value[last], a, sizeof(a)), r->count[last],
+                r->count[last] == 1 ? "" : "s", r->flags & SNAP_HEAP_ESTIMATED ? " (est.)" : "");
+        fprintf(out, "; total allocated %s in %" PRIu64 "\n",
+                rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
+        print_trend_line(out, s, r, 1);
+        print_frames(ctx, out, r);
+    }
+    fputc('\n', out);
+}
+
+static void print_fdinfo(FILE *out, const struct rpt_row *r, int mmaps, const struct rpt_series *s)
+{
+    const struct rpt_fdinfo *fi = r->fd;
+    char d[32];
+    if (!fi)
+        return;
+    fprintf(out, "   kind:");
+    for (uint32_t k = 0; k < SNAP_FD_KIND_COUNT; k++)
+        if (fi->kinds[k])
+            fprintf(out, " %s x%u", mmaps ? snap_mmap_kind_name(k) : snap_fd_kind_name(k),
+                    fi->kinds[k]);
+    if (!mmaps) {
+        fprintf(out, "; origin:");
+        for (uint32_t k = 0; k < SNAP_FDO_COUNT; k++)
+            if (fi->origins[k])
+                fprintf(out, " %s x%u", snap_fd_origin_name(k), fi->origins[k]);
+    }
+    if (fi->oldest_ns && s->last.snapshot_time_ns >= fi->oldest_ns)
+        fprintf(out, "; oldest %s old",
+                rpt_fmt_duration((double)(s->last.snapshot_time_ns - fi->oldest_ns) / 1e9, d,
+                                 sizeof(d)));
+    if (fi->n_fds) {
+        fprintf(out, "; fd");
+        for (uint32_t k = 0; k < fi->n_fds; k++)
+            fprintf(out, "%s%d", k ? "," : " ", fi->fds[k]);
+    }
+    fputc('\n', out);
+    for (uint32_t k = 0; k < fi->n_targets; k++)
+        fprintf(out, "   -> %s\n", fi->targets[k]);
+}
+
+static void print_resource(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[c];
+    size_t last = s->n_snaps - 1;
+    int mmaps = c == RPT_MMAPS;
+    char a[32];
+    if (!t->n)
+        return;
+    if (mmaps)
+        fprintf(out, "MMAPS: %s mapped at the last snapshot, by creating stack (%zu leak)\n",
+                rpt_fmt_bytes((double)s->snaps[last].mmap_bytes, a, sizeof(a)),
+                rpt_count_verdict(s, c, RPT_VERDICT_LEAK));
+    else
+        fprintf(out,
+                "FILE DESCRIPTORS: %" PRIu64 " open at the last snapshot, by creating stack "
+                "(%zu leak)\n",
+                s->snaps[last].n_fds, rpt_count_verdict(s, c, RPT_VERDICT_LEAK));
+    int printed_unattr_header = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int rank = 0;
+        for (size_t k = 0; k < t->n_selected; k++) {
+            const struct rpt_row *r = &t->rows[t->selected[k]];
+            if (r->unattributed != pass)
+                continue;
+            if (pass && !printed_unattr_header++)
+                fprintf(out, "\nwithout a creating stack (pre-existing or creation not seen):\n");
+            fputc('\n', out);
+            print_verdict(out, ++rank, r, mmaps);
+            if (mmaps)
+                fprintf(out, "  %s in %" PRIu64 " mapping%s\n",
+                        rpt_fmt_bytes((double)r->value[last], a, sizeof(a)), r->count[last],
+                        r->count[last] == 1 ? "" : "s");
+            else
+                fprintf(out, "  %" PRIu64 " open\n", r->value[last]);
+            print_fdinfo(out, r, mmaps, s);
+            print_trend_line(out, s, r, mmaps);
+            if (!pass)
+                print_frames(ctx, out, r);
+        }
+    }
+    fputc('\n', out);
+}
+
+static void print_corruption(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    static const char *const what[3] = {"block allocated at", "block freed at", "bad access at"};
+    if (!s->n_corruptions)
+        return;
+    fprintf(out, "HEAP CORRUPTION: %zu event%s\n", s->n_corruptions,
+            s->n_corruptions == 1 ? "" : "s");
+    for (size_t i = 0; i < s->n_corruptions; i++) {
+        const struct rpt_corruption *c = &s->corruptions[i];
+        char t[64];
+        fprintf(out,
+                "\n#%zu %s at 0x%" PRIx64 " (block of %" PRIu64 " bytes, offset %" PRId64
+                "), thread %d, %s\n",
+                i + 1, snap_corruption_kind_name(c->ev.kind), c->ev.addr, c->ev.block_size,
+                c->ev.offset, c->ev.tid, fmt_time(c->ev.time_ns, t, sizeof(t)));
+        if (c->ev.detail[0])
+            fprintf(out, "   %s\n", c->ev.detail);
+        if (c->ev.bytes_len) {
+            fprintf(out, "   bytes seen:");
+            for (uint32_t b = 0; b < c->ev.bytes_len && b < SNAP_MAX_CORRUPTION_BYTES; b++)
+                fprintf(out, " %02x", c->ev.bytes[b]);
+            fputc('\n', out);
+        }
+        static const int order[3] = {2, 0, 1}; /* access first: who did it */
+        for (int w = 0; w < 3; w++) {
+            int k = order[w];
+            if (!c->stacks[k])
+                continue;
+            fprintf(out, "   %s:\n", what[k]);
+            uint32_t depth = ctx->opt->stack_depth ? ctx->opt->stack_depth : 32;
+            print_loc_frames(ctx, out, c->stacks[k], 0, c->depth[k] < depth ? c->depth[k] : depth,
+                             "      ");
+        }
+    }
+    fputc('\n', out);
+}
+
+int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    char a[64], b[64], d[32];
+    size_t last = s->n_snaps - 1;
+    fprintf(out, "leakaudit report: series %s (pid %d%s%s)\n", s->name, s->last.pid,
+            s->last.hostname[0] ? " on " : "", s->last.hostname);
+    fprintf(out, "  exe:        %s\n", s->last.exe);
+    fprintf(out, "  source:     %s (%s), %s tracking, allocator %s\n",
+            snap_source_name(s->last.source),
+            s->last.source == SNAP_SOURCE_TRACER ? "eBPF attach" : "LD_PRELOAD",
+            snap_mode_name(s->last.mode), s->last.allocator[0] ? s->last.allocator : "unknown");
+    fprintf(out, "  snapshots:  %zu (seq %u..%u) from %s, over %s\n", s->n_snaps, s->snaps[0].seq,
+            s->snaps[last].seq, fmt_time(s->snaps[0].time_ns, a, sizeof(a)),
+            rpt_fmt_duration(rpt_elapsed_min(s, last) * 60, d, sizeof(d)));
+    if (s->snaps[last].rss_bytes)
+        fprintf(out, "  RSS:        %s -> %s\n",
+                rpt_fmt_bytes((double)s->snaps[0].rss_bytes, a, sizeof(a)),
+                rpt_fmt_bytes((double)s->snaps[last].rss_bytes, b, sizeof(b)));
+    if (s->n_other_series) {
+        fprintf(out, "  other series in the input (pick with --series NAME):");
+        for (size_t i = 0; i < s->n_other_series; i++)
+            fprintf(out, " %s", s->other_series[i]);
+        fputc('\n', out);
+    }
+    fputc('\n', out);
+    int losses = 0;
+    for (size_t i = 0; i < s->n_losses; i++) {
+        if (!s->losses[i].value)
+            continue;
+        if (!losses++)
+            fprintf(out, "!! DATA LOSS: the capture missed data; figures below are lower "
+                         "bounds\n");
+        fprintf(out, "!!   %s = %" PRIu64 "\n", s->losses[i].name, s->losses[i].value);
+    }
+    char cav[8][256];
+    size_t nc = rpt_caveats(s, cav, 8);
+    for (size_t i = 0; i < nc; i++)
+        fprintf(out, "note: %s\n", cav[i]);
+    if (losses || nc)
+        fputc('\n', out);
+
+    print_heap(ctx, out);
+    print_resource(ctx, out, RPT_FDS);
+    print_resource(ctx, out, RPT_MMAPS);
+    print_corruption(ctx, out);
+
+    const char **w;
+    size_t nw = rpt_sym_warnings(ctx->sym, &w);
+    if (nw || s->n_warnings) {
+        fprintf(out, "WARNINGS:\n");
+        for (size_t i = 0; i < s->n_warnings; i++)
+            fprintf(out, "  %s\n", s->warnings[i]);
+        for (size_t i = 0; i < nw; i++)
+            fprintf(out, "  %s\n", w[i]);
+    }
+    return ferror(out) ? -5 : 0;
+}
