@@ -193,11 +193,11 @@ int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options
             return -1;
         default:
             if (optopt && optopt < 256)
-                fprintf(stderr, "leakaudit %s: unknown or incomplete option '-%c'\n", cmd, optopt);
+                fprintf(stderr, "leakaudit %s: unknown or incomplete option '-%c' (see --help)\n",
+                        cmd, optopt);
             else
-                fprintf(stderr, "leakaudit %s: unknown or incomplete option '%s'\n", cmd,
-                        argv[optind - 1]);
-            fprintf(stderr, "(see 'leakaudit %s --help')\n", cmd);
+                fprintf(stderr, "leakaudit %s: unknown or incomplete option '%s' (see --help)\n",
+                        cmd, argv[optind - 1]);
             return CLI_EXIT_USAGE;
         }
     }

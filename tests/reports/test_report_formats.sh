@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The machine formats: JSON validates against docs/report-json.schema.json
+# (also for the tracer/sampled, single-snapshot and hostile-symbol inputs);
+# collapsed stacks are root-first with the planted leak's chain; Prometheus
+# exposition has escaped labels, per-stack gauges and the loss counters.
+# timeout: 120
+source "$(dirname "$0")/../lib.sh"
+GEN=$TESTBIN/reports/gen_series
+need_file "$GEN"
+need_cmd python3
+SCHEMA=$ROOT/docs/report-json.schema.json
+VALIDATE=$ROOT/tests/reports/validate_json_schema.py
+
+"$GEN" mixed "$T/mixed" >/dev/null
+"$GEN" hostile "$T/hostile" >/dev/null
+"$GEN" mixed "$T/tr" --tracer --sampled >/dev/null
+"$GEN" clean "$T/one" --snaps 1 >/dev/null
+
+for d in mixed hostile tr one; do
+    "$LEAKAUDIT" report -f json --top 0 "$T/$d" >"$T/$d.json"
+    python3 "$VALIDATE" "$SCHEMA" "$T/$d.json" || fail "$d.json does not match the schema"
+done
+# The validator itself must reject a wrong document.
+sed 's/"verdict":"leak"/"verdict":"leaky"/' "$T/mixed.json" >"$T/bad.json"
+if python3 "$VALIDATE" "$SCHEMA" "$T/bad.json" >/dev/null; then fail "validator accepted a bad verdict"; fi
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["heap"]["stacks"][0]["frames"][0]["function"]; assert s.startswith("<script>alert(1)</script>"), s' "$T/hostile.json"
+ok "json validates against the schema"
+
+"$LEAKAUDIT" report -f collapsed "$T/mixed" >"$T/collapsed.txt"
+assert_contains "$T/collapsed.txt" '^main;scenario_mixed;process_image;leaky_decode_frame 12582912$'
+assert_contains "$T/collapsed.txt" '^main;scenario_mixed;cache_insert;cache_slot_alloc 1048576$'
+# every line: frames, one space, a number
+if grep -Evq '^[^ ].* [0-9]+$' "$T/collapsed.txt"; then fail "malformed collapsed line"; fi
+ok "collapsed stacks"
+
+"$LEAKAUDIT" report -f prometheus "$T/hostile" >"$T/prom.txt"
+assert_contains "$T/prom.txt" '^# TYPE leakaudit_heap_live_bytes gauge$'
+assert_contains "$T/prom.txt" '^leakaudit_heap_live_bytes\{series="hostile",pid="4242",host="testhost",stack="[0-9a-f]{16}",function="<script>alert\(1\)</script><img src=x onerror=alert\(2\)>",location="[^"]*fixture_hostile.c:[0-9]+",verdict="leak"\} 12582912$'
+assert_contains "$T/prom.txt" '^leakaudit_capture_losses\{.*name="dropped_events"\} 7$'
+assert_contains "$T/prom.txt" '^leakaudit_leak_stacks\{.*class="fds"\} 1$'
+assert_contains "$T/prom.txt" '^leakaudit_open_fds\{.*function="dup_buffer_fd".*\} 24$'
+# Every sample line: name{labels} value, with balanced quotes.
+python3 - "$T/prom.txt" <<'PY' || fail "prometheus exposition does not parse"
+import re, sys
+line_re = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\} -?[0-9.e+]+$')
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line.startswith("#"):
+        continue
+    if not line_re.match(line):
+        sys.exit("bad line: " + line)
+PY
+ok "prometheus exposition"
