@@ -199,8 +199,12 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         m->path = get_str(c, NULL, 0);
         if (c->failed)
             return -EINVAL;
-        if (m->end < m->start)
-            return failf(c, "module %s ends before it starts", m->path);
+        if (m->end < m->start) {
+            int rc = failf(c, "module %s ends before it starts", m->path);
+            free(m->path); /* not counted in n_modules: snapshot_free would miss it */
+            m->path = NULL;
+            return rc;
+        }
         s->n_modules++;
         return 0;
     }
@@ -422,7 +426,8 @@ int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char 
         snapshot_free(s);
         return -EINVAL;
     }
-    qsort(s->stacks, s->n_stacks, sizeof(*s->stacks), cmp_stack_id);
+    if (s->n_stacks > 1) /* qsort(NULL, 0) is undefined behaviour */
+        qsort(s->stacks, s->n_stacks, sizeof(*s->stacks), cmp_stack_id);
     for (size_t i = 1; i < s->n_stacks; i++) {
         if (s->stacks[i].id == s->stacks[i - 1].id) {
             c.where = "stacks section";
