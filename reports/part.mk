@@ -10,7 +10,7 @@ LEAKAUDIT_LIBS += -ldw -lelf -lz -lstdc++ -lm
 # itself, built with -g and frame pointers), and unit tests.
 REPORTS_TESTBIN := $(TESTBIN)/reports
 CFLAGS_GEN := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fno-inline -fno-optimize-sibling-calls \
-	-D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I. -Icommon
+	-D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -I. -Icommon $(SAN_FLAGS)
 
 # The hostile fixture: a function renamed to an HTML/script payload after
 # compilation (symbol names come from untrusted binaries).
@@ -38,3 +38,9 @@ $(REPORTS_TESTBIN)/fuzz_snapshot_reader: tests/reports/fuzz_snapshot_reader.c co
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -o $@ $^
 TEST_TARGETS += $(REPORTS_TESTBIN)/fuzz_snapshot_reader
+
+# A small leaking "service" run under the real shim by test_report_under_shim.sh.
+$(REPORTS_TESTBIN)/leaky_service: tests/reports/leaky_service.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+TEST_TARGETS += $(REPORTS_TESTBIN)/leaky_service
