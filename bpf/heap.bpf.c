@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Heap tracking for `leakaudit attach`: uprobes on the allocator's entry
+ * points and uretprobes on the ones that return a block. Outstanding blocks
+ * live in `allocs` (address -> size, site) and are aggregated per site in
+ * `sites` with atomic adds, so user space only reads maps when it takes a
+ * snapshot: no per-event traffic. The programs are attached by
+ * tracer/probes.c to whatever functions the target's allocator really has.
+ */
+#include "site.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TRC_MAX_ALLOCS);
+    __uint(map_flags, BPF_F_NO_PREALLOC); /* memory follows the live set */
+    __type(key, __u64);
+    __type(value, struct trc_alloc);
+} allocs SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TRC_MAX_HEAP_STACKS);
+    __type(key, struct trc_site);
+    __type(value, struct trc_heap_stats);
+} sites SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, TRC_MAX_THREADS);
+    __type(key, __u32);
+    __type(value, struct trc_pending);
+} pending SEC(".maps");
+
+/* Where allocations go when `sites` is full: pre-created by the tracer. */
+static const struct trc_site overflow_site = {.caller = 0, .stack_id = -1};
+
+static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u32 kind, __u64 old_ptr,
+                                       __u64 memptr)
+{
+    __u32 tid = target_tid();
+    if (!tid)
+        return 0;
+    count(TRC_C_ALLOC_CALLS, 1);
+    __u64 sp = PT_REGS_SP(ctx);
+    __u64 now = bpf_ktime_get_ns();
+    struct trc_pending *p = bpf_map_lookup_elem(&pending, &tid);
+    if (p) {
+        /* A call still in flight higher up this thread's stack: this is the
+         * allocator calling itself (operator new -> malloc). The outer call
+         * owns the block. Older than the stale limit: it never returned. */
+        if (p->sp > sp && now - p->ts < TRC_PENDING_STALE_NS) {
+            count(TRC_C_NESTED, 1);
+            return 0;
+        }
+        count(TRC_C_PENDING_STALE, 1);
+    }
+    struct trc_pending np = {
+        .size = size, .sp = sp, .ts = now, .old_ptr = old_ptr, .memptr = memptr, .kind = kind};
+    /* The return address at the top of the stack is the immediate caller,
+     * right even when the caller has no frame pointer. */
+    if (bpf_probe_read_user(&np.site.caller, sizeof(np.site.caller), (void *)sp))
+        count(TRC_C_CALLER_UNREADABLE, 1);
+    np.site.stack_id = take_stack_id(ctx);
+    if (bpf_map_update_elem(&pending, &tid, &np, BPF_ANY))
+        count(TRC_C_PENDING_FULL, 1);
+    return 0;
+}
+
+static __always_inline void track_free(__u64 ptr)
+{
+    struct trc_alloc *a = bpf_map_lookup_elem(&allocs, &ptr);
+    if (!a) {
+        count(TRC_C_FREE_UNKNOWN, 1);
+        return;
+    }
+    struct trc_alloc copy = *a;
+    if (bpf_map_delete_elem(&allocs, &ptr)) /* a racing free got it first */
+        return;
+    count(TRC_C_BYTES_FREED, copy.size);
+    struct trc_heap_stats *s = bpf_map_lookup_elem(&sites, &copy.site);
+    if (!s)
+        return;
+    __sync_fetch_and_sub(&s->live_bytes, copy.size);
+    __sync_fetch_and_sub(&s->live_count, 1);
+    __sync_fetch_and_add(&s->freed_bytes, copy.size);
+    __sync_fetch_and_add(&s->freed_count, 1);
+}
+
+static __always_inline void track_alloc(__u64 ptr, __u64 size, struct trc_site *site)
+{
+    struct trc_alloc *old = bpf_map_lookup_elem(&allocs, &ptr);
+    if (old) {
+        /* Handed out again without a free we saw: release the old record so
+         * it does not pose as a leak forever. */
+        count(TRC_C_FREE_MISSED, 1);
+        track_free(ptr);
+    }
+    struct trc_heap_stats *s = bpf_map_lookup_elem(&sites, site);
+    if (!s) {
+        struct trc_heap_stats zero = {};
+        bpf_map_update_elem(&sites, site, &zero, BPF_NOEXIST); /* may race: fine */
+        s = bpf_map_lookup_elem(&sites, site);
+        if (!s) {
+            count(TRC_C_SITES_FULL, 1);
+            site = (struct trc_site *)&overflow_site;
+            s = bpf_map_lookup_elem(&sites, site);
+            if (!s)
+                return;
+        }
+    }
+    struct trc_alloc a = {.size = size, .site = *site};
+    __sync_fetch_and_add(&s->total_bytes, size);
+    __sync_fetch_and_add(&s->total_count, 1);
+    if (bpf_map_update_elem(&allocs, &ptr, &a, BPF_ANY)) {
+        count(TRC_C_ALLOCS_FULL, 1); /* counted in totals, not in live */
+        return;
+    }
+    count(TRC_C_BYTES_ALLOCATED, size);
+    __sync_fetch_and_add(&s->live_bytes, size);
+    __sync_fetch_and_add(&s->live_count, 1);
+}
+
+static __always_inline int alloc_return(struct pt_regs *ctx, __u64 ret)
+{
+    __u32 tid = target_tid();
+    if (!tid)
+        return 0;
+    struct trc_pending *p = bpf_map_lookup_elem(&pending, &tid);
+    /* Only the return of the outermost call (sp back to just above its
+     * return address) completes it; nested returns are ignored. */
+    if (!p || PT_REGS_SP(ctx) != p->sp + sizeof(__u64))
+        return 0;
+    struct trc_pending c = *p;
+    bpf_map_delete_elem(&pending, &tid);
+
+    __u64 ptr = ret;
+    if (c.kind == TRC_ALLOC_MEMPTR) {
+        ptr = 0;
+        if ((int)ret == 0 && c.memptr)
+            bpf_probe_read_user(&ptr, sizeof(ptr), (void *)c.memptr);
+    }
+    if (c.kind == TRC_ALLOC_REALLOC && c.old_ptr && (ptr || c.size == 0))
+        track_free(c.old_ptr); /* moved, or realloc(p, 0) freed it */
+    if (!ptr) {
+        if (c.size)
+            count(TRC_C_ALLOC_FAILED, 1);
+        return 0;
+    }
+    track_alloc(ptr, c.size, &c.site);
+    return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(la_alloc_size1, __u64 size)
+{
+    return alloc_enter(ctx, size, TRC_ALLOC_PLAIN, 0, 0);
+}
+
+/* aligned_alloc, memalign: (alignment, size) */
+SEC("uprobe")
+int BPF_KPROBE(la_alloc_size2, __u64 align, __u64 size)
+{
+    return alloc_enter(ctx, size, TRC_ALLOC_PLAIN, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(la_calloc, __u64 n, __u64 size)
+{
+    return alloc_enter(ctx, n * size, TRC_ALLOC_PLAIN, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(la_realloc, __u64 ptr, __u64 size)
+{
+    return alloc_enter(ctx, size, TRC_ALLOC_REALLOC, ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(la_reallocarray, __u64 ptr, __u64 n, __u64 size)
+{
+    return alloc_enter(ctx, n * size, TRC_ALLOC_REALLOC, ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(la_posix_memalign, __u64 memptr, __u64 align, __u64 size)
+{
+    return alloc_enter(ctx, size, TRC_ALLOC_MEMPTR, 0, memptr);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(la_alloc_ret, __u64 ret)
+{
+    return alloc_return(ctx, ret);
+}
+
+/* free, operator delete (all forms: the pointer is the first argument) */
+SEC("uprobe")
+int BPF_KPROBE(la_free, __u64 ptr)
+{
+    if (!target_tid())
+        return 0;
+    count(TRC_C_FREE_CALLS, 1);
+    if (ptr)
+        track_free(ptr);
+    return 0;
+}

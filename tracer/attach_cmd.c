@@ -1,0 +1,466 @@
+/*
+ * `leakaudit attach -p PID`: option parsing, the checks that turn every
+ * reason we cannot attach into one clear line, and the session loop:
+ * attach, take snapshots every --interval, show a status line, detach on
+ * Ctrl-C / SIGTERM / --duration / target exit, always with a final
+ * snapshot and with every probe destroyed.
+ */
+#include "cli/cli.h"
+#include "tracer.h"
+#include "util.h"
+
+#include "bpf/trace_events.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATUS_PERIOD_MS 1000
+#define LOOP_MAX_WAIT_MS 200
+/* Sampled mode: the allocation side is probed SAMPLE_ON_MS of every
+ * SAMPLE_PERIOD_MS; frees are always probed (docs/attach.md). */
+#define SAMPLE_PERIOD_MS  1000
+#define SAMPLE_ON_MS      100
+#define CAP_SYS_ADMIN_BIT 21
+#define CAP_PERFMON_BIT   38
+#define CAP_BPF_BIT       39
+#define VMLINUX_BTF       "/sys/kernel/btf/vmlinux"
+
+static const char usage[] =
+    "usage: leakaudit attach -p PID [options]\n"
+    "\n"
+    "Attach the eBPF tracer to a running process and record its outstanding heap\n"
+    "allocations, fds and mmaps by call stack into snapshots (same format as\n"
+    "`leakaudit run`). Only what happens after the attach is seen; fds already open\n"
+    "are listed as pre-existing. Needs root (or CAP_BPF + CAP_PERFMON).\n"
+    "\n"
+    "  -p, --pid PID          process to attach to\n"
+    "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>)\n"
+    "  -i, --interval S       a snapshot every S (e.g. 10, 500ms, 2m); default: only at detach\n"
+    "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM or target exit\n"
+    "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
+    "                         100 ms of every second, counts scaled (estimates)\n"
+    "      --stack-depth N    frames per stack (1-64, default 32)\n"
+    "      --no-heap          do not probe the allocator\n"
+    "      --no-fds           do not trace fd/mmap syscalls\n"
+    "      --progress         status line on stderr even when it is not a terminal\n"
+    "      --no-progress      no status line\n"
+    "  -v, --verbose          say what was attached and where\n"
+    "  -h, --help             this help\n";
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+static int fail(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "leakaudit: attach: ");
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return CLI_EXIT_ERROR;
+}
+
+static int parse_opts(int argc, char **argv, struct trc_opts *o)
+{
+    static const struct option longopts[] = {
+        {"pid", required_argument, NULL, 'p'},
+        {"output", required_argument, NULL, 'o'},
+        {"interval", required_argument, NULL, 'i'},
+        {"duration", required_argument, NULL, 'd'},
+        {"mode", required_argument, NULL, 'm'},
+        {"stack-depth", required_argument, NULL, 'S'},
+        {"no-heap", no_argument, NULL, 'H'},
+        {"no-fds", no_argument, NULL, 'F'},
+        {"progress", no_argument, NULL, 'P'},
+        {"no-progress", no_argument, NULL, 'Q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    o->mode = SNAP_MODE_FULL;
+    o->stack_depth = TRC_DEFAULT_STACK_DEPTH;
+    o->heap = o->fds = 1;
+    o->progress = -1;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":p:o:i:d:m:vh", longopts, NULL)) != -1) {
+        char *end;
+        long v;
+        switch (c) {
+        case 'p':
+            v = strtol(optarg, &end, 10);
+            if (*end || v <= 0 || v > INT32_MAX) {
+                fprintf(stderr, "leakaudit: attach: bad pid '%s'\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            o->pid = (int)v;
+            break;
+        case 'o':
+            util_strlcpy(o->out_dir, optarg, sizeof(o->out_dir));
+            break;
+        case 'i':
+        case 'd':
+            if (util_parse_duration_ms(optarg, c == 'i' ? &o->interval_ms : &o->duration_ms) ||
+                (c == 'i' && !o->interval_ms)) {
+                fprintf(stderr, "leakaudit: attach: bad %s '%s'\n",
+                        c == 'i' ? "interval" : "duration", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'm':
+            if (!strcmp(optarg, "full"))
+                o->mode = SNAP_MODE_FULL;
+            else if (!strcmp(optarg, "sampled"))
+                o->mode = SNAP_MODE_SAMPLED;
+            else {
+                fprintf(stderr, "leakaudit: attach: bad mode '%s' (full or sampled)\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'S':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > TRC_MAX_STACK_DEPTH) {
+                fprintf(stderr, "leakaudit: attach: bad stack depth '%s' (1-%d)\n", optarg,
+                        TRC_MAX_STACK_DEPTH);
+                return CLI_EXIT_USAGE;
+            }
+            o->stack_depth = (uint32_t)v;
+            break;
+        case 'H':
+            o->heap = 0;
+            break;
+        case 'F':
+            o->fds = 0;
+            break;
+        case 'P':
+            o->progress = 1;
+            break;
+        case 'Q':
+            o->progress = 0;
+            break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        case ':':
+            fprintf(stderr, "leakaudit: attach: option %s needs a value\n", argv[optind - 1]);
+            return CLI_EXIT_USAGE;
+        default:
+            fprintf(stderr, "leakaudit: attach: unknown option %s (see --help)\n",
+                    argv[optind - 1]);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "leakaudit: attach: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    if (!o->pid) {
+        fprintf(stderr, "leakaudit: attach: -p PID is required (see --help)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (!o->heap && !o->fds) {
+        fprintf(stderr, "leakaudit: attach: --no-heap and --no-fds leave nothing to trace\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (o->progress < 0)
+        o->progress = isatty(STDERR_FILENO);
+    return 0;
+}
+
+/* Field 22 of /proc/PID/stat: tells a pid reused by another process apart. */
+static unsigned long long start_time_of(int pid)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *s = strrchr(buf, ')');
+    unsigned long long t = 0;
+    if (!s || sscanf(s + 1,
+                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+                     "%*d %*d %*d %llu",
+                     &t) != 1)
+        return 0;
+    return t;
+}
+
+static int has_capabilities(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long caps = 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "CapEff: %llx", &caps) == 1)
+            break;
+    fclose(f);
+    if (caps & (1ull << CAP_SYS_ADMIN_BIT))
+        return 1;
+    return (caps & (1ull << CAP_BPF_BIT)) && (caps & (1ull << CAP_PERFMON_BIT));
+}
+
+static int target_alive(int pid, unsigned long long start)
+{
+    return start_time_of(pid) == start;
+}
+
+static const char *human_bytes(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double d = (double)v;
+    int u = 0;
+    while (d >= 1024 && u < 4) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", d, units[u]);
+    return buf;
+}
+
+struct session {
+    struct trc_opts o;
+    struct trc_allocator alloc;
+    struct trc_probes *probes;
+    struct trc_drain *drain;
+    struct trc_writer *writer;
+    unsigned long long start;
+    int pidfd;
+    uint64_t last_events, last_status_ns;
+    uint64_t on_ns, on_since; /* sampled mode: time with the allocation side attached */
+    uint64_t attach_mono;
+    char err[TRC_ERR_LEN];
+};
+
+static void status_line(struct session *s, int final)
+{
+    uint64_t events, live, fds, drops, now = util_monotonic_ns();
+    trc_drain_status(s->drain, &events, &live, &fds, &drops);
+    double secs = (double)(now - s->last_status_ns) / 1e9;
+    double rate = secs > 0 ? (double)(events - s->last_events) / secs : 0;
+    s->last_events = events;
+    s->last_status_ns = now;
+    char b[32];
+    fprintf(stderr, "\r\033[Kleakaudit: pid %d: %.0f events/s, live %s, %llu fds, %llu drops%s",
+            s->o.pid, rate, human_bytes(live, b, sizeof(b)), (unsigned long long)fds,
+            (unsigned long long)drops, final ? "\n" : "");
+    fflush(stderr);
+}
+
+static int snapshot(struct session *s, uint32_t trigger, int alive)
+{
+    if (s->o.mode == SNAP_MODE_SAMPLED) {
+        uint64_t now = util_monotonic_ns();
+        uint64_t on = s->on_ns + (s->on_since ? now - s->on_since : 0);
+        trc_drain_set_scale(s->drain, on ? (double)(now - s->attach_mono) / (double)on : 1.0);
+    }
+    trc_drain_collect(s->drain, alive);
+    struct trc_view v;
+    trc_drain_view(s->drain, &v);
+    int rc = trc_writer_write(s->writer, &v, trigger, s->err, sizeof(s->err));
+    if (rc < 0)
+        fprintf(stderr, "%sleakaudit: attach: %s\n", s->o.progress ? "\n" : "", s->err);
+    return rc;
+}
+
+static void set_alloc_side(struct session *s, int on)
+{
+    uint64_t now = util_monotonic_ns();
+    if (trc_probes_set_alloc_side(s->probes, on) < 0)
+        return; /* stays off; the scale accounts for it */
+    if (on && !s->on_since)
+        s->on_since = now;
+    if (!on && s->on_since) {
+        s->on_ns += now - s->on_since;
+        s->on_since = 0;
+    }
+}
+
+/* The session loop; returns the trigger that ended it. */
+static uint32_t run_loop(struct session *s)
+{
+    uint64_t now = util_monotonic_ns();
+    uint64_t next_snap = s->o.interval_ms ? now + s->o.interval_ms * 1000000ull : UINT64_MAX;
+    uint64_t end = s->o.duration_ms ? now + s->o.duration_ms * 1000000ull : UINT64_MAX;
+    uint64_t next_status = now + STATUS_PERIOD_MS * 1000000ull;
+    uint64_t next_toggle =
+        s->o.mode == SNAP_MODE_SAMPLED ? now + SAMPLE_ON_MS * 1000000ull : UINT64_MAX;
+    int sample_on = 1;
+    for (;;) {
+        if (stop_signal)
+            return SNAP_TRIGGER_SIGNAL;
+        now = util_monotonic_ns();
+        if (now >= end)
+            return SNAP_TRIGGER_DETACH;
+        if (now >= next_toggle) {
+            sample_on = !sample_on;
+            set_alloc_side(s, sample_on);
+            next_toggle =
+                now + (sample_on ? SAMPLE_ON_MS : SAMPLE_PERIOD_MS - SAMPLE_ON_MS) * 1000000ull;
+        }
+        if (now >= next_snap) {
+            snapshot(s, SNAP_TRIGGER_INTERVAL, 1);
+            next_snap += s->o.interval_ms * 1000000ull;
+            if (next_snap < now)
+                next_snap = now + s->o.interval_ms * 1000000ull;
+        }
+        if (s->o.progress && now >= next_status) {
+            status_line(s, 0);
+            next_status = now + STATUS_PERIOD_MS * 1000000ull;
+        }
+        uint64_t wake = end;
+        if (next_snap < wake)
+            wake = next_snap;
+        if (next_toggle < wake)
+            wake = next_toggle;
+        if (s->o.progress && next_status < wake)
+            wake = next_status;
+        uint64_t wait_ms = wake > now ? (wake - now + 999999) / 1000000 : 0;
+        if (wait_ms > LOOP_MAX_WAIT_MS)
+            wait_ms = LOOP_MAX_WAIT_MS;
+        if (s->pidfd >= 0) {
+            struct pollfd pfd = {.fd = s->pidfd, .events = POLLIN};
+            if (poll(&pfd, 1, (int)wait_ms) > 0 && (pfd.revents & (POLLIN | POLLHUP)))
+                return SNAP_TRIGGER_EXIT;
+        } else {
+            struct timespec ts = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            if (!target_alive(s->o.pid, s->start))
+                return SNAP_TRIGGER_EXIT;
+        }
+    }
+}
+
+static void default_out_dir(struct trc_opts *o)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    char stamp[32];
+    localtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    snprintf(o->out_dir, sizeof(o->out_dir), "leakaudit-%d-%s", o->pid, stamp);
+}
+
+static void cleanup(struct session *s)
+{
+    trc_probes_close(s->probes); /* NULL-safe; destroys every link and program */
+    trc_drain_free(s->drain);
+    trc_writer_free(s->writer);
+    if (s->pidfd >= 0)
+        close(s->pidfd);
+}
+
+static int attach_session(struct session *s)
+{
+    struct trc_opts *o = &s->o;
+    char pidstr[16];
+    snprintf(pidstr, sizeof(pidstr), "%d", o->pid);
+    s->start = start_time_of(o->pid);
+    if (!s->start)
+        return fail("no such process: %s%s", pidstr, "");
+    if (o->pid == getpid())
+        return fail("cannot attach to itself (pid %s)%s", pidstr, "");
+    if (!has_capabilities())
+        return fail("%s%s", "permission denied: needs root or CAP_BPF and CAP_PERFMON",
+                    " (effective capabilities lack them)");
+    if (access(VMLINUX_BTF, R_OK) != 0)
+        return fail("kernel without BTF: %s is missing (needs CONFIG_DEBUG_INFO_BTF=y)%s",
+                    VMLINUX_BTF, "");
+    if (o->heap && trc_find_allocator(o->pid, &s->alloc, s->err, sizeof(s->err)) < 0) {
+        if (!target_alive(o->pid, s->start))
+            return fail("pid %s exited while attaching%s", pidstr, "");
+        return fail("pid %s: %s", pidstr, s->err);
+    }
+    if (!o->out_dir[0])
+        default_out_dir(o);
+    s->pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
+
+    int rc = trc_drain_new(&s->drain, NULL, o);
+    if (rc == 0)
+        rc = trc_writer_new(&s->writer, o, o->heap ? s->alloc.name : NULL, util_realtime_ns());
+    if (rc < 0)
+        return fail("%s%s", "out of memory", "");
+    s->attach_mono = util_monotonic_ns();
+    rc = trc_probes_open(&s->probes, o, &s->alloc, s->err, sizeof(s->err));
+    if (rc == 0 && !target_alive(o->pid, s->start))
+        rc = -ESRCH;
+    if (rc < 0) {
+        if (!target_alive(o->pid, s->start))
+            return fail("pid %s exited while attaching%s", pidstr, "");
+        return fail("%s%s", s->err, "");
+    }
+    s->on_since = s->attach_mono;
+    trc_drain_attach_probes(s->drain, s->probes);
+    if (o->heap)
+        trc_drain_set_allocator(s->drain, s->alloc.module);
+    trc_drain_seed_fds(s->drain);
+    if (o->verbose) {
+        fprintf(stderr, "leakaudit: attached to pid %d: %s\n", o->pid,
+                trc_probes_describe(s->probes));
+        for (size_t i = 0; i < s->alloc.n; i++)
+            fprintf(stderr, "leakaudit:   uprobe %s+0x%llx (%s)\n", s->alloc.t[i].module,
+                    (unsigned long long)s->alloc.t[i].offset, s->alloc.t[i].name);
+    }
+    return 0;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s) {
+        fprintf(stderr, "leakaudit: attach: out of memory\n");
+        return CLI_EXIT_ERROR;
+    }
+    s->pidfd = -1;
+    int rc = parse_opts(argc, argv, &s->o);
+    if (rc) {
+        free(s);
+        return rc < 0 ? CLI_EXIT_OK : rc;
+    }
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    struct sigaction old_int, old_term, old_hup;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+    stop_signal = 0;
+
+    rc = attach_session(s);
+    if (rc == 0) {
+        s->last_status_ns = util_monotonic_ns();
+        uint32_t trigger = run_loop(s);
+        int alive = trigger != SNAP_TRIGGER_EXIT && target_alive(s->o.pid, s->start);
+        if (s->o.progress)
+            status_line(s, 1);
+        rc = snapshot(s, trigger, alive) < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+        if (s->o.progress || s->o.verbose)
+            fprintf(stderr, "leakaudit: detached from pid %d (%s); %u snapshot%s in %s\n", s->o.pid,
+                    snap_trigger_name(trigger), trc_writer_count(s->writer),
+                    trc_writer_count(s->writer) == 1 ? "" : "s", s->o.out_dir);
+    }
+    cleanup(s);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    free(s);
+    return rc;
+}

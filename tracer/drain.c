@@ -1,0 +1,639 @@
+/*
+ * Reading the BPF maps into snapshot records. Runs only at snapshot time
+ * (and for the once-a-second status line): the kernel side aggregates per
+ * site, so this is a walk over at most a few tens of thousands of entries.
+ *
+ * Stacks: a BPF site is (immediate caller, frame-pointer stack id). The
+ * stack map's frame 0 is the ip inside the probed function and its frame 1
+ * is already the caller's caller (the probed function has not pushed a
+ * frame yet), so a site's frames are the caller followed by frames 1.. of
+ * the walk. They are interned in one common/stacktable so that ids are
+ * stable across the snapshots of a series; a small cache maps each BPF
+ * site to its interned id so stack maps are read once per site.
+ *
+ * fds are reconciled with /proc/PID/fd: fds open there that the tracer did
+ * not see created are `unattributed`, tracked fds no longer open were
+ * closed by a path it missed; both are counted.
+ */
+#include "tracer.h"
+#include "fdscan.h"
+#include "util.h"
+
+#include "bpf/trace_events.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define DRAIN_MAX_STACKS           (1u << 17)
+#define DRAIN_MAX_FRAMES_PER_STACK 24 /* average, for the frame pool */
+#define SITE_CACHE_SLOTS           (1u << 18)
+#define MAX_MAP_LINES              8192
+
+enum { SRC_HEAP = 1, SRC_FDS = 2 };
+
+struct site_slot {
+    uint64_t caller;
+    int32_t stack_id;
+    uint16_t src; /* 0: empty */
+    uint16_t pad;
+    uint32_t id;
+};
+
+struct map_line {
+    uint64_t start, end;
+    char path[256];
+};
+
+/* Loss counters: BPF counter index -> snapshot loss name. */
+static const struct {
+    int idx;
+    const char *name;
+} bpf_losses[] = {
+    {TRC_C_FREE_UNKNOWN, "free_unknown"},       {TRC_C_FREE_MISSED, "free_missed"},
+    {TRC_C_ALLOCS_FULL, "allocs_map_full"},     {TRC_C_SITES_FULL, "sites_map_full"},
+    {TRC_C_STACK_COLLISION, "stack_collision"}, {TRC_C_STACK_FULL, "stack_map_full"},
+    {TRC_C_STACK_FAULT, "stack_walk_failed"},   {TRC_C_CALLER_UNREADABLE, "caller_unknown"},
+    {TRC_C_PENDING_FULL, "pending_map_full"},   {TRC_C_PENDING_STALE, "pending_stale"},
+    {TRC_C_FDS_FULL, "fds_map_full"},           {TRC_C_MMAPS_FULL, "mmaps_map_full"},
+    {TRC_C_MUNMAP_PARTIAL, "munmap_partial"},   {TRC_C_SCM_TRUNCATED, "scm_rights_truncated"},
+    {TRC_C_RECVMMSG, "recvmmsg_unparsed"},
+};
+/* Counters that are information, not lost data (not in the drop total). */
+static int is_info(int idx)
+{
+    return idx == TRC_C_FREE_UNKNOWN || idx == TRC_C_PENDING_STALE || idx == TRC_C_RECVMMSG ||
+           idx == TRC_C_CALLER_UNREADABLE;
+}
+
+enum {
+    LOSS_FD_UNATTRIBUTED,
+    LOSS_FD_CLOSED_UNSEEN,
+    LOSS_MMAP_GONE_UNSEEN,
+    LOSS_MMAP_INTERNAL,
+    LOSS_STACK_TABLE_FULL,
+    LOSS_SITE_CACHE_FULL,
+    N_USER_LOSSES
+};
+static const char *const user_loss_names[N_USER_LOSSES] = {
+    "fd_unattributed",  "fd_closed_unseen", "mmap_unmapped_unseen", "mmap_by_allocator_or_loader",
+    "stack_table_full", "site_cache_full",
+};
+
+struct trc_drain {
+    struct trc_probes *probes;
+    const struct trc_opts *opts;
+    int ncpu;
+    uint64_t *percpu;
+    uint64_t counters[TRC_NR_COUNTERS];
+    uint64_t user_losses[N_USER_LOSSES];
+    double scale; /* sampled mode: 1 / fraction of time the allocation side was probed */
+
+    struct stk_table stacks;
+    void *stack_mem;
+    size_t stack_mem_len;
+    struct site_slot *cache;
+    uint64_t *frame_buf;
+
+    struct snap_heap_entry *heap_by_id; /* index: interned stack id */
+    struct snap_heap_entry *heap;
+    size_t n_heap;
+
+    struct trc_fd_row *fds;
+    size_t n_fds, cap_fds;
+    struct trc_mmap_row *mmaps;
+    size_t n_mmaps, cap_mmaps;
+    struct trc_loss_row losses[32];
+    size_t n_losses;
+
+    struct map_line *lines;
+    size_t n_lines;
+    char alloc_module[PATH_MAX];
+};
+
+int trc_drain_new(struct trc_drain **out, struct trc_probes *p, const struct trc_opts *o)
+{
+    struct trc_drain *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->probes = p;
+    d->opts = o;
+    d->scale = 1.0;
+    d->ncpu = libbpf_num_possible_cpus();
+    d->percpu = calloc(d->ncpu > 0 ? (size_t)d->ncpu : 1, sizeof(uint64_t));
+    d->stack_mem_len = stk_table_memsize(DRAIN_MAX_STACKS,
+                                         (uint64_t)DRAIN_MAX_STACKS * DRAIN_MAX_FRAMES_PER_STACK);
+    d->stack_mem = mmap(NULL, d->stack_mem_len, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    d->cache = calloc(SITE_CACHE_SLOTS, sizeof(*d->cache));
+    d->frame_buf = calloc(TRC_MAX_STACK_DEPTH + 1, sizeof(uint64_t));
+    d->heap_by_id = calloc(DRAIN_MAX_STACKS + 1, sizeof(*d->heap_by_id));
+    d->heap = calloc(DRAIN_MAX_STACKS, sizeof(*d->heap));
+    d->lines = calloc(MAX_MAP_LINES, sizeof(*d->lines));
+    if (d->ncpu <= 0 || !d->percpu || d->stack_mem == MAP_FAILED || !d->cache || !d->frame_buf ||
+        !d->heap_by_id || !d->heap || !d->lines) {
+        if (d->stack_mem == MAP_FAILED)
+            d->stack_mem = NULL;
+        trc_drain_free(d);
+        return -ENOMEM;
+    }
+    stk_table_init(&d->stacks, d->stack_mem, DRAIN_MAX_STACKS,
+                   (uint64_t)DRAIN_MAX_STACKS * DRAIN_MAX_FRAMES_PER_STACK);
+    *out = d;
+    return 0;
+}
+
+void trc_drain_free(struct trc_drain *d)
+{
+    if (!d)
+        return;
+    if (d->stack_mem)
+        munmap(d->stack_mem, d->stack_mem_len);
+    free(d->percpu);
+    free(d->cache);
+    free(d->frame_buf);
+    free(d->heap_by_id);
+    free(d->heap);
+    free(d->fds);
+    free(d->mmaps);
+    free(d->lines);
+    free(d);
+}
+
+void trc_drain_attach_probes(struct trc_drain *d, struct trc_probes *p)
+{
+    d->probes = p;
+}
+
+void trc_drain_set_scale(struct trc_drain *d, double scale)
+{
+    d->scale = scale;
+}
+
+void trc_drain_set_allocator(struct trc_drain *d, const char *module)
+{
+    util_strlcpy(d->alloc_module, module, sizeof(d->alloc_module));
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The interned stack id of a BPF site (SNAP_STACK_NONE if it has no frames). */
+static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struct trc_site *s)
+{
+    if (!s->caller && s->stack_id < 0)
+        return SNAP_STACK_NONE;
+    uint64_t h = mix(s->caller ^ mix((uint64_t)(uint32_t)s->stack_id << 8 | (uint64_t)src));
+    struct site_slot *slot = NULL;
+    for (uint32_t i = 0; i < SITE_CACHE_SLOTS; i++) {
+        struct site_slot *c = &d->cache[(h + i) & (SITE_CACHE_SLOTS - 1)];
+        if (!c->src) {
+            slot = c;
+            break;
+        }
+        if (c->src == src && c->caller == s->caller && c->stack_id == s->stack_id)
+            return c->id;
+    }
+    uint64_t *f = d->frame_buf;
+    uint32_t depth = d->opts->stack_depth, n = 0;
+    if (s->caller)
+        f[n++] = s->caller;
+    uint64_t walk[TRC_MAX_STACK_DEPTH] = {0};
+    if (s->stack_id >= 0 && bpf_map_lookup_elem(stack_map, &s->stack_id, walk) == 0) {
+        uint32_t i = 1;
+        /* A probed function that did push a frame shows the caller again. */
+        if (i < depth && walk[i] == s->caller)
+            i++;
+        if (!s->caller && walk[0]) /* no caller: keep the probed ip, better than nothing */
+            f[n++] = walk[0];
+        for (; i < depth && walk[i] && n < depth; i++)
+            f[n++] = walk[i];
+    }
+    uint32_t id = n ? stk_table_intern(&d->stacks, f, n) : SNAP_STACK_NONE;
+    if (n && id == SNAP_STACK_NONE) {
+        d->user_losses[LOSS_STACK_TABLE_FULL]++;
+        return id;
+    }
+    if (slot) {
+        slot->caller = s->caller;
+        slot->stack_id = s->stack_id;
+        slot->id = id;
+        slot->src = (uint16_t)src;
+    } else {
+        d->user_losses[LOSS_SITE_CACHE_FULL]++;
+    }
+    return id;
+}
+
+static void sum_counters(struct trc_drain *d)
+{
+    int fds[2];
+    trc_probes_counter_fds(d->probes, &fds[0], &fds[1]);
+    memset(d->counters, 0, sizeof(d->counters));
+    for (int m = 0; m < 2; m++) {
+        if (fds[m] < 0)
+            continue;
+        for (uint32_t k = 0; k < TRC_NR_COUNTERS; k++) {
+            if (bpf_map_lookup_elem(fds[m], &k, d->percpu))
+                continue;
+            for (int c = 0; c < d->ncpu; c++)
+                d->counters[k] += d->percpu[c];
+        }
+    }
+}
+
+static uint64_t scaled(const struct trc_drain *d, uint64_t v)
+{
+    return d->scale == 1.0 ? v : (uint64_t)((double)v * d->scale + 0.5);
+}
+
+static void collect_heap(struct trc_drain *d)
+{
+    d->n_heap = 0;
+    int allocs, sites, stacks;
+    if (trc_probes_heap_fds(d->probes, &allocs, &sites, &stacks))
+        return;
+    uint32_t max_id = 0;
+    struct trc_site key, next;
+    struct trc_heap_stats st;
+    int first = 1;
+    while (bpf_map_get_next_key(sites, first ? NULL : &key, &next) == 0) {
+        first = 0;
+        key = next;
+        if (bpf_map_lookup_elem(sites, &key, &st))
+            continue;
+        if (!st.total_count && !st.live_count)
+            continue;
+        uint32_t id = site_id(d, SRC_HEAP, stacks, &key);
+        struct snap_heap_entry *e = &d->heap_by_id[id];
+        e->live_bytes += st.live_bytes;
+        e->live_count += st.live_count;
+        e->total_bytes += st.total_bytes;
+        e->total_count += st.total_count;
+        e->freed_bytes += st.freed_bytes;
+        e->freed_count += st.freed_count;
+        if (id > max_id)
+            max_id = id;
+    }
+    for (uint32_t id = 0; id <= max_id; id++) {
+        struct snap_heap_entry *e = &d->heap_by_id[id];
+        if (!e->total_count && !e->live_count)
+            continue;
+        struct snap_heap_entry *o = &d->heap[d->n_heap++];
+        *o = *e;
+        o->stack_id = id;
+        if (d->scale != 1.0) {
+            o->flags |= SNAP_HEAP_ESTIMATED;
+            o->live_bytes = scaled(d, o->live_bytes);
+            o->live_count = scaled(d, o->live_count);
+            o->total_bytes = scaled(d, o->total_bytes);
+            o->total_count = scaled(d, o->total_count);
+            o->freed_bytes = scaled(d, o->freed_bytes);
+            o->freed_count = scaled(d, o->freed_count);
+        }
+        memset(e, 0, sizeof(*e));
+    }
+}
+
+static int read_map_lines(struct trc_drain *d)
+{
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/%d/maps", d->opts->pid);
+    FILE *f = fopen(p, "re");
+    d->n_lines = 0;
+    if (!f)
+        return -errno;
+    char line[PATH_MAX + 256];
+    while (d->n_lines < MAX_MAP_LINES && fgets(line, sizeof(line), f)) {
+        struct map_line *m = &d->lines[d->n_lines];
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", (unsigned long *)&m->start,
+                   (unsigned long *)&m->end, &at) < 2)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        util_strlcpy(m->path, at ? line + at : "", sizeof(m->path));
+        d->n_lines++;
+    }
+    fclose(f);
+    return 0;
+}
+
+static const struct map_line *line_of(const struct trc_drain *d, uint64_t addr)
+{
+    size_t lo = 0, hi = d->n_lines;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (addr < d->lines[mid].start)
+            hi = mid;
+        else if (addr >= d->lines[mid].end)
+            lo = mid + 1;
+        else
+            return &d->lines[mid];
+    }
+    return NULL;
+}
+
+/* Mappings made by the allocator or the dynamic loader are their business. */
+static int internal_mapping(const struct trc_drain *d, uint64_t caller)
+{
+    const struct map_line *l = caller ? line_of(d, caller) : NULL;
+    if (!l)
+        return 0;
+    const char *b = strrchr(l->path, '/');
+    b = b ? b + 1 : l->path;
+    return !strcmp(l->path, d->alloc_module) || !strncmp(b, "libc.so", 7) ||
+           !strncmp(b, "ld-linux", 8);
+}
+
+static uint32_t mmap_kind(const struct trc_mmap *m, const char *path)
+{
+    if (m->fd < 0)
+        return SNAP_MMAP_ANON;
+    if (!strncmp(path, "/memfd:", 7))
+        return SNAP_MMAP_MEMFD;
+    if (strstr(path, "dmabuf") || !strncmp(path, "/dev/dma_heap", 13))
+        return SNAP_MMAP_DMABUF;
+    if (!strncmp(path, "/SYSV", 5) || !strncmp(path, "/dev/shm/", 9))
+        return SNAP_MMAP_SHM;
+    return SNAP_MMAP_FILE;
+}
+
+static uint64_t mono_to_real(uint64_t mono)
+{
+    if (!mono)
+        return 0;
+    return util_realtime_ns() - (util_monotonic_ns() - mono);
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 256;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = nc;
+    return 0;
+}
+
+static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
+{
+    d->n_mmaps = 0;
+    uint64_t key, next;
+    int first = 1;
+    struct trc_mmap m;
+    while (bpf_map_get_next_key(map, first ? NULL : &key, &next) == 0) {
+        first = 0;
+        key = next;
+        if (bpf_map_lookup_elem(map, &key, &m))
+            continue;
+        const struct map_line *l = alive ? line_of(d, key) : NULL;
+        if (alive && !l) { /* unmapped by a path we did not see (exit of a thread, exec...) */
+            bpf_map_delete_elem(map, &key);
+            d->user_losses[LOSS_MMAP_GONE_UNSEEN]++;
+            continue;
+        }
+        if (internal_mapping(d, m.site.caller)) {
+            d->user_losses[LOSS_MMAP_INTERNAL]++;
+            continue;
+        }
+        if (grow((void **)&d->mmaps, &d->cap_mmaps, d->n_mmaps + 1, sizeof(*d->mmaps)))
+            return;
+        struct trc_mmap_row *r = &d->mmaps[d->n_mmaps++];
+        memset(r, 0, sizeof(*r));
+        r->e.addr = key;
+        r->e.len = m.len;
+        r->e.prot = m.prot;
+        r->e.flags = m.flags;
+        r->e.fd = m.fd;
+        r->e.kind = mmap_kind(&m, l ? l->path : "");
+        r->e.stack_id = site_id(d, SRC_FDS, stacks, &m.site);
+        r->e.created_ns = mono_to_real(m.created_ns);
+        r->e.path = (char *)"";
+    }
+}
+
+struct fd_ent {
+    int32_t fd;
+    int seen;
+    struct trc_fd v;
+};
+
+struct scan_ctx {
+    struct trc_drain *d;
+    struct fd_ent *ents;
+    size_t n;
+    int stacks;
+};
+
+static int cmp_fd(const void *a, const void *b)
+{
+    const struct fd_ent *x = a, *y = b;
+    return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+static uint32_t fd_flags(int pid, int fd)
+{
+    char p[64], buf[256];
+    snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
+    int f = open(p, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return 0;
+    ssize_t n = read(f, buf, sizeof(buf) - 1);
+    close(f);
+    buf[n > 0 ? n : 0] = '\0';
+    const char *fl = strstr(buf, "flags:");
+    if (!fl)
+        return 0;
+    unsigned long v = strtoul(fl + 6, NULL, 8);
+    return (v & O_CLOEXEC) ? SNAP_FD_CLOEXEC : 0;
+}
+
+static struct trc_fd_row *new_fd_row(struct trc_drain *d)
+{
+    if (grow((void **)&d->fds, &d->cap_fds, d->n_fds + 1, sizeof(*d->fds)))
+        return NULL;
+    struct trc_fd_row *r = &d->fds[d->n_fds++];
+    memset(r, 0, sizeof(*r));
+    r->e.source_fd = -1;
+    return r;
+}
+
+static void fill_fd_row(struct trc_drain *d, struct trc_fd_row *r, const struct fd_ent *e,
+                        int stacks)
+{
+    r->e.fd = e->fd;
+    r->e.origin = e->v.origin;
+    r->e.source_fd = e->v.source_fd;
+    r->e.stack_id = site_id(d, SRC_FDS, stacks, &e->v.site);
+    r->e.created_ns = mono_to_real(e->v.created_ns);
+}
+
+static int on_open_fd(int fd, const char *target, void *arg)
+{
+    struct scan_ctx *c = arg;
+    struct fd_ent k = {.fd = fd};
+    struct fd_ent *e = bsearch(&k, c->ents, c->n, sizeof(*c->ents), cmp_fd);
+    struct trc_fd_row *r = new_fd_row(c->d);
+    if (!r)
+        return -ENOMEM;
+    if (e) {
+        e->seen = 1;
+        fill_fd_row(c->d, r, e, c->stacks);
+    } else {
+        r->e.fd = fd;
+        r->e.origin = SNAP_FDO_UNATTRIBUTED;
+        c->d->user_losses[LOSS_FD_UNATTRIBUTED]++;
+    }
+    util_strlcpy(r->target, target, sizeof(r->target));
+    r->e.kind = snap_fd_kind_from_target(target);
+    r->e.flags = fd_flags(c->d->opts->pid, fd);
+    return 0;
+}
+
+static void collect_fds(struct trc_drain *d, int alive)
+{
+    d->n_fds = 0;
+    int map, mmaps, stacks;
+    if (trc_probes_fd_fds(d->probes, &map, &mmaps, &stacks))
+        return;
+    if (alive)
+        read_map_lines(d);
+    collect_mmaps(d, alive, mmaps, stacks);
+
+    struct scan_ctx c = {.d = d, .stacks = stacks};
+    size_t cap = 0;
+    int32_t key, next;
+    int first = 1;
+    while (bpf_map_get_next_key(map, first ? NULL : &key, &next) == 0) {
+        first = 0;
+        key = next;
+        if (grow((void **)&c.ents, &cap, c.n + 1, sizeof(*c.ents)))
+            break;
+        struct fd_ent *e = &c.ents[c.n];
+        e->fd = key;
+        e->seen = 0;
+        if (bpf_map_lookup_elem(map, &key, &e->v) == 0)
+            c.n++;
+    }
+    if (c.n)
+        qsort(c.ents, c.n, sizeof(*c.ents), cmp_fd);
+    /* One user per fd table for the user-side loss counter: it is a level
+     * ("unattributed right now"), not a running total. */
+    d->user_losses[LOSS_FD_UNATTRIBUTED] = 0;
+    if (alive && fdscan_foreach(d->opts->pid, on_open_fd, &c) >= 0) {
+        for (size_t i = 0; i < c.n; i++) {
+            if (c.ents[i].seen)
+                continue;
+            /* Gone from /proc/PID/fd: closed by a path we missed. */
+            if (bpf_map_delete_elem(map, &c.ents[i].fd) == 0)
+                d->user_losses[LOSS_FD_CLOSED_UNSEEN]++;
+        }
+    } else {
+        /* The target is gone (its fds were open at exit) or unreadable. */
+        d->n_fds = 0;
+        for (size_t i = 0; i < c.n; i++) {
+            struct trc_fd_row *r = new_fd_row(d);
+            if (!r)
+                break;
+            fill_fd_row(d, r, &c.ents[i], stacks);
+        }
+    }
+    free(c.ents);
+}
+
+static int seed_one(int fd, const char *target, void *arg)
+{
+    int map = *(int *)arg;
+    int32_t key = fd;
+    struct trc_fd v = {
+        .site = {.caller = 0, .stack_id = -1}, .origin = SNAP_FDO_PREEXISTING, .source_fd = -1};
+    /* NOEXIST: an fd created since the probes went live keeps its site. */
+    bpf_map_update_elem(map, &key, &v, BPF_NOEXIST);
+    return 0;
+}
+
+int trc_drain_seed_fds(struct trc_drain *d)
+{
+    int map, mmaps, stacks;
+    if (trc_probes_fd_fds(d->probes, &map, &mmaps, &stacks))
+        return 0;
+    int rc = fdscan_foreach(d->opts->pid, seed_one, &map);
+    return rc < 0 ? rc : 0;
+}
+
+static void collect_losses(struct trc_drain *d)
+{
+    d->n_losses = 0;
+    for (size_t i = 0; i < sizeof(bpf_losses) / sizeof(bpf_losses[0]); i++)
+        d->losses[d->n_losses++] =
+            (struct trc_loss_row){bpf_losses[i].name, d->counters[bpf_losses[i].idx]};
+    for (int i = 0; i < N_USER_LOSSES; i++)
+        d->losses[d->n_losses++] = (struct trc_loss_row){user_loss_names[i], d->user_losses[i]};
+}
+
+int trc_drain_collect(struct trc_drain *d, int target_alive)
+{
+    sum_counters(d);
+    collect_heap(d);
+    collect_fds(d, target_alive);
+    collect_losses(d);
+    return 0;
+}
+
+void trc_drain_status(struct trc_drain *d, uint64_t *events, uint64_t *live_bytes, uint64_t *fds,
+                      uint64_t *drops)
+{
+    sum_counters(d);
+    const uint64_t *c = d->counters;
+    *events = c[TRC_C_ALLOC_CALLS] + c[TRC_C_FREE_CALLS] + c[TRC_C_SYSCALLS];
+    *live_bytes = c[TRC_C_BYTES_ALLOCATED] - c[TRC_C_BYTES_FREED];
+    *drops = 0;
+    for (size_t i = 0; i < sizeof(bpf_losses) / sizeof(bpf_losses[0]); i++)
+        if (!is_info(bpf_losses[i].idx))
+            *drops += c[bpf_losses[i].idx];
+    *fds = 0;
+    int map, mmaps, stacks;
+    if (trc_probes_fd_fds(d->probes, &map, &mmaps, &stacks) == 0) {
+        int32_t key, next;
+        int first = 1;
+        while (bpf_map_get_next_key(map, first ? NULL : &key, &next) == 0) {
+            first = 0;
+            key = next;
+            (*fds)++;
+        }
+    }
+}
+
+uint64_t trc_drain_counter(const struct trc_drain *d, int idx)
+{
+    return d->counters[idx];
+}
+
+void trc_drain_view(const struct trc_drain *d, struct trc_view *v)
+{
+    v->stacks = &d->stacks;
+    v->heap = d->heap;
+    v->n_heap = d->n_heap;
+    v->fds = d->fds;
+    v->n_fds = d->n_fds;
+    v->mmaps = d->mmaps;
+    v->n_mmaps = d->n_mmaps;
+    v->losses = d->losses;
+    v->n_losses = d->n_losses;
+}

@@ -1,0 +1,23 @@
+# tracer/: the libbpf loader behind `leakaudit attach -p PID` (linked into
+# the leakaudit front-end), its test programs and checker.
+TRACER_SRCS := $(wildcard tracer/*.c)
+TRACER_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(TRACER_SRCS))
+CFLAGS_tracer := -I$(BUILD)
+$(TRACER_OBJS): $(BPF_SKELS)
+
+LEAKAUDIT_OBJS += $(TRACER_OBJS)
+LEAKAUDIT_LIBS += -lbpf -lelf -lz
+
+# Test programs (names do not start with test_: they are not tests).
+TRACER_TEST_PROGS := $(TESTBIN)/tracer/target_leaker $(TESTBIN)/tracer/target_leaker_nofp \
+                     $(TESTBIN)/tracer/tracer_snapdump
+$(TESTBIN)/tracer/target_leaker: tests/tracer/target_leaker.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
+$(TESTBIN)/tracer/target_leaker_nofp: tests/tracer/target_leaker.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -o $@ $<
+$(TESTBIN)/tracer/tracer_snapdump: tests/tracer/tracer_snapdump.c $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
+TEST_TARGETS += $(TRACER_TEST_PROGS)

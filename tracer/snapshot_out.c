@@ -1,0 +1,220 @@
+/*
+ * Writing the tracer's snapshots with the common writer: one series per
+ * attach, named <exe basename>.<pid>.<attach time in ms, hex> like the
+ * shim's, files DIR/<series>.<seq, 6 digits>.snap. The header says
+ * source=tracer and start_time = the attach time (the tracer only sees what
+ * happened after it). The module map is re-read at every snapshot and the
+ * last good one is kept, so the snapshot written after the target exited
+ * can still be symbolized.
+ */
+#include "tracer.h"
+#include "modmap.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXE_BASENAME_MAX 32
+
+struct saved_module {
+    struct snap_module m;
+    char path[PATH_MAX];
+};
+
+struct trc_writer {
+    const struct trc_opts *opts;
+    uint64_t attach_ns;
+    uint32_t seq;
+    char series[SNAP_MAX_NAME];
+    char exe[SNAP_MAX_PATH];
+    char allocator[SNAP_MAX_NAME];
+    int ppid;
+    struct saved_module *mods;
+    size_t n_mods, cap_mods;
+    struct saved_module *scratch;
+    size_t n_scratch, cap_scratch;
+    struct snap_writer w; /* 64 KiB buffer: heap, not stack */
+};
+
+static int read_ppid(int pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')'); /* comm may contain anything */
+    int ppid = 0;
+    if (close_paren)
+        sscanf(close_paren + 1, " %*c %d", &ppid);
+    return ppid;
+}
+
+int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char *allocator,
+                   uint64_t attach_realtime_ns)
+{
+    struct trc_writer *w = calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->opts = o;
+    w->attach_ns = attach_realtime_ns;
+    w->ppid = read_ppid(o->pid);
+    util_strlcpy(w->allocator, allocator ? allocator : "unknown", sizeof(w->allocator));
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/%d/exe", o->pid);
+    ssize_t n = readlink(link, w->exe, sizeof(w->exe) - 1);
+    w->exe[n > 0 ? n : 0] = '\0';
+    const char *base = strrchr(w->exe, '/');
+    base = base ? base + 1 : w->exe;
+    char name[EXE_BASENAME_MAX + 1];
+    size_t len = 0;
+    for (; base[len] && len < EXE_BASENAME_MAX; len++)
+        name[len] = (base[len] == '.' || base[len] == '/') ? '_' : base[len];
+    name[len] = '\0';
+    snprintf(w->series, sizeof(w->series), "%s.%d.%llx", len ? name : "_", o->pid,
+             (unsigned long long)(attach_realtime_ns / 1000000));
+    *out = w;
+    return 0;
+}
+
+void trc_writer_free(struct trc_writer *w)
+{
+    if (!w)
+        return;
+    free(w->mods);
+    free(w->scratch);
+    free(w);
+}
+
+const char *trc_writer_dir(const struct trc_writer *w)
+{
+    return w->opts->out_dir;
+}
+
+uint32_t trc_writer_count(const struct trc_writer *w)
+{
+    return w->seq;
+}
+
+static int save_module(const struct snap_module *m, void *arg)
+{
+    struct trc_writer *w = arg;
+    if (w->n_scratch == w->cap_scratch) {
+        size_t nc = w->cap_scratch ? w->cap_scratch * 2 : 64;
+        void *p = realloc(w->scratch, nc * sizeof(*w->scratch));
+        if (!p)
+            return -ENOMEM;
+        w->scratch = p;
+        w->cap_scratch = nc;
+    }
+    struct saved_module *s = &w->scratch[w->n_scratch++];
+    s->m = *m;
+    util_strlcpy(s->path, m->path, sizeof(s->path));
+    return 0;
+}
+
+/* Re-reads the module map; keeps the previous one if the target is gone. */
+static void refresh_modules(struct trc_writer *w)
+{
+    w->n_scratch = 0;
+    if (modmap_foreach(w->opts->pid, save_module, w) <= 0 || !w->n_scratch)
+        return;
+    struct saved_module *t = w->mods;
+    size_t tc = w->cap_mods;
+    w->mods = w->scratch;
+    w->n_mods = w->n_scratch;
+    w->cap_mods = w->cap_scratch;
+    w->scratch = t;
+    w->cap_scratch = tc;
+}
+
+int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t trigger, char *err,
+                     size_t errlen)
+{
+    refresh_modules(w);
+    char name[SNAP_MAX_NAME + 32];
+    snprintf(name, sizeof(name), "%s.%06u.snap", w->series, w->seq);
+    struct snap_writer *sw = &w->w;
+    int rc = snap_writer_open(sw, w->opts->out_dir, name);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot write snapshots into %s: %s", w->opts->out_dir,
+                 strerror(-rc));
+        return rc;
+    }
+    struct snap_header h = {
+        .format_version = SNAP_FORMAT_VERSION,
+        .source = SNAP_SOURCE_TRACER,
+        .mode = w->opts->mode,
+        .unwind = SNAP_UNWIND_FP,
+        .trigger = trigger,
+        .seq = w->seq,
+        .pid = w->opts->pid,
+        .ppid = w->ppid,
+        .start_time_ns = w->attach_ns,
+        .snapshot_time_ns = util_realtime_ns(),
+        .monotonic_ns = util_monotonic_ns(),
+        .rss_bytes = util_read_rss(w->opts->pid),
+    };
+    util_strlcpy(h.exe, w->exe, sizeof(h.exe));
+    util_strlcpy(h.series, w->series, sizeof(h.series));
+    util_strlcpy(h.allocator, w->allocator, sizeof(h.allocator));
+    gethostname(h.hostname, sizeof(h.hostname) - 1);
+    snap_write_header(sw, &h);
+
+    snap_begin_section(sw, SNAP_SEC_MODULES);
+    for (size_t i = 0; i < w->n_mods; i++) {
+        struct snap_module m = w->mods[i].m;
+        m.path = w->mods[i].path;
+        snap_write_module(sw, &m);
+    }
+    snap_end_section(sw);
+
+    snap_begin_section(sw, SNAP_SEC_STACKS);
+    uint32_t n = stk_table_count(v->stacks);
+    for (uint32_t id = 1; id <= n; id++) {
+        const uint64_t *frames;
+        uint32_t depth = stk_table_get(v->stacks, id, &frames);
+        if (depth)
+            snap_write_stack(sw, id, frames, depth);
+    }
+    snap_end_section(sw);
+
+    snap_begin_section(sw, SNAP_SEC_HEAP);
+    for (size_t i = 0; i < v->n_heap; i++)
+        snap_write_heap(sw, &v->heap[i]);
+    snap_end_section(sw);
+
+    snap_begin_section(sw, SNAP_SEC_FDS);
+    for (size_t i = 0; i < v->n_fds; i++) {
+        struct snap_fd_entry e = v->fds[i].e;
+        e.target = (char *)v->fds[i].target;
+        snap_write_fd(sw, &e);
+    }
+    snap_end_section(sw);
+
+    snap_begin_section(sw, SNAP_SEC_MMAPS);
+    for (size_t i = 0; i < v->n_mmaps; i++)
+        snap_write_mmap(sw, &v->mmaps[i].e);
+    snap_end_section(sw);
+
+    snap_begin_section(sw, SNAP_SEC_LOSSES);
+    for (size_t i = 0; i < v->n_losses; i++)
+        snap_write_loss(sw, v->losses[i].name, v->losses[i].value);
+    snap_end_section(sw);
+
+    rc = snap_writer_commit(sw);
+    if (rc < 0) {
+        snap_writer_abort(sw);
+        snprintf(err, errlen, "cannot write snapshot %s/%s: %s", w->opts->out_dir, name,
+                 strerror(-rc));
+        return rc;
+    }
+    w->seq++;
+    return 0;
+}

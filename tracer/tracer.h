@@ -1,0 +1,126 @@
+/*
+ * The tracer behind `leakaudit attach`: internal interfaces between its
+ * files. attach_cmd.c parses options and runs the session loop,
+ * allocator.c finds the allocator the target really uses, probes.c loads
+ * the BPF skeletons and attaches them, drain.c reads the BPF maps into a
+ * snapshot model, snapshot_out.c writes it with the common writer.
+ */
+#ifndef LEAKAUDIT_TRACER_H
+#define LEAKAUDIT_TRACER_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+#include "stacktable.h"
+
+#define TRC_ERR_LEN    512
+#define TRC_MAX_PROBES 64
+
+/* Which BPF program handles an allocator entry point. */
+enum trc_handler {
+    TRC_H_SIZE1,        /* size is argument 1: malloc, valloc, operator new... */
+    TRC_H_SIZE2,        /* (alignment, size): aligned_alloc, memalign */
+    TRC_H_CALLOC,       /* (n, size) */
+    TRC_H_REALLOC,      /* (ptr, size) */
+    TRC_H_REALLOCARRAY, /* (ptr, n, size) */
+    TRC_H_MEMPTR,       /* posix_memalign(memptr, alignment, size) */
+    TRC_H_FREE,         /* free, operator delete, sdallocx: ptr is argument 1 */
+};
+
+struct trc_probe_target {
+    char path[PATH_MAX];   /* file to attach through (/proc/PID/map_files/... or root-prefixed) */
+    char module[PATH_MAX]; /* the path as the target sees it */
+    char name[64];
+    uint64_t offset; /* file offset of the function */
+    int handler;     /* enum trc_handler */
+};
+
+struct trc_allocator {
+    char name[SNAP_MAX_NAME]; /* glibc, jemalloc, tcmalloc, mimalloc, static, other */
+    char module[PATH_MAX];    /* file that provides malloc */
+    size_t n;
+    struct trc_probe_target t[TRC_MAX_PROBES];
+};
+
+struct trc_opts {
+    int pid;
+    char out_dir[PATH_MAX];
+    uint64_t interval_ms; /* 0: only the final snapshot */
+    uint64_t duration_ms; /* 0: until a signal or the target exits */
+    uint32_t mode;        /* enum snap_mode */
+    uint32_t stack_depth;
+    int heap, fds;
+    int progress; /* status line on stderr */
+    int verbose;
+};
+
+/* allocator.c */
+int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errlen);
+
+/* probes.c */
+struct trc_probes;
+int trc_probes_open(struct trc_probes **out, const struct trc_opts *o,
+                    const struct trc_allocator *a, char *err, size_t errlen);
+/* Sampled mode: attaches or detaches the allocation-side probes. */
+int trc_probes_set_alloc_side(struct trc_probes *p, int on);
+void trc_probes_close(struct trc_probes *p);
+int trc_probes_heap_fds(const struct trc_probes *p, int *allocs, int *sites, int *stacks);
+int trc_probes_fd_fds(const struct trc_probes *p, int *fds, int *mmaps, int *stacks);
+int trc_probes_counter_fds(const struct trc_probes *p, int *heap_counters, int *fd_counters);
+const char *trc_probes_describe(const struct trc_probes *p);
+
+/* drain.c: turns the maps into snapshot records. */
+struct trc_drain;
+int trc_drain_new(struct trc_drain **out, struct trc_probes *p, const struct trc_opts *o);
+void trc_drain_free(struct trc_drain *d);
+void trc_drain_attach_probes(struct trc_drain *d, struct trc_probes *p);
+void trc_drain_set_scale(struct trc_drain *d, double scale);
+void trc_drain_set_allocator(struct trc_drain *d, const char *module);
+uint64_t trc_drain_counter(const struct trc_drain *d, int idx);
+/* Marks the fds open now that the tracer did not see created as pre-existing. */
+int trc_drain_seed_fds(struct trc_drain *d);
+/* Reads every map; target_alive = 0 skips the /proc/PID/fd reconciliation. */
+int trc_drain_collect(struct trc_drain *d, int target_alive);
+/* Cheap totals for the status line: events, live bytes, live fds, drops. */
+void trc_drain_status(struct trc_drain *d, uint64_t *events, uint64_t *live_bytes, uint64_t *fds,
+                      uint64_t *drops);
+
+/* What trc_drain_collect produced, for snapshot_out.c. */
+struct trc_fd_row {
+    struct snap_fd_entry e;
+    char target[SNAP_MAX_PATH];
+};
+struct trc_mmap_row {
+    struct snap_mmap_entry e;
+};
+struct trc_loss_row {
+    const char *name;
+    uint64_t value;
+};
+struct trc_view {
+    const struct stk_table *stacks;
+    const struct snap_heap_entry *heap;
+    size_t n_heap;
+    const struct trc_fd_row *fds;
+    size_t n_fds;
+    const struct trc_mmap_row *mmaps;
+    size_t n_mmaps;
+    const struct trc_loss_row *losses;
+    size_t n_losses;
+};
+void trc_drain_view(const struct trc_drain *d, struct trc_view *v);
+
+/* snapshot_out.c */
+struct trc_writer;
+int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char *allocator,
+                   uint64_t attach_realtime_ns);
+/* Writes DIR/<series>.<seq>.snap; returns 0 or -errno with err set. */
+int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t trigger, char *err,
+                     size_t errlen);
+const char *trc_writer_dir(const struct trc_writer *w);
+uint32_t trc_writer_count(const struct trc_writer *w);
+void trc_writer_free(struct trc_writer *w);
+
+#endif
