@@ -10,7 +10,7 @@
  * fcntl F_DUPFD[_CLOEXEC], close/close_range, socket/socketpair/accept/
  * accept4, pipe/pipe2, eventfd, memfd_create, timerfd_create, signalfd,
  * epoll_create[1], inotify_init[1], fopen/freopen/fclose, opendir/closedir,
- * recvmsg with SCM_RIGHTS, and fd-returning ioctls (DMA heap, DRM PRIME,
+ * posix_openpt, recvmsg with SCM_RIGHTS, and fd-returning ioctls (DMA heap, DRM PRIME,
  * ION, V4L2 EXPBUF, sync_file merge, udmabuf, TIOCGPTPEER).
  */
 #include "shim.h"
@@ -85,6 +85,7 @@ static struct {
     int (*closedir)(DIR *);
     ssize_t (*recvmsg)(int, struct msghdr *, int);
     int (*ioctl)(int, unsigned long, ...);
+    int (*posix_openpt)(int);
 } real;
 
 static const struct {
@@ -103,6 +104,7 @@ static const struct {
     R(inotify_init, "inotify_init"), R(inotify_init1, "inotify_init1"), R(fopen, "fopen"),
     R(fopen64, "fopen64"), R(freopen, "freopen"), R(fclose, "fclose"), R(opendir, "opendir"),
     R(closedir, "closedir"), R(recvmsg, "recvmsg"), R(ioctl, "ioctl"),
+    R(posix_openpt, "posix_openpt"),
 #undef R
 };
 
@@ -464,6 +466,13 @@ SHIM_EXPORT int inotify_init1(int flags)
 {
     int fd = REAL(inotify_init1)(flags);
     CREATED1(fd, SNAP_FDO_INOTIFY, -1);
+    return fd;
+}
+
+SHIM_EXPORT int posix_openpt(int flags)
+{
+    int fd = REAL(posix_openpt)(flags);
+    CREATED1(fd, SNAP_FDO_OPEN, -1);
     return fd;
 }
 

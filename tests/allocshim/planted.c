@@ -82,6 +82,15 @@ NOINLINE void leak_aligned(void)
     sink = memalign(128, 384);
 }
 
+/* bigleak: 2000 blocks of 10000 bytes among lots of small churn (sampling) */
+NOINLINE void leak_big(void)
+{
+    for (int i = 0; i < 2000; i++) {
+        sink = malloc(10000);
+        churn(50);
+    }
+}
+
 /* threads: one thread leaks while others churn */
 NOINLINE void *thread_leaker(void *arg)
 {
@@ -215,6 +224,57 @@ static void clean_fds(void)
         fclose(f);
 }
 
+/* stress: 16 threads allocate, reallocate and free at random, pass blocks to
+ * each other (cross-thread frees), one forks mid-way; each thread leaks
+ * exactly 10 blocks of 100 bytes in stress_leak. */
+#define STRESS_THREADS 16
+#define STRESS_RING 64
+static pthread_mutex_t mailbox_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *mailbox[STRESS_THREADS];
+
+NOINLINE void stress_leak(void)
+{
+    for (int i = 0; i < 10; i++)
+        sink = malloc(100);
+}
+
+static void *stress_thread(void *arg)
+{
+    int id = (int)(long)arg;
+    void *ring[STRESS_RING] = {0};
+    unsigned seed = (unsigned)id * 7919u + 1;
+    for (int i = 0; i < 30000; i++) {
+        int slot = rand_r(&seed) % STRESS_RING;
+        size_t size = 1 + (size_t)(rand_r(&seed) % 2048);
+        switch (rand_r(&seed) % 4) {
+        case 0: free(ring[slot]); ring[slot] = malloc(size); break;
+        case 1: free(ring[slot]); ring[slot] = calloc(1, size); break;
+        case 2: ring[slot] = realloc(ring[slot], size); break;
+        default: {
+            /* hand a block to the next thread's mailbox; free what was there */
+            pthread_mutex_lock(&mailbox_lock);
+            void *old = mailbox[(id + 1) % STRESS_THREADS];
+            mailbox[(id + 1) % STRESS_THREADS] = ring[slot];
+            pthread_mutex_unlock(&mailbox_lock);
+            ring[slot] = NULL;
+            free(old);
+        }
+        }
+        if (id == 3 && i == 15000) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                stress_leak(); /* the child's own leak, in the child's own series */
+                exit(0);
+            }
+            waitpid(pid, NULL, 0);
+        }
+    }
+    for (int s = 0; s < STRESS_RING; s++)
+        free(ring[s]);
+    stress_leak();
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *s = argc > 1 ? argv[1] : "steady";
@@ -226,6 +286,16 @@ int main(int argc, char **argv)
         for (int i = 0; i < 100; i++)
             errors += decode_frame(i) < 0;
         printf("errors=%d\n", errors);
+    } else if (!strcmp(s, "stress")) {
+        pthread_t t[STRESS_THREADS];
+        for (long i = 0; i < STRESS_THREADS; i++)
+            pthread_create(&t[i], NULL, stress_thread, (void *)i);
+        for (int i = 0; i < STRESS_THREADS; i++)
+            pthread_join(t[i], NULL);
+        for (int i = 0; i < STRESS_THREADS; i++)
+            free(mailbox[i]);
+    } else if (!strcmp(s, "bigleak")) {
+        leak_big();
     } else if (!strcmp(s, "realloc")) {
         leak_realloc();
         leak_calloc();

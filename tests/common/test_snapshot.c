@@ -256,6 +256,17 @@ static void test_parse_size_and_duration(void **state)
     assert_int_equal(util_parse_duration_ms("-1", &v), -EINVAL);
 }
 
+static void test_crc32_matches_the_standard_value(void **state)
+{
+    /* the CRC-32 check value, and the same across unaligned splits */
+    assert_int_equal(util_crc32(0, "123456789", 9), 0xCBF43926u);
+    const char *text = "The quick brown fox jumps over the lazy dog, twice over.";
+    uint32_t whole = util_crc32(0, text, strlen(text));
+    for (size_t cut = 0; cut < strlen(text); cut++)
+        assert_int_equal(util_crc32(util_crc32(0, text, cut), text + cut, strlen(text) - cut),
+                         whole);
+}
+
 static void test_fd_kind_classification(void **state)
 {
     assert_int_equal(snap_fd_kind_from_target("socket:[123]"), SNAP_FD_SOCKET);
@@ -281,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_list_dir_orders_by_series_then_seq),
         cmocka_unit_test(test_parse_size_and_duration),
         cmocka_unit_test(test_fd_kind_classification),
+        cmocka_unit_test(test_crc32_matches_the_standard_value),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# 16 threads allocating, reallocating and freeing across threads, with a fork
+# in the middle: exactly the planted 160 blocks are outstanding, the forked
+# child has its own series with its own leak, and fork+exec keeps auditing
+# the new image in a new series.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib_shim.sh"
+for a in glibc jemalloc; do
+    audit "$T/$a" "$a" "$PLANTED" stress
+    n=$(ls "$T/$a"/*.snap | wc -l)
+    [ "$n" -ge 2 ] || fail "[$a] expected parent and child series, got $n files"
+    parent=""; child=""
+    for f in "$T/$a"/*.snap; do
+        "$SNAPDUMP" "$f" >"$T/one"
+        if grep -q 'live_count=160 ' "$T/one"; then parent=$f; fi
+        if grep -q 'live_bytes=1000 live_count=10 ' "$T/one"; then child=$f; fi
+    done
+    [ -n "$parent" ] || { "$SNAPDUMP" "$(ls "$T/$a"/*.snap | tail -1)" | head -20; fail "[$a] parent series lacks the 160 planted blocks"; }
+    "$SNAPDUMP" "$parent" >"$T/d"
+    expect_site "$T/d" heap stress_leak "16000 160" "[$a parent] "
+    leftover=$(grep '^heap ' "$T/d" | grep -v 'live_bytes=0 ' | grep "frames=$PLANTED:" | grep -v 'live_count=160 ' || true)
+    [ -z "$leftover" ] || fail "[$a] unexpected outstanding blocks: $leftover"
+    [ -n "$child" ] || fail "[$a] forked child wrote no series of its own"
+    # The child inherits every block live at fork (they are its memory too);
+    # its own leak is the stress_leak call on the fork branch: 10 blocks.
+    "$SNAPDUMP" "$child" >"$T/c"
+    line=$(grep '^heap .*live_bytes=1000 live_count=10 ' "$T/c" | head -1)
+    f0=${line##*frames=}; f0=${f0%%,*}
+    [ "$(func_of "$f0")" = stress_leak ] || { cat "$T/c" | head; fail "[$a] child's own leak not found"; }
+    ok "[$a child] own series with its own leak"
+done
+
+audit "$T/exec" glibc "$PLANTED" forkexec >/dev/null
+found_parent=0; found_exec=0
+for f in "$T/exec"/*.snap; do
+    "$SNAPDUMP" "$f" >"$T/one"
+    [ "$(site "$T/one" heap leak_steady)" = "100000 100" ] && found_parent=1
+    [ "$(site "$T/one" heap decode_frame)" = "40960 10" ] && found_exec=1
+done
+[ $found_parent = 1 ] || fail "forkexec: parent series missing"
+[ $found_exec = 1 ] || fail "forkexec: the exec'd image was not audited"
+ok "fork+exec: both images audited in their own series"
