@@ -6,10 +6,10 @@
  * open fds by kind and origin, and every non-zero loss counter.
  */
 #include "cli/cli.h"
+#include "allocators.h"
 #include "snapshot.h"
 #include "util.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -52,68 +52,6 @@ static const char usage_text[] =
     "  -h, --help               this text\n"
     "\n"
     "The exit status is CMD's (128+N if it was killed by signal N).\n";
-
-struct allocator_lib {
-    const char *name;
-    const char *files[3];
-    const char *package;
-};
-
-static const struct allocator_lib allocators[] = {
-    {"glibc", {NULL}, NULL},
-    {"jemalloc", {"libjemalloc.so.2", NULL}, "libjemalloc2"},
-    {"tcmalloc", {"libtcmalloc_minimal.so.4", "libtcmalloc.so.4", NULL}, "libtcmalloc-minimal4"},
-    {"mimalloc", {"libmimalloc.so.2", "libmimalloc.so", NULL}, "libmimalloc2.0"},
-};
-
-/* Library directories to search: the one libc was loaded from first. */
-static int find_library(const char *file, char *out, size_t cap)
-{
-    char libc_dir[PATH_MAX / 2] = "";
-    Dl_info info;
-    if (dladdr((void *)printf, &info) && info.dli_fname) {
-        util_strlcpy(libc_dir, info.dli_fname, sizeof(libc_dir));
-        char *slash = strrchr(libc_dir, '/');
-        if (slash)
-            *slash = '\0';
-    }
-    const char *dirs[] = {libc_dir, "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-                          "/lib/x86_64-linux-gnu", "/usr/lib", "/usr/local/lib", NULL};
-    for (int i = 0; dirs[i]; i++) {
-        if (!dirs[i][0])
-            continue;
-        snprintf(out, cap, "%s/%s", dirs[i], file);
-        if (access(out, R_OK) == 0)
-            return 0;
-    }
-    return -ENOENT;
-}
-
-/* The shim: $LEAKAUDIT_SHIM, else ../lib/libleakaudit.so next to this binary. */
-static int find_shim(char *out, size_t cap)
-{
-    const char *env = getenv("LEAKAUDIT_SHIM");
-    if (env && *env) {
-        util_strlcpy(out, env, cap);
-        return access(out, R_OK) == 0 ? 0 : -errno;
-    }
-    char exe[PATH_MAX - 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n < 0)
-        return -errno;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    snprintf(out, cap, "%s/../lib/libleakaudit.so", exe);
-    if (access(out, R_OK) == 0) {
-        char real[PATH_MAX];
-        if (realpath(out, real))
-            util_strlcpy(out, real, cap);
-        return 0;
-    }
-    return -ENOENT;
-}
 
 static void print_frame(const struct snapshot *s, uint64_t addr)
 {
@@ -280,28 +218,22 @@ int cmd_run(int argc, char **argv)
     char **cmd = argv + optind;
 
     char shim[PATH_MAX];
-    if (find_shim(shim, sizeof(shim)) < 0) {
+    if (alloc_find_shim(shim, sizeof(shim)) < 0) {
         fprintf(stderr, "leakaudit: run: libleakaudit.so not found next to this binary "
                         "(build it with make, or set LEAKAUDIT_SHIM)\n");
         return CLI_EXIT_ERROR;
     }
-    const struct allocator_lib *alloc = NULL;
-    for (size_t i = 0; i < sizeof(allocators) / sizeof(allocators[0]); i++)
-        if (!strcmp(allocators[i].name, allocator))
-            alloc = &allocators[i];
+    const struct alloc_info *alloc = alloc_lookup(allocator);
     if (!alloc) {
-        fprintf(stderr, "leakaudit: run: --allocator %s: expected glibc, jemalloc, tcmalloc or "
-                        "mimalloc\n", allocator);
+        fprintf(stderr, "leakaudit: run: --allocator %s: expected %s\n", allocator,
+                alloc_known_names());
         return CLI_EXIT_USAGE;
     }
     char preload[2 * PATH_MAX + 2];
     util_strlcpy(preload, shim, sizeof(preload));
     if (alloc->files[0]) {
         char lib[PATH_MAX];
-        int found = -ENOENT;
-        for (int i = 0; alloc->files[i] && found < 0; i++)
-            found = find_library(alloc->files[i], lib, sizeof(lib));
-        if (found < 0) {
+        if (alloc_find_library(alloc, lib, sizeof(lib)) < 0) {
             fprintf(stderr, "leakaudit: run: --allocator %s: %s not found (apt-get install %s)\n",
                     allocator, alloc->files[0], alloc->package);
             return CLI_EXIT_ERROR;

@@ -1,0 +1,106 @@
+/*
+ * Allocator library and shim lookup shared by `leakaudit run` and
+ * `leakaudit soak` (see allocators.h). Library directories are searched
+ * starting with the one libc itself was loaded from, so a multiarch system
+ * picks the library built for the same architecture.
+ */
+#include "allocators.h"
+#include "util.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct alloc_info allocators[] = {
+    {"glibc", {NULL}, NULL},
+    {"jemalloc", {"libjemalloc.so.2", NULL}, "libjemalloc2"},
+    {"tcmalloc", {"libtcmalloc_minimal.so.4", "libtcmalloc.so.4", NULL}, "libtcmalloc-minimal4"},
+    {"mimalloc", {"libmimalloc.so.2", "libmimalloc.so", NULL}, "libmimalloc2.0"},
+};
+
+const struct alloc_info *alloc_lookup(const char *name)
+{
+    for (size_t i = 0; i < sizeof(allocators) / sizeof(allocators[0]); i++)
+        if (!strcmp(allocators[i].name, name))
+            return &allocators[i];
+    return NULL;
+}
+
+const char *alloc_known_names(void)
+{
+    return "glibc, jemalloc, tcmalloc or mimalloc";
+}
+
+static int find_in_dirs(const char *file, char *out, size_t cap)
+{
+    const char *override = getenv("LEAKAUDIT_ALLOCATOR_DIR");
+    if (override && *override) {
+        snprintf(out, cap, "%s/%s", override, file);
+        return access(out, R_OK) == 0 ? 0 : -ENOENT;
+    }
+    char libc_dir[PATH_MAX / 2] = "";
+    Dl_info info;
+    if (dladdr((void *)printf, &info) && info.dli_fname) {
+        util_strlcpy(libc_dir, info.dli_fname, sizeof(libc_dir));
+        char *slash = strrchr(libc_dir, '/');
+        if (slash)
+            *slash = '\0';
+    }
+    const char *dirs[] = {libc_dir,
+                          "/usr/lib/x86_64-linux-gnu",
+                          "/usr/lib/aarch64-linux-gnu",
+                          "/lib/x86_64-linux-gnu",
+                          "/usr/lib",
+                          "/usr/local/lib",
+                          NULL};
+    for (int i = 0; dirs[i]; i++) {
+        if (!dirs[i][0])
+            continue;
+        snprintf(out, cap, "%s/%s", dirs[i], file);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return -ENOENT;
+}
+
+int alloc_find_library(const struct alloc_info *a, char *out, size_t cap)
+{
+    if (cap)
+        out[0] = '\0';
+    if (!a->files[0])
+        return 0;
+    for (int i = 0; i < ALLOC_MAX_FILES && a->files[i]; i++)
+        if (find_in_dirs(a->files[i], out, cap) == 0)
+            return 0;
+    if (cap)
+        out[0] = '\0';
+    return -ENOENT;
+}
+
+int alloc_find_shim(char *out, size_t cap)
+{
+    const char *env = getenv("LEAKAUDIT_SHIM");
+    if (env && *env) {
+        util_strlcpy(out, env, cap);
+        return access(out, R_OK) == 0 ? 0 : -errno;
+    }
+    char exe[PATH_MAX - 32];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n < 0)
+        return -errno;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, cap, "%s/../lib/libleakaudit.so", exe);
+    if (access(out, R_OK) != 0)
+        return -ENOENT;
+    char real[PATH_MAX];
+    if (realpath(out, real))
+        util_strlcpy(out, real, cap);
+    return 0;
+}
