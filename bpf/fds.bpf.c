@@ -89,8 +89,9 @@ static __always_inline int got_holds(__u64 slot, __u64 ip)
 
 /*
  * Is w the return address of a call to the function containing ip (the
- * syscall wrapper)? Direct calls, calls through a PLT stub, and
- * `call *GOT(%rip)` (-fno-plt) are recognised.
+ * syscall wrapper)? 2: yes (a direct call, a call through a PLT stub or
+ * `call *GOT(%rip)` that lands just below ip); 1: w follows some call
+ * instruction we cannot resolve (a tail call, an indirect call); 0: no.
  */
 static __always_inline int returns_from(__u64 w, __u64 ip)
 {
@@ -102,24 +103,26 @@ static __always_inline int returns_from(__u64 w, __u64 ip)
         __s32 rel = (__s32)(c[4] | c[5] << 8 | c[6] << 16 | (__u32)c[7] << 24);
         __u64 target = w + (__s64)rel;
         if (target <= ip && ip - target < WRAPPER_MAX_BYTES)
-            return 1;
+            return 2;
         /* a PLT stub: [endbr64] [bnd] jmp *disp32(%rip) */
         unsigned char s[12];
         if (bpf_probe_read_user(s, sizeof(s), (void *)target))
-            return 0;
+            return 1;
         int at = s[0] == 0xf3 ? 4 : 0;
         if (at == 4 && s[4] == 0xf2)
             at = 5;
         if (at > 5 || s[at & 7] != 0xff || s[(at + 1) & 7] != 0x25)
-            return 0;
+            return 1;
         __s32 disp = 0;
         bpf_probe_read_user(&disp, sizeof(disp), (void *)(target + at + 2));
-        return got_holds(target + at + 6 + (__s64)disp, ip);
+        return got_holds(target + at + 6 + (__s64)disp, ip) ? 2 : 1;
     }
     if (c[2] == 0xff && c[3] == 0x15) { /* call *disp32(%rip) */
         __s32 disp = (__s32)(c[4] | c[5] << 8 | c[6] << 16 | (__u32)c[7] << 24);
-        return got_holds(w + (__s64)disp, ip);
+        return got_holds(w + (__s64)disp, ip) ? 2 : 1;
     }
+    if (c[6] == 0xff && (c[7] & 0xf8) == 0xd0) /* call *%reg */
+        return 1;
     return 0;
 #elif defined(__TARGET_ARCH_arm64)
     __u32 insn;
@@ -146,7 +149,9 @@ static __always_inline int in_skip_range(__u64 a)
  * a call to the wrapper. The wrapper's own frame (saved registers, locals)
  * is below it; glibc's wrappers have no frame pointer, so the FP walk alone
  * would skip this caller. When that return address is itself inside libc
- * (fcntl -> an internal helper), climb on to whoever called that.
+ * (fcntl -> an internal helper), climb on to whoever called that. When no
+ * call can be matched to the wrapper (the caller tail-called it), the first
+ * word that follows any call instruction is the best guess.
  */
 static __always_inline __u64 syscall_caller(__u64 sp, __u64 ip)
 {
@@ -155,18 +160,27 @@ static __always_inline __u64 syscall_caller(__u64 sp, __u64 ip)
         count(TRC_C_CALLER_UNREADABLE, 1);
         return 0;
     }
-    __u64 found = 0;
+    __u64 found = 0, guess = 0, late_guess = 0;
     for (int i = 0; i < TRC_CALLER_SCAN_WORDS; i++) {
-        if (!returns_from(words[i], ip))
+        int r = returns_from(words[i], ip);
+        /* Past libc's own frames, an unresolved call is the best guess if
+         * no resolved one follows (the caller tail-called the wrapper). */
+        if (r == 1 && found && !late_guess && !in_skip_range(words[i]))
+            late_guess = words[i];
+        if (r == 1 && !guess && !found)
+            guess = words[i];
+        if (r != 2)
             continue;
         found = words[i];
         if (!in_skip_range(found))
             return found;
         ip = found;
     }
-    if (!found)
+    if (found)
+        return late_guess ? late_guess : found;
+    if (!guess)
         count(TRC_C_CALLER_UNREADABLE, 1);
-    return found;
+    return guess;
 }
 
 /* Syscalls whose result we record at sys_exit. */

@@ -3,7 +3,8 @@
  * (malloc/free, open/close) from the start; once the file GO exists it
  * plants known leaks -- heap blocks in leak_heap() at a steady rate, fds via
  * dup, fcntl(F_DUPFD) and memfd_create -- writes its own counters to
- * COUNTERS and keeps churning until killed.
+ * COUNTERS and then idles until killed (so a snapshot taken after that sees
+ * no transient blocks or fds). Without GO it churns forever.
  *
  *   target_leaker leak|clean GO COUNTERS [ITERATIONS]
  */
@@ -111,9 +112,6 @@ int main(int argc, char **argv)
             fds);
     fclose(f);
     rename(tmp, argv[3]);
-    for (;;) { /* keep running, churn only, until killed */
-        churn();
-        clean_fds();
-        nap(1000);
-    }
+    for (;;) /* keep running, quietly (no transient blocks or fds), until killed */
+        pause();
 }

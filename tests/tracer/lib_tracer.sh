@@ -1,0 +1,115 @@
+# Helpers for the tracer tests (sourced after tests/lib.sh): start a target,
+# attach to it, plant leaks while attached, read the snapshot back.
+LEAKER=$TESTBIN/tracer/target_leaker
+LEAKER_NOFP=$TESTBIN/tracer/target_leaker_nofp
+DUMP=$TESTBIN/tracer/tracer_snapdump
+JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+need_root
+need_file "$LEAKAUDIT"
+need_file "$LEAKER"
+need_file "$DUMP"
+need_cmd addr2line
+need_cmd bpftool
+
+# start_target NAME PROGRAM MODE [ENV=VALUE...]: starts PROGRAM MODE in the
+# background; its pid is in TPID, its go/counters files in $T/NAME.*.
+start_target() {
+    local name=$1 prog=$2 mode=$3
+    shift 3
+    GO=$T/$name.go
+    COUNTERS=$T/$name.counters
+    env "$@" "$prog" "$mode" "$GO" "$COUNTERS" 200 &
+    TPID=$!
+    on_exit "kill $TPID 2>/dev/null"
+    sleep 0.2
+}
+
+# attach_and_plant OUTDIR [attach options]: attaches to $TPID, lets the
+# target plant its leaks, waits for its counters, then detaches with SIGINT.
+attach_and_plant() {
+    local out=$1 log=$T/attach.log i
+    shift
+    "$LEAKAUDIT" attach -p "$TPID" -o "$out" -d 60 -v "$@" 2>"$log" &
+    local apid=$!
+    on_exit "kill $apid 2>/dev/null"
+    for i in $(seq 100); do
+        grep -q "attached to pid" "$log" && break
+        kill -0 $apid 2>/dev/null || { cat "$log"; fail "attach exited early"; }
+        sleep 0.1
+    done
+    grep -q "attached to pid" "$log" || { cat "$log"; fail "attach did not attach in 10 s"; }
+    touch "$GO"
+    for i in $(seq 100); do
+        [ -e "$COUNTERS" ] && break
+        sleep 0.1
+    done
+    [ -e "$COUNTERS" ] || fail "target did not finish planting"
+    sleep 0.3
+    kill -INT $apid
+    wait $apid || { cat "$log"; fail "attach exited with $?"; }
+}
+
+counter() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" "$COUNTERS"; }
+
+# func_of "path:0xoff": the (outermost, when inlined) function of a frame.
+func_of() {
+    local mod=${1%:*} off=${1##*:}
+    addr2line -f -C -i -e "$mod" "$off" 2>/dev/null | sed -n 'p;n' | tail -1
+}
+
+# site DUMP KIND FUNC: for heap "live_bytes live_count" summed over records
+# whose first frame is in FUNC; for fd the number of such records.
+site() {
+    local dump=$1 kind=$2 func=$3 line frame bytes=0 count=0 b c
+    while IFS= read -r line; do
+        frame=${line##*frames=}
+        frame=${frame%%,*}
+        [ -n "$frame" ] || continue
+        [ "$(func_of "$frame")" = "$func" ] || continue
+        if [ "$kind" = heap ]; then
+            b=${line#*live_bytes=}; b=${b%% *}
+            c=${line#*live_count=}; c=${c%% *}
+            bytes=$((bytes + b)); count=$((count + c))
+        else
+            count=$((count + 1))
+        fi
+    done < <(grep "^$kind " "$dump")
+    if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
+}
+
+# within_5pct GOT EXPECTED
+within_5pct() {
+    local got=$1 want=$2
+    [ $((got * 100)) -ge $((want * 95)) ] && [ $((got * 100)) -le $((want * 105)) ]
+}
+
+# expect_heap DUMP FUNC BYTES COUNT [LABEL]: live bytes/count at FUNC within 5%.
+expect_heap() {
+    local got b c
+    got=$(site "$1" heap "$2")
+    b=${got% *}; c=${got#* }
+    if ! within_5pct "$b" "$3" || ! within_5pct "$c" "$4"; then
+        grep '^heap ' "$1" | head -20
+        fail "${5:-}heap at $2: expected $3 bytes in $4 blocks, got $b in $c"
+    fi
+    ok "${5:-}heap at $2: $b bytes in $c blocks (program says $3 in $4)"
+}
+
+# no_drops DUMP: every loss counter that means lost data is zero.
+no_drops() {
+    local bad
+    bad=$(grep '^loss ' "$1" | grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by_allocator|=0$' || true)
+    [ -z "$bad" ] || fail "drops: $bad"
+}
+
+# our_bpf_left: our BPF programs (prefix la_) or links still in the kernel.
+# The kernel frees a closed program asynchronously (RCU), so give it 3 s.
+our_bpf_left() {
+    local i left
+    for i in $(seq 30); do
+        left=$( (bpftool prog show; bpftool link show) 2>/dev/null | grep -E 'name la_|prog_name la_' || true)
+        [ -n "$left" ] || return 0
+        sleep 0.1
+    done
+    echo "$left"
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# timeout: 60
+# check: no
+# Every reason not to attach is one line on stderr with a non-zero exit and
+# nothing of ours left loaded: no such pid, a bad pid, a missing -p, a
+# process that exits while the tracer attaches. --help works.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib_tracer.sh"
+
+expect_error() { # EXIT-CODE REGEX ARGS...
+    local want=$1 re=$2 rc=0
+    shift 2
+    "$LEAKAUDIT" attach "$@" >"$T/out" 2>"$T/err" || rc=$?
+    [ "$rc" = "$want" ] || { cat "$T/err"; fail "attach $*: exit $rc, expected $want"; }
+    [ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err"; fail "attach $*: not one line"; }
+    assert_contains "$T/err" "^leakaudit: attach: .*$re"
+    ok "attach $*: $(cat "$T/err")"
+}
+
+"$LEAKAUDIT" attach --help >"$T/help"
+assert_contains "$T/help" '--duration'
+expect_error 1 'no such process' -p 999999999
+expect_error 2 'bad pid' -p abc
+expect_error 2 'required' -o "$T/x"
+expect_error 2 'bad mode' -p 1 -m fast
+
+# A process that exits during the attach: a clean error, never a crash.
+for i in $(seq 5); do
+    sleep 0.03 &
+    spid=$!
+    rc=0
+    "$LEAKAUDIT" attach -p $spid -d 1 -o "$T/gone$i" 2>"$T/err" || rc=$?
+    wait $spid 2>/dev/null || true
+    if [ $rc -ne 0 ]; then
+        [ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err"; fail "exit mid-attach: not one line"; }
+        assert_contains "$T/err" 'no such process|exited while attaching|no allocator'
+    fi
+    [ -z "$(our_bpf_left)" ] || fail "left behind after the target exited: $(our_bpf_left)"
+done
+ok "target exiting mid-attach: clean"
+
+# Detaching because the target exited writes a final snapshot.
+"$LEAKER" clean "$T/never" "$T/counters" &
+TPID=$!
+( sleep 1.5; kill $TPID ) &
+"$LEAKAUDIT" attach -p $TPID -o "$T/exit" -d 30 2>"$T/err" || { cat "$T/err"; fail "attach failed"; }
+"$DUMP" "$T/exit" >"$T/d"
+assert_contains "$T/d" 'trigger=exit'
+[ -z "$(our_bpf_left)" ] || fail "left behind after target exit"
+ok "target exit ends the session with a final snapshot"
