@@ -25,9 +25,10 @@
 #define STATUS_PERIOD_MS 1000
 #define LOOP_MAX_WAIT_MS 200
 /* Sampled mode: the allocation side is probed SAMPLE_ON_MS of every
- * SAMPLE_PERIOD_MS; frees are always probed (docs/attach.md). */
-#define SAMPLE_PERIOD_MS  1000
-#define SAMPLE_ON_MS      100
+ * SAMPLE_PERIOD_MS; frees are always probed (docs/attach.md). Detaching a
+ * set of uprobes takes ~0.1 s per probe, hence the long period. */
+#define SAMPLE_PERIOD_MS  10000
+#define SAMPLE_ON_MS      1000
 #define CAP_SYS_ADMIN_BIT 21
 #define CAP_PERFMON_BIT   38
 #define CAP_BPF_BIT       39
@@ -46,7 +47,7 @@ static const char usage[] =
     "  -i, --interval S       a snapshot every S (e.g. 10, 500ms, 2m); default: only at detach\n"
     "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM or target exit\n"
     "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
-    "                         100 ms of every second, counts scaled (estimates)\n"
+    "                         1 s of every 10 s, frees always; counts scaled (estimates)\n"
     "      --stack-depth N    frames per stack (1-64, default 32)\n"
     "      --no-heap          do not probe the allocator\n"
     "      --no-fds           do not trace fd/mmap syscalls\n"
@@ -246,7 +247,8 @@ struct session {
     unsigned long long start;
     int pidfd;
     uint64_t last_events, last_status_ns;
-    uint64_t on_ns, on_since; /* sampled mode: time with the allocation side attached */
+    uint64_t on_ns, on_since;       /* sampled mode: time with the allocation side attached */
+    uint64_t frees_on, frees_at_on; /* sampled mode: free calls seen while it was */
     uint64_t attach_mono;
     char err[TRC_ERR_LEN];
 };
@@ -266,13 +268,33 @@ static void status_line(struct session *s, int final)
     fflush(stderr);
 }
 
+/*
+ * Sampled mode's scale: frees are probed all the time, allocations only in
+ * the on-windows, so (all frees) / (frees in on-windows) is the factor from
+ * sampled to estimated totals. It stays right when probing slows the target
+ * down in the on-windows, which a ratio of times would not. Falls back to
+ * the time ratio for programs that hardly free.
+ */
+#define SAMPLE_MIN_FREES 1000
+static double sample_scale(struct session *s)
+{
+    uint64_t now = util_monotonic_ns();
+    uint64_t frees = trc_drain_counter(s->drain, TRC_C_FREE_CALLS);
+    uint64_t frees_on = s->frees_on + (s->on_since ? frees - s->frees_at_on : 0);
+    if (frees_on >= SAMPLE_MIN_FREES)
+        return (double)frees / (double)frees_on;
+    uint64_t on = s->on_ns + (s->on_since ? now - s->on_since : 0);
+    return on ? (double)(now - s->attach_mono) / (double)on : 1.0;
+}
+
 static int snapshot(struct session *s, uint32_t trigger, int alive)
 {
-    if (s->o.mode == SNAP_MODE_SAMPLED) {
-        uint64_t now = util_monotonic_ns();
-        uint64_t on = s->on_ns + (s->on_since ? now - s->on_since : 0);
-        trc_drain_set_scale(s->drain, on ? (double)(now - s->attach_mono) / (double)on : 1.0);
-    }
+    if (s->o.mode == SNAP_MODE_SAMPLED)
+        trc_drain_set_scale(s->drain, sample_scale(s));
+    if (s->o.verbose && s->o.mode == SNAP_MODE_SAMPLED)
+        fprintf(stderr, "leakaudit: sampled: scale %.2f (frees %llu, in windows %llu)\n",
+                sample_scale(s), (unsigned long long)trc_drain_counter(s->drain, TRC_C_FREE_CALLS),
+                (unsigned long long)s->frees_on);
     trc_drain_collect(s->drain, alive);
     struct trc_view v;
     trc_drain_view(s->drain, &v);
@@ -282,16 +304,29 @@ static int snapshot(struct session *s, uint32_t trigger, int alive)
     return rc;
 }
 
+/*
+ * A window counts from the moment every allocation probe is attached to
+ * the moment the first one starts to go (attaching is quick; detaching
+ * takes ~0.1 s per probe, and malloc's entry probe goes first).
+ */
 static void set_alloc_side(struct session *s, int on)
 {
-    uint64_t now = util_monotonic_ns();
+    uint64_t t0 = util_monotonic_ns();
+    uint64_t frees = trc_drain_counter(s->drain, TRC_C_FREE_CALLS);
+    if (!on && s->on_since) {
+        s->on_ns += t0 - s->on_since;
+        s->frees_on += frees - s->frees_at_on;
+        s->on_since = 0;
+    }
     if (trc_probes_set_alloc_side(s->probes, on) < 0)
         return; /* stays off; the scale accounts for it */
-    if (on && !s->on_since)
-        s->on_since = now;
-    if (!on && s->on_since) {
-        s->on_ns += now - s->on_since;
-        s->on_since = 0;
+    uint64_t t1 = util_monotonic_ns();
+    if (s->o.verbose)
+        fprintf(stderr, "leakaudit: sampled: allocation probes %s at +%.2fs (took %.2fs)\n",
+                on ? "on" : "off", (double)(t0 - s->attach_mono) / 1e9, (double)(t1 - t0) / 1e9);
+    if (on && !s->on_since) {
+        s->on_since = t1;
+        s->frees_at_on = trc_drain_counter(s->drain, TRC_C_FREE_CALLS);
     }
 }
 
@@ -314,6 +349,7 @@ static uint32_t run_loop(struct session *s)
         if (now >= next_toggle) {
             sample_on = !sample_on;
             set_alloc_side(s, sample_on);
+            now = util_monotonic_ns(); /* switching takes a while */
             next_toggle =
                 now + (sample_on ? SAMPLE_ON_MS : SAMPLE_PERIOD_MS - SAMPLE_ON_MS) * 1000000ull;
         }

@@ -620,8 +620,9 @@ void trc_drain_status(struct trc_drain *d, uint64_t *events, uint64_t *live_byte
     }
 }
 
-uint64_t trc_drain_counter(const struct trc_drain *d, int idx)
+uint64_t trc_drain_counter(struct trc_drain *d, int idx)
 {
+    sum_counters(d);
     return d->counters[idx];
 }
 

@@ -70,10 +70,31 @@ static struct bpf_link *attach_one(struct bpf_program *prog, int pid,
     return l;
 }
 
+/*
+ * Removing a perf-event uprobe waits for a tracepoint grace period under a
+ * kernel-wide mutex (~100 ms each here), so a full detach takes about
+ * 0.1 s per probe; docs/attach.md says so. uprobe_multi links (kernel 6.6,
+ * libbpf 1.3) would make it one wait; our libbpf is 1.1.
+ */
+static void destroy_links(struct bpf_link **links, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bpf_link__destroy(links[i]);
+        links[i] = NULL;
+    }
+}
+
 static void detach_alloc_side(struct trc_probes *p)
 {
-    for (size_t i = 0; i < p->n_alloc_links; i++)
-        bpf_link__destroy(p->alloc_links[i]);
+    /* Entries (odd slots) before returns: a return probe removed first
+     * would leave calls entering with nobody to complete them. */
+    struct bpf_link *order[2 * TRC_MAX_PROBES];
+    size_t n = 0;
+    for (size_t i = 1; i < p->n_alloc_links; i += 2)
+        order[n++] = p->alloc_links[i];
+    for (size_t i = 0; i < p->n_alloc_links; i += 2)
+        order[n++] = p->alloc_links[i];
+    destroy_links(order, n);
     p->n_alloc_links = 0;
     p->alloc_on = 0;
 }
@@ -252,9 +273,10 @@ void trc_probes_close(struct trc_probes *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; i < p->n_free_links && p->n_alloc_links < 2 * TRC_MAX_PROBES; i++)
+        p->alloc_links[p->n_alloc_links++] = p->free_links[i];
+    p->n_free_links = 0;
     detach_alloc_side(p);
-    for (size_t i = 0; i < p->n_free_links; i++)
-        bpf_link__destroy(p->free_links[i]);
     heap_bpf__destroy(p->heap); /* NULL-safe */
     fds_bpf__destroy(p->fds);
     free(p);

@@ -78,7 +78,8 @@ void trc_drain_free(struct trc_drain *d);
 void trc_drain_attach_probes(struct trc_drain *d, struct trc_probes *p);
 void trc_drain_set_scale(struct trc_drain *d, double scale);
 void trc_drain_set_allocator(struct trc_drain *d, const char *module);
-uint64_t trc_drain_counter(const struct trc_drain *d, int idx);
+/* Current value of a BPF counter (enum trc_counter), summed over CPUs. */
+uint64_t trc_drain_counter(struct trc_drain *d, int idx);
 /* Marks the fds open now that the tracer did not see created as pre-existing. */
 int trc_drain_seed_fds(struct trc_drain *d);
 /* Reads every map; target_alive = 0 skips the /proc/PID/fd reconciliation. */
