@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Per-call cost of `leakaudit attach` on a malloc-heavy target, next to the
+# peers, all in the same run: bare, an empty uprobe on malloc (bpftrace), an
+# empty probe set with the same traps as ours (malloc entry+return, free),
+# our tracer in full and sampled mode, a bpftrace memleak-style script, and
+# bcc's memleak-bpfcc when it runs. Prints ns per allocator call and the
+# ratios against bare and against the empty uprobe, plus our drop counters.
+#
+#   bench/tracer.sh [SECONDS]   (per config, default 20: sampled mode needs
+#                               a few of its 10 s periods; root, after `make`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+LEAKAUDIT=$BUILD/bin/leakaudit
+DUMP=$BUILD/tests/tracer/tracer_snapdump
+SECS=${1:-20}
+LIBC=$(ldd /bin/true | awk '/libc.so/ {print $3}')
+[ "$(id -u)" = 0 ] || { echo "bench/tracer.sh: needs root" >&2; exit 1; }
+[ -x "$LEAKAUDIT" ] && [ -x "$DUMP" ] || { echo "bench/tracer.sh: run make first" >&2; exit 1; }
+W=$(mktemp -d /tmp/leakaudit-bench.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+
+# The target: waits for GO, then runs the peers' mix (85% malloc, 10%
+# calloc, 5% realloc, 16 B-4 KiB, a ring keeps ~30% live) for SECS seconds
+# and prints ns per allocator call.
+cat >"$W/target.c" <<'C'
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#define RING 1024
+static void *ring[RING];
+int main(int argc, char **argv)
+{
+    double secs = atof(argv[2]);
+    long calls = 0;
+    unsigned x = 12345;
+    while (access(argv[1], F_OK) != 0)
+        usleep(1000);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0;; i++) {
+        if ((i & 1023) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            if ((b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9 >= secs)
+                break;
+        }
+        x = x * 1103515245u + 12345u;
+        unsigned slot = (x >> 8) % RING, r = (x >> 4) % 100;
+        size_t sz = 16 + (x >> 12) % 4080;
+        if (ring[slot] && r < 5) {
+            ring[slot] = realloc(ring[slot], sz);
+            calls++;
+            continue;
+        }
+        if (ring[slot]) {
+            free(ring[slot]);
+            calls++;
+        }
+        ring[slot] = r < 15 ? calloc(1, sz) : malloc(sz);
+        calls++;
+        if ((x >> 20) % 10 >= 3) { /* ~70% freed right away */
+            free(ring[slot]);
+            ring[slot] = NULL;
+            calls++;
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+    printf("%.1f\n", ns / calls);
+    fflush(stdout);
+    pause();
+    return 0;
+}
+C
+cc -O2 -g -fno-omit-frame-pointer -o "$W/target" "$W/target.c"
+
+# run_config NAME START-COMMAND-FUNCTION: starts the target, the tool, waits
+# until the tool is attached, lets the target run, prints ns/call.
+TPID=0
+start_target() {
+    rm -f "$W/go" "$W/ns"
+    "$W/target" "$W/go" "$SECS" >"$W/ns" &
+    TPID=$!
+    sleep 0.2
+}
+wait_result() {
+    touch "$W/go"
+    while [ ! -s "$W/ns" ]; do
+        kill -0 $TPID 2>/dev/null || { echo "target died" >&2; return 1; }
+        sleep 0.2
+    done
+    cat "$W/ns"
+}
+wait_for() { # FILE REGEX
+    local i
+    for i in $(seq 300); do grep -Eq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    echo "timed out waiting for /$2/ in $1" >&2
+    return 1
+}
+stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
+
+declare -A NS NOTE
+bare() {
+    start_target
+    NS[bare]=$(wait_result)
+    stop $TPID
+}
+with_bpftrace() { # NAME SCRIPT
+    start_target
+    bpftrace -p $TPID -e "$2" >"$W/bt.log" 2>&1 &
+    local bt=$!
+    if wait_for "$W/bt.log" 'Attaching'; then
+        sleep 1
+        NS[$1]=$(wait_result)
+    else
+        NS[$1]=n/a
+        NOTE[$1]=$(head -c 200 "$W/bt.log" | tr '\n' ' ')
+    fi
+    stop -INT $bt
+    stop $TPID
+}
+with_leakaudit() { # NAME MODE
+    start_target
+    "$LEAKAUDIT" attach -p $TPID -m "$2" --no-fds -v -o "$W/$1" 2>"$W/la.log" &
+    local la=$!
+    wait_for "$W/la.log" 'attached to pid'
+    NS[$1]=$(wait_result)
+    stop -INT $la
+    stop $TPID
+    local drops
+    drops=$("$DUMP" "$W/$1" | grep '^loss ' |
+        grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by|=0$' || true)
+    NOTE[$1]="drops: ${drops:-none}"
+}
+with_memleak_bcc() {
+    local tool
+    tool=$(command -v memleak-bpfcc || true)
+    if [ -z "$tool" ]; then
+        NS[bcc_memleak]=n/a
+        NOTE[bcc_memleak]="memleak-bpfcc not installed (bpfcc-tools)"
+        return
+    fi
+    start_target
+    "$tool" -p $TPID 5 >"$W/bcc.log" 2>&1 &
+    local b=$!
+    if wait_for "$W/bcc.log" 'Attaching|Tracing'; then
+        sleep 1
+        NS[bcc_memleak]=$(wait_result)
+    else
+        NS[bcc_memleak]=n/a
+        NOTE[bcc_memleak]="did not start: $(grep -m1 -i -E 'error|fail|no such' "$W/bcc.log" || head -c 120 "$W/bcc.log")"
+    fi
+    stop -INT $b
+    stop $TPID
+}
+
+# bpftrace drops probes whose action is empty: count, the cheapest action.
+EMPTY_UPROBE="uprobe:$LIBC:malloc { @n = count(); }"
+EMPTY_SAME_TRAPS="uprobe:$LIBC:malloc,uprobe:$LIBC:calloc,uprobe:$LIBC:realloc { @n = count(); } uretprobe:$LIBC:malloc,uretprobe:$LIBC:calloc,uretprobe:$LIBC:realloc { @r = count(); } uprobe:$LIBC:free { @f = count(); }"
+MEMLEAK_BT="uprobe:$LIBC:malloc { @size[tid] = arg0; @stk[tid] = ustack(8); }
+uretprobe:$LIBC:malloc /@size[tid]/ { @live[retval] = @size[tid]; @bystack[@stk[tid]] = sum(@size[tid]); delete(@size[tid]); delete(@stk[tid]); }
+uprobe:$LIBC:free { delete(@live[arg0]); }"
+
+echo "bench/tracer.sh: ${SECS}s per config of the malloc/calloc/realloc/free mix, $(nproc) CPUs, $(uname -r)"
+bare
+with_bpftrace empty_uprobe "$EMPTY_UPROBE"
+with_bpftrace empty_same_traps "$EMPTY_SAME_TRAPS"
+with_leakaudit leakaudit_full full
+with_leakaudit leakaudit_sampled sampled
+with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
+with_memleak_bcc
+
+printf '\n%-22s %12s %10s %14s  %s\n' config ns/call "vs bare" "vs empty uprobe" notes
+for c in bare empty_uprobe empty_same_traps leakaudit_full leakaudit_sampled bpftrace_memleak bcc_memleak; do
+    v=${NS[$c]:-n/a}
+    if [ "$v" = n/a ]; then
+        printf '%-22s %12s %10s %14s  %s\n' "$c" n/a - - "${NOTE[$c]:-}"
+    else
+        printf '%-22s %12s %9.2fx %13.2fx  %s\n' "$c" "$v" "$(echo "$v / ${NS[bare]}" | bc -l)" \
+            "$(echo "$v / ${NS[empty_uprobe]}" | bc -l)" "${NOTE[$c]:-}"
+    fi
+done
+echo
+echo "empty_same_traps: empty programs on exactly the traps leakaudit full takes (entry+return"
+echo "on the allocating calls, entry on free): the floor for any uprobe-based full tracker."
+echo "leakaudit_sampled: allocation probes attached 1 s of every 10 s (only free stays probed)."
