@@ -1,0 +1,245 @@
+/*
+ * Plain outputs of a soak: one CSV per run (every sample), the summary table
+ * on the terminal, and summary.md with the same table plus each run's crash
+ * message, files and caveats. Files are created 0600 in the 0700 output
+ * directory; text that came from the target (stderr lines) is escaped.
+ */
+#include "soak.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1024.0 * 1024.0)
+
+FILE *soak_create_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (!f)
+        close(fd);
+    return f;
+}
+
+void soak_format_bytes(double bytes, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = fabs(bytes);
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, cap, "%s%.*f %s", bytes < 0 ? "-" : "", u ? 1 : 0, v, units[u]);
+}
+
+static void format_slope(double bytes_per_h, char *buf, size_t cap)
+{
+    char b[24];
+    soak_format_bytes(bytes_per_h, b, sizeof(b));
+    snprintf(buf, cap, "%s%.24s/h", bytes_per_h >= 0 ? "+" : "", b);
+}
+
+static void format_num(double v, int decimals, char *buf, size_t cap)
+{
+    if (isnan(v))
+        snprintf(buf, cap, "-");
+    else
+        snprintf(buf, cap, "%.*f", decimals, v);
+}
+
+static void csv_num(FILE *f, double v, int decimals)
+{
+    if (!isnan(v))
+        fprintf(f, "%.*f", decimals, v);
+}
+
+int soak_write_csv(const struct soak_config *cfg, const struct soak_run *r)
+{
+    char path[PATH_MAX + SOAK_MAX_RUN_NAME + 32];
+    snprintf(path, sizeof(path), "%s/%s.csv", cfg->outdir, r->name);
+    FILE *f = soak_create_file(path);
+    if (!f)
+        return -errno;
+    fputs("t_s,rss_bytes,pss_bytes,anon_bytes,cpu_s,cpu_pct,threads,fds,major_faults,"
+          "throughput_total,throughput_per_s,p99_ms,drops_total\n",
+          f);
+    for (size_t i = 0; i < r->n_samples; i++) {
+        const struct soak_sample *s = &r->samples[i];
+        fprintf(f, "%.3f,%llu,%llu,%llu,%.2f,%.1f,%u,%d,%llu,", s->t, (unsigned long long)s->rss,
+                (unsigned long long)s->pss, (unsigned long long)s->anon, s->cpu_s, s->cpu_pct,
+                s->threads, s->fds, (unsigned long long)s->major_faults);
+        csv_num(f, s->throughput_total, 0);
+        fputc(',', f);
+        csv_num(f, s->throughput_rate, 2);
+        fputc(',', f);
+        csv_num(f, s->p99_ms, 3);
+        fputc(',', f);
+        csv_num(f, s->drops_total, 0);
+        fputc('\n', f);
+    }
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
+struct row {
+    char peak[32], final[32], slope[40], thr[32], p99[32], cpu[32], drops[32];
+};
+
+static void make_row(const struct soak_run *r, struct row *w)
+{
+    soak_format_bytes((double)r->peak_rss, w->peak, sizeof(w->peak));
+    soak_format_bytes((double)r->final_rss, w->final, sizeof(w->final));
+    format_slope(r->slope_bytes_per_h, w->slope, sizeof(w->slope));
+    format_num(r->throughput, 1, w->thr, sizeof(w->thr));
+    format_num(r->p99_ms, 2, w->p99, sizeof(w->p99));
+    format_num(r->cpu_pct, 1, w->cpu, sizeof(w->cpu));
+    format_num(r->drops, 0, w->drops, sizeof(w->drops));
+}
+
+void soak_print_table(FILE *out, const struct soak_run *runs, size_t n)
+{
+    fprintf(out, "%-18s %11s %11s %14s %10s %9s %6s  %s\n", "run", "peak RSS", "final RSS",
+            "RSS slope", "thr/s", "p99 ms", "CPU %", "verdict");
+    for (size_t i = 0; i < n; i++) {
+        struct row w;
+        make_row(&runs[i], &w);
+        fprintf(out, "%-18s %11s %11s %14s %10s %9s %6s  %s\n", runs[i].name, w.peak, w.final,
+                w.slope, w.thr, w.p99, w.cpu, runs[i].verdict);
+    }
+}
+
+/* Markdown-safe: no table breaks, no HTML, no emphasis from target text. */
+static void md_escape(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '\n':
+        case '\r':
+            fputc(' ', f);
+            break;
+        case '|':
+        case '\\':
+        case '`':
+        case '*':
+        case '_':
+        case '[':
+        case ']':
+            fputc('\\', f);
+            fputc(*s, f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
+}
+
+int soak_write_summary_md(const struct soak_config *cfg, const struct soak_run *runs, size_t n)
+{
+    char path[PATH_MAX + SOAK_MAX_RUN_NAME + 32];
+    snprintf(path, sizeof(path), "%s/summary.md", cfg->outdir);
+    FILE *f = soak_create_file(path);
+    if (!f)
+        return -errno;
+    time_t now = time(NULL);
+    struct tm tm;
+    char date[64];
+    localtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S %z", &tm);
+    fputs("# leakaudit soak\n\nWorkload: ", f);
+    for (char **a = cfg->cmd; *a; a++) {
+        md_escape(f, *a);
+        fputc(a[1] ? ' ' : '\n', f);
+    }
+    fprintf(f,
+            "\n%s; %zu runs of %.0f s each, sampled every %.2f s; verdict: leak when the "
+            "least-squares RSS growth after the first %.0f%% of a run exceeds %.0f%% of its "
+            "RSS at that point (and 1 MiB).\n\n",
+            date, n, (double)cfg->duration_ms / 1e3, (double)cfg->interval_ms / 1e3,
+            cfg->warmup_pct, cfg->leak_threshold_pct);
+    if (cfg->metrics_url) {
+        fputs("Metrics: ", f);
+        md_escape(f, cfg->metrics_url);
+        fputs(" (throughput: ", f);
+        md_escape(f, cfg->metrics.throughput[0] ? cfg->metrics.throughput : "none found");
+        fputs(", latency: ", f);
+        md_escape(f, cfg->metrics.latency[0] ? cfg->metrics.latency : "none found");
+        fputs(")\n\n", f);
+    }
+    fputs("| Run | Allocator | Shim | Peak RSS | Final RSS | RSS slope | Throughput/s | p99 ms | "
+          "CPU % | Drops | Crash | Verdict |\n"
+          "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+          f);
+    for (size_t i = 0; i < n; i++) {
+        const struct soak_run *r = &runs[i];
+        struct row w;
+        make_row(r, &w);
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | ", r->name, r->alloc->name,
+                r->with_shim ? "yes" : "no", w.peak, w.final, w.slope, w.thr, w.p99, w.cpu,
+                w.drops);
+        if (r->crashed) {
+            fprintf(f, "at %.1fs: ", r->crash_t);
+            md_escape(f, r->crash_msg);
+            if (r->heap_msg[0]) {
+                fputs(": ", f);
+                md_escape(f, r->heap_msg);
+            }
+        } else {
+            fputs("-", f);
+        }
+        fputs(" | ", f);
+        md_escape(f, r->crashed ? "crashed" : r->verdict); /* the message is in Crash */
+        fputs(" |\n", f);
+    }
+    fputs("\n## Runs\n\n", f);
+    for (size_t i = 0; i < n; i++) {
+        const struct soak_run *r = &runs[i];
+        fprintf(f, "- **%s**: %zu samples, %s", r->name, r->n_samples,
+                r->ran ? "" : "not started; ");
+        if (r->ran)
+            fprintf(f, "ended at %.1fs%s; ", r->end_t,
+                    r->killed_by_us    ? " (SIGKILL after the grace period)"
+                    : r->stopped_by_us ? " (SIGTERM at the end of the duration)"
+                                       : "");
+        fprintf(f, "files `%s.csv`, `%s.stderr`, `%s.stdout`%s%s%s", r->name, r->name, r->name,
+                r->with_shim ? ", snapshots in `" : "", r->with_shim ? r->name : "",
+                r->with_shim ? ".snapshots/`" : "");
+        if (r->with_shim && r->ran && !r->shim_loaded)
+            fputs("; **the shim was not seen in the target's memory map** (static binary? "
+                  "LD_PRELOAD dropped by a wrapper?)",
+                  f);
+        if (r->heap_msg[0]) {
+            fprintf(f, "; heap message at %.1fs: ", r->heap_msg_t);
+            md_escape(f, r->heap_msg);
+        }
+        if (r->guard_corruptions)
+            fprintf(f, "; guard mode recorded %llu corruption events",
+                    (unsigned long long)r->guard_corruptions);
+        if (cfg->metrics_url)
+            fprintf(f, "; %d scrapes ok, %d failed", r->scrapes_ok, r->scrapes_failed);
+        if (r->load_note[0]) {
+            fputs("; ", f);
+            md_escape(f, r->load_note);
+        }
+        fputs("\n", f);
+    }
+    fputs("\nSurviving is not fixing: an allocator that keeps running where glibc aborted "
+          "usually lays out its metadata away from the blocks, so the overwrite lands in "
+          "another block instead. Run with `--with-shim --guard canary` to find the writer.\n",
+          f);
+    return fclose(f) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,469 @@
+/*
+ * `leakaudit soak [options] -- CMD ARGS...`: runs the same workload under
+ * each chosen allocator (and with or without the shim), for a bounded time
+ * each, and compares them: RSS and its slope, throughput and p99 latency from
+ * the target's /metrics, CPU, crashes. This file parses options, checks that
+ * everything needed is installed before the first run, drives the runs and
+ * writes the outputs; see run.c for one run and docs/soak.md for the rules.
+ */
+#include "cli/cli.h"
+#include "soak.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_ALLOCATORS         "glibc,jemalloc,tcmalloc,mimalloc"
+#define DEFAULT_DURATION_MS        (60 * 1000)
+#define DEFAULT_INTERVAL_MS        1000
+#define DEFAULT_GRACE_MS           5000
+#define DEFAULT_LOAD_DELAY_MS      1000
+#define DEFAULT_LEAK_THRESHOLD_PCT 10.0
+#define DEFAULT_WARMUP_PCT         10.0
+#define MIN_INTERVAL_MS            50
+#define MAX_REPEAT                 1000
+#define MAX_ALLOCATORS             8
+
+static const char usage_text[] =
+    "usage: leakaudit soak [options] -- CMD [ARGS...]\n"
+    "\n"
+    "Runs CMD once per allocator (and with/without the leak-auditing shim) for a\n"
+    "bounded time each, samples it every interval and compares the runs: peak and\n"
+    "final RSS, RSS slope per hour, throughput and p99 latency from its Prometheus\n"
+    "/metrics, CPU, crashes. Writes a CSV per run, summary.md and report.html.\n"
+    "\n"
+    "options:\n"
+    "  -a, --allocators LIST     comma list of glibc,jemalloc,tcmalloc,mimalloc\n"
+    "                            (default: all four; each must be installed)\n"
+    "      --with-shim           every run with libleakaudit.so preloaded too\n"
+    "      --without-shim        no shim (default)\n"
+    "      --both                each allocator without and with the shim\n"
+    "  -d, --duration D          per run, e.g. 90s, 10m (default 60s); then SIGTERM\n"
+    "      --grace D             SIGTERM to SIGKILL (default 5s)\n"
+    "  -n, --repeat N            run the whole set N times (default 1)\n"
+    "  -i, --interval D          sampling interval (default 1s)\n"
+    "      --load CMD            load generator run with sh -c alongside each run,\n"
+    "                            loopback URLs only; LEAKAUDIT_SOAK_PID is the target\n"
+    "      --load-delay D        start it this long after the target (default 1s)\n"
+    "  -m, --metrics-url URL     the target's Prometheus endpoint on the loopback,\n"
+    "                            e.g. http://127.0.0.1:8080/metrics\n"
+    "      --throughput-metric N counter for throughput (default: the sum of\n"
+    "                            *_frames_inferred_total, else the first *_total)\n"
+    "      --latency-metric N    histogram for p99 latency (default: the first\n"
+    "                            *latency*/*duration* histogram)\n"
+    "      --drops-metric N      counter of drops (default: every *drop*_total)\n"
+    "      --shim-mode M         full or sampled (LEAKAUDIT_MODE for shim runs)\n"
+    "      --shim-interval D     snapshot interval of the shim (LEAKAUDIT_INTERVAL)\n"
+    "      --guard MODE          canary or pages: heap-corruption guard in shim runs\n"
+    "      --leak-threshold PCT  leak verdict when RSS grows by more than PCT%% of\n"
+    "                            its post-warm-up value over a run (default 10)\n"
+    "      --warmup PCT          first PCT%% of each run left out of the slope (10)\n"
+    "  -o, --output DIR          results directory (default soak-<cmd>-<date>-<time>)\n"
+    "  -v, --verbose             also copy the target's stderr to this terminal\n"
+    "      --progress            progress line even when stderr is not a terminal\n"
+    "  -h, --help                this text\n"
+    "\n"
+    "A crash ends that run, not the soak. Exit status 0 when every run was\n"
+    "carried out (whatever the verdicts), 1 on errors, 2 on usage errors.\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+enum {
+    OPT_WITH_SHIM = 256,
+    OPT_WITHOUT_SHIM,
+    OPT_BOTH,
+    OPT_GRACE,
+    OPT_LOAD,
+    OPT_LOAD_DELAY,
+    OPT_THROUGHPUT,
+    OPT_LATENCY,
+    OPT_DROPS,
+    OPT_SHIM_MODE,
+    OPT_SHIM_INTERVAL,
+    OPT_GUARD,
+    OPT_LEAK_THRESHOLD,
+    OPT_WARMUP,
+    OPT_PROGRESS,
+};
+
+static int parse_duration(const char *opt, const char *v, uint64_t *out)
+{
+    if (util_parse_duration_ms(v, out) < 0) {
+        fprintf(stderr, "leakaudit: soak: %s %s: not a duration (e.g. 500ms, 30s, 10m)\n", opt, v);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_pct(const char *opt, const char *v, double *out)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || !(d >= 0) || d > 1000) {
+        fprintf(stderr, "leakaudit: soak: %s %s: expected a percentage\n", opt, v);
+        return -EINVAL;
+    }
+    *out = d;
+    return 0;
+}
+
+/* Splits the allocator list; -EINVAL with a message for an unknown name. */
+static int parse_allocators(const char *list, const struct alloc_info **out, int *n)
+{
+    char buf[256];
+    util_strlcpy(buf, list, sizeof(buf));
+    *n = 0;
+    for (char *save, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        const struct alloc_info *a = alloc_lookup(tok);
+        if (!a) {
+            fprintf(stderr, "leakaudit: soak: --allocators: unknown allocator '%s' (expected %s)\n",
+                    tok, alloc_known_names());
+            return -EINVAL;
+        }
+        int dup = 0;
+        for (int i = 0; i < *n; i++)
+            dup |= out[i] == a;
+        if (!dup && *n < MAX_ALLOCATORS)
+            out[(*n)++] = a;
+    }
+    if (*n == 0) {
+        fprintf(stderr, "leakaudit: soak: --allocators: empty list\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Is cmd runnable as execvp would find it? */
+static int command_exists(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return access(cmd, X_OK) == 0;
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/bin:/bin";
+    char dir[PATH_MAX];
+    for (const char *p = path; *p;) {
+        size_t len = strcspn(p, ":");
+        snprintf(dir, sizeof(dir), "%.*s/%s", (int)len, len ? p : ".", cmd);
+        if (access(dir, X_OK) == 0)
+            return 1;
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return 0;
+}
+
+static void default_outdir(char **cmd, char *out, size_t cap)
+{
+    const char *base = strrchr(cmd[0], '/');
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+    snprintf(out, cap, "soak-%s-%s", base ? base + 1 : cmd[0], stamp);
+}
+
+int cmd_soak(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"allocators", required_argument, NULL, 'a'},
+        {"with-shim", no_argument, NULL, OPT_WITH_SHIM},
+        {"without-shim", no_argument, NULL, OPT_WITHOUT_SHIM},
+        {"both", no_argument, NULL, OPT_BOTH},
+        {"duration", required_argument, NULL, 'd'},
+        {"grace", required_argument, NULL, OPT_GRACE},
+        {"repeat", required_argument, NULL, 'n'},
+        {"interval", required_argument, NULL, 'i'},
+        {"load", required_argument, NULL, OPT_LOAD},
+        {"load-delay", required_argument, NULL, OPT_LOAD_DELAY},
+        {"metrics-url", required_argument, NULL, 'm'},
+        {"throughput-metric", required_argument, NULL, OPT_THROUGHPUT},
+        {"latency-metric", required_argument, NULL, OPT_LATENCY},
+        {"drops-metric", required_argument, NULL, OPT_DROPS},
+        {"shim-mode", required_argument, NULL, OPT_SHIM_MODE},
+        {"shim-interval", required_argument, NULL, OPT_SHIM_INTERVAL},
+        {"guard", required_argument, NULL, OPT_GUARD},
+        {"leak-threshold", required_argument, NULL, OPT_LEAK_THRESHOLD},
+        {"warmup", required_argument, NULL, OPT_WARMUP},
+        {"output", required_argument, NULL, 'o'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    static struct soak_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.duration_ms = DEFAULT_DURATION_MS;
+    cfg.interval_ms = DEFAULT_INTERVAL_MS;
+    cfg.grace_ms = DEFAULT_GRACE_MS;
+    cfg.load_delay_ms = DEFAULT_LOAD_DELAY_MS;
+    cfg.leak_threshold_pct = DEFAULT_LEAK_THRESHOLD_PCT;
+    cfg.warmup_pct = DEFAULT_WARMUP_PCT;
+    const char *alloc_list = DEFAULT_ALLOCATORS, *outdir = NULL;
+    int without = 1, with = 0, c;
+    uint64_t repeat = 1, v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+a:d:n:i:m:o:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            alloc_list = optarg;
+            break;
+        case OPT_WITH_SHIM:
+            with = 1, without = 0;
+            break;
+        case OPT_WITHOUT_SHIM:
+            with = 0, without = 1;
+            break;
+        case OPT_BOTH:
+            with = 1, without = 1;
+            break;
+        case 'd':
+            if (parse_duration("--duration", optarg, &cfg.duration_ms) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_GRACE:
+            if (parse_duration("--grace", optarg, &cfg.grace_ms) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'n':
+            if (util_parse_size(optarg, &repeat) < 0 || repeat < 1 || repeat > MAX_REPEAT) {
+                fprintf(stderr, "leakaudit: soak: --repeat %s: expected 1 to %d\n", optarg,
+                        MAX_REPEAT);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'i':
+            if (parse_duration("--interval", optarg, &cfg.interval_ms) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_LOAD:
+            cfg.load_cmd = optarg;
+            break;
+        case OPT_LOAD_DELAY:
+            if (parse_duration("--load-delay", optarg, &cfg.load_delay_ms) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'm':
+            cfg.metrics_url = optarg;
+            break;
+        case OPT_THROUGHPUT:
+            util_strlcpy(cfg.metrics.throughput, optarg, sizeof(cfg.metrics.throughput));
+            break;
+        case OPT_LATENCY:
+            util_strlcpy(cfg.metrics.latency, optarg, sizeof(cfg.metrics.latency));
+            break;
+        case OPT_DROPS:
+            util_strlcpy(cfg.metrics.drops, optarg, sizeof(cfg.metrics.drops));
+            break;
+        case OPT_SHIM_MODE:
+            if (strcmp(optarg, "full") && strcmp(optarg, "sampled")) {
+                fprintf(stderr, "leakaudit: soak: --shim-mode %s: expected full or sampled\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            cfg.shim_mode = optarg;
+            break;
+        case OPT_SHIM_INTERVAL:
+            if (parse_duration("--shim-interval", optarg, &v) < 0)
+                return CLI_EXIT_USAGE;
+            cfg.shim_interval = optarg;
+            break;
+        case OPT_GUARD:
+            if (strcmp(optarg, "canary") && strcmp(optarg, "pages")) {
+                fprintf(stderr, "leakaudit: soak: --guard %s: expected canary or pages\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            cfg.guard = optarg;
+            break;
+        case OPT_LEAK_THRESHOLD:
+            if (parse_pct("--leak-threshold", optarg, &cfg.leak_threshold_pct) < 0)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_WARMUP:
+            if (parse_pct("--warmup", optarg, &cfg.warmup_pct) < 0 || cfg.warmup_pct >= 100) {
+                fprintf(stderr, "leakaudit: soak: --warmup must be below 100\n");
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'o':
+            outdir = optarg;
+            break;
+        case 'v':
+            cfg.verbose = 1;
+            break;
+        case OPT_PROGRESS:
+            cfg.progress = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return CLI_EXIT_OK;
+        default:
+            fputs(usage_text, stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "leakaudit: soak: no command given\n%s", usage_text);
+        return CLI_EXIT_USAGE;
+    }
+    cfg.cmd = argv + optind;
+    if (isatty(STDERR_FILENO))
+        cfg.progress = 1;
+    if (cfg.duration_ms == 0) {
+        fprintf(stderr, "leakaudit: soak: --duration must be above 0\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (cfg.interval_ms < MIN_INTERVAL_MS) {
+        fprintf(stderr, "leakaudit: soak: --interval must be at least %dms\n", MIN_INTERVAL_MS);
+        return CLI_EXIT_USAGE;
+    }
+    if ((cfg.guard || cfg.shim_mode || cfg.shim_interval) && !with) {
+        fprintf(stderr, "leakaudit: soak: --guard, --shim-mode and --shim-interval need "
+                        "--with-shim or --both\n");
+        return CLI_EXIT_USAGE;
+    }
+    char err[256];
+    if (cfg.metrics_url) {
+        struct soak_url url;
+        if (soak_url_parse(cfg.metrics_url, &url, err, sizeof(err)) < 0) {
+            fprintf(stderr, "leakaudit: soak: --metrics-url %s: %s\n", cfg.metrics_url, err);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (cfg.load_cmd && soak_check_load_urls(cfg.load_cmd, err, sizeof(err)) < 0) {
+        fprintf(stderr,
+                "leakaudit: soak: --load: %s (the load generator drives the local "
+                "target only)\n",
+                err);
+        return CLI_EXIT_USAGE;
+    }
+
+    /* Everything the runs need is checked before the first one starts: a
+     * missing allocator an hour into a soak would waste that hour. */
+    const struct alloc_info *allocs[MAX_ALLOCATORS];
+    int n_allocs;
+    if (parse_allocators(alloc_list, allocs, &n_allocs) < 0)
+        return CLI_EXIT_USAGE;
+    char libs[MAX_ALLOCATORS][PATH_MAX];
+    int missing = 0;
+    const char *dir_override = getenv("LEAKAUDIT_ALLOCATOR_DIR");
+    for (int i = 0; i < n_allocs; i++) {
+        if (alloc_find_library(allocs[i], libs[i], sizeof(libs[i])) == 0)
+            continue;
+        missing++;
+        if (dir_override && *dir_override)
+            fprintf(stderr,
+                    "leakaudit: soak: allocator %s is not installed: %s not found in "
+                    "LEAKAUDIT_ALLOCATOR_DIR=%s\n",
+                    allocs[i]->name, allocs[i]->files[0], dir_override);
+        else
+            fprintf(stderr,
+                    "leakaudit: soak: allocator %s is not installed: %s not found in the "
+                    "system library directories (apt-get install %s, or leave it out of "
+                    "--allocators)\n",
+                    allocs[i]->name, allocs[i]->files[0], allocs[i]->package);
+    }
+    if (missing)
+        return CLI_EXIT_ERROR;
+    if (with && alloc_find_shim(cfg.shim, sizeof(cfg.shim)) < 0) {
+        fprintf(stderr, "leakaudit: soak: libleakaudit.so not found next to this binary (build "
+                        "it with make, or set LEAKAUDIT_SHIM)\n");
+        return CLI_EXIT_ERROR;
+    }
+    if (!command_exists(cfg.cmd[0])) {
+        fprintf(stderr, "leakaudit: soak: %s: command not found or not executable\n", cfg.cmd[0]);
+        return CLI_EXIT_ERROR;
+    }
+    if (outdir)
+        util_strlcpy(cfg.outdir, outdir, sizeof(cfg.outdir));
+    else
+        default_outdir(cfg.cmd, cfg.outdir, sizeof(cfg.outdir));
+    int rc = util_mkdir_p(cfg.outdir);
+    if (rc < 0) {
+        fprintf(stderr, "leakaudit: soak: cannot create %s: %s\n", cfg.outdir, strerror(-rc));
+        return CLI_EXIT_ERROR;
+    }
+    char abs[PATH_MAX];
+    if (realpath(cfg.outdir, abs))
+        util_strlcpy(cfg.outdir, abs, sizeof(cfg.outdir));
+
+    int per_alloc = with + without;
+    size_t n_runs = (size_t)repeat * (size_t)n_allocs * (size_t)per_alloc;
+    struct soak_run *runs = calloc(n_runs, sizeof(*runs));
+    if (!runs) {
+        fprintf(stderr, "leakaudit: soak: out of memory\n");
+        return CLI_EXIT_ERROR;
+    }
+    size_t k = 0;
+    for (uint64_t rep = 1; rep <= repeat; rep++)
+        for (int a = 0; a < n_allocs; a++)
+            for (int s = without ? 0 : 1; s <= with; s++) {
+                struct soak_run *r = &runs[k++];
+                r->alloc = allocs[a];
+                util_strlcpy(r->alloc_lib, libs[a], sizeof(r->alloc_lib));
+                r->with_shim = s;
+                r->index = (int)k;
+                r->total = (int)n_runs;
+                if (repeat > 1)
+                    snprintf(r->name, sizeof(r->name), "%s%s-r%llu", allocs[a]->name,
+                             s ? "-shim" : "", (unsigned long long)rep);
+                else
+                    snprintf(r->name, sizeof(r->name), "%s%s", allocs[a]->name, s ? "-shim" : "");
+            }
+
+    struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term, old_pipe;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    int status = CLI_EXIT_OK;
+    for (size_t i = 0; i < n_runs && !interrupted; i++) {
+        rc = soak_run_one(&cfg, &runs[i], &interrupted);
+        if (rc < 0) {
+            fprintf(stderr, "leakaudit: soak: run %s: %s\n", runs[i].name, strerror(-rc));
+            status = CLI_EXIT_ERROR;
+            continue;
+        }
+        soak_run_summarize(&cfg, &runs[i]);
+        rc = soak_write_csv(&cfg, &runs[i]);
+        if (rc < 0) {
+            fprintf(stderr, "leakaudit: soak: %s/%s.csv: %s\n", cfg.outdir, runs[i].name,
+                    strerror(-rc));
+            status = CLI_EXIT_ERROR;
+        }
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+
+    soak_assign_verdicts(runs, n_runs);
+    soak_print_table(stdout, runs, n_runs);
+    fflush(stdout);
+    if ((rc = soak_write_summary_md(&cfg, runs, n_runs)) < 0 ||
+        (rc = soak_write_html(&cfg, runs, n_runs)) < 0) {
+        fprintf(stderr, "leakaudit: soak: writing results in %s: %s\n", cfg.outdir, strerror(-rc));
+        status = CLI_EXIT_ERROR;
+    }
+    fprintf(stderr, "leakaudit: soak: results in %s (summary.md, report.html, <run>.csv)%s\n",
+            cfg.outdir, interrupted ? "; interrupted, later runs not done" : "");
+    for (size_t i = 0; i < n_runs; i++)
+        free(runs[i].samples);
+    free(runs);
+    if (interrupted && status == CLI_EXIT_OK)
+        status = 128 + SIGINT;
+    return status;
+}
