@@ -114,6 +114,56 @@ void soak_print_table(FILE *out, const struct soak_run *runs, size_t n)
     }
 }
 
+static void tsv_text(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+}
+
+static void tsv_num(FILE *f, double v, int decimals)
+{
+    if (isnan(v))
+        fputc('-', f);
+    else
+        fprintf(f, "%.*f", decimals, v);
+}
+
+int soak_write_summary_tsv(const struct soak_config *cfg, const struct soak_run *runs, size_t n)
+{
+    char path[PATH_MAX + SOAK_MAX_RUN_NAME + 32];
+    snprintf(path, sizeof(path), "%s/summary.tsv", cfg->outdir);
+    FILE *f = soak_create_file(path);
+    if (!f)
+        return -errno;
+    fputs("run\tallocator\tshim\tsamples\tpeak_rss_bytes\tfinal_rss_bytes\t"
+          "rss_slope_bytes_per_h\tthroughput_per_s\tp99_ms\tcpu_pct\tdrops\tcrashed\t"
+          "crash_time_s\tcrash_message\theap_message\tverdict\n",
+          f);
+    for (size_t i = 0; i < n; i++) {
+        const struct soak_run *r = &runs[i];
+        fprintf(f, "%s\t%s\t%s\t%zu\t%llu\t%llu\t%.0f\t", r->name, r->alloc->name,
+                r->with_shim ? "yes" : "no", r->n_samples, (unsigned long long)r->peak_rss,
+                (unsigned long long)r->final_rss, r->slope_bytes_per_h);
+        tsv_num(f, r->throughput, 2);
+        fputc('\t', f);
+        tsv_num(f, r->p99_ms, 3);
+        fputc('\t', f);
+        tsv_num(f, r->cpu_pct, 1);
+        fputc('\t', f);
+        tsv_num(f, r->drops, 0);
+        fprintf(f, "\t%s\t", r->crashed ? "yes" : "no");
+        tsv_num(f, r->crashed ? r->crash_t : NAN, 1);
+        fputc('\t', f);
+        tsv_text(f, r->crash_msg[0] ? r->crash_msg : "-");
+        fputc('\t', f);
+        tsv_text(f, r->heap_msg[0] ? r->heap_msg : "-");
+        fputc('\t', f);
+        tsv_text(f, r->verdict);
+        fputc('\n', f);
+    }
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
 /* Markdown-safe: no table breaks, no HTML, no emphasis from target text. */
 static void md_escape(FILE *f, const char *s)
 {

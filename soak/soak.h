@@ -163,6 +163,8 @@ double soak_slope(const double *x, const double *y, size_t n);
 /* output.c */
 int soak_write_csv(const struct soak_config *cfg, const struct soak_run *r);
 void soak_print_table(FILE *out, const struct soak_run *runs, size_t n);
+/* summary.tsv: the table with raw numbers, one run a line, for scripts. */
+int soak_write_summary_tsv(const struct soak_config *cfg, const struct soak_run *runs, size_t n);
 int soak_write_summary_md(const struct soak_config *cfg, const struct soak_run *runs, size_t n);
 /* Opens path for writing with mode 0600 (truncating). */
 FILE *soak_create_file(const char *path);

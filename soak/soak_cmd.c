@@ -37,7 +37,8 @@ static const char usage_text[] =
     "Runs CMD once per allocator (and with/without the leak-auditing shim) for a\n"
     "bounded time each, samples it every interval and compares the runs: peak and\n"
     "final RSS, RSS slope per hour, throughput and p99 latency from its Prometheus\n"
-    "/metrics, CPU, crashes. Writes a CSV per run, summary.md and report.html.\n"
+    "/metrics, CPU, crashes. Writes a CSV per run, summary.md, summary.tsv and\n"
+    "report.html (docs/soak.md).\n"
     "\n"
     "options:\n"
     "  -a, --allocators LIST     comma list of glibc,jemalloc,tcmalloc,mimalloc\n"
@@ -454,11 +455,13 @@ int cmd_soak(int argc, char **argv)
     soak_print_table(stdout, runs, n_runs);
     fflush(stdout);
     if ((rc = soak_write_summary_md(&cfg, runs, n_runs)) < 0 ||
+        (rc = soak_write_summary_tsv(&cfg, runs, n_runs)) < 0 ||
         (rc = soak_write_html(&cfg, runs, n_runs)) < 0) {
         fprintf(stderr, "leakaudit: soak: writing results in %s: %s\n", cfg.outdir, strerror(-rc));
         status = CLI_EXIT_ERROR;
     }
-    fprintf(stderr, "leakaudit: soak: results in %s (summary.md, report.html, <run>.csv)%s\n",
+    fprintf(stderr,
+            "leakaudit: soak: results in %s (summary.md, summary.tsv, report.html, <run>.csv)%s\n",
             cfg.outdir, interrupted ? "; interrupted, later runs not done" : "");
     for (size_t i = 0; i < n_runs; i++)
         free(runs[i].samples);

@@ -7,13 +7,18 @@
  *                      header and frees the neighbour: glibc aborts ("double
  *                      free or corruption (out)"), allocators without inline
  *                      headers carry on
+ *   soakload segv_if_glibc  churns, then after 300 ms dies of SIGSEGV when malloc
+ *                      is glibc's (a crash with no allocator message)
  *   soakload serve PORT  clean churn plus a /metrics endpoint on 127.0.0.1:PORT
  *                      whose counter grows 100/s and whose latency histogram
  *                      has its p99 at exactly 75 ms
  * SOAKLOAD_PIDFILE=path writes the pid there once running; SOAKLOAD_SHOW_MAPS=1
- * prints the /proc/self/maps lines of the shim and allocator libraries to stderr.
+ * prints the /proc/self/maps lines of the shim and allocator libraries, and
+ * LEAKAUDIT_GUARD, to stderr.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -84,6 +89,14 @@ static void show_maps(void)
             fprintf(stderr, "soakload: mapped %s", line);
     if (f)
         fclose(f);
+    const char *guard = getenv("LEAKAUDIT_GUARD");
+    fprintf(stderr, "soakload: LEAKAUDIT_GUARD=%s\n", guard ? guard : "(unset)");
+}
+
+static int malloc_is_glibc(void)
+{
+    Dl_info info;
+    return dladdr((void *)malloc, &info) && info.dli_fname && strstr(info.dli_fname, "libc.so");
 }
 
 static int listen_on(int port)
@@ -107,23 +120,26 @@ static void serve_one(int lfd, double t0)
     char req[2048];
     ssize_t n = read(c, req, sizeof(req) - 1); /* one GET fits in one read on loopback */
     (void)n;
-    long frames = (long)((now_s() - t0) * FRAMES_PER_S) / 100 * 100;
+    /* The counter grows smoothly; the histogram in steps of 100 observations,
+     * so that the p99 between any two scrapes is exactly 75 ms. */
+    long frames = (long)((now_s() - t0) * FRAMES_PER_S), observed = frames / 100 * 100;
     char body[2048];
-    int len =
-        snprintf(body, sizeof(body),
-                 "# HELP soaktest_frames_inferred_total Frames done.\n"
-                 "# TYPE soaktest_frames_inferred_total counter\n"
-                 "soaktest_frames_inferred_total{model=\"a\"} %ld\n"
-                 "soaktest_frames_dropped_total 7\n"
-                 "# TYPE soaktest_latency_seconds histogram\n"
-                 "soaktest_latency_seconds_bucket{le=\"0.005\"} %ld\n"
-                 "soaktest_latency_seconds_bucket{le=\"0.01\"} %ld\n"
-                 "soaktest_latency_seconds_bucket{le=\"0.05\"} %ld\n"
-                 "soaktest_latency_seconds_bucket{le=\"0.1\"} %ld\n"
-                 "soaktest_latency_seconds_bucket{le=\"+Inf\"} %ld\n"
-                 "soaktest_latency_seconds_sum 1\n"
-                 "soaktest_latency_seconds_count %ld\n",
-                 frames, frames / 2, frames * 9 / 10, frames * 98 / 100, frames, frames, frames);
+    int len = snprintf(body, sizeof(body),
+                       "# HELP soaktest_frames_inferred_total Frames done.\n"
+                       "# TYPE soaktest_frames_inferred_total counter\n"
+                       "soaktest_frames_inferred_total{model=\"a\"} %ld\n"
+                       "soaktest_frames_dropped_total 7\n"
+                       "soaktest_requests_total{path=\"/a\\\"} 1\"} 5 1700000000000\n"
+                       "# TYPE soaktest_latency_seconds histogram\n"
+                       "soaktest_latency_seconds_bucket{le=\"0.005\"} %ld\n"
+                       "soaktest_latency_seconds_bucket{le=\"0.01\"} %ld\n"
+                       "soaktest_latency_seconds_bucket{le=\"0.05\"} %ld\n"
+                       "soaktest_latency_seconds_bucket{le=\"0.1\"} %ld\n"
+                       "soaktest_latency_seconds_bucket{le=\"+Inf\"} %ld\n"
+                       "soaktest_latency_seconds_sum 1\n"
+                       "soaktest_latency_seconds_count %ld\n",
+                       frames, observed / 2, observed * 9 / 10, observed * 98 / 100, observed,
+                       observed, observed);
     char head[256];
     int hlen = snprintf(head, sizeof(head),
                         "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
@@ -137,7 +153,7 @@ static void serve_one(int lfd, double t0)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: soakload leak|clean|corrupt|serve PORT\n");
+        fprintf(stderr, "usage: soakload leak|clean|corrupt|segv_if_glibc|serve PORT\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -167,6 +183,9 @@ int main(int argc, char **argv)
             corrupt_heap();
             corrupted = 1;
         }
+        if (!strcmp(mode, "segv_if_glibc") && now_s() - t0 > CORRUPT_AFTER_MS / 1e3 &&
+            malloc_is_glibc())
+            raise(SIGSEGV);
         next += TICK_MS / 1e3;
         double wait = next - now_s();
         if (lfd >= 0) {
