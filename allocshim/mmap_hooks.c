@@ -65,8 +65,8 @@ static uint32_t kind_of(int fd, int flags)
         return SNAP_MMAP_MEMFD;
     if (origin == SNAP_FDO_IOCTL)
         return SNAP_MMAP_DMABUF;
-    char link[64] = "/proc/self/fd/", target[256];
-    util_u64_to_dec((uint64_t)fd, link + 14, sizeof(link) - 14);
+    char link[64] = "/proc/thread-self/fd/", target[256];
+    util_u64_to_dec((uint64_t)fd, link + 21, sizeof(link) - 21);
     ssize_t n = readlink(link, target, sizeof(target) - 1);
     if (n <= 0)
         return SNAP_MMAP_FILE;

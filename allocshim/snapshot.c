@@ -17,6 +17,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -184,6 +186,53 @@ static void on_signal(int sig)
     signal_pending = 1;
 }
 
+/* Reads field `field` (1-based, after the command name) of a /proc stat
+ * file into a small number, or returns -1. */
+static long stat_field(const char *path, int field, char *state)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+    if (!p || p[1] != ' ')
+        return -1;
+    if (state)
+        *state = p[2];
+    p += 2; /* field 3 (state) starts here */
+    for (int f = 3; f < field; p++) {
+        if (!*p)
+            return -1;
+        if (*p == ' ')
+            f++;
+    }
+    long v = 0;
+    while (*p >= '0' && *p <= '9')
+        v = v * 10 + (*p++ - '0');
+    return v;
+}
+
+/* True when every thread of the program has ended and only this one is left:
+ * num_threads (field 20) is 1, or 2 with the thread-group leader a zombie
+ * (the main thread ended with pthread_exit). */
+static int only_thread_left(void)
+{
+    long n = stat_field("/proc/self/stat", 20, NULL);
+    if (n == 1)
+        return 1;
+    if (n != 2 || shim_gettid() == getpid())
+        return 0;
+    char path[64] = "/proc/self/task/", state = 0;
+    util_u64_to_dec((uint64_t)getpid(), path + 16, sizeof(path) - 16);
+    util_strlcpy(path + strlen(path), "/stat", sizeof(path) - strlen(path));
+    return stat_field(path, 3, &state) >= 0 && (state == 'Z' || state == 'X');
+}
+
 static void *snapshot_thread(void *arg)
 {
     shim_tls.busy = 1; /* nothing this thread does is the program's */
@@ -194,6 +243,11 @@ static void *snapshot_thread(void *arg)
     for (;;) {
         struct timespec ts = {0, POLL_MS * 1000000L};
         nanosleep(&ts, NULL);
+        /* When the program's last thread ends with pthread_exit, glibc
+         * would call exit(0) in it -- but this thread still counts, so it
+         * must do that itself, or the process would never end. */
+        if (only_thread_left())
+            exit(0);
         if (signal_pending) {
             signal_pending = 0;
             shim_snapshot_write(SNAP_TRIGGER_SIGNAL);

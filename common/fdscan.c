@@ -21,7 +21,7 @@ struct linux_dirent64 {
 
 int fdscan_foreach(int pid, int (*cb)(int fd, const char *target, void *arg), void *arg)
 {
-    char path[64] = "/proc/self/fd";
+    char path[64] = "/proc/thread-self/fd";
     if (pid > 0) {
         char num[24];
         util_u64_to_dec((uint64_t)pid, num, sizeof(num));

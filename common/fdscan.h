@@ -1,5 +1,6 @@
 /*
- * Walks /proc/PID/fd (0 = self) and reports each open fd with its link
+ * Walks /proc/PID/fd (0 = this process, read through /proc/thread-self so it
+ * works after the main thread has exited) and reports each open fd with its link
  * target (e.g. "socket:[123]", "/memfd:frame (deleted)", "anon_inode:dmabuf").
  * Allocation-free (getdents64 + readlinkat), so the shim can reconcile its fd
  * table from inside the audited process.

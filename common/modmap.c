@@ -162,7 +162,7 @@ static int handle_line(struct walk *w, const char *line)
 
 int modmap_foreach(int pid, int (*cb)(const struct snap_module *m, void *arg), void *arg)
 {
-    char path[64] = "/proc/self/maps";
+    char path[64] = "/proc/thread-self/maps";
     if (pid > 0) {
         char num[24];
         util_u64_to_dec((uint64_t)pid, num, sizeof(num));

@@ -131,7 +131,7 @@ size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap)
 
 uint64_t util_read_rss(int pid)
 {
-    char path[64] = "/proc/self/status";
+    char path[64] = "/proc/thread-self/status";
     if (pid > 0) {
         char num[24];
         util_u64_to_dec((uint64_t)pid, num, sizeof(num));

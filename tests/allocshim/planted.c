@@ -294,6 +294,11 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         for (int i = 0; i < STRESS_THREADS; i++)
             free(mailbox[i]);
+    } else if (!strcmp(s, "pthread_exit")) {
+        /* the main thread ends first; the process must end with the worker */
+        pthread_t t;
+        pthread_create(&t, NULL, thread_leaker, NULL);
+        pthread_exit(NULL);
     } else if (!strcmp(s, "bigleak")) {
         leak_big();
     } else if (!strcmp(s, "realloc")) {

@@ -40,3 +40,10 @@ done
 [ $found_parent = 1 ] || fail "forkexec: parent series missing"
 [ $found_exec = 1 ] || fail "forkexec: the exec'd image was not audited"
 ok "fork+exec: both images audited in their own series"
+
+# The main thread ending with pthread_exit: the process ends when its last
+# thread does (the shim's own thread must not keep it alive), with status 0
+# and a final snapshot.
+timeout 20 "$LEAKAUDIT" run -q -o "$T/pexit" -- "$PLANTED" pthread_exit || fail "pthread_exit program did not end cleanly (rc $?)"
+dump_last "$T/pexit" >"$T/d"
+expect_site "$T/d" heap thread_leaker "12800 50" "[pthread_exit] "
