@@ -158,6 +158,8 @@ void soak_assign_verdicts(struct soak_run *runs, size_t n)
         }
         if (r->leaks)
             append(v, cap, "leaks");
+        else if (r->n_samples < MIN_FIT_SAMPLES)
+            append(v, cap, "too few samples for a verdict");
         if (!v[0])
             append(v, cap, "stable");
     }
