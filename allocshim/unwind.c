@@ -109,7 +109,7 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
     uintptr_t next = ((const uintptr_t *)fp)[0];
     uint32_t depth = (uint32_t)shim_cfg.depth;
     while (n < depth) {
-        if (next <= fp || next + 16 > hi || (next & 7))
+        if (next <= fp || next >= hi || hi - next < 16 || (next & 7))
             break;
         uintptr_t r = ((const uintptr_t *)next)[1];
         if (r < 4096)
