@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # timeout: 150
-# check: no
 # 20 attach/detach cycles (--duration 1) against one long-running target:
 # the target keeps running, after every detach no program or link of ours
 # is left in the kernel, each cycle writes its snapshot, and the tracer's

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # timeout: 60
-# check: no
 # Every reason not to attach is one line on stderr with a non-zero exit and
 # nothing of ours left loaded: no such pid, a bad pid, a missing -p, a
 # process that exits while the tracer attaches. --help works.

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # timeout: 90
-# check: no
 # The tracer probes the allocator the target really uses (jemalloc when it
 # is preloaded, whose fast paths never reach glibc), and in a program built
 # with -fomit-frame-pointer -O2 the immediate caller of malloc is still

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # timeout: 90
-# check: no
 # Attached to a running program, the tracer reports the heap leak planted in
 # leak_heap() with the bytes and blocks the program itself counted (within
 # 5%), and the fds leaked through dup, fcntl(F_DUPFD) and memfd_create at
