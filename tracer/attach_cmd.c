@@ -196,6 +196,9 @@ static unsigned long long start_time_of(int pid)
     buf[n] = '\0';
     const char *s = strrchr(buf, ')');
     unsigned long long t = 0;
+    char state = 0;
+    if (s && sscanf(s + 1, " %c", &state) == 1 && (state == 'Z' || state == 'X'))
+        return 0; /* exited, not yet reaped: gone for us */
     if (!s || sscanf(s + 1,
                      " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
                      "%*d %*d %*d %llu",
@@ -440,7 +443,7 @@ static int attach_session(struct session *s)
     if (rc == 0 && !target_alive(o->pid, s->start))
         rc = -ESRCH;
     if (rc < 0) {
-        if (!target_alive(o->pid, s->start))
+        if (!target_alive(o->pid, s->start) || rc == -ESRCH)
             return fail("pid %s exited while attaching%s", pidstr, "");
         return fail("%s%s", s->err, "");
     }
