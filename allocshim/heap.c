@@ -14,7 +14,7 @@
  * jemalloc do), so only ~1 allocation per LEAKAUDIT_SAMPLE_PERIOD bytes pays
  * for a stack walk and a table insert. Each sample stores its estimated
  * weight (bytes/p, 1/p with p = 1 - exp(-size/period)), and frees of
- * unsampled blocks are rejected by a 64 Ki counting filter without locking.
+ * unsampled blocks are rejected by an 8 Ki counting filter without locking.
  */
 #include "shim.h"
 #include "stacktable.h"
@@ -23,7 +23,8 @@
 #include <string.h>
 
 #define LOCK_STRIPES (1u << 16)
-#define FILTER_SLOTS (1u << 16)
+#define FILTER_BITS 13 /* 8 KiB of counters: stays in L1 on the free fast path */
+#define FILTER_SLOTS (1u << FILTER_BITS)
 #define NODE_BATCH 64
 #define NODE_CACHE_MAX 256
 #define NODE_CHUNK (1u << 20)
@@ -47,6 +48,7 @@ static struct stack_counters *counters; /* indexed by stack id; [0] = no stack *
 static struct shim_node **buckets;
 static int *locks;
 static uint8_t *filter; /* sampled mode: blocks per filter slot, saturating */
+uint8_t *shim_sample_filter;
 static uint32_t bucket_shift;
 
 static int pool_lock;
@@ -77,6 +79,7 @@ void shim_heap_init(void)
         return;
     }
     stk_table_init(&stacks, mem, max, frame_cap);
+    shim_sample_filter = filter;
     bucket_shift = 64u - (uint32_t)shim_cfg.table_bits;
 }
 
@@ -92,7 +95,7 @@ static inline uint32_t bucket_of(uintptr_t p)
 
 static inline uint32_t filter_of(uintptr_t p)
 {
-    return (uint32_t)(mix(p) >> 48);
+    return shim_filter_slot(p);
 }
 
 static struct shim_node *node_get(void)
@@ -227,12 +230,6 @@ static void account_free(struct shim_node *n)
     }
 }
 
-int shim_heap_maybe_tracked(const void *p)
-{
-    if (shim_cfg.mode != SNAP_MODE_SAMPLED)
-        return 1;
-    return __atomic_load_n(&filter[filter_of((uintptr_t)p)], __ATOMIC_RELAXED) != 0;
-}
 
 int shim_heap_on_free(void *p)
 {

@@ -22,6 +22,7 @@
 struct shim_real shim_real;
 SHIM_TLS struct shim_tls shim_tls;
 int shim_active;
+int shim_fast_mode;
 
 /* ---- bootstrap arena: serves malloc while dlsym resolves malloc ---- */
 
@@ -128,6 +129,7 @@ void shim_init(void)
     shim_tls.busy = 0;
     init_thread = 0;
     __atomic_store_n(&shim_active, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&shim_fast_mode, shim_cfg.track_heap ? shim_cfg.mode : 0, __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 }
 

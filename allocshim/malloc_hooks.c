@@ -32,9 +32,10 @@ static inline __attribute__((always_inline)) void record(void *p, size_t size, i
 /* Common gate: 1 if this call should be recorded. */
 static inline int should_track(size_t size)
 {
-    if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || SHIM_UNLIKELY(!shim_cfg.track_heap))
+    int mode = shim_fast_mode;
+    if (SHIM_UNLIKELY(!mode) || shim_tls.busy)
         return 0;
-    if (shim_cfg.mode == SNAP_MODE_SAMPLED)
+    if (mode == SNAP_MODE_SAMPLED)
         return shim_heap_should_sample(size);
     return 1;
 }
@@ -49,6 +50,12 @@ static void *early_alloc(size_t size, size_t align, int zero)
 
 SHIM_EXPORT void *malloc(size_t size)
 {
+    /* Sampled mode's fast path: one global load, one TLS update, a tail call.
+     * The busy flag needs no check here: a call that does not sample only
+     * forwards. */
+    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
+        SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
+        return shim_real.malloc(size);
     if (SHIM_UNLIKELY(!shim_real.malloc)) {
         void *b = early_alloc(size, 16, 0);
         if (!shim_real.malloc)
@@ -68,6 +75,12 @@ SHIM_EXPORT void free(void *p)
 {
     if (!p)
         return;
+    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
+        SHIM_LIKELY(!shim_sample_filter[shim_filter_slot((uintptr_t)p)]) &&
+        SHIM_LIKELY(!shim_is_bootstrap(p))) {
+        shim_real.free(p); /* certainly not a sampled block */
+        return;
+    }
     if (SHIM_UNLIKELY(shim_is_bootstrap(p)))
         return;
     if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || !shim_heap_maybe_tracked(p)) {
@@ -82,6 +95,11 @@ SHIM_EXPORT void free(void *p)
 
 SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
+    size_t bytes;
+    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
+        !__builtin_mul_overflow(n, size, &bytes) &&
+        SHIM_LIKELY((shim_tls.countdown -= (int64_t)bytes) > 0))
+        return shim_real.calloc(n, size);
     if (SHIM_UNLIKELY(!shim_real.calloc)) {
         size_t total;
         if (__builtin_mul_overflow(n, size, &total)) {
@@ -153,6 +171,12 @@ realloc_common(void *p, size_t size, size_t n, int is_array, void *frame_addr, v
 
 SHIM_EXPORT void *realloc(void *p, size_t size)
 {
+    /* Sampled fast path: the old block is certainly not sampled and the new
+     * one will not be either. */
+    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
+        (!p || (!shim_sample_filter[shim_filter_slot((uintptr_t)p)] && !shim_is_bootstrap(p))) &&
+        SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
+        return shim_real.realloc(p, size);
     if (SHIM_UNLIKELY(!shim_real.realloc)) {
         void *b = early_alloc(size, 16, 0);
         if (!shim_real.realloc) {

@@ -80,6 +80,9 @@ struct shim_tls {
 extern struct shim_config shim_cfg;
 extern SHIM_TLS struct shim_tls shim_tls;
 extern int shim_active; /* tracking on (after init, before final teardown) */
+/* What the malloc/free fast paths do, in one load: 0 = forward only (not
+ * initialised, or heap tracking off), SNAP_MODE_FULL or SNAP_MODE_SAMPLED. */
+extern int shim_fast_mode;
 
 /* The real functions, resolved with dlsym(RTLD_NEXT). */
 struct shim_real {
@@ -129,7 +132,20 @@ void shim_heap_commit_free(struct shim_node *n);
 void shim_heap_restore(struct shim_node *n);
 /* sampled mode: does this allocation get recorded? (updates countdown) */
 int shim_heap_should_sample(size_t size);
-int shim_heap_maybe_tracked(const void *p);
+/* Sampled mode: a counting filter over block addresses; 0 means "certainly
+ * not sampled", so most frees skip the table entirely. */
+extern uint8_t *shim_sample_filter;
+static inline uint32_t shim_filter_slot(uintptr_t p)
+{
+    return (uint32_t)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - 13));
+}
+static inline int shim_heap_maybe_tracked(const void *p)
+{
+    if (shim_cfg.mode != SNAP_MODE_SAMPLED)
+        return 1;
+    return __atomic_load_n(&shim_sample_filter[shim_filter_slot((uintptr_t)p)],
+                           __ATOMIC_RELAXED) != 0;
+}
 void shim_heap_after_fork_child(void);
 struct stk_table *shim_stacks(void);
 /* Iteration for snapshots. */
