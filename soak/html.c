@@ -11,15 +11,16 @@
 #include <math.h>
 #include <string.h>
 
-#define CHART_W  900
-#define CHART_H  320
-#define MARGIN_L 80
-#define MARGIN_R 20
-#define MARGIN_T 20
-#define MARGIN_B 40
-#define Y_TICKS  5
-#define X_TICKS  6
-#define MIB      (1024.0 * 1024.0)
+#define CHART_W              900
+#define CHART_H              320
+#define MARGIN_L             80
+#define MARGIN_R             20
+#define MARGIN_T             20
+#define MARGIN_B             40
+#define Y_TICKS              5
+#define X_TICKS              6
+#define MINUTES_AXIS_ABOVE_S 300
+#define MIB                  (1024.0 * 1024.0)
 
 static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                       "#9467bd", "#8c564b", "#e377c2", "#17becf"};
@@ -37,23 +38,24 @@ static double throughput(const struct soak_sample *s)
     return s->throughput_rate;
 }
 
-/* A round axis maximum (1, 2 or 5 times a power of ten) above v. */
-static double nice_max(double v)
+/* A round tick step (1, 2 or 5 times a power of ten) giving about `ticks`
+ * ticks up to v; the axis then ends at the first multiple of it >= v. */
+static double nice_step(double v, int ticks)
 {
+    static const double steps[] = {1, 2, 5, 10};
     if (!(v > 0))
         return 1;
-    static const double steps[] = {1, 2, 5, 10};
-    double p = pow(10, floor(log10(v)));
+    double raw = v / ticks, p = pow(10, floor(log10(raw)));
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
-        if (steps[i] * p >= v)
+        if (steps[i] * p >= raw)
             return steps[i] * p;
     return 10 * p;
 }
 
 static void chart(FILE *f, const char *title, const char *unit, const struct soak_run *runs,
-                  size_t n, value_fn val)
+                  size_t n, value_fn val, double duration_s)
 {
-    double xmax = 0, ymax = 0;
+    double xmax = duration_s, ymax = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < runs[i].n_samples; j++) {
             double v = val(&runs[i].samples[j]);
@@ -62,8 +64,16 @@ static void chart(FILE *f, const char *title, const char *unit, const struct soa
             if (!isnan(v) && v > ymax)
                 ymax = v;
         }
-    xmax = nice_max(xmax);
-    ymax = nice_max(ymax * 1.05);
+    /* Long soaks read better in minutes. */
+    double xdiv = xmax > MINUTES_AXIS_ABOVE_S ? 60 : 1;
+    double xstep = nice_step(xmax / xdiv, X_TICKS), ystep = nice_step(ymax, Y_TICKS);
+    int xticks = (int)ceil(xmax / xdiv / xstep - 1e-9), yticks = (int)ceil(ymax / ystep - 1e-9);
+    if (xticks < 1)
+        xticks = 1;
+    if (yticks < 1)
+        yticks = 1;
+    xmax = xticks * xstep * xdiv;
+    ymax = yticks * ystep;
     const double pw = CHART_W - MARGIN_L - MARGIN_R, ph = CHART_H - MARGIN_T - MARGIN_B;
     fprintf(f, "<h2>");
     rpt_html_escape(f, title);
@@ -75,22 +85,22 @@ static void chart(FILE *f, const char *title, const char *unit, const struct soa
             "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"#fff\" "
             "stroke=\"#999\"/>\n",
             MARGIN_L, MARGIN_T, pw, ph);
-    for (int i = 0; i <= Y_TICKS; i++) {
-        double y = MARGIN_T + ph - ph * i / Y_TICKS;
+    for (int i = 0; i <= yticks; i++) {
+        double y = MARGIN_T + ph - ph * i / yticks;
         fprintf(f,
                 "<line x1=\"%d\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
                 "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%g</text>\n",
-                MARGIN_L, MARGIN_L + pw, y, y, MARGIN_L - 6, y + 4, ymax * i / Y_TICKS);
+                MARGIN_L, MARGIN_L + pw, y, y, MARGIN_L - 6, y + 4, ystep * i);
     }
-    for (int i = 0; i <= X_TICKS; i++) {
-        double x = MARGIN_L + pw * i / X_TICKS;
+    for (int i = 0; i <= xticks; i++) {
+        double x = MARGIN_L + pw * i / xticks;
         fprintf(f,
                 "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\" font-size=\"11\">%g</text>\n",
-                x, MARGIN_T + ph + 16, xmax * i / X_TICKS);
+                x, MARGIN_T + ph + 16, xstep * i);
     }
     fprintf(f,
-            "<text x=\"%.0f\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">time (s)</text>\n",
-            MARGIN_L + pw / 2, CHART_H - 4);
+            "<text x=\"%.0f\" y=\"%d\" text-anchor=\"middle\" font-size=\"12\">time (%s)</text>\n",
+            MARGIN_L + pw / 2, CHART_H - 4, xdiv > 1 ? "min" : "s");
     fprintf(f,
             "<text x=\"14\" y=\"%.0f\" font-size=\"12\" transform=\"rotate(-90 14 %.0f)\" "
             "text-anchor=\"middle\">",
@@ -195,13 +205,14 @@ int soak_write_html(const struct soak_config *cfg, const struct soak_run *runs, 
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n", f);
-    chart(f, "RSS over time", "RSS (MiB)", runs, n, rss_mib);
+    double duration_s = (double)cfg->duration_ms / 1e3;
+    chart(f, "RSS over time", "RSS (MiB)", runs, n, rss_mib, duration_s);
     int have_thr = 0;
     for (size_t i = 0; i < n && !have_thr; i++)
         for (size_t j = 0; j < runs[i].n_samples && !have_thr; j++)
             have_thr = !isnan(runs[i].samples[j].throughput_rate);
     if (have_thr)
-        chart(f, "Throughput over time", "per second", runs, n, throughput);
+        chart(f, "Throughput over time", "per second", runs, n, throughput, duration_s);
     fputs("</body></html>\n", f);
     return fclose(f) == 0 ? 0 : -errno;
 }

@@ -580,6 +580,8 @@ int soak_run_one(const struct soak_config *cfg, struct soak_run *r,
             r->shim_loaded = shim_mapped(st.pid, cfg->shim);
         request_final_snapshot(&st, snapdir);
     }
+    if (!st.gone && *interrupted)
+        r->interrupted = 1;
     if (!st.gone)
         stop_target(&st);
     /* The last lines (an abort message is written just before the signal). */

@@ -95,6 +95,7 @@ struct soak_run {
     int ran;                    /* 0 if it could not be started */
     double end_t;               /* seconds until the target was gone */
     int stopped_by_us;          /* SIGTERM sent at the end of the duration */
+    int interrupted;            /* cut short by Ctrl-C / SIGTERM sent to soak */
     int killed_by_us;           /* SIGKILL needed after the grace period */
     int exit_code, term_signal; /* -1 when not applicable */
     int crashed;

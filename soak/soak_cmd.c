@@ -451,6 +451,9 @@ int cmd_soak(int argc, char **argv)
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
 
+    for (size_t i = 0; i < n_runs; i++)
+        if (!runs[i].ran)
+            soak_run_summarize(&cfg, &runs[i]); /* "-" rather than zeros in the table */
     soak_assign_verdicts(runs, n_runs);
     soak_print_table(stdout, runs, n_runs);
     fflush(stdout);

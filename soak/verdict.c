@@ -156,6 +156,10 @@ void soak_assign_verdicts(struct soak_run *runs, size_t n)
             snprintf(own, sizeof(own), "exited at %.1fs (status %d)", r->end_t, r->exit_code);
             append(v, cap, own);
         }
+        if (r->interrupted) {
+            snprintf(own, sizeof(own), "interrupted at %.1fs", r->end_t);
+            append(v, cap, own);
+        }
         if (r->leaks)
             append(v, cap, "leaks");
         else if (r->n_samples < MIN_FIT_SAMPLES)
