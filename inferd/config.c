@@ -354,10 +354,12 @@ static int cfg_parse_root(json_t *root, struct inferd_config *cfg, char *err, si
             cfg->drop_policy = INFERD_DROP_OLDEST;
         else if (s && strcmp(s, "drop_newest") == 0)
             cfg->drop_policy = INFERD_DROP_NEWEST;
+        else if (s && strcmp(s, "block") == 0)
+            cfg->drop_policy = INFERD_DROP_NONE_BLOCK;
         else
             return cfg_error(err, errlen,
-                             "drop_policy: must be \"drop_oldest\" or "
-                             "\"drop_newest\"");
+                             "drop_policy: must be \"drop_oldest\", \"drop_newest\" or "
+                             "\"block\"");
     }
     if ((v = json_object_get(root, "log_level"))) {
         static const char *const names[] = {"error", "warn", "info", "debug"};

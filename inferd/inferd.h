@@ -25,12 +25,13 @@
 #define INFERD_MAX_QUEUE       1024
 #define INFERD_NAME_MAX        64
 #define INFERD_SOURCE_MAX      512
-#define INFERD_TEXT_CAP        24 /* OCR text buffer handed to the backend per run */
+#define INFERD_TEXT_CAP        32   /* OCR text kept per detection */
+#define INFERD_OCR_BUFFER      1000 /* OCR text buffer handed to the backend per run */
 #define INFERD_ERROR_MAX       160
 #define INFERD_LATENCY_BUCKETS 12
 
 enum inferd_log_level { INFERD_LOG_ERROR, INFERD_LOG_WARN, INFERD_LOG_INFO, INFERD_LOG_DEBUG };
-enum inferd_drop_policy { INFERD_DROP_OLDEST, INFERD_DROP_NEWEST };
+enum inferd_drop_policy { INFERD_DROP_OLDEST, INFERD_DROP_NEWEST, INFERD_DROP_NONE_BLOCK };
 enum inferd_backend_kind { INFERD_BACKEND_TESSERACT, INFERD_BACKEND_VENDORSIM };
 
 struct inferd_clip {
@@ -207,6 +208,7 @@ extern atomic_long inferd_frames_live;
 struct inferd_queue {
     pthread_mutex_t mu;
     pthread_cond_t not_empty;
+    pthread_cond_t not_full; /* INFERD_DROP_NONE_BLOCK only */
     struct inferd_frame **slots;
     int cap, head, count;
     bool closed;

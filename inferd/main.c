@@ -241,9 +241,6 @@ int main(int argc, char **argv)
         app.cfg.duration_s = duration;
     inferd_log_level = verbose ? INFERD_LOG_DEBUG : app.cfg.log_level;
 
-    /* Tesseract's OpenMP would spread each recognition over every core; the
-     * worker pool is the parallelism here. Must be set before any thread. */
-    setenv("OMP_THREAD_LIMIT", "1", 0);
     app_raise_nofile();
     /* Signals are taken synchronously by the main thread only. */
     sigset_t set;

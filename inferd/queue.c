@@ -2,7 +2,8 @@
  * The bounded frame queue between stream threads and workers. Live video
  * must not back up: when the queue is full a frame is dropped right away
  * (the oldest queued one by default, or the incoming one), counted in the
- * queue and in the dropped frame's stream. Closing the queue lets workers
+ * queue and in the dropped frame's stream. Policy "block" waits for room
+ * instead, for benchmarks that must process every frame. Closing the queue lets workers
  * drain what is left and then see NULL.
  */
 #include "inferd/inferd.h"
@@ -23,6 +24,7 @@ int inferd_queue_init(struct inferd_queue *q, int cap, enum inferd_drop_policy p
     atomic_store(&q->dropped, 0);
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->not_empty, NULL);
+    pthread_cond_init(&q->not_full, NULL);
     return 0;
 }
 
@@ -36,6 +38,9 @@ void inferd_queue_push(struct inferd_queue *q, struct inferd_frame *f)
 {
     struct inferd_frame *victim = NULL;
     pthread_mutex_lock(&q->mu);
+    /* "block" (benchmarks, offline files): wait for room instead of dropping. */
+    while (q->policy == INFERD_DROP_NONE_BLOCK && q->count == q->cap && !q->closed)
+        pthread_cond_wait(&q->not_full, &q->mu);
     if (q->closed) {
         victim = f;
     } else if (q->count == q->cap) {
@@ -69,6 +74,7 @@ struct inferd_frame *inferd_queue_pop(struct inferd_queue *q)
         q->slots[q->head] = NULL;
         q->head = (q->head + 1) % q->cap;
         q->count--;
+        pthread_cond_signal(&q->not_full);
     }
     pthread_mutex_unlock(&q->mu);
     return f;
@@ -79,6 +85,7 @@ void inferd_queue_close(struct inferd_queue *q)
     pthread_mutex_lock(&q->mu);
     q->closed = true;
     pthread_cond_broadcast(&q->not_empty);
+    pthread_cond_broadcast(&q->not_full);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -100,4 +107,5 @@ void inferd_queue_destroy(struct inferd_queue *q)
     q->slots = NULL;
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->not_empty);
+    pthread_cond_destroy(&q->not_full);
 }

@@ -12,6 +12,7 @@
  */
 #include "inferd/inferd.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,7 @@ static void worker_process(struct inferd_worker *w, struct inferd_frame *f)
     d.confidence = -1;
 
     /* The OCR text buffer is the caller's, handed to the runtime per run. */
-    char *text = malloc(INFERD_TEXT_CAP);
+    char *text = malloc(INFERD_OCR_BUFFER);
     int rc = text ? worker_upload(w, f) : -ENOMEM;
     if (rc == 0 && !w->ctx)
         rc = -ENODEV;
@@ -127,7 +128,7 @@ static void worker_process(struct inferd_worker *w, struct inferd_frame *f)
             .want_text = f->want_text,
             .region = app->cfg.ocr_region,
         };
-        struct backend_output out = {.text = text, .text_cap = INFERD_TEXT_CAP};
+        struct backend_output out = {.text = text, .text_cap = INFERD_OCR_BUFFER};
         rc = app->backend.run(w->ctx, &in, &out);
         if (rc == 0) {
             d.ink_fraction = out.ink_fraction;
@@ -158,9 +159,24 @@ static void worker_process(struct inferd_worker *w, struct inferd_frame *f)
         worker_maybe_recycle(w);
 }
 
+/* Tesseract's LSTM opens OpenMP parallel regions of its own; next to a
+ * worker pool they only add threads spinning on the same cores. libgomp
+ * reads OMP_THREAD_LIMIT before main, and the max-active-levels setting is
+ * per thread, so each worker sets it to 0 for itself, which serializes
+ * every parallel region it opens. Looked up at run time: a Tesseract built
+ * without OpenMP needs nothing. */
+static void worker_serialize_openmp(void)
+{
+    void (*set_levels)(int);
+    *(void **)&set_levels = dlsym(RTLD_DEFAULT, "omp_set_max_active_levels");
+    if (set_levels)
+        set_levels(0);
+}
+
 static void *worker_main(void *arg)
 {
     struct inferd_worker *w = arg;
+    worker_serialize_openmp();
     struct inferd_frame *f;
     while ((f = inferd_queue_pop(&w->app->queue)))
         worker_process(w, f);

@@ -33,7 +33,7 @@
 #define VS_EXPORT __attribute__((visibility("default")))
 #define VS_MAGIC  0x56454e4453494d31ull /* "VENDSIM1" */
 /* The runtime's internal result record; bigger than any caller buffer. */
-#define VS_STAGING_BYTES 64
+#define VS_STAGING_BYTES 4096
 /* Filler after the text in the result record. */
 #define VS_STAGING_PAD 0x5a
 /* How far defect 1 writes past the caller's buffer: exactly the size field
