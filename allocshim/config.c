@@ -130,6 +130,12 @@ void shim_config_load(void)
     }
     if ((v = getenv("LEAKAUDIT_ALLOCATOR")))
         util_strlcpy(c->allocator, v, sizeof(c->allocator));
+    if ((v = getenv("LEAKAUDIT_THREAD"))) {
+        if (!strcmp(v, "always"))
+            c->thread_always = 1;
+        else if (strcmp(v, "auto"))
+            warn("LEAKAUDIT_THREAD", v);
+    }
     if ((v = getenv("LEAKAUDIT_QUIET")))
         c->quiet = strcmp(v, "0") != 0;
 }

@@ -56,6 +56,8 @@ static inline __attribute__((always_inline)) void record(void *p, size_t size, i
     int saved = errno;
     uint32_t id = shim_capture_stack_id(frame_addr, ret);
     shim_heap_on_alloc(p, size, id, kind);
+    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
+        shim_snapshot_poll();
     errno = saved;
 }
 

@@ -47,8 +47,10 @@ static struct stk_table stacks;
 static struct stack_counters *counters; /* indexed by stack id; [0] = no stack */
 static struct shim_node **buckets;
 static int *locks;
-static uint8_t *filter; /* sampled mode: blocks per filter slot, saturating */
-uint8_t *shim_sample_filter;
+/* sampled mode: blocks per filter slot, saturating; static so the free fast
+ * path indexes it without loading a pointer first */
+uint8_t shim_sample_filter[FILTER_SLOTS];
+#define filter shim_sample_filter
 static uint32_t bucket_shift;
 
 static int pool_lock;
@@ -73,13 +75,11 @@ void shim_heap_init(void)
     counters = shim_arena_map(((size_t)max + 1) * sizeof(*counters));
     buckets = shim_arena_map(sizeof(*buckets) << shim_cfg.table_bits);
     locks = shim_arena_map(sizeof(*locks) * LOCK_STRIPES);
-    filter = shim_arena_map(FILTER_SLOTS);
-    if (!mem || !counters || !buckets || !locks || !filter) {
+    if (!mem || !counters || !buckets || !locks) {
         shim_cfg.track_heap = 0; /* cannot track: run untouched rather than crash */
         return;
     }
     stk_table_init(&stacks, mem, max, frame_cap);
-    shim_sample_filter = filter;
     bucket_shift = 64u - (uint32_t)shim_cfg.table_bits;
 }
 

@@ -26,10 +26,11 @@ int shim_fast_mode;
 
 /* ---- bootstrap arena: serves malloc while dlsym resolves malloc ---- */
 
-#define BOOT_BYTES (256 * 1024)
 #define BOOT_HEADER 16
 
-static unsigned char boot_arena[BOOT_BYTES] __attribute__((aligned(4096)));
+unsigned char shim_boot_arena[SHIM_BOOT_BYTES] __attribute__((aligned(4096)));
+#define boot_arena shim_boot_arena
+#define BOOT_BYTES SHIM_BOOT_BYTES
 static size_t boot_used;
 
 void *shim_bootstrap_alloc(size_t size, size_t align)
@@ -54,10 +55,6 @@ void *shim_bootstrap_alloc(size_t size, size_t align)
     }
 }
 
-int shim_is_bootstrap(const void *p)
-{
-    return (const unsigned char *)p >= boot_arena && (const unsigned char *)p < boot_arena + BOOT_BYTES;
-}
 
 size_t shim_bootstrap_size(const void *p)
 {

@@ -58,6 +58,7 @@ struct shim_config {
     int signal; /* 0 = none */
     int track_heap, track_fds, track_mmap;
     int quiet;
+    int thread_always; /* LEAKAUDIT_THREAD=always: snapshot thread from the start */
     int table_bits;
     uint32_t max_stacks;
     uint64_t interval_ms;
@@ -75,6 +76,7 @@ struct shim_tls {
     uint64_t rng;         /* sampled mode: xorshift state */
     struct shim_node *free_nodes; /* per-thread cache of address-table nodes */
     uint32_t n_free_nodes;
+    int32_t poll_countdown; /* recorded allocations until the next snapshot poll */
 };
 
 extern struct shim_config shim_cfg;
@@ -104,7 +106,13 @@ extern struct shim_real shim_real;
 void shim_init(void);           /* idempotent; resolves real functions */
 int shim_ready(void);           /* real functions resolved */
 void *shim_bootstrap_alloc(size_t size, size_t align);
-int shim_is_bootstrap(const void *p);
+/* The bootstrap arena: one unsigned compare tells whether p came from it. */
+#define SHIM_BOOT_BYTES (256 * 1024)
+extern unsigned char shim_boot_arena[SHIM_BOOT_BYTES];
+static inline int shim_is_bootstrap(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)shim_boot_arena < SHIM_BOOT_BYTES;
+}
 size_t shim_bootstrap_size(const void *p);
 void *shim_dlsym_next(const char *name);
 pid_t shim_gettid(void);
@@ -134,7 +142,7 @@ void shim_heap_restore(struct shim_node *n);
 int shim_heap_should_sample(size_t size);
 /* Sampled mode: a counting filter over block addresses; 0 means "certainly
  * not sampled", so most frees skip the table entirely. */
-extern uint8_t *shim_sample_filter;
+extern uint8_t shim_sample_filter[1u << 13];
 static inline uint32_t shim_filter_slot(uintptr_t p)
 {
     return (uint32_t)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - 13));
@@ -173,6 +181,8 @@ void shim_mmap_fork_child(void);
 void shim_snapshot_init(void);
 int shim_snapshot_write(int trigger);
 void shim_snapshot_start_thread(void);
+#define SHIM_POLL_CALLS 256
+void shim_snapshot_poll(void);
 void shim_snapshot_fork_prepare(void);
 void shim_snapshot_fork_parent(void);
 void shim_snapshot_fork_child(void);

@@ -1,7 +1,8 @@
 /*
  * Writing snapshots from inside the audited process: periodically (a
- * background thread that sleeps in short steps), on a signal (the handler
- * only sets a flag; the thread writes), at exit (the library destructor),
+ * background thread that sleeps in short steps, started when the program
+ * creates its first thread; before that, from the allocation hooks), on a
+ * signal (the handler only sets a flag), at exit (the library destructor),
  * and in a forked child under its own series. Everything goes through the
  * one writer in common/snapshot_write.c, into a static writer buffer: no
  * allocation from the audited allocator.
@@ -37,6 +38,8 @@ static char series[SNAP_MAX_NAME];
 static char exe_path[SNAP_MAX_PATH];
 static volatile sig_atomic_t signal_pending;
 static int thread_running;
+static uint64_t next_due_ns; /* monotonic deadline of the next periodic snapshot */
+static int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 static uint64_t write_failures;
 static int failure_reported;
 
@@ -270,18 +273,58 @@ static void *snapshot_thread(void *arg)
 
 void shim_snapshot_start_thread(void)
 {
-    if (!shim_cfg.interval_ms && !shim_cfg.signal)
+    if ((!shim_cfg.interval_ms && !shim_cfg.signal) || thread_running || !real_pthread_create)
         return;
+    thread_running = 1;
     pthread_t th;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (pthread_create(&th, &attr, snapshot_thread, NULL) == 0) {
-        thread_running = 1;
+    if (real_pthread_create(&th, &attr, snapshot_thread, NULL) == 0)
         pthread_setname_np(th, "leakaudit");
-    }
+    else
+        thread_running = 0;
     pthread_attr_destroy(&attr);
+}
+
+/*
+ * Without the thread (a program that has not created one), periodic and
+ * signal-requested snapshots are taken from the allocation hooks: every
+ * SHIM_POLL_CALLS recorded allocations the deadline is checked. This keeps
+ * single-threaded programs single-threaded -- glibc's malloc takes a
+ * lock-free fast path only then -- at the price that a single-threaded
+ * program that stops allocating is next snapshotted when it allocates
+ * again, or at exit. LEAKAUDIT_THREAD=always starts the thread anyway.
+ */
+void shim_snapshot_poll(void)
+{
+    shim_tls.poll_countdown = SHIM_POLL_CALLS;
+    if (__atomic_load_n(&thread_running, __ATOMIC_RELAXED))
+        return;
+    if (signal_pending) {
+        signal_pending = 0;
+        shim_snapshot_write(SNAP_TRIGGER_SIGNAL);
+    }
+    if (shim_cfg.interval_ms && util_monotonic_ns() >= next_due_ns) {
+        shim_snapshot_write(SNAP_TRIGGER_INTERVAL);
+        next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+    }
+}
+
+/* The program's first thread is when ours can start at no extra cost. */
+SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
+                               void *arg)
+{
+    if (!real_pthread_create) {
+        shim_init();
+        SHIM_UNTRACKED(real_pthread_create = (__typeof__(real_pthread_create))shim_dlsym_next(
+                           "pthread_create"));
+    }
+    int rc = real_pthread_create(th, attr, fn, arg);
+    if (rc == 0 && !__atomic_load_n(&thread_running, __ATOMIC_RELAXED) && shim_ready())
+        SHIM_UNTRACKED(shim_snapshot_start_thread());
+    return rc;
 }
 
 void shim_snapshot_init(void)
@@ -298,7 +341,11 @@ void shim_snapshot_init(void)
         sigemptyset(&sa.sa_mask);
         sigaction(shim_cfg.signal, &sa, NULL);
     }
-    shim_snapshot_start_thread();
+    if (!real_pthread_create)
+        real_pthread_create = (__typeof__(real_pthread_create))shim_dlsym_next("pthread_create");
+    next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+    if (shim_cfg.thread_always)
+        shim_snapshot_start_thread();
 }
 
 void shim_snapshot_fork_prepare(void)
@@ -320,6 +367,8 @@ void shim_snapshot_fork_child(void)
 {
     __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
     make_series(); /* the child's own series; its inherited blocks count as its own */
-    thread_running = 0;
-    shim_snapshot_start_thread();
+    thread_running = 0; /* the child is single-threaded until it creates a thread */
+    next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+    if (shim_cfg.thread_always)
+        shim_snapshot_start_thread();
 }

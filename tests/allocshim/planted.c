@@ -275,6 +275,27 @@ static void *stress_thread(void *arg)
     return NULL;
 }
 
+/* loop: a service that decodes a frame every 20 ms for SECONDS, leaking on
+ * every 10th (errpath); with "mt", an idle second thread exists too. */
+static void *idle_thread(void *arg)
+{
+    pause();
+    return NULL;
+}
+
+static void serve_loop(int seconds, int mt)
+{
+    if (mt) {
+        pthread_t t;
+        pthread_create(&t, NULL, idle_thread, NULL);
+    }
+    for (int i = 0; i < seconds * 50; i++) {
+        decode_frame(i);
+        churn(20);
+        usleep(20000);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *s = argc > 1 ? argv[1] : "steady";
@@ -299,6 +320,8 @@ int main(int argc, char **argv)
         pthread_t t;
         pthread_create(&t, NULL, thread_leaker, NULL);
         pthread_exit(NULL);
+    } else if (!strcmp(s, "loop") || !strcmp(s, "loopmt")) {
+        serve_loop(argc > 2 ? atoi(argv[2]) : 3, !strcmp(s, "loopmt"));
     } else if (!strcmp(s, "bigleak")) {
         leak_big();
     } else if (!strcmp(s, "realloc")) {

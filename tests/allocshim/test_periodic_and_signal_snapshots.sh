@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Snapshots come every --interval and on SIGUSR2, in single-threaded programs
+# (taken from the allocation path, so glibc keeps its single-thread fast path)
+# and in multi-threaded ones (the shim's thread); the series shows the leak
+# growing.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib_shim.sh"
+for s in loop loopmt; do
+    "$LEAKAUDIT" run -q -i 1 -o "$T/$s" -- "$PLANTED" "$s" 4 &
+    pid=$!
+    sleep 2
+    kill -USR2 "$(pgrep -P $pid -f "planted $s" | head -1)"
+    wait $pid
+    n=$(ls "$T/$s"/*.snap | wc -l)
+    [ "$n" -ge 4 ] || fail "[$s] expected >= 4 snapshots (3 periodic, 1 signal, 1 exit), got $n"
+    sig=0; prev=0; grew=0
+    for f in "$T/$s"/*.snap; do
+        "$SNAPDUMP" "$f" >"$T/d"
+        grep -q 'trigger=signal' "$T/d" && sig=1
+        b=$(site "$T/d" heap decode_frame); b=${b%% *}
+        [ "$b" -gt "$prev" ] && grew=$((grew + 1))
+        prev=$b
+    done
+    [ $sig = 1 ] || fail "[$s] no snapshot taken on SIGUSR2"
+    [ $grew -ge 3 ] || fail "[$s] the leak did not grow across the series"
+    last=$(ls "$T/$s"/*.snap | tail -1)
+    "$SNAPDUMP" "$last" | grep -q 'trigger=exit' || fail "[$s] last snapshot is not the exit one"
+    ok "[$s] $n snapshots, signal one included, leak growing"
+done
+if [ "$(grep -c . /proc/self/status)" -gt 0 ]; then
+    # single-threaded programs stay single-threaded under the shim
+    "$LEAKAUDIT" run -q -i 1 -o "$T/st" -- "$PLANTED" loop 2 &
+    sleep 1
+    p=$(pgrep -f "planted loop 2" | tail -1)
+    threads=$(awk '/^Threads:/ {print $2}' /proc/$p/status)
+    wait
+    [ "$threads" = 1 ] || fail "single-threaded program has $threads threads under the shim"
+    ok "single-threaded program keeps one thread"
+fi
