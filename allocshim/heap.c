@@ -319,3 +319,20 @@ void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg)
     cb("heap_node_alloc_failed", __atomic_load_n(&lost_nodes, __ATOMIC_RELAXED), arg);
     cb("heap_free_untracked", __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
 }
+
+void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id, void *arg),
+                            void *arg)
+{
+    if (!buckets)
+        return;
+    size_t n = (size_t)1 << shim_cfg.table_bits;
+    for (size_t b = 0; b < n; b++) {
+        if (!__atomic_load_n(&buckets[b], __ATOMIC_RELAXED))
+            continue;
+        int *l = &locks[b & (LOCK_STRIPES - 1)];
+        shim_spin_lock(l);
+        for (struct shim_node *nd = buckets[b]; nd; nd = nd->next)
+            cb(nd->addr, nd->bytes, nd->stack_id, arg);
+        shim_spin_unlock(l);
+    }
+}

@@ -155,6 +155,11 @@ static inline int shim_heap_maybe_tracked(const void *p)
                            __ATOMIC_RELAXED) != 0;
 }
 void shim_heap_after_fork_child(void);
+/* Calls cb for every live recorded block (bytes are estimates in sampled
+ * mode). Takes each bucket's stripe lock while visiting it: cb must not
+ * allocate through the audited allocator or call back into the heap table. */
+void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id, void *arg),
+                            void *arg);
 struct stk_table *shim_stacks(void);
 /* Iteration for snapshots. */
 void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg);
