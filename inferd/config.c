@@ -470,6 +470,32 @@ static int cfg_parse_root(json_t *root, struct inferd_config *cfg, char *err, si
     return 0;
 }
 
+/* Relative file paths in the config are relative to the config file's
+ * directory, so a config works from any working directory. */
+static int cfg_absolutize(char **p, const char *config_path)
+{
+    if (!*p || (*p)[0] == '/' || strstr(*p, "://"))
+        return 0;
+    char *copy = strdup(config_path);
+    char *abs = NULL;
+    if (!copy)
+        return -ENOMEM;
+    char *slash = strrchr(copy, '/');
+    if (slash) {
+        *slash = '\0';
+        if (asprintf(&abs, "%s/%s", copy[0] ? copy : "/", *p) < 0)
+            abs = NULL;
+    }
+    free(copy);
+    if (!slash)
+        return 0; /* the config is in the working directory */
+    if (!abs)
+        return -ENOMEM;
+    free(*p);
+    *p = abs;
+    return 0;
+}
+
 int inferd_config_load(const char *path, struct inferd_config *cfg, char *err, size_t errlen)
 {
     cfg_defaults(cfg);
@@ -482,6 +508,12 @@ int inferd_config_load(const char *path, struct inferd_config *cfg, char *err, s
     }
     int rc = cfg_parse_root(root, cfg, err, errlen);
     json_decref(root);
+    for (size_t i = 0; rc == 0 && i < cfg->n_clips; i++)
+        rc = cfg_absolutize(&cfg->clips[i].path, path);
+    if (rc == 0)
+        rc = cfg_absolutize(&cfg->plugin_path, path);
+    if (rc == 0)
+        rc = cfg_absolutize(&cfg->tessdata_dir, path);
     if (rc == 0 && !cfg->http_bind && !(cfg->http_bind = strdup("127.0.0.1")))
         rc = -ENOMEM;
     if (rc == 0 && !cfg->language && !(cfg->language = strdup("eng")))
