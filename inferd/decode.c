@@ -42,10 +42,10 @@ int inferd_conn_open(struct inferd_stream *s, struct inferd_conn **out, char *er
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    c->info_ref = inferd_reconnect_take_info_ref(s);
+    c->info = inferd_reconnect_take_info_ref(s);
     int rc = -ENOMEM;
     c->fmt = avformat_alloc_context();
-    if (!c->fmt || !c->info_ref)
+    if (!c->fmt || !c->info)
         goto fail_nomem;
     c->fmt->interrupt_callback.callback = decode_interrupt;
     c->fmt->interrupt_callback.opaque = s;
@@ -129,7 +129,7 @@ void inferd_conn_close(struct inferd_stream *s, struct inferd_conn *c)
     av_packet_free(&c->pkt);
     avcodec_free_context(&c->dec);
     avformat_close_input(&c->fmt);
-    inferd_reconnect_release_info_ref(s, &c->info_ref);
+    inferd_reconnect_release_info_ref(s, &c->info);
     free(c);
 }
 

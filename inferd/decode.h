@@ -24,7 +24,7 @@ struct inferd_conn {
     AVRational time_base;
     AVRational rate;
     int64_t start_pts;
-    AVBufferRef *info_ref; /* a reference on stream->info_ref */
+    struct inferd_info_handle *info; /* holds a reference on stream->info_ref */
 };
 
 /* Called with each converted frame; takes ownership of it. */
@@ -42,7 +42,13 @@ int inferd_decode_packet(struct inferd_stream *s, struct inferd_conn *c, AVPacke
 void inferd_corrupt_packet(struct inferd_stream *s, AVPacket *pkt);
 
 /* stream.c: the reconnect-path reference on the stream's shared info. */
-AVBufferRef *inferd_reconnect_take_info_ref(struct inferd_stream *s);
-void inferd_reconnect_release_info_ref(struct inferd_stream *s, AVBufferRef **ref);
+/* A connection's handle on the stream's shared info. */
+struct inferd_info_handle {
+    AVBufferRef *ref;
+    int stream_id;
+    uint64_t connected_ns;
+};
+struct inferd_info_handle *inferd_reconnect_take_info_ref(struct inferd_stream *s);
+void inferd_reconnect_release_info_ref(struct inferd_stream *s, struct inferd_info_handle **h);
 
 #endif

@@ -117,27 +117,43 @@ int inferd_stream_create(struct inferd_app *app, const struct inferd_stream_conf
     return 0;
 }
 
-/* Each connection takes a reference on the stream's shared info (the
- * pattern of a pipeline element referencing its source on every client
- * (re)connect). */
-AVBufferRef *inferd_reconnect_take_info_ref(struct inferd_stream *s)
+/* Each connection takes a handle holding a reference on the stream's
+ * shared info (the pattern of a pipeline element referencing its source on
+ * every client (re)connect). noinline: reports should name it. */
+__attribute__((noinline)) struct inferd_info_handle *
+inferd_reconnect_take_info_ref(struct inferd_stream *s)
 {
-    return av_buffer_ref(s->info_ref);
+    struct inferd_info_handle *h = malloc(sizeof(*h));
+    if (!h)
+        return NULL;
+    h->ref = av_buffer_ref(s->info_ref);
+    if (!h->ref) {
+        free(h);
+        return NULL;
+    }
+    h->stream_id = s->id;
+    h->connected_ns = inferd_now_ns();
+    return h;
 }
 
-/* PLANTED DEFECT 4 (reconnect_ref_leak): dropping the connection's
- * reference. The correct path unrefs it; with the defect on the pointer is
- * simply forgotten, so every (re)connect leaks one AVBufferRef (allocated by
- * av_buffer_ref() in inferd_reconnect_take_info_ref()) and the shared buffer's
- * reference count -- inferd_stream_info_refs in /metrics -- climbs by one. */
+/* PLANTED DEFECT 4 (reconnect_ref_leak): dropping the connection's handle.
+ * The correct path unrefs and frees it; with the defect on the pointer is
+ * simply forgotten, so every (re)connect leaks the handle (malloc in
+ * inferd_reconnect_take_info_ref()) and its AVBufferRef (av_buffer_ref()
+ * there), and the shared buffer's reference count -- inferd_stream_info_refs
+ * in /metrics -- climbs by one. */
 __attribute__((noinline)) void inferd_reconnect_release_info_ref(struct inferd_stream *s,
-                                                                 AVBufferRef **ref)
+                                                                 struct inferd_info_handle **h)
 {
     if (s->app->cfg.defects.reconnect_ref_leak) {
-        *ref = NULL; /* the defect: no av_buffer_unref() */
+        *h = NULL; /* the defect: no av_buffer_unref(), no free() */
         return;
     }
-    av_buffer_unref(ref);
+    if (*h) {
+        av_buffer_unref(&(*h)->ref);
+        free(*h);
+        *h = NULL;
+    }
 }
 
 /* Sleeps until the monotonic deadline, or less if the stream is stopped or
