@@ -54,6 +54,7 @@ enum snap_section_type {
     SNAP_SEC_MMAPS = 6,
     SNAP_SEC_CORRUPTION = 7,
     SNAP_SEC_LOSSES = 8,
+    SNAP_SEC_REACHABILITY = 9, /* docs/reachability.md */
     SNAP_SEC_END = 0xffff,
 };
 
@@ -215,6 +216,40 @@ struct snap_loss {
     uint64_t value;
 };
 
+/*
+ * Reachability (SNAP_SEC_REACHABILITY, docs/reachability.md): a conservative
+ * mark-and-sweep over the outstanding blocks, valgrind memcheck's classes.
+ * The section holds one info record, then one entry per allocation stack.
+ */
+enum snap_reach_class {
+    SNAP_REACH_DEFINITE = 0, /* nothing points to it */
+    SNAP_REACH_INDIRECT = 1, /* only reachable from lost blocks */
+    SNAP_REACH_POSSIBLE = 2, /* reachable only through interior pointers */
+    SNAP_REACH_REACHABLE = 3, /* a start pointer chain from a root: still reachable */
+    SNAP_REACH_CLASS_COUNT
+};
+#define SNAP_REACH_ATTACH_ONLY 0x1u /* attach mode: only blocks allocated since attach */
+#define SNAP_REACH_THREADS_MISSED 0x2u /* some threads could not be stopped */
+
+struct snap_reach_info {
+    uint32_t flags;            /* SNAP_REACH_* */
+    uint32_t threads_stopped;  /* threads parked for the scan */
+    uint32_t threads_missed;   /* threads that could not be stopped (stacks scanned anyway) */
+    uint32_t pad;
+    uint64_t scan_ns;          /* whole scan, wall clock */
+    uint64_t pause_ns;         /* how long the program's threads were stopped */
+    uint64_t extra_bytes;      /* memory the scan mapped for itself (peak) */
+    uint64_t blocks_scanned;   /* outstanding blocks classified */
+    uint64_t roots_bytes;      /* bytes of roots scanned (data, bss, stacks, TLS, registers) */
+};
+
+struct snap_reach_entry {
+    uint32_t stack_id;
+    uint32_t pad;
+    uint64_t bytes[SNAP_REACH_CLASS_COUNT];  /* by enum snap_reach_class */
+    uint64_t blocks[SNAP_REACH_CLASS_COUNT];
+};
+
 struct snapshot {
     struct snap_header hdr;
     size_t n_modules, n_stacks, n_heap, n_fds, n_mmaps, n_corruptions, n_losses;
@@ -226,6 +261,10 @@ struct snapshot {
     struct snap_corruption *corruptions;
     struct snap_loss *losses;
     char *path; /* file it was read from */
+    int has_reach; /* a reachability section was present */
+    struct snap_reach_info reach;
+    size_t n_reach;
+    struct snap_reach_entry *reach_entries;
 };
 
 /* ---- reader ---- */
@@ -287,6 +326,9 @@ int snap_write_fd(struct snap_writer *w, const struct snap_fd_entry *e);
 int snap_write_mmap(struct snap_writer *w, const struct snap_mmap_entry *e);
 int snap_write_corruption(struct snap_writer *w, const struct snap_corruption *c);
 int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value);
+/* Inside SNAP_SEC_REACHABILITY: the info record first, then the entries. */
+int snap_write_reach_info(struct snap_writer *w, const struct snap_reach_info *i);
+int snap_write_reach(struct snap_writer *w, const struct snap_reach_entry *e);
 
 /* Writes the end marker + checksum and renames DIR/NAME.tmp to DIR/NAME. */
 int snap_writer_commit(struct snap_writer *w);
@@ -302,6 +344,8 @@ const char *snap_corruption_kind_name(uint32_t kind);
 const char *snap_source_name(uint32_t source);
 const char *snap_mode_name(uint32_t mode);
 const char *snap_trigger_name(uint32_t trigger);
+/* "definitely lost", "indirectly lost", "possibly lost", "still reachable". */
+const char *snap_reach_class_name(uint32_t cls);
 /* Classifies a readlink(/proc/PID/fd/N) target into enum snap_fd_kind. */
 uint32_t snap_fd_kind_from_target(const char *target);
 

@@ -93,6 +93,17 @@ const char *snap_trigger_name(uint32_t trigger)
     }
 }
 
+const char *snap_reach_class_name(uint32_t cls)
+{
+    switch (cls) {
+    case SNAP_REACH_DEFINITE: return "definitely lost";
+    case SNAP_REACH_INDIRECT: return "indirectly lost";
+    case SNAP_REACH_POSSIBLE: return "possibly lost";
+    case SNAP_REACH_REACHABLE: return "still reachable";
+    default: return "?";
+    }
+}
+
 static int starts(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;

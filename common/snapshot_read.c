@@ -320,6 +320,39 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         s->n_losses++;
         return 0;
     }
+    case SNAP_SEC_REACHABILITY: {
+        uint32_t tag = get_u32(c);
+        if (tag == 1) { /* info */
+            struct snap_reach_info *i = &s->reach;
+            i->flags = get_u32(c);
+            i->threads_stopped = get_u32(c);
+            i->threads_missed = get_u32(c);
+            i->scan_ns = get_u64(c);
+            i->pause_ns = get_u64(c);
+            i->extra_bytes = get_u64(c);
+            i->blocks_scanned = get_u64(c);
+            i->roots_bytes = get_u64(c);
+            if (c->failed)
+                return -EINVAL;
+            s->has_reach = 1;
+            return 0;
+        }
+        if (tag != 2)
+            return c->failed ? -EINVAL : 0; /* a newer record kind: skipped */
+        if (grow((void **)&s->reach_entries, &caps[7], s->n_reach, sizeof(*s->reach_entries)))
+            return failf(c, "out of memory");
+        struct snap_reach_entry *e = &s->reach_entries[s->n_reach];
+        e->stack_id = get_u32(c);
+        for (int k = 0; k < SNAP_REACH_CLASS_COUNT; k++) {
+            e->bytes[k] = get_u64(c);
+            e->blocks[k] = get_u64(c);
+        }
+        if (c->failed)
+            return -EINVAL;
+        s->has_reach = 1;
+        s->n_reach++;
+        return 0;
+    }
     default:
         return 0; /* unknown section: records are skipped by length */
     }
@@ -336,6 +369,7 @@ static const char *section_name(uint16_t type)
     case SNAP_SEC_MMAPS: return "mmaps section";
     case SNAP_SEC_CORRUPTION: return "corruption section";
     case SNAP_SEC_LOSSES: return "losses section";
+    case SNAP_SEC_REACHABILITY: return "reachability section";
     default: return "unknown section";
     }
 }
@@ -511,6 +545,7 @@ void snapshot_free(struct snapshot *s)
     free(s->mmaps);
     free(s->corruptions);
     free(s->losses);
+    free(s->reach_entries);
     free(s->path);
     free(s);
 }

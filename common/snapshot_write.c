@@ -268,6 +268,40 @@ int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value)
     return w->error;
 }
 
+/* Reachability records start with a tag so the info record and the
+ * per-stack entries can share one section. */
+#define REACH_TAG_INFO 1u
+#define REACH_TAG_ENTRY 2u
+
+int snap_write_reach_info(struct snap_writer *w, const struct snap_reach_info *i)
+{
+    if (begin_record(w, 4 * 4 + 5 * 8) < 0)
+        return w->error;
+    put_u32(w, REACH_TAG_INFO);
+    put_u32(w, i->flags);
+    put_u32(w, i->threads_stopped);
+    put_u32(w, i->threads_missed);
+    put_u64(w, i->scan_ns);
+    put_u64(w, i->pause_ns);
+    put_u64(w, i->extra_bytes);
+    put_u64(w, i->blocks_scanned);
+    put_u64(w, i->roots_bytes);
+    return w->error;
+}
+
+int snap_write_reach(struct snap_writer *w, const struct snap_reach_entry *e)
+{
+    if (begin_record(w, 2 * 4 + 2 * SNAP_REACH_CLASS_COUNT * 8) < 0)
+        return w->error;
+    put_u32(w, REACH_TAG_ENTRY);
+    put_u32(w, e->stack_id);
+    for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+        put_u64(w, e->bytes[c]);
+        put_u64(w, e->blocks[c]);
+    }
+    return w->error;
+}
+
 int snap_writer_commit(struct snap_writer *w)
 {
     if (w->in_section)

@@ -78,6 +78,14 @@ static void write_sample(const char *name)
     snap_write_corruption(w, &ce);
     snap_begin_section(w, SNAP_SEC_LOSSES);
     snap_write_loss(w, "fd_unattributed", 3);
+    snap_begin_section(w, SNAP_SEC_REACHABILITY);
+    struct snap_reach_info ri = {.flags = SNAP_REACH_ATTACH_ONLY, .threads_stopped = 3,
+                                 .scan_ns = 11, .pause_ns = 7, .extra_bytes = 4096,
+                                 .blocks_scanned = 2, .roots_bytes = 8192};
+    snap_write_reach_info(w, &ri);
+    struct snap_reach_entry re = {.stack_id = 5,
+                                  .bytes = {64, 32, 0, 4}, .blocks = {1, 2, 0, 1}};
+    snap_write_reach(w, &re);
     assert_int_equal(snap_writer_commit(w), 0);
 }
 
@@ -122,7 +130,48 @@ static void test_roundtrip_preserves_every_field(void **state)
     assert_int_equal(s->corruptions[0].bytes[1], 0xad);
     assert_string_equal(s->corruptions[0].detail, "1 byte past a 16-byte block");
     assert_int_equal(snapshot_loss(s, "fd_unattributed"), 3);
+    assert_true(s->has_reach);
+    assert_int_equal(s->reach.flags, SNAP_REACH_ATTACH_ONLY);
+    assert_int_equal(s->reach.threads_stopped, 3);
+    assert_int_equal(s->reach.pause_ns, 7);
+    assert_int_equal(s->reach.extra_bytes, 4096);
+    assert_int_equal(s->reach.roots_bytes, 8192);
+    assert_int_equal(s->n_reach, 1);
+    assert_int_equal(s->reach_entries[0].stack_id, 5);
+    assert_int_equal(s->reach_entries[0].bytes[SNAP_REACH_DEFINITE], 64);
+    assert_int_equal(s->reach_entries[0].blocks[SNAP_REACH_INDIRECT], 2);
+    assert_int_equal(s->reach_entries[0].bytes[SNAP_REACH_REACHABLE], 4);
     snapshot_free(s);
+}
+
+static void test_snapshot_without_reachability_section_has_none(void **state)
+{
+    struct snap_writer *w = &writer;
+    assert_int_equal(snap_writer_open(w, dir, "r.000000.snap"), 0);
+    struct snap_header h = {.source = SNAP_SOURCE_SHIM, .mode = SNAP_MODE_FULL};
+    snap_write_header(w, &h);
+    snap_begin_section(w, SNAP_SEC_REACHABILITY);
+    /* entries without an info record still count as a reachability section */
+    struct snap_reach_entry re = {.stack_id = 1};
+    snap_write_reach(w, &re);
+    assert_int_equal(snap_writer_commit(w), 0);
+    struct snapshot *s;
+    char err[256];
+    assert_int_equal(snapshot_read_file(path_of("r.000000.snap"), &s, err, sizeof(err)), 0);
+    assert_true(s->has_reach);
+    assert_int_equal(s->n_reach, 1);
+    assert_int_equal(s->reach.blocks_scanned, 0);
+    snapshot_free(s);
+
+    assert_int_equal(snap_writer_open(w, dir, "r.000001.snap"), 0);
+    snap_write_header(w, &h);
+    assert_int_equal(snap_writer_commit(w), 0);
+    assert_int_equal(snapshot_read_file(path_of("r.000001.snap"), &s, err, sizeof(err)), 0);
+    assert_false(s->has_reach);
+    assert_int_equal(s->n_reach, 0);
+    assert_null(s->reach_entries);
+    snapshot_free(s);
+    assert_string_equal(snap_reach_class_name(SNAP_REACH_INDIRECT), "indirectly lost");
 }
 
 static void test_files_are_private(void **state)
@@ -284,6 +333,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_preserves_every_field),
         cmocka_unit_test(test_files_are_private),
+        cmocka_unit_test(test_snapshot_without_reachability_section_has_none),
         cmocka_unit_test(test_every_truncation_is_an_error),
         cmocka_unit_test(test_every_flipped_byte_is_an_error),
         cmocka_unit_test(test_wrong_version_is_named),
