@@ -55,6 +55,7 @@ enum snap_section_type {
     SNAP_SEC_CORRUPTION = 7,
     SNAP_SEC_LOSSES = 8,
     SNAP_SEC_REACHABILITY = 9, /* docs/reachability.md */
+    SNAP_SEC_RESOURCES = 10,   /* docs/resources.md */
     SNAP_SEC_END = 0xffff,
 };
 
@@ -250,6 +251,33 @@ struct snap_reach_entry {
     uint64_t blocks[SNAP_REACH_CLASS_COUNT];
 };
 
+/*
+ * Paired C-API resources (SNAP_SEC_RESOURCES, docs/resources.md): handles of
+ * a create/destroy API and references of a ref/unref API, one entry per
+ * (resource kind, stack). The stack is the creating call, or for an object
+ * whose creation was not tracked, the ref that made it outstanding.
+ * Use-after-destroy and double-destroy events go into the corruption section
+ * (SNAP_CORR_USE_AFTER_DESTROY / SNAP_CORR_DOUBLE_DESTROY, detail naming the
+ * kind and the function).
+ */
+#define SNAP_RES_REFCOUNTED 0x1u /* the kind has ref/unref functions */
+#define SNAP_RES_ESTIMATED 0x2u  /* counts are scaled from samples */
+
+struct snap_resource_entry {
+    char kind[SNAP_MAX_NAME]; /* the spec's name=..., e.g. "avframe" */
+    uint32_t stack_id;        /* creating (or first unmatched ref) stack */
+    uint32_t flags;           /* SNAP_RES_* */
+    uint64_t live_count;      /* objects from this stack outstanding now */
+    uint64_t total_created;   /* creates seen since tracking began */
+    uint64_t total_destroyed; /* of those, destroyed (or unref'd to zero) */
+    uint64_t total_refs;      /* ref calls on objects from this stack */
+    uint64_t total_unrefs;    /* unref calls on objects from this stack */
+    int64_t ref_balance;      /* sum over outstanding objects of refs - unrefs not matched */
+    uint32_t last_ref_stack;  /* the latest unmatched ref among them, SNAP_STACK_NONE if none */
+    uint32_t pad;
+    uint64_t oldest_ns;       /* CLOCK_REALTIME creation of the oldest outstanding, 0 unknown */
+};
+
 struct snapshot {
     struct snap_header hdr;
     size_t n_modules, n_stacks, n_heap, n_fds, n_mmaps, n_corruptions, n_losses;
@@ -265,6 +293,8 @@ struct snapshot {
     struct snap_reach_info reach;
     size_t n_reach;
     struct snap_reach_entry *reach_entries;
+    size_t n_resources;
+    struct snap_resource_entry *resources;
 };
 
 /* ---- reader ---- */
@@ -329,6 +359,8 @@ int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value);
 /* Inside SNAP_SEC_REACHABILITY: the info record first, then the entries. */
 int snap_write_reach_info(struct snap_writer *w, const struct snap_reach_info *i);
 int snap_write_reach(struct snap_writer *w, const struct snap_reach_entry *e);
+/* Inside SNAP_SEC_RESOURCES. */
+int snap_write_resource(struct snap_writer *w, const struct snap_resource_entry *e);
 
 /* Writes the end marker + checksum and renames DIR/NAME.tmp to DIR/NAME. */
 int snap_writer_commit(struct snap_writer *w);

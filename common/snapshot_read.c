@@ -353,6 +353,29 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         s->n_reach++;
         return 0;
     }
+    case SNAP_SEC_RESOURCES: {
+        if (grow((void **)&s->resources, &caps[8], s->n_resources, sizeof(*s->resources)))
+            return failf(c, "out of memory");
+        struct snap_resource_entry *e = &s->resources[s->n_resources];
+        get_str(c, e->kind, sizeof(e->kind));
+        e->stack_id = get_u32(c);
+        e->flags = get_u32(c);
+        e->live_count = get_u64(c);
+        e->total_created = get_u64(c);
+        e->total_destroyed = get_u64(c);
+        e->total_refs = get_u64(c);
+        e->total_unrefs = get_u64(c);
+        e->ref_balance = (int64_t)get_u64(c);
+        e->last_ref_stack = get_u32(c);
+        get_u32(c);
+        e->oldest_ns = get_u64(c);
+        if (c->failed)
+            return -EINVAL;
+        if (!e->kind[0])
+            return failf(c, "resource entry without a kind name");
+        s->n_resources++;
+        return 0;
+    }
     default:
         return 0; /* unknown section: records are skipped by length */
     }
@@ -370,6 +393,7 @@ static const char *section_name(uint16_t type)
     case SNAP_SEC_CORRUPTION: return "corruption section";
     case SNAP_SEC_LOSSES: return "losses section";
     case SNAP_SEC_REACHABILITY: return "reachability section";
+    case SNAP_SEC_RESOURCES: return "resources section";
     default: return "unknown section";
     }
 }
@@ -426,7 +450,7 @@ int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char 
     struct snapshot *s = calloc(1, sizeof(*s));
     if (!s)
         return failf(&c, "out of memory"), -ENOMEM;
-    size_t caps[8] = {0};
+    size_t caps[12] = {0};
     int have_header = 0;
     c.end = tail;
     while (c.p < c.end && !c.failed) {
@@ -546,6 +570,7 @@ void snapshot_free(struct snapshot *s)
     free(s->corruptions);
     free(s->losses);
     free(s->reach_entries);
+    free(s->resources);
     free(s->path);
     free(s);
 }

@@ -302,6 +302,27 @@ int snap_write_reach(struct snap_writer *w, const struct snap_reach_entry *e)
     return w->error;
 }
 
+int snap_write_resource(struct snap_writer *w, const struct snap_resource_entry *e)
+{
+    char kind[SNAP_MAX_NAME];
+    util_strlcpy(kind, e->kind, sizeof(kind));
+    if (begin_record(w, str_size(kind, sizeof(kind)) + 8 + 6 * 8 + 8 + 8) < 0)
+        return w->error;
+    put_str(w, kind, sizeof(kind));
+    put_u32(w, e->stack_id);
+    put_u32(w, e->flags);
+    put_u64(w, e->live_count);
+    put_u64(w, e->total_created);
+    put_u64(w, e->total_destroyed);
+    put_u64(w, e->total_refs);
+    put_u64(w, e->total_unrefs);
+    put_u64(w, (uint64_t)e->ref_balance);
+    put_u32(w, e->last_ref_stack);
+    put_u32(w, 0);
+    put_u64(w, e->oldest_ns);
+    return w->error;
+}
+
 int snap_writer_commit(struct snap_writer *w)
 {
     if (w->in_section)
