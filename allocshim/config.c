@@ -136,6 +136,48 @@ void shim_config_load(void)
         else if (strcmp(v, "auto"))
             warn("LEAKAUDIT_THREAD", v);
     }
+    c->guard_abort = 1;
+    c->guard_sample = 1000;
+    c->quarantine_bytes = 16u << 20;
+    c->guard_scan_ms = 1000;
+    if ((v = getenv("LEAKAUDIT_GUARD")) && *v) {
+        if (!strcmp(v, "canary"))
+            c->guard = SHIM_GUARD_CANARY;
+        else if (!strcmp(v, "pages"))
+            c->guard = SHIM_GUARD_PAGES;
+        else if (!strcmp(v, "both") || !strcmp(v, "1") || !strcmp(v, "on"))
+            c->guard = SHIM_GUARD_CANARY | SHIM_GUARD_PAGES;
+        else if (strcmp(v, "off") && strcmp(v, "0"))
+            warn("LEAKAUDIT_GUARD", v);
+    }
+    if ((v = getenv("LEAKAUDIT_GUARD_POLICY"))) {
+        if (!strcmp(v, "abort"))
+            c->guard_abort = 1;
+        else if (!strcmp(v, "log"))
+            c->guard_abort = 0;
+        else
+            warn("LEAKAUDIT_GUARD_POLICY", v);
+    }
+    if ((v = getenv("LEAKAUDIT_GUARD_SAMPLE"))) {
+        if (parse_uint(v, &n) == 0 && n >= 1 && n <= (1u << 30))
+            c->guard_sample = (uint32_t)n;
+        else
+            warn("LEAKAUDIT_GUARD_SAMPLE", v);
+    }
+    if ((v = getenv("LEAKAUDIT_QUARANTINE"))) {
+        if (parse_uint(v, &n) == 0)
+            c->quarantine_bytes = n;
+        else
+            warn("LEAKAUDIT_QUARANTINE", v);
+    }
+    if ((v = getenv("LEAKAUDIT_GUARD_SCAN"))) {
+        if (util_parse_duration_ms(v, &n) == 0)
+            c->guard_scan_ms = n;
+        else
+            warn("LEAKAUDIT_GUARD_SCAN", v);
+    }
+    if (c->guard & SHIM_GUARD_CANARY)
+        c->mode = SNAP_MODE_FULL; /* canaries need every block's record */
     if ((v = getenv("LEAKAUDIT_QUIET")))
         c->quiet = strcmp(v, "0") != 0;
 }

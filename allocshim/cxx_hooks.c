@@ -10,6 +10,7 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 typedef void *(*new_fn)(size_t);
@@ -75,6 +76,17 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
     return p;
 }
 
+/* Guard mode: C++ blocks get redzones like malloc's; a failed allocation is
+ * turned into std::bad_alloc by asking the real operator for SIZE_MAX. */
+#define GUARD_NEW(size, align, kind, nothrow, thrower)                                             \
+    if (SHIM_UNLIKELY(shim_fast_mode == SHIM_FAST_GUARD)) {                                        \
+        void *g_ = shim_guard_alloc((size) ? (size) : 1, (align), kind, 0,                         \
+                                    __builtin_frame_address(0), __builtin_return_address(0));      \
+        if (!g_ && !(nothrow) && (thrower))                                                        \
+            return thrower;                                                                        \
+        return g_;                                                                                 \
+    }
+
 #define NEW_HOOK(sym, kind)                                                                        \
     SHIM_EXPORT void *sym(size_t size)                                                             \
     {                                                                                              \
@@ -82,6 +94,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         new_fn f = (new_fn)resolve(&next, #sym);                                                   \
         if (!f)                                                                                    \
             return fallback_new(size, 0, 0);                                                       \
+        GUARD_NEW(size, 16, kind, 0, f(SIZE_MAX))                                                  \
         if (!should_track(size))                                                                   \
             return f(size);                                                                        \
         BUSY_SCOPE;                                                                                \
@@ -97,6 +110,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         new_nothrow_fn f = (new_nothrow_fn)resolve(&next, #sym);                                   \
         if (!f)                                                                                    \
             return fallback_new(size, 0, 1);                                                       \
+        GUARD_NEW(size, 16, kind, 1, NULL)                                                         \
         if (!should_track(size))                                                                   \
             return f(size, nt);                                                                    \
         BUSY_SCOPE;                                                                                \
@@ -113,6 +127,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         new_align_fn f = (new_align_fn)resolve(&next, #sym);                                       \
         if (!f)                                                                                    \
             return fallback_new(size, align, 0);                                                   \
+        GUARD_NEW(size, align < 16 ? 16 : align, kind, 0, f(SIZE_MAX, align))                      \
         if (!should_track(size))                                                                   \
             return f(size, align);                                                                 \
         BUSY_SCOPE;                                                                                \
@@ -128,6 +143,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         new_align_nothrow_fn f = (new_align_nothrow_fn)resolve(&next, #sym);                       \
         if (!f)                                                                                    \
             return fallback_new(size, align, 1);                                                   \
+        GUARD_NEW(size, align < 16 ? 16 : align, kind, 1, NULL)                                    \
         if (!should_track(size))                                                                   \
             return f(size, align, nt);                                                             \
         BUSY_SCOPE;                                                                                \
@@ -157,11 +173,18 @@ static inline int delete_prologue(void *p)
     return 1;
 }
 
-#define DEL_HOOK(sym, type, params, args)                                                          \
+#define DEL_HOOK(sym, type, params, args, kind)                                                    \
     SHIM_EXPORT void sym params                                                                    \
     {                                                                                              \
         static void *next;                                                                         \
         type f = (type)resolve(&next, #sym);                                                       \
+        if (SHIM_UNLIKELY(shim_fast_mode == SHIM_FAST_GUARD) ||                                    \
+            (SHIM_UNLIKELY(shim_guard_pages_only) && shim_guard_in_pool(p))) {                     \
+            if (p)                                                                                 \
+                shim_guard_free(p, shim_guard_pages_only ? -1 : kind, __builtin_frame_address(0),  \
+                                __builtin_return_address(0));                                      \
+            return;                                                                                \
+        }                                                                                          \
         int was = delete_prologue(p);                                                              \
         if (f)                                                                                     \
             f args;                                                                                \
@@ -171,17 +194,17 @@ static inline int delete_prologue(void *p)
             shim_tls.busy = 0;                                                                     \
     }
 
-DEL_HOOK(_ZdlPv, del_fn, (void *p), (p))
-DEL_HOOK(_ZdaPv, del_fn, (void *p), (p))
-DEL_HOOK(_ZdlPvm, del_size_fn, (void *p, size_t n), (p, n))
-DEL_HOOK(_ZdaPvm, del_size_fn, (void *p, size_t n), (p, n))
-DEL_HOOK(_ZdlPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt))
-DEL_HOOK(_ZdaPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt))
-DEL_HOOK(_ZdlPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a))
-DEL_HOOK(_ZdaPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a))
-DEL_HOOK(_ZdlPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a))
-DEL_HOOK(_ZdaPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a))
+DEL_HOOK(_ZdlPv, del_fn, (void *p), (p), SHIM_KIND_NEW)
+DEL_HOOK(_ZdaPv, del_fn, (void *p), (p), SHIM_KIND_NEW_ARRAY)
+DEL_HOOK(_ZdlPvm, del_size_fn, (void *p, size_t n), (p, n), SHIM_KIND_NEW)
+DEL_HOOK(_ZdaPvm, del_size_fn, (void *p, size_t n), (p, n), SHIM_KIND_NEW_ARRAY)
+DEL_HOOK(_ZdlPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt), SHIM_KIND_NEW)
+DEL_HOOK(_ZdaPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt), SHIM_KIND_NEW_ARRAY)
+DEL_HOOK(_ZdlPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a), SHIM_KIND_NEW)
+DEL_HOOK(_ZdaPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a), SHIM_KIND_NEW_ARRAY)
+DEL_HOOK(_ZdlPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a), SHIM_KIND_NEW)
+DEL_HOOK(_ZdaPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a), SHIM_KIND_NEW_ARRAY)
 DEL_HOOK(_ZdlPvSt11align_val_tRKSt9nothrow_t, del_align_nothrow_fn,
-         (void *p, size_t a, const void *nt), (p, a, nt))
+         (void *p, size_t a, const void *nt), (p, a, nt), SHIM_KIND_NEW)
 DEL_HOOK(_ZdaPvSt11align_val_tRKSt9nothrow_t, del_align_nothrow_fn,
-         (void *p, size_t a, const void *nt), (p, a, nt))
+         (void *p, size_t a, const void *nt), (p, a, nt), SHIM_KIND_NEW_ARRAY)

@@ -37,6 +37,8 @@ struct shim_node {
     uint32_t stack_id;
     uint32_t count : 24; /* blocks accounted (estimate in sampled mode) */
     uint32_t kind : 8;
+    uint32_t free_stack; /* guard mode: who freed it (block in quarantine) */
+    uint32_t flags;      /* guard mode: SHIM_BLOCK_* */
 };
 
 struct stack_counters {
@@ -210,6 +212,8 @@ void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind)
     n->count = (uint32_t)count;
     n->stack_id = stack_id;
     n->kind = (uint32_t)kind;
+    n->free_stack = 0;
+    n->flags = 0;
     insert(n);
     struct stack_counters *c = &counters[stack_id];
     __atomic_fetch_add(&c->total_bytes, bytes, __ATOMIC_RELAXED);
@@ -333,6 +337,112 @@ void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t 
         shim_spin_lock(l);
         for (struct shim_node *nd = buckets[b]; nd; nd = nd->next)
             cb(nd->addr, nd->bytes, nd->stack_id, arg);
+        shim_spin_unlock(l);
+    }
+}
+
+/* ---- guard mode: blocks stay in the table while quarantined ---- */
+
+static struct shim_node *find_locked(uintptr_t p, int **lock_out)
+{
+    uint32_t b = bucket_of(p);
+    int *l = &locks[b & (LOCK_STRIPES - 1)];
+    shim_spin_lock(l);
+    *lock_out = l;
+    struct shim_node *n = buckets[b];
+    while (n && n->addr != p)
+        n = n->next;
+    return n;
+}
+
+static void fill_info(const struct shim_node *n, struct shim_block_info *out)
+{
+    out->size = n->bytes;
+    out->alloc_stack = n->stack_id;
+    out->free_stack = n->free_stack;
+    out->kind = n->kind;
+    out->flags = n->flags;
+}
+
+int shim_heap_lookup(const void *p, struct shim_block_info *out)
+{
+    int *l;
+    struct shim_node *n = find_locked((uintptr_t)p, &l);
+    if (n)
+        fill_info(n, out);
+    shim_spin_unlock(l);
+    return n ? (n->flags & SHIM_BLOCK_FREED ? SHIM_LOOKUP_FREED : SHIM_LOOKUP_LIVE)
+             : SHIM_LOOKUP_NONE;
+}
+
+int shim_heap_mark_freed(const void *p, uint32_t free_stack, struct shim_block_info *out)
+{
+    int *l;
+    struct shim_node *n = find_locked((uintptr_t)p, &l);
+    int rc = SHIM_LOOKUP_NONE;
+    uint64_t bytes = 0, count = 0;
+    if (n) {
+        fill_info(n, out);
+        if (n->flags & SHIM_BLOCK_FREED) {
+            rc = SHIM_LOOKUP_FREED;
+        } else {
+            rc = SHIM_LOOKUP_LIVE;
+            n->flags |= SHIM_BLOCK_FREED;
+            n->free_stack = free_stack;
+            bytes = n->bytes;
+            count = n->count;
+        }
+    }
+    shim_spin_unlock(l);
+    if (rc == SHIM_LOOKUP_LIVE) {
+        struct stack_counters *c = &counters[out->alloc_stack];
+        __atomic_fetch_add(&c->freed_bytes, bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->freed_count, count, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
+void shim_heap_set_flag(const void *p, uint32_t flag)
+{
+    int *l;
+    struct shim_node *n = find_locked((uintptr_t)p, &l);
+    if (n)
+        n->flags |= flag;
+    shim_spin_unlock(l);
+}
+
+void shim_heap_evict(const void *p)
+{
+    struct shim_node *n = unlink_addr((uintptr_t)p);
+    if (!n)
+        return;
+    if (shim_cfg.mode == SNAP_MODE_SAMPLED) { /* undo the filter entry, counters already done */
+        uint8_t *f = &filter[filter_of(n->addr)];
+        uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
+        if (v != 0xff && v != 0)
+            __atomic_fetch_sub(f, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&sampled_live, 1, __ATOMIC_RELAXED);
+    }
+    node_put(n);
+}
+
+void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_info *info,
+                                        void *arg),
+                             void *arg)
+{
+    if (!buckets)
+        return;
+    size_t nb = (size_t)1 << shim_cfg.table_bits;
+    for (size_t b = 0; b < nb; b++) {
+        if (!__atomic_load_n(&buckets[b], __ATOMIC_RELAXED))
+            continue;
+        int *l = &locks[b & (LOCK_STRIPES - 1)];
+        shim_spin_lock(l);
+        for (struct shim_node *nd = buckets[b]; nd; nd = nd->next) {
+            struct shim_block_info info;
+            fill_info(nd, &info);
+            cb(nd->addr, &info, arg);
+        }
         shim_spin_unlock(l);
     }
 }

@@ -121,12 +121,17 @@ void shim_init(void)
         _exit(127);
     }
     shim_heap_init();
+    if (shim_cfg.guard)
+        shim_guard_init();
     shim_fd_init();
     shim_mmap_init();
     shim_tls.busy = 0;
     init_thread = 0;
     __atomic_store_n(&shim_active, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&shim_fast_mode, shim_cfg.track_heap ? shim_cfg.mode : 0, __ATOMIC_RELEASE);
+    int fast = shim_cfg.track_heap ? shim_cfg.mode : 0;
+    if (shim_cfg.guard & SHIM_GUARD_CANARY)
+        fast = SHIM_FAST_GUARD; /* every block gets redzones, whatever track_heap says */
+    __atomic_store_n(&shim_fast_mode, fast, __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 }
 
@@ -165,5 +170,7 @@ __attribute__((destructor(101))) static void shim_destructor(void)
 {
     if (!shim_ready())
         return;
+    if (shim_cfg.guard)
+        SHIM_UNTRACKED(shim_guard_scan()); /* last look at every redzone */
     SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_EXIT));
 }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Records an allocation with the stack of whoever called the hook. Inlined
  * so frame_addr/ret are the exported hook's own frame and return address. */
@@ -50,8 +51,16 @@ static void *early_alloc(size_t size, size_t align, int zero)
     return NULL;
 }
 
+#define GUARDED (SHIM_UNLIKELY(shim_fast_mode == SHIM_FAST_GUARD))
+#define PAGES_ONLY SHIM_UNLIKELY(shim_guard_pages_only)
+
 SHIM_EXPORT void *malloc(size_t size)
 {
+    if (PAGES_ONLY) {
+        void *g = shim_guard_page_try_alloc(size, 16, SHIM_KIND_MALLOC, 0, FRAME, RET);
+        if (g)
+            return g;
+    }
     /* Sampled mode's fast path: one global load, one TLS update, a tail call.
      * The busy flag needs no check here: a call that does not sample only
      * forwards. */
@@ -63,6 +72,8 @@ SHIM_EXPORT void *malloc(size_t size)
         if (!shim_real.malloc)
             return b;
     }
+    if (GUARDED)
+        return shim_guard_alloc(size, 16, SHIM_KIND_MALLOC, 0, FRAME, RET);
     if (!should_track(size))
         return shim_real.malloc(size);
     shim_tls.busy = 1;
@@ -77,6 +88,14 @@ SHIM_EXPORT void free(void *p)
 {
     if (!p)
         return;
+    if (PAGES_ONLY && shim_guard_in_pool(p)) {
+        shim_guard_page_release(p, FRAME, RET);
+        return;
+    }
+    if (GUARDED && !shim_is_bootstrap(p)) {
+        shim_guard_free(p, SHIM_KIND_MALLOC, FRAME, RET);
+        return;
+    }
     if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
         SHIM_LIKELY(!shim_sample_filter[shim_filter_slot((uintptr_t)p)]) &&
         SHIM_LIKELY(!shim_is_bootstrap(p))) {
@@ -113,6 +132,17 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
             return b;
     }
     size_t total;
+    if (GUARDED || PAGES_ONLY) {
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM; /* as the real calloc does */
+            return NULL;
+        }
+        if (GUARDED)
+            return shim_guard_alloc(total, 16, SHIM_KIND_MALLOC, 1, FRAME, RET);
+        void *g = shim_guard_page_try_alloc(total, 16, SHIM_KIND_MALLOC, 1, FRAME, RET);
+        if (g)
+            return g;
+    }
     if (__builtin_mul_overflow(n, size, &total) || !should_track(total))
         return shim_real.calloc(n, size); /* overflow: the real calloc fails with ENOMEM */
     shim_tls.busy = 1;
@@ -144,6 +174,31 @@ realloc_common(void *p, size_t size, size_t n, int is_array, void *frame_addr, v
     }
     size_t total;
     int overflow = __builtin_mul_overflow(n, size, &total);
+    if (GUARDED || (PAGES_ONLY && p && shim_guard_in_pool(p))) {
+        if (overflow) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (GUARDED)
+            return shim_guard_realloc(p, total, frame_addr, ret);
+        /* a guard-page block grows into an ordinary one */
+        size_t old = shim_guard_usable_size(p);
+        if (total == 0) {
+            shim_guard_page_release(p, frame_addr, ret);
+            return NULL;
+        }
+        void *q = shim_real.malloc(total);
+        if (!q)
+            return NULL;
+        memcpy(q, p, old < total ? old : total);
+        if (should_track(total)) {
+            shim_tls.busy = 1;
+            record(q, total, SHIM_KIND_MALLOC, frame_addr, ret);
+            shim_tls.busy = 0;
+        }
+        shim_guard_page_release(p, frame_addr, ret);
+        return q;
+    }
     if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || !shim_cfg.track_heap) {
         if (is_array)
             return shim_real.reallocarray(p, n, size);
@@ -211,6 +266,17 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         *out = b;
         return 0;
     }
+    if (GUARDED) {
+        if (align < sizeof(void *) || (align & (align - 1)))
+            return EINVAL;
+        int saved = errno;
+        void *g = shim_guard_alloc(size, align, SHIM_KIND_ALIGNED, 0, FRAME, RET);
+        errno = saved;
+        if (!g)
+            return ENOMEM;
+        *out = g;
+        return 0;
+    }
     if (!should_track(size))
         return shim_real.posix_memalign(out, align, size);
     shim_tls.busy = 1;
@@ -221,12 +287,21 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     return rc;
 }
 
-#define ALIGNED_HOOK(name, params, args, size_expr)                                                \
+#define ALIGNED_HOOK(name, params, args, size_expr, align_expr)                                    \
     SHIM_EXPORT void *name params                                                                  \
     {                                                                                              \
         shim_init();                                                                               \
         if (SHIM_UNLIKELY(!shim_real.name))                                                        \
             return NULL;                                                                           \
+        if (GUARDED) {                                                                             \
+            size_t a_ = (align_expr);                                                              \
+            if (a_ == 0 || (a_ & (a_ - 1))) {                                                      \
+                errno = EINVAL;                                                                    \
+                return NULL;                                                                       \
+            }                                                                                      \
+            return shim_guard_alloc(size_expr, a_ < 16 ? 16 : a_, SHIM_KIND_ALIGNED, 0, FRAME,    \
+                                    RET);                                                          \
+        }                                                                                          \
         if (!should_track(size_expr))                                                              \
             return shim_real.name args;                                                            \
         shim_tls.busy = 1;                                                                         \
@@ -237,10 +312,16 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         return p;                                                                                  \
     }
 
-ALIGNED_HOOK(aligned_alloc, (size_t align, size_t size), (align, size), size)
-ALIGNED_HOOK(memalign, (size_t align, size_t size), (align, size), size)
-ALIGNED_HOOK(valloc, (size_t size), (size), size)
-ALIGNED_HOOK(pvalloc, (size_t size), (size), size)
+static size_t page_round(size_t n)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + pg - 1) & ~(pg - 1);
+}
+
+ALIGNED_HOOK(aligned_alloc, (size_t align, size_t size), (align, size), size, align)
+ALIGNED_HOOK(memalign, (size_t align, size_t size), (align, size), size, align)
+ALIGNED_HOOK(valloc, (size_t size), (size), size, (size_t)sysconf(_SC_PAGESIZE))
+ALIGNED_HOOK(pvalloc, (size_t size), (size), page_round(size), (size_t)sysconf(_SC_PAGESIZE))
 
 SHIM_EXPORT size_t malloc_usable_size(void *p)
 {
@@ -249,5 +330,7 @@ SHIM_EXPORT size_t malloc_usable_size(void *p)
     if (shim_is_bootstrap(p))
         return shim_bootstrap_size(p);
     shim_init();
+    if (GUARDED || (PAGES_ONLY && shim_guard_in_pool(p)))
+        return shim_guard_usable_size(p);
     return shim_real.malloc_usable_size ? shim_real.malloc_usable_size(p) : 0;
 }

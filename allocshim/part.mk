@@ -39,3 +39,13 @@ $(TESTBIN)/allocshim/snapdump: tests/allocshim/snapdump.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 TEST_TARGETS += $(SHIM_TEST_PROGS) $(SHIM)
+
+# Guard-mode test programs.
+GUARD_TEST_PROGS := $(TESTBIN)/guard/corrupt $(TESTBIN)/guard/corrupt_cxx
+$(TESTBIN)/guard/corrupt: tests/guard/corrupt.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
+$(TESTBIN)/guard/corrupt_cxx: tests/guard/corrupt_cxx.cpp
+	@mkdir -p $(dir $@)
+	g++ -g -O1 -fno-omit-frame-pointer -Wno-mismatched-new-delete -o $@ $<
+TEST_TARGETS += $(GUARD_TEST_PROGS)

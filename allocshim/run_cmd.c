@@ -48,6 +48,11 @@ static const char usage_text[] =
     "      --track LIST         comma list of heap,fd,mmap (LEAKAUDIT_TRACK, default all)\n"
     "      --max-stacks N       distinct stacks kept (LEAKAUDIT_MAX_STACKS, 262144)\n"
     "      --top N              stacks in the exit summary (default 10)\n"
+    "      --guard[=MODE]       heap-corruption guard: canary (every block, redzones +\n"
+    "                           quarantine), pages (sampled guard pages), both\n"
+    "                           (LEAKAUDIT_GUARD; --guard alone = canary)\n"
+    "      --guard-policy P     abort (default) or log (LEAKAUDIT_GUARD_POLICY)\n"
+    "      --guard-sample N     1 in N blocks get a guard page (LEAKAUDIT_GUARD_SAMPLE, 1000)\n"
     "  -q, --quiet              no summary at exit\n"
     "  -h, --help               this text\n"
     "\n"
@@ -110,6 +115,21 @@ static void print_summary(const char *path, int top)
     fprintf(stderr, "leakaudit: %zu fds open at exit (%zu created under audit, %zu unattributed), "
                     "%zu mmap regions\n",
             s->n_fds, attributed, unattributed, s->n_mmaps);
+    if (s->n_corruptions && cmd_report) {
+        /* The shim prints raw addresses (symbolizing in a corrupted process
+         * is unsafe); the report symbolizes the events now. */
+        fprintf(stderr, "leakaudit: %zu heap-corruption event(s); symbolized:\n", s->n_corruptions);
+        fflush(stderr);
+        char *args[] = {"report", "--top", "0", (char *)path, NULL};
+        int saved = dup(1);
+        if (saved >= 0 && dup2(2, 1) >= 0) {
+            cmd_report(4, args);
+            fflush(stdout);
+            dup2(saved, 1);
+        }
+        if (saved >= 0)
+            close(saved);
+    }
     for (size_t i = 0; i < s->n_losses; i++)
         if (s->losses[i].value)
             fprintf(stderr, "leakaudit: loss counter %s = %llu\n", s->losses[i].name,
@@ -156,6 +176,8 @@ int cmd_run(int argc, char **argv)
         {"allocator", required_argument, NULL, 'a'}, {"unwind", required_argument, NULL, 'u'},
         {"depth", required_argument, NULL, 'd'}, {"signal", required_argument, NULL, 'S'},
         {"track", required_argument, NULL, 'T'}, {"max-stacks", required_argument, NULL, 'M'},
+        {"guard", optional_argument, NULL, 'G'}, {"guard-policy", required_argument, NULL, 'Y'},
+        {"guard-sample", required_argument, NULL, 'Z'},
         {"top", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *out = NULL, *allocator = "glibc";
@@ -204,6 +226,24 @@ int cmd_run(int argc, char **argv)
             break;
         case 'S': setenv("LEAKAUDIT_SIGNAL", optarg, 1); break;
         case 'T': setenv("LEAKAUDIT_TRACK", optarg, 1); break;
+        case 'G':
+            if (optarg && strcmp(optarg, "canary") && strcmp(optarg, "pages") &&
+                strcmp(optarg, "both")) {
+                fprintf(stderr, "leakaudit: run: --guard=%s: expected canary, pages or both\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_GUARD", optarg ? optarg : "canary", 1);
+            break;
+        case 'Y':
+            if (strcmp(optarg, "abort") && strcmp(optarg, "log")) {
+                fprintf(stderr, "leakaudit: run: --guard-policy %s: expected abort or log\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_GUARD_POLICY", optarg, 1);
+            break;
+        case 'Z': setenv("LEAKAUDIT_GUARD_SAMPLE", optarg, 1); break;
         case 'M': setenv("LEAKAUDIT_MAX_STACKS", optarg, 1); break;
         case 't': top = atoi(optarg); break;
         case 'q': quiet = 1; break;

@@ -44,6 +44,9 @@
 #define SHIM_MAX_FDS (1 << 20)
 #define SHIM_MAX_REGIONS 65536
 
+#define SHIM_GUARD_CANARY 0x1
+#define SHIM_GUARD_PAGES 0x2
+
 enum shim_alloc_kind {
     SHIM_KIND_MALLOC = 0,
     SHIM_KIND_NEW = 1,
@@ -59,6 +62,11 @@ struct shim_config {
     int track_heap, track_fds, track_mmap;
     int quiet;
     int thread_always; /* LEAKAUDIT_THREAD=always: snapshot thread from the start */
+    int guard;         /* SHIM_GUARD_* bits, 0 = off */
+    int guard_abort;   /* policy: 1 abort (default), 0 log and continue */
+    uint32_t guard_sample; /* 1 in N allocations get a guard page */
+    uint64_t quarantine_bytes;
+    uint64_t guard_scan_ms;
     int table_bits;
     uint32_t max_stacks;
     uint64_t interval_ms;
@@ -77,6 +85,7 @@ struct shim_tls {
     struct shim_node *free_nodes; /* per-thread cache of address-table nodes */
     uint32_t n_free_nodes;
     int32_t poll_countdown; /* recorded allocations until the next snapshot poll */
+    int32_t page_countdown; /* guard pages: allocations until the next page slot */
 };
 
 extern struct shim_config shim_cfg;
@@ -155,6 +164,49 @@ static inline int shim_heap_maybe_tracked(const void *p)
                            __ATOMIC_RELAXED) != 0;
 }
 void shim_heap_after_fork_child(void);
+/* Guard mode: a block's record and its state. */
+#define SHIM_BLOCK_FREED 0x1u    /* in quarantine */
+#define SHIM_BLOCK_REPORTED 0x2u /* a corruption of it was already reported */
+#define SHIM_BLOCK_PAGE 0x4u     /* lives in a guard-page slot */
+#define SHIM_BLOCK_PLAIN 0x8u    /* guard mode, but allocated without redzones */
+enum { SHIM_LOOKUP_NONE = 0, SHIM_LOOKUP_LIVE = 1, SHIM_LOOKUP_FREED = 2 };
+struct shim_block_info {
+    uint64_t size;
+    uint32_t alloc_stack, free_stack, kind, flags;
+};
+int shim_heap_lookup(const void *p, struct shim_block_info *out);
+/* Marks p freed (kept in the table) and accounts the free; returns what p
+ * was before: SHIM_LOOKUP_LIVE (now freed), _FREED (double free) or _NONE. */
+int shim_heap_mark_freed(const void *p, uint32_t free_stack, struct shim_block_info *out);
+void shim_heap_set_flag(const void *p, uint32_t flag);
+void shim_heap_evict(const void *p); /* drops a quarantined block's record */
+void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_info *info,
+                                        void *arg),
+                             void *arg);
+
+/* guard.c: heap-corruption guard mode (LEAKAUDIT_GUARD) */
+#define SHIM_FAST_GUARD 3 /* shim_fast_mode value when guard mode is on */
+void shim_guard_init(void);
+void *shim_guard_alloc(size_t size, size_t align, int kind, int zero, void *frame, void *ret);
+void shim_guard_free(void *p, int kind, void *frame, void *ret);
+void *shim_guard_realloc(void *p, size_t size, void *frame, void *ret);
+size_t shim_guard_usable_size(const void *p);
+void shim_guard_scan(void);
+void shim_guard_refresh_modules(void);
+void shim_guard_snapshot(struct snap_writer *w);
+uint64_t shim_guard_scan_interval_ms(void);
+/* Guard pages alone (LEAKAUDIT_GUARD=pages) ride on the normal hooks: 1 in
+ * N allocations is diverted to a page slot, and frees check the pool range. */
+extern int shim_guard_pages_only;
+extern uintptr_t shim_guard_pool_lo, shim_guard_pool_hi;
+static inline int shim_guard_in_pool(const void *p)
+{
+    return (uintptr_t)p - shim_guard_pool_lo < shim_guard_pool_hi - shim_guard_pool_lo;
+}
+void *shim_guard_page_try_alloc(size_t size, size_t align, int kind, int zero, void *frame,
+                                void *ret);
+void shim_guard_page_release(void *p, void *frame, void *ret);
+
 /* Calls cb for every live recorded block (bytes are estimates in sampled
  * mode). Takes each bucket's stripe lock while visiting it: cb must not
  * allocate through the audited allocator or call back into the heap table. */

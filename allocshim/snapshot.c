@@ -177,6 +177,9 @@ int shim_snapshot_write(int trigger)
         snap_begin_section(w, SNAP_SEC_MMAPS);
         shim_mmap_snapshot(w);
 
+        snap_begin_section(w, SNAP_SEC_CORRUPTION);
+        shim_guard_snapshot(w);
+
         snap_begin_section(w, SNAP_SEC_LOSSES);
         shim_heap_loss_counters(write_loss, w);
         shim_fd_loss_counters(write_loss, w);
@@ -251,6 +254,7 @@ static void *snapshot_thread(void *arg)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals are not ours to take */
     uint64_t next = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+    uint64_t next_scan = util_monotonic_ns();
     for (;;) {
         struct timespec ts = {0, POLL_MS * 1000000L};
         nanosleep(&ts, NULL);
@@ -262,6 +266,11 @@ static void *snapshot_thread(void *arg)
         if (signal_pending) {
             signal_pending = 0;
             shim_snapshot_write(SNAP_TRIGGER_SIGNAL);
+        }
+        if (shim_cfg.guard && util_monotonic_ns() >= next_scan) {
+            shim_guard_scan();
+            shim_guard_refresh_modules();
+            next_scan = util_monotonic_ns() + shim_guard_scan_interval_ms() * 1000000ull;
         }
         if (shim_cfg.interval_ms && util_monotonic_ns() >= next) {
             shim_snapshot_write(SNAP_TRIGGER_INTERVAL);
@@ -309,6 +318,11 @@ void shim_snapshot_poll(void)
     if (shim_cfg.interval_ms && util_monotonic_ns() >= next_due_ns) {
         shim_snapshot_write(SNAP_TRIGGER_INTERVAL);
         next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+    }
+    static uint64_t next_scan_ns;
+    if (shim_cfg.guard && util_monotonic_ns() >= next_scan_ns) {
+        shim_guard_scan();
+        next_scan_ns = util_monotonic_ns() + shim_guard_scan_interval_ms() * 1000000ull;
     }
 }
 

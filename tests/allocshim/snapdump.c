@@ -89,6 +89,18 @@ int main(int argc, char **argv)
         frames(s, e->stack_id);
         printf("\n");
     }
+    for (size_t i = 0; i < s->n_corruptions; i++) {
+        const struct snap_corruption *c = &s->corruptions[i];
+        printf("corruption kind=%s size=%llu offset=%lld", snap_corruption_kind_name(c->kind),
+               (unsigned long long)c->block_size, (long long)c->offset);
+        printf(" alloc");
+        frames(s, c->alloc_stack);
+        printf(" free");
+        frames(s, c->free_stack);
+        printf(" access");
+        frames(s, c->access_stack);
+        printf("\n");
+    }
     for (size_t i = 0; i < s->n_losses; i++)
         printf("loss %s=%llu\n", s->losses[i].name, (unsigned long long)s->losses[i].value);
     snapshot_free(s);

@@ -1,0 +1,856 @@
+/*
+ * Heap-corruption guard mode (LEAKAUDIT_GUARD=canary|pages|both): finds the
+ * code that corrupts the heap instead of the innocent malloc that crashes
+ * later.
+ *
+ *  canary   every block gets redzones (32 bytes before: a tagged header and
+ *           16 pattern bytes; 16+ pattern bytes after). They are checked when
+ *           the block is freed or reallocated and by a periodic scan of all
+ *           live blocks. Freed blocks are poisoned and held in a quarantine
+ *           (LEAKAUDIT_QUARANTINE bytes) before the real free; a changed
+ *           poison byte at eviction or scan is a use-after-free write.
+ *           Double frees and frees of pointers this heap never returned
+ *           (interior, stack, global, wild) are caught before the real
+ *           allocator sees them, and so are new/delete[] mismatches.
+ *  pages    GWP-ASan style: 1 in LEAKAUDIT_GUARD_SAMPLE blocks (<= 1 page)
+ *           get their own page next to an inaccessible one, aligned to its
+ *           right or left edge; freed slots are made inaccessible. The
+ *           SIGSEGV handler names the faulting access -- the writer's stack
+ *           -- and the block's allocation and free stacks.
+ *
+ * Policy (LEAKAUDIT_GUARD_POLICY): abort (default: report on stderr, write a
+ * snapshot with the event, then abort / re-raise) or log (report, record and
+ * continue where that is safe: a bad free is skipped, a guard page is opened).
+ *
+ * Every event goes into the snapshot's corruption section with stack ids;
+ * `leakaudit report` symbolizes them. The stderr block gives raw addresses
+ * only: symbolizing inside a corrupted process is not safe.
+ */
+#include "shim.h"
+#include "stacktable.h"
+#include "util.h"
+
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define LEFT_RZ 32          /* header (16) + pattern (16) before the block */
+#define RIGHT_RZ 16         /* at least this many pattern bytes after it */
+#define HEADER_BYTES 16
+#define PAGE_SLOTS 4096     /* guard-page slots (each: one data page) */
+#define MAX_EVENTS 256
+#define QUARANTINE_SLOTS 65536
+#define MAX_DUMP SNAP_MAX_CORRUPTION_BYTES
+
+struct header { /* at user - LEFT_RZ */
+    uint64_t tag;  /* secret ^ user address: a copy elsewhere does not match */
+    uint32_t left; /* bytes from the real block start to the user pointer */
+    uint32_t kind;
+};
+
+struct page_slot {
+    uintptr_t user;
+    uint64_t size;
+    int state; /* 0 unused, 1 live, 2 freed, 3 disarmed (policy log opened it) */
+    int right_aligned;
+};
+
+struct quarantined {
+    uintptr_t user;
+    uint64_t size;
+};
+
+static uint64_t secret;
+static uint8_t pat_live, pat_free;
+static long page_size;
+
+static char *pool;
+uintptr_t shim_guard_pool_lo, shim_guard_pool_hi;
+int shim_guard_pages_only;
+#define pool_lo shim_guard_pool_lo
+#define pool_hi shim_guard_pool_hi
+static struct page_slot *slots;
+static uint32_t slot_next;
+static int slot_lock;
+static uint32_t *freed_fifo; /* freed slots, reused oldest first */
+static uint32_t fifo_head, fifo_tail, fifo_len;
+
+static struct quarantined *quarantine;
+static uint32_t q_head, q_len;
+static uint64_t q_bytes;
+static int q_lock;
+
+static struct snap_corruption events[MAX_EVENTS];
+static uint32_t n_events;
+static uint64_t events_dropped;
+static int event_lock;
+static struct sigaction old_segv;
+
+/* Executable ranges of loaded modules, refreshed outside the signal handler,
+ * so the handler can tell a return address on the stack from data. */
+#define MAX_EXEC_RANGES 128
+static struct {
+    uintptr_t lo, hi;
+} exec_ranges[MAX_EXEC_RANGES];
+static int n_exec_ranges;
+
+static int collect_exec(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    for (int i = 0; i < info->dlpi_phnum && n_exec_ranges < MAX_EXEC_RANGES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            exec_ranges[n_exec_ranges].lo = info->dlpi_addr + ph->p_vaddr;
+            exec_ranges[n_exec_ranges].hi = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+            n_exec_ranges++;
+        }
+    }
+    return 0;
+}
+
+void shim_guard_refresh_modules(void)
+{
+    n_exec_ranges = 0;
+    dl_iterate_phdr(collect_exec, NULL);
+}
+
+static int is_code(uintptr_t a)
+{
+    for (int i = 0; i < n_exec_ranges; i++)
+        if (a >= exec_ranges[i].lo + 5 && a < exec_ranges[i].hi)
+            return 1;
+    return 0;
+}
+
+static inline uint8_t pattern(uint8_t base, uintptr_t addr)
+{
+    return (uint8_t)(base ^ (uint8_t)(addr * 0x9d));
+}
+
+static void fill(uintptr_t addr, size_t len, uint8_t base)
+{
+    for (size_t i = 0; i < len; i++)
+        ((uint8_t *)addr)[i] = pattern(base, addr + i);
+}
+
+/* First address in [addr, addr+len) not holding the pattern, or 0. */
+static uintptr_t check(uintptr_t addr, size_t len, uint8_t base)
+{
+    for (size_t i = 0; i < len; i++)
+        if (((const uint8_t *)addr)[i] != pattern(base, addr + i))
+            return addr + i;
+    return 0;
+}
+
+void shim_guard_init(void)
+{
+    if (getrandom(&secret, sizeof(secret), GRND_NONBLOCK) != sizeof(secret))
+        secret = util_monotonic_ns() * 0x9e3779b97f4a7c15ull;
+    secret |= 1;
+    pat_live = (uint8_t)(0xa5 ^ (secret >> 8));
+    pat_free = (uint8_t)(0x5a ^ (secret >> 16));
+    if (pat_free == pat_live)
+        pat_free ^= 0xff;
+    page_size = sysconf(_SC_PAGESIZE);
+    quarantine = shim_arena_map(sizeof(*quarantine) * QUARANTINE_SLOTS);
+    if (shim_cfg.guard & SHIM_GUARD_PAGES) {
+        /* [guard][data][guard][data]...[guard]: slot i's data is page 2i+1 */
+        size_t len = (size_t)page_size * (2 * PAGE_SLOTS + 1);
+        long p = syscall(SYS_mmap, NULL, len, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        slots = shim_arena_map(sizeof(*slots) * PAGE_SLOTS);
+        freed_fifo = shim_arena_map(sizeof(*freed_fifo) * PAGE_SLOTS);
+        if ((p < 0 && p > -4096) || !slots || !freed_fifo) {
+            shim_cfg.guard &= ~SHIM_GUARD_PAGES;
+        } else {
+            pool = (char *)p;
+            pool_lo = (uintptr_t)pool;
+            pool_hi = pool_lo + len;
+        }
+    }
+    shim_guard_pages_only = shim_cfg.guard == SHIM_GUARD_PAGES;
+}
+
+uint64_t shim_guard_scan_interval_ms(void)
+{
+    return shim_cfg.guard ? shim_cfg.guard_scan_ms : 0;
+}
+
+/* ---- reporting ---- */
+
+static void out(const char *s)
+{
+    if (write(2, s, strlen(s)) < 0) {
+    }
+}
+
+static void out_hex(uint64_t v)
+{
+    char b[24] = "0x";
+    util_u64_to_hex(v, b + 2, sizeof(b) - 2);
+    out(b);
+}
+
+static void out_dec(uint64_t v)
+{
+    char b[24];
+    util_u64_to_dec(v, b, sizeof(b));
+    out(b);
+}
+
+static void out_stack(const char *title, uint32_t id)
+{
+    out("==leakaudit==   ");
+    out(title);
+    if (id == SNAP_STACK_NONE) {
+        out(": (unknown)\n");
+        return;
+    }
+    out(":\n");
+    const uint64_t *frames;
+    uint32_t d = stk_table_get(shim_stacks(), id, &frames);
+    for (uint32_t i = 0; i < d && i < 16; i++) {
+        out("==leakaudit==     #");
+        out_dec(i);
+        out(" ");
+        out_hex(frames[i]);
+        out("\n");
+    }
+}
+
+static void record_event(const struct snap_corruption *c)
+{
+    shim_spin_lock(&event_lock);
+    if (n_events < MAX_EVENTS)
+        events[n_events++] = *c;
+    else
+        events_dropped++;
+    shim_spin_unlock(&event_lock);
+}
+
+/* One clear block on stderr, the event in the next snapshot, then the
+ * policy. Returns only under policy log (or for the page fault path, which
+ * re-raises itself). */
+static void report(struct snap_corruption *c, const char *what, int may_abort)
+{
+    c->time_ns = util_realtime_ns();
+    c->tid = shim_gettid();
+    record_event(c);
+    out("==leakaudit== ");
+    out(snap_corruption_kind_name(c->kind));
+    out(": ");
+    out(what);
+    out("\n==leakaudit==   block ");
+    out_hex(c->addr);
+    out(" of ");
+    out_dec(c->block_size);
+    out(" bytes");
+    if (c->offset || c->kind == SNAP_CORR_OVERFLOW || c->kind == SNAP_CORR_UNDERFLOW) {
+        out(", bad byte at offset ");
+        if (c->offset < 0) {
+            out("-");
+            out_dec((uint64_t)-c->offset);
+        } else {
+            out_dec((uint64_t)c->offset);
+        }
+    }
+    out(", thread ");
+    out_dec((uint64_t)c->tid);
+    out("\n");
+    if (c->bytes_len) {
+        out("==leakaudit==   bytes found:");
+        for (uint32_t i = 0; i < c->bytes_len; i++) {
+            char b[4] = " 00";
+            b[1] = "0123456789abcdef"[c->bytes[i] >> 4];
+            b[2] = "0123456789abcdef"[c->bytes[i] & 15];
+            out(b);
+        }
+        out("\n");
+    }
+    out_stack("access / detected at", c->access_stack);
+    out_stack("block allocated at", c->alloc_stack);
+    if (c->free_stack)
+        out_stack("block freed at", c->free_stack);
+    out("==leakaudit==   (symbols: leakaudit report ");
+    out(shim_cfg.out_dir);
+    out(")\n");
+    if (shim_cfg.guard_abort && may_abort) {
+        out("==leakaudit== aborting (LEAKAUDIT_GUARD_POLICY=log to continue)\n");
+        SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_CORRUPTION));
+        abort();
+    }
+}
+
+static void dump_bytes(struct snap_corruption *c, uintptr_t at, uintptr_t end)
+{
+    uint32_t n = 0;
+    while (n < MAX_DUMP && at + n < end) {
+        c->bytes[n] = ((const uint8_t *)at)[n];
+        n++;
+    }
+    c->bytes_len = n;
+}
+
+static void set_detail(struct snap_corruption *c, const char *s)
+{
+    util_strlcpy(c->detail, s, sizeof(c->detail));
+}
+
+/* ---- canary blocks ---- */
+
+static inline struct header *header_of(uintptr_t user)
+{
+    return (struct header *)(user - LEFT_RZ);
+}
+
+/* Checks a canary block's redzones; reports and returns 1 if corrupt. */
+static int check_canaries(uintptr_t user, const struct shim_block_info *info, uint32_t detect_stack,
+                          const char *when)
+{
+    struct snap_corruption c = {.addr = user, .block_size = info->size,
+                                .alloc_stack = info->alloc_stack, .access_stack = detect_stack};
+    uintptr_t bad = check(user - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live);
+    const struct header *h = header_of(user);
+    if (bad || h->tag != (secret ^ user)) {
+        if (!bad)
+            bad = user - LEFT_RZ;
+        c.kind = SNAP_CORR_UNDERFLOW;
+        c.offset = -(int64_t)(user - bad);
+        dump_bytes(&c, user - (LEFT_RZ - HEADER_BYTES), user);
+        set_detail(&c, when);
+        report(&c, "bytes before the block were overwritten", 1);
+        return 1;
+    }
+    size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
+    bad = check(user + info->size, right, pat_live);
+    if (bad) {
+        c.kind = SNAP_CORR_OVERFLOW;
+        c.offset = (int64_t)(bad - user);
+        dump_bytes(&c, user + info->size, user + info->size + right);
+        set_detail(&c, when);
+        report(&c, "bytes past the end of the block were overwritten", 1);
+        return 1;
+    }
+    return 0;
+}
+
+static void *canary_alloc(size_t size, size_t align, int kind, int zero)
+{
+    size_t right = RIGHT_RZ + ((16 - (size & 15)) & 15);
+    size_t left = align > LEFT_RZ ? align : LEFT_RZ;
+    size_t total;
+    if (__builtin_add_overflow(size, left + right, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *real = NULL;
+    if (align > 16) {
+        if (shim_real.posix_memalign(&real, align, total) != 0) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    } else {
+        real = shim_real.malloc(total);
+        if (!real)
+            return NULL;
+    }
+    uintptr_t user = (uintptr_t)real + left;
+    struct header *h = header_of(user);
+    h->tag = secret ^ user;
+    h->left = (uint32_t)left;
+    h->kind = (uint32_t)kind;
+    fill(user - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live);
+    fill(user + size, right, pat_live);
+    if (zero)
+        memset((void *)user, 0, size);
+    return (void *)user;
+}
+
+static void real_release(uintptr_t user, const struct shim_block_info *info)
+{
+    if (info->flags & SHIM_BLOCK_PAGE)
+        return; /* page slots are recycled, never given to the allocator */
+    shim_real.free((void *)(user - header_of(user)->left));
+}
+
+/* Pushes a freed canary block into the quarantine; evicts the oldest while
+ * over budget, checking their poison first (use-after-free writes). */
+static void quarantine_push(uintptr_t user, uint64_t size)
+{
+    fill(user, size, pat_free);
+    struct quarantined victims[8];
+    int nv = 0;
+    shim_spin_lock(&q_lock);
+    if (q_len == QUARANTINE_SLOTS || (shim_cfg.quarantine_bytes == 0 && q_len)) {
+        victims[nv++] = quarantine[q_head];
+        q_bytes -= quarantine[q_head].size;
+        q_head = (q_head + 1) % QUARANTINE_SLOTS;
+        q_len--;
+    }
+    quarantine[(q_head + q_len) % QUARANTINE_SLOTS] = (struct quarantined){user, size};
+    q_len++;
+    q_bytes += size;
+    while (q_bytes > shim_cfg.quarantine_bytes && q_len > 1 && nv < 8) {
+        victims[nv++] = quarantine[q_head];
+        q_bytes -= quarantine[q_head].size;
+        q_head = (q_head + 1) % QUARANTINE_SLOTS;
+        q_len--;
+    }
+    shim_spin_unlock(&q_lock);
+    for (int i = 0; i < nv; i++) {
+        struct shim_block_info info;
+        uintptr_t u = victims[i].user;
+        if (shim_heap_lookup((void *)u, &info) != SHIM_LOOKUP_FREED)
+            continue;
+        uintptr_t bad = check(u, info.size, pat_free);
+        if (bad && !(info.flags & SHIM_BLOCK_REPORTED)) {
+            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = u,
+                                        .block_size = info.size, .offset = (int64_t)(bad - u),
+                                        .alloc_stack = info.alloc_stack,
+                                        .free_stack = info.free_stack};
+            dump_bytes(&c, bad, u + info.size);
+            set_detail(&c, "found when the block left the quarantine");
+            report(&c, "a freed block was written to", 1);
+        }
+        shim_heap_evict((void *)u);
+        real_release(u, &info);
+    }
+}
+
+/* ---- guard-page slots ---- */
+
+static uintptr_t slot_data(uint32_t i)
+{
+    return pool_lo + (uintptr_t)(2 * i + 1) * (uintptr_t)page_size;
+}
+
+static void *page_alloc(size_t size, size_t align, int zero)
+{
+    if (size > (size_t)page_size - RIGHT_RZ || align > 16 || !pool)
+        return NULL;
+    uint32_t i;
+    shim_spin_lock(&slot_lock);
+    if (slot_next < PAGE_SLOTS) {
+        i = slot_next++;
+    } else if (fifo_len > PAGE_SLOTS / 2) { /* keep freed slots inaccessible a while */
+        i = freed_fifo[fifo_head];
+        fifo_head = (fifo_head + 1) % PAGE_SLOTS;
+        fifo_len--;
+        shim_heap_evict((void *)slots[i].user);
+    } else {
+        shim_spin_unlock(&slot_lock);
+        return NULL;
+    }
+    slots[i].state = 1;
+    shim_spin_unlock(&slot_lock);
+    uintptr_t data = slot_data(i);
+    if (mprotect((void *)data, (size_t)page_size, PROT_READ | PROT_WRITE) != 0)
+        return NULL;
+    /* Alternate edges: right-aligned blocks catch overflows at the next
+     * page, left-aligned ones underflows at the previous page. The few
+     * alignment bytes left over on the right are canary-checked. */
+    int right = (shim_tls.rng++ & 1) == 0;
+    size_t rounded = (size + 15) & ~(size_t)15;
+    uintptr_t user = right ? data + (uintptr_t)page_size - rounded : data;
+    slots[i].user = user;
+    slots[i].size = size;
+    slots[i].right_aligned = right;
+    fill(data, (size_t)page_size, pat_live);
+    if (zero)
+        memset((void *)user, 0, size);
+    return (void *)user;
+}
+
+static int in_pool(uintptr_t p)
+{
+    return p >= pool_lo && p < pool_hi;
+}
+
+static uint32_t slot_of(uintptr_t p)
+{
+    return (uint32_t)((p - pool_lo) / (uintptr_t)page_size - 1) / 2;
+}
+
+static void page_free(uintptr_t user, const struct shim_block_info *info)
+{
+    uint32_t i = slot_of(user);
+    uintptr_t data = slot_data(i);
+    /* the rest of the page around the block holds the pattern */
+    uintptr_t end = data + (uintptr_t)page_size;
+    uintptr_t bad = check(user + info->size, end - (user + info->size), pat_live);
+    if (!bad)
+        bad = check(data, user - data, pat_live);
+    if (bad) {
+        struct snap_corruption c = {.kind = bad < user ? SNAP_CORR_UNDERFLOW : SNAP_CORR_OVERFLOW,
+                                    .addr = user, .block_size = info->size,
+                                    .offset = (int64_t)(bad - user),
+                                    .alloc_stack = info->alloc_stack};
+        set_detail(&c, "guard-page block: padding overwritten");
+        report(&c, "bytes next to the block were overwritten", 1);
+    }
+    mprotect((void *)data, (size_t)page_size, PROT_NONE);
+    shim_spin_lock(&slot_lock);
+    slots[i].state = 2;
+    freed_fifo[fifo_tail] = i;
+    fifo_tail = (fifo_tail + 1) % PAGE_SLOTS;
+    fifo_len++;
+    shim_spin_unlock(&slot_lock);
+}
+
+/* Re-raises a fault we could not or would not handle: the program's own
+ * handler if it had one, else the default action. */
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    if (old_segv.sa_flags & SA_SIGINFO) {
+        if (old_segv.sa_sigaction) {
+            old_segv.sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (old_segv.sa_handler != SIG_DFL && old_segv.sa_handler != SIG_IGN) {
+        old_segv.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL); /* returning re-executes the access: killed by SIGSEGV */
+}
+
+static void on_segv(int sig, siginfo_t *si, void *ucv)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    if (!pool || !in_pool(a)) {
+        chain(sig, si, ucv);
+        return;
+    }
+    int saved_busy = shim_tls.busy;
+    shim_tls.busy = 1;
+    ucontext_t *uc = ucv;
+    int write = 0;
+    uint64_t frames[SNAP_MAX_STACK_DEPTH];
+    uint32_t depth = 0;
+#if defined(__x86_64__)
+    write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+    /* the faulting instruction, then its function's callers by frame pointer */
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    frames[depth++] = pc + 1; /* reports subtract 1 from return addresses */
+    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    /* A leaf function (memset, memcpy) has no frame of its own: its caller's
+     * return address is at the stack pointer. Take it if it points just
+     * after a call instruction in loaded code. */
+    uintptr_t top = *(const uintptr_t *)sp;
+    if (is_code(top) && (((const uint8_t *)top)[-5] == 0xe8 || ((const uint8_t *)top)[-2] == 0xff ||
+                         ((const uint8_t *)top)[-3] == 0xff || ((const uint8_t *)top)[-6] == 0xff))
+        frames[depth++] = top;
+    for (uintptr_t prev = sp; depth < (uint32_t)shim_cfg.depth; prev = fp) {
+        if (fp <= prev || fp - prev > (1u << 24) || (fp & 7))
+            break;
+        uintptr_t r = ((const uintptr_t *)fp)[1];
+        if (r < 4096)
+            break;
+        frames[depth++] = r;
+        fp = ((const uintptr_t *)fp)[0];
+    }
+#else
+    frames[depth++] = a;
+#endif
+    uint32_t access = stk_table_intern(shim_stacks(), frames, depth);
+    uint64_t idx = (a - pool_lo) / (uint64_t)page_size;
+    struct snap_corruption c = {.access_stack = access};
+    const char *what = "access to a guard page";
+    uint32_t slot = PAGE_SLOTS;
+    if (idx & 1) { /* a data page: its block was freed */
+        slot = (uint32_t)(idx - 1) / 2;
+        c.kind = write ? SNAP_CORR_USE_AFTER_FREE_WRITE : SNAP_CORR_USE_AFTER_FREE_READ;
+        what = write ? "write to a freed block" : "read of a freed block";
+    } else { /* a guard page between slot idx/2-1 (left) and idx/2 (right) */
+        uint32_t left = idx >= 2 ? (uint32_t)idx / 2 - 1 : PAGE_SLOTS;
+        uint32_t right = (uint32_t)idx / 2;
+        if (left < PAGE_SLOTS && slots[left].state == 1 && slots[left].right_aligned) {
+            slot = left;
+            c.kind = write ? SNAP_CORR_OVERFLOW : SNAP_CORR_OVERFLOW_READ;
+            what = write ? "write past the end of a block" : "read past the end of a block";
+        } else if (right < PAGE_SLOTS && slots[right].state == 1 && !slots[right].right_aligned) {
+            slot = right;
+            c.kind = write ? SNAP_CORR_UNDERFLOW : SNAP_CORR_UNDERFLOW_READ;
+            what = write ? "write before the start of a block" : "read before the start of a block";
+        } else {
+            c.kind = write ? SNAP_CORR_OVERFLOW : SNAP_CORR_OVERFLOW_READ;
+        }
+    }
+    if (slot < PAGE_SLOTS) {
+        struct shim_block_info info = {0};
+        c.addr = slots[slot].user;
+        c.block_size = slots[slot].size;
+        c.offset = (int64_t)(a - slots[slot].user);
+        if (shim_heap_lookup((void *)slots[slot].user, &info) != SHIM_LOOKUP_NONE) {
+            c.alloc_stack = info.alloc_stack;
+            c.free_stack = info.free_stack;
+        }
+    } else {
+        c.addr = a;
+    }
+    set_detail(&c, "caught by a guard page at the faulting access");
+    report(&c, what, 0);
+    if (shim_cfg.guard_abort) {
+        out("==leakaudit== re-raising SIGSEGV (LEAKAUDIT_GUARD_POLICY=log to continue)\n");
+        shim_snapshot_write(SNAP_TRIGGER_CORRUPTION);
+        signal(SIGSEGV, SIG_DFL);
+        shim_tls.busy = saved_busy;
+        return; /* the access faults again, now with the default action */
+    }
+    /* log: open the page so the access succeeds; this slot is no longer guarded */
+    uintptr_t page = a & ~((uintptr_t)page_size - 1);
+    mprotect((void *)page, (size_t)page_size, PROT_READ | PROT_WRITE);
+    if (slot < PAGE_SLOTS)
+        slots[slot].state = 3;
+    shim_tls.busy = saved_busy;
+}
+
+static void install_handler(void)
+{
+    static int installed;
+    if (installed || !pool)
+        return;
+    installed = 1;
+    shim_guard_refresh_modules();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+}
+
+/* ---- the hooks' entry points ---- */
+
+static inline __attribute__((always_inline)) uint32_t stack_here(void *frame, void *ret)
+{
+    return shim_tls.busy ? SNAP_STACK_NONE : shim_capture_stack_id(frame, ret);
+}
+
+/* Records a guard block in the heap table with the caller's stack. */
+static inline __attribute__((always_inline)) void record_block(void *p, size_t size, int kind,
+                                                               uint32_t flags, int was_busy,
+                                                               void *frame, void *ret)
+{
+    int saved = errno;
+    shim_tls.busy = was_busy;
+    uint32_t id = stack_here(frame, ret);
+    shim_tls.busy = 1;
+    shim_heap_on_alloc(p, size, id, kind);
+    if (flags)
+        shim_heap_set_flag(p, flags);
+    errno = saved;
+}
+
+static inline int take_page_sample(void)
+{
+    if (--shim_tls.page_countdown > 0)
+        return 0;
+    shim_tls.page_countdown = (int32_t)shim_cfg.guard_sample;
+    return 1;
+}
+
+void *shim_guard_page_try_alloc(size_t size, size_t align, int kind, int zero, void *frame,
+                                void *ret)
+{
+    if (!take_page_sample() || shim_tls.busy)
+        return NULL;
+    shim_tls.busy = 1;
+    install_handler();
+    void *p = page_alloc(size, align, zero);
+    if (p)
+        record_block(p, size, kind, SHIM_BLOCK_PAGE, 0, frame, ret);
+    shim_tls.busy = 0;
+    return p;
+}
+
+void *shim_guard_alloc(size_t size, size_t align, int kind, int zero, void *frame, void *ret)
+{
+    int was_busy = shim_tls.busy;
+    shim_tls.busy = 1;
+    void *p = NULL;
+    uint32_t flags = 0;
+    if ((shim_cfg.guard & SHIM_GUARD_PAGES) && !was_busy && take_page_sample()) {
+        install_handler();
+        p = page_alloc(size, align, zero);
+        flags = p ? SHIM_BLOCK_PAGE : 0;
+    }
+    if (!p)
+        p = canary_alloc(size, align, kind, zero);
+    if (p)
+        record_block(p, size, kind, flags, was_busy, frame, ret);
+    shim_tls.busy = was_busy;
+    return p;
+}
+
+static const char *kind_name(uint32_t kind)
+{
+    switch (kind) {
+    case SHIM_KIND_NEW: return "operator new";
+    case SHIM_KIND_NEW_ARRAY: return "operator new[]";
+    default: return "malloc";
+    }
+}
+
+static int kinds_match(uint32_t alloc, int free_kind)
+{
+    int a = alloc == SHIM_KIND_ALIGNED ? SHIM_KIND_MALLOC : (int)alloc;
+    int f = free_kind == SHIM_KIND_ALIGNED ? SHIM_KIND_MALLOC : free_kind;
+    return a == f;
+}
+
+void shim_guard_free(void *p, int kind, void *frame, void *ret)
+{
+    int was_busy = shim_tls.busy;
+    uint32_t here = stack_here(frame, ret);
+    shim_tls.busy = 1;
+    struct shim_block_info info;
+    int st = shim_heap_mark_freed(p, here, &info);
+    uintptr_t u = (uintptr_t)p;
+    if (st == SHIM_LOOKUP_FREED) {
+        struct snap_corruption c = {.kind = SNAP_CORR_DOUBLE_FREE, .addr = u,
+                                    .block_size = info.size, .alloc_stack = info.alloc_stack,
+                                    .free_stack = info.free_stack, .access_stack = here};
+        set_detail(&c, "freed again; the second free was skipped");
+        report(&c, "a block was freed twice", 1);
+        shim_tls.busy = was_busy;
+        return;
+    }
+    if (st == SHIM_LOOKUP_NONE) {
+        struct snap_corruption c = {.kind = SNAP_CORR_INVALID_FREE, .addr = u, .access_stack = here};
+        uintptr_t sp = (uintptr_t)&c;
+        const char *where = "a pointer this heap never returned (interior, global or wild); "
+                            "the free was skipped";
+        if (shim_tls.stack_hi && u > sp && u < shim_tls.stack_hi)
+            where = "a pointer into the stack; the free was skipped";
+        set_detail(&c, where);
+        report(&c, where, 1);
+        shim_tls.busy = was_busy;
+        return;
+    }
+    if (!was_busy && kind >= 0 && !kinds_match(info.kind, kind)) {
+        struct snap_corruption c = {.kind = SNAP_CORR_MISMATCHED_FREE, .addr = u,
+                                    .block_size = info.size, .alloc_stack = info.alloc_stack,
+                                    .access_stack = here};
+        char d[128];
+        size_t n = util_strlcpy(d, "allocated with ", sizeof(d));
+        n += util_strlcpy(d + n, kind_name(info.kind), sizeof(d) - n);
+        n += util_strlcpy(d + n, ", released with ", sizeof(d) - n);
+        util_strlcpy(d + n, kind == SHIM_KIND_NEW ? "delete" : kind == SHIM_KIND_NEW_ARRAY
+                                                                  ? "delete[]" : "free",
+                     sizeof(d) - n);
+        set_detail(&c, d);
+        report(&c, d, 1);
+    }
+    if (info.flags & SHIM_BLOCK_PAGE) {
+        page_free(u, &info);
+    } else {
+        if (!(info.flags & SHIM_BLOCK_REPORTED) &&
+            check_canaries(u, &info, here, "found when the block was freed"))
+            shim_heap_set_flag(p, SHIM_BLOCK_REPORTED);
+        quarantine_push(u, info.size);
+    }
+    shim_tls.busy = was_busy;
+}
+
+void shim_guard_page_release(void *p, void *frame, void *ret)
+{
+    shim_guard_free(p, -1, frame, ret);
+}
+
+void *shim_guard_realloc(void *p, size_t size, void *frame, void *ret)
+{
+    if (!p)
+        return shim_guard_alloc(size, 16, SHIM_KIND_MALLOC, 0, frame, ret);
+    struct shim_block_info info;
+    int st = shim_heap_lookup(p, &info);
+    if (st != SHIM_LOOKUP_LIVE) {
+        shim_guard_free(p, -1, frame, ret); /* reports a double or invalid free */
+        errno = EINVAL;
+        return NULL;
+    }
+    if (size == 0) {
+        shim_guard_free(p, SHIM_KIND_MALLOC, frame, ret);
+        return NULL;
+    }
+    void *q = shim_guard_alloc(size, 16, SHIM_KIND_MALLOC, 0, frame, ret);
+    if (!q)
+        return NULL; /* p stays valid, as realloc requires */
+    memcpy(q, p, info.size < size ? info.size : size);
+    shim_guard_free(p, -1, frame, ret);
+    return q;
+}
+
+size_t shim_guard_usable_size(const void *p)
+{
+    struct shim_block_info info;
+    return shim_heap_lookup(p, &info) == SHIM_LOOKUP_LIVE ? info.size : 0;
+}
+
+/* ---- periodic scan ---- */
+
+static void scan_block(uintptr_t addr, const struct shim_block_info *info, void *arg)
+{
+    if (info->flags & (SHIM_BLOCK_REPORTED | SHIM_BLOCK_PAGE | SHIM_BLOCK_PLAIN))
+        return;
+    int bad;
+    if (info->flags & SHIM_BLOCK_FREED) {
+        bad = check(addr, info->size, pat_free) != 0;
+    } else {
+        size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
+        bad = check(addr - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live) ||
+              header_of(addr)->tag != (secret ^ addr) || check(addr + info->size, right, pat_live);
+    }
+    if (bad) {
+        uintptr_t *found = arg;
+        if (!found[0])
+            found[0] = addr;
+    }
+}
+
+void shim_guard_scan(void)
+{
+    if (!(shim_cfg.guard & SHIM_GUARD_CANARY))
+        return;
+    /* Find the first corrupt block under the table's locks, report it after
+     * (reporting may abort and must not hold a stripe lock). */
+    uintptr_t found[1] = {0};
+    shim_heap_foreach_block(scan_block, found);
+    if (!found[0])
+        return;
+    struct shim_block_info info;
+    int st = shim_heap_lookup((void *)found[0], &info);
+    if (st == SHIM_LOOKUP_LIVE) {
+        if (check_canaries(found[0], &info, SNAP_STACK_NONE, "found by the periodic scan"))
+            shim_heap_set_flag((void *)found[0], SHIM_BLOCK_REPORTED);
+    } else if (st == SHIM_LOOKUP_FREED) {
+        uintptr_t bad = check(found[0], info.size, pat_free);
+        if (bad) {
+            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = found[0],
+                                        .block_size = info.size,
+                                        .offset = (int64_t)(bad - found[0]),
+                                        .alloc_stack = info.alloc_stack,
+                                        .free_stack = info.free_stack};
+            dump_bytes(&c, bad, found[0] + info.size);
+            set_detail(&c, "found by the periodic scan of the quarantine");
+            shim_heap_set_flag((void *)found[0], SHIM_BLOCK_REPORTED);
+            report(&c, "a freed block was written to", 1);
+        }
+    }
+}
+
+void shim_guard_snapshot(struct snap_writer *w)
+{
+    shim_spin_lock(&event_lock);
+    uint32_t n = n_events;
+    shim_spin_unlock(&event_lock);
+    for (uint32_t i = 0; i < n; i++)
+        snap_write_corruption(w, &events[i]);
+}

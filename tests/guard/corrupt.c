@@ -1,0 +1,162 @@
+/*
+ * Heap-corruption programs for the guard-mode tests: each scenario commits
+ * one kind of heap bug in a named, non-inlined function.
+ *   corrupt SCENARIO   overflow1 overflow16 underflow uaf_write uaf_read
+ *                      double_free interior_free stack_free memalign_overflow
+ *                      calloc_overflow realloc_freed mismatch field clean
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline, noclone))
+static void *volatile sink;
+static volatile int zero = 0;
+
+NOINLINE char *alloc_block(size_t n)
+{
+    return malloc(n);
+}
+
+NOINLINE void write_past_end(char *p, size_t n, size_t by)
+{
+    for (size_t i = 0; i < n + by; i++)
+        p[i] = (char)i;
+}
+
+NOINLINE void write_before_start(char *p)
+{
+    p[-1 - zero] = 'x';
+}
+
+NOINLINE void write_after_free(char *p)
+{
+    p[8 + zero] = 'w';
+}
+
+NOINLINE int read_after_free(char *p)
+{
+    return p[8 + zero];
+}
+
+NOINLINE void free_twice(char *p)
+{
+    free(p);
+    free(p);
+}
+
+NOINLINE void free_interior(char *p)
+{
+    free(p + 16 + zero);
+}
+
+NOINLINE void free_stack(void)
+{
+    char buf[64];
+    sink = buf;
+    free((void *)sink);
+}
+
+/* The field case: a vendor runtime thread writes past a tensor buffer it was
+ * handed; much later the JPEG snapshot path frees/allocates next to it. */
+static char *tensor, *neighbour;
+
+NOINLINE char *alloc_tensor(void)
+{
+    return malloc(64);
+}
+
+NOINLINE void *vendor_runtime_thread(void *arg)
+{
+    memset(tensor, 0x41, 64 + 24 + zero); /* 24 bytes too many: over the next chunk's header */
+    return NULL;
+}
+
+NOINLINE void jpeg_encode_snapshot(void)
+{
+    free(neighbour);               /* innocent */
+    char *jpeg = malloc(2880);     /* innocent: the size from the field report */
+    memset(jpeg, 0, 2880);
+    free(jpeg);
+    char *more[16];
+    for (int i = 0; i < 16; i++)
+        more[i] = malloc(64);
+    for (int i = 0; i < 16; i++)
+        free(more[i]);
+}
+
+int main(int argc, char **argv)
+{
+    const char *s = argc > 1 ? argv[1] : "clean";
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (!strcmp(s, "overflow1")) {
+        char *p = alloc_block(100);
+        write_past_end(p, 100, 1);
+        free(p);
+    } else if (!strcmp(s, "overflow16")) {
+        char *p = alloc_block(64);
+        write_past_end(p, 64, 16);
+        free(p);
+    } else if (!strcmp(s, "underflow")) {
+        char *p = alloc_block(48);
+        write_before_start(p);
+        free(p);
+    } else if (!strcmp(s, "uaf_write")) {
+        char *p = alloc_block(200);
+        free(p);
+        write_after_free(p);
+    } else if (!strcmp(s, "uaf_read")) {
+        char *p = alloc_block(200);
+        free(p);
+        printf("read %d\n", read_after_free(p));
+    } else if (!strcmp(s, "double_free")) {
+        free_twice(alloc_block(32));
+    } else if (!strcmp(s, "interior_free")) {
+        free_interior(alloc_block(128));
+    } else if (!strcmp(s, "stack_free")) {
+        free_stack();
+    } else if (!strcmp(s, "memalign_overflow")) {
+        char *p = memalign(256, 1000);
+        if ((uintptr_t)p % 256)
+            return 3;
+        write_past_end(p, 1000, 4);
+        free(p);
+    } else if (!strcmp(s, "calloc_overflow")) {
+        errno = 0;
+        volatile size_t huge = SIZE_MAX / 2;
+        void *p = calloc(huge, 4);
+        printf("calloc overflow: %s %s\n", p ? "non-NULL" : "NULL", errno == ENOMEM ? "ENOMEM" : "?");
+        return p != NULL;
+    } else if (!strcmp(s, "realloc_freed")) {
+        char *p = alloc_block(40);
+        free(p);
+        sink = realloc(p, 80);
+    } else if (!strcmp(s, "field")) {
+        tensor = alloc_tensor();
+        neighbour = malloc(64);
+        pthread_t t;
+        pthread_create(&t, NULL, vendor_runtime_thread, NULL);
+        pthread_join(t, NULL);
+        for (int i = 0; i < 1000; i++)
+            free(malloc(100)); /* time passes: nothing notices yet */
+        jpeg_encode_snapshot();
+        printf("survived\n");
+    } else if (!strcmp(s, "clean")) {
+        for (int i = 0; i < 10000; i++) {
+            char *p = malloc((size_t)(i % 500) + 1);
+            memset(p, 1, (size_t)(i % 500) + 1);
+            p = realloc(p, (size_t)(i % 700) + 1);
+            free(p);
+        }
+        printf("clean\n");
+    } else {
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Guard mode catches each kind of heap bug with the right kind and names the
+# function involved (canary mode for redzone/free checks, guard pages for the
+# exact faulting access), under glibc and jemalloc; calloc overflow still
+# returns NULL/ENOMEM; a clean program gets no report.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../allocshim/lib_shim.sh"
+C=$TESTBIN/guard/corrupt
+CXX=$TESTBIN/guard/corrupt_cxx
+need_file "$C"
+
+# guarded MODE ALLOC SCENARIO [prog]: runs under guard, leaves the dump in $T/d
+guarded() {
+    local mode=$1 alloc=$2 sc=$3 prog=${4:-$C}
+    rm -rf "$T/o"
+    "$LEAKAUDIT" run -q --guard="$mode" --guard-sample 1 -a "$alloc" -o "$T/o" -- "$prog" "$sc" \
+        >"$T/stdout" 2>"$T/stderr" || true
+    dump_last "$T/o" >"$T/d"
+}
+
+# expect KIND FUNC-OF-FIELD FIELD(alloc|access|free) LABEL
+expect() {
+    local kind=$1 func=$2 field=$3 label=$4 line frames f0
+    line=$(grep "^corruption kind=$kind " "$T/d" | head -1)
+    [ -n "$line" ] || { cat "$T/stderr" | head -20; fail "$label: no $kind event"; }
+    frames=${line#* $field frames=}; frames=${frames%% *}
+    local found=0 fr
+    IFS=, read -ra fr <<<"$frames"
+    for f0 in "${fr[@]:0:3}"; do
+        [ "$(func_of "$f0")" = "$func" ] && found=1
+    done
+    [ $found = 1 ] || fail "$label: $kind's $field stack does not name $func: $line"
+    grep -q "==leakaudit== $kind" "$T/stderr" || fail "$label: no report block on stderr"
+    ok "$label: $kind, $field in $func"
+}
+
+for a in glibc jemalloc; do
+    guarded canary $a overflow1;  expect heap-buffer-overflow alloc_block alloc "[$a canary] overflow by 1"
+    grep -q 'offset=100' "$T/d" || fail "overflow by 1: wrong offset"
+    guarded canary $a overflow16; expect heap-buffer-overflow alloc_block alloc "[$a canary] overflow by 16"
+    guarded canary $a underflow;  expect heap-buffer-underflow alloc_block alloc "[$a canary] underflow"
+    guarded canary $a uaf_write;  expect use-after-free-write alloc_block alloc "[$a canary] UAF write"
+    expect use-after-free-write main free "[$a canary] UAF write (free stack)"
+    guarded canary $a double_free; expect double-free free_twice access "[$a canary] double free"
+    guarded canary $a interior_free; expect invalid-free free_interior access "[$a canary] interior free"
+    guarded canary $a stack_free; expect invalid-free free_stack access "[$a canary] stack free"
+    guarded canary $a memalign_overflow; expect heap-buffer-overflow main alloc "[$a canary] memalign(256) overflow"
+    guarded canary $a realloc_freed; expect double-free alloc_block alloc "[$a canary] realloc of a freed block"
+    guarded canary $a calloc_overflow
+    grep -q 'calloc overflow: NULL ENOMEM' "$T/stdout" || fail "[$a] calloc overflow did not fail with ENOMEM"
+    ! grep -q '^corruption' "$T/d" || fail "[$a] calloc overflow reported as corruption"
+    ok "[$a canary] calloc overflow: NULL/ENOMEM, no report"
+    guarded canary $a mismatch "$CXX"; expect mismatched-free "mismatched_delete()" access "[$a canary] new[]/delete"
+    guarded canary $a clean
+    ! grep -q '^corruption' "$T/d" || fail "[$a] clean program reported: $(grep corruption "$T/d")"
+    grep -q '^clean$' "$T/stdout" || fail "[$a] clean program did not finish"
+    ok "[$a canary] clean program: no report"
+
+    guarded pages $a uaf_read;   expect use-after-free-read read_after_free access "[$a pages] UAF read"
+    guarded pages $a uaf_write;  expect use-after-free-write write_after_free access "[$a pages] UAF write"
+done
