@@ -50,19 +50,28 @@ static void write_file(const char *name, int with_resources)
     snap_write_stack(w, 2, frames + 1, 1);
     if (with_resources) {
         snap_begin_section(w, SNAP_SEC_RESOURCES);
-        struct snap_resource_entry e = {.stack_id = 1, .flags = SNAP_RES_REFCOUNTED,
-                                        .live_count = 3, .total_created = 10,
-                                        .total_destroyed = 7, .total_refs = 5,
-                                        .total_unrefs = 2, .ref_balance = -1,
-                                        .last_ref_stack = 2, .oldest_ns = 123456789};
+        struct snap_resource_entry e = {.stack_id = 1,
+                                        .flags = SNAP_RES_REFCOUNTED,
+                                        .live_count = 3,
+                                        .total_created = 10,
+                                        .total_destroyed = 7,
+                                        .total_refs = 5,
+                                        .total_unrefs = 2,
+                                        .ref_balance = -1,
+                                        .last_ref_stack = 2,
+                                        .oldest_ns = 123456789};
         strcpy(e.kind, "gstbuf");
         assert_int_equal(snap_write_resource(w, &e), 0);
         struct snap_resource_entry e2 = {.stack_id = 2, .live_count = 1, .total_created = 1};
         strcpy(e2.kind, "paddle");
         snap_write_resource(w, &e2);
         snap_begin_section(w, SNAP_SEC_CORRUPTION);
-        struct snap_corruption c = {.kind = SNAP_CORR_DOUBLE_DESTROY, .tid = 9, .addr = 0xabc0,
-                                    .alloc_stack = 1, .free_stack = 2, .access_stack = 1};
+        struct snap_corruption c = {.kind = SNAP_CORR_DOUBLE_DESTROY,
+                                    .tid = 9,
+                                    .addr = 0xabc0,
+                                    .alloc_stack = 1,
+                                    .free_stack = 2,
+                                    .access_stack = 1};
         strcpy(c.detail, "paddle: PD_PredictorDestroy(0xabc0) after PD_PredictorDestroy");
         snap_write_corruption(w, &c);
     }
