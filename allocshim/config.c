@@ -56,6 +56,7 @@ void shim_config_load(void)
     c->depth = SHIM_DEFAULT_DEPTH;
     c->signal = SIGUSR2;
     c->track_heap = c->track_fds = c->track_mmap = 1;
+    c->reachability = 1;
     c->table_bits = SHIM_DEFAULT_TABLE_BITS;
     c->max_stacks = SHIM_DEFAULT_MAX_STACKS;
     c->interval_ms = SHIM_DEFAULT_INTERVAL_MS;
@@ -178,6 +179,14 @@ void shim_config_load(void)
     }
     if (c->guard & SHIM_GUARD_CANARY)
         c->mode = SNAP_MODE_FULL; /* canaries need every block's record */
+    if ((v = getenv("LEAKAUDIT_REACHABILITY"))) {
+        if (!strcmp(v, "on") || !strcmp(v, "1"))
+            c->reachability = 1;
+        else if (!strcmp(v, "off") || !strcmp(v, "0"))
+            c->reachability = 0;
+        else
+            warn("LEAKAUDIT_REACHABILITY", v);
+    }
     if ((v = getenv("LEAKAUDIT_QUIET")))
         c->quiet = strcmp(v, "0") != 0;
 }

@@ -446,3 +446,16 @@ void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_
         shim_spin_unlock(l);
     }
 }
+
+void shim_heap_foreach_live_stopped(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
+                                               void *arg),
+                                    void *arg)
+{
+    if (!buckets)
+        return;
+    size_t n = (size_t)1 << shim_cfg.table_bits;
+    for (size_t b = 0; b < n; b++)
+        for (struct shim_node *nd = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE); nd;
+             nd = nd->next)
+            cb(nd->addr, nd->bytes, nd->stack_id, arg);
+}

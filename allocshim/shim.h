@@ -61,6 +61,7 @@ struct shim_config {
     int signal; /* 0 = none */
     int track_heap, track_fds, track_mmap;
     int quiet;
+    int reachability;  /* LEAKAUDIT_REACHABILITY: scan at exit / on the snapshot signal */
     int thread_always; /* LEAKAUDIT_THREAD=always: snapshot thread from the start */
     int guard;         /* SHIM_GUARD_* bits, 0 = off */
     int guard_abort;   /* policy: 1 abort (default), 0 log and continue */
@@ -212,6 +213,11 @@ void shim_guard_page_release(void *p, void *frame, void *ret);
  * allocate through the audited allocator or call back into the heap table. */
 void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id, void *arg),
                             void *arg);
+/* The same without the stripe locks, for when every other thread is stopped
+ * (a stopped thread may hold one; each table update is one pointer store). */
+void shim_heap_foreach_live_stopped(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
+                                               void *arg),
+                                    void *arg);
 struct stk_table *shim_stacks(void);
 /* Iteration for snapshots. */
 void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg);
@@ -234,7 +240,13 @@ void shim_mmap_fork_prepare(void);
 void shim_mmap_fork_parent(void);
 void shim_mmap_fork_child(void);
 
+/* reach.c: classifies outstanding blocks (docs/reachability.md) and writes
+ * the reachability section; only for exit and signal snapshots, full mode. */
+#define SHIM_REACH_SIGNAL (SIGRTMAX - 2) /* parks threads during the scan */
+void shim_reach_write(struct snap_writer *w, int trigger);
+
 /* snapshot.c */
+extern pid_t shim_snapshot_tid; /* the shim's snapshot thread, 0 if none */
 void shim_snapshot_init(void);
 int shim_snapshot_write(int trigger);
 void shim_snapshot_start_thread(void);

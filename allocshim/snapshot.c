@@ -172,6 +172,7 @@ int shim_snapshot_write(int trigger)
 
         snap_begin_section(w, SNAP_SEC_HEAP);
         shim_heap_foreach_stack(write_heap, w);
+        shim_reach_write(w, trigger);
         snap_begin_section(w, SNAP_SEC_FDS);
         shim_fd_snapshot(w, w->fd);
         snap_begin_section(w, SNAP_SEC_MMAPS);
@@ -247,9 +248,12 @@ static int only_thread_left(void)
     return stat_field(path, 3, &state) >= 0 && (state == 'Z' || state == 'X');
 }
 
+pid_t shim_snapshot_tid;
+
 static void *snapshot_thread(void *arg)
 {
     shim_tls.busy = 1; /* nothing this thread does is the program's */
+    __atomic_store_n(&shim_snapshot_tid, shim_gettid(), __ATOMIC_RELEASE);
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* the program's signals are not ours to take */
@@ -382,6 +386,7 @@ void shim_snapshot_fork_child(void)
     __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
     make_series(); /* the child's own series; its inherited blocks count as its own */
     thread_running = 0; /* the child is single-threaded until it creates a thread */
+    shim_snapshot_tid = 0;
     next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
     if (shim_cfg.thread_always)
         shim_snapshot_start_thread();

@@ -1,0 +1,651 @@
+/*
+ * Reachability scan inside the audited process (docs/reachability.md): at
+ * exit and with the snapshot signal, classify every outstanding block as
+ * definitely / indirectly / possibly lost or still reachable, per stack,
+ * into the snapshot's reachability section.
+ *
+ * The scan stops every other thread of the program with a real-time signal
+ * (SHIM_REACH_SIGNAL) whose handler saves the thread's registers and stack
+ * pointer into a slot and waits on a futex until the scan is over, so the
+ * heap does not move under the marker. While they are stopped, the scanner
+ * may hold no lock another thread could hold: it does not call malloc,
+ * stdio, dl_iterate_phdr (called before the stop) or the heap table's
+ * locking iterator; all its memory comes from mmap and is unmapped after.
+ *
+ * Roots: the writable PT_LOAD segments of every loaded module (data, bss,
+ * up to the end of their last page) except the shim's own; each thread's
+ * stack from its stack pointer (minus the 128-byte red zone) to the end of
+ * its mapping; its registers; its static TLS and thread control block (the
+ * mapping around its thread pointer, for the main thread; inside the stack
+ * mapping for the others). Marking and classification: common/reachmark.c.
+ */
+#include "shim.h"
+#include "reachmark.h"
+#include "stacktable.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define REACH_MAX_THREADS 8192
+#define REACH_MAX_SEGMENTS 8192
+#define REACH_STOP_TIMEOUT_NS (500ull * 1000000) /* then a thread counts as missed */
+#define REACH_RED_ZONE 128                         /* x86_64 ABI: live below sp */
+#define REACH_TLS_MAPPING_MAX (16u << 20) /* a larger mapping around tp: scan a window */
+#define REACH_TLS_WINDOW (64u << 10)
+#define REACH_TCB_BYTES 4096
+#define REACH_MAPS_INITIAL (1u << 20)
+#define REACH_PAGE 4096u
+
+struct parked {
+    pid_t tid;
+    int pad;
+    uint64_t sp, tp;
+    uint64_t regs[NGREG];
+};
+
+struct segment {
+    uint64_t start, end;
+};
+
+struct mapping {
+    uint64_t start, end;
+    uint32_t readable, writable;
+};
+
+/* Shared with the signal handler. */
+static struct parked *slots;
+static int n_claimed;    /* slots taken by handlers */
+static int n_parked;     /* futex: handlers increment it once their slot is filled */
+static int release_gen;  /* futex: bumped to resume the threads */
+static int scan_active;
+static int handler_signal;
+static struct sigaction previous_action;
+
+/* Memory mapped for one scan; every mapping is recorded to be unmapped. */
+#define REACH_MAX_MAPS 16
+static struct {
+    void *p;
+    size_t len;
+} maps_made[REACH_MAX_MAPS];
+static size_t n_maps_made;
+static uint64_t mapped_now, mapped_peak;
+
+static void *scan_map(size_t len)
+{
+    len = (len + REACH_PAGE - 1) & ~(size_t)(REACH_PAGE - 1);
+    if (n_maps_made == REACH_MAX_MAPS)
+        return NULL;
+    void *p = shim_arena_map(len);
+    if (!p)
+        return NULL;
+    maps_made[n_maps_made].p = p;
+    maps_made[n_maps_made++].len = len;
+    mapped_now += len;
+    mapped_peak = mapped_now > mapped_peak ? mapped_now : mapped_peak;
+    return p;
+}
+
+/* Grows a scan mapping in place or by moving it (only this thread runs). */
+static void *scan_remap(void *old, size_t new_len)
+{
+    new_len = (new_len + REACH_PAGE - 1) & ~(size_t)(REACH_PAGE - 1);
+    for (size_t i = 0; i < n_maps_made; i++) {
+        if (maps_made[i].p != old)
+            continue;
+        long p = syscall(SYS_mremap, old, maps_made[i].len, new_len, MREMAP_MAYMOVE);
+        if (p < 0 && p > -4096)
+            return NULL;
+        mapped_now += new_len - maps_made[i].len;
+        mapped_peak = mapped_now > mapped_peak ? mapped_now : mapped_peak;
+        maps_made[i].p = (void *)p;
+        maps_made[i].len = new_len;
+        return (void *)p;
+    }
+    return NULL;
+}
+
+static void scan_unmap_all(void)
+{
+    for (size_t i = 0; i < n_maps_made; i++)
+        syscall(SYS_munmap, maps_made[i].p, maps_made[i].len);
+    n_maps_made = 0;
+    mapped_now = 0;
+}
+
+static long futex(int *addr, int op, int val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+/* ---- stopping the world ---- */
+
+static void chain_previous(int sig, siginfo_t *si, void *ctx)
+{
+    if (previous_action.sa_flags & SA_SIGINFO) {
+        if (previous_action.sa_sigaction)
+            previous_action.sa_sigaction(sig, si, ctx);
+    } else if (previous_action.sa_handler == SIG_DFL) {
+        /* the program did not expect this signal: its default action */
+        sigaction(sig, &previous_action, NULL);
+        syscall(SYS_tgkill, getpid(), shim_gettid(), sig);
+    } else if (previous_action.sa_handler != SIG_IGN) {
+        previous_action.sa_handler(sig);
+    }
+}
+
+static void on_stop_signal(int sig, siginfo_t *si, void *ctx)
+{
+    if (si->si_code != SI_TKILL || si->si_pid != getpid()) {
+        chain_previous(sig, si, ctx);
+        return;
+    }
+    if (!__atomic_load_n(&scan_active, __ATOMIC_ACQUIRE))
+        return; /* a late delivery after the scan ended */
+    int saved_errno = errno;
+    int gen = __atomic_load_n(&release_gen, __ATOMIC_ACQUIRE);
+    int i = __atomic_fetch_add(&n_claimed, 1, __ATOMIC_ACQ_REL);
+    if (i < REACH_MAX_THREADS) {
+        const ucontext_t *uc = ctx;
+        struct parked *p = &slots[i];
+        for (int r = 0; r < NGREG; r++)
+            p->regs[r] = (uint64_t)uc->uc_mcontext.gregs[r];
+        p->sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+        p->tp = (uint64_t)pthread_self();
+        __atomic_store_n(&p->tid, shim_gettid(), __ATOMIC_RELEASE);
+        __atomic_add_fetch(&n_parked, 1, __ATOMIC_ACQ_REL);
+        futex(&n_parked, FUTEX_WAKE_PRIVATE, 1, NULL);
+    }
+    while (__atomic_load_n(&release_gen, __ATOMIC_ACQUIRE) == gen)
+        futex(&release_gen, FUTEX_WAIT_PRIVATE, gen, NULL);
+    errno = saved_errno;
+}
+
+static void install_handler(void)
+{
+    struct sigaction cur, sa;
+    handler_signal = SHIM_REACH_SIGNAL;
+    if (sigaction(handler_signal, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == on_stop_signal)
+        return;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_stop_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask); /* nothing else runs on top of a parked thread */
+    if (sigaction(handler_signal, &sa, &cur) == 0)
+        previous_action = cur;
+}
+
+/* Appends the thread ids of the process to tids (at most cap); returns the count. */
+static size_t list_threads(pid_t *tids, size_t cap)
+{
+    int fd = open("/proc/thread-self/..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t n = 0;
+    char buf[4096];
+    long got;
+    while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+        for (long off = 0; off < got;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *de = (void *)(buf + off);
+            long tid = 0;
+            const char *s = de->name;
+            for (; *s >= '0' && *s <= '9'; s++)
+                tid = tid * 10 + (*s - '0');
+            if (!*s && tid > 0 && n < cap)
+                tids[n++] = (pid_t)tid;
+            off += de->reclen;
+        }
+    }
+    close(fd);
+    return n;
+}
+
+static int contains_tid(const pid_t *tids, size_t n, pid_t t)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tids[i] == t)
+            return 1;
+    return 0;
+}
+
+/* Signals every thread but this one and the shim's own, until a fresh
+ * listing shows no thread that was not signalled; waits for them to park.
+ * Returns the number of threads signalled that never parked (missed). */
+static uint32_t stop_world(pid_t *signalled, size_t *n_signalled, pid_t *missed_tids)
+{
+    pid_t self = shim_gettid();
+    pid_t list[REACH_MAX_THREADS];
+    size_t n_sig = 0;
+    uint64_t deadline = util_monotonic_ns() + REACH_STOP_TIMEOUT_NS;
+    for (;;) {
+        size_t n = list_threads(list, REACH_MAX_THREADS), added = 0;
+        for (size_t i = 0; i < n; i++) {
+            pid_t t = list[i];
+            if (t == self || t == shim_snapshot_tid || contains_tid(signalled, n_sig, t) ||
+                n_sig == REACH_MAX_THREADS)
+                continue;
+            if (syscall(SYS_tgkill, getpid(), t, handler_signal) == 0) {
+                signalled[n_sig++] = t;
+                added++;
+            }
+        }
+        /* wait until everyone signalled so far parked, or the deadline */
+        for (;;) {
+            int parked = __atomic_load_n(&n_parked, __ATOMIC_ACQUIRE);
+            if ((size_t)parked >= n_sig)
+                break;
+            uint64_t now = util_monotonic_ns();
+            if (now >= deadline)
+                break;
+            struct timespec ts = {0, 1000000};
+            futex(&n_parked, FUTEX_WAIT_PRIVATE, parked, &ts);
+        }
+        if (!added || util_monotonic_ns() >= deadline)
+            break;
+    }
+    *n_signalled = n_sig;
+    /* Threads that did not park: exited meanwhile, or block the signal. */
+    uint32_t missed = 0;
+    for (size_t i = 0; i < n_sig; i++) {
+        int found = 0;
+        for (int k = 0; k < REACH_MAX_THREADS && slots[k].tid && !found; k++)
+            found = __atomic_load_n(&slots[k].tid, __ATOMIC_ACQUIRE) == signalled[i];
+        if (found)
+            continue;
+        char path[64] = "/proc/thread-self/../";
+        size_t len = strlen(path);
+        util_u64_to_dec((uint64_t)signalled[i], path + len, sizeof(path) - len);
+        if (access(path, F_OK) == 0)
+            missed_tids[missed++] = signalled[i];
+    }
+    return missed;
+}
+
+static void resume_world(void)
+{
+    __atomic_store_n(&scan_active, 0, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&release_gen, 1, __ATOMIC_ACQ_REL);
+    futex(&release_gen, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL);
+}
+
+/* ---- roots ---- */
+
+static struct segment *segments;
+static size_t n_segments;
+
+static int collect_segment(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uint64_t self = (uint64_t)(uintptr_t)&scan_active;
+    struct segment local[64];
+    size_t n = 0;
+    int is_shim = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uint64_t start = info->dlpi_addr + ph->p_vaddr;
+        uint64_t end = start + ph->p_memsz;
+        /* the page tail past the segment still belongs to it (ld.so keeps
+         * its early allocations there) */
+        end = (end + REACH_PAGE - 1) & ~(uint64_t)(REACH_PAGE - 1);
+        if (self >= start && self < end)
+            is_shim = 1;
+        if (n < 64)
+            local[n++] = (struct segment){start, end};
+    }
+    if (is_shim) /* the shim's own data: tables and pointers of its own */
+        return 0;
+    for (size_t i = 0; i < n && n_segments < REACH_MAX_SEGMENTS; i++)
+        segments[n_segments++] = local[i];
+    return 0;
+}
+
+static struct mapping *mappings;
+static size_t n_mappings;
+
+static uint64_t parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return v;
+        v = v * 16 + (uint64_t)d;
+    }
+}
+
+/* Reads /proc/thread-self/maps into `mappings` (sorted by address). */
+static int read_maps(void)
+{
+    size_t cap = REACH_MAPS_INITIAL;
+    char *buf = scan_map(cap);
+    if (!buf)
+        return -ENOMEM;
+    size_t len;
+    for (;;) {
+        int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        len = 0;
+        ssize_t got;
+        while (len < cap && (got = read(fd, buf + len, cap - len)) > 0)
+            len += (size_t)got;
+        close(fd);
+        if (len < cap)
+            break;
+        if (!(buf = scan_remap(buf, cap * 2)))
+            return -ENOMEM;
+        cap *= 2;
+    }
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += buf[i] == '\n';
+    mappings = scan_map((lines + 1) * sizeof(*mappings));
+    if (!mappings)
+        return -ENOMEM;
+    n_mappings = 0;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            break;
+        struct mapping *m = &mappings[n_mappings];
+        m->start = parse_hex(&p);
+        p++; /* '-' */
+        m->end = parse_hex(&p);
+        p++; /* ' ' */
+        m->readable = p[0] == 'r';
+        m->writable = p[1] == 'w';
+        n_mappings++;
+        p = eol + 1;
+    }
+    return 0;
+}
+
+static const struct mapping *mapping_of(uint64_t a)
+{
+    size_t l = 0, r = n_mappings;
+    while (l < r) {
+        size_t mid = l + (r - l) / 2;
+        if (mappings[mid].end <= a)
+            l = mid + 1;
+        else
+            r = mid;
+    }
+    if (l < n_mappings && mappings[l].start <= a && a < mappings[l].end)
+        return &mappings[l];
+    return NULL;
+}
+
+/* Scans [start, end) where it is mapped readable (a module may have been
+ * unloaded, a segment tail may be unmapped). */
+static void scan_mapped(struct rmark *m, uint64_t start, uint64_t end)
+{
+    while (start < end) {
+        const struct mapping *mp = mapping_of(start);
+        if (!mp) {
+            /* skip to the next mapping */
+            size_t l = 0, r = n_mappings;
+            while (l < r) {
+                size_t mid = l + (r - l) / 2;
+                if (mappings[mid].start <= start)
+                    l = mid + 1;
+                else
+                    r = mid;
+            }
+            if (l == n_mappings)
+                return;
+            start = mappings[l].start;
+            continue;
+        }
+        uint64_t stop = mp->end < end ? mp->end : end;
+        if (mp->readable)
+            rmark_scan_root(m, start, stop);
+        start = stop;
+    }
+}
+
+static int has_blocks(const struct rmark *m, uint64_t start, uint64_t end)
+{
+    size_t l = 0, r = m->n;
+    while (l < r) {
+        size_t mid = l + (r - l) / 2;
+        if (m->blocks[mid].addr < start)
+            l = mid + 1;
+        else
+            r = mid;
+    }
+    return l < m->n && m->blocks[l].addr < end;
+}
+
+/* A thread's stack from sp down (minus the red zone) to the end of its
+ * mapping -- or of the heap block holding it (pthread_attr_setstack). */
+static void scan_stack(struct rmark *m, uint64_t sp)
+{
+    uint64_t from = sp - REACH_RED_ZONE;
+    long b = rmark_find(m, sp);
+    if (b >= 0) {
+        rmark_scan_root(m, from, m->blocks[b].addr + m->blocks[b].size);
+        return;
+    }
+    const struct mapping *mp = mapping_of(sp);
+    if (mp)
+        scan_mapped(m, from < mp->start ? mp->start : from, mp->end);
+}
+
+/* Static TLS and the thread control block sit below and at the thread
+ * pointer. For threads glibc created they are in the stack mapping, above
+ * the stack (already scanned); the main thread's are in a small anonymous
+ * mapping of their own. */
+static void scan_tls(struct rmark *m, uint64_t tp, uint64_t sp)
+{
+    const struct mapping *mp = mapping_of(tp);
+    if (!mp || (mp == mapping_of(sp) && tp >= sp))
+        return;
+    uint64_t start = mp->start, end = mp->end;
+    if (end - start > REACH_TLS_MAPPING_MAX || has_blocks(m, start, end)) {
+        start = tp - REACH_TLS_WINDOW > mp->start ? tp - REACH_TLS_WINDOW : mp->start;
+        end = tp + REACH_TCB_BYTES < mp->end ? tp + REACH_TCB_BYTES : mp->end;
+    }
+    scan_mapped(m, start, end);
+}
+
+/* Reads the stack pointer of a blocked thread from /proc/.../TID/syscall
+ * ("nr args... sp pc"); 0 if unknown. */
+static uint64_t blocked_sp(pid_t tid)
+{
+    char path[80] = "/proc/thread-self/../";
+    size_t len = strlen(path);
+    len += util_u64_to_dec((uint64_t)tid, path + len, sizeof(path) - len);
+    util_strlcpy(path + len, "/syscall", sizeof(path) - len);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *fields[16];
+    int nf = 0;
+    for (char *s = buf; *s && nf < 16;) {
+        while (*s == ' ' || *s == '\n')
+            s++;
+        if (!*s)
+            break;
+        fields[nf++] = s;
+        while (*s && *s != ' ' && *s != '\n')
+            s++;
+    }
+    if (nf < 3 || fields[nf - 2][0] != '0' || fields[nf - 2][1] != 'x')
+        return 0;
+    const char *p = fields[nf - 2] + 2;
+    return parse_hex(&p);
+}
+
+/* ---- the scan ---- */
+
+struct collect {
+    struct rmark_block *blocks;
+    size_t n, cap;
+    int overflow;
+};
+
+static void collect_block(uintptr_t addr, uint64_t bytes, uint32_t stack_id, void *arg)
+{
+    struct collect *c = arg;
+    if (c->n == c->cap) {
+        struct rmark_block *nb = scan_remap(c->blocks, c->cap * 2 * sizeof(*nb));
+        if (!nb) {
+            c->overflow = 1;
+            return;
+        }
+        c->blocks = nb;
+        c->cap *= 2;
+    }
+    c->blocks[c->n++] = (struct rmark_block){.addr = addr, .size = bytes, .stack_id = stack_id};
+}
+
+static void count_live(const struct snap_heap_entry *e, void *arg)
+{
+    *(uint64_t *)arg += e->live_count;
+}
+
+/* The calling thread's own registers and stack: getcontext spills them. */
+static __attribute__((noinline)) void scan_current_thread(struct rmark *m)
+{
+    ucontext_t uc;
+    getcontext(&uc);
+    uint64_t regs[NGREG];
+    for (int r = 0; r < NGREG; r++)
+        regs[r] = (uint64_t)uc.uc_mcontext.gregs[r];
+    rmark_scan_values(m, regs, NGREG);
+    uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
+    scan_stack(m, sp);
+    scan_tls(m, (uint64_t)pthread_self(), sp);
+}
+
+void shim_reach_write(struct snap_writer *w, int trigger)
+{
+    if (!shim_cfg.reachability || shim_cfg.mode != SNAP_MODE_FULL || !shim_cfg.track_heap)
+        return;
+    if (trigger != SNAP_TRIGGER_EXIT && trigger != SNAP_TRIGGER_SIGNAL)
+        return;
+    uint64_t t0 = util_monotonic_ns();
+    struct snap_reach_info info = {0};
+    mapped_peak = mapped_now = 0;
+
+    /* Before the stop: anything that may take a lock (the loader's). */
+    segments = scan_map(REACH_MAX_SEGMENTS * sizeof(*segments));
+    slots = scan_map(REACH_MAX_THREADS * sizeof(*slots));
+    pid_t *signalled = scan_map(2 * REACH_MAX_THREADS * sizeof(pid_t));
+    uint64_t estimate = 0;
+    shim_heap_foreach_stack(count_live, &estimate);
+    struct collect col = {.cap = estimate + estimate / 4 + 4096};
+    col.blocks = scan_map(col.cap * sizeof(*col.blocks));
+    if (!segments || !slots || !signalled || !col.blocks) {
+        scan_unmap_all();
+        return;
+    }
+    n_segments = 0;
+    dl_iterate_phdr(collect_segment, NULL);
+    install_handler();
+
+    /* Stop the world. */
+    uint64_t pause0 = util_monotonic_ns();
+    __atomic_store_n(&n_parked, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&n_claimed, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&scan_active, 1, __ATOMIC_RELEASE);
+    size_t n_signalled = 0;
+    pid_t *missed = signalled + REACH_MAX_THREADS;
+    uint32_t n_missed = stop_world(signalled, &n_signalled, missed);
+    int n_stopped = 0; /* slots filled (a slot claimed but not yet filled is skipped) */
+    while (n_stopped < REACH_MAX_THREADS && __atomic_load_n(&slots[n_stopped].tid, __ATOMIC_ACQUIRE))
+        n_stopped++;
+
+    int rc = read_maps();
+    shim_heap_foreach_live_stopped(collect_block, &col);
+    void *scratch = rc == 0 ? scan_map(rmark_sort_scratch(col.n)) : NULL;
+    uint32_t *mark_stack = scratch ? scan_map((2 * col.n + 1) * sizeof(uint32_t)) : NULL;
+    if (rc < 0 || col.overflow || !scratch || !mark_stack) {
+        resume_world();
+        scan_unmap_all();
+        return;
+    }
+    rmark_sort(col.blocks, col.n, scratch);
+    struct rmark m = {.blocks = col.blocks, .n = col.n, .stack = mark_stack};
+    rmark_begin(&m);
+    for (size_t i = 0; i < n_segments; i++)
+        scan_mapped(&m, segments[i].start, segments[i].end);
+    for (int i = 0; i < n_stopped; i++) {
+        rmark_scan_values(&m, slots[i].regs, NGREG);
+        scan_stack(&m, slots[i].sp);
+        scan_tls(&m, slots[i].tp, slots[i].sp);
+    }
+    for (uint32_t i = 0; i < n_missed; i++) {
+        /* not stopped (blocks the signal, or stuck in the kernel): its
+         * stack as it is now, from where its system call left it */
+        uint64_t sp = blocked_sp(missed[i]);
+        if (sp)
+            scan_stack(&m, sp);
+    }
+    if (shim_gettid() != shim_snapshot_tid)
+        scan_current_thread(&m);
+    rmark_classify(&m);
+    resume_world();
+    uint64_t pause_ns = util_monotonic_ns() - pause0;
+
+    /* Per-stack totals, written as one entry per stack with blocks. */
+    uint32_t max_id = 0;
+    for (size_t i = 0; i < m.n; i++)
+        max_id = m.blocks[i].stack_id > max_id ? m.blocks[i].stack_id : max_id;
+    struct snap_reach_entry *per = scan_map(((size_t)max_id + 1) * sizeof(*per));
+    if (per) {
+        for (size_t i = 0; i < m.n; i++) {
+            const struct rmark_block *b = &m.blocks[i];
+            per[b->stack_id].bytes[b->state] += b->size;
+            per[b->stack_id].blocks[b->state]++;
+        }
+    }
+    info.flags = n_missed ? SNAP_REACH_THREADS_MISSED : 0;
+    info.threads_stopped = (uint32_t)n_stopped;
+    info.threads_missed = n_missed;
+    info.pause_ns = pause_ns;
+    info.blocks_scanned = m.n;
+    info.roots_bytes = m.roots_bytes;
+    info.extra_bytes = mapped_peak;
+    info.scan_ns = util_monotonic_ns() - t0;
+    if (per) {
+        snap_begin_section(w, SNAP_SEC_REACHABILITY);
+        snap_write_reach_info(w, &info);
+        for (uint32_t id = 0; id <= max_id; id++) {
+            struct snap_reach_entry *e = &per[id];
+            uint64_t blocks = 0;
+            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
+                blocks += e->blocks[c];
+            if (!blocks)
+                continue;
+            e->stack_id = id;
+            snap_write_reach(w, e);
+        }
+    }
+    scan_unmap_all();
+}
