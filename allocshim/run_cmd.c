@@ -47,6 +47,10 @@ static const char usage_text[] =
     "                           (LEAKAUDIT_SIGNAL, default USR2)\n"
     "      --track LIST         comma list of heap,fd,mmap (LEAKAUDIT_TRACK, default all)\n"
     "      --max-stacks N       distinct stacks kept (LEAKAUDIT_MAX_STACKS, 262144)\n"
+    "      --reachability on|off  classify outstanding blocks as definitely/indirectly/\n"
+    "                           possibly lost or still reachable at exit and on the\n"
+    "                           snapshot signal (LEAKAUDIT_REACHABILITY, default on;\n"
+    "                           full mode only; docs/reachability.md)\n"
     "      --top N              stacks in the exit summary (default 10)\n"
     "      --guard[=MODE]       heap-corruption guard: canary (every block, redzones +\n"
     "                           quarantine), pages (sampled guard pages), both\n"
@@ -95,6 +99,19 @@ static void print_summary(const char *path, int top)
                     "exit, from %zu stacks\n",
             s->hdr.exe, s->hdr.pid, snap_mode_name(s->hdr.mode), (unsigned long long)live_bytes,
             (unsigned long long)live_count, s->n_heap);
+    if (s->has_reach) {
+        /* valgrind's leak summary: only the first two are leaks */
+        uint64_t bytes[SNAP_REACH_CLASS_COUNT] = {0}, blocks[SNAP_REACH_CLASS_COUNT] = {0};
+        for (size_t i = 0; i < s->n_reach; i++)
+            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+                bytes[c] += s->reach_entries[i].bytes[c];
+                blocks[c] += s->reach_entries[i].blocks[c];
+            }
+        for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
+            fprintf(stderr, "leakaudit:   %s: %llu bytes in %llu blocks\n",
+                    snap_reach_class_name((uint32_t)c), (unsigned long long)bytes[c],
+                    (unsigned long long)blocks[c]);
+    }
     qsort(s->heap, s->n_heap, sizeof(*s->heap), cmp_live);
     for (size_t i = 0; i < s->n_heap && (int)i < top && s->heap[i].live_bytes; i++) {
         const struct snap_heap_entry *e = &s->heap[i];
@@ -176,6 +193,7 @@ int cmd_run(int argc, char **argv)
         {"allocator", required_argument, NULL, 'a'}, {"unwind", required_argument, NULL, 'u'},
         {"depth", required_argument, NULL, 'd'}, {"signal", required_argument, NULL, 'S'},
         {"track", required_argument, NULL, 'T'}, {"max-stacks", required_argument, NULL, 'M'},
+        {"reachability", required_argument, NULL, 'R'},
         {"guard", optional_argument, NULL, 'G'}, {"guard-policy", required_argument, NULL, 'Y'},
         {"guard-sample", required_argument, NULL, 'Z'},
         {"top", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
@@ -245,6 +263,13 @@ int cmd_run(int argc, char **argv)
             break;
         case 'Z': setenv("LEAKAUDIT_GUARD_SAMPLE", optarg, 1); break;
         case 'M': setenv("LEAKAUDIT_MAX_STACKS", optarg, 1); break;
+        case 'R':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "leakaudit: run: --reachability %s: expected on or off\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_REACHABILITY", optarg, 1);
+            break;
         case 't': top = atoi(optarg); break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
