@@ -200,13 +200,28 @@ static int elf_find_func(struct trc_elf *e, const char *name, uint64_t *off)
     return -ENOENT;
 }
 
-static int add_target(struct trc_allocator *a, const struct trc_module *m, const char *name,
-                      uint64_t off, int handler)
+/* Bytes of a function read to place its probe (probe_site.c). */
+#define PROLOGUE_BYTES 48
+
+static uint32_t probe_shift(const struct trc_elf *e, uint64_t off, int handler)
+{
+#if defined(__x86_64__)
+    uint8_t code[PROLOGUE_BYTES];
+    ssize_t n = pread(e->fd, code, sizeof(code), (off_t)off);
+    return n > 0 ? trc_probe_site_shift(code, (size_t)n, handler) : 0;
+#else
+    (void)e, (void)off, (void)handler;
+    return 0; /* arm64 uprobes simulate the common prologue instructions */
+#endif
+}
+
+static int add_target(struct trc_allocator *a, const struct trc_module *m, const struct trc_elf *e,
+                      const char *name, uint64_t off, int handler)
 {
     /* Aliases (tcmalloc's operator new is its malloc) share one probe:
      * two probes at one address would count every call twice. */
     for (size_t i = 0; i < a->n; i++)
-        if (a->t[i].offset == off && !strcmp(a->t[i].module, m->path))
+        if (a->t[i].offset - a->t[i].shift == off && !strcmp(a->t[i].module, m->path))
             return 0;
     if (a->n == TRC_MAX_PROBES)
         return -ENOSPC;
@@ -214,7 +229,8 @@ static int add_target(struct trc_allocator *a, const struct trc_module *m, const
     util_strlcpy(t->path, m->access, sizeof(t->path));
     util_strlcpy(t->module, m->path, sizeof(t->module));
     util_strlcpy(t->name, name, sizeof(t->name));
-    t->offset = off;
+    t->shift = probe_shift(e, off, handler);
+    t->offset = off + t->shift;
     t->handler = handler;
     return 0;
 }
@@ -225,13 +241,13 @@ static void add_funcs(struct trc_allocator *a, const struct trc_module *m, struc
     uint64_t off;
     for (size_t i = 0; c_api_too && i < sizeof(c_api) / sizeof(c_api[0]); i++)
         if (elf_find_func(e, c_api[i].name, &off) == 0)
-            add_target(a, m, c_api[i].name, off, c_api[i].handler);
+            add_target(a, m, e, c_api[i].name, off, c_api[i].handler);
     for (size_t i = 0; i < sizeof(cxx_new) / sizeof(cxx_new[0]); i++)
         if (elf_find_func(e, cxx_new[i], &off) == 0)
-            add_target(a, m, cxx_new[i], off, TRC_H_SIZE1);
+            add_target(a, m, e, cxx_new[i], off, TRC_H_SIZE1);
     for (size_t i = 0; with_delete && i < sizeof(cxx_delete) / sizeof(cxx_delete[0]); i++)
         if (elf_find_func(e, cxx_delete[i], &off) == 0)
-            add_target(a, m, cxx_delete[i], off, TRC_H_FREE);
+            add_target(a, m, e, cxx_delete[i], off, TRC_H_FREE);
 }
 
 static const char *base_name(const char *p)

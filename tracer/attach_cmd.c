@@ -456,8 +456,9 @@ static int attach_session(struct session *s)
         fprintf(stderr, "leakaudit: attached to pid %d: %s\n", o->pid,
                 trc_probes_describe(s->probes));
         for (size_t i = 0; i < s->alloc.n; i++)
-            fprintf(stderr, "leakaudit:   uprobe %s+0x%llx (%s)\n", s->alloc.t[i].module,
-                    (unsigned long long)s->alloc.t[i].offset, s->alloc.t[i].name);
+            fprintf(stderr, "leakaudit:   uprobe %s+0x%llx (%s+%u)\n", s->alloc.t[i].module,
+                    (unsigned long long)s->alloc.t[i].offset, s->alloc.t[i].name,
+                    s->alloc.t[i].shift);
     }
     return 0;
 }

@@ -20,4 +20,8 @@ $(TESTBIN)/tracer/target_leaker_nofp: tests/tracer/target_leaker.c
 $(TESTBIN)/tracer/tracer_snapdump: tests/tracer/tracer_snapdump.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
+$(TESTBIN)/tracer/test_probe_site: tests/tracer/test_probe_site.c tracer/probe_site.c tracer/tracer.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -Itracer -o $@ tests/tracer/test_probe_site.c tracer/probe_site.c $(LDFLAGS_TOOL)
+TRACER_TEST_PROGS += $(TESTBIN)/tracer/test_probe_site
 TEST_TARGETS += $(TRACER_TEST_PROGS)

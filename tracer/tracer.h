@@ -33,7 +33,8 @@ struct trc_probe_target {
     char path[PATH_MAX];   /* file to attach through (/proc/PID/map_files/... or root-prefixed) */
     char module[PATH_MAX]; /* the path as the target sees it */
     char name[64];
-    uint64_t offset; /* file offset of the function */
+    uint64_t offset; /* file offset of the probe: the function's, plus shift */
+    uint32_t shift;  /* bytes past the function's entry (probe_site.c) */
     int handler;     /* enum trc_handler */
 };
 
@@ -55,6 +56,10 @@ struct trc_opts {
     int progress; /* status line on stderr */
     int verbose;
 };
+
+/* probe_site.c: bytes past a function's entry where its probe traps cheaply
+ * (0: the entry itself). code: the function's first bytes. */
+uint32_t trc_probe_site_shift(const uint8_t *code, size_t len, int handler);
 
 /* allocator.c */
 int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errlen);

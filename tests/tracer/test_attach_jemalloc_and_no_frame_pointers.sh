@@ -13,7 +13,7 @@ start_target je "$LEAKER" leak LD_PRELOAD="$JEMALLOC"
 attach_and_plant "$T/je"
 "$DUMP" "$T/je" >"$T/d"
 assert_contains "$T/d" '^header .*allocator=jemalloc'
-assert_contains "$T/attach.log" 'uprobe .*libjemalloc.*\(malloc\)'
+assert_contains "$T/attach.log" 'uprobe .*libjemalloc.*\(malloc\+[0-9]+\)'
 assert_not_contains "$T/attach.log" 'uprobe .*libc\.so'
 expect_heap "$T/d" leak_heap "$(counter leaked_bytes)" "$(counter leaked_count)" "[jemalloc] "
 expect_heap "$T/d" churn 0 0 "[jemalloc] "
