@@ -6,7 +6,7 @@
  *  canary   every block gets redzones (32 bytes before: a tagged header and
  *           16 pattern bytes; 16+ pattern bytes after). They are checked when
  *           the block is freed or reallocated and by a periodic scan of all
- *           live blocks. Freed blocks are poisoned and held in a quarantine
+ *           live blocks. Freed blocks are poisoned (first 256 bytes) and held in a quarantine
  *           (LEAKAUDIT_QUARANTINE bytes) before the real free; a changed
  *           poison byte at eviction or scan is a use-after-free write.
  *           Double frees and frees of pointers this heap never returned
@@ -49,6 +49,11 @@
 #define MAX_EVENTS 256
 #define QUARANTINE_SLOTS 65536
 #define MAX_DUMP SNAP_MAX_CORRUPTION_BYTES
+/* Freed blocks are poisoned (and checked) over their first POISON_BYTES:
+ * use-after-free writes land in a struct's first fields far more often than
+ * deep inside a buffer, and checking whole large blocks on every eviction
+ * would cost a cache miss per line. Guard pages catch any offset. */
+#define POISON_BYTES 256
 
 struct header { /* at user - LEFT_RZ */
     uint64_t tag;  /* secret ^ user address: a copy elsewhere does not match */
@@ -129,23 +134,41 @@ static int is_code(uintptr_t a)
     return 0;
 }
 
-static inline uint8_t pattern(uint8_t base, uintptr_t addr)
-{
-    return (uint8_t)(base ^ (uint8_t)(addr * 0x9d));
-}
+/* The redzone pattern: byte i of memory holds pat_table[addr & 63], so a
+ * redzone copied elsewhere does not look valid, and filling or checking is
+ * a memcpy/memcmp from a 128-byte table (twice 64, for wrap-around). */
+#define PAT_PERIOD 64
+static uint8_t pat_table[2 * PAT_PERIOD];
 
 static void fill(uintptr_t addr, size_t len, uint8_t base)
 {
-    for (size_t i = 0; i < len; i++)
-        ((uint8_t *)addr)[i] = pattern(base, addr + i);
+    (void)base;
+    while (len) {
+        size_t off = addr & (PAT_PERIOD - 1), n = PAT_PERIOD - off;
+        if (n > len)
+            n = len;
+        memcpy((void *)addr, pat_table + off, n);
+        addr += n;
+        len -= n;
+    }
 }
 
 /* First address in [addr, addr+len) not holding the pattern, or 0. */
 static uintptr_t check(uintptr_t addr, size_t len, uint8_t base)
 {
-    for (size_t i = 0; i < len; i++)
-        if (((const uint8_t *)addr)[i] != pattern(base, addr + i))
-            return addr + i;
+    (void)base;
+    while (len) {
+        size_t off = addr & (PAT_PERIOD - 1), n = PAT_PERIOD - off;
+        if (n > len)
+            n = len;
+        if (memcmp((const void *)addr, pat_table + off, n)) {
+            for (size_t i = 0; i < n; i++)
+                if (((const uint8_t *)addr)[i] != pat_table[off + i])
+                    return addr + i;
+        }
+        addr += n;
+        len -= n;
+    }
     return 0;
 }
 
@@ -158,6 +181,12 @@ void shim_guard_init(void)
     pat_free = (uint8_t)(0x5a ^ (secret >> 16));
     if (pat_free == pat_live)
         pat_free ^= 0xff;
+    for (int i = 0; i < PAT_PERIOD; i++) {
+        uint8_t b = (uint8_t)(pat_live ^ (uint8_t)(i * 0x9d) ^ (uint8_t)(secret >> (i % 56)));
+        if (b == pat_free)
+            b ^= 0x80;
+        pat_table[i] = pat_table[i + PAT_PERIOD] = b;
+    }
     page_size = sysconf(_SC_PAGESIZE);
     quarantine = shim_arena_map(sizeof(*quarantine) * QUARANTINE_SLOTS);
     if (shim_cfg.guard & SHIM_GUARD_PAGES) {
@@ -382,9 +411,35 @@ static void real_release(uintptr_t user, const struct shim_block_info *info)
 
 /* Pushes a freed canary block into the quarantine; evicts the oldest while
  * over budget, checking their poison first (use-after-free writes). */
+/* Freed blocks are poisoned with one constant byte: memset speed, and a
+ * word-at-a-time check. */
+static void poison(uintptr_t addr, size_t len)
+{
+    memset((void *)addr, pat_free, len < POISON_BYTES ? len : POISON_BYTES);
+}
+
+static uintptr_t check_poison(uintptr_t addr, size_t len)
+{
+    if (len > POISON_BYTES)
+        len = POISON_BYTES;
+    uint64_t word;
+    memset(&word, pat_free, sizeof(word));
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, (const void *)(addr + i), 8);
+        if (v != word)
+            break;
+    }
+    for (; i < len; i++)
+        if (((const uint8_t *)addr)[i] != pat_free)
+            return addr + i;
+    return 0;
+}
+
 static void quarantine_push(uintptr_t user, uint64_t size)
 {
-    fill(user, size, pat_free);
+    poison(user, size);
     struct quarantined victims[8];
     int nv = 0;
     shim_spin_lock(&q_lock);
@@ -409,7 +464,7 @@ static void quarantine_push(uintptr_t user, uint64_t size)
         uintptr_t u = victims[i].user;
         if (shim_heap_lookup((void *)u, &info) != SHIM_LOOKUP_FREED)
             continue;
-        uintptr_t bad = check(u, info.size, pat_free);
+        uintptr_t bad = check_poison(u, info.size);
         if (bad && !(info.flags & SHIM_BLOCK_REPORTED)) {
             struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = u,
                                         .block_size = info.size, .offset = (int64_t)(bad - u),
@@ -425,6 +480,8 @@ static void quarantine_push(uintptr_t user, uint64_t size)
 }
 
 /* ---- guard-page slots ---- */
+
+static void fill_slack(uint32_t i);
 
 static uintptr_t slot_data(uint32_t i)
 {
@@ -462,10 +519,32 @@ static void *page_alloc(size_t size, size_t align, int zero)
     slots[i].user = user;
     slots[i].size = size;
     slots[i].right_aligned = right;
-    fill(data, (size_t)page_size, pat_live);
+    fill_slack(i);
     if (zero)
         memset((void *)user, 0, size);
     return (void *)user;
+}
+
+/* The pattern covers up to SLACK_CHECK bytes on each side of a page block
+ * (the rest of the page is never written by correct code and not checked). */
+#define SLACK_CHECK 64
+
+static void slack_range(uint32_t i, uintptr_t *lo1, uintptr_t *hi1, uintptr_t *lo2, uintptr_t *hi2)
+{
+    uintptr_t data = slot_data(i), end = data + (uintptr_t)page_size;
+    uintptr_t u = slots[i].user, ue = u + slots[i].size;
+    *lo1 = u - data > SLACK_CHECK ? u - SLACK_CHECK : data;
+    *hi1 = u;
+    *lo2 = ue;
+    *hi2 = end - ue > SLACK_CHECK ? ue + SLACK_CHECK : end;
+}
+
+static void fill_slack(uint32_t i)
+{
+    uintptr_t a, b, c, d;
+    slack_range(i, &a, &b, &c, &d);
+    fill(a, b - a, pat_live);
+    fill(c, d - c, pat_live);
 }
 
 static int in_pool(uintptr_t p)
@@ -482,11 +561,11 @@ static void page_free(uintptr_t user, const struct shim_block_info *info)
 {
     uint32_t i = slot_of(user);
     uintptr_t data = slot_data(i);
-    /* the rest of the page around the block holds the pattern */
-    uintptr_t end = data + (uintptr_t)page_size;
-    uintptr_t bad = check(user + info->size, end - (user + info->size), pat_live);
+    uintptr_t a, b, c, d;
+    slack_range(i, &a, &b, &c, &d);
+    uintptr_t bad = check(c, d - c, pat_live);
     if (!bad)
-        bad = check(data, user - data, pat_live);
+        bad = check(a, b - a, pat_live);
     if (bad) {
         struct snap_corruption c = {.kind = bad < user ? SNAP_CORR_UNDERFLOW : SNAP_CORR_OVERFLOW,
                                     .addr = user, .block_size = info->size,
@@ -643,7 +722,10 @@ static inline __attribute__((always_inline)) void record_block(void *p, size_t s
     shim_tls.busy = was_busy;
     uint32_t id = stack_here(frame, ret);
     shim_tls.busy = 1;
-    shim_heap_on_alloc(p, size, id, kind);
+    if (flags & SHIM_BLOCK_PAGE)
+        shim_heap_on_alloc_weighted(p, size, id, kind, 0);
+    else
+        shim_heap_on_alloc(p, size, id, kind);
     if (flags)
         shim_heap_set_flag(p, flags);
     errno = saved;
@@ -657,10 +739,12 @@ static inline int take_page_sample(void)
     return 1;
 }
 
+/* The hooks have already counted this allocation down to zero. */
 void *shim_guard_page_try_alloc(size_t size, size_t align, int kind, int zero, void *frame,
                                 void *ret)
 {
-    if (!take_page_sample() || shim_tls.busy)
+    shim_tls.page_countdown = (int32_t)shim_cfg.guard_sample;
+    if (shim_tls.busy)
         return NULL;
     shim_tls.busy = 1;
     install_handler();
@@ -790,6 +874,8 @@ void *shim_guard_realloc(void *p, size_t size, void *frame, void *ret)
 
 size_t shim_guard_usable_size(const void *p)
 {
+    if (pool && in_pool((uintptr_t)p))
+        return slots[slot_of((uintptr_t)p)].state == 1 ? slots[slot_of((uintptr_t)p)].size : 0;
     struct shim_block_info info;
     return shim_heap_lookup(p, &info) == SHIM_LOOKUP_LIVE ? info.size : 0;
 }
@@ -802,7 +888,7 @@ static void scan_block(uintptr_t addr, const struct shim_block_info *info, void 
         return;
     int bad;
     if (info->flags & SHIM_BLOCK_FREED) {
-        bad = check(addr, info->size, pat_free) != 0;
+        bad = check_poison(addr, info->size) != 0;
     } else {
         size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
         bad = check(addr - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live) ||
@@ -831,7 +917,7 @@ void shim_guard_scan(void)
         if (check_canaries(found[0], &info, SNAP_STACK_NONE, "found by the periodic scan"))
             shim_heap_set_flag((void *)found[0], SHIM_BLOCK_REPORTED);
     } else if (st == SHIM_LOOKUP_FREED) {
-        uintptr_t bad = check(found[0], info.size, pat_free);
+        uintptr_t bad = check_poison(found[0], info.size);
         if (bad) {
             struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = found[0],
                                         .block_size = info.size,

@@ -190,13 +190,18 @@ static double sample_weight(size_t size)
 
 void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind)
 {
+    shim_heap_on_alloc_weighted(p, size, stack_id, kind, shim_cfg.mode == SNAP_MODE_SAMPLED);
+}
+
+void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled)
+{
     struct shim_node *n = node_get();
     if (SHIM_UNLIKELY(!n)) {
         __atomic_fetch_add(&lost_nodes, 1, __ATOMIC_RELAXED);
         return;
     }
     uint64_t bytes = size, count = 1;
-    if (shim_cfg.mode == SNAP_MODE_SAMPLED) {
+    if (sampled) {
         double w = sample_weight(size);
         bytes = (uint64_t)((double)size * w + 0.5);
         count = (uint64_t)(w + 0.5);

@@ -56,7 +56,7 @@ static void *early_alloc(size_t size, size_t align, int zero)
 
 SHIM_EXPORT void *malloc(size_t size)
 {
-    if (PAGES_ONLY) {
+    if (PAGES_ONLY && --shim_tls.page_countdown <= 0) {
         void *g = shim_guard_page_try_alloc(size, 16, SHIM_KIND_MALLOC, 0, FRAME, RET);
         if (g)
             return g;
@@ -139,9 +139,11 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
         }
         if (GUARDED)
             return shim_guard_alloc(total, 16, SHIM_KIND_MALLOC, 1, FRAME, RET);
-        void *g = shim_guard_page_try_alloc(total, 16, SHIM_KIND_MALLOC, 1, FRAME, RET);
-        if (g)
-            return g;
+        if (--shim_tls.page_countdown <= 0) {
+            void *g = shim_guard_page_try_alloc(total, 16, SHIM_KIND_MALLOC, 1, FRAME, RET);
+            if (g)
+                return g;
+        }
     }
     if (__builtin_mul_overflow(n, size, &total) || !should_track(total))
         return shim_real.calloc(n, size); /* overflow: the real calloc fails with ENOMEM */
@@ -231,7 +233,8 @@ SHIM_EXPORT void *realloc(void *p, size_t size)
     /* Sampled fast path: the old block is certainly not sampled and the new
      * one will not be either. */
     if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
-        (!p || (!shim_sample_filter[shim_filter_slot((uintptr_t)p)] && !shim_is_bootstrap(p))) &&
+        (!p || (!shim_sample_filter[shim_filter_slot((uintptr_t)p)] && !shim_is_bootstrap(p) &&
+                !(PAGES_ONLY && shim_guard_in_pool(p)))) &&
         SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
         return shim_real.realloc(p, size);
     if (SHIM_UNLIKELY(!shim_real.realloc)) {

@@ -141,6 +141,9 @@ void shim_unwind_init(void);
 /* heap.c */
 void shim_heap_init(void);
 void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind);
+/* sampled = 0 records the block at its exact size even in sampled mode
+ * (guard-page blocks: every one of them is known, none is an estimate). */
+void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled);
 /* Removes p from the table; returns 1 if it was tracked. */
 int shim_heap_on_free(void *p);
 /* realloc support: detach p's record (0 if untracked), then either commit

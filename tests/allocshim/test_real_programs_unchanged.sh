@@ -21,7 +21,8 @@ same() {
     shift
     local rc_bare=0 rc_shim=0
     (cd "$T/work-bare" && "$@") >"$T/$name.bare" 2>"$T/$name.bare.err" || rc_bare=$?
-    (cd "$T/work-shim" && "$LEAKAUDIT" run -q -i 0 -o "$T/out-$name" -- "$@") >"$T/$name.shim" \
+    (cd "$T/work-shim" && "$LEAKAUDIT" run -q -i 0 ${RUN_EXTRA:-} -o "$T/out-$name" -- "$@") \
+        >"$T/$name.shim" \
         2>"$T/$name.shim.err" || rc_shim=$?
     [ "$rc_bare" = "$rc_shim" ] || { tail "$T/$name.shim.err"; fail "$name: exit $rc_bare bare, $rc_shim under the shim"; }
     if ! cmp -s "$T/$name.bare" "$T/$name.shim"; then
@@ -33,8 +34,10 @@ same() {
         "$SNAPDUMP" "$f" >"$T/dump" || fail "$name: unreadable snapshot $f"
         grep -Eq '^loss (stack_table_full|heap_node_alloc_failed|snapshot_write_failed)=[1-9]' "$T/dump" &&
             fail "$name: data lost: $(grep '^loss' "$T/dump" | tr '\n' ' ')"
+        grep -q '^corruption ' "$T/dump" && fail "$name: false corruption report: $(grep '^corruption' "$T/dump" | head -2)"
     done
-    ok "$name: same status ($rc_bare) and output, $(ls "$T/out-$name"/*.snap | wc -l) snapshots"
+    grep -q '==leakaudit==' "$T/$name.shim.err" && fail "$name: guard report on stderr: $(grep -m3 '==leakaudit==' "$T/$name.shim.err")"
+    ok "$name: same status ($rc_bare) and output, $(ls "$T/out-$name"/*.snap | wc -l) snapshots${RUN_EXTRA:+ ($RUN_EXTRA)}"
 }
 mkdir -p "$T/work-bare" "$T/work-shim"
 
