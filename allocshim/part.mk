@@ -49,3 +49,14 @@ $(TESTBIN)/guard/corrupt_cxx: tests/guard/corrupt_cxx.cpp
 	@mkdir -p $(dir $@)
 	g++ -g -O1 -fno-omit-frame-pointer -Wno-mismatched-new-delete -o $@ $<
 TEST_TARGETS += $(GUARD_TEST_PROGS)
+
+# Reachability test programs (tests/reach/, docs/reachability.md).
+REACH_TESTBIN := $(TESTBIN)/reach
+REACH_CASE_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -Wall -Wextra -Werror
+$(REACH_TESTBIN)/%: tests/reach/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REACH_CASE_CFLAGS) -o $@ $<
+$(REACH_TESTBIN)/reachdump: tests/reach/reachdump.c $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
+TEST_TARGETS += $(REACH_TESTBIN)/reach_cases $(REACH_TESTBIN)/reachdump

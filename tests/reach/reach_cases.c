@@ -1,0 +1,158 @@
+/*
+ * The reachability acceptance cases in one program (tests/reach/): each case
+ * allocates from its own function, so a report names the case by the
+ * allocating function, and both leakaudit and valgrind memcheck classify it
+ * at exit. Every helper stores its result in a global and returns nothing,
+ * so no stale copy of a pointer survives in main's frame.
+ *
+ *   case_global      pointed to by a global            -> still reachable
+ *   case_cleared     the global was cleared            -> definitely lost
+ *   case_tree_root   a lost tree: root                 -> definitely lost
+ *   case_tree_child  its 3 children (only via root)    -> indirectly lost
+ *   case_cycle       2 blocks pointing at each other   -> 1 definitely + 1 indirectly
+ *   case_interior    only a pointer into the middle    -> possibly lost
+ *   case_tls         only in the main thread's __thread variable -> reachable
+ *   case_thread_tls  only in another thread's __thread variable  -> reachable
+ *   case_stack       only in another thread's stack    -> reachable
+ *   case_register    only in another thread's register -> reachable
+ *
+ * Usage: reach_cases [hold]   (hold: wait for SIGTERM instead of exiting)
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline, noclone))
+#define N_CHILDREN 3
+
+struct node {
+    struct node *next;
+    struct node *child[N_CHILDREN];
+    char pad[32];
+};
+
+void *g_global, *g_cleared, *g_tree, *g_cycle, *g_interior;
+void *g_for_stack, *g_for_tls;
+void *volatile g_for_register;
+volatile int g_ready;
+__thread void *volatile t_main_tls;
+__thread void *volatile t_thread_tls;
+
+NOINLINE static void *alloc_block(size_t n)
+{
+    void *p = calloc(1, n);
+    __asm__ volatile("" ::"r"(p) : "memory");
+    return p;
+}
+
+NOINLINE void case_global(void) { g_global = alloc_block(64); }
+
+NOINLINE void case_cleared(void)
+{
+    g_cleared = alloc_block(72);
+    g_cleared = NULL;
+}
+
+NOINLINE struct node *case_tree_child(void) { return alloc_block(sizeof(struct node)); }
+
+NOINLINE void case_tree_root(void)
+{
+    struct node *root = alloc_block(sizeof(struct node));
+    for (int i = 0; i < N_CHILDREN; i++)
+        root->child[i] = case_tree_child();
+    g_tree = root;
+}
+
+NOINLINE void case_cycle(void)
+{
+    struct node *a = alloc_block(sizeof(struct node)), *b = alloc_block(sizeof(struct node));
+    a->next = b;
+    b->next = a;
+    g_cycle = a;
+}
+
+NOINLINE void case_interior(void) { g_interior = (char *)alloc_block(96) + 48; }
+
+NOINLINE void case_tls(void) { t_main_tls = alloc_block(40); }
+
+NOINLINE void case_thread_tls(void) { g_for_tls = alloc_block(48); }
+NOINLINE void case_stack(void) { g_for_stack = alloc_block(56); }
+NOINLINE void case_register(void) { g_for_register = alloc_block(88); }
+
+static void *holder_tls(void *arg __attribute__((unused)))
+{
+    t_thread_tls = g_for_tls;
+    g_for_tls = NULL;
+    __atomic_add_fetch(&g_ready, 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void *holder_stack(void *arg __attribute__((unused)))
+{
+    void *volatile on_stack = g_for_stack;
+    g_for_stack = NULL;
+    __atomic_add_fetch(&g_ready, 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        pause();
+    return (void *)on_stack;
+}
+
+/* Moves the pointer into r12 and clears the global, then blocks in pause(2)
+ * forever: the register is the only place that still holds it. */
+static void *holder_register(void *arg __attribute__((unused)))
+{
+    __asm__ volatile("mov g_for_register(%%rip), %%r12\n\t"
+                     "movq $0, g_for_register(%%rip)\n\t"
+                     "lock incl g_ready(%%rip)\n\t"
+                     "1: mov $34, %%eax\n\t" /* SYS_pause */
+                     "syscall\n\t"
+                     "jmp 1b\n\t" ::
+                         : "rax", "rcx", "r11", "r12", "memory");
+    return NULL;
+}
+
+/* Overwrites dead stack below the current frame, where the helpers ran. */
+NOINLINE static void scrub_stack(void)
+{
+    volatile char junk[16384];
+    memset((char *)junk, 0, sizeof(junk));
+}
+
+int main(int argc, char **argv)
+{
+    case_global();
+    case_cleared();
+    case_tree_root();
+    g_tree = NULL;
+    case_cycle();
+    g_cycle = NULL;
+    case_interior();
+    case_tls();
+    case_thread_tls();
+    case_stack();
+    case_register();
+    pthread_t th;
+    pthread_create(&th, NULL, holder_tls, NULL);
+    pthread_create(&th, NULL, holder_stack, NULL);
+    pthread_create(&th, NULL, holder_register, NULL);
+    while (__atomic_load_n(&g_ready, __ATOMIC_SEQ_CST) < 3)
+        usleep(1000);
+    scrub_stack();
+    if (argc > 1 && !strcmp(argv[1], "hold")) {
+        printf("ready\n");
+        fflush(stdout);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        int sig;
+        sigwait(&set, &sig);
+    }
+    exit(0);
+}

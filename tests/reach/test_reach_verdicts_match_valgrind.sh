@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# timeout: 120
+# At exit, every acceptance case (global, cleared global, lost tree, cycle,
+# interior pointer, TLS in the main thread and in another thread, another
+# thread's stack and register) gets the expected class -- and exactly the
+# class valgrind memcheck gives the same program.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/lib_reach.sh"
+need_cmd python3
+need_cmd addr2line
+
+LD_PRELOAD=$SHIM LEAKAUDIT_OUT=$T/out LEAKAUDIT_INTERVAL=0 "$REACH_CASES" >"$T/run.log" 2>&1 ||
+    fail "reach_cases failed under the shim: $(cat "$T/run.log")"
+snap=$(last_snapshot "$T/out")
+classify_snapshot "$snap" "$REACH_CASES" >"$T/ours.txt"
+expected_cases >"$T/expected.txt"
+diff -u "$T/expected.txt" "$T/ours.txt" || fail "leakaudit's classes differ from the expected ones"
+ok "leakaudit classifies every case as expected"
+assert_contains "$T/dump.txt" '^info flags=0 threads_stopped=3 threads_missed=0 '
+
+need_cmd valgrind
+valgrind --leak-check=full --show-leak-kinds=all --log-file="$T/vg.log" "$REACH_CASES" ||
+    fail "reach_cases failed under valgrind"
+python3 "$CLASSIFY" valgrind <"$T/vg.log" >"$T/valgrind.txt"
+diff -u "$T/valgrind.txt" "$T/ours.txt" || fail "leakaudit and valgrind memcheck disagree"
+ok "same classes as valgrind memcheck"
