@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# make demo: the whole toolkit on a real service, end to end, in ~2 minutes.
+#  1. builds test clips and starts inferd (the video-inference daemon) with two
+#     planted bugs switched on -- every inference run dup()s its input buffer
+#     fd and never closes it, and the decoder's error path forgets its frame
+#     buffer on corrupt packets -- under `leakaudit run`, and drives it with
+#     loopback HTTP load;
+#  2. prints the leak report: the planted sites on top with file:line and a
+#     `leak` verdict, the dup()ed fds by creating stack;
+#  3. starts a second inferd WITHOUT the shim and attaches the eBPF tracer
+#     to it (`leakaudit attach -p PID`), then reports again.
+# Leaves nothing running. Outputs in build/demo/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+LA=$BUILD/bin/leakaudit
+INFERD=$BUILD/bin/inferd
+D=$BUILD/demo
+SHIM_SECONDS=${DEMO_SHIM_SECONDS:-40}
+ATTACH_SECONDS=${DEMO_ATTACH_SECONDS:-20}
+pids=()
+cleanup() {
+    for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+rm -rf "$D"
+mkdir -p "$D" "$BUILD/clips"
+say "making a test clip (frame counter drawn on a moving pattern)"
+[ -f "$BUILD/clips/counter.mp4" ] || scripts/make-clip --seconds 10 "$BUILD/clips/counter.mp4" >/dev/null
+python3 - "$D" "$PWD/$BUILD/clips/counter.mp4" <<'PY'
+import json, sys
+d, clip = sys.argv[1], sys.argv[2]
+cfg = json.load(open("inferd/inferd.example.json"))
+cfg["http"]["port"] = 0
+cfg["clips"] = {"counter": clip}
+cfg["log_level"] = "warn"
+cfg["stream_defaults"]["corrupt_every_n_packets"] = 25
+cfg["defects"]["dup_input_fd"] = True
+cfg["defects"]["decode_error_leak"] = True
+json.dump(cfg, open(d + "/inferd-defects.json", "w"), indent=1)
+PY
+
+# load LABEL PORTFILE SECONDS: bounded loopback HTTP load against inferd
+load() {
+    local label=$1 pf=$2 secs=$3 port n=0 end
+    for _ in $(seq 100); do [ -s "$pf" ] && break; sleep 0.1; done
+    port=$(cat "$pf")
+    end=$((SECONDS + secs))
+    while [ $SECONDS -lt $end ]; do
+        curl -sf "127.0.0.1:$port/metrics" >/dev/null || true
+        curl -sf "127.0.0.1:$port/streams/1/detections?limit=5" >/dev/null || true
+        curl -sf -o /dev/null "127.0.0.1:$port/streams/2/snapshot.jpg" || true
+        n=$((n + 3))
+        [ $((n % 300)) = 0 ] && printf '\r   %s: %d requests, %ds left ' "$label" "$n" $((end - SECONDS))
+        sleep 0.05
+    done
+    printf '\r   %s: %d requests sent to 127.0.0.1:%s           \n' "$label" "$n" "$port"
+    curl -sf "127.0.0.1:$port/metrics" | grep -E '^inferd_frames_(decoded|inferred)_total' | head -4 | sed 's/^/   /'
+}
+
+say "1. inferd under the shim for ${SHIM_SECONDS}s: leakaudit run -i 5 -- inferd (defects: dup_input_fd, decode_error_leak)"
+"$LA" run -q -i 5 -o "$D/shim" -- "$INFERD" -c "$D/inferd-defects.json" --port-file "$D/port1" \
+    -d "$SHIM_SECONDS" 2>"$D/inferd1.log" &
+pids+=($!)
+load "inferd (shim)" "$D/port1" $((SHIM_SECONDS - 3))
+wait "${pids[0]}" || true
+echo "   snapshots: $(ls "$D/shim"/*.snap | wc -l) files in $D/shim"
+
+say "2. leakaudit report $D/shim --top 4"
+"$LA" report "$D/shim" --top 4 | tee "$D/report-shim.txt"
+
+if [ "$(id -u)" != 0 ]; then
+    say "3. skipped: leakaudit attach needs root (CAP_BPF + CAP_PERFMON)"
+    exit 0
+fi
+say "3. a second inferd WITHOUT the shim; leakaudit attach -p PID --duration ${ATTACH_SECONDS}"
+"$INFERD" -c "$D/inferd-defects.json" --port-file "$D/port2" -d $((ATTACH_SECONDS + 15)) \
+    2>"$D/inferd2.log" &
+ipid=$!
+pids+=($ipid)
+for _ in $(seq 100); do [ -s "$D/port2" ] && break; sleep 0.1; done
+sleep 2
+echo "   inferd pid $ipid; attaching"
+"$LA" attach -p "$ipid" --duration "$ATTACH_SECONDS" --interval 5 -o "$D/attach" 2>"$D/attach.log" &
+apid=$!
+pids+=($apid)
+load "inferd (attached)" "$D/port2" $((ATTACH_SECONDS - 2))
+wait "$apid" || { tail -5 "$D/attach.log"; exit 1; }
+tail -2 "$D/attach.log" | sed 's/^/   /'
+say "4. leakaudit report $D/attach --top 4"
+"$LA" report "$D/attach" --top 4 | tee "$D/report-attach.txt"
+kill "$ipid" 2>/dev/null || true
+say "done: outputs in $D (reports: report-shim.txt, report-attach.txt; try --format html -o r.html)"
