@@ -70,7 +70,7 @@ wait "${pids[0]}" || true
 echo "   snapshots: $(ls "$D/shim"/*.snap | wc -l) files in $D/shim"
 
 say "2. leakaudit report $D/shim --top 4"
-"$LA" report "$D/shim" --top 4 | tee "$D/report-shim.txt"
+"$LA" report --top 4 "$D/shim" | tee "$D/report-shim.txt"
 
 if [ "$(id -u)" != 0 ]; then
     say "3. skipped: leakaudit attach needs root (CAP_BPF + CAP_PERFMON)"
@@ -91,6 +91,6 @@ load "inferd (attached)" "$D/port2" $((ATTACH_SECONDS - 2))
 wait "$apid" || { tail -5 "$D/attach.log"; exit 1; }
 tail -2 "$D/attach.log" | sed 's/^/   /'
 say "4. leakaudit report $D/attach --top 4"
-"$LA" report "$D/attach" --top 4 | tee "$D/report-attach.txt"
+"$LA" report --top 4 "$D/attach" | tee "$D/report-attach.txt"
 kill "$ipid" 2>/dev/null || true
 say "done: outputs in $D (reports: report-shim.txt, report-attach.txt; try --format html -o r.html)"
