@@ -3,7 +3,8 @@
  * inferno: one line per stack, frames root-first separated by ';', then a
  * space and the live bytes at the last snapshot. Inlined frames become frames
  * of their own. ';' and line breaks inside names would split a frame, so they
- * are replaced.
+ * are replaced. With a reachability scan in the last snapshot, each stack
+ * is split by class under a root frame "[definitely lost]", ... .
  */
 #include "report.h"
 
@@ -48,6 +49,25 @@ int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
         const struct rpt_row *r = &t->rows[t->selected[k]];
         if (!r->value[last])
             continue;
+        if (s->has_reach && s->reach_snap == last) {
+            /* split by reachability class, the class as the root frame, so
+             * a flame graph shows lost and reachable memory side by side */
+            uint64_t rest = r->value[last];
+            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+                if (!r->reach_bytes[c])
+                    continue;
+                fprintf(out, "[%s];", snap_reach_class_name((uint32_t)c));
+                put_frames(ctx, out, r);
+                fprintf(out, " %" PRIu64 "\n", r->reach_bytes[c]);
+                rest = rest > r->reach_bytes[c] ? rest - r->reach_bytes[c] : 0;
+            }
+            if (!rest)
+                continue;
+            fputs("[not scanned];", out);
+            put_frames(ctx, out, r);
+            fprintf(out, " %" PRIu64 "\n", rest);
+            continue;
+        }
         put_frames(ctx, out, r);
         fprintf(out, " %" PRIu64 "\n", r->value[last]);
     }

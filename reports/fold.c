@@ -112,20 +112,28 @@ static int row_matches(struct rpt_ctx *ctx, const struct rpt_row *r)
     return mod_ok && fn_ok;
 }
 
+static const struct rpt_series *g_sort_series;
+static const struct rpt_table *g_sort_table;
+
+/* With a reachability scan, lost blocks come first (valgrind's order:
+ * definitely + indirectly lost), then growth, possibly lost, the rest, and
+ * stacks whose blocks are all still reachable last. */
 static int rank(const struct rpt_row *r)
 {
+    int reach = g_sort_series->has_reach && g_sort_table == &g_sort_series->tab[RPT_HEAP];
+    if (reach && rpt_row_lost_bytes(r))
+        return -1;
+    if (reach && rpt_row_only_reachable(r))
+        return 6;
     switch (r->trend.verdict) {
     case RPT_VERDICT_LEAK:
         return 0;
     case RPT_VERDICT_FREED:
-        return 2;
+        return 4;
     default:
-        return 1;
+        return reach && r->reach_blocks[SNAP_REACH_POSSIBLE] ? 1 : 2;
     }
 }
-
-static const struct rpt_series *g_sort_series;
-static const struct rpt_table *g_sort_table;
 
 static int cmp_rows(const void *a, const void *b)
 {
@@ -135,6 +143,8 @@ static int cmp_rows(const void *a, const void *b)
     int rx = rank(x), ry = rank(y);
     if (rx != ry)
         return rx - ry;
+    if (rx == -1 && rpt_row_lost_bytes(x) != rpt_row_lost_bytes(y))
+        return rpt_row_lost_bytes(x) > rpt_row_lost_bytes(y) ? -1 : 1;
     if (rx == 0 && x->trend.rate_per_min != y->trend.rate_per_min)
         return x->trend.rate_per_min > y->trend.rate_per_min ? -1 : 1;
     if (x->value[last] != y->value[last])
@@ -177,7 +187,7 @@ void rpt_select(struct rpt_ctx *ctx)
                 continue;
             if (!row_matches(ctx, r))
                 continue;
-            t->n_leaks += r->trend.verdict == RPT_VERDICT_LEAK;
+            t->n_leaks += rpt_row_is_leak(s, (enum rpt_class)c, r);
             t->selected[t->n_selected++] = (uint32_t)i;
         }
         g_sort_series = s;

@@ -149,6 +149,17 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
             rpt_count_verdict(s, c, RPT_VERDICT_PLATEAU),
             rpt_count_verdict(s, c, RPT_VERDICT_STABLE),
             rpt_count_verdict(s, c, RPT_VERDICT_FREED));
+    if (c == RPT_HEAP && s->has_reach) {
+        fputs("<p>Reachability (leak summary):", out);
+        for (int k = 0; k < SNAP_REACH_CLASS_COUNT; k++)
+            fprintf(out, "%s %s %s in %" PRIu64 " blocks", k ? "," : "",
+                    snap_reach_class_name((uint32_t)k),
+                    rpt_fmt_bytes((double)s->reach_bytes[k], a, sizeof(a)), s->reach_blocks[k]);
+        fprintf(out, "%s.</p>\n",
+                s->reach.flags & SNAP_REACH_ATTACH_ONLY
+                    ? " (attach mode: only blocks allocated since the attach)"
+                    : "");
+    }
     fprintf(out,
             "<table class=\"rows\"><thead><tr><th>#</th><th>verdict</th><th>growth/min</th>"
             "<th>confidence</th><th>%s</th><th>%s</th><th>trend</th><th>stack</th></tr>"
@@ -173,6 +184,11 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
         if (c == RPT_HEAP) {
             fprintf(out, "%" PRIu64 " (%s in %" PRIu64 ")", r->count[last],
                     rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
+            for (int k2 = 0; s->has_reach && k2 < SNAP_REACH_CLASS_COUNT; k2++)
+                if (r->reach_blocks[k2])
+                    fprintf(out, "<br>%s %s in %" PRIu64, snap_reach_class_name((uint32_t)k2),
+                            rpt_fmt_bytes((double)r->reach_bytes[k2], b, sizeof(b)),
+                            r->reach_blocks[k2]);
         } else if (r->fd) {
             for (uint32_t i = 0; i < SNAP_FD_KIND_COUNT; i++)
                 if (r->fd->kinds[i])

@@ -131,6 +131,14 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
         json_u64_array(out, r->count, s->n_snaps);
     }
     fprintf(out, ",\"attributed\":%s", r->unattributed ? "false" : "true");
+    if (c == RPT_HEAP && s->has_reach) {
+        fputs(",\"reachability\":{", out);
+        for (int k = 0; k < SNAP_REACH_CLASS_COUNT; k++)
+            fprintf(out, "%s\"%s\":{\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64 "}", k ? "," : "",
+                    rpt_reach_key(k), r->reach_bytes[k], r->reach_blocks[k]);
+        fputc('}', out);
+        fprintf(out, ",\"leak\":%s", rpt_row_is_leak(s, c, r) ? "true" : "false");
+    }
     if (r->fd && c != RPT_HEAP) {
         const struct rpt_fdinfo *fi = r->fd;
         fputs(",\"kinds\":{", out);
@@ -245,7 +253,27 @@ int rpt_render_json(struct rpt_ctx *ctx, FILE *out)
         fputs(i ? "," : "", out);
         rpt_json_string(out, cav[i]);
     }
-    fputs("]},\n", out);
+    fputs("]},\n\"reachability\":", out);
+    if (s->has_reach) {
+        const struct snap_reach_info *ri = &s->reach;
+        fprintf(out,
+                "{\"snapshot_seq\":%u,\"trigger\":\"%s\",\"final\":%s,\"attach_only\":%s,"
+                "\"scan_ns\":%" PRIu64 ",\"pause_ns\":%" PRIu64 ",\"extra_bytes\":%" PRIu64
+                ",\"blocks_scanned\":%" PRIu64 ",\"roots_bytes\":%" PRIu64
+                ",\"threads_stopped\":%u,\"threads_missed\":%u,\"totals\":{",
+                s->snaps[s->reach_snap].seq, snap_trigger_name(s->reach_trigger),
+                s->reach_final ? "true" : "false",
+                ri->flags & SNAP_REACH_ATTACH_ONLY ? "true" : "false", ri->scan_ns, ri->pause_ns,
+                ri->extra_bytes, ri->blocks_scanned, ri->roots_bytes, ri->threads_stopped,
+                ri->threads_missed);
+        for (int k = 0; k < SNAP_REACH_CLASS_COUNT; k++)
+            fprintf(out, "%s\"%s\":{\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64 "}", k ? "," : "",
+                    rpt_reach_key(k), s->reach_bytes[k], s->reach_blocks[k]);
+        fputs("}}", out);
+    } else {
+        fputs("null", out);
+    }
+    fputs(",\n", out);
     for (int c = 0; c < RPT_CLASS_COUNT; c++) {
         json_table(ctx, out, (enum rpt_class)c);
         fputs(",\n", out);

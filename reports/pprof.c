@@ -328,6 +328,16 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
         field_varint(&label, 2, str_id(&p, rpt_verdict_name(r->trend.verdict)));
         field_bytes(&sample, 3, label.p, label.n);
         label.n = 0;
+        /* reachability classes as numeric labels: "definitely_lost" = bytes */
+        for (int c = 0; s->has_reach && c < SNAP_REACH_CLASS_COUNT; c++) {
+            if (!r->reach_blocks[c])
+                continue;
+            field_varint(&label, 1, str_id(&p, rpt_reach_key(c)));
+            field_varint(&label, 3, r->reach_bytes[c]);
+            field_varint(&label, 4, str_id(&p, "bytes"));
+            field_bytes(&sample, 3, label.p, label.n);
+            label.n = 0;
+        }
         field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
     }
     p.oom |= sample.oom | packed.oom | label.oom;

@@ -148,6 +148,28 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
               "Outstanding heap allocations by allocation stack (top stacks).", 1);
     per_stack(ctx, out, RPT_HEAP, "leakaudit_heap_growth_bytes_per_minute",
               "Least-squares growth of live bytes over the series, by stack.", 2);
+    if (s->has_reach) {
+        header(out, "leakaudit_heap_reachability_bytes", "gauge",
+               "Outstanding heap bytes by reachability class at the newest scan.");
+        for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+            fputs("leakaudit_heap_reachability_bytes{", out);
+            base_labels(out, s);
+            fprintf(out, ",reach=\"%s\"} %" PRIu64 "\n", rpt_reach_key(c), s->reach_bytes[c]);
+        }
+        const struct rpt_table *t = &s->tab[RPT_HEAP];
+        header(out, "leakaudit_heap_reachability_stack_bytes", "gauge",
+               "Outstanding heap bytes by allocation stack and reachability class (top stacks).");
+        for (size_t k = 0; k < t->n_selected; k++) {
+            const struct rpt_row *r = &t->rows[t->selected[k]];
+            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+                if (!r->reach_blocks[c])
+                    continue;
+                fputs("leakaudit_heap_reachability_stack_bytes{", out);
+                stack_labels(ctx, out, r);
+                fprintf(out, ",reach=\"%s\"} %" PRIu64 "\n", rpt_reach_key(c), r->reach_bytes[c]);
+            }
+        }
+    }
     per_stack(ctx, out, RPT_FDS, "leakaudit_open_fds",
               "Open file descriptors by creating stack (top stacks).", 0);
     per_stack(ctx, out, RPT_MMAPS, "leakaudit_mmap_bytes",

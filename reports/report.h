@@ -92,7 +92,22 @@ struct rpt_row {
     uint32_t info_snap;                /* fd/mmap rows: 1 + snapshot index the details describe */
     struct rpt_trend trend;
     struct rpt_fdinfo *fd;
+    /* heap rows: the newest reachability scan in the series (series->has_reach) */
+    uint64_t reach_bytes[SNAP_REACH_CLASS_COUNT];
+    uint64_t reach_blocks[SNAP_REACH_CLASS_COUNT];
 };
+
+/* Reachability of a heap row at the newest scan (docs/reachability.md). */
+static inline uint64_t rpt_row_lost_bytes(const struct rpt_row *r)
+{
+    return r->reach_bytes[SNAP_REACH_DEFINITE] + r->reach_bytes[SNAP_REACH_INDIRECT];
+}
+/* Blocks were scanned and every one of them is still reachable: not a leak. */
+static inline int rpt_row_only_reachable(const struct rpt_row *r)
+{
+    return r->reach_blocks[SNAP_REACH_REACHABLE] && !r->reach_blocks[SNAP_REACH_DEFINITE] &&
+           !r->reach_blocks[SNAP_REACH_INDIRECT] && !r->reach_blocks[SNAP_REACH_POSSIBLE];
+}
 
 struct rpt_table {
     size_t n, cap;
@@ -100,7 +115,7 @@ struct rpt_table {
     uint32_t *index; /* open addressing on hash: row index + 1 */
     size_t index_cap;
     size_t n_selected;
-    size_t n_leaks;     /* leak verdicts among rows that pass the filters */
+    size_t n_leaks;     /* leaks among rows that pass the filters (rpt_row_is_leak) */
     uint32_t *selected; /* rows to print, in order */
 };
 
@@ -136,6 +151,14 @@ struct rpt_series {
     size_t n_other_series;
     char **warnings;
     size_t n_warnings;
+    /* the newest snapshot with a reachability section, if any */
+    int has_reach;
+    uint32_t reach_snap;    /* its index in snaps[] */
+    uint32_t reach_trigger; /* enum snap_trigger */
+    int reach_final;        /* it is the last snapshot and was taken at exit / detach */
+    struct snap_reach_info reach;
+    uint64_t reach_bytes[SNAP_REACH_CLASS_COUNT];
+    uint64_t reach_blocks[SNAP_REACH_CLASS_COUNT];
 };
 
 struct rpt_options {
@@ -249,5 +272,11 @@ size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max);
 /* Elapsed minutes of snapshot i since the first one. */
 double rpt_elapsed_min(const struct rpt_series *s, size_t i);
 const char *rpt_class_name(enum rpt_class c);
+/* What --fail-on-leak counts: definitely/indirectly lost bytes at a final
+ * scan, or a leak verdict -- unless the newest scan found every block of the
+ * row still reachable (a growing but reachable cache is not called a leak). */
+int rpt_row_is_leak(const struct rpt_series *s, enum rpt_class c, const struct rpt_row *r);
+/* "definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable". */
+const char *rpt_reach_key(int cls);
 
 #endif

@@ -59,7 +59,10 @@ static void usage(FILE *out)
                  "      --series NAME       pick this series when the input holds several\n"
                  "      --pid PID           pick the series of this pid\n"
                  "                          (default: the series with the most live bytes)\n"
-                 "      --fail-on-leak      exit with status 3 if any stack's verdict is leak\n"
+                 "      --fail-on-leak      exit with status 3 if any stack leaks: definitely or\n"
+                 "                          indirectly lost at a final (exit) reachability\n"
+                 "                          scan, or verdict leak; still reachable never\n"
+                 "                          counts (docs/reachability.md)\n"
                  "  -h, --help              this text\n"
                  "\n"
                  "exit status: 0 ok, 1 error, 2 usage, 3 leak found (--fail-on-leak)\n"
@@ -281,8 +284,10 @@ int cmd_report(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     if (opt.fail_on_leak && leaks) {
-        fprintf(stderr, "leakaudit report: %zu stack%s with verdict leak (--fail-on-leak)\n", leaks,
-                leaks == 1 ? "" : "s");
+        fprintf(stderr,
+                "leakaudit report: %zu stack%s leaking (lost at exit, or verdict leak; "
+                "--fail-on-leak)\n",
+                leaks, leaks == 1 ? "" : "s");
         return CLI_EXIT_LEAK;
     }
     return CLI_EXIT_OK;

@@ -342,6 +342,35 @@ static int merge_snapshot(struct merge *m)
         si->live_count += e->live_count;
     }
 
+    if (snap->has_reach) {
+        /* the newest scan replaces an older one */
+        struct rpt_table *t = &s->tab[RPT_HEAP];
+        for (size_t i = 0; i < t->n; i++) {
+            memset(t->rows[i].reach_bytes, 0, sizeof(t->rows[i].reach_bytes));
+            memset(t->rows[i].reach_blocks, 0, sizeof(t->rows[i].reach_blocks));
+        }
+        memset(s->reach_bytes, 0, sizeof(s->reach_bytes));
+        memset(s->reach_blocks, 0, sizeof(s->reach_blocks));
+        s->has_reach = 1;
+        s->reach_snap = k;
+        s->reach_trigger = snap->hdr.trigger;
+        s->reach = snap->reach;
+        for (size_t i = 0; i < snap->n_reach; i++) {
+            const struct snap_reach_entry *e = &snap->reach_entries[i];
+            uint32_t d = resolve(m, e->stack_id);
+            struct rpt_row *r = table_get(t, m->locs, d, 0, n, k);
+            if (!r)
+                return -ENOMEM;
+            r->unattributed = d == 0;
+            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+                r->reach_bytes[c] += e->bytes[c];
+                r->reach_blocks[c] += e->blocks[c];
+                s->reach_bytes[c] += e->bytes[c];
+                s->reach_blocks[c] += e->blocks[c];
+            }
+        }
+    }
+
     for (size_t i = 0; i < snap->n_fds; i++) {
         const struct snap_fd_entry *e = &snap->fds[i];
         int unattr = e->origin == SNAP_FDO_PREEXISTING || e->origin == SNAP_FDO_UNATTRIBUTED;
@@ -509,6 +538,8 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         }
     }
     add_report_loss(s, "report_stack_id_not_in_table", m.missing_stacks);
+    s->reach_final = s->has_reach && s->reach_snap == (uint32_t)n - 1 &&
+                     (s->reach_trigger == SNAP_TRIGGER_EXIT || s->reach_trigger == SNAP_TRIGGER_DETACH);
     *out = s;
     return 0;
 }
@@ -836,6 +867,33 @@ const char *rpt_class_name(enum rpt_class c)
         return "fds";
     case RPT_MMAPS:
         return "mmaps";
+    default:
+        return "?";
+    }
+}
+
+int rpt_row_is_leak(const struct rpt_series *s, enum rpt_class c, const struct rpt_row *r)
+{
+    if (c == RPT_HEAP && s->has_reach) {
+        if (s->reach_final && rpt_row_lost_bytes(r))
+            return 1;
+        if (rpt_row_only_reachable(r))
+            return 0;
+    }
+    return r->trend.verdict == RPT_VERDICT_LEAK;
+}
+
+const char *rpt_reach_key(int cls)
+{
+    switch (cls) {
+    case SNAP_REACH_DEFINITE:
+        return "definitely_lost";
+    case SNAP_REACH_INDIRECT:
+        return "indirectly_lost";
+    case SNAP_REACH_POSSIBLE:
+        return "possibly_lost";
+    case SNAP_REACH_REACHABLE:
+        return "still_reachable";
     default:
         return "?";
     }

@@ -143,7 +143,18 @@ static void print_verdict(FILE *out, int rank, const struct rpt_row *r, int byte
 {
     char rate[32];
     const char *v = rpt_verdict_name(r->trend.verdict);
-    char up[16];
+    /* a growing stack whose blocks are all still reachable is not a leak */
+    if (r->trend.verdict == RPT_VERDICT_LEAK && rpt_row_only_reachable(r))
+        v = "growing";
+    /* no growth verdict: the reachability class is the news */
+    if (r->trend.verdict == RPT_VERDICT_UNKNOWN) {
+        for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
+            if (r->reach_blocks[c]) {
+                v = snap_reach_class_name((uint32_t)c);
+                break;
+            }
+    }
+    char up[24];
     size_t i = 0;
     for (; v[i] && i < sizeof(up) - 1; i++)
         up[i] = (char)(v[i] >= 'a' && v[i] <= 'z' ? v[i] - 32 : v[i]);
@@ -158,6 +169,46 @@ static void print_verdict(FILE *out, int rank, const struct rpt_row *r, int byte
             fprintf(out, "  %+.2f/min", r->trend.rate_per_min);
         fprintf(out, " (confidence %.2f)", r->trend.confidence);
     }
+}
+
+static void print_reach_summary(const struct rpt_series *s, FILE *out)
+{
+    char a[32], b[32], d[32];
+    const struct snap_reach_info *i = &s->reach;
+    fprintf(out, "LEAK SUMMARY (reachability scan of snapshot seq %u, %s):\n",
+            s->snaps[s->reach_snap].seq, snap_trigger_name(s->reach_trigger));
+    for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
+        fprintf(out, "   %-16s %s in %" PRIu64 " block%s%s\n", snap_reach_class_name((uint32_t)c),
+                rpt_fmt_bytes((double)s->reach_bytes[c], a, sizeof(a)), s->reach_blocks[c],
+                s->reach_blocks[c] == 1 ? "" : "s",
+                c == SNAP_REACH_REACHABLE ? " (not leaks)" : "");
+    snprintf(d, sizeof(d), "%.1f ms", (double)i->scan_ns / 1e6);
+    fprintf(out, "   scan: %" PRIu64 " blocks, %s of roots, %s, threads paused %.1f ms (%u stopped",
+            i->blocks_scanned, rpt_fmt_bytes((double)i->roots_bytes, a, sizeof(a)), d,
+            (double)i->pause_ns / 1e6, i->threads_stopped);
+    if (i->threads_missed)
+        fprintf(out, ", %u not stoppable: their stacks were read while running",
+                i->threads_missed);
+    fprintf(out, "), %s extra memory\n", rpt_fmt_bytes((double)i->extra_bytes, b, sizeof(b)));
+    if (i->flags & SNAP_REACH_ATTACH_ONLY)
+        fprintf(out, "   attach mode: only blocks allocated since the attach are classified\n");
+    if (!s->reach_final)
+        fprintf(out, "   (taken while the program ran: blocks may still be freed later)\n");
+}
+
+static void print_reach_line(FILE *out, const struct rpt_row *r)
+{
+    char a[32];
+    int any = 0;
+    for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+        if (!r->reach_blocks[c])
+            continue;
+        fprintf(out, "%s%s %s in %" PRIu64, any ? ", " : "   ", snap_reach_class_name((uint32_t)c),
+                rpt_fmt_bytes((double)r->reach_bytes[c], a, sizeof(a)), r->reach_blocks[c]);
+        any = 1;
+    }
+    if (any)
+        fputc('\n', out);
 }
 
 static void print_heap(struct rpt_ctx *ctx, FILE *out)
@@ -179,17 +230,31 @@ static void print_heap(struct rpt_ctx *ctx, FILE *out)
     if (t->n_selected < t->n)
         fprintf(out, "showing %zu of %zu stacks (--top, --min-bytes, filters)\n", t->n_selected,
                 t->n);
-    for (size_t k = 0; k < t->n_selected; k++) {
-        const struct rpt_row *r = &t->rows[t->selected[k]];
-        fputc('\n', out);
-        print_verdict(out, (int)k + 1, r, 1);
-        fprintf(out, "\n   live %s in %" PRIu64 " allocation%s%s",
-                rpt_fmt_bytes((double)r->value[last], a, sizeof(a)), r->count[last],
-                r->count[last] == 1 ? "" : "s", r->flags & SNAP_HEAP_ESTIMATED ? " (est.)" : "");
-        fprintf(out, "; total allocated %s in %" PRIu64 "\n",
-                rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
-        print_trend_line(out, s, r, 1);
-        print_frames(ctx, out, r);
+    if (s->has_reach)
+        print_reach_summary(s, out);
+    int rank = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int header = 0;
+        for (size_t k = 0; k < t->n_selected; k++) {
+            const struct rpt_row *r = &t->rows[t->selected[k]];
+            if ((s->has_reach && rpt_row_only_reachable(r)) != pass)
+                continue;
+            if (pass && !header++)
+                fprintf(out, "\nSTILL REACHABLE at the scan (pointed to from globals, stacks, "
+                             "TLS or registers; not leaks):\n");
+            fputc('\n', out);
+            print_verdict(out, ++rank, r, 1);
+            fprintf(out, "\n   live %s in %" PRIu64 " allocation%s%s",
+                    rpt_fmt_bytes((double)r->value[last], a, sizeof(a)), r->count[last],
+                    r->count[last] == 1 ? "" : "s",
+                    r->flags & SNAP_HEAP_ESTIMATED ? " (est.)" : "");
+            fprintf(out, "; total allocated %s in %" PRIu64 "\n",
+                    rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
+            if (s->has_reach)
+                print_reach_line(out, r);
+            print_trend_line(out, s, r, 1);
+            print_frames(ctx, out, r);
+        }
     }
     fputc('\n', out);
 }

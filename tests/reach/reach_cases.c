@@ -17,6 +17,7 @@
  *   case_register    only in another thread's register -> reachable
  *
  * Usage: reach_cases [hold]   (hold: wait for SIGTERM instead of exiting)
+ *        reach_cases reachable (only the still-reachable global and TLS cases)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -126,6 +127,12 @@ NOINLINE static void scrub_stack(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "reachable")) {
+        case_global();
+        case_tls();
+        scrub_stack();
+        exit(0);
+    }
     case_global();
     case_cleared();
     case_tree_root();
