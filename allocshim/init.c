@@ -152,6 +152,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     shim_heap_after_fork_child();
+    shim_res_after_fork_child();
     shim_mmap_fork_child();
     shim_snapshot_fork_child();
 }
@@ -163,6 +164,7 @@ __attribute__((constructor(101))) static void shim_constructor(void)
         shim_unwind_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         shim_snapshot_init();
+        shim_res_init();
     });
 }
 

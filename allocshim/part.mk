@@ -3,7 +3,8 @@
 # programs) and compiles the common/ sources it needs itself, with -fPIC.
 SHIM_SRCS := $(filter-out allocshim/run_cmd.c,$(wildcard allocshim/*.c))
 SHIM_COMMON := common/snapshot_write.c common/snapshot_names.c common/modmap.c \
-               common/fdscan.c common/stacktable.c common/util.c common/reachmark.c
+               common/fdscan.c common/stacktable.c common/util.c \
+               common/resspec.c common/reachmark.c
 SHIM_OBJS := $(patsubst %.c,$(OBJ)/shim/%.o,$(SHIM_SRCS) $(SHIM_COMMON))
 SHIM_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
                -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free \
@@ -60,3 +61,4 @@ $(REACH_TESTBIN)/reachdump: tests/reach/reachdump.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 TEST_TARGETS += $(REACH_TESTBIN)/reach_cases $(REACH_TESTBIN)/reachdump
+include tests/resources/resources.mk

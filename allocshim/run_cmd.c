@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 #include "allocators.h"
+#include "resspec.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -57,6 +58,11 @@ static const char usage_text[] =
     "                           (LEAKAUDIT_GUARD; --guard alone = canary)\n"
     "      --guard-policy P     abort (default) or log (LEAKAUDIT_GUARD_POLICY)\n"
     "      --guard-sample N     1 in N blocks get a guard page (LEAKAUDIT_GUARD_SAMPLE, 1000)\n"
+    "      --track-resource SPEC  track a paired C-API resource, e.g.\n"
+    "                           'name=ctx;create=ctx_new:ret;destroy=ctx_free:arg0' or\n"
+    "                           preset:ffmpeg|glib|gst|turbojpeg|pairs:LIB; repeatable\n"
+    "                           (LEAKAUDIT_TRACK_RESOURCES; docs/resources.md)\n"
+    "      --track-file FILE    resource specs, one per line (LEAKAUDIT_TRACK_FILE)\n"
     "  -q, --quiet              no summary at exit\n"
     "  -h, --help               this text\n"
     "\n"
@@ -177,6 +183,55 @@ static int final_snapshot(const char *dir, pid_t pid, char *out, size_t cap)
     return found;
 }
 
+/*
+ * --track-resource SPEC (joined into LEAKAUDIT_TRACK_RESOURCES with '|') and
+ * --track-file FILE (LEAKAUDIT_TRACK_FILE, made absolute): checked here with
+ * the shim's own parser, so a typo stops the run instead of a silent no-op.
+ */
+static int add_resource_option(int opt, const char *arg)
+{
+    static struct res_spec_set check;
+    char err[256], text[65536];
+    const char *specs = arg;
+    if (opt == 'F') {
+        FILE *f = fopen(arg, "re");
+        size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+        if (!f || ferror(f)) {
+            fprintf(stderr, "leakaudit: run: --track-file %s: %s\n", arg, strerror(errno));
+            if (f)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+        text[n] = '\0';
+        specs = text;
+    }
+    res_spec_init(&check);
+    if (res_spec_parse(&check, specs, err, sizeof(err)) < 0) {
+        fprintf(stderr, "leakaudit: run: %s %s: %s\n",
+                opt == 'F' ? "--track-file" : "--track-resource", arg, err);
+        return -1;
+    }
+    if (opt == 'F') {
+        char abs[PATH_MAX];
+        if (!realpath(arg, abs)) {
+            fprintf(stderr, "leakaudit: run: --track-file %s: %s\n", arg, strerror(errno));
+            return -1;
+        }
+        setenv("LEAKAUDIT_TRACK_FILE", abs, 1);
+        return 0;
+    }
+    const char *old = getenv("LEAKAUDIT_TRACK_RESOURCES");
+    char joined[8192];
+    if (snprintf(joined, sizeof(joined), "%s%s%s", old && *old ? old : "",
+                 old && *old ? "|" : "", arg) >= (int)sizeof(joined)) {
+        fprintf(stderr, "leakaudit: run: --track-resource: specs too long\n");
+        return -1;
+    }
+    setenv("LEAKAUDIT_TRACK_RESOURCES", joined, 1);
+    return 0;
+}
+
 static volatile sig_atomic_t child_pid;
 
 static void forward_signal(int sig)
@@ -196,6 +251,8 @@ int cmd_run(int argc, char **argv)
         {"reachability", required_argument, NULL, 'R'},
         {"guard", optional_argument, NULL, 'G'}, {"guard-policy", required_argument, NULL, 'Y'},
         {"guard-sample", required_argument, NULL, 'Z'},
+        {"track-resource", required_argument, NULL, 'X'},
+        {"track-file", required_argument, NULL, 'F'},
         {"top", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *out = NULL, *allocator = "glibc";
@@ -269,6 +326,11 @@ int cmd_run(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             }
             setenv("LEAKAUDIT_REACHABILITY", optarg, 1);
+            break;
+        case 'X':
+        case 'F':
+            if (add_resource_option(c, optarg) < 0)
+                return CLI_EXIT_USAGE;
             break;
         case 't': top = atoi(optarg); break;
         case 'q': quiet = 1; break;

@@ -13,6 +13,7 @@
  *   fd_hooks.c      fd-creating and fd-closing calls, fd table
  *   mmap_hooks.c    mmap/munmap/mremap regions
  *   snapshot.c      writing snapshots (periodic thread, signal, exit)
+ *   resources.c     paired C-API resources: GOT patching, handles by stack
  *
  * Rules on the hot path (malloc/free): no allocation through the audited
  * allocator, no global lock per call, no recursion. A per-thread `busy` flag
@@ -247,6 +248,13 @@ void shim_mmap_fork_child(void);
  * the reachability section; only for exit and signal snapshots, full mode. */
 #define SHIM_REACH_SIGNAL (SIGRTMAX - 2) /* parks threads during the scan */
 void shim_reach_write(struct snap_writer *w, int trigger);
+
+/* resources.c: paired C-API resources (LEAKAUDIT_TRACK_RESOURCES, docs/resources.md) */
+void shim_res_init(void); /* constructor: parse specs, patch GOTs */
+void shim_res_snapshot(struct snap_writer *w);     /* records of SNAP_SEC_RESOURCES */
+void shim_res_write_events(struct snap_writer *w); /* records of SNAP_SEC_CORRUPTION */
+void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_res_after_fork_child(void);
 
 /* snapshot.c */
 extern pid_t shim_snapshot_tid; /* the shim's snapshot thread, 0 if none */

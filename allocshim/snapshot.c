@@ -177,14 +177,18 @@ int shim_snapshot_write(int trigger)
         shim_fd_snapshot(w, w->fd);
         snap_begin_section(w, SNAP_SEC_MMAPS);
         shim_mmap_snapshot(w);
+        snap_begin_section(w, SNAP_SEC_RESOURCES);
+        shim_res_snapshot(w);
 
         snap_begin_section(w, SNAP_SEC_CORRUPTION);
         shim_guard_snapshot(w);
+        shim_res_write_events(w);
 
         snap_begin_section(w, SNAP_SEC_LOSSES);
         shim_heap_loss_counters(write_loss, w);
         shim_fd_loss_counters(write_loss, w);
         shim_mmap_loss_counters(write_loss, w);
+        shim_res_loss_counters(write_loss, w);
         snap_write_loss(w, "snapshot_write_failed", write_failures);
         rc = snap_writer_commit(w);
     }

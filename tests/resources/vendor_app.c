@@ -1,0 +1,171 @@
+/*
+ * A service using libvendor.so with planted resource defects (not a test
+ * itself). Each mode plants one, in a function named for it:
+ *
+ *   leak N      N requests; every 10th takes the error path in
+ *               handle_request() that returns without vendor_destroy
+ *   double      close_session() destroys, then finalize_session() again
+ *   uad         run_after_close() calls vendor_run on a destroyed handle
+ *   refs N      N reconnects; on_reconnect() takes a buffer reference it
+ *               never drops; on_frame() refs and unrefs (balanced)
+ *   outptr N    open_request() creates through vendor_open(&h), leaks 1 in 5
+ *   clean N     N requests, everything destroyed
+ *   spin N      N create+run+destroy cycles as fast as possible (bench)
+ *
+ * With GO set (a path), it waits for that file to exist before planting
+ * (for attach mode), and afterwards writes "done" to $GO.done and idles
+ * until killed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct vendor_ctx;
+struct vendor_buf;
+struct vendor_ctx *vendor_create(int config);
+int vendor_open(struct vendor_ctx **out, int config);
+int vendor_run(struct vendor_ctx *c, int input);
+int vendor_destroy(struct vendor_ctx *c);
+struct vendor_buf *vendor_buf_new(void);
+struct vendor_buf *vendor_buf_ref(struct vendor_buf *b);
+void vendor_buf_unref(struct vendor_buf *b);
+
+static struct vendor_ctx *volatile keep;
+static int results;
+
+__attribute__((noinline)) int handle_request(int i)
+{
+    struct vendor_ctx *c = vendor_create(i);
+    if (!c)
+        return -1;
+    int r = vendor_run(c, i);
+    if (i % 10 == 9)
+        return -1; /* the error path forgets vendor_destroy(c) */
+    vendor_destroy(c);
+    return r;
+}
+
+__attribute__((noinline)) int clean_request(int i)
+{
+    struct vendor_ctx *c = vendor_create(i);
+    int r = vendor_run(c, i);
+    vendor_destroy(c);
+    return r;
+}
+
+__attribute__((noinline)) void close_session(struct vendor_ctx *c)
+{
+    vendor_destroy(c);
+}
+
+__attribute__((noinline)) void finalize_session(struct vendor_ctx *c)
+{
+    vendor_destroy(c); /* already destroyed by close_session */
+}
+
+__attribute__((noinline)) int run_after_close(struct vendor_ctx *c)
+{
+    return vendor_run(c, 7);
+}
+
+__attribute__((noinline)) void on_reconnect(struct vendor_buf *shared)
+{
+    vendor_buf_ref(shared); /* the old reference is never dropped */
+}
+
+__attribute__((noinline)) void on_frame(struct vendor_buf *shared)
+{
+    vendor_buf_ref(shared);
+    vendor_buf_unref(shared);
+}
+
+__attribute__((noinline)) int open_request(int i)
+{
+    struct vendor_ctx *c = NULL;
+    if (vendor_open(&c, i) < 0)
+        return -1;
+    int r = vendor_run(c, i);
+    if (i % 5 != 4)
+        vendor_destroy(c);
+    return r;
+}
+
+static void wait_go(const char *go)
+{
+    if (!go)
+        return;
+    while (access(go, F_OK) != 0) {
+        struct vendor_ctx *c = vendor_create(0); /* churn before the attach sees anything */
+        vendor_destroy(c);
+        usleep(2000);
+    }
+}
+
+static void finish(const char *go)
+{
+    if (!go)
+        return;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s.done", go);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "done\n");
+        fclose(f);
+    }
+    for (;;)
+        pause();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: vendor_app MODE [N]\n");
+        return 2;
+    }
+    const char *mode = argv[1];
+    int n = argc > 2 ? atoi(argv[2]) : 100;
+    const char *go = getenv("GO");
+    wait_go(go);
+    if (!strcmp(mode, "leak")) {
+        for (int i = 0; i < n; i++)
+            results += handle_request(i);
+    } else if (!strcmp(mode, "clean")) {
+        for (int i = 0; i < n; i++)
+            results += clean_request(i);
+    } else if (!strcmp(mode, "double")) {
+        struct vendor_ctx *c = vendor_create(1);
+        vendor_run(c, 1);
+        close_session(c);
+        finalize_session(c);
+    } else if (!strcmp(mode, "uad")) {
+        struct vendor_ctx *c = vendor_create(1);
+        vendor_destroy(c);
+        if (run_after_close(c) >= 0)
+            fprintf(stderr, "vendor_app: unexpected success\n");
+    } else if (!strcmp(mode, "refs")) {
+        struct vendor_buf *shared = vendor_buf_new();
+        for (int i = 0; i < n; i++) {
+            on_reconnect(shared);
+            for (int f = 0; f < 5; f++)
+                on_frame(shared);
+        }
+    } else if (!strcmp(mode, "outptr")) {
+        for (int i = 0; i < n; i++)
+            results += open_request(i);
+    } else if (!strcmp(mode, "spin")) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        for (int i = 0; i < n; i++)
+            results += clean_request(i);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+        printf("%.0f\n", (double)n / s);
+    } else {
+        fprintf(stderr, "vendor_app: unknown mode %s\n", mode);
+        return 2;
+    }
+    finish(go);
+    return 0;
+}
