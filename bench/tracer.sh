@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Per-call cost of `leakaudit attach` on a malloc-heavy target, next to the
 # peers, all in the same run: bare, an empty uprobe on malloc (bpftrace), an
-# empty probe set with the same traps as ours (malloc entry+return, free),
-# our tracer in full and sampled mode, a bpftrace memleak-style script, and
-# bcc's memleak-bpfcc when it runs. Prints ns per allocator call and the
+# empty probe set on the same functions at their entries (bpftrace: malloc,
+# calloc, realloc entry+return, free entry), the same traps at *our* probe
+# placement with empty programs (leakaudit with LEAKAUDIT_TRACER_BENCH_EMPTY,
+# the floor of our design), our tracer in full and sampled mode, a bpftrace
+# memleak-style script, and bcc's memleak-bpfcc when it runs. Prints ns per allocator call and the
 # ratios against bare and against the empty uprobe, plus our drop counters.
 #
 #   bench/tracer.sh [SECONDS]   (per config, default 20: sampled mode needs
@@ -120,9 +122,9 @@ with_bpftrace() { # NAME SCRIPT
     stop -INT $bt
     stop $TPID
 }
-with_leakaudit() { # NAME MODE
+with_leakaudit() { # NAME MODE [ENV=VALUE]
     start_target
-    "$LEAKAUDIT" attach -p $TPID -m "$2" --no-fds -v -o "$W/$1" 2>"$W/la.log" &
+    env ${3:-} "$LEAKAUDIT" attach -p $TPID -m "$2" --no-fds -v -o "$W/$1" 2>"$W/la.log" &
     local la=$!
     wait_for "$W/la.log" 'attached to pid'
     NS[$1]=$(wait_result)
@@ -166,13 +168,14 @@ echo "bench/tracer.sh: ${SECS}s per config of the malloc/calloc/realloc/free mix
 bare
 with_bpftrace empty_uprobe "$EMPTY_UPROBE"
 with_bpftrace empty_same_traps "$EMPTY_SAME_TRAPS"
+with_leakaudit leakaudit_traps_only full LEAKAUDIT_TRACER_BENCH_EMPTY=1
 with_leakaudit leakaudit_full full
 with_leakaudit leakaudit_sampled sampled
 with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
 with_memleak_bcc
 
 printf '\n%-22s %12s %10s %14s  %s\n' config ns/call "vs bare" "vs empty uprobe" notes
-for c in bare empty_uprobe empty_same_traps leakaudit_full leakaudit_sampled bpftrace_memleak bcc_memleak; do
+for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_sampled bpftrace_memleak bcc_memleak; do
     v=${NS[$c]:-n/a}
     if [ "$v" = n/a ]; then
         printf '%-22s %12s %10s %14s  %s\n' "$c" n/a - - "${NOTE[$c]:-}"
@@ -182,6 +185,8 @@ for c in bare empty_uprobe empty_same_traps leakaudit_full leakaudit_sampled bpf
     fi
 done
 echo
-echo "empty_same_traps: empty programs on exactly the traps leakaudit full takes (entry+return"
-echo "on the allocating calls, entry on free): the floor for any uprobe-based full tracker."
+echo "empty_same_traps: empty programs at the functions' entries (entry+return on the allocating"
+echo "calls, entry on free); glibc's free starts with an instruction the kernel single-steps."
+echo "leakaudit_traps_only: the traps leakaudit full takes, at its placement, programs empty:"
+echo "the floor of a uprobe-based full tracker (leakaudit_full minus this = the BPF work)."
 echo "leakaudit_sampled: allocation probes attached 1 s of every 10 s (only free stays probed)."

@@ -45,23 +45,28 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u32 ki
     count(TRC_C_ALLOC_CALLS, 1);
     __u64 sp = PT_REGS_SP(ctx);
     __u64 now = bpf_ktime_get_ns();
-    struct trc_pending *p = bpf_map_lookup_elem(&pending, &tid);
-    if (p) {
-        /* A call still in flight higher up this thread's stack: this is the
-         * allocator calling itself (operator new -> malloc). The outer call
-         * owns the block. Older than the stale limit: it never returned. */
-        if (p->sp > sp && now - p->ts < TRC_PENDING_STALE_NS) {
-            count(TRC_C_NESTED, 1);
-            return 0;
-        }
-        count(TRC_C_PENDING_STALE, 1);
-    }
     struct trc_pending np = {
         .size = size, .sp = sp, .ts = now, .old_ptr = old_ptr, .memptr = memptr, .kind = kind};
     /* The return address at the top of the stack is the immediate caller,
      * right even when the caller has no frame pointer. */
     if (bpf_probe_read_user(&np.site.caller, sizeof(np.site.caller), (void *)sp))
         count(TRC_C_CALLER_UNREADABLE, 1);
+    struct trc_pending *p = bpf_map_lookup_elem(&pending, &tid);
+    if (p) {
+        /* A call still in flight higher up this thread's stack: this is the
+         * allocator calling itself (operator new -> malloc). The outer call
+         * owns the block. Older than the stale limit: it never returned.
+         * Same stack slot but another return address there: the outer
+         * function tail-jumped here (libstdc++'s new[] -> new) and its
+         * uretprobe already replaced the return address with the kernel's
+         * trampoline, so the outer call keeps the real caller. */
+        if (now - p->ts < TRC_PENDING_STALE_NS &&
+            (p->sp > sp || (p->sp == sp && np.site.caller != p->site.caller))) {
+            count(TRC_C_NESTED, 1);
+            return 0;
+        }
+        count(TRC_C_PENDING_STALE, 1);
+    }
     np.site.stack_id = take_stack_id(ctx);
     if (bpf_map_update_elem(&pending, &tid, &np, BPF_ANY))
         count(TRC_C_PENDING_FULL, 1);

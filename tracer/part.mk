@@ -24,4 +24,8 @@ $(TESTBIN)/tracer/test_probe_site: tests/tracer/test_probe_site.c tracer/probe_s
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Itracer -o $@ tests/tracer/test_probe_site.c tracer/probe_site.c $(LDFLAGS_TOOL)
 TRACER_TEST_PROGS += $(TESTBIN)/tracer/test_probe_site
+$(TESTBIN)/tracer/target_cxx: tests/tracer/target_cxx.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -o $@ $<
+TRACER_TEST_PROGS += $(TESTBIN)/tracer/target_cxx
 TEST_TARGETS += $(TRACER_TEST_PROGS)
