@@ -51,12 +51,23 @@ static const char usage[] =
     "      --stack-depth N    frames per stack (1-64, default 32)\n"
     "      --no-heap          do not probe the allocator\n"
     "      --no-fds           do not trace fd/mmap syscalls\n"
+    "      --reachability[=always|detach|off]  classify the allocations seen as\n"
+    "                         definitely/indirectly/possibly lost or still reachable\n"
+    "                         (target briefly stopped with ptrace): always = in every\n"
+    "                         snapshot; detach (default in full mode) = at detach and\n"
+    "                         on SIGUSR2 to this command (docs/reachability.md)\n"
     "      --progress         status line on stderr even when it is not a terminal\n"
     "      --no-progress      no status line\n"
     "  -v, --verbose          say what was attached and where\n"
     "  -h, --help             this help\n";
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t request_signal; /* SIGUSR2: a snapshot with a scan now */
+
+static void on_request(int sig)
+{
+    request_signal = sig;
+}
 
 static void on_stop(int sig)
 {
@@ -82,6 +93,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"stack-depth", required_argument, NULL, 'S'},
         {"no-heap", no_argument, NULL, 'H'},
         {"no-fds", no_argument, NULL, 'F'},
+        {"reachability", optional_argument, NULL, 'R'},
         {"progress", no_argument, NULL, 'P'},
         {"no-progress", no_argument, NULL, 'Q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -93,6 +105,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
     o->stack_depth = TRC_DEFAULT_STACK_DEPTH;
     o->heap = o->fds = 1;
     o->progress = -1;
+    o->reachability = TRC_REACH_DETACH;
     optind = 1;
     opterr = 0;
     int c;
@@ -144,6 +157,19 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             break;
         case 'F':
             o->fds = 0;
+            break;
+        case 'R':
+            if (!optarg || !strcmp(optarg, "always") || !strcmp(optarg, "on"))
+                o->reachability = TRC_REACH_ALWAYS;
+            else if (!strcmp(optarg, "detach"))
+                o->reachability = TRC_REACH_DETACH;
+            else if (!strcmp(optarg, "off"))
+                o->reachability = TRC_REACH_OFF;
+            else {
+                fprintf(stderr, "leakaudit: attach: bad --reachability '%s' (always, detach, off)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
             break;
         case 'P':
             o->progress = 1;
@@ -301,7 +327,19 @@ static int snapshot(struct session *s, uint32_t trigger, int alive)
     trc_drain_collect(s->drain, alive);
     struct trc_view v;
     trc_drain_view(s->drain, &v);
+    /* reachability needs every allocation (full mode) and a live target */
+    struct trc_reach reach = {0};
+    int scan = alive && s->o.heap && s->o.mode == SNAP_MODE_FULL &&
+               (s->o.reachability == TRC_REACH_ALWAYS ||
+                (s->o.reachability == TRC_REACH_DETACH && trigger != SNAP_TRIGGER_INTERVAL));
+    if (scan) {
+        if (trc_reach_scan(s->drain, s->probes, s->o.pid, &reach, s->err, sizeof(s->err)) == 0)
+            v.reach = &reach;
+        else
+            fprintf(stderr, "%sleakaudit: attach: %s\n", s->o.progress ? "\n" : "", s->err);
+    }
     int rc = trc_writer_write(s->writer, &v, trigger, s->err, sizeof(s->err));
+    trc_reach_free(&reach);
     if (rc < 0)
         fprintf(stderr, "%sleakaudit: attach: %s\n", s->o.progress ? "\n" : "", s->err);
     return rc;
@@ -346,6 +384,10 @@ static uint32_t run_loop(struct session *s)
     for (;;) {
         if (stop_signal)
             return SNAP_TRIGGER_SIGNAL;
+        if (request_signal) {
+            request_signal = 0;
+            snapshot(s, SNAP_TRIGGER_REQUEST, 1);
+        }
         now = util_monotonic_ns();
         if (now >= end)
             return SNAP_TRIGGER_DETACH;
@@ -482,7 +524,11 @@ int cmd_attach(int argc, char **argv)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGHUP, &sa, &old_hup);
+    struct sigaction rq = {.sa_handler = on_request}, old_usr2;
+    sigemptyset(&rq.sa_mask);
+    sigaction(SIGUSR2, &rq, &old_usr2);
     stop_signal = 0;
+    request_signal = 0;
 
     rc = attach_session(s);
     if (rc == 0) {
@@ -501,6 +547,7 @@ int cmd_attach(int argc, char **argv)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
+    sigaction(SIGUSR2, &old_usr2, NULL);
     free(s);
     return rc;
 }

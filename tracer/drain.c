@@ -626,6 +626,14 @@ uint64_t trc_drain_counter(struct trc_drain *d, int idx)
     return d->counters[idx];
 }
 
+uint32_t trc_drain_heap_site_id(struct trc_drain *d, const struct trc_site *s)
+{
+    int allocs, sites, stacks;
+    if (!d->probes || trc_probes_heap_fds(d->probes, &allocs, &sites, &stacks))
+        return SNAP_STACK_NONE;
+    return site_id(d, SRC_HEAP, stacks, s);
+}
+
 void trc_drain_view(const struct trc_drain *d, struct trc_view *v)
 {
     v->stacks = &d->stacks;

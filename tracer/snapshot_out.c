@@ -190,6 +190,14 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
         snap_write_heap(sw, &v->heap[i]);
     snap_end_section(sw);
 
+    if (v->reach) {
+        snap_begin_section(sw, SNAP_SEC_REACHABILITY);
+        snap_write_reach_info(sw, &v->reach->info);
+        for (size_t i = 0; i < v->reach->n; i++)
+            snap_write_reach(sw, &v->reach->entries[i]);
+        snap_end_section(sw);
+    }
+
     snap_begin_section(sw, SNAP_SEC_FDS);
     for (size_t i = 0; i < v->n_fds; i++) {
         struct snap_fd_entry e = v->fds[i].e;

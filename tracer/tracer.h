@@ -54,12 +54,16 @@ struct trc_opts {
     uint32_t stack_depth;
     int heap, fds;
     int progress; /* status line on stderr */
+    int reachability; /* TRC_REACH_*: when snapshots include a reachability scan */
     int verbose;
 };
 
 /* probe_site.c: bytes past a function's entry where its probe traps cheaply
  * (0: the entry itself). code: the function's first bytes. */
 uint32_t trc_probe_site_shift(const uint8_t *code, size_t len, int handler);
+
+/* --reachability (docs/reachability.md) */
+enum { TRC_REACH_OFF = 0, TRC_REACH_DETACH = 1, TRC_REACH_ALWAYS = 2 };
 
 /* allocator.c */
 int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errlen);
@@ -115,8 +119,23 @@ struct trc_view {
     size_t n_mmaps;
     const struct trc_loss_row *losses;
     size_t n_losses;
+    const struct trc_reach *reach; /* NULL: no reachability section */
 };
 void trc_drain_view(const struct trc_drain *d, struct trc_view *v);
+/* The snapshot stack id of a heap site (interned like collect does). */
+struct trc_site;
+uint32_t trc_drain_heap_site_id(struct trc_drain *d, const struct trc_site *s);
+
+/* reach.c: stops the target with ptrace, classifies the allocations the
+ * probes saw, always detaches; result in out (free with trc_reach_free). */
+struct trc_reach {
+    struct snap_reach_info info;
+    struct snap_reach_entry *entries;
+    size_t n;
+};
+int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct trc_reach *out,
+                   char *err, size_t errlen);
+void trc_reach_free(struct trc_reach *r);
 
 /* snapshot_out.c */
 struct trc_writer;
