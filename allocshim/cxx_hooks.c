@@ -42,26 +42,6 @@ static void clear_busy(int *unused)
 
 #define BUSY_SCOPE int busy_scope_ __attribute__((cleanup(clear_busy))) = (shim_tls.busy = 1)
 
-static inline int should_track(size_t size)
-{
-    if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || SHIM_UNLIKELY(!shim_cfg.track_heap))
-        return 0;
-    if (shim_cfg.mode == SNAP_MODE_SAMPLED)
-        return shim_heap_should_sample(size);
-    return 1;
-}
-
-static inline __attribute__((always_inline)) void record(void *p, size_t size, int kind,
-                                                         void *frame_addr, void *ret)
-{
-    int saved = errno;
-    uint32_t id = shim_capture_stack_id(frame_addr, ret);
-    shim_heap_on_alloc(p, size, id, kind);
-    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
-        shim_snapshot_poll();
-    errno = saved;
-}
-
 /* Used only when no next definition exists (no libstdc++ loaded): behave
  * like the nothrow variants, and abort where a throwing one would throw. */
 static void *fallback_new(size_t size, size_t align, int nothrow)
@@ -95,11 +75,11 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, 0, 0);                                                       \
         GUARD_NEW(size, 16, kind, 0, f(SIZE_MAX))                                                  \
-        if (!should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                                   \
             return f(size);                                                                        \
         BUSY_SCOPE;                                                                                \
         void *p = f(size);                                                                         \
-        record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
+        shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
         return p;                                                                                  \
     }
 
@@ -111,12 +91,12 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, 0, 1);                                                       \
         GUARD_NEW(size, 16, kind, 1, NULL)                                                         \
-        if (!should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                                   \
             return f(size, nt);                                                                    \
         BUSY_SCOPE;                                                                                \
         void *p = f(size, nt);                                                                     \
         if (p)                                                                                     \
-            record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
+            shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
         return p;                                                                                  \
     }
 
@@ -128,11 +108,11 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, align, 0);                                                   \
         GUARD_NEW(size, align < 16 ? 16 : align, kind, 0, f(SIZE_MAX, align))                      \
-        if (!should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                                   \
             return f(size, align);                                                                 \
         BUSY_SCOPE;                                                                                \
         void *p = f(size, align);                                                                  \
-        record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
+        shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
         return p;                                                                                  \
     }
 
@@ -144,12 +124,12 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, align, 1);                                                   \
         GUARD_NEW(size, align < 16 ? 16 : align, kind, 1, NULL)                                    \
-        if (!should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                                   \
             return f(size, align, nt);                                                             \
         BUSY_SCOPE;                                                                                \
         void *p = f(size, align, nt);                                                              \
         if (p)                                                                                     \
-            record(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
+            shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
         return p;                                                                                  \
     }
 

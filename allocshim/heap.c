@@ -341,7 +341,8 @@ void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t 
         int *l = &locks[b & (LOCK_STRIPES - 1)];
         shim_spin_lock(l);
         for (struct shim_node *nd = buckets[b]; nd; nd = nd->next)
-            cb(nd->addr, nd->bytes, nd->stack_id, arg);
+            if (!(nd->flags & SHIM_BLOCK_FREED)) /* guard quarantine: not live */
+                cb(nd->addr, nd->bytes, nd->stack_id, arg);
         shim_spin_unlock(l);
     }
 }
@@ -462,5 +463,6 @@ void shim_heap_foreach_live_stopped(void (*cb)(uintptr_t addr, uint64_t bytes, u
     for (size_t b = 0; b < n; b++)
         for (struct shim_node *nd = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE); nd;
              nd = nd->next)
-            cb(nd->addr, nd->bytes, nd->stack_id, arg);
+            if (!(nd->flags & SHIM_BLOCK_FREED)) /* guard quarantine: not live */
+                cb(nd->addr, nd->bytes, nd->stack_id, arg);
 }

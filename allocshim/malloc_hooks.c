@@ -16,32 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Records an allocation with the stack of whoever called the hook. Inlined
- * so frame_addr/ret are the exported hook's own frame and return address. */
-static inline __attribute__((always_inline)) void record(void *p, size_t size, int kind,
-                                                         void *frame_addr, void *ret)
-{
-    int saved = errno;
-    uint32_t id = shim_capture_stack_id(frame_addr, ret);
-    shim_heap_on_alloc(p, size, id, kind);
-    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
-        shim_snapshot_poll();
-    errno = saved;
-}
-
 #define FRAME __builtin_frame_address(0)
 #define RET __builtin_return_address(0)
-
-/* Common gate: 1 if this call should be recorded. */
-static inline int should_track(size_t size)
-{
-    int mode = shim_fast_mode;
-    if (SHIM_UNLIKELY(!mode) || shim_tls.busy)
-        return 0;
-    if (mode == SNAP_MODE_SAMPLED)
-        return shim_heap_should_sample(size);
-    return 1;
-}
 
 static void *early_alloc(size_t size, size_t align, int zero)
 {
@@ -74,12 +50,12 @@ SHIM_EXPORT void *malloc(size_t size)
     }
     if (GUARDED)
         return shim_guard_alloc(size, 16, SHIM_KIND_MALLOC, 0, FRAME, RET);
-    if (!should_track(size))
+    if (!shim_should_track(size))
         return shim_real.malloc(size);
     shim_tls.busy = 1;
     void *p = shim_real.malloc(size);
     if (p)
-        record(p, size, SHIM_KIND_MALLOC, FRAME, RET);
+        shim_record_alloc(p, size, SHIM_KIND_MALLOC, FRAME, RET);
     shim_tls.busy = 0;
     return p;
 }
@@ -145,12 +121,12 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
                 return g;
         }
     }
-    if (__builtin_mul_overflow(n, size, &total) || !should_track(total))
+    if (__builtin_mul_overflow(n, size, &total) || !shim_should_track(total))
         return shim_real.calloc(n, size); /* overflow: the real calloc fails with ENOMEM */
     shim_tls.busy = 1;
     void *p = shim_real.calloc(n, size);
     if (p)
-        record(p, total, SHIM_KIND_MALLOC, FRAME, RET);
+        shim_record_alloc(p, total, SHIM_KIND_MALLOC, FRAME, RET);
     shim_tls.busy = 0;
     return p;
 }
@@ -193,9 +169,9 @@ realloc_common(void *p, size_t size, size_t n, int is_array, void *frame_addr, v
         if (!q)
             return NULL;
         memcpy(q, p, old < total ? old : total);
-        if (should_track(total)) {
+        if (shim_should_track(total)) {
             shim_tls.busy = 1;
-            record(q, total, SHIM_KIND_MALLOC, frame_addr, ret);
+            shim_record_alloc(q, total, SHIM_KIND_MALLOC, frame_addr, ret);
             shim_tls.busy = 0;
         }
         shim_guard_page_release(p, frame_addr, ret);
@@ -222,7 +198,7 @@ realloc_common(void *p, size_t size, size_t n, int is_array, void *frame_addr, v
     if (q) {
         int sample = shim_cfg.mode != SNAP_MODE_SAMPLED || shim_heap_should_sample(total);
         if (sample)
-            record(q, total, SHIM_KIND_MALLOC, frame_addr, ret);
+            shim_record_alloc(q, total, SHIM_KIND_MALLOC, frame_addr, ret);
     }
     shim_tls.busy = 0;
     return q;
@@ -280,12 +256,12 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         *out = g;
         return 0;
     }
-    if (!should_track(size))
+    if (!shim_should_track(size))
         return shim_real.posix_memalign(out, align, size);
     shim_tls.busy = 1;
     int rc = shim_real.posix_memalign(out, align, size);
     if (rc == 0 && *out)
-        record(*out, size, SHIM_KIND_ALIGNED, FRAME, RET);
+        shim_record_alloc(*out, size, SHIM_KIND_ALIGNED, FRAME, RET);
     shim_tls.busy = 0;
     return rc;
 }
@@ -305,12 +281,12 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
             return shim_guard_alloc(size_expr, a_ < 16 ? 16 : a_, SHIM_KIND_ALIGNED, 0, FRAME,    \
                                     RET);                                                          \
         }                                                                                          \
-        if (!should_track(size_expr))                                                              \
+        if (!shim_should_track(size_expr))                                                              \
             return shim_real.name args;                                                            \
         shim_tls.busy = 1;                                                                         \
         void *p = shim_real.name args;                                                             \
         if (p)                                                                                     \
-            record(p, size_expr, SHIM_KIND_ALIGNED, FRAME, RET);                                   \
+            shim_record_alloc(p, size_expr, SHIM_KIND_ALIGNED, FRAME, RET);                                   \
         shim_tls.busy = 0;                                                                         \
         return p;                                                                                  \
     }

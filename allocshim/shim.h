@@ -24,6 +24,7 @@
 #ifndef LEAKAUDIT_SHIM_H
 #define LEAKAUDIT_SHIM_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -266,6 +267,32 @@ void shim_snapshot_poll(void);
 void shim_snapshot_fork_prepare(void);
 void shim_snapshot_fork_parent(void);
 void shim_snapshot_fork_child(void);
+
+/* 1 if an allocation of size should be recorded (full mode: always;
+ * sampled: when the byte countdown expires), never inside the shim. */
+static inline int shim_should_track(size_t size)
+{
+    int mode = shim_fast_mode;
+    if (SHIM_UNLIKELY(!mode) || shim_tls.busy)
+        return 0;
+    if (mode == SNAP_MODE_SAMPLED)
+        return shim_heap_should_sample(size);
+    return 1;
+}
+
+/* Records an allocation with the stack of whoever called the hook. Always
+ * inlined, so frame_addr/ret are the exported hook's own frame and return
+ * address; errno is the real allocator's. */
+static inline __attribute__((always_inline)) void shim_record_alloc(void *p, size_t size, int kind,
+                                                                    void *frame_addr, void *ret)
+{
+    int saved = errno;
+    uint32_t id = shim_capture_stack_id(frame_addr, ret);
+    shim_heap_on_alloc(p, size, id, kind);
+    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
+        shim_snapshot_poll();
+    errno = saved;
+}
 
 /* Runs fn with the busy flag set so nothing it allocates is tracked. */
 #define SHIM_UNTRACKED(stmt)                                                                       \

@@ -122,7 +122,9 @@ static void report_failure(int err)
 
 int shim_snapshot_write(int trigger)
 {
-    if (!shim_ready())
+    /* Not before the constructor named the series (allocations made by
+     * other libraries' initialisers reach the hooks first). */
+    if (!shim_ready() || !series[0])
         return -EAGAIN;
     /* One snapshot at a time; the exit snapshot waits for a running one. */
     while (__atomic_exchange_n(&snap_lock, 1, __ATOMIC_ACQUIRE)) {

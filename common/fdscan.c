@@ -21,14 +21,8 @@ struct linux_dirent64 {
 
 int fdscan_foreach(int pid, int (*cb)(int fd, const char *target, void *arg), void *arg)
 {
-    char path[64] = "/proc/thread-self/fd";
-    if (pid > 0) {
-        char num[24];
-        util_u64_to_dec((uint64_t)pid, num, sizeof(num));
-        size_t n = util_strlcpy(path, "/proc/", sizeof(path));
-        n += util_strlcpy(path + n, num, sizeof(path) - n);
-        util_strlcpy(path + n, "/fd", sizeof(path) - n);
-    }
+    char path[64];
+    util_proc_path(path, sizeof(path), pid, "fd");
     int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -errno;

@@ -162,14 +162,8 @@ static int handle_line(struct walk *w, const char *line)
 
 int modmap_foreach(int pid, int (*cb)(const struct snap_module *m, void *arg), void *arg)
 {
-    char path[64] = "/proc/thread-self/maps";
-    if (pid > 0) {
-        char num[24];
-        util_u64_to_dec((uint64_t)pid, num, sizeof(num));
-        size_t n = util_strlcpy(path, "/proc/", sizeof(path));
-        n += util_strlcpy(path + n, num, sizeof(path) - n);
-        util_strlcpy(path + n, "/maps", sizeof(path) - n);
-    }
+    char path[64];
+    util_proc_path(path, sizeof(path), pid, "maps");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;

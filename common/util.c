@@ -129,16 +129,22 @@ size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap)
     return n;
 }
 
+char *util_proc_path(char *buf, size_t cap, int pid, const char *leaf)
+{
+    size_t n = util_strlcpy(buf, pid > 0 ? "/proc/" : "/proc/thread-self/", cap);
+    if (pid > 0 && n < cap) {
+        n += util_u64_to_dec((uint64_t)pid, buf + n, cap - n);
+        n += util_strlcpy(buf + n, "/", n < cap ? cap - n : 0);
+    }
+    if (n < cap)
+        util_strlcpy(buf + n, leaf, cap - n);
+    return buf;
+}
+
 uint64_t util_read_rss(int pid)
 {
-    char path[64] = "/proc/thread-self/status";
-    if (pid > 0) {
-        char num[24];
-        util_u64_to_dec((uint64_t)pid, num, sizeof(num));
-        size_t n = util_strlcpy(path, "/proc/", sizeof(path));
-        n += util_strlcpy(path + n, num, sizeof(path) - n);
-        util_strlcpy(path + n, "/status", sizeof(path) - n);
-    }
+    char path[64];
+    util_proc_path(path, sizeof(path), pid, "status");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;

@@ -21,6 +21,11 @@ uint32_t util_crc32(uint32_t crc, const void *data, size_t len);
 size_t util_u64_to_dec(uint64_t v, char *buf, size_t cap);
 size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap);
 
+/* Builds "/proc/PID/LEAF" into buf, or "/proc/thread-self/LEAF" for pid <= 0
+ * (which, unlike /proc/self, still works once the main thread has exited).
+ * Returns buf. */
+char *util_proc_path(char *buf, size_t cap, int pid, const char *leaf);
+
 /* Reads VmRSS of pid (0 = self) in bytes from /proc; 0 if unknown. */
 uint64_t util_read_rss(int pid);
 

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
 LOGDIR=$BUILD/test-logs
-rm -rf "$LOGDIR"
+# logs of earlier runs stay: another run may be reading them
 mkdir -p "$LOGDIR"
 filter=${TESTS:-.}
 default_timeout=${LEAKAUDIT_TEST_TIMEOUT:-300}
