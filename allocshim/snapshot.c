@@ -205,6 +205,11 @@ int shim_snapshot_write(int trigger)
 static void on_signal(int sig)
 {
     signal_pending = 1;
+    /* Without the snapshot thread, the interrupted thread's next recorded
+     * allocation takes the snapshot: make that the very next one (in
+     * sampled mode, the next allocation is sampled to get there). */
+    shim_tls.poll_countdown = 0;
+    shim_tls.countdown = 0;
 }
 
 /* Reads field `field` (1-based, after the command name) of a /proc stat
