@@ -728,6 +728,8 @@ static inline __attribute__((always_inline)) void record_block(void *p, size_t s
         shim_heap_on_alloc(p, size, id, kind);
     if (flags)
         shim_heap_set_flag(p, flags);
+    if (!was_busy && SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
+        shim_snapshot_poll(); /* snapshots and the redzone scan without a thread */
     errno = saved;
 }
 
