@@ -71,5 +71,6 @@ int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
         put_frames(ctx, out, r);
         fprintf(out, " %" PRIu64 "\n", r->value[last]);
     }
+    rpt_res_collapsed(ctx, out); /* one root frame per resource kind */
     return ferror(out) ? -5 : 0;
 }

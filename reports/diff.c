@@ -112,7 +112,7 @@ static int render_diff(struct rpt_ctx *ctx, FILE *out)
     }
     for (int cl = 0; cl < RPT_CLASS_COUNT; cl++) {
         const struct rpt_table *t = &s->tab[cl];
-        int bytes = cl != RPT_FDS;
+        int bytes = cl == RPT_HEAP || cl == RPT_MMAPS;
         struct diff_row *d = calloc(t->n_selected ? t->n_selected : 1, sizeof(*d));
         if (!d)
             return -12;
@@ -129,7 +129,10 @@ static int render_diff(struct rpt_ctx *ctx, FILE *out)
         if (json)
             fprintf(out, ",\n\"%s\":{\"grew\":[", rpt_class_name((enum rpt_class)cl));
         else if (n)
-            fprintf(out, "\n%s:\n", cl == RPT_HEAP ? "HEAP" : cl == RPT_FDS ? "FDS" : "MMAPS");
+            fprintf(out, "\n%s:\n", cl == RPT_HEAP  ? "HEAP"
+                                         : cl == RPT_FDS ? "FDS"
+                                         : cl == RPT_RES ? "RESOURCES"
+                                                         : "MMAPS");
         for (int dir = 0; dir < 2; dir++) {
             long shown = 0;
             for (size_t i = 0; i < n; i++) {

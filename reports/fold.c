@@ -183,7 +183,7 @@ void rpt_select(struct rpt_ctx *ctx)
             if (!o->no_fold)
                 while (r->skip + 1 < r->depth && frame_is_internal(ctx, r->locs[r->skip]))
                     r->skip++;
-            if (c != RPT_FDS && o->min_bytes && peak(s, r) < o->min_bytes)
+            if ((c == RPT_HEAP || c == RPT_MMAPS) && o->min_bytes && peak(s, r) < o->min_bytes)
                 continue;
             if (!row_matches(ctx, r))
                 continue;

@@ -141,6 +141,10 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
                                          "File descriptors by creating stack",
                                          "Memory mappings by creating stack"};
     char a[32], b[32];
+    if (c == RPT_RES) { /* a section per resource kind */
+        rpt_res_html(ctx, out);
+        return;
+    }
     if (c != RPT_HEAP && !t->n)
         return;
     fprintf(out, "<section id=\"%s\"><h2>%s</h2>\n", rpt_class_name(c), titles[c]);
@@ -223,11 +227,16 @@ static void corruption(struct rpt_ctx *ctx, FILE *out)
     const struct rpt_series *s = ctx->series;
     static const char *const what[3] = {"block allocated at", "block freed at", "bad access at"};
     static const int order[3] = {2, 0, 1};
-    if (!s->n_corruptions)
+    size_t n_heap_events = 0;
+    for (size_t i = 0; i < s->n_corruptions; i++)
+        n_heap_events += !rpt_res_is_event(s->corruptions[i].ev.kind);
+    if (!n_heap_events)
         return;
-    fprintf(out, "<section id=\"corruption\"><h2>Heap corruption (%zu)</h2>\n", s->n_corruptions);
+    fprintf(out, "<section id=\"corruption\"><h2>Heap corruption (%zu)</h2>\n", n_heap_events);
     for (size_t i = 0; i < s->n_corruptions; i++) {
         const struct rpt_corruption *c = &s->corruptions[i];
+        if (rpt_res_is_event(c->ev.kind)) /* shown in the resource's section */
+            continue;
         fprintf(out,
                 "<div class=\"event\"><h3>%s at 0x%" PRIx64 "</h3><p>block of %" PRIu64
                 " bytes, offset %" PRId64 ", thread %d. ",

@@ -118,6 +118,8 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
     json_double(out, r->trend.monotonic);
     if (c == RPT_FDS)
         fprintf(out, ",\"open\":%" PRIu64, r->value[last]);
+    else if (c == RPT_RES)
+        rpt_res_json_fields(ctx, out, r);
     else
         fprintf(out, ",\"live_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64, r->value[last],
                 r->count[last]);

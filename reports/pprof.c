@@ -340,6 +340,34 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
         }
         field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
     }
+    /* Resource handles (docs/resources.md): counts only, no bytes, labelled
+     * resource=KIND so `pprof -tagfocus resource=KIND` shows one kind. */
+    const struct rpt_table *rt = &s->tab[RPT_RES];
+    uint64_t resource_key = str_id(&p, "resource");
+    for (size_t k = 0; k < rt->n_selected; k++) {
+        const struct rpt_row *r = &rt->rows[rt->selected[k]];
+        if (!r->res || !r->value[last])
+            continue;
+        for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++)
+            varint(&packed, location_id(&p, ctx, r->locs[i]));
+        field_bytes(&sample, 1, packed.p, packed.n);
+        packed.n = 0;
+        varint(&packed, r->res->created);
+        varint(&packed, 0);
+        varint(&packed, r->value[last]);
+        varint(&packed, 0);
+        field_bytes(&sample, 2, packed.p, packed.n);
+        packed.n = 0;
+        field_varint(&label, 1, resource_key);
+        field_varint(&label, 2, str_id(&p, r->res->kind));
+        field_bytes(&sample, 3, label.p, label.n);
+        label.n = 0;
+        field_varint(&label, 1, verdict_key);
+        field_varint(&label, 2, str_id(&p, rpt_verdict_name(r->trend.verdict)));
+        field_bytes(&sample, 3, label.p, label.n);
+        label.n = 0;
+        field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
+    }
     p.oom |= sample.oom | packed.oom | label.oom;
     free(sample.p);
     free(packed.p);

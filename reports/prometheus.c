@@ -174,5 +174,6 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
               "Open file descriptors by creating stack (top stacks).", 0);
     per_stack(ctx, out, RPT_MMAPS, "leakaudit_mmap_bytes",
               "Mapped bytes by creating stack (top stacks).", 0);
+    rpt_res_prometheus(ctx, out);
     return ferror(out) ? -5 : 0;
 }

@@ -40,7 +40,7 @@ enum rpt_verdict {
 
 /* Resource classes with per-stack rows. New classes (handles by kind, ...)
  * are added here and get a section in every renderer. */
-enum rpt_class { RPT_HEAP, RPT_FDS, RPT_MMAPS, RPT_CLASS_COUNT };
+enum rpt_class { RPT_HEAP, RPT_FDS, RPT_MMAPS, RPT_RES, RPT_CLASS_COUNT };
 
 /* One frame of a stack after normalization: module index (0 = no module)
  * and the file offset inside it (or the raw address when no module). */
@@ -78,6 +78,19 @@ struct rpt_fdinfo {
     uint32_t n_fds;
 };
 
+/* Details of a resource row (class RPT_RES, docs/resources.md): one row per
+ * (resource kind, creating stack). value[] is the outstanding references:
+ * live handles plus unmatched refs on them. */
+struct rpt_resinfo {
+    char kind[SNAP_MAX_NAME];
+    uint32_t flags;                            /* SNAP_RES_* */
+    uint64_t created, destroyed, refs, unrefs; /* cumulative, the largest seen */
+    int64_t balance;                           /* unmatched refs at the last snapshot */
+    uint64_t oldest_ns;
+    struct rpt_loc *last_ref; /* the last unmatched ref's stack, NULL if none */
+    uint32_t last_ref_depth;
+};
+
 struct rpt_row {
     uint64_t hash;
     uint32_t depth;
@@ -92,6 +105,7 @@ struct rpt_row {
     uint32_t info_snap;                /* fd/mmap rows: 1 + snapshot index the details describe */
     struct rpt_trend trend;
     struct rpt_fdinfo *fd;
+    struct rpt_resinfo *res; /* resource rows */
     /* heap rows: the newest reachability scan in the series (series->has_reach) */
     uint64_t reach_bytes[SNAP_REACH_CLASS_COUNT];
     uint64_t reach_blocks[SNAP_REACH_CLASS_COUNT];
@@ -243,6 +257,19 @@ size_t rpt_sym_warnings(struct rpt_symbolizer *s, const char ***out);
 const char *rpt_module_basename(uint32_t mod);
 
 /* ---- renderers ---- */
+
+/* resources.c: the resource sections (one per kind) of each format */
+void rpt_res_text(struct rpt_ctx *ctx, FILE *out);
+void rpt_res_html(struct rpt_ctx *ctx, FILE *out);
+void rpt_res_json_fields(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r);
+void rpt_res_prometheus(struct rpt_ctx *ctx, FILE *out);
+void rpt_res_collapsed(struct rpt_ctx *ctx, FILE *out);
+/* Is a corruption event about a resource (use-after-destroy, double-destroy)? */
+int rpt_res_is_event(uint32_t kind);
+/* text.c helpers shared with resources.c */
+void rpt_text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
+                     uint32_t to, const char *indent);
+void rpt_text_sparkline(FILE *out, const uint64_t *v, size_t n);
 
 int rpt_render_text(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_json(struct rpt_ctx *ctx, FILE *out);

@@ -202,6 +202,10 @@ static void table_free(struct rpt_table *t)
                 free(r->fd->targets[k]);
             free(r->fd);
         }
+        if (r->res) {
+            free(r->res->last_ref);
+            free(r->res);
+        }
     }
     free(t->rows);
     free(t->index);
@@ -415,6 +419,44 @@ static int merge_snapshot(struct merge *m)
             fi->fds[fi->n_fds++] = e->fd;
         fdinfo_add_target(fi, e->path);
         si->mmap_bytes += e->len;
+    }
+
+    for (size_t i = 0; i < snap->n_resources; i++) {
+        const struct snap_resource_entry *e = &snap->resources[i];
+        char kind[SNAP_MAX_NAME];
+        snprintf(kind, sizeof(kind), "%s", e->kind);
+        uint32_t d = resolve(m, e->stack_id);
+        /* one row per (kind, stack): the kind's name salts the stack hash */
+        uint64_t salt = 0xcbf29ce484222325ull;
+        for (const char *p = kind; *p; p++)
+            salt = (salt ^ (unsigned char)*p) * 0x100000001b3ull;
+        struct rpt_row *r = table_get(&s->tab[RPT_RES], m->locs, d, salt, n, k);
+        if (!r || (!r->res && !(r->res = calloc(1, sizeof(*r->res)))))
+            return -ENOMEM;
+        struct rpt_resinfo *ri = r->res;
+        r->unattributed = d == 0;
+        memcpy(ri->kind, kind, sizeof(ri->kind));
+        ri->flags |= e->flags;
+        int64_t balance = e->ref_balance > 0 ? e->ref_balance : 0;
+        /* outstanding references: each live handle we saw created holds one */
+        r->value[k] += (e->total_created ? e->live_count : 0) + (uint64_t)balance;
+        r->count[k] += e->live_count;
+        ri->created = e->total_created > ri->created ? e->total_created : ri->created;
+        ri->destroyed = e->total_destroyed > ri->destroyed ? e->total_destroyed : ri->destroyed;
+        ri->refs = e->total_refs > ri->refs ? e->total_refs : ri->refs;
+        ri->unrefs = e->total_unrefs > ri->unrefs ? e->total_unrefs : ri->unrefs;
+        ri->balance = e->ref_balance;
+        ri->oldest_ns = e->oldest_ns;
+        uint32_t ld = resolve(m, e->last_ref_stack);
+        free(ri->last_ref);
+        ri->last_ref = NULL;
+        ri->last_ref_depth = 0;
+        if (ld) {
+            if (!(ri->last_ref = malloc(ld * sizeof(struct rpt_loc))))
+                return -ENOMEM;
+            memcpy(ri->last_ref, m->locs, ld * sizeof(struct rpt_loc));
+            ri->last_ref_depth = ld;
+        }
     }
 
     for (size_t i = 0; i < snap->n_corruptions; i++) {
@@ -867,6 +909,8 @@ const char *rpt_class_name(enum rpt_class c)
         return "fds";
     case RPT_MMAPS:
         return "mmaps";
+    case RPT_RES:
+        return "resources";
     default:
         return "?";
     }

@@ -108,6 +108,17 @@ static void print_loc_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_lo
     }
 }
 
+void rpt_text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
+                     uint32_t to, const char *indent)
+{
+    print_loc_frames(ctx, out, locs, from, to, indent);
+}
+
+void rpt_text_sparkline(FILE *out, const uint64_t *v, size_t n)
+{
+    sparkline(out, v, n);
+}
+
 static void print_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
 {
     uint32_t end = rpt_row_end(ctx, r);
@@ -338,12 +349,16 @@ static void print_corruption(struct rpt_ctx *ctx, FILE *out)
 {
     const struct rpt_series *s = ctx->series;
     static const char *const what[3] = {"block allocated at", "block freed at", "bad access at"};
-    if (!s->n_corruptions)
+    size_t n_heap_events = 0;
+    for (size_t i = 0; i < s->n_corruptions; i++)
+        n_heap_events += !rpt_res_is_event(s->corruptions[i].ev.kind);
+    if (!n_heap_events)
         return;
-    fprintf(out, "HEAP CORRUPTION: %zu event%s\n", s->n_corruptions,
-            s->n_corruptions == 1 ? "" : "s");
+    fprintf(out, "HEAP CORRUPTION: %zu event%s\n", n_heap_events, n_heap_events == 1 ? "" : "s");
     for (size_t i = 0; i < s->n_corruptions; i++) {
         const struct rpt_corruption *c = &s->corruptions[i];
+        if (rpt_res_is_event(c->ev.kind)) /* printed with their resource (rpt_res_text) */
+            continue;
         char t[64];
         fprintf(out,
                 "\n#%zu %s at 0x%" PRIx64 " (block of %" PRIu64 " bytes, offset %" PRId64
@@ -417,6 +432,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
     print_heap(ctx, out);
     print_resource(ctx, out, RPT_FDS);
     print_resource(ctx, out, RPT_MMAPS);
+    rpt_res_text(ctx, out); /* resources by kind, then their use-after/double-destroy events */
     print_corruption(ctx, out);
 
     const char **w;

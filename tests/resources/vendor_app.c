@@ -10,6 +10,8 @@
  *               never drops; on_frame() refs and unrefs (balanced)
  *   outptr N    open_request() creates through vendor_open(&h), leaks 1 in 5
  *   clean N     N requests, everything destroyed
+ *   serve N     N slow requests (3 ms apart): handle_request() leaking 1 in
+ *               10 and clean_request() destroying everything, for series
  *   spin N      N create+run+destroy cycles as fast as possible (bench)
  *
  * With GO set (a path), it waits for that file to exist before planting
@@ -131,6 +133,11 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "leak")) {
         for (int i = 0; i < n; i++)
             results += handle_request(i);
+    } else if (!strcmp(mode, "serve")) {
+        for (int i = 0; i < n; i++) {
+            results += handle_request(i) + clean_request(i);
+            usleep(3000);
+        }
     } else if (!strcmp(mode, "clean")) {
         for (int i = 0; i < n; i++)
             results += clean_request(i);
