@@ -34,6 +34,7 @@
 #define RES_MAX_PATTERN_FUNCS 8
 #define RES_MAX_PENDING       64
 #define RES_MAX_ARG           5 /* arg0..arg5: the integer argument registers we forward */
+#define RES_SPEC_FILE_MAX     (64 * 1024) /* a spec file (--track-file) */
 
 enum res_role {
     RES_ROLE_CREATE = 1,  /* a new handle: outstanding until destroyed */

@@ -371,3 +371,24 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
     free(mods);
     return 0;
 }
+
+/* ---- shared with resources.c (paired C-API resources) ---- */
+
+_Static_assert(sizeof(struct trc_modpath) == sizeof(struct trc_module),
+               "trc_modpath mirrors struct trc_module");
+
+int trc_read_modules(int pid, struct trc_modpath *mods, size_t cap, size_t *n)
+{
+    return read_modules(pid, (struct trc_module *)mods, cap, n);
+}
+
+int trc_elf_func_offset(const char *file, const char *name, uint64_t *off)
+{
+    struct trc_elf e;
+    int rc = elf_open(&e, file);
+    if (rc < 0)
+        return rc;
+    rc = elf_find_func(&e, name, off);
+    elf_close(&e);
+    return rc;
+}

@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 #include "tracer.h"
+#include "resspec.h"
 #include "util.h"
 
 #include "bpf/trace_events.h"
@@ -51,6 +52,10 @@ static const char usage[] =
     "      --stack-depth N    frames per stack (1-64, default 32)\n"
     "      --no-heap          do not probe the allocator\n"
     "      --no-fds           do not trace fd/mmap syscalls\n"
+    "      --track-resource SPEC  track a paired C-API resource (create/destroy,\n"
+    "                         ref/unref), e.g. 'name=ctx;create=ctx_new:ret;destroy=\n"
+    "                         ctx_free:arg0' or preset:ffmpeg; repeatable (docs/resources.md)\n"
+    "      --track-file FILE  resource specs, one per line\n"
     "      --reachability[=always|detach|off]  classify the allocations seen as\n"
     "                         definitely/indirectly/possibly lost or still reachable\n"
     "                         (target briefly stopped with ptrace): always = in every\n"
@@ -82,6 +87,56 @@ static int fail(const char *fmt, const char *a, const char *b)
     return CLI_EXIT_ERROR;
 }
 
+/* --track-resource SPEC / --track-file FILE: joined with '|' into
+ * o->track_specs and checked by the parser the shim uses. */
+static int add_track_spec(struct trc_opts *o, int is_file, const char *arg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (is_file) {
+        FILE *f = fopen(arg, "re");
+        if (!f) {
+            fprintf(stderr, "leakaudit: attach: --track-file %s: %s\n", arg, strerror(errno));
+            return -1;
+        }
+        text = calloc(1, RES_SPEC_FILE_MAX + 1);
+        len = text ? fread(text, 1, RES_SPEC_FILE_MAX, f) : 0;
+        fclose(f);
+        if (!text)
+            return -1;
+    } else {
+        text = strdup(arg);
+        if (!text)
+            return -1;
+        len = strlen(text);
+    }
+    static struct res_spec_set check;
+    char err[256];
+    res_spec_init(&check);
+    if (res_spec_parse(&check, text, err, sizeof(err)) < 0) {
+        fprintf(stderr, "leakaudit: attach: %s %s: %s\n",
+                is_file ? "--track-file" : "--track-resource", arg, err);
+        free(text);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) /* one list: lines of a file are specs too */
+        if (text[i] == '\n')
+            text[i] = '|';
+    size_t old = o->track_specs ? strlen(o->track_specs) : 0;
+    char *joined = realloc(o->track_specs, old + len + 2);
+    if (!joined) {
+        free(text);
+        return -1;
+    }
+    if (old)
+        joined[old++] = '|';
+    memcpy(joined + old, text, len);
+    joined[old + len] = '\0';
+    o->track_specs = joined;
+    free(text);
+    return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct trc_opts *o)
 {
     static const struct option longopts[] = {
@@ -93,6 +148,8 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"stack-depth", required_argument, NULL, 'S'},
         {"no-heap", no_argument, NULL, 'H'},
         {"no-fds", no_argument, NULL, 'F'},
+        {"track-resource", required_argument, NULL, 'X'},
+        {"track-file", required_argument, NULL, 'Y'},
         {"reachability", optional_argument, NULL, 'R'},
         {"progress", no_argument, NULL, 'P'},
         {"no-progress", no_argument, NULL, 'Q'},
@@ -180,6 +237,11 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         case 'v':
             o->verbose = 1;
             break;
+        case 'X':
+        case 'Y':
+            if (add_track_spec(o, c == 'Y', optarg) < 0)
+                return CLI_EXIT_USAGE;
+            break;
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -200,7 +262,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         fprintf(stderr, "leakaudit: attach: -p PID is required (see --help)\n");
         return CLI_EXIT_USAGE;
     }
-    if (!o->heap && !o->fds) {
+    if (!o->heap && !o->fds && !o->track_specs) {
         fprintf(stderr, "leakaudit: attach: --no-heap and --no-fds leave nothing to trace\n");
         return CLI_EXIT_USAGE;
     }
@@ -271,6 +333,7 @@ struct session {
     struct trc_opts o;
     struct trc_allocator alloc;
     struct trc_probes *probes;
+    struct trc_res *res; /* paired C-API resources, NULL when none are tracked */
     struct trc_drain *drain;
     struct trc_writer *writer;
     unsigned long long start;
@@ -325,8 +388,10 @@ static int snapshot(struct session *s, uint32_t trigger, int alive)
                 sample_scale(s), (unsigned long long)trc_drain_counter(s->drain, TRC_C_FREE_CALLS),
                 (unsigned long long)s->frees_on);
     trc_drain_collect(s->drain, alive);
-    struct trc_view v;
+    trc_res_collect(s->res, s->drain);
+    struct trc_view v = {0};
     trc_drain_view(s->drain, &v);
+    trc_res_view(s->res, &v);
     /* reachability needs every allocation (full mode) and a live target */
     struct trc_reach reach = {0};
     int scan = alive && s->o.heap && s->o.mode == SNAP_MODE_FULL &&
@@ -443,6 +508,7 @@ static void default_out_dir(struct trc_opts *o)
 
 static void cleanup(struct session *s)
 {
+    trc_res_close(s->res); /* NULL-safe */
     trc_probes_close(s->probes); /* NULL-safe; destroys every link and program */
     trc_drain_free(s->drain);
     trc_writer_free(s->writer);
@@ -489,6 +555,12 @@ static int attach_session(struct session *s)
             return fail("pid %s exited while attaching%s", pidstr, "");
         return fail("%s%s", s->err, "");
     }
+    rc = trc_res_open(&s->res, o, s->err, sizeof(s->err));
+    if (rc < 0) {
+        if (!target_alive(o->pid, s->start))
+            return fail("pid %s exited while attaching%s", pidstr, "");
+        return fail("%s%s", s->err, "");
+    }
     s->on_since = s->attach_mono;
     trc_drain_attach_probes(s->drain, s->probes);
     if (o->heap)
@@ -497,6 +569,8 @@ static int attach_session(struct session *s)
     if (o->verbose) {
         fprintf(stderr, "leakaudit: attached to pid %d: %s\n", o->pid,
                 trc_probes_describe(s->probes));
+        if (s->res)
+            fprintf(stderr, "leakaudit:   %s\n", trc_res_describe(s->res));
         for (size_t i = 0; i < s->alloc.n; i++)
             fprintf(stderr, "leakaudit:   uprobe %s+0x%llx (%s+%u)\n", s->alloc.t[i].module,
                     (unsigned long long)s->alloc.t[i].offset, s->alloc.t[i].name,
@@ -515,6 +589,7 @@ int cmd_attach(int argc, char **argv)
     s->pidfd = -1;
     int rc = parse_opts(argc, argv, &s->o);
     if (rc) {
+        free(s->o.track_specs);
         free(s);
         return rc < 0 ? CLI_EXIT_OK : rc;
     }
@@ -548,6 +623,7 @@ int cmd_attach(int argc, char **argv)
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
     sigaction(SIGUSR2, &old_usr2, NULL);
+    free(s->o.track_specs);
     free(s);
     return rc;
 }

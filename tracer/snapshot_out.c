@@ -211,9 +211,24 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
         snap_write_mmap(sw, &v->mmaps[i].e);
     snap_end_section(sw);
 
+    if (v->n_resources) {
+        snap_begin_section(sw, SNAP_SEC_RESOURCES);
+        for (size_t i = 0; i < v->n_resources; i++)
+            snap_write_resource(sw, &v->resources[i]);
+        snap_end_section(sw);
+    }
+    if (v->n_res_events) {
+        snap_begin_section(sw, SNAP_SEC_CORRUPTION);
+        for (size_t i = 0; i < v->n_res_events; i++)
+            snap_write_corruption(sw, &v->res_events[i]);
+        snap_end_section(sw);
+    }
+
     snap_begin_section(sw, SNAP_SEC_LOSSES);
     for (size_t i = 0; i < v->n_losses; i++)
         snap_write_loss(sw, v->losses[i].name, v->losses[i].value);
+    for (size_t i = 0; i < v->n_res_losses; i++)
+        snap_write_loss(sw, v->res_losses[i].name, v->res_losses[i].value);
     snap_end_section(sw);
 
     rc = snap_writer_commit(sw);

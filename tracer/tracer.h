@@ -56,6 +56,13 @@ struct trc_opts {
     int progress; /* status line on stderr */
     int reachability; /* TRC_REACH_*: when snapshots include a reachability scan */
     int verbose;
+    char *track_specs; /* resource specs, '|'-separated (docs/resources.md); NULL: none */
+};
+
+/* A module of the target: the path it sees and the path we open. */
+struct trc_modpath {
+    char path[PATH_MAX];
+    char access[PATH_MAX];
 };
 
 /* probe_site.c: bytes past a function's entry where its probe traps cheaply
@@ -67,6 +74,9 @@ enum { TRC_REACH_OFF = 0, TRC_REACH_DETACH = 1, TRC_REACH_ALWAYS = 2 };
 
 /* allocator.c */
 int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errlen);
+int trc_read_modules(int pid, struct trc_modpath *mods, size_t cap, size_t *n);
+/* File offset of a function defined in an ELF file (.dynsym, then .symtab). */
+int trc_elf_func_offset(const char *file, const char *name, uint64_t *off);
 
 /* probes.c */
 struct trc_probes;
@@ -120,11 +130,29 @@ struct trc_view {
     const struct trc_loss_row *losses;
     size_t n_losses;
     const struct trc_reach *reach; /* NULL: no reachability section */
+    /* resources (NULL/0 when not tracking any) */
+    const struct snap_resource_entry *resources;
+    size_t n_resources;
+    const struct snap_corruption *res_events;
+    size_t n_res_events;
+    const struct trc_loss_row *res_losses;
+    size_t n_res_losses;
 };
 void trc_drain_view(const struct trc_drain *d, struct trc_view *v);
 /* The snapshot stack id of a heap site (interned like collect does). */
 struct trc_site;
 uint32_t trc_drain_heap_site_id(struct trc_drain *d, const struct trc_site *s);
+/* Interned stack id of a site from another BPF object's stack map. */
+uint32_t trc_drain_site(struct trc_drain *d, int stack_map, const struct trc_site *s);
+
+/* resources.c: paired C-API resources (--track-resource, docs/resources.md) */
+struct trc_res;
+int trc_res_open(struct trc_res **out, const struct trc_opts *o, char *err, size_t errlen);
+void trc_res_close(struct trc_res *r); /* NULL-safe; detaches every probe */
+/* Reads the maps and events into snapshot records (stack ids from d). */
+int trc_res_collect(struct trc_res *r, struct trc_drain *d);
+void trc_res_view(const struct trc_res *r, struct trc_view *v);
+const char *trc_res_describe(const struct trc_res *r);
 
 /* reach.c: stops the target with ptrace, classifies the allocations the
  * probes saw, always detaches; result in out (free with trc_reach_free). */
