@@ -560,9 +560,10 @@ res_after(uint32_t fn, const uintptr_t *a, uintptr_t before, uintptr_t rv, void 
     }
 #define RES_WRAP16(HI)                                                                             \
     RES_WRAP(HI, 0)                                                                                \
-    RES_WRAP(HI, 1) RES_WRAP(HI, 2) RES_WRAP(HI, 3) RES_WRAP(HI, 4) RES_WRAP(HI, 5)                \
-        RES_WRAP(HI, 6) RES_WRAP(HI, 7) RES_WRAP(HI, 8) RES_WRAP(HI, 9) RES_WRAP(HI, 10)           \
-            RES_WRAP(HI, 11) RES_WRAP(HI, 12) RES_WRAP(HI, 13) RES_WRAP(HI, 14) RES_WRAP(HI, 15)
+    RES_WRAP(HI, 1)                                                                                \
+    RES_WRAP(HI, 2) RES_WRAP(HI, 3) RES_WRAP(HI, 4) RES_WRAP(HI, 5) RES_WRAP(HI, 6)                \
+        RES_WRAP(HI, 7) RES_WRAP(HI, 8) RES_WRAP(HI, 9) RES_WRAP(HI, 10) RES_WRAP(HI, 11)          \
+            RES_WRAP(HI, 12) RES_WRAP(HI, 13) RES_WRAP(HI, 14) RES_WRAP(HI, 15)
 RES_WRAP16(0)
 RES_WRAP16(1)
 RES_WRAP16(2)
@@ -1026,20 +1027,14 @@ void shim_res_write_events(struct snap_writer *w)
             snap_write_corruption(w, &events[i]);
 }
 
+/* Only what means lost data is a loss counter: a full table, a dropped
+ * event, a module patched late (calls before the patch were not seen). */
 void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
 {
     if (!res_enabled)
         return;
-    uint32_t unpatched = 0;
-    for (uint32_t i = 0; i < spec.n_funcs; i++)
-        unpatched += patched_slots[i] == 0;
     cb("resource_objects_full", c_objects_full, arg);
     cb("resource_rows_full", c_stats_full, arg);
     cb("resource_events_dropped", c_events_dropped, arg);
-    cb("resource_events_repeated", c_events_repeated, arg);
-    cb("resource_destroy_unknown", c_destroy_unknown, arg);
-    cb("resource_unref_unknown", c_unref_unknown, arg);
-    cb("resource_other_definition", c_other_definition, arg);
     cb("resource_dlopen_patched_late", c_not_patched_dlopen, arg);
-    cb("resource_functions_not_found", unpatched, arg);
 }

@@ -27,3 +27,9 @@ RES_TEST_PROGS := $(RES_TESTBIN)/libvendor.so $(RES_TESTBIN)/vendor_app \
                   $(RES_TESTBIN)/vendor_app_now $(RES_TESTBIN)/vendor_dlopen $(RES_TESTBIN)/libvendorplugin.so \
                   $(RES_TESTBIN)/resdump
 TEST_TARGETS += $(RES_TEST_PROGS)
+
+# The real-library case: FFmpeg's libavutil.
+$(RES_TESTBIN)/ffmpeg_app: tests/resources/ffmpeg_app.c
+	@mkdir -p $(dir $@)
+	$(CC) $(RES_PROG_CFLAGS) $$(pkg-config --cflags libavutil) -o $@ $< $$(pkg-config --libs libavutil)
+TEST_TARGETS += $(RES_TESTBIN)/ffmpeg_app
