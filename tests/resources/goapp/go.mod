@@ -1,0 +1,3 @@
+module leakaudit.test/goapp
+
+go 1.19
