@@ -7,6 +7,7 @@
 # vendorsim_run_dup_input_fd (libvendorsim.so), and live frame buffers
 # allocated under inferd_frame_alloc <- inferd_decode_packet. inferd keeps
 # running and answers HTTP after the detach.
+# check: no
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 source "$(dirname "$0")/../inferd/lib_inferd.sh"

@@ -29,10 +29,12 @@ ok "planted heap and fd leaks reported at their functions"
 start_target clean "$LEAKER" clean
 attach_and_plant "$T/clean"
 "$DUMP" "$T/clean" >"$T/c"
-own=$(grep '^heap ' "$T/c" | grep -v 'live_bytes=0 ' | grep "frames=$LEAKER:" || true)
+# The clean program allocates/frees and opens/closes in a loop: a snapshot
+# may catch one block or one open+dup pair in flight, never more.
+own=$(grep '^heap ' "$T/c" | grep "frames=$LEAKER:" | grep -Ev 'live_count=[01] ' || true)
 [ -z "$own" ] || fail "clean program has outstanding heap: $own"
 created=$(grep '^fd ' "$T/c" | grep -v 'origin=pre-existing' || true)
-[ -z "$created" ] || fail "clean program has fds: $created"
+[ "$(printf '%s' "$created" | grep -c .)" -le 2 ] || fail "clean program has fds: $created"
 grep -q '^heap .*total_count=[1-9]' "$T/c" || fail "clean program: no allocations seen at all"
 no_drops "$T/c"
 ok "clean program: nothing outstanding"
