@@ -115,10 +115,40 @@ static int add_link(struct trc_res *r, struct bpf_link *l)
     return 0;
 }
 
+/* Bytes of a function read to place its probe (tracer/probe_site.c). */
+#define PROLOGUE_BYTES 48
+
+/*
+ * Where the probes of a function go: past leading instructions the kernel
+ * would single-step (~10x the cost of an emulated one), as for the heap
+ * probes, as long as the argument registers the program reads survive.
+ */
+static uint32_t probe_shift(const char *file, uint64_t off, const struct res_func *f)
+{
+#if defined(__x86_64__)
+    int reads = f->loc == RES_LOC_RET ? 0 : f->arg;
+    if (reads > 2)
+        return 0;
+    /* heap handlers whose programs read arg0, arg0-1, arg0-2 */
+    static const int handler[3] = {TRC_H_FREE, TRC_H_CALLOC, TRC_H_REALLOCARRAY};
+    uint8_t code[PROLOGUE_BYTES];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = pread(fd, code, sizeof(code), (off_t)off);
+    close(fd);
+    return n > 0 ? trc_probe_site_shift(code, (size_t)n, handler[reads]) : 0;
+#else
+    (void)file, (void)off, (void)f;
+    return 0;
+#endif
+}
+
 static int attach(struct trc_res *r, const struct trc_modpath *m, uint32_t fn, uint64_t off,
                   char *err, size_t errlen)
 {
     const struct res_func *f = &r->spec.funcs[fn];
+    off += probe_shift(m->access, off, f);
     int returns = f->role == RES_ROLE_CREATE || (f->role == RES_ROLE_REF && f->loc == RES_LOC_RET);
     for (int ret = 0; ret <= returns; ret++) {
         LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret, .bpf_cookie = fn);

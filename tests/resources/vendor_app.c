@@ -109,6 +109,7 @@ static void finish(const char *go)
 {
     if (!go)
         return;
+    fflush(stdout); /* it idles until killed: nothing would flush it */
     char path[4096];
     snprintf(path, sizeof(path), "%s.done", go);
     FILE *f = fopen(path, "w");
