@@ -34,6 +34,9 @@
 #define REACH_MAX_THREADS 65536
 #define REACH_STOP_ROUNDS 8 /* re-list threads until no new one appears */
 #define REACH_RED_ZONE 128
+#define REACH_BATCH 8192                /* allocs map entries per lookup_batch call */
+#define REACH_COPY_MAX (1ull << 30)     /* copy the known blocks up front below this */
+#define REACH_IOV_MAX 1024              /* remote iovecs per process_vm_readv */
 
 struct thread_state {
     pid_t tid;
@@ -47,9 +50,18 @@ struct mapping {
     int readable, writable, is_device;
 };
 
-static size_t read_remote(void *arg, uint64_t addr, void *buf, size_t len)
+/* The target's memory: the known blocks copied in a few large reads (one
+ * syscall per REACH_IOV_MAX blocks, not one per block), the rest read on
+ * demand. */
+struct remote {
+    pid_t pid;
+    const struct rmark *m;
+    unsigned char *copy;  /* blocks' bytes, in block order; NULL: none */
+    uint64_t *offset;     /* of block i in copy; UINT64_MAX if it could not be read */
+};
+
+static size_t read_direct(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
-    pid_t pid = *(pid_t *)arg;
     struct iovec local = {buf, len}, remote = {(void *)(uintptr_t)addr, len};
     ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
     if (n > 0)
@@ -69,6 +81,52 @@ static size_t read_remote(void *arg, uint64_t addr, void *buf, size_t len)
         got += chunk;
     }
     return got;
+}
+
+static size_t read_remote(void *arg, uint64_t addr, void *buf, size_t len)
+{
+    const struct remote *r = arg;
+    if (r->copy) {
+        long i = rmark_find(r->m, addr);
+        if (i >= 0 && r->offset[i] != UINT64_MAX) {
+            const struct rmark_block *b = &r->m->blocks[i];
+            uint64_t in = addr - b->addr;
+            if (in + len <= b->size) {
+                memcpy(buf, r->copy + r->offset[i] + in, len);
+                return len;
+            }
+        }
+    }
+    return read_direct(r->pid, addr, buf, len);
+}
+
+/* Copies every block's bytes, REACH_IOV_MAX blocks per system call. */
+static void copy_blocks(struct remote *r)
+{
+    const struct rmark *m = r->m;
+    uint64_t at = 0;
+    struct iovec local, remote[REACH_IOV_MAX];
+    for (size_t i = 0; i < m->n;) {
+        size_t k = 0;
+        uint64_t bytes = 0;
+        size_t first = i;
+        for (; i < m->n && k < REACH_IOV_MAX; i++, k++) {
+            remote[k].iov_base = (void *)(uintptr_t)m->blocks[i].addr;
+            remote[k].iov_len = m->blocks[i].size;
+            r->offset[i] = at + bytes;
+            bytes += m->blocks[i].size;
+        }
+        local.iov_base = r->copy + at;
+        local.iov_len = bytes;
+        ssize_t got = process_vm_readv(r->pid, &local, 1, remote, k, 0);
+        if (got < 0)
+            got = 0;
+        /* blocks past a failure (one unmapped page) are read on demand */
+        for (size_t j = first; j < i; j++)
+            if (r->offset[j] + m->blocks[j].size > at + (uint64_t)got)
+                r->offset[j] = UINT64_MAX;
+        at += bytes;
+    }
 }
 
 static int has_thread(const struct thread_state *t, size_t n, pid_t tid)
@@ -182,27 +240,40 @@ static const struct mapping *mapping_of(const struct mapping *m, size_t n, uint6
     return NULL;
 }
 
-/* Scans [start, end) as a root, skipping the known blocks inside it. */
-static void scan_excluding_blocks(struct rmark *m, uint64_t start, uint64_t end)
+/* Scans [start, end) as a root, skipping the known blocks inside it: read
+ * in large chunks (the gaps between heap blocks are a few bytes each; one
+ * system call per gap would dominate the pause), the words inside blocks
+ * dropped, the rest handed to the marker. */
+static void scan_excluding_blocks(struct rmark *m, pid_t pid, uint64_t start, uint64_t end)
 {
-    size_t l = 0, r = m->n;
-    while (l < r) { /* first block ending after start */
-        size_t mid = l + (r - l) / 2;
+    uint64_t *buf = m->chunk;
+    size_t words_per_chunk = RMARK_READ_CHUNK / sizeof(uint64_t);
+    size_t j = 0, r = m->n;
+    while (j < r) { /* first block ending after start */
+        size_t mid = j + (r - j) / 2;
         if (m->blocks[mid].addr + m->blocks[mid].size <= start)
-            l = mid + 1;
+            j = mid + 1;
         else
             r = mid;
     }
-    uint64_t at = start;
-    for (size_t i = l; i < m->n && m->blocks[i].addr < end; i++) {
-        const struct rmark_block *b = &m->blocks[i];
-        if (b->addr > at)
-            rmark_scan_root(m, at, b->addr);
-        if (b->addr + b->size > at)
-            at = b->addr + b->size;
+    for (uint64_t at = start & ~7ull; at < end;) {
+        size_t len = end - at < RMARK_READ_CHUNK ? (size_t)(end - at) : RMARK_READ_CHUNK;
+        size_t got = read_direct(pid, at, buf, len) / sizeof(uint64_t);
+        size_t n = 0;
+        for (size_t i = 0; i < got && i < words_per_chunk; i++) {
+            uint64_t a = at + i * sizeof(uint64_t);
+            while (j < m->n && m->blocks[j].addr + m->blocks[j].size <= a)
+                j++;
+            if (j < m->n && a >= m->blocks[j].addr)
+                continue; /* inside a known block: scanned only if reached */
+            buf[n++] = buf[i];
+        }
+        rmark_scan_values(m, buf, n);
+        if (got * sizeof(uint64_t) < len) /* an unreadable page: skip it */
+            at = ((at + got * sizeof(uint64_t)) | 4095) + 1;
+        else
+            at += len;
     }
-    if (at < end)
-        rmark_scan_root(m, at, end);
 }
 
 int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct trc_reach *out,
@@ -239,10 +310,41 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
     /* The allocations the probes saw, read while nothing can change them. */
     size_t cap = 4096;
     m.blocks = malloc(cap * sizeof(*m.blocks));
+    uint64_t *keys = malloc(REACH_BATCH * sizeof(*keys));
+    struct trc_alloc *vals = malloc(REACH_BATCH * sizeof(*vals));
+    uint64_t batch_pos = 0;
+    int batch_ok = keys && vals;
+    for (int first = 1; m.blocks && batch_ok;) {
+        __u32 count = REACH_BATCH;
+        int r = bpf_map_lookup_batch(allocs, first ? NULL : &batch_pos, &batch_pos, keys, vals,
+                                     &count, NULL);
+        first = 0;
+        if (r < 0 && errno != ENOENT) {
+            batch_ok = 0; /* old kernel: fall back to one key at a time */
+            m.n = 0;
+            break;
+        }
+        for (__u32 i = 0; i < count; i++) {
+            if (m.n == cap) {
+                struct rmark_block *nb = realloc(m.blocks, cap * 2 * sizeof(*nb));
+                if (!nb)
+                    break;
+                m.blocks = nb;
+                cap *= 2;
+            }
+            m.blocks[m.n++] = (struct rmark_block){
+                .addr = keys[i], .size = vals[i].size,
+                .stack_id = trc_drain_heap_site_id(d, &vals[i].site)};
+        }
+        if (r < 0) /* ENOENT: that was the last batch */
+            break;
+    }
+    free(keys);
+    free(vals);
     uint64_t key, next;
     struct trc_alloc a;
     int first = 1;
-    while (m.blocks && bpf_map_get_next_key(allocs, first ? NULL : &key, &next) == 0) {
+    while (m.blocks && !batch_ok && bpf_map_get_next_key(allocs, first ? NULL : &key, &next) == 0) {
         first = 0;
         key = next;
         if (bpf_map_lookup_elem(allocs, &key, &a))
@@ -269,9 +371,26 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
              RMARK_READ_CHUNK;
     rmark_sort(m.blocks, m.n, scratch);
     pid_t target = (pid_t)pid;
+    struct remote rem = {.pid = target, .m = &m};
     m.read = read_remote;
-    m.read_arg = &target;
+    m.read_arg = &rem;
     rmark_begin(&m);
+    uint64_t block_bytes = 0;
+    for (size_t i = 0; i < m.n; i++)
+        block_bytes += m.blocks[i].size;
+    if (block_bytes <= REACH_COPY_MAX) {
+        rem.copy = malloc(block_bytes + 1);
+        rem.offset = malloc((m.n + 1) * sizeof(*rem.offset));
+        if (rem.copy && rem.offset) {
+            copy_blocks(&rem);
+            extra += block_bytes + (m.n + 1) * sizeof(*rem.offset);
+        } else {
+            free(rem.copy);
+            free(rem.offset);
+            rem.copy = NULL;
+            rem.offset = NULL;
+        }
+    }
 
     size_t n_maps = read_maps(target, &maps);
     /* registers and stacks (from the stack pointer) of every stopped thread */
@@ -283,8 +402,9 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
         uint64_t sp = threads[i].regs.rsp;
         const struct mapping *mp = mapping_of(maps, n_maps, sp);
         if (mp && mp->readable)
-            scan_excluding_blocks(&m, sp - REACH_RED_ZONE < mp->start ? mp->start
-                                                                      : sp - REACH_RED_ZONE,
+            scan_excluding_blocks(&m, target,
+                                  sp - REACH_RED_ZONE < mp->start ? mp->start
+                                                                  : sp - REACH_RED_ZONE,
                                   mp->end);
     }
     /* every other writable mapping: data, bss, TLS, and heap memory the
@@ -298,9 +418,11 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
             is_stack = threads[k].stopped && threads[k].regs.rsp >= mp->start &&
                        threads[k].regs.rsp < mp->end;
         if (!is_stack)
-            scan_excluding_blocks(&m, mp->start, mp->end);
+            scan_excluding_blocks(&m, target, mp->start, mp->end);
     }
     rmark_classify(&m);
+    free(rem.copy);
+    free(rem.offset);
 
 out:
     resume_target(threads, n_threads);
