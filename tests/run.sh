@@ -41,12 +41,29 @@ for t in "${tests[@]}"; do
     fi
     log=$LOGDIR/${name//\//_}.log
     t0=$(date +%s)
+    # Each test runs in its own process group: at the limit the whole group
+    # is stopped, and whatever a test leaves behind is killed afterwards.
     if [[ "$t" == *.sh ]]; then
-        timeout -k 10 "$limit" bash "$t" >"$log" 2>&1 </dev/null
+        setsid bash "$t" >"$log" 2>&1 </dev/null &
     else
-        timeout -k 10 "$limit" "$t" >"$log" 2>&1 </dev/null
+        setsid "$t" >"$log" 2>&1 </dev/null &
     fi
+    tpid=$!
+    rm -f "$LOGDIR/.timed-out"
+    (
+        sleep "$limit"
+        touch "$LOGDIR/.timed-out"
+        kill -TERM -- -"$tpid" 2>/dev/null
+        sleep 10
+        kill -KILL -- -"$tpid" 2>/dev/null
+    ) &
+    wpid=$!
+    wait "$tpid"
     rc=$?
+    kill "$wpid" 2>/dev/null
+    wait "$wpid" 2>/dev/null
+    kill -KILL -- -"$tpid" 2>/dev/null
+    [ -e "$LOGDIR/.timed-out" ] && rc=124
     dt=$(($(date +%s) - t0))
     if [ $rc -eq 0 ]; then
         pass=$((pass + 1))
