@@ -26,7 +26,7 @@ LEAKAUDIT_OBJS += $(OBJ)/allocshim/run_cmd.o
 
 # Test programs for the shim (not tests themselves: names do not start with test_).
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
-                   $(TESTBIN)/allocshim/planted_cxx $(TESTBIN)/allocshim/snapdump
+                   $(TESTBIN)/allocshim/planted_cxx
 $(TESTBIN)/allocshim/planted: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
@@ -36,9 +36,6 @@ $(TESTBIN)/allocshim/planted_nofp: tests/allocshim/planted.c
 $(TESTBIN)/allocshim/planted_cxx: tests/allocshim/planted_cxx.cpp
 	@mkdir -p $(dir $@)
 	g++ -g -O1 -fno-omit-frame-pointer -o $@ $<
-$(TESTBIN)/allocshim/snapdump: tests/allocshim/snapdump.c $(COMMON_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 TEST_TARGETS += $(SHIM_TEST_PROGS) $(SHIM)
 
 # Guard-mode test programs.

@@ -19,3 +19,10 @@ $(TESTBIN)/common/%: tests/common/%.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL) -lcmocka -lpthread
 TEST_TARGETS += $(COMMON_TESTS)
+
+# The snapshot dump every part's shell tests read (not a test itself).
+SNAPDUMP := $(TESTBIN)/common/snapdump
+$(SNAPDUMP): tests/common/snapdump.c $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
+TEST_TARGETS += $(SNAPDUMP)

@@ -9,17 +9,13 @@ LEAKAUDIT_OBJS += $(TRACER_OBJS)
 LEAKAUDIT_LIBS += -lbpf -lelf -lz
 
 # Test programs (names do not start with test_: they are not tests).
-TRACER_TEST_PROGS := $(TESTBIN)/tracer/target_leaker $(TESTBIN)/tracer/target_leaker_nofp \
-                     $(TESTBIN)/tracer/tracer_snapdump
+TRACER_TEST_PROGS := $(TESTBIN)/tracer/target_leaker $(TESTBIN)/tracer/target_leaker_nofp
 $(TESTBIN)/tracer/target_leaker: tests/tracer/target_leaker.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
 $(TESTBIN)/tracer/target_leaker_nofp: tests/tracer/target_leaker.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -o $@ $<
-$(TESTBIN)/tracer/tracer_snapdump: tests/tracer/tracer_snapdump.c $(COMMON_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 $(TESTBIN)/tracer/test_probe_site: tests/tracer/test_probe_site.c tracer/probe_site.c tracer/tracer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -Itracer -o $@ tests/tracer/test_probe_site.c tracer/probe_site.c $(LDFLAGS_TOOL)

@@ -2,7 +2,7 @@
 PLANTED=$TESTBIN/allocshim/planted
 PLANTED_NOFP=$TESTBIN/allocshim/planted_nofp
 PLANTED_CXX=$TESTBIN/allocshim/planted_cxx
-SNAPDUMP=$TESTBIN/allocshim/snapdump
+SNAPDUMP=$TESTBIN/common/snapdump
 ALLOCATORS="glibc jemalloc tcmalloc mimalloc"
 need_file "$PLANTED"
 need_file "$SHIM"

@@ -1,6 +1,6 @@
 # Helpers for the resource tests (sourced after tests/lib.sh).
 RES=$TESTBIN/resources
-RESDUMP=$RES/resdump
+RESDUMP=$TESTBIN/common/snapdump
 VENDOR_SPEC='name=vendor;create=vendor_create:ret,vendor_open:*arg0;destroy=vendor_destroy:arg0;use=vendor_run:arg0'
 VBUF_SPEC='name=vbuf;create=vendor_buf_new:ret;ref=vendor_buf_ref:arg0;unref=vendor_buf_unref:arg0'
 need_file "$SHIM"

@@ -19,13 +19,9 @@ $(RES_TESTBIN)/vendor_dlopen: tests/resources/vendor_dlopen.c $(RES_TESTBIN)/lib
 $(RES_TESTBIN)/libvendorplugin.so: tests/resources/vendor_plugin.c $(RES_TESTBIN)/libvendor.so
 	$(CC) $(RES_PROG_CFLAGS) -fPIC -shared -o $@ $< -L$(RES_TESTBIN) -lvendor \
 	    -Wl,-rpath,'$$ORIGIN'
-$(RES_TESTBIN)/resdump: tests/resources/resdump.c $(COMMON_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 
 RES_TEST_PROGS := $(RES_TESTBIN)/libvendor.so $(RES_TESTBIN)/vendor_app \
-                  $(RES_TESTBIN)/vendor_app_now $(RES_TESTBIN)/vendor_dlopen $(RES_TESTBIN)/libvendorplugin.so \
-                  $(RES_TESTBIN)/resdump
+                  $(RES_TESTBIN)/vendor_app_now $(RES_TESTBIN)/vendor_dlopen $(RES_TESTBIN)/libvendorplugin.so
 TEST_TARGETS += $(RES_TEST_PROGS)
 
 # The real-library case: FFmpeg's libavutil.

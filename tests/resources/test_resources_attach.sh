@@ -64,7 +64,7 @@ attach_run refs refs 20
 assert_eq "$(res_at "$T/refs.d" vbuf main)" "1 1 0 20 on_reconnect" "attach refs"
 ok "attach: 20 unmatched references, the last in on_reconnect"
 
-bad=$(grep '^loss ' "$T/leak.d" | grep -v '=0$' || true)
+bad=$(grep '^loss resource_' "$T/leak.d" | grep -v '=0$' || true)
 [ -z "$bad" ] || fail "losses: $bad"
 left=""
 for i in $(seq 30); do

@@ -2,7 +2,7 @@
 # attach to it, plant leaks while attached, read the snapshot back.
 LEAKER=$TESTBIN/tracer/target_leaker
 LEAKER_NOFP=$TESTBIN/tracer/target_leaker_nofp
-DUMP=$TESTBIN/tracer/tracer_snapdump
+DUMP=$TESTBIN/common/snapdump
 JEMALLOC=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 need_root
 need_file "$LEAKAUDIT"
