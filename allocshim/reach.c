@@ -36,15 +36,15 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define REACH_MAX_THREADS 8192
-#define REACH_MAX_SEGMENTS 8192
+#define REACH_MAX_THREADS     8192
+#define REACH_MAX_SEGMENTS    8192
 #define REACH_STOP_TIMEOUT_NS (500ull * 1000000) /* then a thread counts as missed */
-#define REACH_RED_ZONE 128                         /* x86_64 ABI: live below sp */
-#define REACH_TLS_MAPPING_MAX (16u << 20) /* a larger mapping around tp: scan a window */
-#define REACH_TLS_WINDOW (64u << 10)
-#define REACH_TCB_BYTES 4096
-#define REACH_MAPS_INITIAL (1u << 20)
-#define REACH_PAGE 4096u
+#define REACH_RED_ZONE        128                /* x86_64 ABI: live below sp */
+#define REACH_TLS_MAPPING_MAX (16u << 20)        /* a larger mapping around tp: scan a window */
+#define REACH_TLS_WINDOW      (64u << 10)
+#define REACH_TCB_BYTES       4096
+#define REACH_MAPS_INITIAL    (1u << 20)
+#define REACH_PAGE            4096u
 
 struct parked {
     pid_t tid;
@@ -64,9 +64,9 @@ struct mapping {
 
 /* Shared with the signal handler. */
 static struct parked *slots;
-static int n_claimed;    /* slots taken by handlers */
-static int n_parked;     /* futex: handlers increment it once their slot is filled */
-static int release_gen;  /* futex: bumped to resume the threads */
+static int n_claimed;   /* slots taken by handlers */
+static int n_parked;    /* futex: handlers increment it once their slot is filled */
+static int release_gen; /* futex: bumped to resume the threads */
 static int scan_active;
 static int handler_signal;
 static struct sigaction previous_action;
@@ -578,7 +578,8 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     pid_t *missed = signalled + REACH_MAX_THREADS;
     uint32_t n_missed = stop_world(signalled, &n_signalled, missed);
     int n_stopped = 0; /* slots filled (a slot claimed but not yet filled is skipped) */
-    while (n_stopped < REACH_MAX_THREADS && __atomic_load_n(&slots[n_stopped].tid, __ATOMIC_ACQUIRE))
+    while (n_stopped < REACH_MAX_THREADS &&
+           __atomic_load_n(&slots[n_stopped].tid, __ATOMIC_ACQUIRE))
         n_stopped++;
 
     int rc = read_maps();

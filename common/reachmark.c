@@ -9,10 +9,10 @@
 
 #include <string.h>
 
-#define WORD 8u
-#define RADIX_BITS 16
+#define WORD          8u
+#define RADIX_BITS    16
 #define RADIX_BUCKETS (1u << RADIX_BITS)
-#define KEY_SHIFT 3 /* blocks are at least 8-byte aligned: the low bits carry nothing */
+#define KEY_SHIFT     3 /* blocks are at least 8-byte aligned: the low bits carry nothing */
 
 size_t rmark_sort_scratch(size_t n)
 {

@@ -33,10 +33,10 @@
 
 #define REACH_MAX_THREADS 65536
 #define REACH_STOP_ROUNDS 8 /* re-list threads until no new one appears */
-#define REACH_RED_ZONE 128
-#define REACH_BATCH 8192                /* allocs map entries per lookup_batch call */
-#define REACH_COPY_MAX (1ull << 30)     /* copy the known blocks up front below this */
-#define REACH_IOV_MAX 1024              /* remote iovecs per process_vm_readv */
+#define REACH_RED_ZONE    128
+#define REACH_BATCH       8192         /* allocs map entries per lookup_batch call */
+#define REACH_COPY_MAX    (1ull << 30) /* copy the known blocks up front below this */
+#define REACH_IOV_MAX     1024         /* remote iovecs per process_vm_readv */
 
 struct thread_state {
     pid_t tid;
@@ -56,8 +56,8 @@ struct mapping {
 struct remote {
     pid_t pid;
     const struct rmark *m;
-    unsigned char *copy;  /* blocks' bytes, in block order; NULL: none */
-    uint64_t *offset;     /* of block i in copy; UINT64_MAX if it could not be read */
+    unsigned char *copy; /* blocks' bytes, in block order; NULL: none */
+    uint64_t *offset;    /* of block i in copy; UINT64_MAX if it could not be read */
 };
 
 static size_t read_direct(pid_t pid, uint64_t addr, void *buf, size_t len)
@@ -219,7 +219,10 @@ static size_t read_maps(pid_t pid, struct mapping **out)
             cap = nc;
         }
         m[n++] = (struct mapping){
-            .start = s, .end = e, .readable = perms[0] == 'r', .writable = perms[1] == 'w',
+            .start = s,
+            .end = e,
+            .readable = perms[0] == 'r',
+            .writable = perms[1] == 'w',
             /* device memory may not be readable without side effects */
             .is_device = !strncmp(name, "/dev/", 5) && strncmp(name, "/dev/zero", 9) &&
                          strncmp(name, "/dev/shm/", 9),
@@ -332,9 +335,10 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
                 m.blocks = nb;
                 cap *= 2;
             }
-            m.blocks[m.n++] = (struct rmark_block){
-                .addr = keys[i], .size = vals[i].size,
-                .stack_id = trc_drain_heap_site_id(d, &vals[i].site)};
+            m.blocks[m.n++] =
+                (struct rmark_block){.addr = keys[i],
+                                     .size = vals[i].size,
+                                     .stack_id = trc_drain_heap_site_id(d, &vals[i].site)};
         }
         if (r < 0) /* ENOENT: that was the last batch */
             break;
@@ -367,8 +371,8 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
         rc = -ENOMEM;
         goto out;
     }
-    extra += cap * sizeof(*m.blocks) + rmark_sort_scratch(m.n) + (2 * m.n + 1) * 4 +
-             RMARK_READ_CHUNK;
+    extra +=
+        cap * sizeof(*m.blocks) + rmark_sort_scratch(m.n) + (2 * m.n + 1) * 4 + RMARK_READ_CHUNK;
     rmark_sort(m.blocks, m.n, scratch);
     pid_t target = (pid_t)pid;
     struct remote rem = {.pid = target, .m = &m};
@@ -403,8 +407,7 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
         const struct mapping *mp = mapping_of(maps, n_maps, sp);
         if (mp && mp->readable)
             scan_excluding_blocks(&m, target,
-                                  sp - REACH_RED_ZONE < mp->start ? mp->start
-                                                                  : sp - REACH_RED_ZONE,
+                                  sp - REACH_RED_ZONE < mp->start ? mp->start : sp - REACH_RED_ZONE,
                                   mp->end);
     }
     /* every other writable mapping: data, bss, TLS, and heap memory the

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#define NOINLINE   __attribute__((noinline, noclone))
 #define N_CHILDREN 4
 
 void *g_kept, *g_dropped, *g_tree;
@@ -26,7 +26,10 @@ NOINLINE static void *alloc_block(size_t n)
     return p;
 }
 
-NOINLINE void case_kept(void) { g_kept = alloc_block(1000); }
+NOINLINE void case_kept(void)
+{
+    g_kept = alloc_block(1000);
+}
 
 NOINLINE void case_dropped(void)
 {
@@ -34,7 +37,10 @@ NOINLINE void case_dropped(void)
     g_dropped = NULL;
 }
 
-NOINLINE void *case_attach_child(void) { return alloc_block(300); }
+NOINLINE void *case_attach_child(void)
+{
+    return alloc_block(300);
+}
 
 NOINLINE void case_attach_root(void)
 {

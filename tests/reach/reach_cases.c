@@ -27,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOINLINE __attribute__((noinline, noclone))
+#define NOINLINE   __attribute__((noinline, noclone))
 #define N_CHILDREN 3
 
 struct node {
@@ -50,7 +50,10 @@ NOINLINE static void *alloc_block(size_t n)
     return p;
 }
 
-NOINLINE void case_global(void) { g_global = alloc_block(64); }
+NOINLINE void case_global(void)
+{
+    g_global = alloc_block(64);
+}
 
 NOINLINE void case_cleared(void)
 {
@@ -58,7 +61,10 @@ NOINLINE void case_cleared(void)
     g_cleared = NULL;
 }
 
-NOINLINE struct node *case_tree_child(void) { return alloc_block(sizeof(struct node)); }
+NOINLINE struct node *case_tree_child(void)
+{
+    return alloc_block(sizeof(struct node));
+}
 
 NOINLINE void case_tree_root(void)
 {
@@ -76,13 +82,28 @@ NOINLINE void case_cycle(void)
     g_cycle = a;
 }
 
-NOINLINE void case_interior(void) { g_interior = (char *)alloc_block(96) + 48; }
+NOINLINE void case_interior(void)
+{
+    g_interior = (char *)alloc_block(96) + 48;
+}
 
-NOINLINE void case_tls(void) { t_main_tls = alloc_block(40); }
+NOINLINE void case_tls(void)
+{
+    t_main_tls = alloc_block(40);
+}
 
-NOINLINE void case_thread_tls(void) { g_for_tls = alloc_block(48); }
-NOINLINE void case_stack(void) { g_for_stack = alloc_block(56); }
-NOINLINE void case_register(void) { g_for_register = alloc_block(88); }
+NOINLINE void case_thread_tls(void)
+{
+    g_for_tls = alloc_block(48);
+}
+NOINLINE void case_stack(void)
+{
+    g_for_stack = alloc_block(56);
+}
+NOINLINE void case_register(void)
+{
+    g_for_register = alloc_block(88);
+}
 
 static void *holder_tls(void *arg __attribute__((unused)))
 {

@@ -43,8 +43,8 @@ int main(int argc, char **argv)
     printf("info flags=%u threads_stopped=%u threads_missed=%u scan_ns=%" PRIu64
            " pause_ns=%" PRIu64 " extra_bytes=%" PRIu64 " blocks=%" PRIu64 " roots_bytes=%" PRIu64
            "\n",
-           i->flags, i->threads_stopped, i->threads_missed, i->scan_ns, i->pause_ns,
-           i->extra_bytes, i->blocks_scanned, i->roots_bytes);
+           i->flags, i->threads_stopped, i->threads_missed, i->scan_ns, i->pause_ns, i->extra_bytes,
+           i->blocks_scanned, i->roots_bytes);
     static const char *const names[] = {"definite", "indirect", "possible", "reachable"};
     for (size_t k = 0; k < s->n_reach; k++) {
         const struct snap_reach_entry *e = &s->reach_entries[k];
