@@ -33,3 +33,33 @@ assert_not_contains() {
 }
 assert_eq() { [ "$1" = "$2" ] || fail "${3:-expected '$2', got '$1'}"; }
 ok() { echo "ok - $*"; }
+
+# Reading tests/common/snapdump output (frames are module-path:0xoffset).
+SNAPDUMP=$TESTBIN/common/snapdump
+
+# func_of "path:0xoff": the function a frame is in (the outermost one when
+# the address is inside inlined code), demangled.
+func_of() {
+    local mod=${1%:*} off=${1##*:}
+    addr2line -f -C -i -e "$mod" "$off" 2>/dev/null | sed -n 'p;n' | tail -1
+}
+
+# site DUMPFILE KIND FUNC: sums over records of KIND (heap|fd|mmap) whose
+# first frame is in FUNC; prints "bytes count" for heap, "count" otherwise.
+site() {
+    local dump=$1 kind=$2 func=$3 line frame b c bytes=0 count=0
+    while IFS= read -r line; do
+        frame=${line##*frames=}
+        frame=${frame%%,*}
+        [ -n "$frame" ] || continue
+        [ "$(func_of "$frame")" = "$func" ] || continue
+        if [ "$kind" = heap ]; then
+            b=${line#*live_bytes=}; b=${b%% *}
+            c=${line#*live_count=}; c=${c%% *}
+            bytes=$((bytes + b)); count=$((count + c))
+        else
+            count=$((count + 1))
+        fi
+    done < <(grep "^$kind " "$dump")
+    if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
+}

@@ -26,35 +26,6 @@ dump_last() {
     "$SNAPDUMP" "$last"
 }
 
-# func_of "path:0xoff": the function a frame is in (the outermost one when
-# the address is inside inlined code).
-func_of() {
-    local mod=${1%:*} off=${1##*:}
-    addr2line -f -C -i -e "$mod" "$off" 2>/dev/null | sed -n 'p;n' | tail -1
-}
-
-# site DUMPFILE KIND FUNC: sums over records of KIND (heap|fd|mmap) whose
-# first frame is in FUNC; prints "bytes count" for heap, "count" otherwise.
-site() {
-    local dump=$1 kind=$2 func=$3 line frame f
-    local bytes=0 count=0
-    while IFS= read -r line; do
-        frame=${line##*frames=}
-        frame=${frame%%,*}
-        [ -n "$frame" ] || continue
-        f=$(func_of "$frame")
-        [ "$f" = "$func" ] || continue
-        if [ "$kind" = heap ]; then
-            b=${line#*live_bytes=}; b=${b%% *}
-            c=${line#*live_count=}; c=${c%% *}
-            bytes=$((bytes + b)); count=$((count + c))
-        else
-            count=$((count + 1))
-        fi
-    done < <(grep "^$kind " "$dump")
-    if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
-}
-
 # expect_site DUMPFILE KIND FUNC EXPECTED [LABEL]
 expect_site() {
     local got

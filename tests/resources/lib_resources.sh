@@ -8,12 +8,6 @@ need_file "$RESDUMP"
 need_file "$RES/vendor_app"
 need_cmd addr2line
 
-# func_of "path:0xoff": the (outermost, when inlined) function of a frame.
-func_of() {
-    local mod=${1%:*} off=${1##*:}
-    addr2line -f -C -i -e "$mod" "$off" 2>/dev/null | sed -n 'p;n' | tail -1
-}
-
 # first_func LINE LABEL: function of the first frame after "LABEL=".
 first_func() {
     local f=${1#* $2=}

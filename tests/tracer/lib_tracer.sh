@@ -51,32 +51,6 @@ attach_and_plant() {
 
 counter() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" "$COUNTERS"; }
 
-# func_of "path:0xoff": the (outermost, when inlined) function of a frame.
-func_of() {
-    local mod=${1%:*} off=${1##*:}
-    addr2line -f -C -i -e "$mod" "$off" 2>/dev/null | sed -n 'p;n' | tail -1
-}
-
-# site DUMP KIND FUNC: for heap "live_bytes live_count" summed over records
-# whose first frame is in FUNC; for fd the number of such records.
-site() {
-    local dump=$1 kind=$2 func=$3 line frame bytes=0 count=0 b c
-    while IFS= read -r line; do
-        frame=${line##*frames=}
-        frame=${frame%%,*}
-        [ -n "$frame" ] || continue
-        [ "$(func_of "$frame")" = "$func" ] || continue
-        if [ "$kind" = heap ]; then
-            b=${line#*live_bytes=}; b=${b%% *}
-            c=${line#*live_count=}; c=${c%% *}
-            bytes=$((bytes + b)); count=$((count + c))
-        else
-            count=$((count + 1))
-        fi
-    done < <(grep "^$kind " "$dump")
-    if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
-}
-
 # within_5pct GOT EXPECTED
 within_5pct() {
     local got=$1 want=$2
