@@ -46,7 +46,10 @@ pytest_mods="${LEAKAUDIT_PY_TESTS:-test_json test_re test_collections test_threa
 py_summary() { "$PY" -m test --timeout 300 $pytest_mods 2>&1 | grep -E '^(Tests result|All [0-9]+ tests OK)'; }
 export -f py_summary; export PY pytest_mods
 same python-regrtest bash -c py_summary
-grep -q 'Tests result: SUCCESS' "$T/python-regrtest.shim" || fail "python regression tests failed under the shim"
+# The summaries are identical (checked above); say what they were. A suite
+# that fails bare too (a loaded machine can time out test_threading) is not
+# the shim's doing.
+cat "$T/python-regrtest.shim"
 
 # sqlite3 on a scripted workload
 cat >"$T/work.sql" <<'SQL'
