@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Planted fd leaks (dup, fcntl F_DUPFD, socketpair, pipe, memfd, SCM_RIGHTS,
 # TIOCGPTPEER ioctl) and mmap leaks are reported at their functions with the
-# right kind and origin; fds opened and closed correctly are not.
+# right kind and origin, under every allocator; fds opened and closed
+# correctly are not.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_shim.sh"
-for a in glibc jemalloc; do
+for a in $ALLOCATORS; do
     audit "$T/$a" "$a" "$PLANTED" fds
     dump_last "$T/$a" >"$T/d"
     expect_site "$T/d" fd leak_dup 3 "[$a] "
