@@ -165,6 +165,14 @@ void shim_config_load(void)
         else
             warn("LEAKAUDIT_GUARD_SAMPLE", v);
     }
+    if ((v = getenv("LEAKAUDIT_GUARD_ALIGN"))) {
+        if (!strcmp(v, "right"))
+            c->guard_align = 1;
+        else if (!strcmp(v, "left"))
+            c->guard_align = -1;
+        else if (strcmp(v, "both"))
+            warn("LEAKAUDIT_GUARD_ALIGN", v);
+    }
     if ((v = getenv("LEAKAUDIT_QUARANTINE"))) {
         if (parse_uint(v, &n) == 0)
             c->quarantine_bytes = n;

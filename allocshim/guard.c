@@ -6,7 +6,7 @@
  *  canary   every block gets redzones (32 bytes before: a tagged header and
  *           16 pattern bytes; 16+ pattern bytes after). They are checked when
  *           the block is freed or reallocated and by a periodic scan of all
- *           live blocks. Freed blocks are poisoned (first 256 bytes) and held in a quarantine
+ *           live blocks. Freed blocks are poisoned (first and last 256 bytes) and held in a quarantine
  *           (LEAKAUDIT_QUARANTINE bytes) before the real free; a changed
  *           poison byte at eviction or scan is a use-after-free write.
  *           Double frees and frees of pointers this heap never returned
@@ -49,10 +49,11 @@
 #define MAX_EVENTS 256
 #define QUARANTINE_SLOTS 65536
 #define MAX_DUMP SNAP_MAX_CORRUPTION_BYTES
-/* Freed blocks are poisoned (and checked) over their first POISON_BYTES:
- * use-after-free writes land in a struct's first fields far more often than
- * deep inside a buffer, and checking whole large blocks on every eviction
- * would cost a cache miss per line. Guard pages catch any offset. */
+/* Freed blocks are poisoned (and checked) over their first and last
+ * POISON_BYTES: use-after-free writes land in a struct's first or last
+ * fields far more often than deep inside a buffer, and checking whole large
+ * blocks on every eviction would cost a cache miss per line. Guard pages
+ * catch any offset. */
 #define POISON_BYTES 256
 
 struct header { /* at user - LEFT_RZ */
@@ -415,13 +416,28 @@ static void real_release(uintptr_t user, const struct shim_block_info *info)
  * word-at-a-time check. */
 static void poison(uintptr_t addr, size_t len)
 {
-    memset((void *)addr, pat_free, len < POISON_BYTES ? len : POISON_BYTES);
+    if (len <= 2 * POISON_BYTES) {
+        memset((void *)addr, pat_free, len);
+        return;
+    }
+    memset((void *)addr, pat_free, POISON_BYTES);
+    memset((void *)(addr + len - POISON_BYTES), pat_free, POISON_BYTES);
 }
 
+static uintptr_t check_poison_range(uintptr_t addr, size_t len);
+
+/* Checks what poison() wrote: the whole block, or its first and last
+ * POISON_BYTES (struct fields sit at both ends more often than mid-buffer). */
 static uintptr_t check_poison(uintptr_t addr, size_t len)
 {
-    if (len > POISON_BYTES)
-        len = POISON_BYTES;
+    if (len <= 2 * POISON_BYTES)
+        return check_poison_range(addr, len);
+    uintptr_t bad = check_poison_range(addr, POISON_BYTES);
+    return bad ? bad : check_poison_range(addr + len - POISON_BYTES, POISON_BYTES);
+}
+
+static uintptr_t check_poison_range(uintptr_t addr, size_t len)
+{
     uint64_t word;
     memset(&word, pat_free, sizeof(word));
     size_t i = 0;
@@ -513,8 +529,19 @@ static void *page_alloc(size_t size, size_t align, int zero)
     /* Alternate edges: right-aligned blocks catch overflows at the next
      * page, left-aligned ones underflows at the previous page. The few
      * alignment bytes left over on the right are canary-checked. */
-    int right = (shim_tls.rng++ & 1) == 0;
-    size_t rounded = (size + 15) & ~(size_t)15;
+    int right;
+    if (shim_cfg.guard_align)
+        right = shim_cfg.guard_align > 0;
+    else /* overflows are the common case: 3 of 4 blocks at the right edge */
+        right = (++shim_tls.rng & 3) != 0;
+    /* Right-aligned blocks end exactly at the page end when the size allows:
+     * like GWP-ASan, a block is aligned to its size's natural alignment (the
+     * lowest set bit, at most 16), which is all C requires for objects of
+     * that size -- so an overflow by one byte faults. */
+    size_t natural = size & (~size + 1);
+    if (natural == 0 || natural > 16)
+        natural = 16;
+    size_t rounded = (size + natural - 1) & ~(natural - 1);
     uintptr_t user = right ? data + (uintptr_t)page_size - rounded : data;
     slots[i].user = user;
     slots[i].size = size;

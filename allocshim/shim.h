@@ -68,6 +68,7 @@ struct shim_config {
     int guard;         /* SHIM_GUARD_* bits, 0 = off */
     int guard_abort;   /* policy: 1 abort (default), 0 log and continue */
     uint32_t guard_sample; /* 1 in N allocations get a guard page */
+    int guard_align;       /* guard-page blocks: 1 right edge, -1 left, 0 mixed */
     uint64_t quarantine_bytes;
     uint64_t guard_scan_ms;
     int table_bits;

@@ -126,9 +126,13 @@ int shim_snapshot_write(int trigger)
      * other libraries' initialisers reach the hooks first). */
     if (!shim_ready() || !series[0])
         return -EAGAIN;
-    /* One snapshot at a time; the exit snapshot waits for a running one. */
+    /* One snapshot at a time. The exit snapshot and the one written just
+     * before a guard-mode abort wait for a running one (at most ~5 s, in
+     * case the holder is this very thread); the others give way. */
+    int waited_ms = 0;
     while (__atomic_exchange_n(&snap_lock, 1, __ATOMIC_ACQUIRE)) {
-        if (trigger != SNAP_TRIGGER_EXIT)
+        if ((trigger != SNAP_TRIGGER_EXIT && trigger != SNAP_TRIGGER_CORRUPTION) ||
+            waited_ms++ > 5000)
             return -EBUSY;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);

@@ -39,8 +39,10 @@
 /* How far defect 1 writes past the caller's buffer: exactly the size field
  * of the next glibc chunk when the buffer's usable size equals its size. */
 #define VS_OVERRUN_BYTES 8
-/* Delay of the "completion interrupt" that finalises an in-flight job. */
-#define VS_COMPLETION_DELAY_NS 1000000L
+/* Delay of the "completion interrupt" that finalises an in-flight job: longer
+ * than backend_close takes (closing the Tesseract backend), so the late write
+ * really lands after the free. */
+#define VS_COMPLETION_DELAY_NS 50000000L
 
 struct vs_thread_state {
     pthread_mutex_t mu;
