@@ -63,3 +63,16 @@ site() {
     done < <(grep "^$kind " "$dump")
     if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
 }
+
+# wait_attached LOG PID: waits up to 10 s for `leakaudit attach -v` (PID,
+# logging to LOG) to say it attached; fails if it exits first.
+wait_attached() {
+    local log=$1 apid=$2 i
+    for i in $(seq 100); do
+        grep -q "attached to pid" "$log" && return 0
+        kill -0 "$apid" 2>/dev/null || { cat "$log"; fail "attach exited early"; }
+        sleep 0.1
+    done
+    cat "$log"
+    fail "attach did not attach in 10 s"
+}

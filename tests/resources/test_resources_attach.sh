@@ -23,11 +23,7 @@ attach_run() {
         --track-resource "$VENDOR_SPEC" --track-resource "$VBUF_SPEC" 2>"$log" &
     local apid=$!
     on_exit "kill $apid 2>/dev/null"
-    for i in $(seq 100); do
-        grep -q "attached to pid" "$log" && break
-        kill -0 $apid 2>/dev/null || { cat "$log"; fail "attach exited early"; }
-        sleep 0.1
-    done
+    wait_attached "$log" "$apid"
     grep -q "resources: 2 kinds, 7 of 7 functions found" "$log" || { cat "$log"; fail "probes"; }
     touch "$T/$name.go"
     for i in $(seq 100); do

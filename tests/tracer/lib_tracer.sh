@@ -32,12 +32,7 @@ attach_and_plant() {
     "$LEAKAUDIT" attach -p "$TPID" -o "$out" -d 60 -v "$@" 2>"$log" &
     local apid=$!
     on_exit "kill $apid 2>/dev/null"
-    for i in $(seq 100); do
-        grep -q "attached to pid" "$log" && break
-        kill -0 $apid 2>/dev/null || { cat "$log"; fail "attach exited early"; }
-        sleep 0.1
-    done
-    grep -q "attached to pid" "$log" || { cat "$log"; fail "attach did not attach in 10 s"; }
+    wait_attached "$log" "$apid"
     touch "$GO"
     for i in $(seq 100); do
         [ -e "$COUNTERS" ] && break
