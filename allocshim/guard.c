@@ -534,13 +534,18 @@ static void *page_alloc(size_t size, size_t align, int zero)
         right = shim_cfg.guard_align > 0;
     else /* overflows are the common case: 3 of 4 blocks at the right edge */
         right = (++shim_tls.rng & 3) != 0;
-    /* Right-aligned blocks end exactly at the page end when the size allows:
-     * like GWP-ASan, a block is aligned to its size's natural alignment (the
-     * lowest set bit, at most 16), which is all C requires for objects of
-     * that size -- so an overflow by one byte faults. */
-    size_t natural = size & (~size + 1);
-    if (natural == 0 || natural > 16)
-        natural = 16;
+    /* Blocks keep malloc's 16-byte alignment (programs rely on it: CPython
+     * rejects its own bytecode otherwise), so a right-aligned block may end
+     * up to 15 bytes before the page end; those bytes are pattern-checked.
+     * LEAKAUDIT_GUARD_ALIGN=right ends blocks exactly at the page end, using
+     * the size's natural alignment (all C requires; GWP-ASan does this), so
+     * an overflow by one byte faults at the writer. */
+    size_t natural = 16;
+    if (shim_cfg.guard_align > 0) {
+        natural = size & (~size + 1);
+        if (natural == 0 || natural > 16)
+            natural = 16;
+    }
     size_t rounded = (size + natural - 1) & ~(natural - 1);
     uintptr_t user = right ? data + (uintptr_t)page_size - rounded : data;
     slots[i].user = user;

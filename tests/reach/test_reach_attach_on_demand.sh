@@ -16,11 +16,12 @@ need_file "$TARGET"
 "$TARGET" "$T/go" "$T/log" &
 tpid=$!
 on_exit "kill $tpid 2>/dev/null"
+# attach once the target has its allocator mapped (not while exec is loading it)
+for _ in $(seq 100); do grep -q 'libc\.so' "/proc/$tpid/maps" 2>/dev/null && break; sleep 0.05; done
 "$LEAKAUDIT" attach -p "$tpid" -o "$T/out" -v 2>"$T/attach.log" &
 apid=$!
 on_exit "kill -INT $apid 2>/dev/null"
-for _ in $(seq 100); do grep -q "attached to pid" "$T/attach.log" && break; sleep 0.1; done
-assert_contains "$T/attach.log" "attached to pid"
+wait_attached "$T/attach.log" "$apid"
 
 step() { # step N: let the target run step N and wait for it
     touch "$T/go"
