@@ -72,6 +72,8 @@ struct page_slot {
 struct quarantined {
     uintptr_t user;
     uint64_t size;
+    uint64_t seq;   /* push number, unique */
+    uint64_t ready; /* == seq once the block is poisoned (stored after q_lock) */
 };
 
 static uint64_t secret;
@@ -91,6 +93,7 @@ static uint32_t fifo_head, fifo_tail, fifo_len;
 
 static struct quarantined *quarantine;
 static uint32_t q_head, q_len;
+static uint64_t q_seq;
 static uint64_t q_bytes;
 static int q_lock;
 
@@ -200,6 +203,12 @@ void shim_guard_init(void)
         if ((p < 0 && p > -4096) || !slots || !freed_fifo) {
             shim_cfg.guard &= ~SHIM_GUARD_PAGES;
         } else {
+            /* The whole pool starts VM_DONTDUMP; a slot's data page loses
+             * the flag on first use. Its VMA then never merges with the
+             * guard pages around it, so flipping it between read-write and
+             * inaccessible is one page-table change, not a VMA split and
+             * merge (5x cheaper; guard pages stay out of core dumps too). */
+            syscall(SYS_madvise, p, len, MADV_DONTDUMP);
             pool = (char *)p;
             pool_lo = (uintptr_t)pool;
             pool_hi = pool_lo + len;
@@ -453,34 +462,81 @@ static uintptr_t check_poison_range(uintptr_t addr, size_t len)
     return 0;
 }
 
+static void prefetch_poison(uintptr_t addr, size_t len)
+{
+    size_t head = len <= 2 * POISON_BYTES ? len : POISON_BYTES;
+    for (size_t i = 0; i < head; i += 64)
+        __builtin_prefetch((const void *)(addr + i));
+    if (len > 2 * POISON_BYTES)
+        for (size_t i = len - POISON_BYTES; i < len; i += 64)
+            __builtin_prefetch((const void *)(addr + i));
+    __builtin_prefetch((const void *)(addr - LEFT_RZ)); /* header: real_release reads it */
+}
+
+/* Takes the oldest entry; q_lock held. An entry whose owner has not yet
+ * poisoned it (ready != seq) is evicted unchecked. */
+static struct quarantined q_pop(void)
+{
+    struct quarantined v = quarantine[q_head];
+    v.ready = __atomic_load_n(&quarantine[q_head].ready, __ATOMIC_ACQUIRE);
+    q_bytes -= v.size;
+    q_head = (q_head + 1) % QUARANTINE_SLOTS;
+    q_len--;
+    return v;
+}
+
+/* 1 if user is in the quarantine and already poisoned (a scan that finds
+ * bad poison asks before reporting: the rare path, so a linear search). */
+static int poison_ready(uintptr_t user)
+{
+    int ready = 0;
+    shim_spin_lock(&q_lock);
+    for (uint32_t i = 0; i < q_len && !ready; i++) {
+        const struct quarantined *e = &quarantine[(q_head + i) % QUARANTINE_SLOTS];
+        ready = e->user == user && __atomic_load_n(&e->ready, __ATOMIC_ACQUIRE) == e->seq;
+    }
+    shim_spin_unlock(&q_lock);
+    return ready;
+}
+
 static void quarantine_push(uintptr_t user, uint64_t size)
 {
-    poison(user, size);
     struct quarantined victims[8];
     int nv = 0;
     shim_spin_lock(&q_lock);
-    if (q_len == QUARANTINE_SLOTS || (shim_cfg.quarantine_bytes == 0 && q_len)) {
-        victims[nv++] = quarantine[q_head];
-        q_bytes -= quarantine[q_head].size;
-        q_head = (q_head + 1) % QUARANTINE_SLOTS;
-        q_len--;
-    }
-    quarantine[(q_head + q_len) % QUARANTINE_SLOTS] = (struct quarantined){user, size};
+    if (q_len == QUARANTINE_SLOTS || (shim_cfg.quarantine_bytes == 0 && q_len))
+        victims[nv++] = q_pop();
+    uint32_t idx = (q_head + q_len) % QUARANTINE_SLOTS;
+    uint64_t seq = ++q_seq;
+    quarantine[idx] = (struct quarantined){user, size, seq, 0};
     q_len++;
     q_bytes += size;
-    while (q_bytes > shim_cfg.quarantine_bytes && q_len > 1 && nv < 8) {
-        victims[nv++] = quarantine[q_head];
-        q_bytes -= quarantine[q_head].size;
-        q_head = (q_head + 1) % QUARANTINE_SLOTS;
-        q_len--;
-    }
+    while (q_bytes > shim_cfg.quarantine_bytes && q_len > 1 && nv < 8)
+        victims[nv++] = q_pop();
+    /* The next victim's record and poison are cold (freed quarantine_bytes
+     * ago): start loading them now, so its eviction does not wait on memory. */
+    struct quarantined next = q_len > 1 ? quarantine[q_head] : (struct quarantined){0};
     shim_spin_unlock(&q_lock);
+    /* Poisoned after the lock: a locked instruction waits for earlier
+     * stores to drain, and these are up to 512 bytes of them. Until `ready`
+     * says so, nobody checks the poison (see q_pop and poison_ready). */
+    int own_victim = 0;
+    for (int i = 0; i < nv; i++)
+        own_victim |= victims[i].seq == seq;
+    if (!own_victim) {
+        poison(user, size);
+        __atomic_store_n(&quarantine[idx].ready, seq, __ATOMIC_RELEASE);
+    }
+    if (next.user) {
+        shim_heap_prefetch((void *)next.user);
+        prefetch_poison(next.user, next.size);
+    }
     for (int i = 0; i < nv; i++) {
         struct shim_block_info info;
         uintptr_t u = victims[i].user;
-        if (shim_heap_lookup((void *)u, &info) != SHIM_LOOKUP_FREED)
+        if (shim_heap_evict_freed((void *)u, &info) != SHIM_LOOKUP_FREED)
             continue;
-        uintptr_t bad = check_poison(u, info.size);
+        uintptr_t bad = victims[i].ready == victims[i].seq ? check_poison(u, info.size) : 0;
         if (bad && !(info.flags & SHIM_BLOCK_REPORTED)) {
             struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = u,
                                         .block_size = info.size, .offset = (int64_t)(bad - u),
@@ -490,7 +546,6 @@ static void quarantine_push(uintptr_t user, uint64_t size)
             set_detail(&c, "found when the block left the quarantine");
             report(&c, "a freed block was written to", 1);
         }
-        shim_heap_evict((void *)u);
         real_release(u, &info);
     }
 }
@@ -510,8 +565,10 @@ static void *page_alloc(size_t size, size_t align, int zero)
         return NULL;
     uint32_t i;
     shim_spin_lock(&slot_lock);
+    int first_use = 0;
     if (slot_next < PAGE_SLOTS) {
         i = slot_next++;
+        first_use = 1;
     } else if (fifo_len > PAGE_SLOTS / 2) { /* keep freed slots inaccessible a while */
         i = freed_fifo[fifo_head];
         fifo_head = (fifo_head + 1) % PAGE_SLOTS;
@@ -524,6 +581,8 @@ static void *page_alloc(size_t size, size_t align, int zero)
     slots[i].state = 1;
     shim_spin_unlock(&slot_lock);
     uintptr_t data = slot_data(i);
+    if (first_use)
+        syscall(SYS_madvise, data, (size_t)page_size, MADV_DODUMP); /* see shim_guard_init */
     if (mprotect((void *)data, (size_t)page_size, PROT_READ | PROT_WRITE) != 0)
         return NULL;
     /* Alternate edges: right-aligned blocks catch overflows at the next
@@ -950,7 +1009,7 @@ void shim_guard_scan(void)
     if (st == SHIM_LOOKUP_LIVE) {
         if (check_canaries(found[0], &info, SNAP_STACK_NONE, "found by the periodic scan"))
             shim_heap_set_flag((void *)found[0], SHIM_BLOCK_REPORTED);
-    } else if (st == SHIM_LOOKUP_FREED) {
+    } else if (st == SHIM_LOOKUP_FREED && poison_ready(found[0])) {
         uintptr_t bad = check_poison(found[0], info.size);
         if (bad) {
             struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = found[0],

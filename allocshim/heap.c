@@ -417,11 +417,45 @@ void shim_heap_set_flag(const void *p, uint32_t flag)
     shim_spin_unlock(l);
 }
 
+static void drop_node(struct shim_node *n);
+
 void shim_heap_evict(const void *p)
 {
     struct shim_node *n = unlink_addr((uintptr_t)p);
-    if (!n)
-        return;
+    if (n)
+        drop_node(n);
+}
+
+int shim_heap_evict_freed(const void *p, struct shim_block_info *out)
+{
+    uint32_t b = bucket_of((uintptr_t)p);
+    int *l = &locks[b & (LOCK_STRIPES - 1)];
+    shim_spin_lock(l);
+    struct shim_node **pp = &buckets[b], *n;
+    while ((n = *pp) && n->addr != (uintptr_t)p)
+        pp = &n->next;
+    int rc = SHIM_LOOKUP_NONE;
+    if (n) {
+        fill_info(n, out);
+        rc = n->flags & SHIM_BLOCK_FREED ? SHIM_LOOKUP_FREED : SHIM_LOOKUP_LIVE;
+        if (rc == SHIM_LOOKUP_FREED)
+            *pp = n->next;
+    }
+    shim_spin_unlock(l);
+    if (rc == SHIM_LOOKUP_FREED)
+        drop_node(n);
+    return rc;
+}
+
+void shim_heap_prefetch(const void *p)
+{
+    uint32_t b = bucket_of((uintptr_t)p);
+    __builtin_prefetch(&buckets[b], 1);
+    __builtin_prefetch(&locks[b & (LOCK_STRIPES - 1)], 1);
+}
+
+static void drop_node(struct shim_node *n)
+{
     if (shim_cfg.mode == SNAP_MODE_SAMPLED) { /* undo the filter entry, counters already done */
         uint8_t *f = &filter[filter_of(n->addr)];
         uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);

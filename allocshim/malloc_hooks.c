@@ -80,7 +80,10 @@ SHIM_EXPORT void free(void *p)
     }
     if (SHIM_UNLIKELY(shim_is_bootstrap(p)))
         return;
-    if (SHIM_UNLIKELY(!shim_active) || shim_tls.busy || !shim_heap_maybe_tracked(p)) {
+    /* fast mode 0: heap tracking off (LEAKAUDIT_TRACK without heap, e.g.
+     * guard pages alone) or not initialised yet: nothing to look up. */
+    if (!shim_fast_mode || SHIM_UNLIKELY(!shim_active) || shim_tls.busy ||
+        !shim_heap_maybe_tracked(p)) {
         shim_real.free(p);
         return;
     }

@@ -187,6 +187,10 @@ int shim_heap_lookup(const void *p, struct shim_block_info *out);
 int shim_heap_mark_freed(const void *p, uint32_t free_stack, struct shim_block_info *out);
 void shim_heap_set_flag(const void *p, uint32_t flag);
 void shim_heap_evict(const void *p); /* drops a quarantined block's record */
+/* Drops p's record if it is a freed (quarantined) block, in one lookup;
+ * returns what p was, with its info (as shim_heap_lookup). */
+int shim_heap_evict_freed(const void *p, struct shim_block_info *out);
+void shim_heap_prefetch(const void *p); /* warms p's bucket and stripe lock */
 void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_info *info,
                                         void *arg),
                              void *arg);

@@ -10,10 +10,11 @@ CXX=$TESTBIN/guard/corrupt_cxx
 need_file "$C"
 
 # guarded MODE ALLOC SCENARIO [prog]: runs under guard, leaves the dump in $T/d
+# (EXTRA: more `leakaudit run` options)
 guarded() {
     local mode=$1 alloc=$2 sc=$3 prog=${4:-$C}
     rm -rf "$T/o"
-    "$LEAKAUDIT" run -q --guard="$mode" --guard-sample 1 -a "$alloc" -o "$T/o" -- "$prog" "$sc" \
+    "$LEAKAUDIT" run -q --guard="$mode" --guard-sample 1 ${EXTRA:-} -a "$alloc" -o "$T/o" -- "$prog" "$sc" \
         >"$T/stdout" 2>"$T/stderr" || true
     dump_last "$T/o" >"$T/d"
 }
@@ -59,3 +60,8 @@ for a in glibc jemalloc; do
     guarded pages $a uaf_read;   expect use-after-free-read read_after_free access "[$a pages] UAF read"
     guarded pages $a uaf_write;  expect use-after-free-write write_after_free access "[$a pages] UAF write"
 done
+# Guard pages alone, the always-on configuration (heap tracking off): the
+# page blocks still carry their stacks.
+EXTRA="--track fd,mmap" guarded pages glibc uaf_write
+expect use-after-free-write write_after_free access "[pages, heap tracking off] UAF write"
+expect use-after-free-write alloc_block alloc "[pages, heap tracking off] UAF write (alloc stack)"
