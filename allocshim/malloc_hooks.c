@@ -30,33 +30,53 @@ static void *early_alloc(size_t size, size_t align, int zero)
 #define GUARDED (SHIM_UNLIKELY(shim_fast_mode == SHIM_FAST_GUARD))
 #define PAGES_ONLY SHIM_UNLIKELY(shim_guard_pages_only)
 
-SHIM_EXPORT void *malloc(size_t size)
+/* Everything but malloc's fast paths, out of line: inlined, its register
+ * pressure made every call save and restore five registers. frame and ret
+ * are malloc's own (the stack is captured from there). page_due: a guard
+ * page slot is due (guard pages alone). */
+static __attribute__((noinline)) void *malloc_slow(size_t size, int page_due, void *frame,
+                                                   void *ret)
 {
-    if (PAGES_ONLY && --shim_tls.page_countdown <= 0) {
-        void *g = shim_guard_page_try_alloc(size, 16, SHIM_KIND_MALLOC, 0, FRAME, RET);
+    if (page_due) {
+        void *g = shim_guard_page_try_alloc(size, 16, SHIM_KIND_MALLOC, 0, frame, ret);
         if (g)
             return g;
+        if (shim_fast_mode == SNAP_MODE_SAMPLED && (shim_tls.countdown -= (int64_t)size) > 0)
+            return shim_real.malloc(size);
     }
-    /* Sampled mode's fast path: one global load, one TLS update, a tail call.
-     * The busy flag needs no check here: a call that does not sample only
-     * forwards. */
-    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
-        SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
-        return shim_real.malloc(size);
     if (SHIM_UNLIKELY(!shim_real.malloc)) {
         void *b = early_alloc(size, 16, 0);
         if (!shim_real.malloc)
             return b;
     }
     if (GUARDED)
-        return shim_guard_alloc(size, 16, SHIM_KIND_MALLOC, 0, FRAME, RET);
+        return shim_guard_alloc(size, 16, SHIM_KIND_MALLOC, 0, frame, ret);
     if (!shim_should_track(size))
         return shim_real.malloc(size);
     shim_tls.busy = 1;
     void *p = shim_real.malloc(size);
     if (p)
-        shim_record_alloc(p, size, SHIM_KIND_MALLOC, FRAME, RET);
+        shim_record_alloc(p, size, SHIM_KIND_MALLOC, frame, ret);
     shim_tls.busy = 0;
+    return p;
+}
+
+SHIM_EXPORT void *malloc(size_t size)
+{
+    int page_due = PAGES_ONLY && --shim_tls.page_countdown <= 0;
+    if (SHIM_LIKELY(!page_due)) {
+        /* Sampled mode's fast path: one global load, one TLS update, a tail
+         * call. The busy flag needs no check here: a call that does not
+         * sample only forwards. */
+        int mode = shim_fast_mode;
+        if (SHIM_LIKELY(mode == SNAP_MODE_SAMPLED) &&
+            SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
+            return shim_real.malloc(size);
+        if (mode == 0 && SHIM_LIKELY(shim_real.malloc != NULL)) /* heap not tracked */
+            return shim_real.malloc(size);
+    }
+    void *p = malloc_slow(size, page_due, FRAME, RET);
+    __asm__ volatile("" : "+r"(p)); /* no tail call: malloc's frame must outlive malloc_slow */
     return p;
 }
 
@@ -93,19 +113,16 @@ SHIM_EXPORT void free(void *p)
     shim_tls.busy = 0;
 }
 
-SHIM_EXPORT void *calloc(size_t n, size_t size)
+/* calloc's slow path, out of line for the same reason as malloc_slow. */
+static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size, void *frame, void *ret)
 {
-    size_t bytes;
-    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
-        !__builtin_mul_overflow(n, size, &bytes) &&
-        SHIM_LIKELY((shim_tls.countdown -= (int64_t)bytes) > 0))
-        return shim_real.calloc(n, size);
     if (SHIM_UNLIKELY(!shim_real.calloc)) {
         size_t total;
         if (__builtin_mul_overflow(n, size, &total)) {
             errno = ENOMEM;
             return NULL;
         }
+
         void *b = early_alloc(total, 16, 1);
         if (!shim_real.calloc)
             return b;
@@ -117,9 +134,9 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
             return NULL;
         }
         if (GUARDED)
-            return shim_guard_alloc(total, 16, SHIM_KIND_MALLOC, 1, FRAME, RET);
+            return shim_guard_alloc(total, 16, SHIM_KIND_MALLOC, 1, frame, ret);
         if (--shim_tls.page_countdown <= 0) {
-            void *g = shim_guard_page_try_alloc(total, 16, SHIM_KIND_MALLOC, 1, FRAME, RET);
+            void *g = shim_guard_page_try_alloc(total, 16, SHIM_KIND_MALLOC, 1, frame, ret);
             if (g)
                 return g;
         }
@@ -129,8 +146,24 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
     shim_tls.busy = 1;
     void *p = shim_real.calloc(n, size);
     if (p)
-        shim_record_alloc(p, total, SHIM_KIND_MALLOC, FRAME, RET);
+        shim_record_alloc(p, total, SHIM_KIND_MALLOC, frame, ret);
     shim_tls.busy = 0;
+    return p;
+}
+
+SHIM_EXPORT void *calloc(size_t n, size_t size)
+{
+    size_t bytes;
+    if (SHIM_LIKELY(!PAGES_ONLY) && SHIM_LIKELY(!__builtin_mul_overflow(n, size, &bytes))) {
+        int mode = shim_fast_mode;
+        if (SHIM_LIKELY(mode == SNAP_MODE_SAMPLED) &&
+            SHIM_LIKELY((shim_tls.countdown -= (int64_t)bytes) > 0))
+            return shim_real.calloc(n, size);
+        if (mode == 0 && SHIM_LIKELY(shim_real.calloc != NULL)) /* heap not tracked */
+            return shim_real.calloc(n, size);
+    }
+    void *p = calloc_slow(n, size, FRAME, RET);
+    __asm__ volatile("" : "+r"(p)); /* no tail call: calloc's frame must outlive calloc_slow */
     return p;
 }
 
