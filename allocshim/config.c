@@ -33,17 +33,16 @@ static int parse_signal(const char *s)
     static const struct {
         const char *name;
         int sig;
-    } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"SIGUSR1", SIGUSR1},
+    } names[] = {{"USR1", SIGUSR1},    {"USR2", SIGUSR2}, {"SIGUSR1", SIGUSR1},
                  {"SIGUSR2", SIGUSR2}, {"PROF", SIGPROF}, {"SIGPROF", SIGPROF},
-                 {"none", 0}, {"off", 0}};
+                 {"none", 0},          {"off", 0}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (!strcasecmp(s, names[i].name))
             return names[i].sig;
     uint64_t v;
     if (parse_uint(s, &v) == 0 && v > 0 && v < 65)
         return (int)v;
-    if (!strncasecmp(s, "RTMIN+", 6) && parse_uint(s + 6, &v) == 0 &&
-        (int)v <= SIGRTMAX - SIGRTMIN)
+    if (!strncasecmp(s, "RTMIN+", 6) && parse_uint(s + 6, &v) == 0 && (int)v <= SIGRTMAX - SIGRTMIN)
         return SIGRTMIN + (int)v;
     return -1;
 }

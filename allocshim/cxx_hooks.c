@@ -75,11 +75,11 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, 0, 0);                                                       \
         GUARD_NEW(size, 16, kind, 0, f(SIZE_MAX))                                                  \
-        if (!shim_should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                              \
             return f(size);                                                                        \
         BUSY_SCOPE;                                                                                \
         void *p = f(size);                                                                         \
-        shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
+        shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0)); \
         return p;                                                                                  \
     }
 
@@ -91,12 +91,13 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, 0, 1);                                                       \
         GUARD_NEW(size, 16, kind, 1, NULL)                                                         \
-        if (!shim_should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                              \
             return f(size, nt);                                                                    \
         BUSY_SCOPE;                                                                                \
         void *p = f(size, nt);                                                                     \
         if (p)                                                                                     \
-            shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
+            shim_record_alloc(p, size, kind, __builtin_frame_address(0),                           \
+                              __builtin_return_address(0));                                        \
         return p;                                                                                  \
     }
 
@@ -108,11 +109,11 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, align, 0);                                                   \
         GUARD_NEW(size, align < 16 ? 16 : align, kind, 0, f(SIZE_MAX, align))                      \
-        if (!shim_should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                              \
             return f(size, align);                                                                 \
         BUSY_SCOPE;                                                                                \
         void *p = f(size, align);                                                                  \
-        shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));            \
+        shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0)); \
         return p;                                                                                  \
     }
 
@@ -124,12 +125,13 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, align, 1);                                                   \
         GUARD_NEW(size, align < 16 ? 16 : align, kind, 1, NULL)                                    \
-        if (!shim_should_track(size))                                                                   \
+        if (!shim_should_track(size))                                                              \
             return f(size, align, nt);                                                             \
         BUSY_SCOPE;                                                                                \
         void *p = f(size, align, nt);                                                              \
         if (p)                                                                                     \
-            shim_record_alloc(p, size, kind, __builtin_frame_address(0), __builtin_return_address(0));        \
+            shim_record_alloc(p, size, kind, __builtin_frame_address(0),                           \
+                              __builtin_return_address(0));                                        \
         return p;                                                                                  \
     }
 
@@ -179,11 +181,14 @@ DEL_HOOK(_ZdaPv, del_fn, (void *p), (p), SHIM_KIND_NEW_ARRAY)
 DEL_HOOK(_ZdlPvm, del_size_fn, (void *p, size_t n), (p, n), SHIM_KIND_NEW)
 DEL_HOOK(_ZdaPvm, del_size_fn, (void *p, size_t n), (p, n), SHIM_KIND_NEW_ARRAY)
 DEL_HOOK(_ZdlPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt), SHIM_KIND_NEW)
-DEL_HOOK(_ZdaPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt), SHIM_KIND_NEW_ARRAY)
+DEL_HOOK(_ZdaPvRKSt9nothrow_t, del_nothrow_fn, (void *p, const void *nt), (p, nt),
+         SHIM_KIND_NEW_ARRAY)
 DEL_HOOK(_ZdlPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a), SHIM_KIND_NEW)
 DEL_HOOK(_ZdaPvSt11align_val_t, del_align_fn, (void *p, size_t a), (p, a), SHIM_KIND_NEW_ARRAY)
-DEL_HOOK(_ZdlPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a), SHIM_KIND_NEW)
-DEL_HOOK(_ZdaPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a), SHIM_KIND_NEW_ARRAY)
+DEL_HOOK(_ZdlPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a),
+         SHIM_KIND_NEW)
+DEL_HOOK(_ZdaPvmSt11align_val_t, del_size_align_fn, (void *p, size_t n, size_t a), (p, n, a),
+         SHIM_KIND_NEW_ARRAY)
 DEL_HOOK(_ZdlPvSt11align_val_tRKSt9nothrow_t, del_align_nothrow_fn,
          (void *p, size_t a, const void *nt), (p, a, nt), SHIM_KIND_NEW)
 DEL_HOOK(_ZdaPvSt11align_val_tRKSt9nothrow_t, del_align_nothrow_fn,

@@ -39,9 +39,9 @@ struct fd_slot {
 static struct fd_slot *fd_table;
 static int fd_cap;
 static int fd_max_seen = -1;
-static uint64_t fd_overflow;      /* fds beyond the table */
-static uint64_t fd_close_unseen;  /* recorded fds found closed by a path we missed */
-static uint64_t fd_unattributed;  /* open fds whose creation we did not see */
+static uint64_t fd_overflow;     /* fds beyond the table */
+static uint64_t fd_close_unseen; /* recorded fds found closed by a path we missed */
+static uint64_t fd_unattributed; /* open fds whose creation we did not see */
 
 /* ---- the real functions, resolved once at init ---- */
 
@@ -92,18 +92,49 @@ static const struct {
     const char *name;
     size_t offset;
 } real_names[] = {
-#define R(field, sym) {sym, offsetof(__typeof__(real), field)}
-    R(open, "open"), R(open64, "open64"), R(openat, "openat"), R(openat64, "openat64"),
-    R(open_2, "__open_2"), R(open64_2, "__open64_2"), R(openat_2, "__openat_2"),
-    R(openat64_2, "__openat64_2"), R(creat, "creat"), R(creat64, "creat64"), R(dup, "dup"),
-    R(dup2, "dup2"), R(dup3, "dup3"), R(fcntl, "fcntl"), R(fcntl64, "fcntl64"), R(close, "close"),
-    R(close_range, "close_range"), R(socket, "socket"), R(socketpair, "socketpair"),
-    R(accept, "accept"), R(accept4, "accept4"), R(pipe, "pipe"), R(pipe2, "pipe2"),
-    R(eventfd, "eventfd"), R(memfd_create, "memfd_create"), R(timerfd_create, "timerfd_create"),
-    R(signalfd, "signalfd"), R(epoll_create, "epoll_create"), R(epoll_create1, "epoll_create1"),
-    R(inotify_init, "inotify_init"), R(inotify_init1, "inotify_init1"), R(fopen, "fopen"),
-    R(fopen64, "fopen64"), R(freopen, "freopen"), R(fclose, "fclose"), R(opendir, "opendir"),
-    R(closedir, "closedir"), R(recvmsg, "recvmsg"), R(ioctl, "ioctl"),
+#define R(field, sym)                                                                              \
+    {                                                                                              \
+        sym, offsetof(__typeof__(real), field)                                                     \
+    }
+    R(open, "open"),
+    R(open64, "open64"),
+    R(openat, "openat"),
+    R(openat64, "openat64"),
+    R(open_2, "__open_2"),
+    R(open64_2, "__open64_2"),
+    R(openat_2, "__openat_2"),
+    R(openat64_2, "__openat64_2"),
+    R(creat, "creat"),
+    R(creat64, "creat64"),
+    R(dup, "dup"),
+    R(dup2, "dup2"),
+    R(dup3, "dup3"),
+    R(fcntl, "fcntl"),
+    R(fcntl64, "fcntl64"),
+    R(close, "close"),
+    R(close_range, "close_range"),
+    R(socket, "socket"),
+    R(socketpair, "socketpair"),
+    R(accept, "accept"),
+    R(accept4, "accept4"),
+    R(pipe, "pipe"),
+    R(pipe2, "pipe2"),
+    R(eventfd, "eventfd"),
+    R(memfd_create, "memfd_create"),
+    R(timerfd_create, "timerfd_create"),
+    R(signalfd, "signalfd"),
+    R(epoll_create, "epoll_create"),
+    R(epoll_create1, "epoll_create1"),
+    R(inotify_init, "inotify_init"),
+    R(inotify_init1, "inotify_init1"),
+    R(fopen, "fopen"),
+    R(fopen64, "fopen64"),
+    R(freopen, "freopen"),
+    R(fclose, "fclose"),
+    R(opendir, "opendir"),
+    R(closedir, "closedir"),
+    R(recvmsg, "recvmsg"),
+    R(ioctl, "ioctl"),
     R(posix_openpt, "posix_openpt"),
 #undef R
 };
@@ -197,7 +228,7 @@ static inline __attribute__((always_inline)) void created(const int *fds, int n,
 }
 
 #define FRAME __builtin_frame_address(0)
-#define RET __builtin_return_address(0)
+#define RET   __builtin_return_address(0)
 #define CREATED1(fd, origin, source)                                                               \
     do {                                                                                           \
         int one_ = (fd);                                                                           \
@@ -320,9 +351,8 @@ SHIM_EXPORT int dup3(int old, int new, int flags)
 
 /* fcntl's third argument is an int or a pointer depending on cmd; reading
  * it as an unsigned long and passing it on preserves either. */
-static inline __attribute__((always_inline)) int fcntl_common(int (*fn)(int, int, ...), int fd,
-                                                              int cmd, unsigned long arg,
-                                                              void *frame, void *ret)
+static inline __attribute__((always_inline)) int
+fcntl_common(int (*fn)(int, int, ...), int fd, int cmd, unsigned long arg, void *frame, void *ret)
 {
     int r = fn(fd, cmd, arg);
     if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
@@ -546,24 +576,32 @@ SHIM_EXPORT ssize_t recvmsg(int s, struct msghdr *msg, int flags)
 }
 
 /* ioctl requests that hand back a new fd, and where the fd is. */
-#define IOC_NR_TYPE(req) ((req) & 0xffff)           /* _IOC type<<8 | nr */
-#define FD_IN_RETURN (-1)
+#define IOC_NR_TYPE(req) ((req)&0xffff) /* _IOC type<<8 | nr */
+#define FD_IN_RETURN     (-1)
 
 static int ioctl_fd_offset(unsigned long req)
 {
     switch (IOC_NR_TYPE(req)) {
-    case ('H' << 8) | 0x00: return 8;  /* DMA_HEAP_IOCTL_ALLOC: dma_heap_allocation_data.fd */
-    case ('d' << 8) | 0x2d: return 8;  /* DRM_IOCTL_PRIME_HANDLE_TO_FD: drm_prime_handle.fd */
-    case ('I' << 8) | 0x00: return 16; /* ION_IOC_ALLOC (>= 4.12): ion_allocation_data.fd */
-    case ('I' << 8) | 0x04: return 4;  /* ION_IOC_SHARE / legacy: ion_fd_data.fd */
-    case ('I' << 8) | 0x02: return 4;  /* ION_IOC_MAP (legacy): ion_fd_data.fd */
-    case ('V' << 8) | 16: return 16;   /* VIDIOC_EXPBUF: v4l2_exportbuffer.fd */
-    case ('>' << 8) | 3: return 36;    /* SYNC_IOC_MERGE: sync_merge_data.fence */
-    case ('u' << 8) | 0x42:            /* UDMABUF_CREATE */
-    case ('u' << 8) | 0x43:            /* UDMABUF_CREATE_LIST */
-    case ('T' << 8) | 0x41:            /* TIOCGPTPEER */
+    case ('H' << 8) | 0x00:
+        return 8; /* DMA_HEAP_IOCTL_ALLOC: dma_heap_allocation_data.fd */
+    case ('d' << 8) | 0x2d:
+        return 8; /* DRM_IOCTL_PRIME_HANDLE_TO_FD: drm_prime_handle.fd */
+    case ('I' << 8) | 0x00:
+        return 16; /* ION_IOC_ALLOC (>= 4.12): ion_allocation_data.fd */
+    case ('I' << 8) | 0x04:
+        return 4; /* ION_IOC_SHARE / legacy: ion_fd_data.fd */
+    case ('I' << 8) | 0x02:
+        return 4; /* ION_IOC_MAP (legacy): ion_fd_data.fd */
+    case ('V' << 8) | 16:
+        return 16; /* VIDIOC_EXPBUF: v4l2_exportbuffer.fd */
+    case ('>' << 8) | 3:
+        return 36;          /* SYNC_IOC_MERGE: sync_merge_data.fence */
+    case ('u' << 8) | 0x42: /* UDMABUF_CREATE */
+    case ('u' << 8) | 0x43: /* UDMABUF_CREATE_LIST */
+    case ('T' << 8) | 0x41: /* TIOCGPTPEER */
         return FD_IN_RETURN;
-    default: return -2;
+    default:
+        return -2;
     }
 }
 

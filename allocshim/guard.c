@@ -6,10 +6,9 @@
  *  canary   every block gets redzones (32 bytes before: a tagged header and
  *           16 pattern bytes; 16+ pattern bytes after). They are checked when
  *           the block is freed or reallocated and by a periodic scan of all
- *           live blocks. Freed blocks are poisoned (first and last 256 bytes) and held in a quarantine
- *           (LEAKAUDIT_QUARANTINE bytes) before the real free; a changed
- *           poison byte at eviction or scan is a use-after-free write.
- *           Double frees and frees of pointers this heap never returned
+ *           live blocks. Freed blocks are poisoned (first and last 256 bytes) and held in a
+ * quarantine (LEAKAUDIT_QUARANTINE bytes) before the real free; a changed poison byte at eviction
+ * or scan is a use-after-free write. Double frees and frees of pointers this heap never returned
  *           (interior, stack, global, wild) are caught before the real
  *           allocator sees them, and so are new/delete[] mismatches.
  *  pages    GWP-ASan style: 1 in LEAKAUDIT_GUARD_SAMPLE blocks (<= 1 page)
@@ -42,13 +41,13 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define LEFT_RZ 32          /* header (16) + pattern (16) before the block */
-#define RIGHT_RZ 16         /* at least this many pattern bytes after it */
-#define HEADER_BYTES 16
-#define PAGE_SLOTS 4096     /* guard-page slots (each: one data page) */
-#define MAX_EVENTS 256
+#define LEFT_RZ          32 /* header (16) + pattern (16) before the block */
+#define RIGHT_RZ         16 /* at least this many pattern bytes after it */
+#define HEADER_BYTES     16
+#define PAGE_SLOTS       4096 /* guard-page slots (each: one data page) */
+#define MAX_EVENTS       256
 #define QUARANTINE_SLOTS 65536
-#define MAX_DUMP SNAP_MAX_CORRUPTION_BYTES
+#define MAX_DUMP         SNAP_MAX_CORRUPTION_BYTES
 /* Freed blocks are poisoned (and checked) over their first and last
  * POISON_BYTES: use-after-free writes land in a struct's first or last
  * fields far more often than deep inside a buffer, and checking whole large
@@ -56,7 +55,7 @@
  * catch any offset. */
 #define POISON_BYTES 256
 
-struct header { /* at user - LEFT_RZ */
+struct header {    /* at user - LEFT_RZ */
     uint64_t tag;  /* secret ^ user address: a copy elsewhere does not match */
     uint32_t left; /* bytes from the real block start to the user pointer */
     uint32_t kind;
@@ -353,8 +352,10 @@ static inline struct header *header_of(uintptr_t user)
 static int check_canaries(uintptr_t user, const struct shim_block_info *info, uint32_t detect_stack,
                           const char *when)
 {
-    struct snap_corruption c = {.addr = user, .block_size = info->size,
-                                .alloc_stack = info->alloc_stack, .access_stack = detect_stack};
+    struct snap_corruption c = {.addr = user,
+                                .block_size = info->size,
+                                .alloc_stack = info->alloc_stack,
+                                .access_stack = detect_stack};
     uintptr_t bad = check(user - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live);
     const struct header *h = header_of(user);
     if (bad || h->tag != (secret ^ user)) {
@@ -538,8 +539,10 @@ static void quarantine_push(uintptr_t user, uint64_t size)
             continue;
         uintptr_t bad = victims[i].ready == victims[i].seq ? check_poison(u, info.size) : 0;
         if (bad && !(info.flags & SHIM_BLOCK_REPORTED)) {
-            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = u,
-                                        .block_size = info.size, .offset = (int64_t)(bad - u),
+            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE,
+                                        .addr = u,
+                                        .block_size = info.size,
+                                        .offset = (int64_t)(bad - u),
                                         .alloc_stack = info.alloc_stack,
                                         .free_stack = info.free_stack};
             dump_bytes(&c, bad, u + info.size);
@@ -659,7 +662,8 @@ static void page_free(uintptr_t user, const struct shim_block_info *info)
         bad = check(a, b - a, pat_live);
     if (bad) {
         struct snap_corruption c = {.kind = bad < user ? SNAP_CORR_UNDERFLOW : SNAP_CORR_OVERFLOW,
-                                    .addr = user, .block_size = info->size,
+                                    .addr = user,
+                                    .block_size = info->size,
                                     .offset = (int64_t)(bad - user),
                                     .alloc_stack = info->alloc_stack};
         set_detail(&c, "guard-page block: padding overwritten");
@@ -805,9 +809,8 @@ static inline __attribute__((always_inline)) uint32_t stack_here(void *frame, vo
 }
 
 /* Records a guard block in the heap table with the caller's stack. */
-static inline __attribute__((always_inline)) void record_block(void *p, size_t size, int kind,
-                                                               uint32_t flags, int was_busy,
-                                                               void *frame, void *ret)
+static inline __attribute__((always_inline)) void
+record_block(void *p, size_t size, int kind, uint32_t flags, int was_busy, void *frame, void *ret)
 {
     int saved = errno;
     shim_tls.busy = was_busy;
@@ -870,9 +873,12 @@ void *shim_guard_alloc(size_t size, size_t align, int kind, int zero, void *fram
 static const char *kind_name(uint32_t kind)
 {
     switch (kind) {
-    case SHIM_KIND_NEW: return "operator new";
-    case SHIM_KIND_NEW_ARRAY: return "operator new[]";
-    default: return "malloc";
+    case SHIM_KIND_NEW:
+        return "operator new";
+    case SHIM_KIND_NEW_ARRAY:
+        return "operator new[]";
+    default:
+        return "malloc";
     }
 }
 
@@ -892,16 +898,20 @@ void shim_guard_free(void *p, int kind, void *frame, void *ret)
     int st = shim_heap_mark_freed(p, here, &info);
     uintptr_t u = (uintptr_t)p;
     if (st == SHIM_LOOKUP_FREED) {
-        struct snap_corruption c = {.kind = SNAP_CORR_DOUBLE_FREE, .addr = u,
-                                    .block_size = info.size, .alloc_stack = info.alloc_stack,
-                                    .free_stack = info.free_stack, .access_stack = here};
+        struct snap_corruption c = {.kind = SNAP_CORR_DOUBLE_FREE,
+                                    .addr = u,
+                                    .block_size = info.size,
+                                    .alloc_stack = info.alloc_stack,
+                                    .free_stack = info.free_stack,
+                                    .access_stack = here};
         set_detail(&c, "freed again; the second free was skipped");
         report(&c, "a block was freed twice", 1);
         shim_tls.busy = was_busy;
         return;
     }
     if (st == SHIM_LOOKUP_NONE) {
-        struct snap_corruption c = {.kind = SNAP_CORR_INVALID_FREE, .addr = u, .access_stack = here};
+        struct snap_corruption c = {
+            .kind = SNAP_CORR_INVALID_FREE, .addr = u, .access_stack = here};
         uintptr_t sp = (uintptr_t)&c;
         const char *where = "a pointer this heap never returned (interior, global or wild); "
                             "the free was skipped";
@@ -913,15 +923,19 @@ void shim_guard_free(void *p, int kind, void *frame, void *ret)
         return;
     }
     if (!was_busy && kind >= 0 && !kinds_match(info.kind, kind)) {
-        struct snap_corruption c = {.kind = SNAP_CORR_MISMATCHED_FREE, .addr = u,
-                                    .block_size = info.size, .alloc_stack = info.alloc_stack,
+        struct snap_corruption c = {.kind = SNAP_CORR_MISMATCHED_FREE,
+                                    .addr = u,
+                                    .block_size = info.size,
+                                    .alloc_stack = info.alloc_stack,
                                     .access_stack = here};
         char d[128];
         size_t n = util_strlcpy(d, "allocated with ", sizeof(d));
         n += util_strlcpy(d + n, kind_name(info.kind), sizeof(d) - n);
         n += util_strlcpy(d + n, ", released with ", sizeof(d) - n);
-        util_strlcpy(d + n, kind == SHIM_KIND_NEW ? "delete" : kind == SHIM_KIND_NEW_ARRAY
-                                                                  ? "delete[]" : "free",
+        util_strlcpy(d + n,
+                     kind == SHIM_KIND_NEW         ? "delete"
+                     : kind == SHIM_KIND_NEW_ARRAY ? "delete[]"
+                                                   : "free",
                      sizeof(d) - n);
         set_detail(&c, d);
         report(&c, d, 1);
@@ -1012,7 +1026,8 @@ void shim_guard_scan(void)
     } else if (st == SHIM_LOOKUP_FREED && poison_ready(found[0])) {
         uintptr_t bad = check_poison(found[0], info.size);
         if (bad) {
-            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE, .addr = found[0],
+            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE,
+                                        .addr = found[0],
                                         .block_size = info.size,
                                         .offset = (int64_t)(bad - found[0]),
                                         .alloc_stack = info.alloc_stack,

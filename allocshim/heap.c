@@ -22,18 +22,18 @@
 #include <math.h>
 #include <string.h>
 
-#define LOCK_STRIPES (1u << 16)
-#define FILTER_BITS 13 /* 8 KiB of counters: stays in L1 on the free fast path */
-#define FILTER_SLOTS (1u << FILTER_BITS)
-#define NODE_BATCH 64
-#define NODE_CACHE_MAX 256
-#define NODE_CHUNK (1u << 20)
+#define LOCK_STRIPES     (1u << 16)
+#define FILTER_BITS      13 /* 8 KiB of counters: stays in L1 on the free fast path */
+#define FILTER_SLOTS     (1u << FILTER_BITS)
+#define NODE_BATCH       64
+#define NODE_CACHE_MAX   256
+#define NODE_CHUNK       (1u << 20)
 #define FRAMES_PER_STACK 16 /* average, sizes the frame pool */
 
 struct shim_node {
     uintptr_t addr;
     struct shim_node *next;
-    uint64_t bytes;    /* bytes accounted (estimate in sampled mode) */
+    uint64_t bytes; /* bytes accounted (estimate in sampled mode) */
     uint32_t stack_id;
     uint32_t count : 24; /* blocks accounted (estimate in sampled mode) */
     uint32_t kind : 8;
@@ -60,7 +60,7 @@ static struct shim_node *pool_free;
 static char *pool_chunk;
 static size_t pool_chunk_left;
 
-static uint64_t lost_nodes;     /* allocations not recorded: no memory for a node */
+static uint64_t lost_nodes;      /* allocations not recorded: no memory for a node */
 static uint64_t untracked_frees; /* full mode: free of a block never seen */
 static uint64_t sampled_live;
 
@@ -239,7 +239,6 @@ static void account_free(struct shim_node *n)
     }
 }
 
-
 int shim_heap_on_free(void *p)
 {
     struct shim_node *n = unlink_addr((uintptr_t)p);
@@ -329,7 +328,8 @@ void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg)
     cb("heap_free_untracked", __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
 }
 
-void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id, void *arg),
+void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
+                                       void *arg),
                             void *arg)
 {
     if (!buckets)

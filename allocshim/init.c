@@ -55,7 +55,6 @@ void *shim_bootstrap_alloc(size_t size, size_t align)
     }
 }
 
-
 size_t shim_bootstrap_size(const void *p)
 {
     size_t size;

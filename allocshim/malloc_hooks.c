@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define FRAME __builtin_frame_address(0)
-#define RET __builtin_return_address(0)
+#define RET   __builtin_return_address(0)
 
 static void *early_alloc(size_t size, size_t align, int zero)
 {
@@ -27,7 +27,7 @@ static void *early_alloc(size_t size, size_t align, int zero)
     return NULL;
 }
 
-#define GUARDED (SHIM_UNLIKELY(shim_fast_mode == SHIM_FAST_GUARD))
+#define GUARDED    (SHIM_UNLIKELY(shim_fast_mode == SHIM_FAST_GUARD))
 #define PAGES_ONLY SHIM_UNLIKELY(shim_guard_pages_only)
 
 /* Everything but malloc's fast paths, out of line: inlined, its register
@@ -314,15 +314,15 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
                 errno = EINVAL;                                                                    \
                 return NULL;                                                                       \
             }                                                                                      \
-            return shim_guard_alloc(size_expr, a_ < 16 ? 16 : a_, SHIM_KIND_ALIGNED, 0, FRAME,    \
+            return shim_guard_alloc(size_expr, a_ < 16 ? 16 : a_, SHIM_KIND_ALIGNED, 0, FRAME,     \
                                     RET);                                                          \
         }                                                                                          \
-        if (!shim_should_track(size_expr))                                                              \
+        if (!shim_should_track(size_expr))                                                         \
             return shim_real.name args;                                                            \
         shim_tls.busy = 1;                                                                         \
         void *p = shim_real.name args;                                                             \
         if (p)                                                                                     \
-            shim_record_alloc(p, size_expr, SHIM_KIND_ALIGNED, FRAME, RET);                                   \
+            shim_record_alloc(p, size_expr, SHIM_KIND_ALIGNED, FRAME, RET);                        \
         shim_tls.busy = 0;                                                                         \
         return p;                                                                                  \
     }

@@ -72,15 +72,17 @@ static uint32_t kind_of(int fd, int flags)
         return SNAP_MMAP_FILE;
     target[n] = '\0';
     switch (snap_fd_kind_from_target(target)) {
-    case SNAP_FD_DMABUF: return SNAP_MMAP_DMABUF;
-    case SNAP_FD_MEMFD: return SNAP_MMAP_MEMFD;
-    default: return strncmp(target, "/dev/shm/", 9) ? SNAP_MMAP_FILE : SNAP_MMAP_SHM;
+    case SNAP_FD_DMABUF:
+        return SNAP_MMAP_DMABUF;
+    case SNAP_FD_MEMFD:
+        return SNAP_MMAP_MEMFD;
+    default:
+        return strncmp(target, "/dev/shm/", 9) ? SNAP_MMAP_FILE : SNAP_MMAP_SHM;
     }
 }
 
-static inline __attribute__((always_inline)) void add_region(void *p, size_t len, int prot,
-                                                             int flags, int fd, void *frame,
-                                                             void *ret)
+static inline __attribute__((always_inline)) void
+add_region(void *p, size_t len, int prot, int flags, int fd, void *frame, void *ret)
 {
     int saved = errno;
     shim_tls.busy = 1;
@@ -207,9 +209,14 @@ void shim_mmap_snapshot(struct snap_writer *w)
     shim_spin_unlock(&region_lock);
     for (uint32_t i = 0; i < n; i++) {
         const struct region *r = &scratch[i];
-        struct snap_mmap_entry e = {.addr = r->addr, .len = r->len, .prot = r->prot,
-                                    .flags = r->flags, .fd = r->fd, .kind = r->kind,
-                                    .stack_id = r->stack_id, .created_ns = r->created_ns,
+        struct snap_mmap_entry e = {.addr = r->addr,
+                                    .len = r->len,
+                                    .prot = r->prot,
+                                    .flags = r->flags,
+                                    .fd = r->fd,
+                                    .kind = r->kind,
+                                    .stack_id = r->stack_id,
+                                    .created_ns = r->created_ns,
                                     .path = ""};
         snap_write_mmap(w, &e);
     }

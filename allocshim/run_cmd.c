@@ -101,8 +101,9 @@ static void print_summary(const char *path, int top)
         live_bytes += s->heap[i].live_bytes;
         live_count += s->heap[i].live_count;
     }
-    fprintf(stderr, "leakaudit: %s (pid %d), %s mode: %llu bytes in %llu blocks outstanding at "
-                    "exit, from %zu stacks\n",
+    fprintf(stderr,
+            "leakaudit: %s (pid %d), %s mode: %llu bytes in %llu blocks outstanding at "
+            "exit, from %zu stacks\n",
             s->hdr.exe, s->hdr.pid, snap_mode_name(s->hdr.mode), (unsigned long long)live_bytes,
             (unsigned long long)live_count, s->n_heap);
     if (s->has_reach) {
@@ -135,8 +136,9 @@ static void print_summary(const char *path, int top)
         else if (s->fds[i].origin != SNAP_FDO_PREEXISTING)
             attributed++;
     }
-    fprintf(stderr, "leakaudit: %zu fds open at exit (%zu created under audit, %zu unattributed), "
-                    "%zu mmap regions\n",
+    fprintf(stderr,
+            "leakaudit: %zu fds open at exit (%zu created under audit, %zu unattributed), "
+            "%zu mmap regions\n",
             s->n_fds, attributed, unattributed, s->n_mmaps);
     if (s->n_corruptions && cmd_report) {
         /* The shim prints raw addresses (symbolizing in a corrupted process
@@ -223,8 +225,8 @@ static int add_resource_option(int opt, const char *arg)
     }
     const char *old = getenv("LEAKAUDIT_TRACK_RESOURCES");
     char joined[8192];
-    if (snprintf(joined, sizeof(joined), "%s%s%s", old && *old ? old : "",
-                 old && *old ? "|" : "", arg) >= (int)sizeof(joined)) {
+    if (snprintf(joined, sizeof(joined), "%s%s%s", old && *old ? old : "", old && *old ? "|" : "",
+                 arg) >= (int)sizeof(joined)) {
         fprintf(stderr, "leakaudit: run: --track-resource: specs too long\n");
         return -1;
     }
@@ -242,26 +244,35 @@ static void forward_signal(int sig)
 
 int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"output", required_argument, NULL, 'o'}, {"interval", required_argument, NULL, 'i'},
-        {"mode", required_argument, NULL, 'm'}, {"sample-period", required_argument, NULL, 'P'},
-        {"allocator", required_argument, NULL, 'a'}, {"unwind", required_argument, NULL, 'u'},
-        {"depth", required_argument, NULL, 'd'}, {"signal", required_argument, NULL, 'S'},
-        {"track", required_argument, NULL, 'T'}, {"max-stacks", required_argument, NULL, 'M'},
-        {"reachability", required_argument, NULL, 'R'},
-        {"guard", optional_argument, NULL, 'G'}, {"guard-policy", required_argument, NULL, 'Y'},
-        {"guard-sample", required_argument, NULL, 'Z'},
-        {"track-resource", required_argument, NULL, 'X'},
-        {"track-file", required_argument, NULL, 'F'},
-        {"top", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"output", required_argument, NULL, 'o'},
+                                         {"interval", required_argument, NULL, 'i'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {"sample-period", required_argument, NULL, 'P'},
+                                         {"allocator", required_argument, NULL, 'a'},
+                                         {"unwind", required_argument, NULL, 'u'},
+                                         {"depth", required_argument, NULL, 'd'},
+                                         {"signal", required_argument, NULL, 'S'},
+                                         {"track", required_argument, NULL, 'T'},
+                                         {"max-stacks", required_argument, NULL, 'M'},
+                                         {"reachability", required_argument, NULL, 'R'},
+                                         {"guard", optional_argument, NULL, 'G'},
+                                         {"guard-policy", required_argument, NULL, 'Y'},
+                                         {"guard-sample", required_argument, NULL, 'Z'},
+                                         {"track-resource", required_argument, NULL, 'X'},
+                                         {"track-file", required_argument, NULL, 'F'},
+                                         {"top", required_argument, NULL, 't'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *out = NULL, *allocator = "glibc";
     int top = DEFAULT_TOP, quiet = 0, c;
     uint64_t v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+o:i:m:a:u:d:qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
+        case 'o':
+            out = optarg;
+            break;
         case 'i':
             if (util_parse_duration_ms(optarg, &v) < 0) {
                 fprintf(stderr, "leakaudit: run: --interval %s: not a duration\n", optarg);
@@ -283,7 +294,9 @@ int cmd_run(int argc, char **argv)
             }
             setenv("LEAKAUDIT_SAMPLE_PERIOD", optarg, 1);
             break;
-        case 'a': allocator = optarg; break;
+        case 'a':
+            allocator = optarg;
+            break;
         case 'u':
             if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf")) {
                 fprintf(stderr, "leakaudit: run: --unwind %s: expected fp or dwarf\n", optarg);
@@ -299,8 +312,12 @@ int cmd_run(int argc, char **argv)
             }
             setenv("LEAKAUDIT_DEPTH", optarg, 1);
             break;
-        case 'S': setenv("LEAKAUDIT_SIGNAL", optarg, 1); break;
-        case 'T': setenv("LEAKAUDIT_TRACK", optarg, 1); break;
+        case 'S':
+            setenv("LEAKAUDIT_SIGNAL", optarg, 1);
+            break;
+        case 'T':
+            setenv("LEAKAUDIT_TRACK", optarg, 1);
+            break;
         case 'G':
             if (optarg && strcmp(optarg, "canary") && strcmp(optarg, "pages") &&
                 strcmp(optarg, "both")) {
@@ -318,8 +335,12 @@ int cmd_run(int argc, char **argv)
             }
             setenv("LEAKAUDIT_GUARD_POLICY", optarg, 1);
             break;
-        case 'Z': setenv("LEAKAUDIT_GUARD_SAMPLE", optarg, 1); break;
-        case 'M': setenv("LEAKAUDIT_MAX_STACKS", optarg, 1); break;
+        case 'Z':
+            setenv("LEAKAUDIT_GUARD_SAMPLE", optarg, 1);
+            break;
+        case 'M':
+            setenv("LEAKAUDIT_MAX_STACKS", optarg, 1);
+            break;
         case 'R':
             if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
                 fprintf(stderr, "leakaudit: run: --reachability %s: expected on or off\n", optarg);
@@ -332,10 +353,18 @@ int cmd_run(int argc, char **argv)
             if (add_resource_option(c, optarg) < 0)
                 return CLI_EXIT_USAGE;
             break;
-        case 't': top = atoi(optarg); break;
-        case 'q': quiet = 1; break;
-        case 'h': fputs(usage_text, stdout); return CLI_EXIT_OK;
-        default: fputs(usage_text, stderr); return CLI_EXIT_USAGE;
+        case 't':
+            top = atoi(optarg);
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return CLI_EXIT_OK;
+        default:
+            fputs(usage_text, stderr);
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
@@ -433,8 +462,10 @@ int cmd_run(int argc, char **argv)
         if (final_snapshot(dir, pid, snap, sizeof(snap)) == 0)
             print_summary(snap, top);
         else
-            fprintf(stderr, "leakaudit: no snapshot from pid %d in %s (did it exec a static "
-                            "binary, or exit with _exit before any snapshot?)\n", pid, dir);
+            fprintf(stderr,
+                    "leakaudit: no snapshot from pid %d in %s (did it exec a static "
+                    "binary, or exit with _exit before any snapshot?)\n",
+                    pid, dir);
         fprintf(stderr, "leakaudit: snapshots in %s; for symbols and trends: leakaudit report %s\n",
                 dir, dir);
     }

@@ -32,22 +32,22 @@
 #include "snapshot.h"
 #include "util.h"
 
-#define SHIM_EXPORT __attribute__((visibility("default")))
-#define SHIM_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHIM_EXPORT      __attribute__((visibility("default")))
+#define SHIM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define SHIM_TLS __thread __attribute__((tls_model("initial-exec")))
+#define SHIM_TLS         __thread __attribute__((tls_model("initial-exec")))
 
 /* Defaults and limits (docs/options.md). */
-#define SHIM_DEFAULT_DEPTH 32
-#define SHIM_DEFAULT_INTERVAL_MS 10000
+#define SHIM_DEFAULT_DEPTH         32
+#define SHIM_DEFAULT_INTERVAL_MS   10000
 #define SHIM_DEFAULT_SAMPLE_PERIOD (512 * 1024)
-#define SHIM_DEFAULT_MAX_STACKS (256 * 1024)
-#define SHIM_DEFAULT_TABLE_BITS 20
-#define SHIM_MAX_FDS (1 << 20)
-#define SHIM_MAX_REGIONS 65536
+#define SHIM_DEFAULT_MAX_STACKS    (256 * 1024)
+#define SHIM_DEFAULT_TABLE_BITS    20
+#define SHIM_MAX_FDS               (1 << 20)
+#define SHIM_MAX_REGIONS           65536
 
 #define SHIM_GUARD_CANARY 0x1
-#define SHIM_GUARD_PAGES 0x2
+#define SHIM_GUARD_PAGES  0x2
 
 enum shim_alloc_kind {
     SHIM_KIND_MALLOC = 0,
@@ -63,10 +63,10 @@ struct shim_config {
     int signal; /* 0 = none */
     int track_heap, track_fds, track_mmap;
     int quiet;
-    int reachability;  /* LEAKAUDIT_REACHABILITY: scan at exit / on the snapshot signal */
-    int thread_always; /* LEAKAUDIT_THREAD=always: snapshot thread from the start */
-    int guard;         /* SHIM_GUARD_* bits, 0 = off */
-    int guard_abort;   /* policy: 1 abort (default), 0 log and continue */
+    int reachability;      /* LEAKAUDIT_REACHABILITY: scan at exit / on the snapshot signal */
+    int thread_always;     /* LEAKAUDIT_THREAD=always: snapshot thread from the start */
+    int guard;             /* SHIM_GUARD_* bits, 0 = off */
+    int guard_abort;       /* policy: 1 abort (default), 0 log and continue */
     uint32_t guard_sample; /* 1 in N allocations get a guard page */
     int guard_align;       /* guard-page blocks: 1 right edge, -1 left, 0 mixed */
     uint64_t quarantine_bytes;
@@ -81,11 +81,11 @@ struct shim_config {
 
 /* Per-thread state. initial-exec TLS: reading it never allocates. */
 struct shim_tls {
-    int busy;             /* inside the shim: pass everything through */
-    int stack_known;      /* stack_hi computed for this thread */
-    uintptr_t stack_hi;   /* highest address of this thread's stack */
-    int64_t countdown;    /* sampled mode: bytes until the next sample */
-    uint64_t rng;         /* sampled mode: xorshift state */
+    int busy;                     /* inside the shim: pass everything through */
+    int stack_known;              /* stack_hi computed for this thread */
+    uintptr_t stack_hi;           /* highest address of this thread's stack */
+    int64_t countdown;            /* sampled mode: bytes until the next sample */
+    uint64_t rng;                 /* sampled mode: xorshift state */
     struct shim_node *free_nodes; /* per-thread cache of address-table nodes */
     uint32_t n_free_nodes;
     int32_t poll_countdown; /* recorded allocations until the next snapshot poll */
@@ -116,8 +116,8 @@ struct shim_real {
 extern struct shim_real shim_real;
 
 /* init.c */
-void shim_init(void);           /* idempotent; resolves real functions */
-int shim_ready(void);           /* real functions resolved */
+void shim_init(void); /* idempotent; resolves real functions */
+int shim_ready(void); /* real functions resolved */
 void *shim_bootstrap_alloc(size_t size, size_t align);
 /* The bootstrap arena: one unsigned compare tells whether p came from it. */
 #define SHIM_BOOT_BYTES (256 * 1024)
@@ -167,15 +167,15 @@ static inline int shim_heap_maybe_tracked(const void *p)
 {
     if (shim_cfg.mode != SNAP_MODE_SAMPLED)
         return 1;
-    return __atomic_load_n(&shim_sample_filter[shim_filter_slot((uintptr_t)p)],
-                           __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n(&shim_sample_filter[shim_filter_slot((uintptr_t)p)], __ATOMIC_RELAXED) !=
+           0;
 }
 void shim_heap_after_fork_child(void);
 /* Guard mode: a block's record and its state. */
-#define SHIM_BLOCK_FREED 0x1u    /* in quarantine */
+#define SHIM_BLOCK_FREED    0x1u /* in quarantine */
 #define SHIM_BLOCK_REPORTED 0x2u /* a corruption of it was already reported */
-#define SHIM_BLOCK_PAGE 0x4u     /* lives in a guard-page slot */
-#define SHIM_BLOCK_PLAIN 0x8u    /* guard mode, but allocated without redzones */
+#define SHIM_BLOCK_PAGE     0x4u /* lives in a guard-page slot */
+#define SHIM_BLOCK_PLAIN    0x8u /* guard mode, but allocated without redzones */
 enum { SHIM_LOOKUP_NONE = 0, SHIM_LOOKUP_LIVE = 1, SHIM_LOOKUP_FREED = 2 };
 struct shim_block_info {
     uint64_t size;
@@ -221,7 +221,8 @@ void shim_guard_page_release(void *p, void *frame, void *ret);
 /* Calls cb for every live recorded block (bytes are estimates in sampled
  * mode). Takes each bucket's stripe lock while visiting it: cb must not
  * allocate through the audited allocator or call back into the heap table. */
-void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id, void *arg),
+void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
+                                       void *arg),
                             void *arg);
 /* The same without the stripe locks, for when every other thread is stopped
  * (a stopped thread may hold one; each table update is one pointer store). */
@@ -256,7 +257,7 @@ void shim_mmap_fork_child(void);
 void shim_reach_write(struct snap_writer *w, int trigger);
 
 /* resources.c: paired C-API resources (LEAKAUDIT_TRACK_RESOURCES, docs/resources.md) */
-void shim_res_init(void); /* constructor: parse specs, patch GOTs */
+void shim_res_init(void);                          /* constructor: parse specs, patch GOTs */
 void shim_res_snapshot(struct snap_writer *w);     /* records of SNAP_SEC_RESOURCES */
 void shim_res_write_events(struct snap_writer *w); /* records of SNAP_SEC_CORRUPTION */
 void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);

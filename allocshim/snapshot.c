@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define POLL_MS 100
+#define POLL_MS          100
 #define EXE_BASENAME_MAX 32
 
 static struct snap_writer writer; /* large: static so it is not on a stack */
@@ -150,13 +150,19 @@ int shim_snapshot_write(int trigger)
 
     int rc = snap_writer_open(w, shim_cfg.out_dir, name);
     if (rc == 0) {
-        struct snap_header h = {
-            .source = SNAP_SOURCE_SHIM, .mode = (uint32_t)shim_cfg.mode,
-            .unwind = (uint32_t)shim_cfg.unwind, .trigger = (uint32_t)trigger, .seq = seq,
-            .pid = getpid(), .ppid = getppid(),
-            .sample_period = shim_cfg.mode == SNAP_MODE_SAMPLED ? shim_cfg.sample_period : 0,
-            .start_time_ns = start_ns, .snapshot_time_ns = util_realtime_ns(),
-            .monotonic_ns = util_monotonic_ns(), .rss_bytes = util_read_rss(0)};
+        struct snap_header h = {.source = SNAP_SOURCE_SHIM,
+                                .mode = (uint32_t)shim_cfg.mode,
+                                .unwind = (uint32_t)shim_cfg.unwind,
+                                .trigger = (uint32_t)trigger,
+                                .seq = seq,
+                                .pid = getpid(),
+                                .ppid = getppid(),
+                                .sample_period =
+                                    shim_cfg.mode == SNAP_MODE_SAMPLED ? shim_cfg.sample_period : 0,
+                                .start_time_ns = start_ns,
+                                .snapshot_time_ns = util_realtime_ns(),
+                                .monotonic_ns = util_monotonic_ns(),
+                                .rss_bytes = util_read_rss(0)};
         util_strlcpy(h.exe, exe_path, sizeof(h.exe));
         util_strlcpy(h.series, series, sizeof(h.series));
         util_strlcpy(h.allocator, detect_allocator(), sizeof(h.allocator));
@@ -351,8 +357,8 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 {
     if (!real_pthread_create) {
         shim_init();
-        SHIM_UNTRACKED(real_pthread_create = (__typeof__(real_pthread_create))shim_dlsym_next(
-                           "pthread_create"));
+        SHIM_UNTRACKED(real_pthread_create =
+                           (__typeof__(real_pthread_create))shim_dlsym_next("pthread_create"));
     }
     int rc = real_pthread_create(th, attr, fn, arg);
     if (rc == 0 && !__atomic_load_n(&thread_running, __ATOMIC_RELAXED) && shim_ready())
@@ -399,7 +405,7 @@ void shim_snapshot_fork_parent(void)
 void shim_snapshot_fork_child(void)
 {
     __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
-    make_series(); /* the child's own series; its inherited blocks count as its own */
+    make_series();      /* the child's own series; its inherited blocks count as its own */
     thread_running = 0; /* the child is single-threaded until it creates a thread */
     shim_snapshot_tid = 0;
     next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;

@@ -31,9 +31,18 @@ static inline uint64_t next(void)
     return rng;
 }
 
-__attribute__((noinline)) static void *op_malloc(size_t n) { return malloc(n); }
-__attribute__((noinline)) static void *op_calloc(size_t n) { return calloc(1, n); }
-__attribute__((noinline)) static void *op_realloc(void *p, size_t n) { return realloc(p, n); }
+__attribute__((noinline)) static void *op_malloc(size_t n)
+{
+    return malloc(n);
+}
+__attribute__((noinline)) static void *op_calloc(size_t n)
+{
+    return calloc(1, n);
+}
+__attribute__((noinline)) static void *op_realloc(void *p, size_t n)
+{
+    return realloc(p, n);
+}
 
 int main(int argc, char **argv)
 {

@@ -11,9 +11,9 @@
 /* Exit statuses shared by every command. */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_ERROR = 1,  /* runtime failure, message on stderr */
-    CLI_EXIT_USAGE = 2,  /* bad command line */
-    CLI_EXIT_LEAK = 3,   /* report --fail-on-leak found a leak */
+    CLI_EXIT_ERROR = 1, /* runtime failure, message on stderr */
+    CLI_EXIT_USAGE = 2, /* bad command line */
+    CLI_EXIT_LEAK = 3,  /* report --fail-on-leak found a leak */
 };
 
 int cmd_run(int argc, char **argv) __attribute__((weak));

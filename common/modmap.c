@@ -33,8 +33,7 @@ static int read_note_segment(int fd, uint64_t off, uint64_t size, uint8_t *out, 
         size_t next = desc_off + ((nh.n_descsz + 3) & ~3u);
         if (next > (size_t)n || next <= pos)
             break;
-        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
-            !memcmp(buf + name_off, "GNU", 4)) {
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && !memcmp(buf + name_off, "GNU", 4)) {
             size_t len = nh.n_descsz < cap ? nh.n_descsz : cap;
             memcpy(out, buf + desc_off, len);
             return (int)len;
@@ -51,8 +50,9 @@ int modmap_read_build_id(const char *path, uint8_t *out, size_t cap)
         return -errno;
     Elf64_Ehdr eh;
     int rc = -ENOENT;
-    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr)) {
+    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr)) {
         close(fd);
         return -ENOEXEC;
     }

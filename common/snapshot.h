@@ -15,17 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_MAGIC "LKASNAP\0"
-#define SNAP_MAGIC_LEN 8
+#define SNAP_MAGIC          "LKASNAP\0"
+#define SNAP_MAGIC_LEN      8
 #define SNAP_FORMAT_VERSION 1
 
 /* Limits (docs/snapshot-format.md, "Size bounds"). */
-#define SNAP_MAX_STACK_DEPTH 64
-#define SNAP_MAX_PATH 4096
-#define SNAP_MAX_BUILD_ID 32
+#define SNAP_MAX_STACK_DEPTH      64
+#define SNAP_MAX_PATH             4096
+#define SNAP_MAX_BUILD_ID         32
 #define SNAP_MAX_CORRUPTION_BYTES 32
-#define SNAP_MAX_NAME 64
-#define SNAP_MAX_SECTION_BYTES (1u << 30) /* reader refuses larger sections */
+#define SNAP_MAX_NAME             64
+#define SNAP_MAX_SECTION_BYTES    (1u << 30) /* reader refuses larger sections */
 
 /* Stack id 0 is "no stack": unattributed or unknown. Real ids start at 1. */
 #define SNAP_STACK_NONE 0u
@@ -97,7 +97,7 @@ enum snap_fd_origin {
     SNAP_FDO_RECVMSG = 14, /* received over a socket (SCM_RIGHTS) */
     SNAP_FDO_FOPEN = 15,
     SNAP_FDO_OPENDIR = 16,
-    SNAP_FDO_PREEXISTING = 17, /* open before tracking began (attach) */
+    SNAP_FDO_PREEXISTING = 17,  /* open before tracking began (attach) */
     SNAP_FDO_UNATTRIBUTED = 18, /* found in /proc/PID/fd, creation not seen */
     SNAP_FDO_SOCKETPAIR = 19,
     SNAP_FDO_OTHER = 20,
@@ -119,7 +119,7 @@ enum snap_corruption_kind {
     SNAP_CORR_USE_AFTER_FREE_WRITE = 3,
     SNAP_CORR_USE_AFTER_FREE_READ = 4,
     SNAP_CORR_DOUBLE_FREE = 5,
-    SNAP_CORR_INVALID_FREE = 6, /* interior, stack, global, wild */
+    SNAP_CORR_INVALID_FREE = 6,    /* interior, stack, global, wild */
     SNAP_CORR_MISMATCHED_FREE = 7, /* new/delete[] vs malloc/free */
     SNAP_CORR_OVERFLOW_READ = 8,
     SNAP_CORR_UNDERFLOW_READ = 9,
@@ -145,7 +145,7 @@ struct snap_header {
     uint64_t monotonic_ns;     /* CLOCK_MONOTONIC at snapshot, for rates */
     uint64_t rss_bytes;        /* VmRSS at snapshot time, 0 if unknown */
     char exe[SNAP_MAX_PATH];
-    char series[SNAP_MAX_NAME];   /* identifies one process image's series */
+    char series[SNAP_MAX_NAME];    /* identifies one process image's series */
     char allocator[SNAP_MAX_NAME]; /* glibc, jemalloc, tcmalloc, mimalloc, ... */
     char hostname[SNAP_MAX_NAME];
 };
@@ -191,7 +191,7 @@ struct snap_fd_entry {
 struct snap_mmap_entry {
     uint64_t addr, len;
     int32_t prot, flags;
-    int32_t fd; /* -1 for anonymous */
+    int32_t fd;    /* -1 for anonymous */
     uint32_t kind; /* enum snap_mmap_kind */
     uint32_t stack_id;
     uint32_t pad;
@@ -202,14 +202,14 @@ struct snap_mmap_entry {
 struct snap_corruption {
     uint32_t kind; /* enum snap_corruption_kind */
     int32_t tid;
-    uint64_t addr;        /* start of the user block (or faulting address if no block) */
-    uint64_t block_size;  /* user size of the block hit, 0 if unknown */
-    int64_t offset;       /* of the bad byte/access from the block start */
+    uint64_t addr;       /* start of the user block (or faulting address if no block) */
+    uint64_t block_size; /* user size of the block hit, 0 if unknown */
+    int64_t offset;      /* of the bad byte/access from the block start */
     uint64_t time_ns;
     uint32_t alloc_stack, free_stack, access_stack; /* SNAP_STACK_NONE if unknown */
     uint32_t bytes_len;
     uint8_t bytes[SNAP_MAX_CORRUPTION_BYTES]; /* what was found where the pattern should be */
-    char detail[128]; /* one line of human context */
+    char detail[128];                         /* one line of human context */
 };
 
 struct snap_loss {
@@ -223,31 +223,31 @@ struct snap_loss {
  * The section holds one info record, then one entry per allocation stack.
  */
 enum snap_reach_class {
-    SNAP_REACH_DEFINITE = 0, /* nothing points to it */
-    SNAP_REACH_INDIRECT = 1, /* only reachable from lost blocks */
-    SNAP_REACH_POSSIBLE = 2, /* reachable only through interior pointers */
+    SNAP_REACH_DEFINITE = 0,  /* nothing points to it */
+    SNAP_REACH_INDIRECT = 1,  /* only reachable from lost blocks */
+    SNAP_REACH_POSSIBLE = 2,  /* reachable only through interior pointers */
     SNAP_REACH_REACHABLE = 3, /* a start pointer chain from a root: still reachable */
     SNAP_REACH_CLASS_COUNT
 };
-#define SNAP_REACH_ATTACH_ONLY 0x1u /* attach mode: only blocks allocated since attach */
+#define SNAP_REACH_ATTACH_ONLY    0x1u /* attach mode: only blocks allocated since attach */
 #define SNAP_REACH_THREADS_MISSED 0x2u /* some threads could not be stopped */
 
 struct snap_reach_info {
-    uint32_t flags;            /* SNAP_REACH_* */
-    uint32_t threads_stopped;  /* threads parked for the scan */
-    uint32_t threads_missed;   /* threads that could not be stopped (stacks scanned anyway) */
+    uint32_t flags;           /* SNAP_REACH_* */
+    uint32_t threads_stopped; /* threads parked for the scan */
+    uint32_t threads_missed;  /* threads that could not be stopped (stacks scanned anyway) */
     uint32_t pad;
-    uint64_t scan_ns;          /* whole scan, wall clock */
-    uint64_t pause_ns;         /* how long the program's threads were stopped */
-    uint64_t extra_bytes;      /* memory the scan mapped for itself (peak) */
-    uint64_t blocks_scanned;   /* outstanding blocks classified */
-    uint64_t roots_bytes;      /* bytes of roots scanned (data, bss, stacks, TLS, registers) */
+    uint64_t scan_ns;        /* whole scan, wall clock */
+    uint64_t pause_ns;       /* how long the program's threads were stopped */
+    uint64_t extra_bytes;    /* memory the scan mapped for itself (peak) */
+    uint64_t blocks_scanned; /* outstanding blocks classified */
+    uint64_t roots_bytes;    /* bytes of roots scanned (data, bss, stacks, TLS, registers) */
 };
 
 struct snap_reach_entry {
     uint32_t stack_id;
     uint32_t pad;
-    uint64_t bytes[SNAP_REACH_CLASS_COUNT];  /* by enum snap_reach_class */
+    uint64_t bytes[SNAP_REACH_CLASS_COUNT]; /* by enum snap_reach_class */
     uint64_t blocks[SNAP_REACH_CLASS_COUNT];
 };
 
@@ -261,7 +261,7 @@ struct snap_reach_entry {
  * kind and the function).
  */
 #define SNAP_RES_REFCOUNTED 0x1u /* the kind has ref/unref functions */
-#define SNAP_RES_ESTIMATED 0x2u  /* counts are scaled from samples */
+#define SNAP_RES_ESTIMATED  0x2u /* counts are scaled from samples */
 
 struct snap_resource_entry {
     char kind[SNAP_MAX_NAME]; /* the spec's name=..., e.g. "avframe" */
@@ -275,7 +275,7 @@ struct snap_resource_entry {
     int64_t ref_balance;      /* sum over outstanding objects of refs - unrefs not matched */
     uint32_t last_ref_stack;  /* the latest unmatched ref among them, SNAP_STACK_NONE if none */
     uint32_t pad;
-    uint64_t oldest_ns;       /* CLOCK_REALTIME creation of the oldest outstanding, 0 unknown */
+    uint64_t oldest_ns; /* CLOCK_REALTIME creation of the oldest outstanding, 0 unknown */
 };
 
 struct snapshot {
@@ -288,7 +288,7 @@ struct snapshot {
     struct snap_mmap_entry *mmaps;
     struct snap_corruption *corruptions;
     struct snap_loss *losses;
-    char *path; /* file it was read from */
+    char *path;    /* file it was read from */
     int has_reach; /* a reachability section was present */
     struct snap_reach_info reach;
     size_t n_reach;
@@ -329,11 +329,11 @@ int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen);
 /* Streaming writer state. Lives in caller memory (static or mmap'd in the shim). */
 struct snap_writer {
     int fd;
-    int error;          /* first -errno seen; sticky: later calls are no-ops */
-    int in_section;     /* a section is open */
-    uint32_t crc;       /* running CRC32 of every byte written */
-    uint64_t offset;    /* bytes written so far (buffered included) */
-    size_t used;        /* bytes in buf */
+    int error;       /* first -errno seen; sticky: later calls are no-ops */
+    int in_section;  /* a section is open */
+    uint32_t crc;    /* running CRC32 of every byte written */
+    uint64_t offset; /* bytes written so far (buffered included) */
+    size_t used;     /* bytes in buf */
     char tmp_path[SNAP_MAX_PATH];
     char final_path[SNAP_MAX_PATH];
     unsigned char buf[SNAP_WRITER_BUFSZ];

@@ -25,16 +25,26 @@ const char *snap_fd_kind_name(uint32_t kind)
 const char *snap_fd_origin_name(uint32_t origin)
 {
     static const char *const names[SNAP_FDO_COUNT] = {
-        [SNAP_FDO_UNKNOWN] = "unknown",         [SNAP_FDO_OPEN] = "open",
-        [SNAP_FDO_DUP] = "dup",                 [SNAP_FDO_FCNTL_DUPFD] = "fcntl-dupfd",
-        [SNAP_FDO_SOCKET] = "socket",           [SNAP_FDO_ACCEPT] = "accept",
-        [SNAP_FDO_PIPE] = "pipe",               [SNAP_FDO_EVENTFD] = "eventfd",
-        [SNAP_FDO_MEMFD] = "memfd_create",      [SNAP_FDO_TIMERFD] = "timerfd_create",
-        [SNAP_FDO_SIGNALFD] = "signalfd",       [SNAP_FDO_EPOLL] = "epoll_create",
-        [SNAP_FDO_INOTIFY] = "inotify_init",    [SNAP_FDO_IOCTL] = "ioctl",
-        [SNAP_FDO_RECVMSG] = "recvmsg-scm_rights", [SNAP_FDO_FOPEN] = "fopen",
-        [SNAP_FDO_OPENDIR] = "opendir",         [SNAP_FDO_PREEXISTING] = "pre-existing",
-        [SNAP_FDO_UNATTRIBUTED] = "unattributed", [SNAP_FDO_SOCKETPAIR] = "socketpair",
+        [SNAP_FDO_UNKNOWN] = "unknown",
+        [SNAP_FDO_OPEN] = "open",
+        [SNAP_FDO_DUP] = "dup",
+        [SNAP_FDO_FCNTL_DUPFD] = "fcntl-dupfd",
+        [SNAP_FDO_SOCKET] = "socket",
+        [SNAP_FDO_ACCEPT] = "accept",
+        [SNAP_FDO_PIPE] = "pipe",
+        [SNAP_FDO_EVENTFD] = "eventfd",
+        [SNAP_FDO_MEMFD] = "memfd_create",
+        [SNAP_FDO_TIMERFD] = "timerfd_create",
+        [SNAP_FDO_SIGNALFD] = "signalfd",
+        [SNAP_FDO_EPOLL] = "epoll_create",
+        [SNAP_FDO_INOTIFY] = "inotify_init",
+        [SNAP_FDO_IOCTL] = "ioctl",
+        [SNAP_FDO_RECVMSG] = "recvmsg-scm_rights",
+        [SNAP_FDO_FOPEN] = "fopen",
+        [SNAP_FDO_OPENDIR] = "opendir",
+        [SNAP_FDO_PREEXISTING] = "pre-existing",
+        [SNAP_FDO_UNATTRIBUTED] = "unattributed",
+        [SNAP_FDO_SOCKETPAIR] = "socketpair",
         [SNAP_FDO_OTHER] = "other",
     };
     return origin < SNAP_FDO_COUNT && names[origin] ? names[origin] : "unknown";
@@ -43,30 +53,48 @@ const char *snap_fd_origin_name(uint32_t origin)
 const char *snap_mmap_kind_name(uint32_t kind)
 {
     switch (kind) {
-    case SNAP_MMAP_ANON: return "anon";
-    case SNAP_MMAP_FILE: return "file";
-    case SNAP_MMAP_DMABUF: return "dmabuf";
-    case SNAP_MMAP_MEMFD: return "memfd";
-    case SNAP_MMAP_SHM: return "shm";
-    default: return "unknown";
+    case SNAP_MMAP_ANON:
+        return "anon";
+    case SNAP_MMAP_FILE:
+        return "file";
+    case SNAP_MMAP_DMABUF:
+        return "dmabuf";
+    case SNAP_MMAP_MEMFD:
+        return "memfd";
+    case SNAP_MMAP_SHM:
+        return "shm";
+    default:
+        return "unknown";
     }
 }
 
 const char *snap_corruption_kind_name(uint32_t kind)
 {
     switch (kind) {
-    case SNAP_CORR_OVERFLOW: return "heap-buffer-overflow";
-    case SNAP_CORR_UNDERFLOW: return "heap-buffer-underflow";
-    case SNAP_CORR_USE_AFTER_FREE_WRITE: return "use-after-free-write";
-    case SNAP_CORR_USE_AFTER_FREE_READ: return "use-after-free-read";
-    case SNAP_CORR_DOUBLE_FREE: return "double-free";
-    case SNAP_CORR_INVALID_FREE: return "invalid-free";
-    case SNAP_CORR_MISMATCHED_FREE: return "mismatched-free";
-    case SNAP_CORR_OVERFLOW_READ: return "heap-buffer-overflow-read";
-    case SNAP_CORR_UNDERFLOW_READ: return "heap-buffer-underflow-read";
-    case SNAP_CORR_USE_AFTER_DESTROY: return "use-after-destroy";
-    case SNAP_CORR_DOUBLE_DESTROY: return "double-destroy";
-    default: return "unknown";
+    case SNAP_CORR_OVERFLOW:
+        return "heap-buffer-overflow";
+    case SNAP_CORR_UNDERFLOW:
+        return "heap-buffer-underflow";
+    case SNAP_CORR_USE_AFTER_FREE_WRITE:
+        return "use-after-free-write";
+    case SNAP_CORR_USE_AFTER_FREE_READ:
+        return "use-after-free-read";
+    case SNAP_CORR_DOUBLE_FREE:
+        return "double-free";
+    case SNAP_CORR_INVALID_FREE:
+        return "invalid-free";
+    case SNAP_CORR_MISMATCHED_FREE:
+        return "mismatched-free";
+    case SNAP_CORR_OVERFLOW_READ:
+        return "heap-buffer-overflow-read";
+    case SNAP_CORR_UNDERFLOW_READ:
+        return "heap-buffer-underflow-read";
+    case SNAP_CORR_USE_AFTER_DESTROY:
+        return "use-after-destroy";
+    case SNAP_CORR_DOUBLE_DESTROY:
+        return "double-destroy";
+    default:
+        return "unknown";
     }
 }
 
@@ -83,24 +111,36 @@ const char *snap_mode_name(uint32_t mode)
 const char *snap_trigger_name(uint32_t trigger)
 {
     switch (trigger) {
-    case SNAP_TRIGGER_INTERVAL: return "interval";
-    case SNAP_TRIGGER_EXIT: return "exit";
-    case SNAP_TRIGGER_SIGNAL: return "signal";
-    case SNAP_TRIGGER_DETACH: return "detach";
-    case SNAP_TRIGGER_CORRUPTION: return "corruption";
-    case SNAP_TRIGGER_REQUEST: return "request";
-    default: return "?";
+    case SNAP_TRIGGER_INTERVAL:
+        return "interval";
+    case SNAP_TRIGGER_EXIT:
+        return "exit";
+    case SNAP_TRIGGER_SIGNAL:
+        return "signal";
+    case SNAP_TRIGGER_DETACH:
+        return "detach";
+    case SNAP_TRIGGER_CORRUPTION:
+        return "corruption";
+    case SNAP_TRIGGER_REQUEST:
+        return "request";
+    default:
+        return "?";
     }
 }
 
 const char *snap_reach_class_name(uint32_t cls)
 {
     switch (cls) {
-    case SNAP_REACH_DEFINITE: return "definitely lost";
-    case SNAP_REACH_INDIRECT: return "indirectly lost";
-    case SNAP_REACH_POSSIBLE: return "possibly lost";
-    case SNAP_REACH_REACHABLE: return "still reachable";
-    default: return "?";
+    case SNAP_REACH_DEFINITE:
+        return "definitely lost";
+    case SNAP_REACH_INDIRECT:
+        return "indirectly lost";
+    case SNAP_REACH_POSSIBLE:
+        return "possibly lost";
+    case SNAP_REACH_REACHABLE:
+        return "still reachable";
+    default:
+        return "?";
     }
 }
 

@@ -20,7 +20,7 @@
 
 #define FILE_HEADER_LEN (SNAP_MAGIC_LEN + 8)
 #define END_SECTION_LEN (4 + 8 + 4) /* type+version, total length, crc */
-#define MAX_FILE_BYTES (4ull << 30)
+#define MAX_FILE_BYTES  (4ull << 30)
 
 struct cursor {
     const unsigned char *p, *end, *base;
@@ -36,8 +36,7 @@ static int failf(struct cursor *c, const char *fmt, ...)
         return -EINVAL;
     c->failed = 1;
     if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "%s at byte %zu: ", c->where,
-                         (size_t)(c->p - c->base));
+        int n = snprintf(c->err, c->errlen, "%s at byte %zu: ", c->where, (size_t)(c->p - c->base));
         if (n >= 0 && (size_t)n < c->errlen) {
             va_list ap;
             va_start(ap, fmt);
@@ -53,8 +52,7 @@ static int need(struct cursor *c, size_t n)
     if (c->failed)
         return -EINVAL;
     if ((size_t)(c->end - c->p) < n)
-        return failf(c, "truncated record (need %zu bytes, %zu left)", n,
-                     (size_t)(c->end - c->p));
+        return failf(c, "truncated record (need %zu bytes, %zu left)", n, (size_t)(c->end - c->p));
     return 0;
 }
 
@@ -384,17 +382,28 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
 static const char *section_name(uint16_t type)
 {
     switch (type) {
-    case SNAP_SEC_HEADER: return "header section";
-    case SNAP_SEC_MODULES: return "modules section";
-    case SNAP_SEC_STACKS: return "stacks section";
-    case SNAP_SEC_HEAP: return "heap section";
-    case SNAP_SEC_FDS: return "fds section";
-    case SNAP_SEC_MMAPS: return "mmaps section";
-    case SNAP_SEC_CORRUPTION: return "corruption section";
-    case SNAP_SEC_LOSSES: return "losses section";
-    case SNAP_SEC_REACHABILITY: return "reachability section";
-    case SNAP_SEC_RESOURCES: return "resources section";
-    default: return "unknown section";
+    case SNAP_SEC_HEADER:
+        return "header section";
+    case SNAP_SEC_MODULES:
+        return "modules section";
+    case SNAP_SEC_STACKS:
+        return "stacks section";
+    case SNAP_SEC_HEAP:
+        return "heap section";
+    case SNAP_SEC_FDS:
+        return "fds section";
+    case SNAP_SEC_MMAPS:
+        return "mmaps section";
+    case SNAP_SEC_CORRUPTION:
+        return "corruption section";
+    case SNAP_SEC_LOSSES:
+        return "losses section";
+    case SNAP_SEC_REACHABILITY:
+        return "reachability section";
+    case SNAP_SEC_RESOURCES:
+        return "resources section";
+    default:
+        return "unknown section";
     }
 }
 
@@ -404,11 +413,14 @@ static int cmp_stack_id(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char *err,
-                      size_t errlen)
+int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char *err, size_t errlen)
 {
-    struct cursor c = {.p = data, .end = (const unsigned char *)data + len, .base = data,
-                       .err = err, .errlen = errlen, .where = "file header"};
+    struct cursor c = {.p = data,
+                       .end = (const unsigned char *)data + len,
+                       .base = data,
+                       .err = err,
+                       .errlen = errlen,
+                       .where = "file header"};
     *out = NULL;
     if (len < FILE_HEADER_LEN + END_SECTION_LEN) {
         if (len >= SNAP_MAGIC_LEN && memcmp(data, SNAP_MAGIC, SNAP_MAGIC_LEN))
@@ -421,8 +433,7 @@ int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char 
     uint32_t version = get_u32(&c);
     get_u32(&c); /* flags */
     if (version != SNAP_FORMAT_VERSION) {
-        failf(&c, "format version %u, this build reads version %d", version,
-              SNAP_FORMAT_VERSION);
+        failf(&c, "format version %u, this build reads version %d", version, SNAP_FORMAT_VERSION);
         return -EPROTO;
     }
     /* The end marker holds the total length and a CRC of everything before it. */
@@ -443,8 +454,8 @@ int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char 
     if (actual != crc) {
         c.p = tail + 12;
         c.where = "end marker";
-        return failf(&c, "checksum mismatch (stored %08x, computed %08x): file is corrupt",
-                     crc, actual);
+        return failf(&c, "checksum mismatch (stored %08x, computed %08x): file is corrupt", crc,
+                     actual);
     }
 
     struct snapshot *s = calloc(1, sizeof(*s));
@@ -512,8 +523,8 @@ int snapshot_read_file(const char *path, struct snapshot **out, char *err, size_
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         int e = S_ISDIR(st.st_mode) ? EISDIR : errno ? errno : EINVAL;
         close(fd);
-        snprintf(err, errlen, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory"
-                                                                   : "not a regular file");
+        snprintf(err, errlen, "%s: %s", path,
+                 S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
         return -e;
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {

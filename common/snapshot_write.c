@@ -58,10 +58,22 @@ static void put(struct snap_writer *w, const void *data, size_t len)
     }
 }
 
-static void put_u8(struct snap_writer *w, uint8_t v) { put(w, &v, 1); }
-static void put_u16(struct snap_writer *w, uint16_t v) { put(w, &v, 2); }
-static void put_u32(struct snap_writer *w, uint32_t v) { put(w, &v, 4); }
-static void put_u64(struct snap_writer *w, uint64_t v) { put(w, &v, 8); }
+static void put_u8(struct snap_writer *w, uint8_t v)
+{
+    put(w, &v, 1);
+}
+static void put_u16(struct snap_writer *w, uint16_t v)
+{
+    put(w, &v, 2);
+}
+static void put_u32(struct snap_writer *w, uint32_t v)
+{
+    put(w, &v, 4);
+}
+static void put_u64(struct snap_writer *w, uint64_t v)
+{
+    put(w, &v, 8);
+}
 
 /* Strings are length-prefixed, at most cap-1 bytes (cap = the field's size). */
 static void put_str(struct snap_writer *w, const char *s, size_t cap)
@@ -136,8 +148,9 @@ int snap_end_section(struct snap_writer *w)
 int snap_write_header(struct snap_writer *w, const struct snap_header *h)
 {
     snap_begin_section(w, SNAP_SEC_HEADER);
-    size_t len = 8 * 4 + 5 * 8 + str_size(h->exe, sizeof(h->exe)) + str_size(h->series, sizeof(h->series)) +
-                 str_size(h->allocator, sizeof(h->allocator)) + str_size(h->hostname, sizeof(h->hostname));
+    size_t len =
+        8 * 4 + 5 * 8 + str_size(h->exe, sizeof(h->exe)) + str_size(h->series, sizeof(h->series)) +
+        str_size(h->allocator, sizeof(h->allocator)) + str_size(h->hostname, sizeof(h->hostname));
     if (begin_record(w, len) < 0)
         return w->error;
     put_u32(w, h->source);
@@ -235,8 +248,8 @@ int snap_write_mmap(struct snap_writer *w, const struct snap_mmap_entry *e)
 
 int snap_write_corruption(struct snap_writer *w, const struct snap_corruption *c)
 {
-    uint32_t bl = c->bytes_len > SNAP_MAX_CORRUPTION_BYTES ? SNAP_MAX_CORRUPTION_BYTES
-                                                           : c->bytes_len;
+    uint32_t bl =
+        c->bytes_len > SNAP_MAX_CORRUPTION_BYTES ? SNAP_MAX_CORRUPTION_BYTES : c->bytes_len;
     char detail[sizeof(c->detail)];
     memcpy(detail, c->detail, sizeof(detail));
     detail[sizeof(detail) - 1] = '\0';
@@ -270,7 +283,7 @@ int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value)
 
 /* Reachability records start with a tag so the info record and the
  * per-stack entries can share one section. */
-#define REACH_TAG_INFO 1u
+#define REACH_TAG_INFO  1u
 #define REACH_TAG_ENTRY 2u
 
 int snap_write_reach_info(struct snap_writer *w, const struct snap_reach_info *i)

@@ -10,8 +10,8 @@
 
 #include <string.h>
 
-#define STK_BUSY 0xffffffffu
-#define STK_DEAD 0xfffffffeu
+#define STK_BUSY   0xffffffffu
+#define STK_DEAD   0xfffffffeu
 #define STK_MAX_ID 0xfffffff0u
 
 static size_t align8(size_t n)

@@ -63,7 +63,8 @@ static void crc_init(void)
     }
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
-            crc_tables[t][i] = (crc_tables[t - 1][i] >> 8) ^ crc_tables[0][crc_tables[t - 1][i] & 0xff];
+            crc_tables[t][i] =
+                (crc_tables[t - 1][i] >> 8) ^ crc_tables[0][crc_tables[t - 1][i] & 0xff];
     __atomic_store_n(&crc_tables_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -201,11 +202,25 @@ int util_parse_size(const char *s, uint64_t *out)
     if (!s || parse_number(&s, &v) < 0)
         return -EINVAL;
     switch (*s) {
-    case '\0': break;
-    case 'k': case 'K': mult = 1ull << 10; s++; break;
-    case 'm': case 'M': mult = 1ull << 20; s++; break;
-    case 'g': case 'G': mult = 1ull << 30; s++; break;
-    default: return -EINVAL;
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mult = 1ull << 10;
+        s++;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1ull << 20;
+        s++;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1ull << 30;
+        s++;
+        break;
+    default:
+        return -EINVAL;
     }
     if (*s == 'i' || *s == 'I')
         s++;

@@ -129,10 +129,11 @@ static int render_diff(struct rpt_ctx *ctx, FILE *out)
         if (json)
             fprintf(out, ",\n\"%s\":{\"grew\":[", rpt_class_name((enum rpt_class)cl));
         else if (n)
-            fprintf(out, "\n%s:\n", cl == RPT_HEAP  ? "HEAP"
-                                         : cl == RPT_FDS ? "FDS"
-                                         : cl == RPT_RES ? "RESOURCES"
-                                                         : "MMAPS");
+            fprintf(out, "\n%s:\n",
+                    cl == RPT_HEAP  ? "HEAP"
+                    : cl == RPT_FDS ? "FDS"
+                    : cl == RPT_RES ? "RESOURCES"
+                                    : "MMAPS");
         for (int dir = 0; dir < 2; dir++) {
             long shown = 0;
             for (size_t i = 0; i < n; i++) {

@@ -580,8 +580,9 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         }
     }
     add_report_loss(s, "report_stack_id_not_in_table", m.missing_stacks);
-    s->reach_final = s->has_reach && s->reach_snap == (uint32_t)n - 1 &&
-                     (s->reach_trigger == SNAP_TRIGGER_EXIT || s->reach_trigger == SNAP_TRIGGER_DETACH);
+    s->reach_final =
+        s->has_reach && s->reach_snap == (uint32_t)n - 1 &&
+        (s->reach_trigger == SNAP_TRIGGER_EXIT || s->reach_trigger == SNAP_TRIGGER_DETACH);
     *out = s;
     return 0;
 }

@@ -198,8 +198,7 @@ static void print_reach_summary(const struct rpt_series *s, FILE *out)
             i->blocks_scanned, rpt_fmt_bytes((double)i->roots_bytes, a, sizeof(a)), d,
             (double)i->pause_ns / 1e6, i->threads_stopped);
     if (i->threads_missed)
-        fprintf(out, ", %u not stoppable: their stacks were read while running",
-                i->threads_missed);
+        fprintf(out, ", %u not stoppable: their stacks were read while running", i->threads_missed);
     fprintf(out, "), %s extra memory\n", rpt_fmt_bytes((double)i->extra_bytes, b, sizeof(b)));
     if (i->flags & SNAP_REACH_ATTACH_ONLY)
         fprintf(out, "   attach mode: only blocks allocated since the attach are classified\n");

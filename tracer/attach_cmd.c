@@ -223,7 +223,8 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             else if (!strcmp(optarg, "off"))
                 o->reachability = TRC_REACH_OFF;
             else {
-                fprintf(stderr, "leakaudit: attach: bad --reachability '%s' (always, detach, off)\n",
+                fprintf(stderr,
+                        "leakaudit: attach: bad --reachability '%s' (always, detach, off)\n",
                         optarg);
                 return CLI_EXIT_USAGE;
             }
@@ -508,7 +509,7 @@ static void default_out_dir(struct trc_opts *o)
 
 static void cleanup(struct session *s)
 {
-    trc_res_close(s->res); /* NULL-safe */
+    trc_res_close(s->res);       /* NULL-safe */
     trc_probes_close(s->probes); /* NULL-safe; destroys every link and program */
     trc_drain_free(s->drain);
     trc_writer_free(s->writer);

@@ -53,7 +53,7 @@ struct trc_opts {
     uint32_t mode;        /* enum snap_mode */
     uint32_t stack_depth;
     int heap, fds;
-    int progress; /* status line on stderr */
+    int progress;     /* status line on stderr */
     int reachability; /* TRC_REACH_*: when snapshots include a reachability scan */
     int verbose;
     char *track_specs; /* resource specs, '|'-separated (docs/resources.md); NULL: none */

@@ -164,8 +164,8 @@ NOINLINE void receive_fd(int sock)
     char data;
     struct iovec iov = {&data, 1};
     char ctrl[CMSG_SPACE(sizeof(int))];
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl,
-                         .msg_controllen = sizeof(ctrl)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof(ctrl)};
     if (recvmsg(sock, &msg, 0) < 0)
         exit(2);
 }
@@ -175,8 +175,8 @@ static void send_fd(int sock, int fd)
     char data = 'x';
     struct iovec iov = {&data, 1};
     char ctrl[CMSG_SPACE(sizeof(int))];
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl,
-                         .msg_controllen = sizeof(ctrl)};
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl, .msg_controllen = sizeof(ctrl)};
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -228,7 +228,7 @@ static void clean_fds(void)
  * each other (cross-thread frees), one forks mid-way; each thread leaks
  * exactly 10 blocks of 100 bytes in stress_leak. */
 #define STRESS_THREADS 16
-#define STRESS_RING 64
+#define STRESS_RING    64
 static pthread_mutex_t mailbox_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *mailbox[STRESS_THREADS];
 
@@ -247,9 +247,17 @@ static void *stress_thread(void *arg)
         int slot = rand_r(&seed) % STRESS_RING;
         size_t size = 1 + (size_t)(rand_r(&seed) % 2048);
         switch (rand_r(&seed) % 4) {
-        case 0: free(ring[slot]); ring[slot] = malloc(size); break;
-        case 1: free(ring[slot]); ring[slot] = calloc(1, size); break;
-        case 2: ring[slot] = realloc(ring[slot], size); break;
+        case 0:
+            free(ring[slot]);
+            ring[slot] = malloc(size);
+            break;
+        case 1:
+            free(ring[slot]);
+            ring[slot] = calloc(1, size);
+            break;
+        case 2:
+            ring[slot] = realloc(ring[slot], size);
+            break;
         default: {
             /* hand a block to the next thread's mailbox; free what was there */
             pthread_mutex_lock(&mailbox_lock);

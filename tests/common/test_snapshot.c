@@ -39,52 +39,85 @@ static void write_sample(const char *name)
 {
     struct snap_writer *w = &writer;
     assert_int_equal(snap_writer_open(w, dir, name), 0);
-    struct snap_header h = {.source = SNAP_SOURCE_SHIM, .mode = SNAP_MODE_SAMPLED,
-                            .unwind = SNAP_UNWIND_FP, .trigger = SNAP_TRIGGER_EXIT, .seq = 7,
-                            .pid = 1234, .ppid = 1, .sample_period = 524288,
-                            .start_time_ns = 100, .snapshot_time_ns = 200, .monotonic_ns = 300,
+    struct snap_header h = {.source = SNAP_SOURCE_SHIM,
+                            .mode = SNAP_MODE_SAMPLED,
+                            .unwind = SNAP_UNWIND_FP,
+                            .trigger = SNAP_TRIGGER_EXIT,
+                            .seq = 7,
+                            .pid = 1234,
+                            .ppid = 1,
+                            .sample_period = 524288,
+                            .start_time_ns = 100,
+                            .snapshot_time_ns = 200,
+                            .monotonic_ns = 300,
                             .rss_bytes = 4096};
     strcpy(h.exe, "/usr/bin/example");
     strcpy(h.series, "example.1234.abc");
     strcpy(h.allocator, "glibc");
     assert_int_equal(snap_write_header(w, &h), 0);
     snap_begin_section(w, SNAP_SEC_MODULES);
-    struct snap_module m = {.start = 0x1000, .end = 0x2000, .offset = 0x0, .build_id_len = 3,
-                            .build_id = {1, 2, 3}, .path = "/usr/bin/example"};
+    struct snap_module m = {.start = 0x1000,
+                            .end = 0x2000,
+                            .offset = 0x0,
+                            .build_id_len = 3,
+                            .build_id = {1, 2, 3},
+                            .path = "/usr/bin/example"};
     snap_write_module(w, &m);
     snap_begin_section(w, SNAP_SEC_STACKS);
     uint64_t frames[3] = {0x1010, 0x1020, 0x1030};
     snap_write_stack(w, 5, frames, 3);
     snap_write_stack(w, 2, frames, 1);
     snap_begin_section(w, SNAP_SEC_HEAP);
-    struct snap_heap_entry he = {.stack_id = 5, .live_bytes = 100, .live_count = 2,
-                                 .total_bytes = 300, .total_count = 6, .freed_bytes = 200,
+    struct snap_heap_entry he = {.stack_id = 5,
+                                 .live_bytes = 100,
+                                 .live_count = 2,
+                                 .total_bytes = 300,
+                                 .total_count = 6,
+                                 .freed_bytes = 200,
                                  .freed_count = 4};
     snap_write_heap(w, &he);
     snap_begin_section(w, SNAP_SEC_FDS);
-    struct snap_fd_entry fe = {.fd = 9, .kind = SNAP_FD_MEMFD, .origin = SNAP_FDO_DUP,
-                               .stack_id = 2, .created_ns = 150, .source_fd = 4,
+    struct snap_fd_entry fe = {.fd = 9,
+                               .kind = SNAP_FD_MEMFD,
+                               .origin = SNAP_FDO_DUP,
+                               .stack_id = 2,
+                               .created_ns = 150,
+                               .source_fd = 4,
                                .target = "/memfd:frame (deleted)"};
     snap_write_fd(w, &fe);
     snap_begin_section(w, SNAP_SEC_MMAPS);
-    struct snap_mmap_entry me = {.addr = 0x7000, .len = 8192, .prot = 3, .flags = 1, .fd = 9,
-                                 .kind = SNAP_MMAP_MEMFD, .stack_id = 2, .path = ""};
+    struct snap_mmap_entry me = {.addr = 0x7000,
+                                 .len = 8192,
+                                 .prot = 3,
+                                 .flags = 1,
+                                 .fd = 9,
+                                 .kind = SNAP_MMAP_MEMFD,
+                                 .stack_id = 2,
+                                 .path = ""};
     snap_write_mmap(w, &me);
     snap_begin_section(w, SNAP_SEC_CORRUPTION);
-    struct snap_corruption ce = {.kind = SNAP_CORR_OVERFLOW, .tid = 77, .addr = 0x5000,
-                                 .block_size = 16, .offset = 16, .alloc_stack = 5,
-                                 .bytes_len = 2, .bytes = {0xde, 0xad}};
+    struct snap_corruption ce = {.kind = SNAP_CORR_OVERFLOW,
+                                 .tid = 77,
+                                 .addr = 0x5000,
+                                 .block_size = 16,
+                                 .offset = 16,
+                                 .alloc_stack = 5,
+                                 .bytes_len = 2,
+                                 .bytes = {0xde, 0xad}};
     strcpy(ce.detail, "1 byte past a 16-byte block");
     snap_write_corruption(w, &ce);
     snap_begin_section(w, SNAP_SEC_LOSSES);
     snap_write_loss(w, "fd_unattributed", 3);
     snap_begin_section(w, SNAP_SEC_REACHABILITY);
-    struct snap_reach_info ri = {.flags = SNAP_REACH_ATTACH_ONLY, .threads_stopped = 3,
-                                 .scan_ns = 11, .pause_ns = 7, .extra_bytes = 4096,
-                                 .blocks_scanned = 2, .roots_bytes = 8192};
+    struct snap_reach_info ri = {.flags = SNAP_REACH_ATTACH_ONLY,
+                                 .threads_stopped = 3,
+                                 .scan_ns = 11,
+                                 .pause_ns = 7,
+                                 .extra_bytes = 4096,
+                                 .blocks_scanned = 2,
+                                 .roots_bytes = 8192};
     snap_write_reach_info(w, &ri);
-    struct snap_reach_entry re = {.stack_id = 5,
-                                  .bytes = {64, 32, 0, 4}, .blocks = {1, 2, 0, 1}};
+    struct snap_reach_entry re = {.stack_id = 5, .bytes = {64, 32, 0, 4}, .blocks = {1, 2, 0, 1}};
     snap_write_reach(w, &re);
     assert_int_equal(snap_writer_commit(w), 0);
 }

@@ -20,7 +20,7 @@
 #include "modmap.h"
 #include "stacktable.h"
 
-#define THREADS 8
+#define THREADS  8
 #define DISTINCT 5000
 
 static struct stk_table table;

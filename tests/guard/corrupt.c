@@ -80,8 +80,8 @@ NOINLINE void *vendor_runtime_thread(void *arg)
 
 NOINLINE void jpeg_encode_snapshot(void)
 {
-    free(neighbour);               /* innocent */
-    char *jpeg = malloc(2880);     /* innocent: the size from the field report */
+    free(neighbour);           /* innocent */
+    char *jpeg = malloc(2880); /* innocent: the size from the field report */
     memset(jpeg, 0, 2880);
     free(jpeg);
     char *more[16];
@@ -131,7 +131,8 @@ int main(int argc, char **argv)
         errno = 0;
         volatile size_t huge = SIZE_MAX / 2;
         void *p = calloc(huge, 4);
-        printf("calloc overflow: %s %s\n", p ? "non-NULL" : "NULL", errno == ENOMEM ? "ENOMEM" : "?");
+        printf("calloc overflow: %s %s\n", p ? "non-NULL" : "NULL",
+               errno == ENOMEM ? "ENOMEM" : "?");
         return p != NULL;
     } else if (!strcmp(s, "realloc_freed")) {
         char *p = alloc_block(40);

@@ -166,15 +166,17 @@ static tree_fn g_tree[NFN];
             TREE_CALL(0)                                                                           \
             TREE_CALL(1)                                                                           \
             TREE_CALL(2)                                                                           \
-            TREE_CALL(3) TREE_CALL(4) TREE_CALL(5) TREE_CALL(6) TREE_CALL(7) TREE_CALL(8)          \
-                TREE_CALL(9) TREE_CALL(10) TREE_CALL(11) TREE_CALL(12) TREE_CALL(13)               \
-                    TREE_CALL(14) default : TREE_CALL(15)                                          \
+            TREE_CALL(3)                                                                           \
+            TREE_CALL(4) TREE_CALL(5) TREE_CALL(6) TREE_CALL(7) TREE_CALL(8) TREE_CALL(9)          \
+                TREE_CALL(10) TREE_CALL(11) TREE_CALL(12) TREE_CALL(13) TREE_CALL(14) default      \
+                : TREE_CALL(15)                                                                    \
         }                                                                                          \
     }
 TREE_FN(0)
 TREE_FN(1)
 TREE_FN(2)
-TREE_FN(3) TREE_FN(4) TREE_FN(5) TREE_FN(6) TREE_FN(7) TREE_FN(8) TREE_FN(9) TREE_FN(10) TREE_FN(11)
+TREE_FN(3)
+TREE_FN(4) TREE_FN(5) TREE_FN(6) TREE_FN(7) TREE_FN(8) TREE_FN(9) TREE_FN(10) TREE_FN(11)
     TREE_FN(12) TREE_FN(13) TREE_FN(14) TREE_FN(15) TREE_FN(16) TREE_FN(17) TREE_FN(18) TREE_FN(19)
         TREE_FN(20) TREE_FN(21) TREE_FN(22) TREE_FN(23) TREE_FN(24) TREE_FN(25) TREE_FN(26)
             TREE_FN(27) TREE_FN(28) TREE_FN(29) TREE_FN(30) TREE_FN(31)
