@@ -12,6 +12,8 @@
 #   -a LIST      allocators (default glibc,jemalloc,tcmalloc,mimalloc)
 #   -s           also run each allocator under the shim (soak --both)
 #   -u URL       with an explicit workload (after --): its metrics URL, if any
+#   -P           run the two sets side by side (half the wall time; each
+#                inferd needs ~7 % of a core, so they do not disturb each other)
 #
 # Writes OUTDIR/defects-off/ and OUTDIR/leak-defect/ (each a `leakaudit soak`
 # result: summary.md, summary.tsv, report.html, a CSV per run) and
@@ -24,15 +26,16 @@ LEAKAUDIT=$BUILD/bin/leakaudit
 INFERD=$BUILD/bin/inferd
 
 minutes=10 config=$ROOT/inferd/inferd.example.json allocators=glibc,jemalloc,tcmalloc,mimalloc
-shim=--without-shim url=
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
-while getopts "m:c:a:su:h" opt; do
+shim=--without-shim url= parallel=0
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+while getopts "m:c:a:su:Ph" opt; do
     case $opt in
     m) minutes=$OPTARG ;;
     c) config=$OPTARG ;;
     a) allocators=$OPTARG ;;
     s) shim=--both ;;
     u) url=$OPTARG ;;
+    P) parallel=1 ;;
     h) usage 0 ;;
     *) usage ;;
     esac
@@ -70,14 +73,30 @@ else
     [ -x "$INFERD" ] || { echo "soak-inferd: $INFERD missing (make build/bin/inferd)" >&2; exit 1; }
     [ -r "$config" ] || { echo "soak-inferd: $config: no such config (use -c)" >&2; exit 1; }
     command -v python3 >/dev/null || { echo "soak-inferd: needs python3" >&2; exit 1; }
+    # The example config's clip: made locally when missing, as `make demo` does.
+    if [ "$config" = "$ROOT/inferd/inferd.example.json" ] && [ ! -f "$BUILD/clips/counter.mp4" ]; then
+        mkdir -p "$BUILD/clips"
+        "$ROOT/scripts/make-clip" --seconds 10 "$BUILD/clips/counter.mp4" >/dev/null
+    fi
     # Configs derived from the given one: every defect off, then only the
-    # decode-error leak on; inferd runs until soak stops it.
+    # decode-error leak on; inferd runs until soak stops it. They live in
+    # OUTDIR, so relative clip paths (relative to the given config's
+    # directory) are made absolute, and every clip must exist: a soak of a
+    # daemon that only retries its streams measures nothing.
     for set in defects-off leak-defect; do
         python3 - "$config" "$out/$set.json" "$set" <<'PY'
-import json, sys
+import json, os, sys
 src, dst, which = sys.argv[1:4]
 with open(src) as f:
     cfg = json.load(f)
+base = os.path.dirname(os.path.abspath(src))
+for name, path in cfg.get("clips", {}).items():
+    if "://" in path:
+        continue
+    path = os.path.normpath(os.path.join(base, path))
+    if not os.path.isfile(path):
+        sys.exit("soak-inferd: clip %r: %s: no such file" % (name, path))
+    cfg["clips"][name] = path
 defects = {k: False for k in ("heap_overflow", "dup_input_fd", "decode_error_leak",
                               "reconnect_ref_leak", "use_after_destroy")}
 if which == "leak-defect":
@@ -90,13 +109,24 @@ with open(dst, "w") as f:
 PY
         chmod 600 "$out/$set.json"
     done
-    # Relative paths in the config (clips, tessdata) are relative to its directory.
-    cd "$(dirname "$config")"
+    pids=()
     for set in defects-off leak-defect; do
         port=$(free_port)
-        soak_one "$set" "http://127.0.0.1:$port/metrics" \
-            "$INFERD" -c "$out/$set.json" -p "$port" -d $((seconds + 600))
+        if [ "$parallel" = 1 ]; then
+            soak_one "$set" "http://127.0.0.1:$port/metrics" \
+                "$INFERD" -c "$out/$set.json" -p "$port" -d $((seconds + 600)) \
+                >"$out/$set.log" 2>&1 &
+            pids+=($!)
+            sleep 2 # distinct ports: the first inferd has bound its port
+        else
+            soak_one "$set" "http://127.0.0.1:$port/metrics" \
+                "$INFERD" -c "$out/$set.json" -p "$port" -d $((seconds + 600))
+        fi
     done
+    for pid in "${pids[@]+"${pids[@]}"}"; do
+        wait "$pid" || { echo "soak-inferd: a soak failed (see $out/*.log)" >&2; exit 1; }
+    done
+    [ "$parallel" = 0 ] || cat "$out/defects-off.table" "$out/leak-defect.table"
     sets=(defects-off leak-defect)
 fi
 
