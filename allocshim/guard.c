@@ -45,6 +45,7 @@
 #define RIGHT_RZ         16 /* at least this many pattern bytes after it */
 #define HEADER_BYTES     16
 #define PAGE_SLOTS       4096 /* guard-page slots (each: one data page) */
+#define FREED_WINDOW     256  /* a freed slot is reused after this many later frees */
 #define MAX_EVENTS       256
 #define QUARANTINE_SLOTS 65536
 #define MAX_DUMP         SNAP_MAX_CORRUPTION_BYTES
@@ -569,14 +570,18 @@ static void *page_alloc(size_t size, size_t align, int zero)
     uint32_t i;
     shim_spin_lock(&slot_lock);
     int first_use = 0;
-    if (slot_next < PAGE_SLOTS) {
-        i = slot_next++;
-        first_use = 1;
-    } else if (fifo_len > PAGE_SLOTS / 2) { /* keep freed slots inaccessible a while */
+    if (fifo_len > FREED_WINDOW) { /* freed slots stay inaccessible a while */
         i = freed_fifo[fifo_head];
         fifo_head = (fifo_head + 1) % PAGE_SLOTS;
         fifo_len--;
         shim_heap_evict((void *)slots[i].user);
+    } else if (slot_next < PAGE_SLOTS) {
+        /* A fresh slot's first use costs a VMA split and a page fault
+         * (~10 us), so they are taken only while the window is filling or
+         * blocks stay live: a program mostly touches FREED_WINDOW + its
+         * live sampled blocks' worth of slots. */
+        i = slot_next++;
+        first_use = 1;
     } else {
         shim_spin_unlock(&slot_lock);
         return NULL;
