@@ -160,6 +160,10 @@ void soak_assign_verdicts(struct soak_run *runs, size_t n)
             snprintf(own, sizeof(own), "interrupted at %.1fs", r->end_t);
             append(v, cap, own);
         }
+        /* A counter that never moved: the workload did nothing (a daemon
+         * retrying a missing input), so its memory figures mean little. */
+        if (r->scrapes_ok >= 2 && r->throughput == 0)
+            append(v, cap, "no throughput: did the workload work?");
         if (r->leaks)
             append(v, cap, "leaks");
         else if (r->n_samples < MIN_FIT_SAMPLES)

@@ -12,6 +12,8 @@
  *   soakload serve PORT  clean churn plus a /metrics endpoint on 127.0.0.1:PORT
  *                      whose counter grows 100/s and whose latency histogram
  *                      has its p99 at exactly 75 ms
+ *   soakload serve_idle PORT  the same endpoint, but nothing is ever done:
+ *                      the counter stays at 0 (a daemon stuck retrying)
  * SOAKLOAD_PIDFILE=path writes the pid there once running; SOAKLOAD_SHOW_MAPS=1
  * prints the /proc/self/maps lines of the shim and allocator libraries, and
  * LEAKAUDIT_GUARD, to stderr.
@@ -112,6 +114,8 @@ static int listen_on(int port)
     return fd;
 }
 
+static int idle; /* serve_idle: the counters never move */
+
 static void serve_one(int lfd, double t0)
 {
     int c = accept(lfd, NULL, NULL);
@@ -122,7 +126,8 @@ static void serve_one(int lfd, double t0)
     (void)n;
     /* The counter grows smoothly; the histogram in steps of 100 observations,
      * so that the p99 between any two scrapes is exactly 75 ms. */
-    long frames = (long)((now_s() - t0) * FRAMES_PER_S), observed = frames / 100 * 100;
+    long frames = idle ? 0 : (long)((now_s() - t0) * FRAMES_PER_S);
+    long observed = frames / 100 * 100;
     char body[2048];
     int len = snprintf(body, sizeof(body),
                        "# HELP soaktest_frames_inferred_total Frames done.\n"
@@ -153,7 +158,7 @@ static void serve_one(int lfd, double t0)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: soakload leak|clean|corrupt|segv_if_glibc|serve PORT\n");
+        fprintf(stderr, "usage: soakload leak|clean|corrupt|segv_if_glibc|serve[_idle] PORT\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -170,7 +175,8 @@ int main(int argc, char **argv)
     victim_a = malloc(32);
     victim_b = malloc(32);
     int lfd = -1;
-    if (!strcmp(mode, "serve"))
+    idle = !strcmp(mode, "serve_idle");
+    if (!strcmp(mode, "serve") || idle)
         lfd = listen_on(argc > 2 ? atoi(argv[2]) : 0);
     unsigned seed = 1;
     double t0 = now_s(), next = t0;

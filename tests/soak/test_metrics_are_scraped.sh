@@ -26,3 +26,13 @@ assert_contains "$T/out/report.html" 'Throughput over time'
 pid=$(cat "$T/load-saw")
 [ "$pid" -gt 1 ] || fail "LEAKAUDIT_SOAK_PID was '$pid'"
 ok "throughput $thr/s, p99 75 ms, drops 7, load saw pid $pid"
+
+# A target whose counter never moves (a daemon retrying a missing input) is
+# not called stable without a word.
+port=$(free_port)
+soak "$T/idle" -a glibc -d 2s -i 250ms -m "http://127.0.0.1:$port/metrics" \
+    -- "$SOAKLOAD" serve_idle "$port"
+assert_eq "$(field "$T/idle" glibc throughput_per_s)" 0.00 "idle throughput"
+field "$T/idle" glibc verdict | grep -q 'no throughput' ||
+    fail "idle workload's verdict: $(field "$T/idle" glibc verdict)"
+ok "a workload that does nothing is flagged: $(field "$T/idle" glibc verdict)"
