@@ -73,10 +73,11 @@ else
     [ -x "$INFERD" ] || { echo "soak-inferd: $INFERD missing (make build/bin/inferd)" >&2; exit 1; }
     [ -r "$config" ] || { echo "soak-inferd: $config: no such config (use -c)" >&2; exit 1; }
     command -v python3 >/dev/null || { echo "soak-inferd: needs python3" >&2; exit 1; }
-    # The example config's clip: made locally when missing, as `make demo` does.
-    if [ "$config" = "$ROOT/inferd/inferd.example.json" ] && [ ! -f "$BUILD/clips/counter.mp4" ]; then
-        mkdir -p "$BUILD/clips"
-        "$ROOT/scripts/make-clip" --seconds 10 "$BUILD/clips/counter.mp4" >/dev/null
+    # The example config's clip (its path is ../build/clips/counter.mp4 from
+    # inferd/, whatever BUILD is): made locally when missing, as `make demo` does.
+    if [ "$config" = "$ROOT/inferd/inferd.example.json" ] && [ ! -f "$ROOT/build/clips/counter.mp4" ]; then
+        mkdir -p "$ROOT/build/clips"
+        "$ROOT/scripts/make-clip" --seconds 10 "$ROOT/build/clips/counter.mp4" >/dev/null
     fi
     # Configs derived from the given one: every defect off, then only the
     # decode-error leak on; inferd runs until soak stops it. They live in
