@@ -558,13 +558,25 @@ res_after(uint32_t fn, const uintptr_t *a, uintptr_t before, uintptr_t rv, void 
         res_after(fn, a, before, (uintptr_t)r, frame, ret);                                        \
         return r;                                                                                  \
     }
+// clang-format off (it does not settle on one layout for this list)
 #define RES_WRAP16(HI)                                                                             \
     RES_WRAP(HI, 0)                                                                                \
     RES_WRAP(HI, 1)                                                                                \
     RES_WRAP(HI, 2)                                                                                \
-    RES_WRAP(HI, 3) RES_WRAP(HI, 4) RES_WRAP(HI, 5) RES_WRAP(HI, 6) RES_WRAP(HI, 7)                \
-        RES_WRAP(HI, 8) RES_WRAP(HI, 9) RES_WRAP(HI, 10) RES_WRAP(HI, 11) RES_WRAP(HI, 12)         \
-            RES_WRAP(HI, 13) RES_WRAP(HI, 14) RES_WRAP(HI, 15)
+    RES_WRAP(HI, 3)                                                                                \
+    RES_WRAP(HI, 4)                                                                                \
+    RES_WRAP(HI, 5)                                                                                \
+    RES_WRAP(HI, 6)                                                                                \
+    RES_WRAP(HI, 7)                                                                                \
+    RES_WRAP(HI, 8)                                                                                \
+    RES_WRAP(HI, 9)                                                                                \
+    RES_WRAP(HI, 10)                                                                               \
+    RES_WRAP(HI, 11)                                                                               \
+    RES_WRAP(HI, 12)                                                                               \
+    RES_WRAP(HI, 13)                                                                               \
+    RES_WRAP(HI, 14)                                                                               \
+    RES_WRAP(HI, 15)
+// clang-format on
 RES_WRAP16(0)
 RES_WRAP16(1)
 RES_WRAP16(2)

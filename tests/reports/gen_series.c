@@ -154,6 +154,7 @@ uint32_t hostile_entry(void); /* fixture_hostile.c */
 typedef uint32_t (*tree_fn)(int level, unsigned path);
 static tree_fn g_tree[NFN];
 
+// clang-format off (it does not settle on one layout for these lists)
 #define TREE_CALL(k)                                                                               \
     case k:                                                                                        \
         return g_tree[(path * 7u + k) % NFN](level - 1, path / 16);
@@ -167,21 +168,56 @@ static tree_fn g_tree[NFN];
             TREE_CALL(1)                                                                           \
             TREE_CALL(2)                                                                           \
             TREE_CALL(3)                                                                           \
-            TREE_CALL(4) TREE_CALL(5) TREE_CALL(6) TREE_CALL(7) TREE_CALL(8) TREE_CALL(9)          \
-                TREE_CALL(10) TREE_CALL(11) TREE_CALL(12) TREE_CALL(13) TREE_CALL(14) default      \
-                : TREE_CALL(15)                                                                    \
+            TREE_CALL(4)                                                                           \
+            TREE_CALL(5)                                                                           \
+            TREE_CALL(6)                                                                           \
+            TREE_CALL(7)                                                                           \
+            TREE_CALL(8)                                                                           \
+            TREE_CALL(9)                                                                           \
+            TREE_CALL(10)                                                                          \
+            TREE_CALL(11)                                                                          \
+            TREE_CALL(12)                                                                          \
+            TREE_CALL(13)                                                                          \
+            TREE_CALL(14)                                                                          \
+        default:                                                                                   \
+            TREE_CALL(15)                                                                          \
         }                                                                                          \
     }
 TREE_FN(0)
 TREE_FN(1)
 TREE_FN(2)
 TREE_FN(3)
-TREE_FN(4) TREE_FN(5) TREE_FN(6) TREE_FN(7) TREE_FN(8) TREE_FN(9) TREE_FN(10) TREE_FN(11)
-    TREE_FN(12) TREE_FN(13) TREE_FN(14) TREE_FN(15) TREE_FN(16) TREE_FN(17) TREE_FN(18) TREE_FN(19)
-        TREE_FN(20) TREE_FN(21) TREE_FN(22) TREE_FN(23) TREE_FN(24) TREE_FN(25) TREE_FN(26)
-            TREE_FN(27) TREE_FN(28) TREE_FN(29) TREE_FN(30) TREE_FN(31)
+TREE_FN(4)
+TREE_FN(5)
+TREE_FN(6)
+TREE_FN(7)
+TREE_FN(8)
+TREE_FN(9)
+TREE_FN(10)
+TREE_FN(11)
+TREE_FN(12)
+TREE_FN(13)
+TREE_FN(14)
+TREE_FN(15)
+TREE_FN(16)
+TREE_FN(17)
+TREE_FN(18)
+TREE_FN(19)
+TREE_FN(20)
+TREE_FN(21)
+TREE_FN(22)
+TREE_FN(23)
+TREE_FN(24)
+TREE_FN(25)
+TREE_FN(26)
+TREE_FN(27)
+TREE_FN(28)
+TREE_FN(29)
+TREE_FN(30)
+TREE_FN(31)
+// clang-format on
 
-                static void tree_init(void)
+static void tree_init(void)
 {
     tree_fn fns[NFN] = {tree_0,  tree_1,  tree_2,  tree_3,  tree_4,  tree_5,  tree_6,  tree_7,
                         tree_8,  tree_9,  tree_10, tree_11, tree_12, tree_13, tree_14, tree_15,
