@@ -47,7 +47,7 @@
 #define PAGE_SLOTS       4096 /* guard-page slots (each: one data page) */
 #define FREED_WINDOW     256  /* a freed slot is reused after this many later frees */
 #define MAX_EVENTS       256
-#define QUARANTINE_SLOTS 65536
+#define QUARANTINE_SLOTS (1u << 20) /* entries, 32 MiB of address space, touched as used */
 #define MAX_DUMP         SNAP_MAX_CORRUPTION_BYTES
 /* Freed blocks are poisoned (and checked) over their first and last
  * POISON_BYTES: use-after-free writes land in a struct's first or last
