@@ -9,12 +9,13 @@
 # ratios against bare and against the empty uprobe, plus our drop counters.
 #
 #   bench/tracer.sh [SECONDS]   (per config, default 20: sampled mode needs
-#                               a few of its 10 s periods; root, after `make`)
+#                               a few of its 10 s periods; root, after
+#                               `make all tests`; ONLY=REGEX picks configs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 LEAKAUDIT=$BUILD/bin/leakaudit
-DUMP=$BUILD/tests/tracer/tracer_snapdump
+DUMP=$BUILD/tests/common/snapdump
 SECS=${1:-20}
 LIBC=$(ldd /bin/true | awk '/libc.so/ {print $3}')
 [ "$(id -u)" = 0 ] || { echo "bench/tracer.sh: needs root" >&2; exit 1; }
@@ -100,7 +101,14 @@ wait_for() { # FILE REGEX
     echo "timed out waiting for /$2/ in $1" >&2
     return 1
 }
-stop() { kill "$@" 2>/dev/null || true; wait "$@" 2>/dev/null || true; }
+# stop [-SIG] PID...: signals, then waits for the PIDs (a tool writes its
+# snapshot while it detaches).
+stop() {
+    local sig=-TERM
+    case $1 in -*) sig=$1; shift ;; esac
+    kill "$sig" "$@" 2>/dev/null || true
+    wait "$@" 2>/dev/null || true
+}
 
 declare -A NS NOTE
 bare() {
@@ -130,6 +138,10 @@ with_leakaudit() { # NAME MODE [ENV=VALUE]
     NS[$1]=$(wait_result)
     stop -INT $la
     stop $TPID
+    if [ ! -d "$W/$1" ]; then
+        NOTE[$1]="no snapshot written: $(tail -n 3 "$W/la.log" | tr '\n' ' ')"
+        return
+    fi
     local drops
     drops=$("$DUMP" "$W/$1" | grep '^loss ' |
         grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by|=0$' || true)
@@ -165,14 +177,17 @@ uretprobe:$LIBC:malloc /@size[tid]/ { @live[retval] = @size[tid]; @bystack[@stk[
 uprobe:$LIBC:free { delete(@live[arg0]); }"
 
 echo "bench/tracer.sh: ${SECS}s per config of the malloc/calloc/realloc/free mix, $(nproc) CPUs, $(uname -r)"
+# ONLY=REGEX runs the configs whose names match (bare and empty_uprobe,
+# the references, always run).
+want() { [ -z "${ONLY:-}" ] || [[ $1 =~ $ONLY ]]; }
 bare
 with_bpftrace empty_uprobe "$EMPTY_UPROBE"
-with_bpftrace empty_same_traps "$EMPTY_SAME_TRAPS"
-with_leakaudit leakaudit_traps_only full LEAKAUDIT_TRACER_BENCH_EMPTY=1
-with_leakaudit leakaudit_full full
-with_leakaudit leakaudit_sampled sampled
-with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
-with_memleak_bcc
+want empty_same_traps && with_bpftrace empty_same_traps "$EMPTY_SAME_TRAPS"
+want leakaudit_traps_only && with_leakaudit leakaudit_traps_only full LEAKAUDIT_TRACER_BENCH_EMPTY=1
+want leakaudit_full && with_leakaudit leakaudit_full full
+want leakaudit_sampled && with_leakaudit leakaudit_sampled sampled
+want bpftrace_memleak && with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
+want bcc_memleak && with_memleak_bcc
 
 printf '\n%-22s %12s %10s %14s  %s\n' config ns/call "vs bare" "vs empty uprobe" notes
 for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_sampled bpftrace_memleak bcc_memleak; do

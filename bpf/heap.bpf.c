@@ -7,6 +7,7 @@
  * snapshot: no per-event traffic. The programs are attached by
  * tracer/probes.c to whatever functions the target's allocator really has.
  */
+#define SITE_OWN_WALK
 #include "site.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -26,10 +27,12 @@ struct {
     __type(value, struct trc_heap_stats);
 } sites SEC(".maps");
 
+/* The call in flight of each thread (sp != 0 while one is): task-local
+ * storage, cheaper than a hash keyed by tid and gone with the thread. */
 struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, TRC_MAX_THREADS);
-    __type(key, __u32);
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
     __type(value, struct trc_pending);
 } pending SEC(".maps");
 
@@ -45,14 +48,18 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u32 ki
     count(TRC_C_ALLOC_CALLS, 1);
     __u64 sp = PT_REGS_SP(ctx);
     __u64 now = bpf_ktime_get_ns();
-    struct trc_pending np = {
-        .size = size, .sp = sp, .ts = now, .old_ptr = old_ptr, .memptr = memptr, .kind = kind};
     /* The return address at the top of the stack is the immediate caller,
      * right even when the caller has no frame pointer. */
-    if (bpf_probe_read_user(&np.site.caller, sizeof(np.site.caller), (void *)sp))
+    __u64 caller = 0;
+    if (bpf_probe_read_user(&caller, sizeof(caller), (void *)sp))
         count(TRC_C_CALLER_UNREADABLE, 1);
-    struct trc_pending *p = bpf_map_lookup_elem(&pending, &tid);
-    if (p) {
+    struct trc_pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+                                                 BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!p) {
+        count(TRC_C_PENDING_FULL, 1);
+        return 0;
+    }
+    if (p->sp) {
         /* A call still in flight higher up this thread's stack: this is the
          * allocator calling itself (operator new -> malloc). The outer call
          * owns the block. Older than the stale limit: it never returned.
@@ -61,15 +68,20 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u32 ki
          * uretprobe already replaced the return address with the kernel's
          * trampoline, so the outer call keeps the real caller. */
         if (now - p->ts < TRC_PENDING_STALE_NS &&
-            (p->sp > sp || (p->sp == sp && np.site.caller != p->site.caller))) {
+            (p->sp > sp || (p->sp == sp && caller != p->site.caller))) {
             count(TRC_C_NESTED, 1);
             return 0;
         }
         count(TRC_C_PENDING_STALE, 1);
     }
-    np.site.stack_id = take_stack_id(ctx);
-    if (bpf_map_update_elem(&pending, &tid, &np, BPF_ANY))
-        count(TRC_C_PENDING_FULL, 1);
+    p->size = size;
+    p->ts = now;
+    p->old_ptr = old_ptr;
+    p->memptr = memptr;
+    p->kind = kind;
+    p->site.caller = caller;
+    p->site.stack_id = walk_stack_id(PT_REGS_IP(ctx), PT_REGS_FP(ctx), sp);
+    p->sp = sp; /* last: marks the call in flight */
     return 0;
 }
 
@@ -132,13 +144,13 @@ static __always_inline int alloc_return(struct pt_regs *ctx, __u64 ret)
     __u32 tid = target_tid();
     if (!tid)
         return 0;
-    struct trc_pending *p = bpf_map_lookup_elem(&pending, &tid);
+    struct trc_pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
     /* Only the return of the outermost call (sp back to just above its
      * return address) completes it; nested returns are ignored. */
-    if (!p || PT_REGS_SP(ctx) != p->sp + sizeof(__u64))
+    if (!p || !p->sp || PT_REGS_SP(ctx) != p->sp + sizeof(__u64))
         return 0;
     struct trc_pending c = *p;
-    bpf_map_delete_elem(&pending, &tid);
+    p->sp = 0;
 
     __u64 ptr = ret;
     if (c.kind == TRC_ALLOC_MEMPTR) {

@@ -143,7 +143,7 @@ static int open_heap(struct trc_probes *p, const struct trc_opts *o, char *err, 
     s->rodata->targ_tgid = (uint32_t)o->pid;
     /* bench/tracer.sh's "traps only" configuration; not a user option. */
     s->rodata->bench_empty = getenv("LEAKAUDIT_TRACER_BENCH_EMPTY") != NULL;
-    bpf_map__set_value_size(s->maps.stacks, o->stack_depth * sizeof(uint64_t));
+    s->rodata->stack_depth = (uint32_t)o->stack_depth; /* its `stacks` holds the largest depth */
     int rc = heap_bpf__load(s);
     if (rc) {
         snprintf(err, errlen, "cannot load the heap BPF programs: %s", strerror(-rc));
