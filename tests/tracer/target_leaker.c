@@ -1,8 +1,10 @@
 /*
  * Target program for the tracer tests (not a test itself). It churns
  * (malloc/free, open/close) from the start; once the file GO exists it
- * plants known leaks -- heap blocks in leak_heap() at a steady rate, fds via
- * dup, fcntl(F_DUPFD) and memfd_create -- writes its own counters to
+ * plants known leaks -- heap blocks in leak_heap() at a steady rate, blocks
+ * that make_obj() allocates for leak_wrapped() (a function a test tracks
+ * as a resource with a return probe), fds via dup, fcntl(F_DUPFD) and
+ * memfd_create -- writes its own counters to
  * COUNTERS and then idles until killed (so a snapshot taken after that sees
  * no transient blocks or fds). Without GO it churns forever.
  *
@@ -18,12 +20,13 @@
 #include <unistd.h>
 
 #define LEAK_BYTES  1000
+#define OBJ_BYTES   48
 #define DUP_LEAKS   5
 #define FCNTL_LEAKS 4
 #define MEMFD_LEAKS 3
 
 static void *volatile sink;
-static unsigned long leaked_bytes, leaked_count;
+static unsigned long leaked_bytes, leaked_count, wrapped_count;
 
 __attribute__((noinline)) void leak_heap(size_t n)
 {
@@ -32,6 +35,24 @@ __attribute__((noinline)) void leak_heap(size_t n)
     sink = p; /* never freed */
     leaked_bytes += n;
     leaked_count++;
+}
+
+__attribute__((noinline)) void *make_obj(size_t n)
+{
+    char *p = malloc(n);
+    memset(p, 2, n);
+    return p;
+}
+
+__attribute__((noinline)) void drop_obj(void *p)
+{
+    free(p);
+}
+
+__attribute__((noinline)) void leak_wrapped(void)
+{
+    sink = make_obj(OBJ_BYTES); /* never dropped */
+    wrapped_count++;
 }
 
 __attribute__((noinline)) void churn(void)
@@ -95,6 +116,7 @@ int main(int argc, char **argv)
         clean_fds();
         if (leak) {
             leak_heap(LEAK_BYTES);
+            leak_wrapped();
             if (i < DUP_LEAKS && leak_dup(devnull) >= 0)
                 fds++;
             if (i < FCNTL_LEAKS && leak_fcntl(devnull) >= 0)
@@ -107,9 +129,11 @@ int main(int argc, char **argv)
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", argv[3]);
     FILE *f = fopen(tmp, "w");
-    fprintf(f, "leaked_bytes=%lu leaked_count=%lu dup=%d fcntl=%d memfd=%d fds=%d\n", leaked_bytes,
-            leaked_count, leak ? DUP_LEAKS : 0, leak ? FCNTL_LEAKS : 0, leak ? MEMFD_LEAKS : 0,
-            fds);
+    fprintf(f,
+            "leaked_bytes=%lu leaked_count=%lu wrapped_count=%lu dup=%d fcntl=%d memfd=%d "
+            "fds=%d\n",
+            leaked_bytes, leaked_count, wrapped_count, leak ? DUP_LEAKS : 0,
+            leak ? FCNTL_LEAKS : 0, leak ? MEMFD_LEAKS : 0, fds);
     fclose(f);
     rename(tmp, argv[3]);
     for (;;) /* keep running, quietly (no transient blocks or fds), until killed */
