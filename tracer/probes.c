@@ -84,21 +84,34 @@ static void destroy_links(struct bpf_link **links, size_t n)
     }
 }
 
+/* Detaches in the reverse of attach order (see trc_probes_set_alloc_side). */
 static void detach_alloc_side(struct trc_probes *p)
 {
-    /* Entries (odd slots) before returns: a return probe removed first
-     * would leave calls entering with nobody to complete them. */
     struct bpf_link *order[2 * TRC_MAX_PROBES];
     size_t n = 0;
-    for (size_t i = 1; i < p->n_alloc_links; i += 2)
-        order[n++] = p->alloc_links[i];
-    for (size_t i = 0; i < p->n_alloc_links; i += 2)
+    for (size_t i = p->n_alloc_links; i-- > 0;)
         order[n++] = p->alloc_links[i];
     destroy_links(order, n);
     p->n_alloc_links = 0;
     p->alloc_on = 0;
 }
 
+static int is_realloc(int handler)
+{
+    return handler == TRC_H_REALLOC || handler == TRC_H_REALLOCARRAY;
+}
+
+/*
+ * The allocation side goes on in an order that never lets a tracked block
+ * change hands unseen while only some probes are in: all return probes
+ * first (an entry without its return would leave calls pending), then the
+ * entries of realloc and reallocarray (which free their old block), then
+ * the other entries. Otherwise a block calloc handed out once its probe is
+ * in could be moved by a realloc not probed yet, and the address given
+ * out again would look like a missed free (seen as `free_missed` under
+ * jemalloc, whose realloc always moves a block to a new size class). It
+ * comes off in the reverse order.
+ */
 int trc_probes_set_alloc_side(struct trc_probes *p, int on)
 {
     if (!p->heap || on == p->alloc_on)
@@ -108,25 +121,22 @@ int trc_probes_set_alloc_side(struct trc_probes *p, int on)
         return 0;
     }
     const struct trc_allocator *a = p->alloc;
-    for (size_t i = 0; i < a->n; i++) {
-        const struct trc_probe_target *t = &a->t[i];
-        if (t->handler == TRC_H_FREE)
-            continue;
-        int err;
-        /* Return probe first: an entry without its return would leave
-         * calls pending. */
-        struct bpf_link *r = attach_one(p->heap->progs.la_alloc_ret, p->pid, t, 1, &err);
-        if (!r) {
-            detach_alloc_side(p);
-            return err;
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < a->n; i++) {
+            const struct trc_probe_target *t = &a->t[i];
+            if (t->handler == TRC_H_FREE || (pass == 1 && !is_realloc(t->handler)) ||
+                (pass == 2 && is_realloc(t->handler)))
+                continue;
+            int err;
+            struct bpf_link *l =
+                pass == 0 ? attach_one(p->heap->progs.la_alloc_ret, p->pid, t, 1, &err)
+                          : attach_one(entry_prog(p->heap, t->handler), p->pid, t, 0, &err);
+            if (!l) {
+                detach_alloc_side(p);
+                return err;
+            }
+            p->alloc_links[p->n_alloc_links++] = l;
         }
-        p->alloc_links[p->n_alloc_links++] = r;
-        struct bpf_link *l = attach_one(entry_prog(p->heap, t->handler), p->pid, t, 0, &err);
-        if (!l) {
-            detach_alloc_side(p);
-            return err;
-        }
-        p->alloc_links[p->n_alloc_links++] = l;
     }
     p->alloc_on = 1;
     return 0;
@@ -275,10 +285,9 @@ void trc_probes_close(struct trc_probes *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->n_free_links && p->n_alloc_links < 2 * TRC_MAX_PROBES; i++)
-        p->alloc_links[p->n_alloc_links++] = p->free_links[i];
+    detach_alloc_side(p); /* frees last: no tracked block is freed unseen */
+    destroy_links(p->free_links, p->n_free_links);
     p->n_free_links = 0;
-    detach_alloc_side(p);
     heap_bpf__destroy(p->heap); /* NULL-safe */
     fds_bpf__destroy(p->fds);
     free(p);
