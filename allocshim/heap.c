@@ -166,16 +166,26 @@ static void insert(struct shim_node *n)
     shim_spin_unlock(l);
 }
 
-static struct shim_node *unlink_addr(uintptr_t p)
+/* Locks p's bucket stripe (*lock_out) and returns the link that points
+ * at p's node, or at the NULL that ends the chain. */
+static struct shim_node **link_locked(uintptr_t p, int **lock_out)
 {
     uint32_t b = bucket_of(p);
-    if (!__atomic_load_n(&buckets[b], __ATOMIC_RELAXED))
-        return NULL; /* empty bucket: no lock needed to know p is not here */
     int *l = &locks[b & (LOCK_STRIPES - 1)];
     shim_spin_lock(l);
+    *lock_out = l;
     struct shim_node **pp = &buckets[b], *n;
     while ((n = *pp) && n->addr != p)
         pp = &n->next;
+    return pp;
+}
+
+static struct shim_node *unlink_addr(uintptr_t p)
+{
+    if (!__atomic_load_n(&buckets[bucket_of(p)], __ATOMIC_RELAXED))
+        return NULL; /* empty bucket: no lock needed to know p is not here */
+    int *l;
+    struct shim_node **pp = link_locked(p, &l), *n = *pp;
     if (n)
         *pp = n->next;
     shim_spin_unlock(l);
@@ -351,14 +361,7 @@ void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t 
 
 static struct shim_node *find_locked(uintptr_t p, int **lock_out)
 {
-    uint32_t b = bucket_of(p);
-    int *l = &locks[b & (LOCK_STRIPES - 1)];
-    shim_spin_lock(l);
-    *lock_out = l;
-    struct shim_node *n = buckets[b];
-    while (n && n->addr != p)
-        n = n->next;
-    return n;
+    return *link_locked(p, lock_out);
 }
 
 static void fill_info(const struct shim_node *n, struct shim_block_info *out)
@@ -428,12 +431,8 @@ void shim_heap_evict(const void *p)
 
 int shim_heap_evict_freed(const void *p, struct shim_block_info *out)
 {
-    uint32_t b = bucket_of((uintptr_t)p);
-    int *l = &locks[b & (LOCK_STRIPES - 1)];
-    shim_spin_lock(l);
-    struct shim_node **pp = &buckets[b], *n;
-    while ((n = *pp) && n->addr != (uintptr_t)p)
-        pp = &n->next;
+    int *l;
+    struct shim_node **pp = link_locked((uintptr_t)p, &l), *n = *pp;
     int rc = SHIM_LOOKUP_NONE;
     if (n) {
         fill_info(n, out);

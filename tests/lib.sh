@@ -14,7 +14,14 @@ on_exit() { _cleanup_fns+=("$1"); }
 _run_cleanup() {
     local f
     for f in "${_cleanup_fns[@]+"${_cleanup_fns[@]}"}"; do eval "$f" || true; done
-    rm -rf "$T"
+    # A straggler of the program under test (python's regrtest leaves some)
+    # may still be writing its last snapshot here: try again, never fail.
+    local i
+    for i in 1 2 3 4 5; do
+        rm -rf "$T" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    rm -rf "$T" || true
 }
 trap _run_cleanup EXIT
 
