@@ -1045,6 +1045,26 @@ void shim_guard_scan(void)
     }
 }
 
+/* fork: the quarantine, the page slots and the event list must not be
+ * caught mid-update by a fork, and a lock held by another thread would
+ * stay held forever in the child (a Python test suite that forks while
+ * another thread frees hung in quarantine_push). None of these sections
+ * takes another of the three, so holding all of them across fork() cannot
+ * deadlock. */
+void shim_guard_fork_prepare(void)
+{
+    shim_spin_lock(&event_lock);
+    shim_spin_lock(&slot_lock);
+    shim_spin_lock(&q_lock);
+}
+
+void shim_guard_fork_release(void)
+{
+    shim_spin_unlock(&q_lock);
+    shim_spin_unlock(&slot_lock);
+    shim_spin_unlock(&event_lock);
+}
+
 void shim_guard_snapshot(struct snap_writer *w)
 {
     shim_spin_lock(&event_lock);

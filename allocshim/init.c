@@ -140,16 +140,19 @@ static void fork_prepare(void)
 {
     shim_snapshot_fork_prepare();
     shim_mmap_fork_prepare();
+    shim_guard_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+    shim_guard_fork_release();
     shim_mmap_fork_parent();
     shim_snapshot_fork_parent();
 }
 
 static void fork_child(void)
 {
+    shim_guard_fork_release();
     shim_heap_after_fork_child();
     shim_res_after_fork_child();
     shim_mmap_fork_child();

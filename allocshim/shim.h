@@ -205,6 +205,8 @@ size_t shim_guard_usable_size(const void *p);
 void shim_guard_scan(void);
 void shim_guard_refresh_modules(void);
 void shim_guard_snapshot(struct snap_writer *w);
+void shim_guard_fork_prepare(void);
+void shim_guard_fork_release(void); /* in the parent and in the child */
 uint64_t shim_guard_scan_interval_ms(void);
 /* Guard pages alone (LEAKAUDIT_GUARD=pages) ride on the normal hooks: 1 in
  * N allocations is diverted to a page slot, and frees check the pool range. */

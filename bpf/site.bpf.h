@@ -86,7 +86,6 @@ static __always_inline __s32 take_stack_id(void *ctx)
     return -1;
 }
 
-
 #ifdef SITE_OWN_WALK
 /*
  * Our own frame-pointer walk, for the heap probes, where it runs on every

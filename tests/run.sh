@@ -50,13 +50,20 @@ for t in "${tests[@]}"; do
     fi
     tpid=$!
     rm -f "$LOGDIR/.timed-out"
+    # The watchdog's sleep is killed with it and holds no pipe of ours: a
+    # sleep left behind kept `run.sh | tee` open until its limit ran out.
     (
-        sleep "$limit"
+        sleep "$limit" &
+        spid=$!
+        trap 'kill $spid 2>/dev/null; exit 0' TERM
+        wait $spid
         touch "$LOGDIR/.timed-out"
         kill -TERM -- -"$tpid" 2>/dev/null
-        sleep 10
+        sleep 10 &
+        spid=$!
+        wait $spid
         kill -KILL -- -"$tpid" 2>/dev/null
-    ) &
+    ) >/dev/null 2>&1 </dev/null &
     wpid=$!
     wait "$tpid"
     rc=$?

@@ -4,6 +4,7 @@
  *   corrupt SCENARIO   overflow1 overflow16 underflow uaf_write uaf_read
  *                      double_free interior_free stack_free memalign_overflow
  *                      calloc_overflow realloc_freed mismatch field clean
+ *                      fork_busy (no bug: forks while two threads churn)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NOINLINE __attribute__((noinline, noclone))
@@ -91,6 +93,46 @@ NOINLINE void jpeg_encode_snapshot(void)
         free(more[i]);
 }
 
+static volatile int churning = 1;
+
+static void *churn_thread(void *arg)
+{
+    (void)arg;
+    while (churning) {
+        char *p = malloc(24);
+        sink = p;
+        free(p);
+    }
+    return NULL;
+}
+
+/* Forks 300 times while two threads malloc and free as fast as they can:
+ * a guard lock held by a churning thread at fork() must not stay held in
+ * the child, whose own malloc/free would then spin forever. */
+NOINLINE int fork_busy(void)
+{
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, churn_thread, NULL);
+    alarm(60); /* a hung child hangs waitpid: die instead of hanging the test */
+    int ok = 0;
+    for (int i = 0; i < 300; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (int k = 0; k < 100; k++)
+                free(malloc(16 + (size_t)k));
+            _exit(0);
+        }
+        int st = 0;
+        if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            ok++;
+    }
+    churning = 0;
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     const char *s = argc > 1 ? argv[1] : "clean";
@@ -148,6 +190,8 @@ int main(int argc, char **argv)
             free(malloc(100)); /* time passes: nothing notices yet */
         jpeg_encode_snapshot();
         printf("survived\n");
+    } else if (!strcmp(s, "fork_busy")) {
+        printf("forked %d\n", fork_busy());
     } else if (!strcmp(s, "clean")) {
         for (int i = 0; i < 10000; i++) {
             char *p = malloc((size_t)(i % 500) + 1);

@@ -56,6 +56,13 @@ for a in glibc jemalloc; do
     ! grep -q '^corruption' "$T/d" || fail "[$a] clean program reported: $(grep corruption "$T/d")"
     grep -q '^clean$' "$T/stdout" || fail "[$a] clean program did not finish"
     ok "[$a canary] clean program: no report"
+    for m in canary both; do
+        guarded $m $a fork_busy
+        grep -q '^forked 300$' "$T/stdout" ||
+            fail "[$a $m] fork while threads churn: $(cat "$T/stdout") $(head -3 "$T/stderr")"
+        ! grep -q '^corruption' "$T/d" || fail "[$a $m] fork_busy reported: $(grep corruption "$T/d")"
+    done
+    ok "[$a canary, both] 300 forks while two threads churn: every child finished"
 
     guarded pages $a uaf_read;   expect use-after-free-read read_after_free access "[$a pages] UAF read"
     guarded pages $a uaf_write;  expect use-after-free-write write_after_free access "[$a pages] UAF write"

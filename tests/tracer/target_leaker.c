@@ -132,8 +132,8 @@ int main(int argc, char **argv)
     fprintf(f,
             "leaked_bytes=%lu leaked_count=%lu wrapped_count=%lu dup=%d fcntl=%d memfd=%d "
             "fds=%d\n",
-            leaked_bytes, leaked_count, wrapped_count, leak ? DUP_LEAKS : 0,
-            leak ? FCNTL_LEAKS : 0, leak ? MEMFD_LEAKS : 0, fds);
+            leaked_bytes, leaked_count, wrapped_count, leak ? DUP_LEAKS : 0, leak ? FCNTL_LEAKS : 0,
+            leak ? MEMFD_LEAKS : 0, fds);
     fclose(f);
     rename(tmp, argv[3]);
     for (;;) /* keep running, quietly (no transient blocks or fds), until killed */
