@@ -29,6 +29,7 @@ struct trc_probes {
     /* Allocation-side links (entry + return), toggled in sampled mode. */
     struct bpf_link *alloc_links[2 * TRC_MAX_PROBES];
     size_t n_alloc_links;
+    size_t n_alloc_pass[2]; /* links of the first two attach passes: returns, realloc entries */
     int alloc_on;
     struct bpf_link *free_links[TRC_MAX_PROBES];
     size_t n_free_links;
@@ -84,14 +85,22 @@ static void destroy_links(struct bpf_link **links, size_t n)
     }
 }
 
-/* Detaches in the reverse of attach order (see trc_probes_set_alloc_side). */
+/*
+ * Detaches the other entries first, in attach order (malloc's goes first:
+ * sampled mode's window ends when the first one starts to go, and a
+ * detach takes ~0.1 s per probe), then realloc's entries, then the
+ * returns (see trc_probes_set_alloc_side).
+ */
 static void detach_alloc_side(struct trc_probes *p)
 {
     struct bpf_link *order[2 * TRC_MAX_PROBES];
-    size_t n = 0;
-    for (size_t i = p->n_alloc_links; i-- > 0;)
+    size_t n = 0, first_other = p->n_alloc_pass[0] + p->n_alloc_pass[1];
+    for (size_t i = first_other; i < p->n_alloc_links; i++)
+        order[n++] = p->alloc_links[i];
+    for (size_t i = first_other; i-- > 0;)
         order[n++] = p->alloc_links[i];
     destroy_links(order, n);
+    p->n_alloc_pass[0] = p->n_alloc_pass[1] = 0;
     p->n_alloc_links = 0;
     p->alloc_on = 0;
 }
@@ -110,7 +119,7 @@ static int is_realloc(int handler)
  * in could be moved by a realloc not probed yet, and the address given
  * out again would look like a missed free (seen as `free_missed` under
  * jemalloc, whose realloc always moves a block to a new size class). It
- * comes off in the reverse order.
+ * comes off entries first (realloc's last), then returns.
  */
 int trc_probes_set_alloc_side(struct trc_probes *p, int on)
 {
@@ -136,6 +145,8 @@ int trc_probes_set_alloc_side(struct trc_probes *p, int on)
                 return err;
             }
             p->alloc_links[p->n_alloc_links++] = l;
+            if (pass < 2)
+                p->n_alloc_pass[pass]++;
         }
     }
     p->alloc_on = 1;
