@@ -186,10 +186,15 @@ static __always_inline __s32 walk_stack_id(__u64 ip, __u64 fp, __u64 sp)
             if (i > n)
                 w->ips[i] = 0;
         long rc = bpf_map_update_elem(&stacks, &id, w, BPF_NOEXIST);
-        if (rc == 0 || rc == -EEXIST) /* EEXIST: another CPU stored it first */
+        if (rc == 0)
             return (__s32)id;
-        count(TRC_C_STACK_FULL, 1);
-        return -1;
+        /* EEXIST: another CPU stored a stack under this id first; compare
+         * with it like any other. */
+        have = rc == -EEXIST ? bpf_map_lookup_elem(&stacks, &id) : NULL;
+        if (!have) {
+            count(TRC_C_STACK_FULL, 1);
+            return -1;
+        }
     }
     /* Same id: the same stack, end mark included, or a collision. */
 #pragma clang loop unroll(disable)
