@@ -313,10 +313,12 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
     /* Candidates, best first: the executable (allocator linked in), a known
      * allocator library (preloaded or linked), any other library defining
      * malloc, then libc. */
-    int best = -1, best_rank = 0;
+    int best = -1, best_rank = 0, saw_linker = 0;
     for (size_t i = 0; i < n; i++) {
-        if (is_dynamic_linker(mods[i].path))
+        if (is_dynamic_linker(mods[i].path)) {
+            saw_linker = 1;
             continue;
+        }
         struct trc_elf e;
         if (elf_open(&e, mods[i].access) < 0)
             continue;
@@ -338,7 +340,9 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
     if (best < 0) {
         snprintf(err, errlen, "no allocator found: no mapped file of pid %d defines malloc", pid);
         free(mods);
-        return -ENOENT;
+        /* The dynamic linker is mapped but libc is not (yet): the process has
+         * just been exec'd and is still loading its libraries. */
+        return saw_linker ? -EAGAIN : -ENOENT;
     }
     const struct trc_module *am = &mods[best];
     util_strlcpy(a->module, am->path, sizeof(a->module));

@@ -517,6 +517,23 @@ static void cleanup(struct session *s)
         close(s->pidfd);
 }
 
+/* A process attached right after its exec may not have loaded its libraries
+ * yet: wait up to 2 s for the dynamic linker to map an allocator. */
+static int find_allocator(struct session *s)
+{
+    for (int tries = 0;; tries++) {
+        int rc = trc_find_allocator(s->o.pid, &s->alloc, s->err, sizeof(s->err));
+        if (rc != -EAGAIN)
+            return rc;
+        if (tries == 100 || !target_alive(s->o.pid, s->start)) {
+            size_t l = strlen(s->err);
+            snprintf(s->err + l, sizeof(s->err) - l, " (still loading libraries after 2 s)");
+            return rc;
+        }
+        usleep(20 * 1000);
+    }
+}
+
 static int attach_session(struct session *s)
 {
     struct trc_opts *o = &s->o;
@@ -533,7 +550,7 @@ static int attach_session(struct session *s)
     if (access(VMLINUX_BTF, R_OK) != 0)
         return fail("kernel without BTF: %s is missing (needs CONFIG_DEBUG_INFO_BTF=y)%s",
                     VMLINUX_BTF, "");
-    if (o->heap && trc_find_allocator(o->pid, &s->alloc, s->err, sizeof(s->err)) < 0) {
+    if (o->heap && find_allocator(s) < 0) {
         if (!target_alive(o->pid, s->start))
             return fail("pid %s exited while attaching%s", pidstr, "");
         return fail("pid %s: %s", pidstr, s->err);

@@ -24,4 +24,8 @@ $(TESTBIN)/tracer/target_cxx: tests/tracer/target_cxx.cc
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -o $@ $<
 TRACER_TEST_PROGS += $(TESTBIN)/tracer/target_cxx
+$(TESTBIN)/tracer/exec_held: tests/tracer/exec_held.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $< $(LDFLAGS_TOOL)
+TRACER_TEST_PROGS += $(TESTBIN)/tracer/exec_held
 TEST_TARGETS += $(TRACER_TEST_PROGS)

@@ -38,6 +38,36 @@ for i in $(seq 5); do
 done
 ok "target exiting mid-attach: clean"
 
+# Attaching the moment a program starts: only the program and the dynamic
+# linker are mapped, libc is not yet. The tracer waits for the allocator
+# (up to 2 s) instead of failing with "no allocator found"; past that, one
+# clear line. exec_held holds the program right after its exec.
+HELD=$TESTBIN/tracer/exec_held
+need_file "$HELD"
+held() { # HOLD_MS: starts a held target_leaker, its pid in HPID
+    rm -f "$T/hpid"
+    "$HELD" "$1" "$T/hpid" "$LEAKER" clean "$T/never" "$T/counters" &
+    HOLDER=$!
+    on_exit "kill $HOLDER 2>/dev/null"
+    for _ in $(seq 100); do [ -s "$T/hpid" ] && break; sleep 0.05; done
+    HPID=$(cat "$T/hpid")
+    on_exit "kill $HPID 2>/dev/null"
+    grep -q 'libc\.so' /proc/$HPID/maps && fail "held target already has libc mapped"
+    true
+}
+held 700
+"$LEAKAUDIT" attach -p "$HPID" -o "$T/young" -d 2 2>"$T/err" || { cat "$T/err"; fail "attach right after exec failed"; }
+"$DUMP" "$T/young" >"$T/d"
+assert_contains "$T/d" 'allocator=glibc'
+assert_contains "$T/d" '^heap .*total_count=[1-9]'
+kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
+ok "attach right after exec waits for the allocator"
+
+held 5000
+expect_error 1 'no allocator found.*still loading libraries after 2 s' -p "$HPID" -o "$T/young2" -d 1
+[ -z "$(our_bpf_left)" ] || fail "left behind: $(our_bpf_left)"
+kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
+
 # Detaching because the target exited writes a final snapshot.
 "$LEAKER" clean "$T/never" "$T/counters" &
 TPID=$!
