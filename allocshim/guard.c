@@ -69,12 +69,20 @@ struct page_slot {
     int right_aligned;
 };
 
+/* A freed canary block's record: it leaves the address table at free (one
+ * table operation per free, as without guard mode) and lives here until
+ * eviction, which then needs no lookup. */
 struct quarantined {
     uintptr_t user;
     uint64_t size;
-    uint64_t seq;   /* push number, unique */
+    uint32_t alloc_stack, free_stack;
+    uint32_t flags; /* SHIM_BLOCK_REPORTED: a corruption of it was reported */
+    uint32_t left;  /* the real block starts at user - left */
+    uint64_t seq;   /* push number: consecutive in ring order */
     uint64_t ready; /* == seq once the block is poisoned (stored after q_lock) */
 };
+#define PREFETCH_AHEAD 2  /* victims ahead whose memory is warmed at each push */
+#define SCAN_BATCH     64 /* quarantined blocks checked per q_lock hold */
 
 static uint64_t secret;
 static uint8_t pat_live, pat_free;
@@ -143,6 +151,7 @@ static int is_code(uintptr_t a)
  * a memcpy/memcmp from a 128-byte table (twice 64, for wrap-around). */
 #define PAT_PERIOD 64
 static uint8_t pat_table[2 * PAT_PERIOD];
+static uint8_t poison_ref[2 * POISON_BYTES]; /* what poison() writes, for memcmp */
 
 static void fill(uintptr_t addr, size_t len, uint8_t base)
 {
@@ -191,6 +200,7 @@ void shim_guard_init(void)
             b ^= 0x80;
         pat_table[i] = pat_table[i + PAT_PERIOD] = b;
     }
+    memset(poison_ref, pat_free, sizeof(poison_ref));
     page_size = sysconf(_SC_PAGESIZE);
     quarantine = shim_arena_map(sizeof(*quarantine) * QUARANTINE_SLOTS);
     if (shim_cfg.guard & SHIM_GUARD_PAGES) {
@@ -403,6 +413,7 @@ static void *canary_alloc(size_t size, size_t align, int kind, int zero)
             return NULL;
     }
     uintptr_t user = (uintptr_t)real + left;
+    shim_heap_prefetch((void *)user); /* its bucket: loads while we fill and walk the stack */
     struct header *h = header_of(user);
     h->tag = secret ^ user;
     h->left = (uint32_t)left;
@@ -412,13 +423,6 @@ static void *canary_alloc(size_t size, size_t align, int kind, int zero)
     if (zero)
         memset((void *)user, 0, size);
     return (void *)user;
-}
-
-static void real_release(uintptr_t user, const struct shim_block_info *info)
-{
-    if (info->flags & SHIM_BLOCK_PAGE)
-        return; /* page slots are recycled, never given to the allocator */
-    shim_real.free((void *)(user - header_of(user)->left));
 }
 
 /* Pushes a freed canary block into the quarantine; evicts the oldest while
@@ -449,30 +453,32 @@ static uintptr_t check_poison(uintptr_t addr, size_t len)
 
 static uintptr_t check_poison_range(uintptr_t addr, size_t len)
 {
-    uint64_t word;
-    memset(&word, pat_free, sizeof(word));
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t v;
-        memcpy(&v, (const void *)(addr + i), 8);
-        if (v != word)
-            break;
-    }
-    for (; i < len; i++)
+    /* memcmp against a poisoned reference: the C library's vector compare
+     * reads 256 bytes in a few dozen cycles, a word loop takes ~100. */
+    if (!memcmp((const void *)addr, poison_ref, len))
+        return 0;
+    for (size_t i = 0; i < len; i++)
         if (((const uint8_t *)addr)[i] != pat_free)
             return addr + i;
     return 0;
 }
 
-static void prefetch_poison(uintptr_t addr, size_t len)
+/* Warms what evicting e will read: its poison and the allocator's chunk
+ * header (freed quarantine_bytes ago, so long out of cache). */
+static void prefetch_victim(const struct quarantined *e)
 {
-    size_t head = len <= 2 * POISON_BYTES ? len : POISON_BYTES;
+    size_t len = e->size, head = len <= 2 * POISON_BYTES ? len : POISON_BYTES;
     for (size_t i = 0; i < head; i += 64)
-        __builtin_prefetch((const void *)(addr + i));
+        __builtin_prefetch((const void *)(e->user + i));
     if (len > 2 * POISON_BYTES)
         for (size_t i = len - POISON_BYTES; i < len; i += 64)
-            __builtin_prefetch((const void *)(addr + i));
-    __builtin_prefetch((const void *)(addr - LEFT_RZ)); /* header: real_release reads it */
+            __builtin_prefetch((const void *)(e->user + i));
+    __builtin_prefetch((const void *)(e->user - e->left - 16));
+}
+
+static inline struct quarantined *q_at(uint32_t i) /* i-th oldest; q_lock held */
+{
+    return &quarantine[(q_head + i) % QUARANTINE_SLOTS];
 }
 
 /* Takes the oldest entry; q_lock held. An entry whose owner has not yet
@@ -487,70 +493,123 @@ static struct quarantined q_pop(void)
     return v;
 }
 
-/* 1 if user is in the quarantine and already poisoned (a scan that finds
- * bad poison asks before reporting: the rare path, so a linear search). */
-static int poison_ready(uintptr_t user)
+/* The quarantine entry of a freed block, newest first (a double free: the
+ * rare path, so a linear search). */
+static int quarantine_find(uintptr_t user, struct quarantined *out)
 {
-    int ready = 0;
+    int found = 0;
     shim_spin_lock(&q_lock);
-    for (uint32_t i = 0; i < q_len && !ready; i++) {
-        const struct quarantined *e = &quarantine[(q_head + i) % QUARANTINE_SLOTS];
-        ready = e->user == user && __atomic_load_n(&e->ready, __ATOMIC_ACQUIRE) == e->seq;
-    }
+    for (uint32_t i = q_len; i-- > 0 && !found;)
+        if (q_at(i)->user == user) {
+            *out = *q_at(i);
+            found = 1;
+        }
     shim_spin_unlock(&q_lock);
-    return ready;
+    return found;
 }
 
-static void quarantine_push(uintptr_t user, uint64_t size)
+static void report_uaf(const struct quarantined *e, uintptr_t bad, const char *when)
+{
+    struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE,
+                                .addr = e->user,
+                                .block_size = e->size,
+                                .offset = (int64_t)(bad - e->user),
+                                .alloc_stack = e->alloc_stack,
+                                .free_stack = e->free_stack};
+    dump_bytes(&c, bad, e->user + e->size);
+    set_detail(&c, when);
+    report(&c, "a freed block was written to", 1);
+}
+
+/* Pushes a freed canary block into the quarantine (poisoned after the
+ * lock); evicts the oldest while over budget, checking their poison first
+ * (use-after-free writes), and hands them to the real allocator. */
+static void quarantine_push(uintptr_t user, const struct shim_block_info *info, uint32_t flags)
 {
     struct quarantined victims[8];
     int nv = 0;
+    uint32_t left = header_of(user)->left;
+    if (!shim_cfg.quarantine_bytes) { /* LEAKAUDIT_QUARANTINE=0: no use-after-free checks */
+        shim_real.free((void *)(user - left));
+        return;
+    }
     shim_spin_lock(&q_lock);
-    if (q_len == QUARANTINE_SLOTS || (shim_cfg.quarantine_bytes == 0 && q_len))
+    if (q_len == QUARANTINE_SLOTS)
         victims[nv++] = q_pop();
     uint32_t idx = (q_head + q_len) % QUARANTINE_SLOTS;
     uint64_t seq = ++q_seq;
-    quarantine[idx] = (struct quarantined){user, size, seq, 0};
+    quarantine[idx] = (struct quarantined){.user = user,
+                                           .size = info->size,
+                                           .alloc_stack = info->alloc_stack,
+                                           .free_stack = info->free_stack,
+                                           .flags = flags,
+                                           .left = left,
+                                           .seq = seq};
     q_len++;
-    q_bytes += size;
+    q_bytes += info->size;
     while (q_bytes > shim_cfg.quarantine_bytes && q_len > 1 && nv < 8)
         victims[nv++] = q_pop();
-    /* The next victim's record and poison are cold (freed quarantine_bytes
-     * ago): start loading them now, so its eviction does not wait on memory. */
-    struct quarantined next = q_len > 1 ? quarantine[q_head] : (struct quarantined){0};
+    /* A victim a few pushes ahead: start loading its memory now, so its
+     * eviction does not wait on it. */
+    struct quarantined next =
+        q_len > PREFETCH_AHEAD ? *q_at(PREFETCH_AHEAD) : (struct quarantined){0};
     shim_spin_unlock(&q_lock);
     /* Poisoned after the lock: a locked instruction waits for earlier
      * stores to drain, and these are up to 512 bytes of them. Until `ready`
-     * says so, nobody checks the poison (see q_pop and poison_ready). */
+     * says so, nobody checks the poison (see q_pop and scan_quarantine). */
     int own_victim = 0;
     for (int i = 0; i < nv; i++)
         own_victim |= victims[i].seq == seq;
     if (!own_victim) {
-        poison(user, size);
+        poison(user, info->size);
         __atomic_store_n(&quarantine[idx].ready, seq, __ATOMIC_RELEASE);
     }
-    if (next.user) {
-        shim_heap_prefetch((void *)next.user);
-        prefetch_poison(next.user, next.size);
-    }
+    if (next.user)
+        prefetch_victim(&next);
     for (int i = 0; i < nv; i++) {
-        struct shim_block_info info;
-        uintptr_t u = victims[i].user;
-        if (shim_heap_evict_freed((void *)u, &info) != SHIM_LOOKUP_FREED)
-            continue;
-        uintptr_t bad = victims[i].ready == victims[i].seq ? check_poison(u, info.size) : 0;
-        if (bad && !(info.flags & SHIM_BLOCK_REPORTED)) {
-            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE,
-                                        .addr = u,
-                                        .block_size = info.size,
-                                        .offset = (int64_t)(bad - u),
-                                        .alloc_stack = info.alloc_stack,
-                                        .free_stack = info.free_stack};
-            dump_bytes(&c, bad, u + info.size);
-            set_detail(&c, "found when the block left the quarantine");
-            report(&c, "a freed block was written to", 1);
+        const struct quarantined *v = &victims[i];
+        if (v->ready == v->seq && !(v->flags & SHIM_BLOCK_REPORTED)) {
+            uintptr_t bad = check_poison(v->user, v->size);
+            if (bad)
+                report_uaf(v, bad, "found when the block left the quarantine");
         }
-        real_release(u, &info);
+        shim_real.free((void *)(v->user - v->left));
+    }
+}
+
+/* Checks the poison of every quarantined block, SCAN_BATCH at a time under
+ * q_lock (a block cannot be evicted and handed back while it is read);
+ * returns 1 with the first bad one (now marked reported) in *out. */
+static int scan_quarantine(struct quarantined *out, uintptr_t *bad_at)
+{
+    uint64_t next_seq = 0;
+    for (;;) {
+        int found = 0;
+        shim_spin_lock(&q_lock);
+        uint64_t first = q_len ? q_at(0)->seq : 0;
+        uint32_t i = next_seq > first ? (uint32_t)(next_seq - first) : 0;
+        if (i >= q_len) {
+            shim_spin_unlock(&q_lock);
+            return 0;
+        }
+        uint32_t end = q_len - i > SCAN_BATCH ? i + SCAN_BATCH : q_len;
+        for (; i < end && !found; i++) {
+            struct quarantined *e = q_at(i);
+            if ((e->flags & SHIM_BLOCK_REPORTED) ||
+                __atomic_load_n(&e->ready, __ATOMIC_ACQUIRE) != e->seq)
+                continue;
+            uintptr_t bad = check_poison(e->user, e->size);
+            if (bad) {
+                e->flags |= SHIM_BLOCK_REPORTED;
+                *out = *e;
+                *bad_at = bad;
+                found = 1;
+            }
+        }
+        next_seq = first + end;
+        shim_spin_unlock(&q_lock);
+        if (found)
+            return 1;
     }
 }
 
@@ -900,8 +959,18 @@ void shim_guard_free(void *p, int kind, void *frame, void *ret)
     uint32_t here = stack_here(frame, ret);
     shim_tls.busy = 1;
     struct shim_block_info info;
-    int st = shim_heap_mark_freed(p, here, &info);
     uintptr_t u = (uintptr_t)p;
+    /* A page block's record stays in the table (marked freed) while its slot
+     * is in the freed window; a canary block's record moves to the
+     * quarantine, where a double free finds it. */
+    int page = in_pool(u);
+    int st = page ? shim_heap_mark_freed(p, here, &info) : shim_heap_take(p, &info);
+    struct quarantined q;
+    if (st == SHIM_LOOKUP_NONE && !page && quarantine_find(u, &q)) {
+        st = SHIM_LOOKUP_FREED;
+        info = (struct shim_block_info){
+            .size = q.size, .alloc_stack = q.alloc_stack, .free_stack = q.free_stack};
+    }
     if (st == SHIM_LOOKUP_FREED) {
         struct snap_corruption c = {.kind = SNAP_CORR_DOUBLE_FREE,
                                     .addr = u,
@@ -945,13 +1014,14 @@ void shim_guard_free(void *p, int kind, void *frame, void *ret)
         set_detail(&c, d);
         report(&c, d, 1);
     }
-    if (info.flags & SHIM_BLOCK_PAGE) {
+    if (page) {
         page_free(u, &info);
     } else {
-        if (!(info.flags & SHIM_BLOCK_REPORTED) &&
-            check_canaries(u, &info, here, "found when the block was freed"))
-            shim_heap_set_flag(p, SHIM_BLOCK_REPORTED);
-        quarantine_push(u, info.size);
+        uint32_t flags = info.flags & SHIM_BLOCK_REPORTED;
+        if (!flags && check_canaries(u, &info, here, "found when the block was freed"))
+            flags = SHIM_BLOCK_REPORTED;
+        info.free_stack = here;
+        quarantine_push(u, &info, flags);
     }
     shim_tls.busy = was_busy;
 }
@@ -996,23 +1066,18 @@ size_t shim_guard_usable_size(const void *p)
 
 static void scan_block(uintptr_t addr, const struct shim_block_info *info, void *arg)
 {
-    if (info->flags & (SHIM_BLOCK_REPORTED | SHIM_BLOCK_PAGE | SHIM_BLOCK_PLAIN))
+    if (info->flags & (SHIM_BLOCK_REPORTED | SHIM_BLOCK_PAGE))
         return;
-    int bad;
-    if (info->flags & SHIM_BLOCK_FREED) {
-        bad = check_poison(addr, info->size) != 0;
-    } else {
-        size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
-        bad = check(addr - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live) ||
-              header_of(addr)->tag != (secret ^ addr) || check(addr + info->size, right, pat_live);
-    }
-    if (bad) {
+    size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
+    if (check(addr - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live) ||
+        header_of(addr)->tag != (secret ^ addr) || check(addr + info->size, right, pat_live)) {
         uintptr_t *found = arg;
         if (!found[0])
             found[0] = addr;
     }
 }
 
+/* Live blocks' redzones, then the quarantine's poison. */
 void shim_guard_scan(void)
 {
     if (!(shim_cfg.guard & SHIM_GUARD_CANARY))
@@ -1021,28 +1086,14 @@ void shim_guard_scan(void)
      * (reporting may abort and must not hold a stripe lock). */
     uintptr_t found[1] = {0};
     shim_heap_foreach_block(scan_block, found);
-    if (!found[0])
-        return;
     struct shim_block_info info;
-    int st = shim_heap_lookup((void *)found[0], &info);
-    if (st == SHIM_LOOKUP_LIVE) {
-        if (check_canaries(found[0], &info, SNAP_STACK_NONE, "found by the periodic scan"))
-            shim_heap_set_flag((void *)found[0], SHIM_BLOCK_REPORTED);
-    } else if (st == SHIM_LOOKUP_FREED && poison_ready(found[0])) {
-        uintptr_t bad = check_poison(found[0], info.size);
-        if (bad) {
-            struct snap_corruption c = {.kind = SNAP_CORR_USE_AFTER_FREE_WRITE,
-                                        .addr = found[0],
-                                        .block_size = info.size,
-                                        .offset = (int64_t)(bad - found[0]),
-                                        .alloc_stack = info.alloc_stack,
-                                        .free_stack = info.free_stack};
-            dump_bytes(&c, bad, found[0] + info.size);
-            set_detail(&c, "found by the periodic scan of the quarantine");
-            shim_heap_set_flag((void *)found[0], SHIM_BLOCK_REPORTED);
-            report(&c, "a freed block was written to", 1);
-        }
-    }
+    if (found[0] && shim_heap_lookup((void *)found[0], &info) == SHIM_LOOKUP_LIVE &&
+        check_canaries(found[0], &info, SNAP_STACK_NONE, "found by the periodic scan"))
+        shim_heap_set_flag((void *)found[0], SHIM_BLOCK_REPORTED);
+    struct quarantined q;
+    uintptr_t bad;
+    if (scan_quarantine(&q, &bad))
+        report_uaf(&q, bad, "found by the periodic scan of the quarantine");
 }
 
 /* fork: the quarantine, the page slots and the event list must not be

@@ -20,6 +20,9 @@
 #include "stacktable.h"
 
 #include <math.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 
 #define LOCK_STRIPES     (1u << 16)
@@ -53,7 +56,7 @@ static int *locks;
  * path indexes it without loading a pointer first */
 uint8_t shim_sample_filter[FILTER_SLOTS];
 #define filter shim_sample_filter
-static uint32_t bucket_shift;
+static uint32_t bucket_mask;
 
 static int pool_lock;
 static struct shim_node *pool_free;
@@ -81,8 +84,12 @@ void shim_heap_init(void)
         shim_cfg.track_heap = 0; /* cannot track: run untouched rather than crash */
         return;
     }
+    /* Every insert and free touches a bucket at a hashed spot of this array
+     * (8 MiB at the default 2^20 buckets): with 4 KiB pages that is a TLB
+     * miss each time, with huge pages none. */
+    syscall(SYS_madvise, buckets, sizeof(*buckets) << shim_cfg.table_bits, MADV_HUGEPAGE);
     stk_table_init(&stacks, mem, max, frame_cap);
-    bucket_shift = 64u - (uint32_t)shim_cfg.table_bits;
+    bucket_mask = (1u << shim_cfg.table_bits) - 1;
 }
 
 static inline uint64_t mix(uintptr_t p)
@@ -90,9 +97,16 @@ static inline uint64_t mix(uintptr_t p)
     return (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull;
 }
 
+/* Blocks close together in memory get buckets close together: within each
+ * 1 MiB region the bucket is the 16-byte granule's index plus a hashed
+ * offset for the region. An allocator carving blocks in address order (as
+ * every one does from fresh memory, and as a quarantine makes it do all the
+ * time) then walks the bucket array and the lock stripes a cache line at a
+ * time instead of missing the cache on every insert; different regions
+ * still land at unrelated offsets. */
 static inline uint32_t bucket_of(uintptr_t p)
 {
-    return (uint32_t)(mix(p) >> bucket_shift);
+    return (uint32_t)(((p >> 4) + (mix(p >> 20) >> 32)) & bucket_mask);
 }
 
 static inline uint32_t filter_of(uintptr_t p)
@@ -357,7 +371,7 @@ void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t 
     }
 }
 
-/* ---- guard mode: blocks stay in the table while quarantined ---- */
+/* ---- guard mode: block records (page blocks stay while their slot is freed) ---- */
 
 static struct shim_node *find_locked(uintptr_t p, int **lock_out)
 {
@@ -411,6 +425,21 @@ int shim_heap_mark_freed(const void *p, uint32_t free_stack, struct shim_block_i
     return rc;
 }
 
+int shim_heap_take(const void *p, struct shim_block_info *out)
+{
+    struct shim_node *n = unlink_addr((uintptr_t)p);
+    if (!n)
+        return SHIM_LOOKUP_NONE;
+    fill_info(n, out);
+    if (n->flags & SHIM_BLOCK_FREED) { /* a page block in its freed window */
+        insert(n);
+        return SHIM_LOOKUP_FREED;
+    }
+    account_free(n);
+    node_put(n);
+    return SHIM_LOOKUP_LIVE;
+}
+
 void shim_heap_set_flag(const void *p, uint32_t flag)
 {
     int *l;
@@ -427,23 +456,6 @@ void shim_heap_evict(const void *p)
     struct shim_node *n = unlink_addr((uintptr_t)p);
     if (n)
         drop_node(n);
-}
-
-int shim_heap_evict_freed(const void *p, struct shim_block_info *out)
-{
-    int *l;
-    struct shim_node **pp = link_locked((uintptr_t)p, &l), *n = *pp;
-    int rc = SHIM_LOOKUP_NONE;
-    if (n) {
-        fill_info(n, out);
-        rc = n->flags & SHIM_BLOCK_FREED ? SHIM_LOOKUP_FREED : SHIM_LOOKUP_LIVE;
-        if (rc == SHIM_LOOKUP_FREED)
-            *pp = n->next;
-    }
-    shim_spin_unlock(l);
-    if (rc == SHIM_LOOKUP_FREED)
-        drop_node(n);
-    return rc;
 }
 
 void shim_heap_prefetch(const void *p)

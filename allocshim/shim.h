@@ -172,10 +172,9 @@ static inline int shim_heap_maybe_tracked(const void *p)
 }
 void shim_heap_after_fork_child(void);
 /* Guard mode: a block's record and its state. */
-#define SHIM_BLOCK_FREED    0x1u /* in quarantine */
+#define SHIM_BLOCK_FREED    0x1u /* a page block whose slot is in the freed window */
 #define SHIM_BLOCK_REPORTED 0x2u /* a corruption of it was already reported */
 #define SHIM_BLOCK_PAGE     0x4u /* lives in a guard-page slot */
-#define SHIM_BLOCK_PLAIN    0x8u /* guard mode, but allocated without redzones */
 enum { SHIM_LOOKUP_NONE = 0, SHIM_LOOKUP_LIVE = 1, SHIM_LOOKUP_FREED = 2 };
 struct shim_block_info {
     uint64_t size;
@@ -187,9 +186,10 @@ int shim_heap_lookup(const void *p, struct shim_block_info *out);
 int shim_heap_mark_freed(const void *p, uint32_t free_stack, struct shim_block_info *out);
 void shim_heap_set_flag(const void *p, uint32_t flag);
 void shim_heap_evict(const void *p); /* drops a quarantined block's record */
-/* Drops p's record if it is a freed (quarantined) block, in one lookup;
- * returns what p was, with its info (as shim_heap_lookup). */
-int shim_heap_evict_freed(const void *p, struct shim_block_info *out);
+/* Drops a live block's record and accounts the free, in one lookup (a
+ * canary block then lives on in the quarantine); returns what p was, with
+ * its info, as shim_heap_lookup (a _FREED record is left in place). */
+int shim_heap_take(const void *p, struct shim_block_info *out);
 void shim_heap_prefetch(const void *p); /* warms p's bucket and stripe lock */
 void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_info *info,
                                         void *arg),

@@ -60,6 +60,15 @@ static uint64_t hash_frames(const uint64_t *f, uint32_t depth)
     return h | 1; /* never 0 */
 }
 
+/* Inline: stacks are a few frames, a library memcmp call costs more. */
+static inline int frames_equal(const uint64_t *a, const uint64_t *b, uint32_t depth)
+{
+    for (uint32_t i = 0; i < depth; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 static void count_drop(struct stk_table *t)
 {
     __atomic_fetch_add(&t->dropped, 1, __ATOMIC_RELAXED);
@@ -107,7 +116,7 @@ uint32_t stk_table_intern(struct stk_table *t, const uint64_t *frames, uint32_t 
         if (state == STK_DEAD)
             continue;
         if (s->hash == h && s->depth == depth &&
-            !memcmp(&t->frames[s->frame_off], frames, (size_t)depth * 8))
+            frames_equal(&t->frames[s->frame_off], frames, depth))
             return state;
     }
     count_drop(t);

@@ -4,6 +4,8 @@
  *   corrupt SCENARIO   overflow1 overflow16 underflow uaf_write uaf_read
  *                      double_free interior_free stack_free memalign_overflow
  *                      calloc_overflow realloc_freed mismatch field clean
+ *                      uaf_evicted (UAF write, then 40 MB of frees push the
+ *                      block out of the quarantine)
  *                      fork_busy (no bug: forks while two threads churn)
  */
 #define _GNU_SOURCE
@@ -153,6 +155,15 @@ int main(int argc, char **argv)
         char *p = alloc_block(200);
         free(p);
         write_after_free(p);
+    } else if (!strcmp(s, "uaf_evicted")) {
+        char *p = alloc_block(200);
+        free(p);
+        write_after_free(p);
+        for (int i = 0; i < 40000; i++) {
+            sink = malloc(1000);
+            free(sink);
+        }
+        printf("churned\n");
     } else if (!strcmp(s, "uaf_read")) {
         char *p = alloc_block(200);
         free(p);

@@ -42,6 +42,12 @@ for a in glibc jemalloc; do
     guarded canary $a underflow;  expect heap-buffer-underflow alloc_block alloc "[$a canary] underflow"
     guarded canary $a uaf_write;  expect use-after-free-write alloc_block alloc "[$a canary] UAF write"
     expect use-after-free-write main free "[$a canary] UAF write (free stack)"
+    "$LEAKAUDIT" report "$T/o" >"$T/r" 2>&1 || true
+    grep -q 'found by the periodic scan of the quarantine' "$T/r" || fail "[$a canary] UAF not found by the quarantine scan"
+    guarded canary $a uaf_evicted; expect use-after-free-write alloc_block alloc "[$a canary] UAF write found at eviction"
+    "$LEAKAUDIT" report "$T/o" >"$T/r" 2>&1 || true
+    grep -q 'found when the block left the quarantine' "$T/r" || fail "[$a canary] UAF not found at eviction: $(grep -A1 '^#1 use' "$T/r")"
+    expect use-after-free-write main free "[$a canary] UAF write found at eviction (free stack)"
     guarded canary $a double_free; expect double-free free_twice access "[$a canary] double free"
     guarded canary $a interior_free; expect invalid-free free_interior access "[$a canary] interior free"
     guarded canary $a stack_free; expect invalid-free free_stack access "[$a canary] stack free"
