@@ -115,7 +115,7 @@ void shim_config_load(void)
             warn("LEAKAUDIT_MAX_STACKS", v);
     }
     if ((v = getenv("LEAKAUDIT_TABLE_BITS"))) {
-        if (parse_uint(v, &n) == 0 && n >= 10 && n <= 28)
+        if (parse_uint(v, &n) == 0 && n >= 14 && n <= 28)
             c->table_bits = (int)n;
         else
             warn("LEAKAUDIT_TABLE_BITS", v);

@@ -3,9 +3,14 @@
  * much was allocated and freed. Live = allocated - freed, so the hot path
  * touches two counters per call, not four.
  *
- * The address table is a chained hash table over a fixed bucket array (2^20
- * buckets by default, LEAKAUDIT_TABLE_BITS) with 64 Ki striped spinlocks: two
- * threads only contend when their blocks hash to the same stripe. Nodes come
+ * The address table is a chained hash table with 16 Ki striped spinlocks: two
+ * threads only contend when their blocks hash to the same stripe. Its bucket
+ * array starts at 2^14 entries (128 KiB: stays in cache for a program with
+ * few live blocks) and grows 4x whenever the blocks outnumber the buckets
+ * twice over, up to 2^LEAKAUDIT_TABLE_BITS. A block's stripe does not depend
+ * on the array's size, so the grower holds every stripe, moves the chains,
+ * publishes the new array and lets go; everyone else reads the current array
+ * under their stripe. Nodes come
  * from a per-thread cache refilled in batches from a global pool carved out of
  * the shim's own mmap arena, so the audited allocator is never used.
  *
@@ -20,12 +25,15 @@
 #include "stacktable.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <string.h>
 
-#define LOCK_STRIPES     (1u << 16)
+#define LOCK_STRIPES     (1u << 14)
+#define START_BITS       14 /* log2 LOCK_STRIPES: the smallest array */
 #define FILTER_BITS      13 /* 8 KiB of counters: stays in L1 on the free fast path */
 #define FILTER_SLOTS     (1u << FILTER_BITS)
 #define NODE_BATCH       64
@@ -50,13 +58,24 @@ struct stack_counters {
 
 static struct stk_table stacks;
 static struct stack_counters *counters; /* indexed by stack id; [0] = no stack */
-static struct shim_node **buckets;
+struct table {
+    struct shim_node **buckets;
+    uint32_t mask;
+};
+/* Arrays are never unmapped or cleared: a thread that read an old one
+ * without a lock (unlink_addr's empty-bucket test) still sees a non-empty
+ * chain head wherever a block was before the move. */
+static struct table tables[8];
+static struct table *cur; /* changed only with every stripe held */
+static int n_tables;
+static int resize_lock;    /* held by the grower, and across fork and stopped-world walks */
+static uint64_t nodes_out; /* nodes handed out of the pool (pool_lock) */
+static const struct table *last_table; /* no growing past it */
 static int *locks;
 /* sampled mode: blocks per filter slot, saturating; static so the free fast
  * path indexes it without loading a pointer first */
 uint8_t shim_sample_filter[FILTER_SLOTS];
 #define filter shim_sample_filter
-static uint32_t bucket_mask;
 
 static int pool_lock;
 static struct shim_node *pool_free;
@@ -66,10 +85,29 @@ static size_t pool_chunk_left;
 static uint64_t lost_nodes;      /* allocations not recorded: no memory for a node */
 static uint64_t untracked_frees; /* full mode: free of a block never seen */
 static uint64_t sampled_live;
+static uint64_t overloaded; /* node batches handed out with > 4 blocks per bucket */
 
 struct stk_table *shim_stacks(void)
 {
     return &stacks;
+}
+
+static struct table *new_table(int bits)
+{
+    if (n_tables == (int)(sizeof(tables) / sizeof(tables[0])))
+        return NULL;
+    size_t len = sizeof(struct shim_node *) << bits;
+    struct shim_node **b = shim_arena_map(len);
+    if (!b)
+        return NULL;
+    /* Every insert and free touches a bucket at a hashed spot: with 4 KiB
+     * pages a large array costs a TLB miss each time, with huge pages none. */
+    if (len >= (2u << 20))
+        syscall(SYS_madvise, b, len, MADV_HUGEPAGE);
+    struct table *t = &tables[n_tables++];
+    t->buckets = b;
+    t->mask = (1u << bits) - 1;
+    return t;
 }
 
 void shim_heap_init(void)
@@ -78,18 +116,15 @@ void shim_heap_init(void)
     uint64_t frame_cap = (uint64_t)max * FRAMES_PER_STACK;
     void *mem = shim_arena_map(stk_table_memsize(max, frame_cap));
     counters = shim_arena_map(((size_t)max + 1) * sizeof(*counters));
-    buckets = shim_arena_map(sizeof(*buckets) << shim_cfg.table_bits);
     locks = shim_arena_map(sizeof(*locks) * LOCK_STRIPES);
-    if (!mem || !counters || !buckets || !locks) {
+    if (!mem || !counters || !locks || !new_table(START_BITS)) {
         shim_cfg.track_heap = 0; /* cannot track: run untouched rather than crash */
         return;
     }
-    /* Every insert and free touches a bucket at a hashed spot of this array
-     * (8 MiB at the default 2^20 buckets): with 4 KiB pages that is a TLB
-     * miss each time, with huge pages none. */
-    syscall(SYS_madvise, buckets, sizeof(*buckets) << shim_cfg.table_bits, MADV_HUGEPAGE);
+    cur = &tables[0];
+    if (shim_cfg.table_bits == START_BITS)
+        last_table = cur;
     stk_table_init(&stacks, mem, max, frame_cap);
-    bucket_mask = (1u << shim_cfg.table_bits) - 1;
 }
 
 static inline uint64_t mix(uintptr_t p)
@@ -104,14 +139,67 @@ static inline uint64_t mix(uintptr_t p)
  * time) then walks the bucket array and the lock stripes a cache line at a
  * time instead of missing the cache on every insert; different regions
  * still land at unrelated offsets. */
-static inline uint32_t bucket_of(uintptr_t p)
+static inline uint32_t key_of(uintptr_t p)
 {
-    return (uint32_t)(((p >> 4) + (mix(p >> 20) >> 32)) & bucket_mask);
+    return (uint32_t)((p >> 4) + (mix(p >> 20) >> 32));
+}
+
+/* The stripe is the key's low bits, the bucket more of them: growing the
+ * array never moves a block to another stripe. */
+static inline int *stripe_of(uint32_t key)
+{
+    return &locks[key & (LOCK_STRIPES - 1)];
+}
+
+static inline struct table *table_now(void)
+{
+    return __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
 }
 
 static inline uint32_t filter_of(uintptr_t p)
 {
     return shim_filter_slot(p);
+}
+
+/* Grows the bucket array 4x, up to 2^LEAKAUDIT_TABLE_BITS: holds every
+ * stripe (signals blocked: a handler that allocates would wait on us),
+ * moves the chains into the new array and publishes it. A second grower or
+ * a whole-table walk in progress makes this a no-op (it is retried at the
+ * next refill). */
+static void grow(void)
+{
+    if (__atomic_exchange_n(&resize_lock, 1, __ATOMIC_ACQUIRE))
+        return;
+    struct table *old = cur;
+    int bits = __builtin_popcount(old->mask) + 2;
+    if (bits > shim_cfg.table_bits)
+        bits = shim_cfg.table_bits;
+    struct table *t = old == last_table ? NULL : new_table(bits);
+    if (!t || bits == shim_cfg.table_bits) /* the last one, or none to be had */
+        __atomic_store_n(&last_table, t ? t : old, __ATOMIC_RELAXED);
+    if (!t) {
+        shim_spin_unlock(&resize_lock);
+        return;
+    }
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved);
+    for (uint32_t i = 0; i < LOCK_STRIPES; i++)
+        shim_spin_lock(&locks[i]);
+    for (size_t b = 0; b <= old->mask; b++) {
+        struct shim_node *n = old->buckets[b], *next;
+        for (; n; n = next) { /* old->buckets[b] itself stays: see struct table */
+            next = n->next;
+            uint32_t nb = key_of(n->addr) & t->mask;
+            n->next = t->buckets[nb];
+            t->buckets[nb] = n;
+        }
+    }
+    __atomic_store_n(&cur, t, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i < LOCK_STRIPES; i++)
+        shim_spin_unlock(&locks[i]);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    shim_spin_unlock(&resize_lock);
 }
 
 static struct shim_node *node_get(void)
@@ -142,8 +230,16 @@ static struct shim_node *node_get(void)
         m->next = shim_tls.free_nodes;
         shim_tls.free_nodes = m;
         shim_tls.n_free_nodes++;
+        nodes_out++;
     }
+    const struct table *t = table_now();
+    uint64_t nb = (uint64_t)t->mask + 1;
+    int due = nodes_out > 2 * nb && t != __atomic_load_n(&last_table, __ATOMIC_RELAXED);
+    if (nodes_out > 4 * nb) /* chains this long: at its limit (or not growing) */
+        __atomic_fetch_add(&overloaded, 1, __ATOMIC_RELAXED);
     shim_spin_unlock(&pool_lock);
+    if (SHIM_UNLIKELY(due))
+        grow();
     n = shim_tls.free_nodes;
     if (n) {
         shim_tls.free_nodes = n->next;
@@ -167,16 +263,18 @@ static void node_put(struct shim_node *n)
     shim_spin_lock(&pool_lock);
     tail->next = pool_free;
     pool_free = head;
+    nodes_out -= NODE_CACHE_MAX / 2;
     shim_spin_unlock(&pool_lock);
 }
 
 static void insert(struct shim_node *n)
 {
-    uint32_t b = bucket_of(n->addr);
-    int *l = &locks[b & (LOCK_STRIPES - 1)];
+    uint32_t key = key_of(n->addr);
+    int *l = stripe_of(key);
     shim_spin_lock(l);
-    n->next = buckets[b];
-    buckets[b] = n;
+    struct table *t = table_now();
+    n->next = t->buckets[key & t->mask];
+    t->buckets[key & t->mask] = n;
     shim_spin_unlock(l);
 }
 
@@ -184,11 +282,12 @@ static void insert(struct shim_node *n)
  * at p's node, or at the NULL that ends the chain. */
 static struct shim_node **link_locked(uintptr_t p, int **lock_out)
 {
-    uint32_t b = bucket_of(p);
-    int *l = &locks[b & (LOCK_STRIPES - 1)];
+    uint32_t key = key_of(p);
+    int *l = stripe_of(key);
     shim_spin_lock(l);
     *lock_out = l;
-    struct shim_node **pp = &buckets[b], *n;
+    struct table *t = table_now();
+    struct shim_node **pp = &t->buckets[key & t->mask], *n;
     while ((n = *pp) && n->addr != p)
         pp = &n->next;
     return pp;
@@ -196,7 +295,8 @@ static struct shim_node **link_locked(uintptr_t p, int **lock_out)
 
 static struct shim_node *unlink_addr(uintptr_t p)
 {
-    if (!__atomic_load_n(&buckets[bucket_of(p)], __ATOMIC_RELAXED))
+    struct table *t = table_now();
+    if (!__atomic_load_n(&t->buckets[key_of(p) & t->mask], __ATOMIC_RELAXED))
         return NULL; /* empty bucket: no lock needed to know p is not here */
     int *l;
     struct shim_node **pp = link_locked(p, &l), *n = *pp;
@@ -319,6 +419,7 @@ void shim_heap_after_fork_child(void)
     if (locks)
         memset(locks, 0, sizeof(*locks) * LOCK_STRIPES);
     pool_lock = 0;
+    resize_lock = 0;
 }
 
 void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg)
@@ -350,25 +451,7 @@ void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg)
     cb("stack_table_full", __atomic_load_n(&stacks.dropped, __ATOMIC_RELAXED), arg);
     cb("heap_node_alloc_failed", __atomic_load_n(&lost_nodes, __ATOMIC_RELAXED), arg);
     cb("heap_free_untracked", __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
-}
-
-void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
-                                       void *arg),
-                            void *arg)
-{
-    if (!buckets)
-        return;
-    size_t n = (size_t)1 << shim_cfg.table_bits;
-    for (size_t b = 0; b < n; b++) {
-        if (!__atomic_load_n(&buckets[b], __ATOMIC_RELAXED))
-            continue;
-        int *l = &locks[b & (LOCK_STRIPES - 1)];
-        shim_spin_lock(l);
-        for (struct shim_node *nd = buckets[b]; nd; nd = nd->next)
-            if (!(nd->flags & SHIM_BLOCK_FREED)) /* guard quarantine: not live */
-                cb(nd->addr, nd->bytes, nd->stack_id, arg);
-        shim_spin_unlock(l);
-    }
+    cb("heap_table_overloaded", __atomic_load_n(&overloaded, __ATOMIC_RELAXED), arg);
 }
 
 /* ---- guard mode: block records (page blocks stay while their slot is freed) ---- */
@@ -460,9 +543,10 @@ void shim_heap_evict(const void *p)
 
 void shim_heap_prefetch(const void *p)
 {
-    uint32_t b = bucket_of((uintptr_t)p);
-    __builtin_prefetch(&buckets[b], 1);
-    __builtin_prefetch(&locks[b & (LOCK_STRIPES - 1)], 1);
+    uint32_t key = key_of((uintptr_t)p);
+    struct table *t = table_now();
+    __builtin_prefetch(&t->buckets[key & t->mask], 1);
+    __builtin_prefetch(stripe_of(key), 1);
 }
 
 static void drop_node(struct shim_node *n)
@@ -477,37 +561,82 @@ static void drop_node(struct shim_node *n)
     node_put(n);
 }
 
+/* Visits every record. locked: each bucket under its stripe lock, and if
+ * the array grew meanwhile the walk starts over on the new one (blocks seen
+ * before are seen again; nothing is missed, and the grower is never held
+ * up). Otherwise the caller holds the layout (shim_heap_layout_hold) and
+ * every other thread is stopped. */
+static void walk(int locked, void (*cb)(const struct shim_node *n, void *arg), void *arg)
+{
+    if (!cur)
+        return;
+restart:;
+    const struct table *t = table_now();
+    for (size_t b = 0; b <= t->mask; b++) {
+        if (!__atomic_load_n(&t->buckets[b], __ATOMIC_ACQUIRE))
+            continue;
+        int *l = stripe_of((uint32_t)b);
+        if (locked) {
+            shim_spin_lock(l);
+            if (table_now() != t) {
+                shim_spin_unlock(l);
+                goto restart;
+            }
+        }
+        for (const struct shim_node *nd = t->buckets[b]; nd; nd = nd->next)
+            cb(nd, arg);
+        if (locked)
+            shim_spin_unlock(l);
+    }
+}
+
+struct block_visit {
+    void (*cb)(uintptr_t addr, const struct shim_block_info *info, void *arg);
+    void *arg;
+};
+
+static void visit_block(const struct shim_node *n, void *arg)
+{
+    const struct block_visit *v = arg;
+    struct shim_block_info info;
+    fill_info(n, &info);
+    v->cb(n->addr, &info, v->arg);
+}
+
 void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_info *info,
                                         void *arg),
                              void *arg)
 {
-    if (!buckets)
-        return;
-    size_t nb = (size_t)1 << shim_cfg.table_bits;
-    for (size_t b = 0; b < nb; b++) {
-        if (!__atomic_load_n(&buckets[b], __ATOMIC_RELAXED))
-            continue;
-        int *l = &locks[b & (LOCK_STRIPES - 1)];
-        shim_spin_lock(l);
-        for (struct shim_node *nd = buckets[b]; nd; nd = nd->next) {
-            struct shim_block_info info;
-            fill_info(nd, &info);
-            cb(nd->addr, &info, arg);
-        }
-        shim_spin_unlock(l);
-    }
+    struct block_visit v = {cb, arg};
+    walk(1, visit_block, &v);
+}
+
+struct live_visit {
+    void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id, void *arg);
+    void *arg;
+};
+
+static void visit_live(const struct shim_node *n, void *arg)
+{
+    const struct live_visit *v = arg;
+    if (!(n->flags & SHIM_BLOCK_FREED)) /* a guard page block in its freed window */
+        v->cb(n->addr, n->bytes, n->stack_id, v->arg);
 }
 
 void shim_heap_foreach_live_stopped(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
                                                void *arg),
                                     void *arg)
 {
-    if (!buckets)
-        return;
-    size_t n = (size_t)1 << shim_cfg.table_bits;
-    for (size_t b = 0; b < n; b++)
-        for (struct shim_node *nd = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE); nd;
-             nd = nd->next)
-            if (!(nd->flags & SHIM_BLOCK_FREED)) /* guard quarantine: not live */
-                cb(nd->addr, nd->bytes, nd->stack_id, arg);
+    struct live_visit v = {cb, arg};
+    walk(0, visit_live, &v);
+}
+
+void shim_heap_layout_hold(void)
+{
+    shim_spin_lock(&resize_lock);
+}
+
+void shim_heap_layout_release(void)
+{
+    shim_spin_unlock(&resize_lock);
 }

@@ -141,10 +141,12 @@ static void fork_prepare(void)
     shim_snapshot_fork_prepare();
     shim_mmap_fork_prepare();
     shim_guard_fork_prepare();
+    shim_heap_layout_hold(); /* a child must not inherit a half-grown table */
 }
 
 static void fork_parent(void)
 {
+    shim_heap_layout_release();
     shim_guard_fork_release();
     shim_mmap_fork_parent();
     shim_snapshot_fork_parent();

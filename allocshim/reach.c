@@ -569,7 +569,9 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     dl_iterate_phdr(collect_segment, NULL);
     install_handler();
 
-    /* Stop the world. */
+    /* Stop the world, with the heap table's layout held (a thread stopped
+     * while growing it would leave it half moved). */
+    shim_heap_layout_hold();
     uint64_t pause0 = util_monotonic_ns();
     __atomic_store_n(&n_parked, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&n_claimed, 0, __ATOMIC_RELEASE);
@@ -588,6 +590,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     uint32_t *mark_stack = scratch ? scan_map((2 * col.n + 1) * sizeof(uint32_t)) : NULL;
     if (rc < 0 || col.overflow || !scratch || !mark_stack) {
         resume_world();
+        shim_heap_layout_release();
         scan_unmap_all();
         return;
     }
@@ -612,6 +615,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
         scan_current_thread(&m);
     rmark_classify(&m);
     resume_world();
+    shim_heap_layout_release();
     uint64_t pause_ns = util_monotonic_ns() - pause0;
 
     /* Per-stack totals, written as one entry per stack with blocks. */

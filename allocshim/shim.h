@@ -42,7 +42,7 @@
 #define SHIM_DEFAULT_INTERVAL_MS   10000
 #define SHIM_DEFAULT_SAMPLE_PERIOD (512 * 1024)
 #define SHIM_DEFAULT_MAX_STACKS    (256 * 1024)
-#define SHIM_DEFAULT_TABLE_BITS    20
+#define SHIM_DEFAULT_TABLE_BITS    22
 #define SHIM_MAX_FDS               (1 << 20)
 #define SHIM_MAX_REGIONS           65536
 
@@ -221,16 +221,15 @@ void *shim_guard_page_try_alloc(size_t size, size_t align, int kind, int zero, v
 void shim_guard_page_release(void *p, void *frame, void *ret);
 
 /* Calls cb for every live recorded block (bytes are estimates in sampled
- * mode). Takes each bucket's stripe lock while visiting it: cb must not
- * allocate through the audited allocator or call back into the heap table. */
-void shim_heap_foreach_live(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
-                                       void *arg),
-                            void *arg);
-/* The same without the stripe locks, for when every other thread is stopped
- * (a stopped thread may hold one; each table update is one pointer store). */
+ * mode) without the stripe locks, for when every other thread is stopped (a
+ * stopped thread may hold one; each table update is one pointer store) and
+ * the caller holds the layout (shim_heap_layout_hold, before the stop). */
 void shim_heap_foreach_live_stopped(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
                                                void *arg),
                                     void *arg);
+/* Keeps the address table from growing (fork, stop-the-world scans). */
+void shim_heap_layout_hold(void);
+void shim_heap_layout_release(void);
 struct stk_table *shim_stacks(void);
 /* Iteration for snapshots. */
 void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg);

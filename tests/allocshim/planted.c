@@ -5,7 +5,7 @@
  * the planted site -- and only it -- is reported.
  *
  *   planted SCENARIO     scenarios: steady errpath realloc threads crossfree
- *                        fds mmap clean forkexec stress
+ *                        fds mmap clean forkexec stress grow
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -283,6 +283,43 @@ static void *stress_thread(void *arg)
     return NULL;
 }
 
+/* grow: 8 threads keep 60,000 blocks of 24 bytes each (grow_keep) and free
+ * as many others as they go, so the address table grows (2^14 -> 2^20
+ * buckets) while every thread allocates and frees; thread 0 forks mid-way
+ * and the child frees inherited blocks and allocates its own. */
+#define GROW_THREADS 8
+#define GROW_BLOCKS  120000
+
+NOINLINE void *grow_keep(void)
+{
+    return malloc(24);
+}
+
+static void *grow_thread(void *arg)
+{
+    int id = (int)(long)arg;
+    void **kept = malloc(sizeof(void *) * GROW_BLOCKS / 2);
+    for (int i = 0; i < GROW_BLOCKS / 2; i++) {
+        kept[i] = grow_keep();
+        free(malloc(24 + (size_t)(i & 255)));
+        if (id == 0 && i == GROW_BLOCKS / 4) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                for (int j = 0; j <= i; j++)
+                    free(kept[j]);
+                for (int j = 0; j < 1000; j++)
+                    kept[j] = grow_keep();
+                _exit(0);
+            }
+            int st = -1;
+            waitpid(pid, &st, 0);
+            printf("grow child: %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        }
+    }
+    free(kept); /* the blocks stay live */
+    return NULL;
+}
+
 /* loop: a service that decodes a frame every 20 ms for SECONDS, leaking on
  * every 10th (errpath); with "mt", an idle second thread exists too. */
 static void *idle_thread(void *arg)
@@ -323,6 +360,12 @@ int main(int argc, char **argv)
             pthread_join(t[i], NULL);
         for (int i = 0; i < STRESS_THREADS; i++)
             free(mailbox[i]);
+    } else if (!strcmp(s, "grow")) {
+        pthread_t t[GROW_THREADS];
+        for (long i = 0; i < GROW_THREADS; i++)
+            pthread_create(&t[i], NULL, grow_thread, (void *)i);
+        for (int i = 0; i < GROW_THREADS; i++)
+            pthread_join(t[i], NULL);
     } else if (!strcmp(s, "pthread_exit")) {
         /* the main thread ends first; the process must end with the worker */
         pthread_t t;
