@@ -31,10 +31,10 @@ bench_run() {
     local v1 v2
     v1=$(echo "${samples[$ref1]}" | median)
     v2=$(echo "${samples[$ref2]}" | median)
-    printf '%-16s %10s %10s %14s\n' config ns/call "vs $ref1" "vs $ref2"
+    printf '%-20s %10s %10s %14s\n' config ns/call "vs $ref1" "vs $ref2"
     for name in "${order[@]}"; do
         m=$(echo "${samples[$name]}" | median)
-        printf '%-16s %10.1f %9.2fx %13.2fx\n' "$name" "$m" "$(echo "$m / $v1" | bc -l)" \
+        printf '%-20s %10.1f %9.2fx %13.2fx\n' "$name" "$m" "$(echo "$m / $v1" | bc -l)" \
             "$(echo "$m / $v2" | bc -l)"
     done
 }
