@@ -385,7 +385,19 @@ static __always_inline void add_mmap(__u64 addr, __u64 len, const struct trc_sys
         count(TRC_C_MMAPS_FULL, 1);
 }
 
-static __always_inline int sys_exit(long ret)
+/* The number of the system call a thread is returning from. */
+static __always_inline long exiting_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+    return (long)BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+    return (long)BPF_CORE_READ(regs, syscallno);
+#else
+#error "exiting_nr: unsupported architecture"
+#endif
+}
+
+static __always_inline int sys_exit(struct pt_regs *regs, long ret)
 {
     __u32 tid = target_tid();
     if (!tid)
@@ -395,6 +407,12 @@ static __always_inline int sys_exit(long ret)
         return 0;
     struct trc_sys_pending p = *pp;
     bpf_map_delete_elem(&sys_pending, &tid);
+    /* A call whose entry was seen but whose exit was not (the exit program
+     * was attached a moment after the entry one, or the thread died in
+     * exit_group and its tid was reused) must not take the result of the
+     * next call: a dup() would be recorded as returning nanosleep's 0. */
+    if (exiting_nr(regs) != p.nr)
+        return 0;
     if (ret < 0 && !(p.nr == __NR_mmap || p.nr == __NR_mremap))
         return 0;
     __s32 fd = (__s32)ret;
@@ -512,20 +530,16 @@ static __always_inline int sys_exit(long ret)
     return 0;
 }
 
-SEC("raw_tp/sys_enter")
-int BPF_PROG(la_sys_enter, struct pt_regs *regs, long id)
-{
-    return sys_enter(ctx, regs, id);
-}
-
+/* Exits before entries: the skeleton attaches in this order, so no entry
+ * is recorded whose exit program is not there yet. */
 SEC("raw_tp/sys_exit")
 int BPF_PROG(la_sys_exit, struct pt_regs *regs, long ret)
 {
-    return sys_exit(ret);
+    return sys_exit(regs, ret);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(la_sys_enter_btf, struct pt_regs *regs, long id)
+SEC("raw_tp/sys_enter")
+int BPF_PROG(la_sys_enter, struct pt_regs *regs, long id)
 {
     return sys_enter(ctx, regs, id);
 }
@@ -533,5 +547,11 @@ int BPF_PROG(la_sys_enter_btf, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(la_sys_exit_btf, struct pt_regs *regs, long ret)
 {
-    return sys_exit(ret);
+    return sys_exit(regs, ret);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(la_sys_enter_btf, struct pt_regs *regs, long id)
+{
+    return sys_enter(ctx, regs, id);
 }
