@@ -79,7 +79,6 @@ struct quarantined {
     uint32_t flags; /* SHIM_BLOCK_REPORTED: a corruption of it was reported */
     uint32_t left;  /* the real block starts at user - left */
     uint64_t seq;   /* push number: consecutive in ring order */
-    uint64_t ready; /* == seq once the block is poisoned (stored after q_lock) */
 };
 #define PREFETCH_AHEAD 2  /* victims ahead whose memory is warmed at each push */
 #define SCAN_BATCH     64 /* quarantined blocks checked per q_lock hold */
@@ -494,12 +493,10 @@ static inline struct quarantined *q_at(uint32_t i) /* i-th oldest; q_lock held *
     return &quarantine[(q_head + i) % QUARANTINE_SLOTS];
 }
 
-/* Takes the oldest entry; q_lock held. An entry whose owner has not yet
- * poisoned it (ready != seq) is evicted unchecked. */
+/* Takes the oldest entry; q_lock held. */
 static struct quarantined q_pop(void)
 {
     struct quarantined v = quarantine[q_head];
-    v.ready = __atomic_load_n(&quarantine[q_head].ready, __ATOMIC_ACQUIRE);
     q_bytes -= v.size;
     q_head = (q_head + 1) % QUARANTINE_SLOTS;
     q_len--;
@@ -534,9 +531,12 @@ static void report_uaf(const struct quarantined *e, uintptr_t bad, const char *w
     report(&c, "a freed block was written to", 1);
 }
 
-/* Pushes a freed canary block into the quarantine (poisoned after the
- * lock); evicts the oldest while over budget, checking their poison first
- * (use-after-free writes), and hands them to the real allocator. */
+/* Poisons a freed canary block and pushes it into the quarantine; evicts
+ * the oldest while over budget, checking their poison first (use-after-free
+ * writes), and hands them to the real allocator. The poison is written
+ * before the block is pushed: once in the quarantine another thread may
+ * evict and release it at any time (a block larger than the whole budget is
+ * evicted by the very next push). */
 static void quarantine_push(uintptr_t user, const struct shim_block_info *info, uint32_t flags)
 {
     struct quarantined victims[8];
@@ -546,18 +546,18 @@ static void quarantine_push(uintptr_t user, const struct shim_block_info *info, 
         shim_real.free((void *)(user - left));
         return;
     }
+    poison(user, info->size);
     shim_spin_lock(&q_lock);
     if (q_len == QUARANTINE_SLOTS)
         victims[nv++] = q_pop();
-    uint32_t idx = (q_head + q_len) % QUARANTINE_SLOTS;
-    uint64_t seq = ++q_seq;
-    quarantine[idx] = (struct quarantined){.user = user,
-                                           .size = info->size,
-                                           .alloc_stack = info->alloc_stack,
-                                           .free_stack = info->free_stack,
-                                           .flags = flags,
-                                           .left = left,
-                                           .seq = seq};
+    quarantine[(q_head + q_len) % QUARANTINE_SLOTS] =
+        (struct quarantined){.user = user,
+                             .size = info->size,
+                             .alloc_stack = info->alloc_stack,
+                             .free_stack = info->free_stack,
+                             .flags = flags,
+                             .left = left,
+                             .seq = ++q_seq};
     q_len++;
     q_bytes += info->size;
     while (q_bytes > shim_cfg.quarantine_bytes && q_len > 1 && nv < 8)
@@ -567,21 +567,11 @@ static void quarantine_push(uintptr_t user, const struct shim_block_info *info, 
     struct quarantined next =
         q_len > PREFETCH_AHEAD ? *q_at(PREFETCH_AHEAD) : (struct quarantined){0};
     shim_spin_unlock(&q_lock);
-    /* Poisoned after the lock: a locked instruction waits for earlier
-     * stores to drain, and these are up to 512 bytes of them. Until `ready`
-     * says so, nobody checks the poison (see q_pop and scan_quarantine). */
-    int own_victim = 0;
-    for (int i = 0; i < nv; i++)
-        own_victim |= victims[i].seq == seq;
-    if (!own_victim) {
-        poison(user, info->size);
-        __atomic_store_n(&quarantine[idx].ready, seq, __ATOMIC_RELEASE);
-    }
     if (next.user)
         prefetch_victim(&next);
     for (int i = 0; i < nv; i++) {
         const struct quarantined *v = &victims[i];
-        if (v->ready == v->seq && !(v->flags & SHIM_BLOCK_REPORTED)) {
+        if (!(v->flags & SHIM_BLOCK_REPORTED)) {
             uintptr_t bad = check_poison(v->user, v->size);
             if (bad)
                 report_uaf(v, bad, "found when the block left the quarantine");
@@ -608,8 +598,7 @@ static int scan_quarantine(struct quarantined *out, uintptr_t *bad_at)
         uint32_t end = q_len - i > SCAN_BATCH ? i + SCAN_BATCH : q_len;
         for (; i < end && !found; i++) {
             struct quarantined *e = q_at(i);
-            if ((e->flags & SHIM_BLOCK_REPORTED) ||
-                __atomic_load_n(&e->ready, __ATOMIC_ACQUIRE) != e->seq)
+            if (e->flags & SHIM_BLOCK_REPORTED)
                 continue;
             uintptr_t bad = check_poison(e->user, e->size);
             if (bad) {

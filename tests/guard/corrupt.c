@@ -7,6 +7,8 @@
  *                      uaf_evicted (UAF write, then 40 MB of frees push the
  *                      block out of the quarantine)
  *                      fork_busy (no bug: forks while two threads churn)
+ *                      big_frees (no bug: frees blocks larger than the
+ *                      whole quarantine while two threads churn)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -135,6 +137,30 @@ NOINLINE int fork_busy(void)
     return ok;
 }
 
+/* Frees 2000 blocks of 40 MiB (over the 16 MiB quarantine, and always mmapped by glibc: each is
+ * evicted by the next push, whichever thread makes it) while two threads malloc and free as fast as
+ * they can. A block must be poisoned before another thread can evict and release it, or the
+ * poisoning writes to memory the allocator has already unmapped. */
+NOINLINE int big_frees(void)
+{
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, churn_thread, NULL);
+    int n = 0;
+    for (int i = 0; i < 2000; i++) {
+        char *p = malloc(40u << 20);
+        if (p) {
+            p[0] = 1;
+            free(p);
+            n++;
+        }
+    }
+    churning = 0;
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     const char *s = argc > 1 ? argv[1] : "clean";
@@ -201,6 +227,8 @@ int main(int argc, char **argv)
             free(malloc(100)); /* time passes: nothing notices yet */
         jpeg_encode_snapshot();
         printf("survived\n");
+    } else if (!strcmp(s, "big_frees")) {
+        printf("freed %d\n", big_frees());
     } else if (!strcmp(s, "fork_busy")) {
         printf("forked %d\n", fork_busy());
     } else if (!strcmp(s, "clean")) {

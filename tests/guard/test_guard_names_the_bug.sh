@@ -69,6 +69,11 @@ for a in glibc jemalloc; do
         ! grep -q '^corruption' "$T/d" || fail "[$a $m] fork_busy reported: $(grep corruption "$T/d")"
     done
     ok "[$a canary, both] 300 forks while two threads churn: every child finished"
+    guarded canary $a big_frees
+    grep -q '^freed 2000$' "$T/stdout" ||
+        fail "[$a canary] blocks larger than the quarantine freed while threads churn: $(cat "$T/stdout") $(head -3 "$T/stderr")"
+    ! grep -q '^corruption' "$T/d" || fail "[$a canary] big_frees reported: $(grep corruption "$T/d")"
+    ok "[$a canary] 2000 frees of blocks larger than the quarantine while two threads churn"
 
     guarded pages $a uaf_read;   expect use-after-free-read read_after_free access "[$a pages] UAF read"
     guarded pages $a uaf_write;  expect use-after-free-write write_after_free access "[$a pages] UAF write"
