@@ -340,9 +340,10 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
     if (best < 0) {
         snprintf(err, errlen, "no allocator found: no mapped file of pid %d defines malloc", pid);
         free(mods);
-        /* The dynamic linker is mapped but libc is not (yet): the process has
-         * just been exec'd and is still loading its libraries. */
-        return saw_linker ? -EAGAIN : -ENOENT;
+        /* The process may be in the middle of exec: nothing mapped yet but its
+         * stack, then only the executable, then the dynamic linker without
+         * libc. Try again; other processes define malloc nowhere. */
+        return saw_linker || n <= 1 ? -EAGAIN : -ENOENT;
     }
     const struct trc_module *am = &mods[best];
     util_strlcpy(a->module, am->path, sizeof(a->module));

@@ -517,8 +517,8 @@ static void cleanup(struct session *s)
         close(s->pidfd);
 }
 
-/* A process attached right after its exec may not have loaded its libraries
- * yet: wait up to 2 s for the dynamic linker to map an allocator. */
+/* A process attached during or right after its exec may not have mapped
+ * its executable and libraries yet: wait up to 2 s for an allocator. */
 static int find_allocator(struct session *s)
 {
     for (int tries = 0;; tries++) {
@@ -527,7 +527,7 @@ static int find_allocator(struct session *s)
             return rc;
         if (tries == 100 || !target_alive(s->o.pid, s->start)) {
             size_t l = strlen(s->err);
-            snprintf(s->err + l, sizeof(s->err) - l, " (still loading libraries after 2 s)");
+            snprintf(s->err + l, sizeof(s->err) - l, " (none appeared within 2 s)");
             return rc;
         }
         usleep(20 * 1000);

@@ -73,7 +73,8 @@ uint32_t trc_probe_site_shift(const uint8_t *code, size_t len, int handler);
 enum { TRC_REACH_OFF = 0, TRC_REACH_DETACH = 1, TRC_REACH_ALWAYS = 2 };
 
 /* allocator.c */
-/* -EAGAIN: only the dynamic linker is mapped so far (the process is starting). */
+/* -EAGAIN: the process looks mid-exec (nothing, only its executable, or the
+ * dynamic linker without libc mapped so far). */
 int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errlen);
 int trc_read_modules(int pid, struct trc_modpath *mods, size_t cap, size_t *n);
 /* File offset of a function defined in an ELF file (.dynsym, then .symtab). */

@@ -64,7 +64,7 @@ kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
 ok "attach right after exec waits for the allocator"
 
 held 5000
-expect_error 1 'no allocator found.*still loading libraries after 2 s' -p "$HPID" -o "$T/young2" -d 1
+expect_error 1 'no allocator found.*none appeared within 2 s' -p "$HPID" -o "$T/young2" -d 1
 [ -z "$(our_bpf_left)" ] || fail "left behind: $(our_bpf_left)"
 kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
 
