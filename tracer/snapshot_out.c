@@ -161,6 +161,15 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
         .monotonic_ns = util_monotonic_ns(),
         .rss_bytes = util_read_rss(w->opts->pid),
     };
+    /* Re-read: attached in the instant between a shell's fork and its exec,
+     * the first reading named the shell (the series keeps its first name). */
+    char link[64], exe[sizeof(w->exe)];
+    snprintf(link, sizeof(link), "/proc/%d/exe", w->opts->pid);
+    ssize_t len = readlink(link, exe, sizeof(exe) - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        util_strlcpy(w->exe, exe, sizeof(w->exe));
+    }
     util_strlcpy(h.exe, w->exe, sizeof(h.exe));
     util_strlcpy(h.series, w->series, sizeof(h.series));
     util_strlcpy(h.allocator, w->allocator, sizeof(h.allocator));

@@ -75,5 +75,6 @@ TPID=$!
 "$LEAKAUDIT" attach -p $TPID -o "$T/exit" -d 30 2>"$T/err" || { cat "$T/err"; fail "attach failed"; }
 "$DUMP" "$T/exit" >"$T/d"
 assert_contains "$T/d" 'trigger=exit'
+assert_contains "$T/d" '^header .*exe=.*/target_leaker$' # not the shell it was forked from
 [ -z "$(our_bpf_left)" ] || fail "left behind after target exit"
 ok "target exit ends the session with a final snapshot"
