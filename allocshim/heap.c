@@ -514,10 +514,6 @@ int shim_heap_take(const void *p, struct shim_block_info *out)
     if (!n)
         return SHIM_LOOKUP_NONE;
     fill_info(n, out);
-    if (n->flags & SHIM_BLOCK_FREED) { /* a page block in its freed window */
-        insert(n);
-        return SHIM_LOOKUP_FREED;
-    }
     account_free(n);
     node_put(n);
     return SHIM_LOOKUP_LIVE;

@@ -186,9 +186,9 @@ int shim_heap_lookup(const void *p, struct shim_block_info *out);
 int shim_heap_mark_freed(const void *p, uint32_t free_stack, struct shim_block_info *out);
 void shim_heap_set_flag(const void *p, uint32_t flag);
 void shim_heap_evict(const void *p); /* drops a quarantined block's record */
-/* Drops a live block's record and accounts the free, in one lookup (a
- * canary block then lives on in the quarantine); returns what p was, with
- * its info, as shim_heap_lookup (a _FREED record is left in place). */
+/* Drops a canary block's record and accounts the free, in one lookup (the
+ * block then lives on in the quarantine); returns SHIM_LOOKUP_LIVE with its
+ * info, or SHIM_LOOKUP_NONE. Page blocks use shim_heap_mark_freed. */
 int shim_heap_take(const void *p, struct shim_block_info *out);
 void shim_heap_prefetch(const void *p); /* warms p's bucket and stripe lock */
 void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_info *info,
