@@ -945,8 +945,7 @@ void shim_res_init(void)
             return;
         }
     }
-    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
-    exe_path[n > 0 ? n : 0] = '\0';
+    util_read_exe(0, exe_path, sizeof(exe_path));
     obj_buckets = shim_arena_map(sizeof(*obj_buckets) << RES_OBJ_BITS);
     obj_pool = shim_arena_map(sizeof(*obj_pool) * RES_MAX_OBJECTS);
     stats = shim_arena_map(sizeof(*stats) << RES_STAT_BITS);

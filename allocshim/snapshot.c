@@ -46,8 +46,7 @@ static int failure_reported;
 static void make_series(void)
 {
     start_ns = util_realtime_ns();
-    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
-    exe_path[n > 0 ? n : 0] = '\0';
+    util_read_exe(0, exe_path, sizeof(exe_path));
     const char *base = strrchr(exe_path, '/');
     base = base ? base + 1 : exe_path;
     char num[24];

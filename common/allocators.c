@@ -89,10 +89,9 @@ int alloc_find_shim(char *out, size_t cap)
         return access(out, R_OK) == 0 ? 0 : -errno;
     }
     char exe[PATH_MAX - 32];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    ssize_t n = util_read_exe(0, exe, sizeof(exe));
     if (n < 0)
-        return -errno;
-    exe[n] = '\0';
+        return (int)n;
     char *slash = strrchr(exe, '/');
     if (slash)
         *slash = '\0';

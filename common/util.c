@@ -142,6 +142,14 @@ char *util_proc_path(char *buf, size_t cap, int pid, const char *leaf)
     return buf;
 }
 
+ssize_t util_read_exe(int pid, char *buf, size_t cap)
+{
+    char path[64];
+    ssize_t n = readlink(util_proc_path(path, sizeof(path), pid, "exe"), buf, cap - 1);
+    buf[n > 0 ? n : 0] = '\0';
+    return n < 0 ? -errno : n;
+}
+
 uint64_t util_read_rss(int pid)
 {
     char path[64];

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 uint64_t util_realtime_ns(void);
 uint64_t util_monotonic_ns(void);
@@ -25,6 +26,10 @@ size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap);
  * (which, unlike /proc/self, still works once the main thread has exited).
  * Returns buf. */
 char *util_proc_path(char *buf, size_t cap, int pid, const char *leaf);
+
+/* Reads the path of pid's executable (0 = self) into buf, NUL-terminated;
+ * returns its length, or -errno with buf = "" (pid gone, no permission). */
+ssize_t util_read_exe(int pid, char *buf, size_t cap);
 
 /* Reads VmRSS of pid (0 = self) in bytes from /proc; 0 if unknown. */
 uint64_t util_read_rss(int pid);

@@ -305,10 +305,7 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
         return rc;
     }
     char exe[PATH_MAX] = "";
-    char link[64];
-    snprintf(link, sizeof(link), "/proc/%d/exe", pid);
-    ssize_t len = readlink(link, exe, sizeof(exe) - 1);
-    exe[len > 0 ? len : 0] = '\0';
+    util_read_exe(pid, exe, sizeof(exe));
 
     /* Candidates, best first: the executable (allocator linked in), a known
      * allocator library (preloaded or linked), any other library defining

@@ -66,10 +66,7 @@ int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char
     w->attach_ns = attach_realtime_ns;
     w->ppid = read_ppid(o->pid);
     util_strlcpy(w->allocator, allocator ? allocator : "unknown", sizeof(w->allocator));
-    char link[64];
-    snprintf(link, sizeof(link), "/proc/%d/exe", o->pid);
-    ssize_t n = readlink(link, w->exe, sizeof(w->exe) - 1);
-    w->exe[n > 0 ? n : 0] = '\0';
+    util_read_exe(o->pid, w->exe, sizeof(w->exe));
     const char *base = strrchr(w->exe, '/');
     base = base ? base + 1 : w->exe;
     char name[EXE_BASENAME_MAX + 1];
@@ -163,13 +160,9 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
     };
     /* Re-read: attached in the instant between a shell's fork and its exec,
      * the first reading named the shell (the series keeps its first name). */
-    char link[64], exe[sizeof(w->exe)];
-    snprintf(link, sizeof(link), "/proc/%d/exe", w->opts->pid);
-    ssize_t len = readlink(link, exe, sizeof(exe) - 1);
-    if (len > 0) {
-        exe[len] = '\0';
+    char exe[sizeof(w->exe)];
+    if (util_read_exe(w->opts->pid, exe, sizeof(exe)) > 0)
         util_strlcpy(w->exe, exe, sizeof(w->exe));
-    }
     util_strlcpy(h.exe, w->exe, sizeof(h.exe));
     util_strlcpy(h.series, w->series, sizeof(h.series));
     util_strlcpy(h.allocator, w->allocator, sizeof(h.allocator));
