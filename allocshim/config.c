@@ -139,6 +139,7 @@ void shim_config_load(void)
     c->guard_abort = 1;
     c->guard_sample = 1000;
     c->quarantine_bytes = 16u << 20;
+    c->guard_poison = SHIM_GUARD_POISON_DEFAULT;
     c->guard_scan_ms = 1000;
     if ((v = getenv("LEAKAUDIT_GUARD")) && *v) {
         if (!strcmp(v, "canary"))
@@ -177,6 +178,14 @@ void shim_config_load(void)
             c->quarantine_bytes = n;
         else
             warn("LEAKAUDIT_QUARANTINE", v);
+    }
+    if ((v = getenv("LEAKAUDIT_GUARD_POISON"))) {
+        if (!strcmp(v, "all"))
+            c->guard_poison = SHIM_GUARD_POISON_ALL;
+        else if (parse_uint(v, &n) == 0 && n >= 1 && n <= SHIM_GUARD_POISON_ALL)
+            c->guard_poison = n;
+        else
+            warn("LEAKAUDIT_GUARD_POISON", v);
     }
     if ((v = getenv("LEAKAUDIT_GUARD_SCAN"))) {
         if (util_parse_duration_ms(v, &n) == 0)

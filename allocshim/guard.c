@@ -47,14 +47,19 @@
 #define PAGE_SLOTS       4096 /* guard-page slots (each: one data page) */
 #define FREED_WINDOW     256  /* a freed slot is reused after this many later frees */
 #define MAX_EVENTS       256
-#define QUARANTINE_SLOTS (1u << 20) /* entries, 32 MiB of address space, touched as used */
-#define MAX_DUMP         SNAP_MAX_CORRUPTION_BYTES
+#define QUARANTINE_SLOTS (1u << 20) /* entries at most: 40 MiB of address space, reserved */
+/* The ring starts this big and doubles while full: a push writes the next
+ * entry in ring order, so a ring much larger than the blocks it holds would
+ * stream every push into memory untouched for a long time (~5 ns a call). */
+#define QUARANTINE_FIRST_SLOTS (1u << 12)
+#define MAX_DUMP               SNAP_MAX_CORRUPTION_BYTES
 /* Freed blocks are poisoned (and checked) over their first and last
- * POISON_BYTES: use-after-free writes land in a struct's first or last
- * fields far more often than deep inside a buffer, and checking whole large
- * blocks on every eviction would cost a cache miss per line. Guard pages
- * catch any offset. */
-#define POISON_BYTES 256
+ * shim_cfg.guard_poison bytes (LEAKAUDIT_GUARD_POISON, default 256, or the
+ * whole block): use-after-free writes land in a struct's first or last
+ * fields far more often than deep inside a buffer, and each further cache
+ * line costs a miss at free and another at eviction. Guard pages catch any
+ * offset. A victim's first and last PREFETCH_BYTES are warmed ahead. */
+#define PREFETCH_BYTES 256
 
 struct header {    /* at user - LEFT_RZ */
     uint64_t tag;  /* secret ^ user address: a copy elsewhere does not match */
@@ -99,7 +104,7 @@ static uint32_t *freed_fifo; /* freed slots, reused oldest first */
 static uint32_t fifo_head, fifo_tail, fifo_len;
 
 static struct quarantined *quarantine;
-static uint32_t q_head, q_len;
+static uint32_t q_head, q_len, q_cap = QUARANTINE_FIRST_SLOTS; /* q_cap: a power of two */
 static uint64_t q_seq;
 static uint64_t q_bytes;
 static int q_lock;
@@ -150,7 +155,7 @@ static int is_code(uintptr_t a)
  * a memcpy/memcmp from a 128-byte table (twice 64, for wrap-around). */
 #define PAT_PERIOD 64
 static uint8_t pat_table[2 * PAT_PERIOD];
-static uint8_t poison_ref[2 * POISON_BYTES]; /* what poison() writes, for memcmp */
+static uint8_t poison_ref[2 * SHIM_GUARD_POISON_DEFAULT]; /* what poison() writes */
 
 /* Redzones are at most 64 bytes at a time, and pat_table holds the period
  * twice, so one piece starting at pat_table + (addr & 63) covers them; the
@@ -441,56 +446,79 @@ static void *canary_alloc(size_t size, size_t align, int kind, int zero)
  * over budget, checking their poison first (use-after-free writes). */
 /* Freed blocks are poisoned with one constant byte: memset speed, and a
  * word-at-a-time check. */
-static void poison(uintptr_t addr, size_t len)
+static inline __attribute__((always_inline)) void poison_ends(uintptr_t addr, size_t len,
+                                                              size_t ends)
 {
-    if (len <= 2 * POISON_BYTES) {
+    if (len <= 2 * ends) {
         memset((void *)addr, pat_free, len);
         return;
     }
-    memset((void *)addr, pat_free, POISON_BYTES);
-    memset((void *)(addr + len - POISON_BYTES), pat_free, POISON_BYTES);
+    memset((void *)addr, pat_free, ends);
+    memset((void *)(addr + len - ends), pat_free, ends);
 }
 
-static uintptr_t check_poison_range(uintptr_t addr, size_t len);
+static void poison(uintptr_t addr, size_t len)
+{
+    /* The default depth is a constant: its memsets become inline stores
+     * (library calls cost ~9 ns a free on the malloc benchmark). */
+    if (shim_cfg.guard_poison == SHIM_GUARD_POISON_DEFAULT)
+        poison_ends(addr, len, SHIM_GUARD_POISON_DEFAULT);
+    else
+        poison_ends(addr, len, shim_cfg.guard_poison);
+}
+
+static inline __attribute__((always_inline)) uintptr_t check_poison_range(uintptr_t addr,
+                                                                          size_t len)
+{
+    /* memcmp against poisoned reference bytes: the C library's vector
+     * compare reads 256 bytes in a few dozen cycles, a word loop takes ~100. */
+    for (size_t done = 0; done < len; done += sizeof(poison_ref)) {
+        size_t n = len - done < sizeof(poison_ref) ? len - done : sizeof(poison_ref);
+        if (memcmp((const void *)(addr + done), poison_ref, n))
+            for (size_t i = done; i < done + n; i++)
+                if (((const uint8_t *)addr)[i] != pat_free)
+                    return addr + i;
+    }
+    return 0;
+}
+
+static inline __attribute__((always_inline)) uintptr_t check_poison_ends(uintptr_t addr, size_t len,
+                                                                         size_t ends)
+{
+    if (len <= 2 * ends)
+        return check_poison_range(addr, len);
+    uintptr_t bad = check_poison_range(addr, ends);
+    return bad ? bad : check_poison_range(addr + len - ends, ends);
+}
 
 /* Checks what poison() wrote: the whole block, or its first and last
- * POISON_BYTES (struct fields sit at both ends more often than mid-buffer). */
+ * shim_cfg.guard_poison bytes (the default a constant, as in poison()). */
 static uintptr_t check_poison(uintptr_t addr, size_t len)
 {
-    if (len <= 2 * POISON_BYTES)
-        return check_poison_range(addr, len);
-    uintptr_t bad = check_poison_range(addr, POISON_BYTES);
-    return bad ? bad : check_poison_range(addr + len - POISON_BYTES, POISON_BYTES);
-}
-
-static uintptr_t check_poison_range(uintptr_t addr, size_t len)
-{
-    /* memcmp against a poisoned reference: the C library's vector compare
-     * reads 256 bytes in a few dozen cycles, a word loop takes ~100. */
-    if (!memcmp((const void *)addr, poison_ref, len))
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (((const uint8_t *)addr)[i] != pat_free)
-            return addr + i;
-    return 0;
+    if (shim_cfg.guard_poison == SHIM_GUARD_POISON_DEFAULT)
+        return check_poison_ends(addr, len, SHIM_GUARD_POISON_DEFAULT);
+    return check_poison_ends(addr, len, shim_cfg.guard_poison);
 }
 
 /* Warms what evicting e will read: its poison and the allocator's chunk
  * header (freed quarantine_bytes ago, so long out of cache). */
 static void prefetch_victim(const struct quarantined *e)
 {
-    size_t len = e->size, head = len <= 2 * POISON_BYTES ? len : POISON_BYTES;
+    size_t len = e->size, ends = shim_cfg.guard_poison;
+    if (ends > PREFETCH_BYTES)
+        ends = PREFETCH_BYTES;
+    size_t head = len <= 2 * ends ? len : ends;
     for (size_t i = 0; i < head; i += 64)
         __builtin_prefetch((const void *)(e->user + i));
-    if (len > 2 * POISON_BYTES)
-        for (size_t i = len - POISON_BYTES; i < len; i += 64)
+    if (len > 2 * ends)
+        for (size_t i = len - ends; i < len; i += 64)
             __builtin_prefetch((const void *)(e->user + i));
     __builtin_prefetch((const void *)(e->user - e->left - 16));
 }
 
 static inline struct quarantined *q_at(uint32_t i) /* i-th oldest; q_lock held */
 {
-    return &quarantine[(q_head + i) % QUARANTINE_SLOTS];
+    return &quarantine[(q_head + i) & (q_cap - 1)];
 }
 
 /* Takes the oldest entry; q_lock held. */
@@ -498,9 +526,20 @@ static struct quarantined q_pop(void)
 {
     struct quarantined v = quarantine[q_head];
     q_bytes -= v.size;
-    q_head = (q_head + 1) % QUARANTINE_SLOTS;
+    q_head = (q_head + 1) & (q_cap - 1);
     q_len--;
     return v;
+}
+
+/* Doubles a full ring (q_lock held): the entries that wrapped to its start
+ * move behind the old end, so ring order is unchanged. */
+static int q_grow(void)
+{
+    if (q_cap == QUARANTINE_SLOTS)
+        return 0;
+    memcpy(&quarantine[q_cap], &quarantine[0], (size_t)q_head * sizeof(*quarantine));
+    q_cap *= 2;
+    return 1;
 }
 
 /* The quarantine entry of a freed block, newest first (a double free: the
@@ -548,9 +587,9 @@ static void quarantine_push(uintptr_t user, const struct shim_block_info *info, 
     }
     poison(user, info->size);
     shim_spin_lock(&q_lock);
-    if (q_len == QUARANTINE_SLOTS)
+    if (q_len == q_cap && !q_grow())
         victims[nv++] = q_pop();
-    quarantine[(q_head + q_len) % QUARANTINE_SLOTS] =
+    quarantine[(q_head + q_len) & (q_cap - 1)] =
         (struct quarantined){.user = user,
                              .size = info->size,
                              .alloc_stack = info->alloc_stack,

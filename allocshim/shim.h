@@ -48,6 +48,9 @@
 
 #define SHIM_GUARD_CANARY 0x1
 #define SHIM_GUARD_PAGES  0x2
+/* LEAKAUDIT_GUARD_POISON: bytes poisoned at each end of a freed canary block */
+#define SHIM_GUARD_POISON_DEFAULT 256
+#define SHIM_GUARD_POISON_ALL     (UINT64_MAX / 4) /* "all": whole blocks (2x cannot overflow) */
 
 enum shim_alloc_kind {
     SHIM_KIND_MALLOC = 0,
@@ -70,6 +73,7 @@ struct shim_config {
     uint32_t guard_sample; /* 1 in N allocations get a guard page */
     int guard_align;       /* guard-page blocks: 1 right edge, -1 left, 0 mixed */
     uint64_t quarantine_bytes;
+    uint64_t guard_poison; /* freed canary blocks: bytes poisoned at each end */
     uint64_t guard_scan_ms;
     int table_bits;
     uint32_t max_stacks;

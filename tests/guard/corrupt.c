@@ -6,6 +6,8 @@
  *                      calloc_overflow realloc_freed mismatch field clean
  *                      uaf_evicted (UAF write, then 40 MB of frees push the
  *                      block out of the quarantine)
+ *                      uaf_deep (UAF write 1000 bytes into a 4000-byte
+ *                      block, then the same churn)
  *                      fork_busy (no bug: forks while two threads churn)
  *                      big_frees (no bug: frees blocks larger than the
  *                      whole quarantine while two threads churn)
@@ -44,6 +46,11 @@ NOINLINE void write_before_start(char *p)
 NOINLINE void write_after_free(char *p)
 {
     p[8 + zero] = 'w';
+}
+
+NOINLINE void write_deep_after_free(char *p)
+{
+    p[1000 + zero] = 'd';
 }
 
 NOINLINE int read_after_free(char *p)
@@ -185,6 +192,15 @@ int main(int argc, char **argv)
         char *p = alloc_block(200);
         free(p);
         write_after_free(p);
+        for (int i = 0; i < 40000; i++) {
+            sink = malloc(1000);
+            free(sink);
+        }
+        printf("churned\n");
+    } else if (!strcmp(s, "uaf_deep")) {
+        char *p = alloc_block(4000);
+        free(p);
+        write_deep_after_free(p);
         for (int i = 0; i < 40000; i++) {
             sink = malloc(1000);
             free(sink);
