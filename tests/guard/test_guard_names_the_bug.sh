@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Guard mode catches each kind of heap bug with the right kind and names the
 # function involved (canary mode for redzone/free checks, guard pages for the
-# exact faulting access), under glibc and jemalloc; calloc overflow still
-# returns NULL/ENOMEM; a clean program gets no report.
+# exact faulting access), under glibc, jemalloc, tcmalloc and mimalloc;
+# calloc overflow still returns NULL/ENOMEM; a clean program gets no report.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../allocshim/lib_shim.sh"
 C=$TESTBIN/guard/corrupt
@@ -35,7 +35,7 @@ expect() {
     ok "$label: $kind, $field in $func"
 }
 
-for a in glibc jemalloc; do
+for a in $ALLOCATORS; do
     guarded canary $a overflow1;  expect heap-buffer-overflow alloc_block alloc "[$a canary] overflow by 1"
     grep -q 'offset=100' "$T/d" || fail "overflow by 1: wrong offset"
     guarded canary $a overflow16; expect heap-buffer-overflow alloc_block alloc "[$a canary] overflow by 16"
