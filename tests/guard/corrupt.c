@@ -32,25 +32,36 @@ NOINLINE char *alloc_block(size_t n)
     return malloc(n);
 }
 
+/* The bad writes flip the bytes they hit (or write two different bytes):
+ * a constant could equal the redzone or poison byte there (a random
+ * per-process pattern, so 1 run in 256), and the write would change
+ * nothing to detect. */
+#define FLIP 0x5a
+
 NOINLINE void write_past_end(char *p, size_t n, size_t by)
 {
-    for (size_t i = 0; i < n + by; i++)
+    for (size_t i = 0; i < n; i++)
         p[i] = (char)i;
+    for (size_t i = n; i < n + by; i++)
+        p[i] ^= FLIP;
 }
 
 NOINLINE void write_before_start(char *p)
 {
-    p[-1 - zero] = 'x';
+    p[-1 - zero] ^= FLIP;
 }
 
+/* Two different bytes, no read: under guard pages the first write is the
+ * faulting access (a read would fault first, as a use-after-free read). */
 NOINLINE void write_after_free(char *p)
 {
     p[8 + zero] = 'w';
+    p[9 + zero] = 'v';
 }
 
 NOINLINE void write_deep_after_free(char *p)
 {
-    p[1000 + zero] = 'd';
+    p[1000 + zero] ^= FLIP;
 }
 
 NOINLINE int read_after_free(char *p)
