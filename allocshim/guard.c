@@ -376,34 +376,41 @@ static inline struct header *header_of(uintptr_t user)
     return (struct header *)(user - LEFT_RZ);
 }
 
+/* Reports an overwritten redzone of a canary block (the rare path: the
+ * event record is ~200 bytes, too much to clear on every check). */
+static __attribute__((noinline, cold)) void
+report_redzone(uintptr_t user, const struct shim_block_info *info, uint32_t detect_stack,
+               const char *when, uintptr_t bad, uintptr_t from, uintptr_t to)
+{
+    struct snap_corruption c = {.kind = bad < user ? SNAP_CORR_UNDERFLOW : SNAP_CORR_OVERFLOW,
+                                .addr = user,
+                                .block_size = info->size,
+                                .offset = (int64_t)(bad - user),
+                                .alloc_stack = info->alloc_stack,
+                                .access_stack = detect_stack};
+    dump_bytes(&c, from, to);
+    set_detail(&c, when);
+    report(&c,
+           bad < user ? "bytes before the block were overwritten"
+                      : "bytes past the end of the block were overwritten",
+           1);
+}
+
 /* Checks a canary block's redzones; reports and returns 1 if corrupt. */
 static int check_canaries(uintptr_t user, const struct shim_block_info *info, uint32_t detect_stack,
                           const char *when)
 {
-    struct snap_corruption c = {.addr = user,
-                                .block_size = info->size,
-                                .alloc_stack = info->alloc_stack,
-                                .access_stack = detect_stack};
-    uintptr_t bad = check(user - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live);
-    const struct header *h = header_of(user);
-    if (bad || h->tag != (secret ^ user)) {
-        if (!bad)
-            bad = user - LEFT_RZ;
-        c.kind = SNAP_CORR_UNDERFLOW;
-        c.offset = -(int64_t)(user - bad);
-        dump_bytes(&c, user - (LEFT_RZ - HEADER_BYTES), user);
-        set_detail(&c, when);
-        report(&c, "bytes before the block were overwritten", 1);
+    uintptr_t left = user - (LEFT_RZ - HEADER_BYTES);
+    uintptr_t bad = check(left, LEFT_RZ - HEADER_BYTES, pat_live);
+    if (SHIM_UNLIKELY(bad || header_of(user)->tag != (secret ^ user))) {
+        report_redzone(user, info, detect_stack, when, bad ? bad : user - LEFT_RZ, left, user);
         return 1;
     }
     size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
     bad = check(user + info->size, right, pat_live);
-    if (bad) {
-        c.kind = SNAP_CORR_OVERFLOW;
-        c.offset = (int64_t)(bad - user);
-        dump_bytes(&c, user + info->size, user + info->size + right);
-        set_detail(&c, when);
-        report(&c, "bytes past the end of the block were overwritten", 1);
+    if (SHIM_UNLIKELY(bad)) {
+        report_redzone(user, info, detect_stack, when, bad, user + info->size,
+                       user + info->size + right);
         return 1;
     }
     return 0;
@@ -498,6 +505,20 @@ static uintptr_t check_poison(uintptr_t addr, size_t len)
     if (shim_cfg.guard_poison == SHIM_GUARD_POISON_DEFAULT)
         return check_poison_ends(addr, len, SHIM_GUARD_POISON_DEFAULT);
     return check_poison_ends(addr, len, shim_cfg.guard_poison);
+}
+
+/* Warms, for writing, the lines poison() will write over a freed block. */
+static void prefetch_poison(uintptr_t addr, size_t len)
+{
+    size_t ends = shim_cfg.guard_poison;
+    if (ends > PREFETCH_BYTES)
+        ends = PREFETCH_BYTES;
+    size_t head = len <= 2 * ends ? len : ends;
+    for (size_t i = 0; i < head; i += 64)
+        __builtin_prefetch((const void *)(addr + i), 1);
+    if (len > 2 * ends)
+        for (size_t i = len - ends; i < len; i += 64)
+            __builtin_prefetch((const void *)(addr + i), 1);
 }
 
 /* Warms what evicting e will read: its poison and the allocator's chunk
@@ -997,15 +1018,25 @@ static int kinds_match(uint32_t alloc, int free_kind)
 void shim_guard_free(void *p, int kind, void *frame, void *ret)
 {
     int was_busy = shim_tls.busy;
-    uint32_t here = stack_here(frame, ret);
-    shim_tls.busy = 1;
     struct shim_block_info info;
     uintptr_t u = (uintptr_t)p;
     /* A page block's record stays in the table (marked freed) while its slot
      * is in the freed window; a canary block's record moves to the
      * quarantine, where a double free finds it. */
-    int page = in_pool(u);
-    int st = page ? shim_heap_mark_freed(p, here, &info) : shim_heap_take(p, &info);
+    int page = in_pool(u), st = SHIM_LOOKUP_NONE;
+    if (!page) {
+        shim_tls.busy = 1;
+        st = shim_heap_take(p, &info);
+        shim_tls.busy = was_busy;
+        /* The lines poison() will write are rarely in cache: start loading
+         * them now, while the stack is walked and the redzones checked. */
+        if (st == SHIM_LOOKUP_LIVE && shim_cfg.quarantine_bytes)
+            prefetch_poison(u, info.size);
+    }
+    uint32_t here = stack_here(frame, ret);
+    shim_tls.busy = 1;
+    if (page)
+        st = shim_heap_mark_freed(p, here, &info);
     struct quarantined q;
     if (st == SHIM_LOOKUP_NONE && !page && quarantine_find(u, &q)) {
         st = SHIM_LOOKUP_FREED;
