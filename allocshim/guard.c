@@ -47,12 +47,18 @@
 #define PAGE_SLOTS       4096 /* guard-page slots (each: one data page) */
 #define FREED_WINDOW     256  /* a freed slot is reused after this many later frees */
 #define MAX_EVENTS       256
-#define QUARANTINE_SLOTS (1u << 20) /* entries at most: 40 MiB of address space, reserved */
-/* The ring starts this big and doubles while full: a push writes the next
- * entry in ring order, so a ring much larger than the blocks it holds would
- * stream every push into memory untouched for a long time (~5 ns a call). */
-#define QUARANTINE_FIRST_SLOTS (1u << 12)
-#define MAX_DUMP               SNAP_MAX_CORRUPTION_BYTES
+#define QUARANTINE_SLOTS (1u << 20) /* entries at most: 64 MiB of address space, reserved */
+/* Recycling: a quarantined block whose real allocation had the same size
+ * (redzones included: always a multiple of 16) is handed out again directly
+ * once LEAKAUDIT_QUARANTINE bytes were freed after it, instead of going back
+ * through the real allocator -- whose free and malloc, on memory freed that
+ * long ago, are the quarantine's main cost. Sizes up to this many 16-byte
+ * classes are recycled; larger blocks go back to the allocator. */
+#define RECYCLE_CLASSES 4096 /* real blocks up to 64 KiB */
+/* The quarantine holds up to 1 + 1/QUARANTINE_SLACK times its size, so that
+ * blocks old enough to recycle are there to be found. */
+#define QUARANTINE_SLACK 4
+#define MAX_DUMP         SNAP_MAX_CORRUPTION_BYTES
 /* Freed blocks are poisoned (and checked) over their first and last
  * shim_cfg.guard_poison bytes (LEAKAUDIT_GUARD_POISON, default 256, or the
  * whole block): use-after-free writes land in a struct's first or last
@@ -75,15 +81,21 @@ struct page_slot {
 };
 
 /* A freed canary block's record: it leaves the address table at free (one
- * table operation per free, as without guard mode) and lives here until
- * eviction, which then needs no lookup. */
+ * table operation per free, as without guard mode) and lives here until it
+ * is recycled or evicted, which then need no lookup. Records are linked
+ * oldest to newest, and, per size class, in the same order (links are
+ * entry index + 1; 0 is none). */
 struct quarantined {
     uintptr_t user;
     uint64_t size;
     uint32_t alloc_stack, free_stack;
     uint32_t flags; /* SHIM_BLOCK_REPORTED: a corruption of it was reported */
     uint32_t left;  /* the real block starts at user - left */
-    uint64_t seq;   /* push number: consecutive in ring order */
+    uint64_t seq;   /* push number (0: the entry is free) */
+    uint64_t mark;  /* q_pushed after its push: its age is q_pushed - mark */
+    uint32_t older, newer;
+    uint32_t next_in_class; /* (free entries: the next free one) */
+    uint32_t cls;           /* size class (real size / 16), 0: not recycled */
 };
 #define PREFETCH_AHEAD 2  /* victims ahead whose memory is warmed at each push */
 #define SCAN_BATCH     64 /* quarantined blocks checked per q_lock hold */
@@ -104,9 +116,14 @@ static uint32_t *freed_fifo; /* freed slots, reused oldest first */
 static uint32_t fifo_head, fifo_tail, fifo_len;
 
 static struct quarantined *quarantine;
-static uint32_t q_head, q_len, q_cap = QUARANTINE_FIRST_SLOTS; /* q_cap: a power of two */
+static struct {
+    uint32_t head, tail; /* oldest and newest entry of the class */
+} * q_class;
+static uint32_t q_oldest, q_newest, q_free, q_touched; /* q_touched: entries ever used */
+static uint32_t q_len;
 static uint64_t q_seq;
-static uint64_t q_bytes;
+static uint64_t q_bytes;  /* held now */
+static uint64_t q_pushed; /* ever pushed */
 static int q_lock;
 
 static struct snap_corruption events[MAX_EVENTS];
@@ -220,6 +237,7 @@ void shim_guard_init(void)
     memset(poison_ref, pat_free, sizeof(poison_ref));
     page_size = sysconf(_SC_PAGESIZE);
     quarantine = shim_arena_map(sizeof(*quarantine) * QUARANTINE_SLOTS);
+    q_class = shim_arena_map(sizeof(*q_class) * RECYCLE_CLASSES);
     if (shim_cfg.guard & SHIM_GUARD_PAGES) {
         /* [guard][data][guard][data]...[guard]: slot i's data is page 2i+1 */
         size_t len = (size_t)page_size * (2 * PAGE_SLOTS + 1);
@@ -376,6 +394,20 @@ static inline struct header *header_of(uintptr_t user)
     return (struct header *)(user - LEFT_RZ);
 }
 
+/* Pattern bytes after a block: RIGHT_RZ and up to the next 16-byte boundary. */
+static inline size_t right_rz(size_t size)
+{
+    return RIGHT_RZ + ((16 - (size & 15)) & 15);
+}
+
+/* The real allocation behind a malloc-aligned canary block (a multiple of 16). */
+static inline size_t user_total(size_t size)
+{
+    return size + LEFT_RZ + right_rz(size);
+}
+
+static void *quarantine_recycle(size_t real_size);
+
 /* Reports an overwritten redzone of a canary block (the rare path: the
  * event record is ~200 bytes, too much to clear on every check). */
 static __attribute__((noinline, cold)) void
@@ -406,7 +438,7 @@ static int check_canaries(uintptr_t user, const struct shim_block_info *info, ui
         report_redzone(user, info, detect_stack, when, bad ? bad : user - LEFT_RZ, left, user);
         return 1;
     }
-    size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
+    size_t right = right_rz(info->size);
     bad = check(user + info->size, right, pat_live);
     if (SHIM_UNLIKELY(bad)) {
         report_redzone(user, info, detect_stack, when, bad, user + info->size,
@@ -418,7 +450,7 @@ static int check_canaries(uintptr_t user, const struct shim_block_info *info, ui
 
 static void *canary_alloc(size_t size, size_t align, int kind, int zero)
 {
-    size_t right = RIGHT_RZ + ((16 - (size & 15)) & 15);
+    size_t right = right_rz(size);
     size_t left = align > LEFT_RZ ? align : LEFT_RZ;
     size_t total;
     if (__builtin_add_overflow(size, left + right, &total)) {
@@ -426,7 +458,9 @@ static void *canary_alloc(size_t size, size_t align, int kind, int zero)
         return NULL;
     }
     void *real = NULL;
-    if (align > 16) {
+    if (align <= 16 && (real = quarantine_recycle(total))) {
+        /* a block of the same real size, freed long enough ago */
+    } else if (align > 16) {
         if (shim_real.posix_memalign(&real, align, total) != 0) {
             errno = ENOMEM;
             return NULL;
@@ -537,30 +571,71 @@ static void prefetch_victim(const struct quarantined *e)
     __builtin_prefetch((const void *)(e->user - e->left - 16));
 }
 
-static inline struct quarantined *q_at(uint32_t i) /* i-th oldest; q_lock held */
+/* ---- the quarantine's lists (q_lock held) ---- */
+
+static inline struct quarantined *q_entry(uint32_t link)
 {
-    return &quarantine[(q_head + i) & (q_cap - 1)];
+    return &quarantine[link - 1];
 }
 
-/* Takes the oldest entry; q_lock held. */
-static struct quarantined q_pop(void)
+/* A free entry, or 0 when all QUARANTINE_SLOTS are in use. Freed entries
+ * are reused last-in first-out: their memory stays warm. */
+static uint32_t q_entry_get(void)
 {
-    struct quarantined v = quarantine[q_head];
-    q_bytes -= v.size;
-    q_head = (q_head + 1) & (q_cap - 1);
+    uint32_t link = q_free;
+    if (link)
+        q_free = q_entry(link)->next_in_class;
+    else if (q_touched < QUARANTINE_SLOTS)
+        link = ++q_touched;
+    return link;
+}
+
+static void q_link_newest(uint32_t link)
+{
+    struct quarantined *e = q_entry(link);
+    e->older = q_newest;
+    e->newer = 0;
+    if (q_newest)
+        q_entry(q_newest)->newer = link;
+    else
+        q_oldest = link;
+    q_newest = link;
+    e->next_in_class = 0;
+    if (e->cls) {
+        if (q_class[e->cls].tail)
+            q_entry(q_class[e->cls].tail)->next_in_class = link;
+        else
+            q_class[e->cls].head = link;
+        q_class[e->cls].tail = link;
+    }
+    q_len++;
+    q_bytes += e->size;
+}
+
+/* Takes an entry out, returning a copy; it must be the oldest of its class
+ * (the global oldest is, and recycling takes a class's oldest). */
+static struct quarantined q_take(uint32_t link)
+{
+    struct quarantined *e = q_entry(link), v = *e;
+    if (e->older)
+        q_entry(e->older)->newer = e->newer;
+    else
+        q_oldest = e->newer;
+    if (e->newer)
+        q_entry(e->newer)->older = e->older;
+    else
+        q_newest = e->older;
+    if (e->cls) {
+        q_class[e->cls].head = e->next_in_class;
+        if (!e->next_in_class)
+            q_class[e->cls].tail = 0;
+    }
+    e->seq = 0;
+    e->next_in_class = q_free;
+    q_free = link;
     q_len--;
+    q_bytes -= v.size;
     return v;
-}
-
-/* Doubles a full ring (q_lock held): the entries that wrapped to its start
- * move behind the old end, so ring order is unchanged. */
-static int q_grow(void)
-{
-    if (q_cap == QUARANTINE_SLOTS)
-        return 0;
-    memcpy(&quarantine[q_cap], &quarantine[0], (size_t)q_head * sizeof(*quarantine));
-    q_cap *= 2;
-    return 1;
 }
 
 /* The quarantine entry of a freed block, newest first (a double free: the
@@ -569,9 +644,9 @@ static int quarantine_find(uintptr_t user, struct quarantined *out)
 {
     int found = 0;
     shim_spin_lock(&q_lock);
-    for (uint32_t i = q_len; i-- > 0 && !found;)
-        if (q_at(i)->user == user) {
-            *out = *q_at(i);
+    for (uint32_t link = q_newest; link && !found; link = q_entry(link)->older)
+        if (q_entry(link)->user == user) {
+            *out = *q_entry(link);
             found = 1;
         }
     shim_spin_unlock(&q_lock);
@@ -607,25 +682,36 @@ static void quarantine_push(uintptr_t user, const struct shim_block_info *info, 
         return;
     }
     poison(user, info->size);
+    uint64_t hold = shim_cfg.quarantine_bytes + shim_cfg.quarantine_bytes / QUARANTINE_SLACK;
+    size_t cls = (user_total(info->size) >> 4);
     shim_spin_lock(&q_lock);
-    if (q_len == q_cap && !q_grow())
-        victims[nv++] = q_pop();
-    quarantine[(q_head + q_len) & (q_cap - 1)] =
+    uint32_t link = q_entry_get();
+    if (!link) { /* every entry in use: the oldest makes room */
+        victims[nv++] = q_take(q_oldest);
+        link = q_entry_get();
+    }
+    q_pushed += info->size;
+    *q_entry(link) =
         (struct quarantined){.user = user,
                              .size = info->size,
                              .alloc_stack = info->alloc_stack,
                              .free_stack = info->free_stack,
                              .flags = flags,
                              .left = left,
-                             .seq = ++q_seq};
-    q_len++;
-    q_bytes += info->size;
-    while (q_bytes > shim_cfg.quarantine_bytes && q_len > 1 && nv < 8)
-        victims[nv++] = q_pop();
+                             .seq = ++q_seq,
+                             .mark = q_pushed,
+                             .cls = left == LEFT_RZ && cls < RECYCLE_CLASSES ? (uint32_t)cls : 0};
+    q_link_newest(link);
+    while (q_bytes > hold && q_len > 1 && nv < 8)
+        victims[nv++] = q_take(q_oldest);
     /* A victim a few pushes ahead: start loading its memory now, so its
      * eviction does not wait on it. */
-    struct quarantined next =
-        q_len > PREFETCH_AHEAD ? *q_at(PREFETCH_AHEAD) : (struct quarantined){0};
+    struct quarantined next = {0};
+    uint32_t ahead = q_oldest;
+    for (int i = 0; i < PREFETCH_AHEAD && ahead; i++)
+        ahead = q_entry(ahead)->newer;
+    if (ahead && ahead != link)
+        next = *q_entry(ahead);
     shim_spin_unlock(&q_lock);
     if (next.user)
         prefetch_victim(&next);
@@ -640,24 +726,57 @@ static void quarantine_push(uintptr_t user, const struct shim_block_info *info, 
     }
 }
 
+/* A quarantined block freed at least LEAKAUDIT_QUARANTINE bytes ago whose
+ * real size is real_size (a multiple of 16), taken out and checked, or
+ * NULL: the real block to use again. */
+static void *quarantine_recycle(size_t real_size)
+{
+    size_t cls = real_size >> 4;
+    if (!shim_cfg.quarantine_bytes || cls >= RECYCLE_CLASSES ||
+        !__atomic_load_n(&q_class[cls].head, __ATOMIC_RELAXED))
+        return NULL;
+    shim_spin_lock(&q_lock);
+    uint32_t link = q_class[cls].head;
+    if (!link || q_pushed - q_entry(link)->mark < shim_cfg.quarantine_bytes) {
+        shim_spin_unlock(&q_lock);
+        return NULL;
+    }
+    struct quarantined v = q_take(link);
+    shim_spin_unlock(&q_lock);
+    if (!(v.flags & SHIM_BLOCK_REPORTED)) {
+        uintptr_t bad = check_poison(v.user, v.size);
+        if (bad)
+            report_uaf(&v, bad, "found when the block left the quarantine");
+    }
+    return (void *)(v.user - v.left);
+}
+
 /* Checks the poison of every quarantined block, SCAN_BATCH at a time under
  * q_lock (a block cannot be evicted and handed back while it is read);
  * returns 1 with the first bad one (now marked reported) in *out. */
 static int scan_quarantine(struct quarantined *out, uintptr_t *bad_at)
 {
-    uint64_t next_seq = 0;
+    uint32_t cursor = 0; /* the last entry checked, if still in (same seq) */
+    uint64_t cursor_seq = 0;
     for (;;) {
         int found = 0;
         shim_spin_lock(&q_lock);
-        uint64_t first = q_len ? q_at(0)->seq : 0;
-        uint32_t i = next_seq > first ? (uint32_t)(next_seq - first) : 0;
-        if (i >= q_len) {
+        uint32_t link = q_oldest;
+        if (cursor && q_entry(cursor)->seq == cursor_seq) {
+            link = q_entry(cursor)->newer;
+        } else { /* it left: resume after the newest entry already checked */
+            while (link && q_entry(link)->seq <= cursor_seq)
+                link = q_entry(link)->newer;
+        }
+        if (!link) {
             shim_spin_unlock(&q_lock);
             return 0;
         }
-        uint32_t end = q_len - i > SCAN_BATCH ? i + SCAN_BATCH : q_len;
-        for (; i < end && !found; i++) {
-            struct quarantined *e = q_at(i);
+        for (int n = 0; link && n < SCAN_BATCH && !found; n++) {
+            struct quarantined *e = q_entry(link);
+            cursor = link;
+            cursor_seq = e->seq;
+            link = e->newer;
             if (e->flags & SHIM_BLOCK_REPORTED)
                 continue;
             uintptr_t bad = check_poison(e->user, e->size);
@@ -668,7 +787,6 @@ static int scan_quarantine(struct quarantined *out, uintptr_t *bad_at)
                 found = 1;
             }
         }
-        next_seq = first + end;
         shim_spin_unlock(&q_lock);
         if (found)
             return 1;
@@ -1140,7 +1258,7 @@ static void scan_block(uintptr_t addr, const struct shim_block_info *info, void 
 {
     if (info->flags & (SHIM_BLOCK_REPORTED | SHIM_BLOCK_PAGE))
         return;
-    size_t right = RIGHT_RZ + ((16 - (info->size & 15)) & 15);
+    size_t right = right_rz(info->size);
     if (check(addr - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live) ||
         header_of(addr)->tag != (secret ^ addr) || check(addr + info->size, right, pat_live)) {
         uintptr_t *found = arg;

@@ -5,9 +5,14 @@
  *                      double_free interior_free stack_free memalign_overflow
  *                      calloc_overflow realloc_freed mismatch field clean
  *                      uaf_evicted (UAF write, then 40 MB of frees push the
- *                      block out of the quarantine)
+ *                      block out of the quarantine: blocks of 100 KiB, which
+ *                      are never recycled, so the quarantine overflows)
  *                      uaf_deep (UAF write 1000 bytes into a 4000-byte
  *                      block, then the same churn)
+ *                      uaf_recycled (UAF write, then frees of blocks of the
+ *                      same size until it is handed out again)
+ *                      recycle_window (no bug: after how many bytes of later
+ *                      frees is a freed block handed out again?)
  *                      fork_busy (no bug: forks while two threads churn)
  *                      big_frees (no bug: frees blocks larger than the
  *                      whole quarantine while two threads churn)
@@ -62,6 +67,16 @@ NOINLINE void write_after_free(char *p)
 NOINLINE void write_deep_after_free(char *p)
 {
     p[1000 + zero] ^= FLIP;
+}
+
+/* Frees 40 MB in blocks too large to be recycled from the quarantine: the
+ * quarantine (16 MiB, holding up to 20) overflows and evicts its oldest. */
+static void push_out_of_quarantine(void)
+{
+    for (int i = 0; i < 400; i++) {
+        sink = malloc(100 << 10);
+        free(sink);
+    }
 }
 
 NOINLINE int read_after_free(char *p)
@@ -203,20 +218,35 @@ int main(int argc, char **argv)
         char *p = alloc_block(200);
         free(p);
         write_after_free(p);
-        for (int i = 0; i < 40000; i++) {
-            sink = malloc(1000);
-            free(sink);
-        }
+        push_out_of_quarantine();
         printf("churned\n");
     } else if (!strcmp(s, "uaf_deep")) {
         char *p = alloc_block(4000);
         free(p);
         write_deep_after_free(p);
-        for (int i = 0; i < 40000; i++) {
-            sink = malloc(1000);
+        push_out_of_quarantine();
+        printf("churned\n");
+    } else if (!strcmp(s, "uaf_recycled")) {
+        char *p = alloc_block(200);
+        free(p);
+        write_after_free(p);
+        for (int i = 0; i < 200000; i++) {
+            sink = malloc(200);
             free(sink);
         }
         printf("churned\n");
+    } else if (!strcmp(s, "recycle_window")) {
+        char *p = alloc_block(200);
+        free(p);
+        long freed = 0, reused_after = -1;
+        for (int i = 0; i < 200000 && reused_after < 0; i++) {
+            char *q = malloc(200);
+            if (q == p)
+                reused_after = freed;
+            free(q);
+            freed += 200;
+        }
+        printf("reused after %ld bytes\n", reused_after);
     } else if (!strcmp(s, "uaf_read")) {
         char *p = alloc_block(200);
         free(p);
