@@ -605,7 +605,7 @@ static void q_link_newest(uint32_t link)
         if (q_class[e->cls].tail)
             q_entry(q_class[e->cls].tail)->next_in_class = link;
         else
-            q_class[e->cls].head = link;
+            __atomic_store_n(&q_class[e->cls].head, link, __ATOMIC_RELAXED);
         q_class[e->cls].tail = link;
     }
     q_len++;
@@ -626,7 +626,7 @@ static struct quarantined q_take(uint32_t link)
     else
         q_newest = e->older;
     if (e->cls) {
-        q_class[e->cls].head = e->next_in_class;
+        __atomic_store_n(&q_class[e->cls].head, e->next_in_class, __ATOMIC_RELAXED);
         if (!e->next_in_class)
             q_class[e->cls].tail = 0;
     }
