@@ -122,8 +122,9 @@ static struct {
 static uint32_t q_oldest, q_newest, q_free, q_touched; /* q_touched: entries ever used */
 static uint32_t q_len;
 static uint64_t q_seq;
-static uint64_t q_bytes;  /* held now */
-static uint64_t q_pushed; /* ever pushed */
+static uint64_t q_bytes;     /* held now */
+static uint64_t q_pushed;    /* ever pushed */
+static uint32_t q_scan_next; /* the next entry the scan checks (q_take moves it on) */
 static int q_lock;
 
 static struct snap_corruption events[MAX_EVENTS];
@@ -617,6 +618,8 @@ static void q_link_newest(uint32_t link)
 static struct quarantined q_take(uint32_t link)
 {
     struct quarantined *e = q_entry(link), v = *e;
+    if (q_scan_next == link)
+        q_scan_next = e->newer;
     if (e->older)
         q_entry(e->older)->newer = e->newer;
     else
@@ -756,26 +759,23 @@ static void *quarantine_recycle(size_t real_size)
  * returns 1 with the first bad one (now marked reported) in *out. */
 static int scan_quarantine(struct quarantined *out, uintptr_t *bad_at)
 {
-    uint32_t cursor = 0; /* the last entry checked, if still in (same seq) */
-    uint64_t cursor_seq = 0;
+    /* Entries pushed after the scan began are left for the next one. A
+     * second scan running at the same time restarts the shared cursor:
+     * blocks are then checked twice, never skipped. */
+    shim_spin_lock(&q_lock);
+    uint64_t end_seq = q_seq;
+    q_scan_next = q_oldest;
+    shim_spin_unlock(&q_lock);
     for (;;) {
-        int found = 0;
+        int found = 0, done = 0;
         shim_spin_lock(&q_lock);
-        uint32_t link = q_oldest;
-        if (cursor && q_entry(cursor)->seq == cursor_seq) {
-            link = q_entry(cursor)->newer;
-        } else { /* it left: resume after the newest entry already checked */
-            while (link && q_entry(link)->seq <= cursor_seq)
-                link = q_entry(link)->newer;
-        }
-        if (!link) {
-            shim_spin_unlock(&q_lock);
-            return 0;
-        }
-        for (int n = 0; link && n < SCAN_BATCH && !found; n++) {
+        uint32_t link = q_scan_next;
+        for (int n = 0; n < SCAN_BATCH && !found; n++) {
+            if (!link || q_entry(link)->seq > end_seq) {
+                done = 1;
+                break;
+            }
             struct quarantined *e = q_entry(link);
-            cursor = link;
-            cursor_seq = e->seq;
             link = e->newer;
             if (e->flags & SHIM_BLOCK_REPORTED)
                 continue;
@@ -787,9 +787,12 @@ static int scan_quarantine(struct quarantined *out, uintptr_t *bad_at)
                 found = 1;
             }
         }
+        q_scan_next = link;
         shim_spin_unlock(&q_lock);
         if (found)
             return 1;
+        if (done)
+            return 0;
     }
 }
 
