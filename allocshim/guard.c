@@ -97,6 +97,7 @@ struct quarantined {
     uint32_t next_in_class; /* (free entries: the next free one) */
     uint32_t cls;           /* size class (real size / 16), 0: not recycled */
 };
+_Static_assert(sizeof(struct quarantined) == 64, "a quarantine record is one cache line");
 #define PREFETCH_AHEAD 2  /* victims ahead whose memory is warmed at each push */
 #define SCAN_BATCH     64 /* quarantined blocks checked per q_lock hold */
 
@@ -116,8 +117,10 @@ static uint32_t *freed_fifo; /* freed slots, reused oldest first */
 static uint32_t fifo_head, fifo_tail, fifo_len;
 
 static struct quarantined *quarantine;
+/* Per size class, its oldest and newest entry; head is also read without
+ * q_lock (recycling looks before it locks), so it is written atomically. */
 static struct {
-    uint32_t head, tail; /* oldest and newest entry of the class */
+    uint32_t head, tail;
 } * q_class;
 static uint32_t q_oldest, q_newest, q_free, q_touched; /* q_touched: entries ever used */
 static uint32_t q_len;
@@ -484,10 +487,8 @@ static void *canary_alloc(size_t size, size_t align, int kind, int zero)
     return (void *)user;
 }
 
-/* Pushes a freed canary block into the quarantine; evicts the oldest while
- * over budget, checking their poison first (use-after-free writes). */
 /* Freed blocks are poisoned with one constant byte: memset speed, and a
- * word-at-a-time check. */
+ * compare against a reference buffer. */
 static inline __attribute__((always_inline)) void poison_ends(uintptr_t addr, size_t len,
                                                               size_t ends)
 {
@@ -669,12 +670,12 @@ static void report_uaf(const struct quarantined *e, uintptr_t bad, const char *w
     report(&c, "a freed block was written to", 1);
 }
 
-/* Poisons a freed canary block and pushes it into the quarantine; evicts
- * the oldest while over budget, checking their poison first (use-after-free
- * writes), and hands them to the real allocator. The poison is written
- * before the block is pushed: once in the quarantine another thread may
- * evict and release it at any time (a block larger than the whole budget is
- * evicted by the very next push). */
+/* Poisons a freed canary block and pushes it into the quarantine; while it
+ * holds more than 1 + 1/QUARANTINE_SLACK times its size, evicts the oldest,
+ * checking their poison first (use-after-free writes), and hands them to the
+ * real allocator. The poison is written before the block is pushed: once in
+ * the quarantine another thread may take it at any time (a block larger than
+ * the whole budget is evicted by the very next push). */
 static void quarantine_push(uintptr_t user, const struct shim_block_info *info, uint32_t flags)
 {
     struct quarantined victims[8];
@@ -686,6 +687,8 @@ static void quarantine_push(uintptr_t user, const struct shim_block_info *info, 
     }
     poison(user, info->size);
     uint64_t hold = shim_cfg.quarantine_bytes + shim_cfg.quarantine_bytes / QUARANTINE_SLACK;
+    if (hold < shim_cfg.quarantine_bytes)
+        hold = UINT64_MAX;
     size_t cls = (user_total(info->size) >> 4);
     shim_spin_lock(&q_lock);
     uint32_t link = q_entry_get();
