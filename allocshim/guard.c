@@ -410,7 +410,9 @@ static inline size_t user_total(size_t size)
     return size + LEFT_RZ + right_rz(size);
 }
 
-static void *quarantine_recycle(size_t real_size);
+static void *quarantine_recycle(size_t real_size, struct quarantined *rec);
+static void report_uaf(const struct quarantined *e, uintptr_t bad, const char *when);
+static uintptr_t check_poison(uintptr_t addr, size_t len);
 
 /* Reports an overwritten redzone of a canary block (the rare path: the
  * event record is ~200 bytes, too much to clear on every check). */
@@ -452,39 +454,54 @@ static int check_canaries(uintptr_t user, const struct shim_block_info *info, ui
     return 0;
 }
 
-static void *canary_alloc(size_t size, size_t align, int kind, int zero)
+/* The first half of a canary allocation: the real block, from the
+ * quarantine (*rec: its record, its poison being loaded, not yet checked)
+ * or the real allocator (rec->user == 0). Returns the user address, or 0. */
+static uintptr_t canary_take(size_t size, size_t align, struct quarantined *rec)
 {
-    size_t right = right_rz(size);
     size_t left = align > LEFT_RZ ? align : LEFT_RZ;
     size_t total;
-    if (__builtin_add_overflow(size, left + right, &total)) {
+    if (__builtin_add_overflow(size, left + right_rz(size), &total)) {
         errno = ENOMEM;
-        return NULL;
+        return 0;
     }
+    rec->user = 0;
     void *real = NULL;
-    if (align <= 16 && (real = quarantine_recycle(total))) {
+    if (align <= 16 && (real = quarantine_recycle(total, rec))) {
         /* a block of the same real size, freed long enough ago */
     } else if (align > 16) {
         if (shim_real.posix_memalign(&real, align, total) != 0) {
             errno = ENOMEM;
-            return NULL;
+            return 0;
         }
     } else {
         real = shim_real.malloc(total);
         if (!real)
-            return NULL;
+            return 0;
     }
     uintptr_t user = (uintptr_t)real + left;
     shim_heap_prefetch((void *)user); /* its bucket: loads while we fill and walk the stack */
+    return user;
+}
+
+/* The second half: a recycled block's poison checked (use-after-free
+ * writes while it was quarantined), then the header and redzones. */
+static void canary_arm(uintptr_t user, size_t size, size_t align, int kind, int zero,
+                       const struct quarantined *rec)
+{
+    if (rec->user && !(rec->flags & SHIM_BLOCK_REPORTED)) {
+        uintptr_t bad = check_poison(rec->user, rec->size);
+        if (bad)
+            report_uaf(rec, bad, "found when the block left the quarantine");
+    }
     struct header *h = header_of(user);
     h->tag = secret ^ user;
-    h->left = (uint32_t)left;
+    h->left = (uint32_t)(align > LEFT_RZ ? align : LEFT_RZ);
     h->kind = (uint32_t)kind;
     fill(user - (LEFT_RZ - HEADER_BYTES), LEFT_RZ - HEADER_BYTES, pat_live);
-    fill(user + size, right, pat_live);
+    fill(user + size, right_rz(size), pat_live);
     if (zero)
         memset((void *)user, 0, size);
-    return (void *)user;
 }
 
 /* Freed blocks are poisoned with one constant byte: memset speed, and a
@@ -735,7 +752,11 @@ static void quarantine_push(uintptr_t user, const struct shim_block_info *info, 
 /* A quarantined block freed at least LEAKAUDIT_QUARANTINE bytes ago whose
  * real size is real_size (a multiple of 16), taken out and checked, or
  * NULL: the real block to use again. */
-static void *quarantine_recycle(size_t real_size)
+/* A quarantined block freed at least LEAKAUDIT_QUARANTINE bytes ago whose
+ * real size is real_size (a multiple of 16), taken out, or NULL: the real
+ * block to use again. *rec gets its record; its poison is prefetched, to be
+ * checked (canary_arm) once the caller's stack has been walked. */
+static void *quarantine_recycle(size_t real_size, struct quarantined *rec)
 {
     size_t cls = real_size >> 4;
     if (!shim_cfg.quarantine_bytes || cls >= RECYCLE_CLASSES ||
@@ -747,14 +768,10 @@ static void *quarantine_recycle(size_t real_size)
         shim_spin_unlock(&q_lock);
         return NULL;
     }
-    struct quarantined v = q_take(link);
+    *rec = q_take(link);
     shim_spin_unlock(&q_lock);
-    if (!(v.flags & SHIM_BLOCK_REPORTED)) {
-        uintptr_t bad = check_poison(v.user, v.size);
-        if (bad)
-            report_uaf(&v, bad, "found when the block left the quarantine");
-    }
-    return (void *)(v.user - v.left);
+    prefetch_victim(rec);
+    return (void *)(rec->user - rec->left);
 }
 
 /* Checks the poison of every quarantined block, SCAN_BATCH at a time under
@@ -1058,14 +1075,20 @@ static inline __attribute__((always_inline)) uint32_t stack_here(void *frame, vo
     return shim_tls.busy ? SNAP_STACK_NONE : shim_capture_stack_id(frame, ret);
 }
 
-/* Records a guard block in the heap table with the caller's stack. */
-static inline __attribute__((always_inline)) void
-record_block(void *p, size_t size, int kind, uint32_t flags, int was_busy, void *frame, void *ret)
+/* The caller's stack, walked as the hook found the busy flag. */
+static inline __attribute__((always_inline)) uint32_t caller_stack(int was_busy, void *frame,
+                                                                   void *ret)
 {
-    int saved = errno;
     shim_tls.busy = was_busy;
     uint32_t id = stack_here(frame, ret);
     shim_tls.busy = 1;
+    return id;
+}
+
+/* Records a guard block in the heap table with its allocation stack. */
+static inline __attribute__((always_inline)) void
+insert_block(void *p, size_t size, int kind, uint32_t flags, int was_busy, uint32_t id)
+{
     if (flags & SHIM_BLOCK_PAGE)
         shim_heap_on_alloc_weighted(p, size, id, kind, 0);
     else
@@ -1074,6 +1097,13 @@ record_block(void *p, size_t size, int kind, uint32_t flags, int was_busy, void 
         shim_heap_set_flag(p, flags);
     if (!was_busy && SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
         shim_snapshot_poll(); /* snapshots and the redzone scan without a thread */
+}
+
+static inline __attribute__((always_inline)) void
+record_block(void *p, size_t size, int kind, uint32_t flags, int was_busy, void *frame, void *ret)
+{
+    int saved = errno;
+    insert_block(p, size, kind, flags, was_busy, caller_stack(was_busy, frame, ret));
     errno = saved;
 }
 
@@ -1106,16 +1136,26 @@ void *shim_guard_alloc(size_t size, size_t align, int kind, int zero, void *fram
     int was_busy = shim_tls.busy;
     shim_tls.busy = 1;
     void *p = NULL;
-    uint32_t flags = 0;
     if ((shim_cfg.guard & SHIM_GUARD_PAGES) && !was_busy && take_page_sample()) {
         install_handler();
         p = page_alloc(size, align, zero);
-        flags = p ? SHIM_BLOCK_PAGE : 0;
+        if (p)
+            record_block(p, size, kind, SHIM_BLOCK_PAGE, was_busy, frame, ret);
     }
-    if (!p)
-        p = canary_alloc(size, align, kind, zero);
-    if (p)
-        record_block(p, size, kind, flags, was_busy, frame, ret);
+    if (!p) {
+        struct quarantined rec;
+        uintptr_t user = canary_take(size, align, &rec);
+        if (user) {
+            /* A recycled block's poison is still loading: walk the stack
+             * before checking it. */
+            int saved = errno;
+            uint32_t id = caller_stack(was_busy, frame, ret);
+            canary_arm(user, size, align, kind, zero, &rec);
+            p = (void *)user;
+            insert_block(p, size, kind, 0, was_busy, id);
+            errno = saved;
+        }
+    }
     shim_tls.busy = was_busy;
     return p;
 }
