@@ -769,8 +769,15 @@ static void *quarantine_recycle(size_t real_size, struct quarantined *rec)
         return NULL;
     }
     *rec = q_take(link);
+    /* The class's next block is the next one handed out at this size:
+     * start loading its poison now, so that check finds it in cache. */
+    struct quarantined next = {0};
+    if (q_class[cls].head)
+        next = *q_entry(q_class[cls].head);
     shim_spin_unlock(&q_lock);
     prefetch_victim(rec);
+    if (next.user)
+        prefetch_victim(&next);
     return (void *)(rec->user - rec->left);
 }
 
