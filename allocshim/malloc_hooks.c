@@ -114,7 +114,8 @@ SHIM_EXPORT void free(void *p)
 }
 
 /* calloc's slow path, out of line for the same reason as malloc_slow. */
-static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size, void *frame, void *ret)
+static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size, int page_due, void *frame,
+                                                   void *ret)
 {
     if (SHIM_UNLIKELY(!shim_real.calloc)) {
         size_t total;
@@ -135,7 +136,7 @@ static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size, void *
         }
         if (GUARDED)
             return shim_guard_alloc(total, 16, SHIM_KIND_MALLOC, 1, frame, ret);
-        if (--shim_tls.page_countdown <= 0) {
+        if (page_due) {
             void *g = shim_guard_page_try_alloc(total, 16, SHIM_KIND_MALLOC, 1, frame, ret);
             if (g)
                 return g;
@@ -154,15 +155,19 @@ static __attribute__((noinline)) void *calloc_slow(size_t n, size_t size, void *
 SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
     size_t bytes;
-    if (SHIM_LIKELY(!PAGES_ONLY) && SHIM_LIKELY(!__builtin_mul_overflow(n, size, &bytes))) {
+    int page_due = 0;
+    if (SHIM_LIKELY(!__builtin_mul_overflow(n, size, &bytes))) {
+        page_due = PAGES_ONLY && --shim_tls.page_countdown <= 0;
         int mode = shim_fast_mode;
-        if (SHIM_LIKELY(mode == SNAP_MODE_SAMPLED) &&
-            SHIM_LIKELY((shim_tls.countdown -= (int64_t)bytes) > 0))
-            return shim_real.calloc(n, size);
-        if (mode == 0 && SHIM_LIKELY(shim_real.calloc != NULL)) /* heap not tracked */
-            return shim_real.calloc(n, size);
+        if (SHIM_LIKELY(!page_due)) {
+            if (SHIM_LIKELY(mode == SNAP_MODE_SAMPLED) &&
+                SHIM_LIKELY((shim_tls.countdown -= (int64_t)bytes) > 0))
+                return shim_real.calloc(n, size);
+            if (mode == 0 && SHIM_LIKELY(shim_real.calloc != NULL)) /* heap not tracked */
+                return shim_real.calloc(n, size);
+        }
     }
-    void *p = calloc_slow(n, size, FRAME, RET);
+    void *p = calloc_slow(n, size, page_due, FRAME, RET);
     __asm__ volatile("" : "+r"(p)); /* no tail call: calloc's frame must outlive calloc_slow */
     return p;
 }
@@ -248,6 +253,11 @@ SHIM_EXPORT void *realloc(void *p, size_t size)
         (!p || (!shim_sample_filter[shim_filter_slot((uintptr_t)p)] && !shim_is_bootstrap(p) &&
                 !(PAGES_ONLY && shim_guard_in_pool(p)))) &&
         SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
+        return shim_real.realloc(p, size);
+    /* Heap tracking off (guard pages alone, or fd/mmap tracking only): only
+     * a guard-page block needs more than the real realloc. */
+    if (shim_fast_mode == 0 && SHIM_LIKELY(shim_real.realloc != NULL) &&
+        (!p || (!shim_is_bootstrap(p) && !(PAGES_ONLY && shim_guard_in_pool(p)))))
         return shim_real.realloc(p, size);
     if (SHIM_UNLIKELY(!shim_real.realloc)) {
         void *b = early_alloc(size, 16, 0);
