@@ -66,6 +66,11 @@ static const char usage_text[] =
     "  -q, --quiet              no summary at exit\n"
     "  -h, --help               this text\n"
     "\n"
+    "Guard tuning, by environment only: LEAKAUDIT_QUARANTINE (bytes freed before a\n"
+    "block is reused, 16M; 0 = none), LEAKAUDIT_GUARD_POISON (bytes checked at each\n"
+    "end of a freed block, 256, or all), LEAKAUDIT_GUARD_SCAN (1s),\n"
+    "LEAKAUDIT_GUARD_ALIGN (right|left); every option: docs/options.md.\n"
+    "\n"
     "The exit status is CMD's (128+N if it was killed by signal N).\n";
 
 static void print_frame(const struct snapshot *s, uint64_t addr)
