@@ -560,33 +560,34 @@ static uintptr_t check_poison(uintptr_t addr, size_t len)
     return check_poison_ends(addr, len, shim_cfg.guard_poison);
 }
 
-/* Warms, for writing, the lines poison() will write over a freed block. */
-static void prefetch_poison(uintptr_t addr, size_t len)
+/* Warms the lines poison() writes over a block of len bytes at addr (its
+ * first and last PREFETCH_BYTES at most); for_write: a constant. */
+static inline __attribute__((always_inline)) void prefetch_poison_lines(uintptr_t addr, size_t len,
+                                                                        int for_write)
 {
     size_t ends = shim_cfg.guard_poison;
     if (ends > PREFETCH_BYTES)
         ends = PREFETCH_BYTES;
     size_t head = len <= 2 * ends ? len : ends;
     for (size_t i = 0; i < head; i += 64)
-        __builtin_prefetch((const void *)(addr + i), 1);
+        __builtin_prefetch((const void *)(addr + i), for_write);
     if (len > 2 * ends)
         for (size_t i = len - ends; i < len; i += 64)
-            __builtin_prefetch((const void *)(addr + i), 1);
+            __builtin_prefetch((const void *)(addr + i), for_write);
 }
 
-/* Warms what evicting e will read: its poison and the allocator's chunk
- * header (freed quarantine_bytes ago, so long out of cache). */
+/* Before poison() writes over a freed block (built for x86-64 without PRFCHW
+ * the compiler emits a plain prefetch: it still warms the lines). */
+static void prefetch_poison(uintptr_t addr, size_t len)
+{
+    prefetch_poison_lines(addr, len, 1);
+}
+
+/* Warms what taking e out of the quarantine reads: its poison and the
+ * allocator's chunk header (freed quarantine_bytes ago, long out of cache). */
 static void prefetch_victim(const struct quarantined *e)
 {
-    size_t len = e->size, ends = shim_cfg.guard_poison;
-    if (ends > PREFETCH_BYTES)
-        ends = PREFETCH_BYTES;
-    size_t head = len <= 2 * ends ? len : ends;
-    for (size_t i = 0; i < head; i += 64)
-        __builtin_prefetch((const void *)(e->user + i));
-    if (len > 2 * ends)
-        for (size_t i = len - ends; i < len; i += 64)
-            __builtin_prefetch((const void *)(e->user + i));
+    prefetch_poison_lines(e->user, e->size, 0);
     __builtin_prefetch((const void *)(e->user - e->left - 16));
 }
 
