@@ -130,6 +130,8 @@ void shim_init(void)
     int fast = shim_cfg.track_heap ? shim_cfg.mode : 0;
     if (shim_cfg.guard & SHIM_GUARD_CANARY)
         fast = SHIM_FAST_GUARD; /* every block gets redzones, whatever track_heap says */
+    else if (shim_guard_pages_only && !shim_cfg.track_heap)
+        fast = SHIM_FAST_PAGES;
     __atomic_store_n(&shim_fast_mode, fast, __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 }

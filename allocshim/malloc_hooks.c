@@ -63,8 +63,12 @@ static __attribute__((noinline)) void *malloc_slow(size_t size, int page_due, vo
 
 SHIM_EXPORT void *malloc(size_t size)
 {
-    int page_due = PAGES_ONLY && --shim_tls.page_countdown <= 0;
-    if (SHIM_LIKELY(!page_due)) {
+    int page_due;
+    if (shim_fast_mode == SHIM_FAST_PAGES) {
+        if (SHIM_LIKELY(--shim_tls.page_countdown > 0))
+            return shim_real.malloc(size);
+        page_due = 1;
+    } else if (SHIM_LIKELY(!(page_due = PAGES_ONLY && --shim_tls.page_countdown <= 0))) {
         /* Sampled mode's fast path: one global load, one TLS update, a tail
          * call. The busy flag needs no check here: a call that does not
          * sample only forwards. */
@@ -80,8 +84,24 @@ SHIM_EXPORT void *malloc(size_t size)
     return p;
 }
 
+/* Guard pages alone: a block from the pool, or one from the bootstrap arena
+ * (never given to the real free). Called as free's tail call, so frame and
+ * return address are those free would have had. */
+static __attribute__((noinline)) void free_pages_slow(void *p)
+{
+    if (shim_guard_in_pool(p))
+        shim_guard_page_release(p, FRAME, RET);
+}
+
 SHIM_EXPORT void free(void *p)
 {
+    if (shim_fast_mode == SHIM_FAST_PAGES) {
+        if (SHIM_UNLIKELY(shim_guard_in_pool(p) || shim_is_bootstrap(p)))
+            free_pages_slow(p);
+        else
+            shim_real.free(p); /* free(NULL) included */
+        return;
+    }
     if (!p)
         return;
     if (PAGES_ONLY && shim_guard_in_pool(p)) {
@@ -156,7 +176,11 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
     size_t bytes;
     int page_due = 0;
-    if (SHIM_LIKELY(!__builtin_mul_overflow(n, size, &bytes))) {
+    if (shim_fast_mode == SHIM_FAST_PAGES) {
+        if (SHIM_LIKELY(--shim_tls.page_countdown > 0))
+            return shim_real.calloc(n, size); /* overflow included: it fails with ENOMEM */
+        page_due = !__builtin_mul_overflow(n, size, &bytes);
+    } else if (SHIM_LIKELY(!__builtin_mul_overflow(n, size, &bytes))) {
         page_due = PAGES_ONLY && --shim_tls.page_countdown <= 0;
         int mode = shim_fast_mode;
         if (SHIM_LIKELY(!page_due)) {
@@ -245,20 +269,9 @@ realloc_common(void *p, size_t size, size_t n, int is_array, void *frame_addr, v
     return q;
 }
 
-SHIM_EXPORT void *realloc(void *p, size_t size)
+/* realloc's slow path, out of line for the same reason as malloc_slow. */
+static __attribute__((noinline)) void *realloc_slow(void *p, size_t size, void *frame, void *ret)
 {
-    /* Sampled fast path: the old block is certainly not sampled and the new
-     * one will not be either. */
-    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
-        (!p || (!shim_sample_filter[shim_filter_slot((uintptr_t)p)] && !shim_is_bootstrap(p) &&
-                !(PAGES_ONLY && shim_guard_in_pool(p)))) &&
-        SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
-        return shim_real.realloc(p, size);
-    /* Heap tracking off (guard pages alone, or fd/mmap tracking only): only
-     * a guard-page block needs more than the real realloc. */
-    if (shim_fast_mode == 0 && SHIM_LIKELY(shim_real.realloc != NULL) &&
-        (!p || (!shim_is_bootstrap(p) && !(PAGES_ONLY && shim_guard_in_pool(p)))))
-        return shim_real.realloc(p, size);
     if (SHIM_UNLIKELY(!shim_real.realloc)) {
         void *b = early_alloc(size, 16, 0);
         if (!shim_real.realloc) {
@@ -267,7 +280,27 @@ SHIM_EXPORT void *realloc(void *p, size_t size)
             return b;
         }
     }
-    return realloc_common(p, size, 1, 0, FRAME, RET);
+    return realloc_common(p, size, 1, 0, frame, ret);
+}
+
+SHIM_EXPORT void *realloc(void *p, size_t size)
+{
+    int mode = shim_fast_mode;
+    /* Guard pages alone, or heap tracking off (fd/mmap tracking only): only
+     * a guard-page block needs more than the real realloc. */
+    if ((mode == SHIM_FAST_PAGES || mode == 0) && SHIM_LIKELY(shim_real.realloc != NULL) &&
+        SHIM_LIKELY(!(PAGES_ONLY && shim_guard_in_pool(p)) && !shim_is_bootstrap(p)))
+        return shim_real.realloc(p, size); /* realloc(NULL) included */
+    /* Sampled fast path: the old block is certainly not sampled and the new
+     * one will not be either. */
+    if (SHIM_LIKELY(mode == SNAP_MODE_SAMPLED) &&
+        (!p || (!shim_sample_filter[shim_filter_slot((uintptr_t)p)] && !shim_is_bootstrap(p) &&
+                !(PAGES_ONLY && shim_guard_in_pool(p)))) &&
+        SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
+        return shim_real.realloc(p, size);
+    void *q = realloc_slow(p, size, FRAME, RET);
+    __asm__ volatile("" : "+r"(q)); /* no tail call: realloc's frame must outlive realloc_slow */
+    return q;
 }
 
 SHIM_EXPORT void *reallocarray(void *p, size_t n, size_t size)

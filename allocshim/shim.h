@@ -201,6 +201,10 @@ void shim_heap_foreach_block(void (*cb)(uintptr_t addr, const struct shim_block_
 
 /* guard.c: heap-corruption guard mode (LEAKAUDIT_GUARD) */
 #define SHIM_FAST_GUARD 3 /* shim_fast_mode value when guard mode is on */
+/* shim_fast_mode value for guard pages alone with heap tracking off (the
+ * always-on configuration): the hooks count down to the next page slot and
+ * otherwise forward, without a stack frame. */
+#define SHIM_FAST_PAGES 4
 void shim_guard_init(void);
 void *shim_guard_alloc(size_t size, size_t align, int kind, int zero, void *frame, void *ret);
 void shim_guard_free(void *p, int kind, void *frame, void *ret);

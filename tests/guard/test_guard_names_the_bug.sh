@@ -83,3 +83,24 @@ done
 EXTRA="--track fd,mmap" guarded pages glibc uaf_write
 expect use-after-free-write write_after_free access "[pages, heap tracking off] UAF write"
 expect use-after-free-write alloc_block alloc "[pages, heap tracking off] UAF write (alloc stack)"
+expect use-after-free-write main free "[pages, heap tracking off] UAF write (free stack)"
+for a in glibc jemalloc; do
+    EXTRA="--track fd,mmap" guarded pages $a uaf_read
+    expect use-after-free-read read_after_free access "[$a pages, heap tracking off] UAF read"
+    expect use-after-free-read main free "[$a pages, heap tracking off] UAF read (free stack)"
+    EXTRA="--track fd,mmap" guarded pages $a overflow16
+    expect heap-buffer-overflow write_past_end access "[$a pages, heap tracking off] overflow by 16"
+    # malloc, realloc (page blocks growing into ordinary ones) and free, all sampled
+    EXTRA="--track fd,mmap" guarded pages $a clean
+    grep -q '^clean$' "$T/stdout" && ! grep -q '^corruption' "$T/d" ||
+        fail "[$a pages, heap tracking off] clean program: $(cat "$T/stdout") $(grep corruption "$T/d" | head -3)"
+    ok "[$a pages, heap tracking off] clean program with realloc: finished, no report"
+    EXTRA="--track fd,mmap" guarded pages $a calloc_overflow
+    grep -q 'calloc overflow: NULL ENOMEM' "$T/stdout" ||
+        fail "[$a pages, heap tracking off] calloc overflow did not fail with ENOMEM"
+    ok "[$a pages, heap tracking off] calloc overflow: NULL/ENOMEM"
+    EXTRA="--track fd,mmap" guarded pages $a fork_busy
+    grep -q '^forked 300$' "$T/stdout" && ! grep -q '^corruption' "$T/d" ||
+        fail "[$a pages, heap tracking off] fork while threads churn: $(cat "$T/stdout") $(head -3 "$T/stderr")"
+    ok "[$a pages, heap tracking off] 300 forks while two threads churn: every child finished"
+done
