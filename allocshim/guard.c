@@ -132,7 +132,8 @@ static int q_lock;
 
 static struct snap_corruption events[MAX_EVENTS];
 static uint32_t n_events;
-static uint64_t events_dropped;
+static uint64_t events_dropped;  /* past MAX_EVENTS: on stderr, not in snapshots */
+static uint64_t page_slots_full; /* sampled blocks that got no page slot */
 static int event_lock;
 static struct sigaction old_segv;
 
@@ -853,6 +854,7 @@ static void *page_alloc(size_t size, size_t align, int zero)
         i = slot_next++;
         first_use = 1;
     } else {
+        page_slots_full++; /* every slot live or in the freed window */
         shim_spin_unlock(&slot_lock);
         return NULL;
     }
@@ -1358,6 +1360,15 @@ void shim_guard_fork_release(void)
     shim_spin_unlock(&q_lock);
     shim_spin_unlock(&slot_lock);
     shim_spin_unlock(&event_lock);
+}
+
+void shim_guard_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+{
+    shim_spin_lock(&event_lock);
+    uint64_t dropped = events_dropped;
+    shim_spin_unlock(&event_lock);
+    cb("corruption_events_dropped", dropped, arg);
+    cb("guard_page_slots_full", __atomic_load_n(&page_slots_full, __ATOMIC_RELAXED), arg);
 }
 
 void shim_guard_snapshot(struct snap_writer *w)

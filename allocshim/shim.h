@@ -213,6 +213,7 @@ size_t shim_guard_usable_size(const void *p);
 void shim_guard_scan(void);
 void shim_guard_refresh_modules(void);
 void shim_guard_snapshot(struct snap_writer *w);
+void shim_guard_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
 void shim_guard_fork_prepare(void);
 void shim_guard_fork_release(void); /* in the parent and in the child */
 uint64_t shim_guard_scan_interval_ms(void);

@@ -16,6 +16,11 @@
  *                      fork_busy (no bug: forks while two threads churn)
  *                      big_frees (no bug: frees blocks larger than the
  *                      whole quarantine while two threads churn)
+ *                      many_overflows (300 blocks overflowed by 1 byte and
+ *                      freed: for policy log, more events than a snapshot
+ *                      keeps)
+ *                      many_live (no bug: 5000 blocks of 64 bytes live at
+ *                      once, more than there are guard-page slots)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -288,6 +293,20 @@ int main(int argc, char **argv)
         printf("freed %d\n", big_frees());
     } else if (!strcmp(s, "fork_busy")) {
         printf("forked %d\n", fork_busy());
+    } else if (!strcmp(s, "many_overflows")) {
+        for (int i = 0; i < 300; i++) {
+            char *p = alloc_block(100);
+            write_past_end(p, 100, 1);
+            free(p);
+        }
+        printf("overflowed 300\n");
+    } else if (!strcmp(s, "many_live")) {
+        static char *live[5000];
+        for (int i = 0; i < 5000; i++)
+            live[i] = alloc_block(64);
+        for (int i = 0; i < 5000; i++)
+            free(live[i]);
+        printf("freed 5000\n");
     } else if (!strcmp(s, "clean")) {
         for (int i = 0; i < 10000; i++) {
             char *p = malloc((size_t)(i % 500) + 1);
