@@ -1063,12 +1063,13 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
     shim_tls.busy = saved_busy;
 }
 
+static int segv_installed;
+
 static void install_handler(void)
 {
-    static int installed;
-    if (installed || !pool)
+    if (segv_installed || !pool)
         return;
-    installed = 1;
+    segv_installed = 1;
     shim_guard_refresh_modules();
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -1362,6 +1363,20 @@ void shim_guard_fork_release(void)
     shim_spin_unlock(&event_lock);
 }
 
+/* 1 when the program has installed its own SIGSEGV handler over ours: a
+ * guard-page fault then reaches its handler first (most crash reporters
+ * restore the previous handler and re-raise, which reaches ours; gcc's ends
+ * the process without our report). Only counted: common enough (gcc, crash
+ * reporters, language runtimes) that a line on the program's stderr would
+ * be noise. */
+static uint64_t segv_handler_replaced(void)
+{
+    struct sigaction cur;
+    if (!segv_installed || sigaction(SIGSEGV, NULL, &cur) != 0)
+        return 0;
+    return !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv);
+}
+
 void shim_guard_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
 {
     shim_spin_lock(&event_lock);
@@ -1369,6 +1384,7 @@ void shim_guard_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg
     shim_spin_unlock(&event_lock);
     cb("corruption_events_dropped", dropped, arg);
     cb("guard_page_slots_full", __atomic_load_n(&page_slots_full, __ATOMIC_RELAXED), arg);
+    cb("guard_segv_handler_replaced", segv_handler_replaced(), arg);
 }
 
 void shim_guard_snapshot(struct snap_writer *w)

@@ -21,11 +21,14 @@
  *                      keeps)
  *                      many_live (no bug: 5000 blocks of 64 bytes live at
  *                      once, more than there are guard-page slots)
+ *                      own_segv_handler (no bug: installs its own SIGSEGV
+ *                      handler after its first allocation, then sleeps 2.5 s)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,6 +310,16 @@ int main(int argc, char **argv)
         for (int i = 0; i < 5000; i++)
             free(live[i]);
         printf("freed 5000\n");
+    } else if (!strcmp(s, "own_segv_handler")) {
+        char *p = alloc_block(200);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGSEGV, &sa, NULL);
+        free(p);
+        printf("installed\n");
+        sleep(2); /* periodic snapshots see it too */
+        usleep(500000);
     } else if (!strcmp(s, "clean")) {
         for (int i = 0; i < 10000; i++) {
             char *p = malloc((size_t)(i % 500) + 1);

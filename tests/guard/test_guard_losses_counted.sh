@@ -2,7 +2,9 @@
 # Nothing the guard drops is dropped silently: corruption events past the 256
 # a snapshot keeps are counted (corruption_events_dropped; every one is still
 # on stderr), and sampled blocks that find every guard-page slot taken are
-# counted (guard_page_slots_full) -- in the snapshot and in the report.
+# counted (guard_page_slots_full) -- in the snapshot and in the report; a
+# program that replaces guard mode's SIGSEGV handler is noticed and counted
+# (guard_segv_handler_replaced), without a word on the program's stderr.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../allocshim/lib_shim.sh"
 C=$TESTBIN/guard/corrupt
@@ -43,7 +45,23 @@ for a in glibc jemalloc; do
     "$LEAKAUDIT" run -q --guard=pages --guard-sample 1 -a $a -o "$T/o" -- "$C" clean \
         >"$T/stdout" 2>"$T/stderr" || fail "[$a] clean failed: $(head -5 "$T/stderr")"
     dump_last "$T/o" >"$T/d"
-    grep -q '^loss guard_page_slots_full=0$' "$T/d" && grep -q '^loss corruption_events_dropped=0$' "$T/d" ||
+    grep -q '^loss guard_page_slots_full=0$' "$T/d" && grep -q '^loss corruption_events_dropped=0$' "$T/d" &&
+        grep -q '^loss guard_segv_handler_replaced=0$' "$T/d" ||
         fail "[$a] clean program: $(grep '^loss guard\|^loss corruption' "$T/d")"
     ok "[$a] clean program with every block sampled: no guard losses"
 done
+
+# the program installs its own SIGSEGV handler after guard mode's: counted
+rm -rf "$T/o"
+LEAKAUDIT_THREAD=always "$LEAKAUDIT" run --guard=pages --guard-sample 1 --interval 1 -o "$T/o" -- "$C" own_segv_handler \
+    >"$T/stdout" 2>"$T/stderr" || fail "own_segv_handler failed: $(head -5 "$T/stderr")"
+grep -q '^installed$' "$T/stdout" || fail "own_segv_handler did not finish: $(cat "$T/stdout")"
+snaps=$(ls "$T/o"/*.snap | wc -l)
+[ "$snaps" -ge 3 ] || fail "expected periodic snapshots and one at exit, found $snaps"
+dump_last "$T/o" >"$T/d"
+grep -q '^loss guard_segv_handler_replaced=1$' "$T/d" ||
+    fail "replaced SIGSEGV handler not counted: $(grep '^loss guard_segv' "$T/d")"
+"$LEAKAUDIT" report "$T/o" >"$T/r" 2>&1 || true
+grep -q '^!!   guard_segv_handler_replaced = 1$' "$T/r" || fail "report does not show guard_segv_handler_replaced"
+! grep -q '==leakaudit==' "$T/stderr" || fail "the program's stderr changed: $(grep -m2 '==leakaudit==' "$T/stderr")"
+ok "a program's own SIGSEGV handler over guard mode's: guard_segv_handler_replaced=1 (snapshot and report; $snaps snapshots), nothing on its stderr"
