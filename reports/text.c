@@ -412,20 +412,26 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
         fputc('\n', out);
     }
     fputc('\n', out);
-    int losses = 0;
+    int losses = 0, notes = 0;
     for (size_t i = 0; i < s->n_losses; i++) {
-        if (!s->losses[i].value)
+        if (!s->losses[i].value || rpt_loss_note(s->losses[i].name))
             continue;
         if (!losses++)
             fprintf(out, "!! DATA LOSS: the capture missed data; figures below are lower "
                          "bounds\n");
         fprintf(out, "!!   %s = %" PRIu64 "\n", s->losses[i].name, s->losses[i].value);
     }
+    for (size_t i = 0; i < s->n_losses; i++) {
+        const char *note = rpt_loss_note(s->losses[i].name);
+        if (s->losses[i].value && note && ++notes)
+            fprintf(out, "note: %s = %" PRIu64 ": %s\n", s->losses[i].name, s->losses[i].value,
+                    note);
+    }
     char cav[8][256];
     size_t nc = rpt_caveats(s, cav, 8);
     for (size_t i = 0; i < nc; i++)
         fprintf(out, "note: %s\n", cav[i]);
-    if (losses || nc)
+    if (losses || notes || nc)
         fputc('\n', out);
 
     print_heap(ctx, out);
