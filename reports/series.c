@@ -901,7 +901,7 @@ const char *rpt_loss_note(const char *name)
         {"heap_table_overloaded", "the shim's address table held over 4 blocks per bucket "
                                   "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"},
         {"guard_page_slots_full", "sampled blocks that got no guard page: every slot was live or "
-                                  "recently freed (they were tracked as usual)"},
+                                  "recently freed (they were allocated as usual)"},
         {"guard_segv_handler_replaced", "the program replaced guard mode's SIGSEGV handler: a "
                                         "guard-page fault reaches the program's handler first"},
         {"free_unknown", "frees of blocks allocated before the attach (ignored)"},
