@@ -27,7 +27,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define VS_EXPORT __attribute__((visibility("default")))
@@ -39,15 +38,12 @@
 /* How far defect 1 writes past the caller's buffer: exactly the size field
  * of the next glibc chunk when the buffer's usable size equals its size. */
 #define VS_OVERRUN_BYTES 8
-/* Delay of the "completion interrupt" that finalises an in-flight job: longer
- * than backend_close takes (closing the Tesseract backend), so the late write
- * really lands after the free. */
-#define VS_COMPLETION_DELAY_NS 50000000L
 
 struct vs_thread_state {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool have_job, job_done, stop, finalize_late;
+    bool ctx_freed; /* defect 5: the destroyed context has been freed */
     char *dst;
     size_t dst_cap;
     const char *src;
@@ -89,11 +85,12 @@ vendorsim_completion_write_result(char *dst, size_t dst_cap, const char *src, bo
 
 /* PLANTED DEFECT 5 (use_after_destroy), second half: the completion of the
  * job that was in flight when the context was destroyed still updates the
- * context -- which backend_close already freed. */
+ * context -- which backend_close has just freed. (The "completion
+ * interrupt" fires as soon as the free is done: the write always lands
+ * after it, and before the allocator has had time to give the memory to
+ * anyone but the next context, so a run without a guard survives it.) */
 __attribute__((noinline)) static void vendorsim_finalize_in_flight_job(struct backend_ctx *ctx)
 {
-    struct timespec delay = {0, VS_COMPLETION_DELAY_NS};
-    nanosleep(&delay, NULL);
     atomic_fetch_add(&vs_use_after_destroy, 1);
     ctx->jobs_completed++; /* the defect: ctx was freed */
     ctx->state = 0;
@@ -118,6 +115,8 @@ static void *vendorsim_completion_thread(void *arg)
     }
     bool late = ts->finalize_late;
     struct backend_ctx *ctx = ts->ctx;
+    while (late && !ts->ctx_freed)
+        pthread_cond_wait(&ts->cv, &ts->mu);
     pthread_mutex_unlock(&ts->mu);
     if (late) {
         /* Detached by the defective close: this thread owns ts now. */
@@ -223,6 +222,10 @@ __attribute__((noinline)) static void vendorsim_destroy_context_in_flight(struct
     pthread_detach(ctx->thread);
     tess_backend_close(ctx->inner);
     free(ctx); /* the defect: the completion thread still uses it */
+    pthread_mutex_lock(&ts->mu); /* ts is the thread's now: last touch */
+    ts->ctx_freed = true;
+    pthread_cond_broadcast(&ts->cv);
+    pthread_mutex_unlock(&ts->mu);
 }
 
 VS_EXPORT void backend_close(backend_ctx *ctx)
