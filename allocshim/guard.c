@@ -774,8 +774,17 @@ static void *quarantine_recycle(size_t real_size, struct quarantined *rec)
     /* The class's next block is the next one handed out at this size:
      * start loading its poison now, so that check finds it in cache. */
     struct quarantined next = {0};
-    if (q_class[cls].head)
+    if (q_class[cls].head) {
         next = *q_entry(q_class[cls].head);
+        /* and the records taking it will touch: its neighbours by age and
+         * the block after it in the class (whose record is read then) */
+        if (next.older)
+            __builtin_prefetch(q_entry(next.older), 1);
+        if (next.newer)
+            __builtin_prefetch(q_entry(next.newer), 1);
+        if (next.next_in_class)
+            __builtin_prefetch(q_entry(next.next_in_class), 0);
+    }
     shim_spin_unlock(&q_lock);
     prefetch_victim(rec);
     if (next.user)
