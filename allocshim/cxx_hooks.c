@@ -67,6 +67,32 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         return g_;                                                                                 \
     }
 
+/* Guard pages alone: C++ blocks are sampled like malloc's (jemalloc's and
+ * tcmalloc's new never reach our malloc). The hook counts the allocation
+ * and may put it in a page slot; otherwise, while the real operator runs,
+ * the countdown is parked so that its own malloc calls (libstdc++ over
+ * glibc) do not count it again, and restored after -- also when it throws. */
+#define PAGE_COUNT_PARKED INT32_MIN
+static void restore_countdown(int32_t *saved)
+{
+    if (*saved != PAGE_COUNT_PARKED)
+        shim_tls.page_countdown = *saved;
+}
+
+#define PAGE_NEW(size, align, kind)                                                                \
+    int32_t page_saved_ __attribute__((cleanup(restore_countdown))) = PAGE_COUNT_PARKED;           \
+    if (SHIM_UNLIKELY(shim_guard_pages_only) && !shim_tls.busy) {                                  \
+        if (--shim_tls.page_countdown <= 0) {                                                      \
+            void *g_ = shim_guard_page_try_alloc((size) ? (size) : 1, (align), kind, 0,            \
+                                                 __builtin_frame_address(0),                       \
+                                                 __builtin_return_address(0));                     \
+            if (g_)                                                                                \
+                return g_;                                                                         \
+        }                                                                                          \
+        page_saved_ = shim_tls.page_countdown;                                                     \
+        shim_tls.page_countdown = INT32_MAX;                                                       \
+    }
+
 #define NEW_HOOK(sym, kind)                                                                        \
     SHIM_EXPORT void *sym(size_t size)                                                             \
     {                                                                                              \
@@ -75,6 +101,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, 0, 0);                                                       \
         GUARD_NEW(size, 16, kind, 0, f(SIZE_MAX))                                                  \
+        PAGE_NEW(size, 16, kind)                                                                   \
         if (!shim_should_track(size))                                                              \
             return f(size);                                                                        \
         BUSY_SCOPE;                                                                                \
@@ -91,6 +118,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, 0, 1);                                                       \
         GUARD_NEW(size, 16, kind, 1, NULL)                                                         \
+        PAGE_NEW(size, 16, kind)                                                                   \
         if (!shim_should_track(size))                                                              \
             return f(size, nt);                                                                    \
         BUSY_SCOPE;                                                                                \
@@ -109,6 +137,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, align, 0);                                                   \
         GUARD_NEW(size, align < 16 ? 16 : align, kind, 0, f(SIZE_MAX, align))                      \
+        PAGE_NEW(size, align < 16 ? 16 : align, kind)                                              \
         if (!shim_should_track(size))                                                              \
             return f(size, align);                                                                 \
         BUSY_SCOPE;                                                                                \
@@ -125,6 +154,7 @@ static void *fallback_new(size_t size, size_t align, int nothrow)
         if (!f)                                                                                    \
             return fallback_new(size, align, 1);                                                   \
         GUARD_NEW(size, align < 16 ? 16 : align, kind, 1, NULL)                                    \
+        PAGE_NEW(size, align < 16 ? 16 : align, kind)                                              \
         if (!shim_should_track(size))                                                              \
             return f(size, align, nt);                                                             \
         BUSY_SCOPE;                                                                                \

@@ -76,6 +76,18 @@ for a in $ALLOCATORS; do
     ok "[$a canary] 2000 frees of blocks larger than the quarantine while two threads churn"
 
     guarded pages $a uaf_read;   expect use-after-free-read read_after_free access "[$a pages] UAF read"
+    # C++ blocks get guard pages too (jemalloc's and tcmalloc's new never call malloc)
+    guarded pages $a uaf_read "$CXX"
+    expect use-after-free-read "read_after_delete(int const*)" access "[$a pages] C++ use after delete"
+    expect use-after-free-read "alloc_ints()" alloc "[$a pages] C++ use after delete (alloc stack)"
+    # after a new that threw, sampling goes on (mimalloc aborts on a request
+    # that large instead of throwing: nothing to test there)
+    if [ $a != mimalloc ]; then
+        EXTRA="--track fd,mmap" guarded pages $a bad_alloc_then_uaf "$CXX"
+        grep -q '^bad_alloc$' "$T/stdout" || fail "[$a pages] a failed new did not throw: $(cat "$T/stdout")"
+        expect use-after-free-read "read_after_delete(int const*)" access \
+            "[$a pages, heap tracking off] C++ use after delete after std::bad_alloc"
+    fi
     guarded pages $a uaf_write;  expect use-after-free-write write_after_free access "[$a pages] UAF write"
 done
 # Guard pages alone, the always-on configuration (heap tracking off): the
