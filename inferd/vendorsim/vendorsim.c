@@ -221,7 +221,7 @@ __attribute__((noinline)) static void vendorsim_destroy_context_in_flight(struct
     pthread_mutex_unlock(&ts->mu);
     pthread_detach(ctx->thread);
     tess_backend_close(ctx->inner);
-    free(ctx); /* the defect: the completion thread still uses it */
+    free(ctx);                   /* the defect: the completion thread still uses it */
     pthread_mutex_lock(&ts->mu); /* ts is the thread's now: last touch */
     ts->ctx_freed = true;
     pthread_cond_broadcast(&ts->cv);
