@@ -221,8 +221,9 @@ __attribute__((noinline)) static void vendorsim_destroy_context_in_flight(struct
     pthread_mutex_unlock(&ts->mu);
     pthread_detach(ctx->thread);
     tess_backend_close(ctx->inner);
-    free(ctx);                   /* the defect: the completion thread still uses it */
-    pthread_mutex_lock(&ts->mu); /* ts is the thread's now: last touch */
+    free(ctx); /* the defect: the completion thread still uses it */
+    /* ts belongs to the thread from here: this is the last touch */
+    pthread_mutex_lock(&ts->mu);
     ts->ctx_freed = true;
     pthread_cond_broadcast(&ts->cv);
     pthread_mutex_unlock(&ts->mu);
