@@ -138,6 +138,7 @@ void shim_config_load(void)
     }
     c->guard_abort = 1;
     c->guard_sample = 1000;
+    c->guard_max_size = UINT64_MAX;
     c->quarantine_bytes = 16u << 20;
     c->guard_poison = SHIM_GUARD_POISON_DEFAULT;
     c->guard_scan_ms = 1000;
@@ -165,6 +166,9 @@ void shim_config_load(void)
         else
             warn("LEAKAUDIT_GUARD_SAMPLE", v);
     }
+    if ((v = getenv("LEAKAUDIT_GUARD_SIZE")) && *v &&
+        util_parse_size_range(v, &c->guard_min_size, &c->guard_max_size) < 0)
+        warn("LEAKAUDIT_GUARD_SIZE", v);
     if ((v = getenv("LEAKAUDIT_GUARD_ALIGN"))) {
         if (!strcmp(v, "right"))
             c->guard_align = 1;

@@ -881,7 +881,7 @@ static void *page_alloc(size_t size, size_t align, int zero)
     if (shim_cfg.guard_align)
         right = shim_cfg.guard_align > 0;
     else /* overflows are the common case: 3 of 4 blocks at the right edge */
-        right = (++shim_tls.rng & 3) != 0;
+        right = (++shim_tls.page_edges & 3) != 0;
     /* Blocks keep malloc's 16-byte alignment (programs rely on it: CPython
      * rejects its own bytecode otherwise), so a right-aligned block may end
      * up to 15 bytes before the page end; those bytes are pattern-checked.
@@ -1127,20 +1127,48 @@ record_block(void *p, size_t size, int kind, uint32_t flags, int was_busy, void 
     errno = saved;
 }
 
-static inline int take_page_sample(void)
+/* Allocations until the next page slot: uniform in [1, 2N - 1] (mean N,
+ * LEAKAUDIT_GUARD_SAMPLE), not every N-th -- a program that allocates a
+ * multiple of N blocks per iteration would otherwise have the same
+ * allocation site sampled every time and the others never. */
+static int32_t next_page_distance(void)
+{
+    uint64_t n = shim_cfg.guard_sample;
+    return n <= 1 ? 1 : (int32_t)(1 + shim_rand() % (2 * n - 1));
+}
+
+/* The countdown reached zero: is this block of size bytes sampled? A
+ * thread's first allocation is not (the countdown starts at 0): it draws
+ * its first distance instead. A block outside LEAKAUDIT_GUARD_SIZE is not
+ * either, and the countdown stays due: the next block in range is taken. */
+static int page_sample_due(size_t size)
+{
+    int in_range = size >= shim_cfg.guard_min_size && size <= shim_cfg.guard_max_size;
+    if (SHIM_UNLIKELY(!shim_tls.page_started)) {
+        shim_tls.page_started = 1;
+        shim_tls.page_countdown = next_page_distance();
+        return shim_cfg.guard_sample <= 1 && in_range;
+    }
+    if (!in_range) {
+        shim_tls.page_countdown = 0;
+        return 0;
+    }
+    shim_tls.page_countdown = next_page_distance();
+    return 1;
+}
+
+static inline int take_page_sample(size_t size)
 {
     if (--shim_tls.page_countdown > 0)
         return 0;
-    shim_tls.page_countdown = (int32_t)shim_cfg.guard_sample;
-    return 1;
+    return page_sample_due(size);
 }
 
 /* The hooks have already counted this allocation down to zero. */
 void *shim_guard_page_try_alloc(size_t size, size_t align, int kind, int zero, void *frame,
                                 void *ret)
 {
-    shim_tls.page_countdown = (int32_t)shim_cfg.guard_sample;
-    if (shim_tls.busy)
+    if (!page_sample_due(size) || shim_tls.busy)
         return NULL;
     shim_tls.busy = 1;
     install_handler();
@@ -1156,7 +1184,7 @@ void *shim_guard_alloc(size_t size, size_t align, int kind, int zero, void *fram
     int was_busy = shim_tls.busy;
     shim_tls.busy = 1;
     void *p = NULL;
-    if ((shim_cfg.guard & SHIM_GUARD_PAGES) && !was_busy && take_page_sample()) {
+    if ((shim_cfg.guard & SHIM_GUARD_PAGES) && !was_busy && take_page_sample(size)) {
         install_handler();
         p = page_alloc(size, align, zero);
         if (p)

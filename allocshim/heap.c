@@ -392,12 +392,8 @@ void shim_heap_restore(struct shim_node *n)
     insert(n);
 }
 
-int shim_heap_should_sample(size_t size)
+uint64_t shim_rand(void)
 {
-    shim_tls.countdown -= (int64_t)size;
-    if (SHIM_LIKELY(shim_tls.countdown > 0))
-        return 0;
-    /* Next distance: exponential with mean sample_period (xorshift64*). */
     uint64_t x = shim_tls.rng;
     if (!x)
         x = ((uint64_t)(uintptr_t)&shim_tls) ^ 0x2545f4914f6cdd1dull ^ (uint64_t)shim_gettid();
@@ -405,7 +401,16 @@ int shim_heap_should_sample(size_t size)
     x ^= x << 25;
     x ^= x >> 27;
     shim_tls.rng = x;
-    double u = (double)((x * 0x2545f4914f6cdd1dull) >> 11) * 0x1.0p-53;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+int shim_heap_should_sample(size_t size)
+{
+    shim_tls.countdown -= (int64_t)size;
+    if (SHIM_LIKELY(shim_tls.countdown > 0))
+        return 0;
+    /* Next distance: exponential with mean sample_period. */
+    double u = (double)(shim_rand() >> 11) * 0x1.0p-53;
     double d = -log(1.0 - u) * (double)shim_cfg.sample_period;
     shim_tls.countdown = (int64_t)d + 1;
     return 1;

@@ -58,6 +58,8 @@ static const char usage_text[] =
     "                           (LEAKAUDIT_GUARD; --guard alone = canary)\n"
     "      --guard-policy P     abort (default) or log (LEAKAUDIT_GUARD_POLICY)\n"
     "      --guard-sample N     1 in N blocks get a guard page (LEAKAUDIT_GUARD_SAMPLE, 1000)\n"
+    "      --guard-size N|MIN-MAX  only blocks of that many bytes get guard pages\n"
+    "                           (LEAKAUDIT_GUARD_SIZE; e.g. once canaries named the block)\n"
     "      --track-resource SPEC  track a paired C-API resource, e.g.\n"
     "                           'name=ctx;create=ctx_new:ret;destroy=ctx_free:arg0' or\n"
     "                           preset:ffmpeg|glib|gst|turbojpeg|pairs:LIB; repeatable\n"
@@ -263,6 +265,7 @@ int cmd_run(int argc, char **argv)
                                          {"guard", optional_argument, NULL, 'G'},
                                          {"guard-policy", required_argument, NULL, 'Y'},
                                          {"guard-sample", required_argument, NULL, 'Z'},
+                                         {"guard-size", required_argument, NULL, 'B'},
                                          {"track-resource", required_argument, NULL, 'X'},
                                          {"track-file", required_argument, NULL, 'F'},
                                          {"top", required_argument, NULL, 't'},
@@ -343,6 +346,18 @@ int cmd_run(int argc, char **argv)
         case 'Z':
             setenv("LEAKAUDIT_GUARD_SAMPLE", optarg, 1);
             break;
+        case 'B': {
+            uint64_t lo, hi;
+            if (util_parse_size_range(optarg, &lo, &hi) < 0) {
+                fprintf(stderr,
+                        "leakaudit: run: --guard-size %s: expected N, MIN-MAX, MIN- or -MAX "
+                        "(bytes, k/M/G suffixes)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_GUARD_SIZE", optarg, 1);
+            break;
+        }
         case 'M':
             setenv("LEAKAUDIT_MAX_STACKS", optarg, 1);
             break;

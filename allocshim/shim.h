@@ -71,7 +71,8 @@ struct shim_config {
     int guard;             /* SHIM_GUARD_* bits, 0 = off */
     int guard_abort;       /* policy: 1 abort (default), 0 log and continue */
     uint32_t guard_sample; /* 1 in N allocations get a guard page */
-    int guard_align;       /* guard-page blocks: 1 right edge, -1 left, 0 mixed */
+    uint64_t guard_min_size, guard_max_size; /* only blocks of this size range get one */
+    int guard_align;                         /* guard-page blocks: 1 right edge, -1 left, 0 mixed */
     uint64_t quarantine_bytes;
     uint64_t guard_poison; /* freed canary blocks: bytes poisoned at each end */
     uint64_t guard_scan_ms;
@@ -94,10 +95,15 @@ struct shim_tls {
     uint32_t n_free_nodes;
     int32_t poll_countdown; /* recorded allocations until the next snapshot poll */
     int32_t page_countdown; /* guard pages: allocations until the next page slot */
+    int page_started;       /* guard pages: this thread's first distance was drawn */
+    uint32_t page_edges;    /* guard pages: blocks placed (3 of 4 at the right edge) */
 };
 
 extern struct shim_config shim_cfg;
 extern SHIM_TLS struct shim_tls shim_tls;
+/* The calling thread's pseudo-random sequence (xorshift64*, seeded from its
+ * TLS address and tid): sampling distances, guard-page edges. */
+uint64_t shim_rand(void);
 extern int shim_active; /* tracking on (after init, before final teardown) */
 /* What the malloc/free fast paths do, in one load: 0 = forward only (not
  * initialised, or heap tracking off), SNAP_MODE_FULL or SNAP_MODE_SAMPLED. */
@@ -289,8 +295,8 @@ void shim_snapshot_fork_child(void);
 static inline int shim_should_track(size_t size)
 {
     int mode = shim_fast_mode;
-    if (SHIM_UNLIKELY(!mode) || shim_tls.busy)
-        return 0;
+    if (SHIM_UNLIKELY(!mode || mode == SHIM_FAST_PAGES) || shim_tls.busy)
+        return 0; /* heap tracking off */
     if (mode == SNAP_MODE_SAMPLED)
         return shim_heap_should_sample(size);
     return 1;

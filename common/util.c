@@ -240,6 +240,37 @@ int util_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int util_parse_size_range(const char *s, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t a = 0, b = UINT64_MAX;
+    const char *dash = s ? strchr(s, '-') : NULL;
+    if (!s || !*s)
+        return -EINVAL;
+    if (!dash) {
+        if (util_parse_size(s, &a) < 0)
+            return -EINVAL;
+        b = a;
+    } else {
+        char part[32];
+        size_t l = (size_t)(dash - s);
+        if (l >= sizeof(part) || (!l && !dash[1]))
+            return -EINVAL;
+        if (l) {
+            memcpy(part, s, l);
+            part[l] = '\0';
+            if (util_parse_size(part, &a) < 0)
+                return -EINVAL;
+        }
+        if (dash[1] && util_parse_size(dash + 1, &b) < 0)
+            return -EINVAL;
+    }
+    if (a > b)
+        return -EINVAL;
+    *lo = a;
+    *hi = b;
+    return 0;
+}
+
 int util_parse_duration_ms(const char *s, uint64_t *out)
 {
     uint64_t v, mult = 1000;

@@ -39,6 +39,9 @@ size_t util_strlcpy(char *dst, const char *src, size_t cap);
 
 /* Parses a size such as "512K", "4M", "1G", "100"; returns 0 or -EINVAL. */
 int util_parse_size(const char *s, uint64_t *out);
+/* A size range: "N" (exactly), "MIN-MAX", "MIN-" or "-MAX" (sizes as above);
+ * 0 or -EINVAL (also when MIN > MAX). */
+int util_parse_size_range(const char *s, uint64_t *lo, uint64_t *hi);
 /* Parses a duration such as "10", "10s", "500ms", "2m", "1h" into ms. */
 int util_parse_duration_ms(const char *s, uint64_t *out);
 

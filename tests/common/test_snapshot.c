@@ -336,6 +336,19 @@ static void test_parse_size_and_duration(void **state)
     assert_int_equal(util_parse_duration_ms("3", &v), 0);
     assert_int_equal(v, 3000);
     assert_int_equal(util_parse_duration_ms("-1", &v), -EINVAL);
+    uint64_t lo, hi;
+    assert_int_equal(util_parse_size_range("1000", &lo, &hi), 0);
+    assert_true(lo == 1000 && hi == 1000);
+    assert_int_equal(util_parse_size_range("65-4k", &lo, &hi), 0);
+    assert_true(lo == 65 && hi == 4096);
+    assert_int_equal(util_parse_size_range("2k-", &lo, &hi), 0);
+    assert_true(lo == 2048 && hi == UINT64_MAX);
+    assert_int_equal(util_parse_size_range("-64", &lo, &hi), 0);
+    assert_true(lo == 0 && hi == 64);
+    assert_int_equal(util_parse_size_range("10-5", &lo, &hi), -EINVAL);
+    assert_int_equal(util_parse_size_range("-", &lo, &hi), -EINVAL);
+    assert_int_equal(util_parse_size_range("", &lo, &hi), -EINVAL);
+    assert_int_equal(util_parse_size_range("1-x", &lo, &hi), -EINVAL);
 }
 
 static void test_crc32_matches_the_standard_value(void **state)

@@ -21,6 +21,8 @@
  *                      keeps)
  *                      many_live (no bug: 5000 blocks of 64 bytes live at
  *                      once, more than there are guard-page slots)
+ *                      periodic_sites (no bug: 200 rounds of one 64-byte
+ *                      block from each of 10 functions, all kept live)
  *                      own_segv_handler (no bug: installs its own SIGSEGV
  *                      handler after its first allocation, then sleeps 2.5 s)
  */
@@ -202,7 +204,17 @@ NOINLINE int big_frees(void)
     return n;
 }
 
-int main(int argc, char **argv)
+/* Ten allocation sites, called in the same order every round. */
+#define SITE(i)                                                                                    \
+    NOINLINE void *site##i(void)                                                                   \
+    {                                                                                              \
+        return malloc(64);                                                                         \
+    }
+SITE(0)
+SITE(1)
+SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9)
+
+    int main(int argc, char **argv)
 {
     const char *s = argc > 1 ? argv[1] : "clean";
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -310,6 +322,14 @@ int main(int argc, char **argv)
         for (int i = 0; i < 5000; i++)
             free(live[i]);
         printf("freed 5000\n");
+    } else if (!strcmp(s, "periodic_sites")) {
+        static void *keep[2000];
+        void *(*const sites[10])(void) = {site0, site1, site2, site3, site4,
+                                          site5, site6, site7, site8, site9};
+        for (int r = 0; r < 200; r++)
+            for (int i = 0; i < 10; i++)
+                keep[r * 10 + i] = sites[i]();
+        printf("kept %d\n", 2000);
     } else if (!strcmp(s, "own_segv_handler")) {
         char *p = alloc_block(200);
         struct sigaction sa;
