@@ -234,8 +234,12 @@ static struct shim_node *node_get(void)
     }
     const struct table *t = table_now();
     uint64_t nb = (uint64_t)t->mask + 1;
-    int due = nodes_out > 2 * nb && t != __atomic_load_n(&last_table, __ATOMIC_RELAXED);
-    if (nodes_out > 4 * nb) /* chains this long: at its limit (or not growing) */
+    int at_limit = t == __atomic_load_n(&last_table, __ATOMIC_RELAXED);
+    int due = nodes_out > 2 * nb && !at_limit;
+    /* Chains this long in the largest table there will be. (Below the limit
+     * they are this long only while another thread is growing the table,
+     * or a whole-table walk made this thread's grow wait: not counted.) */
+    if (nodes_out > 4 * nb && at_limit)
         __atomic_fetch_add(&overloaded, 1, __ATOMIC_RELAXED);
     shim_spin_unlock(&pool_lock);
     if (SHIM_UNLIKELY(due))
