@@ -577,13 +577,6 @@ static inline __attribute__((always_inline)) void prefetch_poison_lines(uintptr_
             __builtin_prefetch((const void *)(addr + i), for_write);
 }
 
-/* Before poison() writes over a freed block (built for x86-64 without PRFCHW
- * the compiler emits a plain prefetch: it still warms the lines). */
-static void prefetch_poison(uintptr_t addr, size_t len)
-{
-    prefetch_poison_lines(addr, len, 1);
-}
-
 /* Warms what taking e out of the quarantine reads: its poison and the
  * allocator's chunk header (freed quarantine_bytes ago, long out of cache). */
 static void prefetch_victim(const struct quarantined *e)
@@ -1241,9 +1234,11 @@ void shim_guard_free(void *p, int kind, void *frame, void *ret)
         st = shim_heap_take(p, &info);
         shim_tls.busy = was_busy;
         /* The lines poison() will write are rarely in cache: start loading
-         * them now, while the stack is walked and the redzones checked. */
+         * them now, while the stack is walked and the redzones checked
+         * (built for x86-64 without PRFCHW the write hint is a plain
+         * prefetch: it still warms the lines). */
         if (st == SHIM_LOOKUP_LIVE && shim_cfg.quarantine_bytes)
-            prefetch_poison(u, info.size);
+            prefetch_poison_lines(u, info.size, 1);
     }
     uint32_t here = stack_here(frame, ret);
     shim_tls.busy = 1;

@@ -106,7 +106,8 @@ extern SHIM_TLS struct shim_tls shim_tls;
 uint64_t shim_rand(void);
 extern int shim_active; /* tracking on (after init, before final teardown) */
 /* What the malloc/free fast paths do, in one load: 0 = forward only (not
- * initialised, or heap tracking off), SNAP_MODE_FULL or SNAP_MODE_SAMPLED. */
+ * initialised, or heap tracking off), SNAP_MODE_FULL, SNAP_MODE_SAMPLED,
+ * SHIM_FAST_GUARD (canaries) or SHIM_FAST_PAGES (guard pages alone). */
 extern int shim_fast_mode;
 
 /* The real functions, resolved with dlsym(RTLD_NEXT). */
