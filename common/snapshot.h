@@ -369,6 +369,9 @@ void snap_writer_abort(struct snap_writer *w);
 
 /* ---- helpers shared by the capture side ---- */
 
+/* For a loss counter that is information rather than lost data (shown as a
+ * note, left out of drop totals), what it means; NULL for lost data. */
+const char *snap_loss_note(const char *name);
 const char *snap_fd_kind_name(uint32_t kind);
 const char *snap_fd_origin_name(uint32_t origin);
 const char *snap_mmap_kind_name(uint32_t kind);

@@ -180,3 +180,25 @@ uint32_t snap_fd_kind_from_target(const char *t)
         return SNAP_FD_FILE;
     return SNAP_FD_UNKNOWN;
 }
+
+const char *snap_loss_note(const char *name)
+{
+    static const struct {
+        const char *name, *note;
+    } notes[] = {
+        {"heap_table_overloaded", "the shim's address table held over 4 blocks per bucket "
+                                  "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"},
+        {"guard_page_slots_full", "sampled blocks that got no guard page: every slot was live or "
+                                  "recently freed (they were allocated as usual)"},
+        {"guard_segv_handler_replaced", "the program replaced guard mode's SIGSEGV handler: a "
+                                        "guard-page fault reaches the program's handler first"},
+        {"free_unknown", "frees of blocks allocated before the attach (ignored)"},
+        {"pending_stale", "calls that never returned (longjmp, exceptions, detach)"},
+        {"caller_unknown", "allocations whose return address was not found"},
+        {"recvmmsg_unparsed", "fds received by recvmmsg (they show as unattributed)"},
+    };
+    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
+        if (!strcmp(name, notes[i].name))
+            return notes[i].note;
+    return NULL;
+}

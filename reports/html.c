@@ -330,7 +330,7 @@ int rpt_render_html(struct rpt_ctx *ctx, FILE *out)
     fputs("</table>\n", out);
     int losses = 0;
     for (size_t i = 0; i < s->n_losses; i++) {
-        if (!s->losses[i].value || rpt_loss_note(s->losses[i].name))
+        if (!s->losses[i].value || snap_loss_note(s->losses[i].name))
             continue;
         if (!losses++)
             fputs("<div class=\"loss\" id=\"losses\"><strong>Data loss: the capture missed data; "
@@ -343,7 +343,7 @@ int rpt_render_html(struct rpt_ctx *ctx, FILE *out)
     if (losses)
         fputs("</ul></div>\n", out);
     for (size_t i = 0; i < s->n_losses; i++) {
-        const char *note = rpt_loss_note(s->losses[i].name);
+        const char *note = snap_loss_note(s->losses[i].name);
         if (!s->losses[i].value || !note)
             continue;
         fputs("<p class=\"note caveat\"><code>", out);

@@ -294,9 +294,6 @@ const char *rpt_fmt_bytes(double bytes, char *buf, size_t cap);
 const char *rpt_fmt_duration(double seconds, char *buf, size_t cap);
 /* Count of leak verdicts among all rows of every class. */
 size_t rpt_count_verdict(const struct rpt_series *s, enum rpt_class c, enum rpt_verdict v);
-/* For a loss counter that is information rather than lost data (a coverage
- * note), what it means; NULL for a counter of lost data. */
-const char *rpt_loss_note(const char *name);
 /* Coverage caveats (attach time, sampling...) as sentences; returns count. */
 size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max);
 /* Elapsed minutes of snapshot i since the first one. */

@@ -893,26 +893,6 @@ void rpt_series_analyze(struct rpt_series *s)
     free(y);
 }
 
-const char *rpt_loss_note(const char *name)
-{
-    static const struct {
-        const char *name, *note;
-    } notes[] = {
-        {"heap_table_overloaded", "the shim's address table held over 4 blocks per bucket "
-                                  "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"},
-        {"guard_page_slots_full", "sampled blocks that got no guard page: every slot was live or "
-                                  "recently freed (they were allocated as usual)"},
-        {"guard_segv_handler_replaced", "the program replaced guard mode's SIGSEGV handler: a "
-                                        "guard-page fault reaches the program's handler first"},
-        {"free_unknown", "frees of blocks allocated before the attach (ignored)"},
-        {"pending_stale", "calls that never returned (longjmp, exceptions, detach)"},
-    };
-    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
-        if (!strcmp(name, notes[i].name))
-            return notes[i].note;
-    return NULL;
-}
-
 size_t rpt_count_verdict(const struct rpt_series *s, enum rpt_class c, enum rpt_verdict v)
 {
     size_t k = 0;

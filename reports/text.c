@@ -414,7 +414,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
     fputc('\n', out);
     int losses = 0, notes = 0;
     for (size_t i = 0; i < s->n_losses; i++) {
-        if (!s->losses[i].value || rpt_loss_note(s->losses[i].name))
+        if (!s->losses[i].value || snap_loss_note(s->losses[i].name))
             continue;
         if (!losses++)
             fprintf(out, "!! DATA LOSS: the capture missed data; figures below are lower "
@@ -422,7 +422,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
         fprintf(out, "!!   %s = %" PRIu64 "\n", s->losses[i].name, s->losses[i].value);
     }
     for (size_t i = 0; i < s->n_losses; i++) {
-        const char *note = rpt_loss_note(s->losses[i].name);
+        const char *note = snap_loss_note(s->losses[i].name);
         if (s->losses[i].value && note && ++notes)
             fprintf(out, "note: %s = %" PRIu64 ": %s\n", s->losses[i].name, s->losses[i].value,
                     note);

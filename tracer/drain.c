@@ -65,12 +65,6 @@ static const struct {
     {TRC_C_MUNMAP_PARTIAL, "munmap_partial"},   {TRC_C_SCM_TRUNCATED, "scm_rights_truncated"},
     {TRC_C_RECVMMSG, "recvmmsg_unparsed"},
 };
-/* Counters that are information, not lost data (not in the drop total). */
-static int is_info(int idx)
-{
-    return idx == TRC_C_FREE_UNKNOWN || idx == TRC_C_PENDING_STALE || idx == TRC_C_RECVMMSG ||
-           idx == TRC_C_CALLER_UNREADABLE;
-}
 
 enum {
     LOSS_FD_UNATTRIBUTED,
@@ -605,7 +599,7 @@ void trc_drain_status(struct trc_drain *d, uint64_t *events, uint64_t *live_byte
     *live_bytes = c[TRC_C_BYTES_ALLOCATED] - c[TRC_C_BYTES_FREED];
     *drops = 0;
     for (size_t i = 0; i < sizeof(bpf_losses) / sizeof(bpf_losses[0]); i++)
-        if (!is_info(bpf_losses[i].idx))
+        if (!snap_loss_note(bpf_losses[i].name)) /* information is not a drop */
             *drops += c[bpf_losses[i].idx];
     *fds = 0;
     int map, mmaps, stacks;
