@@ -26,3 +26,10 @@ $(SNAPDUMP): tests/common/snapdump.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 TEST_TARGETS += $(SNAPDUMP)
+
+# The unwind-table dump the unwinder tests compare with readelf (not a test itself).
+UNWDUMP := $(TESTBIN)/common/unwdump
+$(UNWDUMP): tests/common/unwdump.c $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
+TEST_TARGETS += $(UNWDUMP)
