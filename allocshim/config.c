@@ -51,7 +51,7 @@ void shim_config_load(void)
 {
     struct shim_config *c = &shim_cfg;
     c->mode = SNAP_MODE_FULL;
-    c->unwind = SNAP_UNWIND_FP;
+    c->unwind = SNAP_UNWIND_DWARF;
     c->depth = SHIM_DEFAULT_DEPTH;
     c->signal = SIGUSR2;
     c->track_heap = c->track_fds = c->track_mmap = 1;
@@ -80,6 +80,8 @@ void shim_config_load(void)
             c->unwind = SNAP_UNWIND_FP;
         else if (!strcmp(v, "dwarf"))
             c->unwind = SNAP_UNWIND_DWARF;
+        else if (!strcmp(v, "libunwind"))
+            c->unwind = SNAP_UNWIND_LIBUNWIND;
         else
             warn("LEAKAUDIT_UNWIND", v);
     }

@@ -42,7 +42,9 @@ static const char usage_text[] =
     "      --sample-period SIZE mean bytes between samples (LEAKAUDIT_SAMPLE_PERIOD, 512K)\n"
     "  -a, --allocator NAME     glibc, jemalloc, tcmalloc or mimalloc (preloaded after\n"
     "                           the shim; LEAKAUDIT_ALLOCATOR records the name)\n"
-    "  -u, --unwind fp|dwarf    frame pointers (fast) or libunwind (LEAKAUDIT_UNWIND)\n"
+    "  -u, --unwind dwarf|fp|libunwind\n"
+    "                           call-frame information (default: right without frame\n"
+    "                           pointers), frame pointers, or libunwind (LEAKAUDIT_UNWIND)\n"
     "  -d, --depth N            frames per stack, 1-64 (LEAKAUDIT_DEPTH, default 32)\n"
     "      --signal SIG         snapshot signal: USR1, USR2, RTMIN+N, none\n"
     "                           (LEAKAUDIT_SIGNAL, default USR2)\n"
@@ -306,8 +308,9 @@ int cmd_run(int argc, char **argv)
             allocator = optarg;
             break;
         case 'u':
-            if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf")) {
-                fprintf(stderr, "leakaudit: run: --unwind %s: expected fp or dwarf\n", optarg);
+            if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf") && strcmp(optarg, "libunwind")) {
+                fprintf(stderr, "leakaudit: run: --unwind %s: expected dwarf, fp or libunwind\n",
+                        optarg);
                 return CLI_EXIT_USAGE;
             }
             setenv("LEAKAUDIT_UNWIND", optarg, 1);

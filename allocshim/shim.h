@@ -6,7 +6,7 @@
  *   config.c        LEAKAUDIT_* environment -> struct shim_config
  *   init.c          bootstrap, symbol resolution, constructor, fork, exit
  *   arena.c         the shim's own memory (mmap), never the audited allocator
- *   unwind.c        stack capture: frame pointers, or libunwind (dwarf)
+ *   unwind.c        stack capture: unwind tables from CFI (default), frame pointers, libunwind
  *   heap.c          address table + per-stack counters, full and sampled modes
  *   malloc_hooks.c  the malloc family
  *   cxx_hooks.c     C++ operator new/delete
@@ -61,7 +61,7 @@ enum shim_alloc_kind {
 
 struct shim_config {
     int mode;   /* SNAP_MODE_FULL / SNAP_MODE_SAMPLED */
-    int unwind; /* SNAP_UNWIND_FP / SNAP_UNWIND_DWARF */
+    int unwind; /* SNAP_UNWIND_DWARF (default) / _FP / _LIBUNWIND */
     int depth;
     int signal; /* 0 = none */
     int track_heap, track_fds, track_mmap;
@@ -97,6 +97,9 @@ struct shim_tls {
     int32_t page_countdown; /* guard pages: allocations until the next page slot */
     int page_started;       /* guard pages: this thread's first distance was drawn */
     uint32_t page_edges;    /* guard pages: blocks placed (3 of 4 at the right edge) */
+    struct unw_cache *unw_cache; /* unwind.c: row cache and the previous capture */
+    int unw_cache_gone;          /* the thread is exiting: its cache went back to the pool */
+    int in_capture;              /* a capture is running (a signal handler's nested one) */
 };
 
 extern struct shim_config shim_cfg;
@@ -151,6 +154,7 @@ void *shim_arena_map(size_t size);
 uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
 void shim_unwind_init(void);
+void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
 
 /* heap.c */
 void shim_heap_init(void);

@@ -200,6 +200,7 @@ int shim_snapshot_write(int trigger)
         shim_fd_loss_counters(write_loss, w);
         shim_mmap_loss_counters(write_loss, w);
         shim_res_loss_counters(write_loss, w);
+        shim_unwind_loss_counters(write_loss, w);
         if (shim_cfg.guard)
             shim_guard_loss_counters(write_loss, w);
         snap_write_loss(w, "snapshot_write_failed", write_failures);

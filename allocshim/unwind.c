@@ -1,17 +1,34 @@
 /*
  * Stack capture for the shim. frames[0] is always the return address taken
  * at the interposer's entry, so the immediate caller of malloc/open/... is
- * right even in code built without frame pointers. Deeper frames come from
- * the frame-pointer chain (default: a few loads per frame) or, with
- * LEAKAUDIT_UNWIND=dwarf, from libunwind's unw_backtrace, loaded privately
- * with dlopen(RTLD_LOCAL) so the audited program never sees its symbols.
+ * right whatever else happens. Deeper frames come from:
  *
- * The frame-pointer walk only follows pointers that stay inside the current
- * thread's stack and strictly increase, so a garbage rbp in code without
- * frame pointers ends the walk instead of faulting.
+ *   dwarf (default)  the modules' own call-frame information, compiled into
+ *                    unwind tables (common/unwind_table.h) the first time a
+ *                    return address lands in a module: right through code
+ *                    built without frame pointers, from the first
+ *                    allocation on (ld.so, other libraries' constructors);
+ *   fp               the frame-pointer chain (fast, wrong in distro code);
+ *   libunwind        libunwind's unw_backtrace, for comparison (bench/).
+ *
+ * Every frame is validated: a return address outside every executable
+ * mapping ends the stack and is counted (unwind_bad_frame), never recorded.
+ * Frames inside the shim itself (resource wrappers) are unwound through and
+ * left out.
+ *
+ * Consecutive captures on a thread share most of their stack. Each thread
+ * keeps the previous capture's (return-address slot, value) pairs; a new
+ * capture unwinds with the tables only until it meets a slot holding the
+ * same return address at the same place, then confirms the rest of the old
+ * stack with one load per frame instead of one table lookup per frame.
+ *
+ * Reads never fault: every load is checked against the thread's stack
+ * (from the caller's stack pointer up). No allocation through the audited
+ * allocator: tables and per-thread caches come from raw mmap.
  */
 #include "shim.h"
 #include "stacktable.h"
+#include "unwind_table.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -20,43 +37,292 @@
 
 extern void *__libc_stack_end;
 
-static int (*unw_backtrace_fn)(void **buf, int size);
-static uintptr_t shim_text_lo, shim_text_hi; /* our own code, skipped in dwarf stacks */
+#if defined(__x86_64__)
+#define SHIM_ARCH UNW_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SHIM_ARCH UNW_ARCH_AARCH64
+#else
+#error "unsupported architecture"
+#endif
 
-/* Finds the executable segment of this library, to drop its frames. */
-static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg)
+static int (*unw_backtrace_fn)(void **buf, int size);
+static uintptr_t shim_text_lo, shim_text_hi; /* our own code: never in a recorded stack */
+
+/* Loss counters (docs/unwinding.md). */
+static uint64_t n_bad_frame;  /* stacks ended at an address outside every module */
+static uint64_t n_fp_frames;  /* frames unwound by frame pointer for lack of CFI */
+static uint64_t n_no_cfi_mod; /* modules without call-frame information */
+
+/* ---- modules: executable segments and their unwind tables ---- */
+
+enum { TAB_NONE = 0, TAB_BUILDING = 1, TAB_READY = 2, TAB_FAILED = 3 };
+
+struct utab {
+    int state;
+    uintptr_t bias;
+    const void *eh_hdr; /* PT_GNU_EH_FRAME, runtime address; NULL: none */
+    const struct unw_row *rows;
+    uint32_t n;
+};
+
+struct useg {
+    uintptr_t lo, hi; /* executable PT_LOAD, runtime addresses */
+    struct utab *tab;
+};
+
+#define MAX_SEGS 4096
+#define MAX_TABS 2048
+struct useg_set {
+    uint32_t n;
+    uint32_t gen;
+    struct useg seg[MAX_SEGS];
+};
+
+static struct useg_set *seg_set; /* published with a release store; old sets stay mapped */
+static int seg_lock;
+static struct utab *tabs; /* every table ever made (reused by identity) */
+static uint32_t n_tabs;
+
+static struct utab *tab_for(uintptr_t bias, const void *hdr)
 {
-    uintptr_t me = (uintptr_t)find_own_text;
+    for (uint32_t i = 0; i < n_tabs; i++)
+        if (tabs[i].bias == bias && tabs[i].eh_hdr == hdr)
+            return &tabs[i];
+    if (n_tabs >= MAX_TABS)
+        return NULL;
+    struct utab *t = &tabs[n_tabs++];
+    t->bias = bias;
+    t->eh_hdr = hdr;
+    t->state = hdr ? TAB_NONE : TAB_FAILED;
+    if (!hdr)
+        __atomic_fetch_add(&n_no_cfi_mod, 1, __ATOMIC_RELAXED);
+    return t;
+}
+
+static int collect_segs(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct useg_set *s = arg;
+    const void *hdr = NULL;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+            hdr = (const void *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    struct utab *t = NULL;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || s->n >= MAX_SEGS)
             continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (me >= lo && me < hi) {
-            shim_text_lo = lo;
-            shim_text_hi = hi;
-            return 1;
-        }
+        if (!t && !(t = tab_for(info->dlpi_addr, hdr)))
+            return 0;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        s->seg[s->n++] = (struct useg){.lo = lo, .hi = lo + ph->p_memsz, .tab = t};
     }
     return 0;
 }
 
-void shim_unwind_init(void)
+static void sort_segs(struct useg_set *s)
 {
-    if (shim_cfg.unwind != SNAP_UNWIND_DWARF)
-        return;
-    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (h)
-        unw_backtrace_fn = (int (*)(void **, int))dlsym(h, "unw_backtrace");
-    if (!unw_backtrace_fn) {
-        static const char msg[] = "leakaudit: --unwind=dwarf needs libunwind.so.8 "
-                                  "(apt-get install libunwind8); using frame pointers\n";
-        if (write(2, msg, sizeof(msg) - 1) < 0) {
+    for (uint32_t i = 1; i < s->n; i++) { /* few dozen entries, mostly sorted */
+        struct useg v = s->seg[i];
+        uint32_t j = i;
+        while (j > 0 && s->seg[j - 1].lo > v.lo) {
+            s->seg[j] = s->seg[j - 1];
+            j--;
         }
-        shim_cfg.unwind = SNAP_UNWIND_FP;
-        return;
+        s->seg[j] = v;
     }
-    dl_iterate_phdr(find_own_text, NULL);
+}
+
+/* Re-reads the loaded modules (first use, or a pc outside every known one:
+ * a library was dlopen'ed). Returns the current set. */
+static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg);
+
+static struct useg_set *refresh_segs(void)
+{
+    shim_spin_lock(&seg_lock);
+    if (!shim_text_hi)
+        dl_iterate_phdr(find_own_text, NULL);
+    if (!tabs)
+        tabs = shim_arena_map(MAX_TABS * sizeof(*tabs));
+    struct useg_set *old = __atomic_load_n(&seg_set, __ATOMIC_ACQUIRE);
+    struct useg_set *s = tabs ? shim_arena_map(sizeof(*s)) : NULL;
+    if (s) {
+        dl_iterate_phdr(collect_segs, s);
+        sort_segs(s);
+        s->gen = old ? old->gen + 1 : 1;
+        __atomic_store_n(&seg_set, s, __ATOMIC_RELEASE);
+    }
+    shim_spin_unlock(&seg_lock);
+    return s ? s : old;
+}
+
+static const struct useg *find_seg(const struct useg_set *s, uintptr_t pc)
+{
+    uint32_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->seg[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || pc >= s->seg[lo - 1].hi)
+        return NULL;
+    return &s->seg[lo - 1];
+}
+
+/* Builds a module's table the first time it is needed. A thread that finds
+ * another one building it unwinds that frame by frame pointer. */
+static int tab_ready(struct utab *t)
+{
+    int st = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+    if (SHIM_LIKELY(st == TAB_READY))
+        return 1;
+    if (st != TAB_NONE)
+        return 0;
+    if (!__atomic_compare_exchange_n(&t->state, &st, TAB_BUILDING, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return 0;
+    struct unw_cfi_src src;
+    struct unw_table table;
+    int ok = unw_src_from_loaded(t->eh_hdr, t->bias, SHIM_ARCH, &src) == 0 &&
+             unw_table_build(&src, &table) == 0 && table.n > 0;
+    if (ok) {
+        t->rows = table.rows;
+        t->n = table.n;
+    } else {
+        __atomic_fetch_add(&n_no_cfi_mod, 1, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&t->state, ok ? TAB_READY : TAB_FAILED, __ATOMIC_RELEASE);
+    return ok;
+}
+
+/* ---- per-thread cache ---- */
+
+#define ROW_CACHE 256
+#define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
+#define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
+
+struct unw_cache {
+    uint32_t gen; /* module-set generation the row cache belongs to */
+    struct {
+        uint64_t pc; /* lookup address + 1 (0: empty) */
+        const struct unw_row *row;
+    } rows[ROW_CACHE];
+    /* The previous capture (buffer cur) and the one being taken (cur ^ 1):
+     * return-address slot (bit 0: frame recorded) and value, per step. */
+    uint32_t cur, prev_n, prev_complete;
+    uint64_t slot[2][MAX_STEPS], val[2][MAX_STEPS];
+    struct unw_cache *next_free;
+};
+
+static struct unw_cache *free_caches;
+static int cache_lock;
+static pthread_key_t cache_key;
+static int cache_key_state; /* 0 none, 1 created, -1 unavailable */
+
+/* Thread exit (key destructor): the cache goes back to the pool. */
+static void cache_release(void *p)
+{
+    struct unw_cache *c = p;
+    shim_tls.unw_cache = NULL;
+    shim_tls.unw_cache_gone = 1; /* later captures of this exiting thread: uncached */
+    shim_spin_lock(&cache_lock);
+    c->next_free = free_caches;
+    free_caches = c;
+    shim_spin_unlock(&cache_lock);
+}
+
+static struct unw_cache *cache_get(void)
+{
+    struct unw_cache *c = shim_tls.unw_cache;
+    if (SHIM_LIKELY(c != NULL) || shim_tls.unw_cache_gone)
+        return c;
+    shim_spin_lock(&cache_lock);
+    if (cache_key_state == 0)
+        cache_key_state = pthread_key_create(&cache_key, cache_release) == 0 ? 1 : -1;
+    c = free_caches;
+    if (c)
+        free_caches = c->next_free;
+    shim_spin_unlock(&cache_lock);
+    if (!c && !(c = shim_arena_map(sizeof(*c))))
+        return NULL;
+    c->gen = 0;
+    c->prev_n = 0;
+    if (cache_key_state != 1 || pthread_setspecific(cache_key, c) != 0) {
+        cache_release(c); /* no way to give it back at exit: go uncached */
+        return NULL;
+    }
+    shim_tls.unw_cache = c;
+    return c;
+}
+
+/* The row for a frame: NULL when its pc lies outside every module,
+ * NO_CFI where there is no usable rule. */
+static const struct unw_row *row_uncached(uintptr_t pc, uintptr_t lookup, int *cacheable)
+{
+    struct useg_set *s = __atomic_load_n(&seg_set, __ATOMIC_ACQUIRE);
+    const struct useg *g = s ? find_seg(s, pc) : NULL;
+    *cacheable = 1;
+    if (!g) {
+        s = refresh_segs();
+        g = s ? find_seg(s, pc) : NULL;
+        if (!g)
+            return NULL;
+    }
+    if (!tab_ready(g->tab)) {
+        /* another thread is building it: not a lasting answer */
+        *cacheable = __atomic_load_n(&g->tab->state, __ATOMIC_ACQUIRE) == TAB_FAILED;
+        return NO_CFI;
+    }
+    uintptr_t rel = lookup - g->tab->bias;
+    const struct unw_row *r =
+        rel > UINT32_MAX ? NULL : unw_table_find(g->tab->rows, g->tab->n, (uint32_t)rel);
+    if (!r || r->cfa == UNW_CFA_NONE || r->cfa == UNW_CFA_UNSUPPORTED)
+        return NO_CFI;
+    return r;
+}
+
+static inline const struct unw_row *row_for(struct unw_cache *c, const struct unw_regs *regs)
+{
+    uintptr_t lookup = unw_lookup_pc(regs);
+    int cacheable;
+    if (!c)
+        return row_uncached(regs->pc, lookup, &cacheable);
+    uint32_t h = (uint32_t)((lookup * 0x9e3779b97f4a7c15ull) >> 56) & (ROW_CACHE - 1);
+    if (SHIM_LIKELY(c->rows[h].pc == lookup + 1))
+        return c->rows[h].row;
+    const struct unw_row *r = row_uncached(regs->pc, lookup, &cacheable);
+    struct useg_set *s = __atomic_load_n(&seg_set, __ATOMIC_ACQUIRE);
+    if (s && s->gen != c->gen) { /* modules changed: forget every cached row */
+        for (uint32_t i = 0; i < ROW_CACHE; i++)
+            c->rows[i].pc = 0;
+        c->gen = s->gen;
+    }
+    if (r && cacheable) { /* "outside every module" is not cached: dlopen may change it */
+        c->rows[h].pc = lookup + 1;
+        c->rows[h].row = r;
+    }
+    return r;
+}
+
+/* ---- the walk ---- */
+
+struct stack_bounds {
+    uint64_t lo, hi;
+};
+
+static inline __attribute__((always_inline)) int read_stack(void *ctx, uint64_t addr, uint64_t *v)
+{
+    const struct stack_bounds *b = ctx;
+    if (addr < b->lo || addr > b->hi - 8 || (addr & 7))
+        return 1;
+    *v = *(const uint64_t *)(uintptr_t)addr;
+    return 0;
+}
+
+static inline int in_shim(uint64_t pc)
+{
+    return pc - shim_text_lo < shim_text_hi - shim_text_lo;
 }
 
 static void find_stack_bounds(void)
@@ -64,7 +330,9 @@ static void find_stack_bounds(void)
     shim_tls.stack_known = 1;
     shim_tls.stack_hi = 0;
     if (shim_gettid() == getpid()) {
-        shim_tls.stack_hi = (uintptr_t)__libc_stack_end;
+        /* __libc_stack_end: the main thread's frames all lie below it; the
+         * page it is in is mapped (argv and the environment follow). */
+        shim_tls.stack_hi = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
         return;
     }
     pthread_attr_t attr;
@@ -79,27 +347,109 @@ static void find_stack_bounds(void)
     SHIM_UNTRACKED(pthread_attr_destroy(&attr));
 }
 
-static uint32_t capture_dwarf(uint64_t *frames, void *ret)
+/* Whether the previous capture's steps after j still hold their values. */
+static int tail_holds(const uint64_t *slot, const uint64_t *val, uint32_t from, uint32_t to,
+                      const struct stack_bounds *b)
 {
-    void *buf[SNAP_MAX_STACK_DEPTH + 8];
-    int n;
-    SHIM_UNTRACKED(n = unw_backtrace_fn(buf, shim_cfg.depth + 8));
-    int i = 0;
-    while (i < n && (uintptr_t)buf[i] >= shim_text_lo && (uintptr_t)buf[i] < shim_text_hi)
-        i++;
-    uint32_t d = 0;
-    frames[d++] = (uint64_t)(uintptr_t)ret;
-    if (i < n && buf[i] == ret)
-        i++;
-    for (; i < n && d < (uint32_t)shim_cfg.depth; i++)
-        frames[d++] = (uint64_t)(uintptr_t)buf[i];
-    return d;
+    for (uint32_t k = from; k < to; k++) {
+        uint64_t v;
+        if (!(slot[k] & ~1ull) || read_stack((void *)b, slot[k] & ~1ull, &v) || v != val[k])
+            return 0;
+    }
+    return 1;
 }
 
-uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
+static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
 {
-    if (SHIM_UNLIKELY(shim_cfg.unwind == SNAP_UNWIND_DWARF) && unw_backtrace_fn)
-        return capture_dwarf(frames, ret);
+    uint32_t depth = (uint32_t)shim_cfg.depth, n = 0;
+    frames[n++] = (uint64_t)(uintptr_t)ret;
+    if (SHIM_UNLIKELY(!shim_tls.stack_known))
+        find_stack_bounds();
+    /* The hook's frame record {caller's FP, return address}; the caller's
+     * stack pointer is just above it. */
+    const uint64_t *rec = frame_addr;
+    struct unw_regs regs = {
+        .pc = (uint64_t)(uintptr_t)ret, .sp = (uint64_t)(uintptr_t)frame_addr + 16, .fp = rec[0]};
+    struct stack_bounds b = {.lo = regs.sp, .hi = shim_tls.stack_hi};
+    if (b.hi <= b.lo + 16 || depth <= 1)
+        return n;
+    struct unw_cache *c = shim_tls.in_capture ? NULL : cache_get();
+    shim_tls.in_capture = 1;
+    const uint64_t *pslot = NULL, *pval = NULL;
+    uint64_t *cslot = NULL, *cval = NULL;
+    uint32_t prev_n = 0, steps = 0, j = 0, complete = 1;
+    if (c) {
+        pslot = c->slot[c->cur];
+        pval = c->val[c->cur];
+        prev_n = c->prev_n;
+        cslot = c->slot[c->cur ^ 1];
+        cval = c->val[c->cur ^ 1];
+    }
+    for (;;) {
+        if (n >= depth || steps >= MAX_STEPS) {
+            complete = 0; /* cut by the depth limit: not a whole stack to reuse */
+            break;
+        }
+        const struct unw_row *r = row_for(c, &regs);
+        if (!r)
+            break; /* frames[0] outside every module (JIT code) */
+        if (r == NO_CFI) {
+            r = NULL;
+            __atomic_fetch_add(&n_fp_frames, 1, __ATOMIC_RELAXED);
+        }
+        uint64_t old_sp = regs.sp;
+        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
+            break;
+        if (!row_for(c, &regs)) { /* the new pc is in no executable mapping */
+            __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        uint64_t record = !in_shim(regs.pc);
+        uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
+        if (c) {
+            cslot[steps] = ra_slot | record;
+            cval[steps] = regs.pc;
+        }
+        steps++;
+        if (record)
+            frames[n++] = regs.pc;
+        if (!c || !ra_slot)
+            continue;
+        while (j < prev_n && (pslot[j] & ~1ull) < ra_slot)
+            j++;
+        if (j >= prev_n || (pslot[j] & ~1ull) != ra_slot || pval[j] != regs.pc)
+            continue;
+        /* The same return address in the same slot: the rest of the stack
+         * is the previous capture's if its slots still hold their values. */
+        uint32_t tail = 0;
+        for (uint32_t k = j + 1; k < prev_n; k++)
+            tail += (uint32_t)(pslot[k] & 1);
+        if (!c->prev_complete && n + tail < depth)
+            continue; /* the old stack was cut short: it cannot finish this one */
+        if (!tail_holds(pslot, pval, j + 1, prev_n, &b))
+            continue;
+        for (uint32_t k = j + 1; k < prev_n && steps < MAX_STEPS; k++) {
+            cslot[steps] = pslot[k];
+            cval[steps++] = pval[k];
+            if ((pslot[k] & 1) && n < depth)
+                frames[n++] = pval[k];
+        }
+        complete = c->prev_complete;
+        break;
+    }
+    if (c) {
+        c->cur ^= 1;
+        c->prev_n = steps;
+        c->prev_complete = complete;
+    }
+    shim_tls.in_capture = 0;
+    return n;
+}
+
+/* ---- frame pointers and libunwind ---- */
+
+static uint32_t capture_fp(uint64_t *frames, void *frame_addr, void *ret)
+{
     frames[0] = (uint64_t)(uintptr_t)ret;
     uint32_t n = 1;
     if (SHIM_UNLIKELY(!shim_tls.stack_known))
@@ -121,9 +471,80 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
     return n;
 }
 
+static uint32_t capture_libunwind(uint64_t *frames, void *ret)
+{
+    void *buf[SNAP_MAX_STACK_DEPTH + 8];
+    int n;
+    SHIM_UNTRACKED(n = unw_backtrace_fn(buf, shim_cfg.depth + 8));
+    int i = 0;
+    while (i < n && in_shim((uintptr_t)buf[i]))
+        i++;
+    uint32_t d = 0;
+    frames[d++] = (uint64_t)(uintptr_t)ret;
+    if (i < n && buf[i] == ret)
+        i++;
+    for (; i < n && d < (uint32_t)shim_cfg.depth; i++)
+        frames[d++] = (uint64_t)(uintptr_t)buf[i];
+    return d;
+}
+
+/* The shim's own executable segment, to leave its frames out. */
+static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uintptr_t me = (uintptr_t)find_own_text;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (me >= lo && me < hi) {
+            shim_text_lo = lo;
+            shim_text_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void shim_unwind_init(void)
+{
+    if (!shim_text_hi)
+        dl_iterate_phdr(find_own_text, NULL);
+    if (shim_cfg.unwind != SNAP_UNWIND_LIBUNWIND)
+        return;
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        unw_backtrace_fn = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+    if (!unw_backtrace_fn) {
+        static const char msg[] = "leakaudit: --unwind=libunwind needs libunwind.so.8 "
+                                  "(apt-get install libunwind8); using the unwind tables\n";
+        if (write(2, msg, sizeof(msg) - 1) < 0) {
+        }
+        shim_cfg.unwind = SNAP_UNWIND_DWARF;
+    }
+}
+
+uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
+{
+    int how = shim_cfg.unwind;
+    if (SHIM_LIKELY(how != SNAP_UNWIND_FP)) {
+        if (SHIM_UNLIKELY(how == SNAP_UNWIND_LIBUNWIND) && unw_backtrace_fn)
+            return capture_libunwind(frames, ret);
+        return capture_tables(frames, frame_addr, ret);
+    }
+    return capture_fp(frames, frame_addr, ret);
+}
+
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
 {
     uint64_t frames[SNAP_MAX_STACK_DEPTH];
     uint32_t n = shim_capture(frames, frame_addr, ret);
     return stk_table_intern(shim_stacks(), frames, n);
+}
+
+void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+{
+    cb("unwind_bad_frame", __atomic_load_n(&n_bad_frame, __ATOMIC_RELAXED), arg);
+    cb("unwind_fp_frames", __atomic_load_n(&n_fp_frames, __ATOMIC_RELAXED), arg);
+    cb("unwind_modules_without_cfi", __atomic_load_n(&n_no_cfi_mod, __ATOMIC_RELAXED), arg);
 }

@@ -32,7 +32,9 @@
 
 enum snap_source { SNAP_SOURCE_SHIM = 1, SNAP_SOURCE_TRACER = 2 };
 enum snap_mode { SNAP_MODE_FULL = 1, SNAP_MODE_SAMPLED = 2 };
-enum snap_unwind { SNAP_UNWIND_FP = 1, SNAP_UNWIND_DWARF = 2 };
+/* DWARF: the modules' call-frame information (unwind tables, the default);
+ * LIBUNWIND: libunwind's unw_backtrace (comparison only). */
+enum snap_unwind { SNAP_UNWIND_FP = 1, SNAP_UNWIND_DWARF = 2, SNAP_UNWIND_LIBUNWIND = 3 };
 
 /* Why this snapshot was taken. */
 enum snap_trigger {

@@ -196,6 +196,13 @@ const char *snap_loss_note(const char *name)
         {"pending_stale", "calls that never returned (longjmp, exceptions, detach)"},
         {"caller_unknown", "allocations whose return address was not found"},
         {"recvmmsg_unparsed", "fds received by recvmmsg (they show as unattributed)"},
+        {"unwind_bad_frame", "stacks that ended at a return address outside every executable "
+                             "mapping (JIT code, a corrupted stack): the frames above it are "
+                             "left out, never guessed"},
+        {"unwind_fp_frames", "frames unwound by frame pointer for lack of call-frame "
+                             "information (they may be missing or wrong)"},
+        {"unwind_modules_without_cfi", "modules with no .eh_frame: frames in them are "
+                                       "unwound by frame pointer"},
     };
     for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
         if (!strcmp(name, notes[i].name))

@@ -210,8 +210,8 @@ static uint64_t rd_ptr(struct cursor *c, uint8_t enc, const struct bases *b)
 
 static void *raw_map(size_t bytes)
 {
-    long p = syscall(SYS_mmap, NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    long p =
+        syscall(SYS_mmap, NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p < 0 && p > -4096)
         return NULL;
     return (void *)p;

@@ -77,14 +77,14 @@ struct unw_table {
 /* One section of call-frame information, as bytes in this process (mapped
  * from the file or read from the module's loaded image). */
 struct unw_cfi_src {
-    const uint8_t *data;   /* the section's bytes */
-    size_t size;           /* 0: unknown, only with hdr (loaded .eh_frame) */
-    uint64_t vaddr;        /* address of data[0] as the section's pointers see it */
-    uint64_t pc_bias;      /* subtracted from every pc: rows become module-relative */
-    int is_debug_frame;    /* .debug_frame layout (CIE id ~0, absolute pointers) */
-    int arch;              /* enum unw_arch */
-    const uint8_t *hdr;    /* optional .eh_frame_hdr (its sorted FDE table) */
-    uint64_t hdr_vaddr;    /* address of hdr[0] as its pointers see it */
+    const uint8_t *data;    /* the section's bytes */
+    size_t size;            /* 0: unknown, only with hdr (loaded .eh_frame) */
+    uint64_t vaddr;         /* address of data[0] as the section's pointers see it */
+    uint64_t pc_bias;       /* subtracted from every pc: rows become module-relative */
+    int is_debug_frame;     /* .debug_frame layout (CIE id ~0, absolute pointers) */
+    int arch;               /* enum unw_arch */
+    const uint8_t *hdr;     /* optional .eh_frame_hdr (its sorted FDE table) */
+    uint64_t hdr_vaddr;     /* address of hdr[0] as its pointers see it */
     uint64_t text_lo_vaddr; /* DW_EH_PE_textrel base (unused on x86-64/aarch64: 0) */
 };
 
@@ -146,15 +146,15 @@ static inline uint64_t unw_lookup_pc(const struct unw_regs *r)
  * (restorer), then the ucontext; at the trampoline SP points at the ucontext
  * and its mcontext's general registers start 40 bytes in (uc_flags,
  * uc_link, uc_stack). */
-#define UNW_X86_UC_GREGS   40
-#define UNW_X86_UC_RBP     (UNW_X86_UC_GREGS + 10 * 8)
-#define UNW_X86_UC_RSP     (UNW_X86_UC_GREGS + 15 * 8)
-#define UNW_X86_UC_RIP     (UNW_X86_UC_GREGS + 16 * 8)
+#define UNW_X86_UC_GREGS 40
+#define UNW_X86_UC_RBP   (UNW_X86_UC_GREGS + 10 * 8)
+#define UNW_X86_UC_RSP   (UNW_X86_UC_GREGS + 15 * 8)
+#define UNW_X86_UC_RIP   (UNW_X86_UC_GREGS + 16 * 8)
 
 enum unw_step_result {
-    UNW_STEP_OK = 1,     /* regs now describe the caller */
-    UNW_STEP_END = 0,    /* the outermost frame: a clean end */
-    UNW_STEP_FAIL = -1,  /* a read failed or the rule cannot be followed */
+    UNW_STEP_OK = 1,    /* regs now describe the caller */
+    UNW_STEP_END = 0,   /* the outermost frame: a clean end */
+    UNW_STEP_FAIL = -1, /* a read failed or the rule cannot be followed */
 };
 
 /* One frame up with row r (NULL or UNW_CFA_NONE/UNSUPPORTED: frame-pointer

@@ -27,8 +27,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "unwdump: %s: %s\n", argv[1], strerror(-rc));
         return 1;
     }
-    printf("# arch %d rows %u fdes %u cies %u bad %u unsupported %u\n", t.arch, t.n, t.fdes,
-           t.cies, t.bad_entries, t.unsupported_rows);
+    printf("# arch %d rows %u fdes %u cies %u bad %u unsupported %u\n", t.arch, t.n, t.fdes, t.cies,
+           t.bad_entries, t.unsupported_rows);
     for (uint32_t i = 0; i < t.n; i++) {
         const struct unw_row *r = &t.rows[i];
         printf("%x %s %d", r->pc, cfa_name(r->cfa), r->cfa_off);
