@@ -448,6 +448,16 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
 
 /* ---- frame pointers and libunwind ---- */
 
+/* Whether pc lies in an executable mapping (a loaded module's). */
+static int pc_in_module(uintptr_t pc)
+{
+    struct useg_set *s = __atomic_load_n(&seg_set, __ATOMIC_ACQUIRE);
+    if (s && find_seg(s, pc))
+        return 1;
+    s = refresh_segs();
+    return s && find_seg(s, pc);
+}
+
 static uint32_t capture_fp(uint64_t *frames, void *frame_addr, void *ret)
 {
     frames[0] = (uint64_t)(uintptr_t)ret;
@@ -462,8 +472,10 @@ static uint32_t capture_fp(uint64_t *frames, void *frame_addr, void *ret)
         if (next <= fp || next >= hi || hi - next < 16 || (next & 7))
             break;
         uintptr_t r = ((const uintptr_t *)next)[1];
-        if (r < 4096)
+        if (!pc_in_module(r)) { /* a stack word, not a return address */
+            __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
             break;
+        }
         frames[n++] = r;
         fp = next;
         next = ((const uintptr_t *)fp)[0];

@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev
+    # aarch64: the unwind-table tests read arm64 objects and run them under qemu-user
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     libunwind-dev zlib1g-dev libcmocka-dev clang-format
     # allocators compared and supported
     libjemalloc-dev libjemalloc2 libgoogle-perftools-dev libtcmalloc-minimal4
