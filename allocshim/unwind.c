@@ -198,9 +198,15 @@ static int tab_ready(struct utab *t)
 
 /* ---- per-thread cache ---- */
 
-#define ROW_CACHE 256
+#define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
 #define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
+
+/* One unwound step: where the return address was and the caller's state. */
+struct unw_step_rec {
+    uint64_t slot; /* return-address slot (0: not cacheable); bit 0: frame recorded */
+    uint64_t pc, sp, fp;
+};
 
 struct unw_cache {
     uint32_t gen; /* module-set generation the row cache belongs to */
@@ -208,10 +214,9 @@ struct unw_cache {
         uint64_t pc; /* lookup address + 1 (0: empty) */
         const struct unw_row *row;
     } rows[ROW_CACHE];
-    /* The previous capture (buffer cur) and the one being taken (cur ^ 1):
-     * return-address slot (bit 0: frame recorded) and value, per step. */
+    /* The previous capture (buffer cur) and the one being taken (cur ^ 1). */
     uint32_t cur, prev_n, prev_complete;
-    uint64_t slot[2][MAX_STEPS], val[2][MAX_STEPS];
+    struct unw_step_rec step[2][MAX_STEPS];
     struct unw_cache *next_free;
 };
 
@@ -288,7 +293,7 @@ static inline const struct unw_row *row_for(struct unw_cache *c, const struct un
     int cacheable;
     if (!c)
         return row_uncached(regs->pc, lookup, &cacheable);
-    uint32_t h = (uint32_t)((lookup * 0x9e3779b97f4a7c15ull) >> 56) & (ROW_CACHE - 1);
+    uint32_t h = (uint32_t)((lookup * 0x9e3779b97f4a7c15ull) >> 48) & (ROW_CACHE - 1);
     if (SHIM_LIKELY(c->rows[h].pc == lookup + 1))
         return c->rows[h].row;
     const struct unw_row *r = row_uncached(regs->pc, lookup, &cacheable);
@@ -347,13 +352,13 @@ static void find_stack_bounds(void)
     SHIM_UNTRACKED(pthread_attr_destroy(&attr));
 }
 
-/* Whether the previous capture's steps after j still hold their values. */
-static int tail_holds(const uint64_t *slot, const uint64_t *val, uint32_t from, uint32_t to,
+/* Whether the previous capture's steps [from, to) still hold their values. */
+static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t to,
                       const struct stack_bounds *b)
 {
     for (uint32_t k = from; k < to; k++) {
-        uint64_t v;
-        if (!(slot[k] & ~1ull) || read_stack((void *)b, slot[k] & ~1ull, &v) || v != val[k])
+        uint64_t v, slot = prev[k].slot & ~1ull;
+        if (!slot || read_stack((void *)b, slot, &v) || v != prev[k].pc)
             return 0;
     }
     return 1;
@@ -368,29 +373,28 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
     /* The hook's frame record {caller's FP, return address}; the caller's
      * stack pointer is just above it. */
     const uint64_t *rec = frame_addr;
-    struct unw_regs regs = {
-        .pc = (uint64_t)(uintptr_t)ret, .sp = (uint64_t)(uintptr_t)frame_addr + 16, .fp = rec[0]};
+    struct unw_regs regs = {.pc = (uint64_t)(uintptr_t)ret,
+                            .sp = (uint64_t)(uintptr_t)frame_addr + 16,
+                            .fp = rec[0]};
     struct stack_bounds b = {.lo = regs.sp, .hi = shim_tls.stack_hi};
     if (b.hi <= b.lo + 16 || depth <= 1)
         return n;
     struct unw_cache *c = shim_tls.in_capture ? NULL : cache_get();
     shim_tls.in_capture = 1;
-    const uint64_t *pslot = NULL, *pval = NULL;
-    uint64_t *cslot = NULL, *cval = NULL;
-    uint32_t prev_n = 0, steps = 0, j = 0, complete = 1;
+    const struct unw_step_rec *prev = NULL;
+    struct unw_step_rec *cur = NULL;
+    uint32_t prev_n = 0, steps = 0, j = 0, complete = 1, reused = 0;
     if (c) {
-        pslot = c->slot[c->cur];
-        pval = c->val[c->cur];
+        prev = c->step[c->cur];
         prev_n = c->prev_n;
-        cslot = c->slot[c->cur ^ 1];
-        cval = c->val[c->cur ^ 1];
+        cur = c->step[c->cur ^ 1];
     }
+    const struct unw_row *r = row_for(c, &regs);
     for (;;) {
         if (n >= depth || steps >= MAX_STEPS) {
-            complete = 0; /* cut by the depth limit: not a whole stack to reuse */
+            complete = 0; /* cut by the depth limit */
             break;
         }
-        const struct unw_row *r = row_for(c, &regs);
         if (!r)
             break; /* frames[0] outside every module (JIT code) */
         if (r == NO_CFI) {
@@ -400,42 +404,44 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         uint64_t old_sp = regs.sp;
         if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
             break;
-        if (!row_for(c, &regs)) { /* the new pc is in no executable mapping */
+        uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
+        r = row_for(c, &regs); /* also validates: NULL = in no executable mapping */
+        if (!r) {
             __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
             break;
         }
         uint64_t record = !in_shim(regs.pc);
-        uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
-        if (c) {
-            cslot[steps] = ra_slot | record;
-            cval[steps] = regs.pc;
-        }
+        if (c)
+            cur[steps] = (struct unw_step_rec){ra_slot | record, regs.pc, regs.sp, regs.fp};
         steps++;
         if (record)
             frames[n++] = regs.pc;
-        if (!c || !ra_slot)
+        if (!c || !ra_slot || reused)
             continue;
-        while (j < prev_n && (pslot[j] & ~1ull) < ra_slot)
+        while (j < prev_n && (prev[j].slot & ~1ull) < ra_slot)
             j++;
-        if (j >= prev_n || (pslot[j] & ~1ull) != ra_slot || pval[j] != regs.pc)
+        if (j >= prev_n || (prev[j].slot & ~1ull) != ra_slot || prev[j].pc != regs.pc)
             continue;
         /* The same return address in the same slot: the rest of the stack
          * is the previous capture's if its slots still hold their values. */
-        uint32_t tail = 0;
-        for (uint32_t k = j + 1; k < prev_n; k++)
-            tail += (uint32_t)(pslot[k] & 1);
-        if (!c->prev_complete && n + tail < depth)
-            continue; /* the old stack was cut short: it cannot finish this one */
-        if (!tail_holds(pslot, pval, j + 1, prev_n, &b))
+        if (!tail_holds(prev, j + 1, prev_n, &b))
             continue;
-        for (uint32_t k = j + 1; k < prev_n && steps < MAX_STEPS; k++) {
-            cslot[steps] = pslot[k];
-            cval[steps++] = pval[k];
-            if ((pslot[k] & 1) && n < depth)
-                frames[n++] = pval[k];
+        uint32_t k;
+        for (k = j + 1; k < prev_n && steps < MAX_STEPS && n < depth; k++) {
+            cur[steps++] = prev[k];
+            if (prev[k].slot & 1)
+                frames[n++] = prev[k].pc;
         }
-        complete = c->prev_complete;
-        break;
+        if (k == prev_n && c->prev_complete) {
+            complete = 1;
+            break; /* the old stack ended there */
+        }
+        /* Cut short by the old capture's depth, or by ours: carry on from
+         * the last step taken, as if unwound. */
+        const struct unw_step_rec *last = &cur[steps - 1];
+        regs = (struct unw_regs){.pc = last->pc, .sp = last->sp, .fp = last->fp};
+        r = row_for(c, &regs);
+        reused = 1;
     }
     if (c) {
         c->cur ^= 1;
