@@ -502,7 +502,8 @@ static uint32_t capture_libunwind(uint64_t *frames, void *ret)
     if (i < n && buf[i] == ret)
         i++;
     for (; i < n && d < (uint32_t)shim_cfg.depth; i++)
-        frames[d++] = (uint64_t)(uintptr_t)buf[i];
+        if (!in_shim((uintptr_t)buf[i]))
+            frames[d++] = (uint64_t)(uintptr_t)buf[i];
     return d;
 }
 

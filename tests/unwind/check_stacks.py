@@ -23,7 +23,7 @@ CASES = {
 }
 
 report = json.load(open(sys.argv[1]))
-wanted = sys.argv[2:] or list(CASES) + ["garbage", "no_bad_frames"]
+wanted = sys.argv[2:] or list(CASES) + ["garbage", "no_bad_frames", "no_shim_frames"]
 stacks = [[(f.get("function") or "??", f.get("module")) for f in s["frames"]]
           for s in report["heap"]["stacks"]]
 
@@ -74,5 +74,11 @@ for case in wanted:
                 if not mod:
                     fail(f"a frame outside every module: {fn}")
         print(f"ok - no frame outside a module in {len(stacks)} stacks")
+    elif case == "no_shim_frames":
+        for st in stacks:
+            for fn, mod in st:
+                if mod and "libleakaudit" in mod:
+                    fail(f"a frame of the tool itself in a user's stack: {fn}")
+        print(f"ok - no frame of libleakaudit.so in {len(stacks)} stacks")
     else:
         fail(f"unknown case {case}")
