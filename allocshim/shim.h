@@ -89,6 +89,7 @@ struct shim_tls {
     int busy;                     /* inside the shim: pass everything through */
     int stack_known;              /* stack_hi computed for this thread */
     uintptr_t stack_hi;           /* highest address of this thread's stack */
+    uintptr_t stack_lo;           /* lowest (main thread: top minus RLIMIT_STACK) */
     int64_t countdown;            /* sampled mode: bytes until the next sample */
     uint64_t rng;                 /* sampled mode: xorshift state */
     struct shim_node *free_nodes; /* per-thread cache of address-table nodes */

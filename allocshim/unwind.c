@@ -33,6 +33,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 extern void *__libc_stack_end;
@@ -49,9 +50,13 @@ static int (*unw_backtrace_fn)(void **buf, int size);
 static uintptr_t shim_text_lo, shim_text_hi; /* our own code: never in a recorded stack */
 
 /* Loss counters (docs/unwinding.md). */
-static uint64_t n_bad_frame;  /* stacks ended at an address outside every module */
-static uint64_t n_fp_frames;  /* frames unwound by frame pointer for lack of CFI */
-static uint64_t n_no_cfi_mod; /* modules without call-frame information */
+static uint64_t n_bad_frame;     /* stacks ended at an address outside every module */
+static uint64_t n_fp_frames;     /* frames unwound by frame pointer for lack of CFI */
+static uint64_t n_no_cfi_mod;    /* modules without call-frame information */
+static uint64_t n_foreign_stack; /* captures on a stack that is not the thread's */
+
+/* The main thread's stack size when RLIMIT_STACK is unlimited. */
+#define MAIN_STACK_CAP (256ull << 20)
 
 /* ---- modules: executable segments and their unwind tables ---- */
 
@@ -336,8 +341,14 @@ static void find_stack_bounds(void)
     shim_tls.stack_hi = 0;
     if (shim_gettid() == getpid()) {
         /* __libc_stack_end: the main thread's frames all lie below it; the
-         * page it is in is mapped (argv and the environment follow). */
+         * page it is in is mapped (argv and the environment follow). The
+         * stack cannot grow past RLIMIT_STACK (capped: "unlimited"). */
         shim_tls.stack_hi = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+        struct rlimit rl;
+        uint64_t size = MAIN_STACK_CAP;
+        if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < size)
+            size = rl.rlim_cur;
+        shim_tls.stack_lo = shim_tls.stack_hi > size ? shim_tls.stack_hi - size : 0;
         return;
     }
     pthread_attr_t attr;
@@ -347,8 +358,10 @@ static void find_stack_bounds(void)
         return; /* unknown stack (raw clone): only frames[0] will be recorded */
     void *lo;
     size_t size;
-    if (pthread_attr_getstack(&attr, &lo, &size) == 0)
+    if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
         shim_tls.stack_hi = (uintptr_t)lo + size;
+        shim_tls.stack_lo = (uintptr_t)lo;
+    }
     SHIM_UNTRACKED(pthread_attr_destroy(&attr));
 }
 
@@ -373,12 +386,18 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
     /* The hook's frame record {caller's FP, return address}; the caller's
      * stack pointer is just above it. */
     const uint64_t *rec = frame_addr;
-    struct unw_regs regs = {.pc = (uint64_t)(uintptr_t)ret,
-                            .sp = (uint64_t)(uintptr_t)frame_addr + 16,
-                            .fp = rec[0]};
+    struct unw_regs regs = {
+        .pc = (uint64_t)(uintptr_t)ret, .sp = (uint64_t)(uintptr_t)frame_addr + 16, .fp = rec[0]};
     struct stack_bounds b = {.lo = regs.sp, .hi = shim_tls.stack_hi};
     if (b.hi <= b.lo + 16 || depth <= 1)
         return n;
+    if (SHIM_UNLIKELY(regs.sp < shim_tls.stack_lo)) {
+        /* Not on this thread's stack: a signal's alternate stack or a
+         * coroutine's. Its bounds are unknown, so nothing above the caller
+         * is read. */
+        __atomic_fetch_add(&n_foreign_stack, 1, __ATOMIC_RELAXED);
+        return n;
+    }
     struct unw_cache *c = shim_tls.in_capture ? NULL : cache_get();
     shim_tls.in_capture = 1;
     const struct unw_step_rec *prev = NULL;
@@ -472,6 +491,10 @@ static uint32_t capture_fp(uint64_t *frames, void *frame_addr, void *ret)
         find_stack_bounds();
     uintptr_t hi = shim_tls.stack_hi;
     uintptr_t fp = (uintptr_t)frame_addr;
+    if (fp < shim_tls.stack_lo || fp >= hi) {
+        __atomic_fetch_add(&n_foreign_stack, 1, __ATOMIC_RELAXED);
+        return n; /* not on the thread's stack: bounds unknown */
+    }
     uintptr_t next = ((const uintptr_t *)fp)[0];
     uint32_t depth = (uint32_t)shim_cfg.depth;
     while (n < depth) {
@@ -566,4 +589,5 @@ void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *ar
     cb("unwind_bad_frame", __atomic_load_n(&n_bad_frame, __ATOMIC_RELAXED), arg);
     cb("unwind_fp_frames", __atomic_load_n(&n_fp_frames, __ATOMIC_RELAXED), arg);
     cb("unwind_modules_without_cfi", __atomic_load_n(&n_no_cfi_mod, __ATOMIC_RELAXED), arg);
+    cb("unwind_foreign_stack", __atomic_load_n(&n_foreign_stack, __ATOMIC_RELAXED), arg);
 }

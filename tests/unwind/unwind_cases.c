@@ -5,12 +5,16 @@
  * C++ exception, a library two levels deep, a library constructor, and a
  * function whose frame record is garbage (its CFI claims CFA = rbp + 16
  * while rbp points at a fake record holding a non-address): that stack must
- * end cleanly at the function, never with a garbage frame.
+ * end cleanly at the function, never with a garbage frame. Allocations on
+ * a signal's alternate stack and on a coroutine's stack (swapcontext) keep
+ * their immediate caller and must not crash the unwinder.
  *
  *   unwind_cases once      one round, blocks kept live, exit
  *   unwind_cases loop SECS a round every 50 ms (for attach), oldest freed
  */
 #include <dirent.h>
+#include <signal.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +116,41 @@ __asm__(".text\n"
         ".cfi_endproc\n"
         ".size app_garbage, .-app_garbage\n");
 
+__attribute__((noinline)) void altstack_alloc(int sig)
+{
+    keep(4, malloc(6666));
+    sink += sig;
+}
+
+static ucontext_t main_ctx, coro_ctx;
+__attribute__((noinline)) void coro_alloc(void)
+{
+    keep(5, malloc(7777));
+    sink++;
+    swapcontext(&coro_ctx, &main_ctx);
+}
+
+__attribute__((noinline)) void app_foreign_stacks(void)
+{
+    static char *alt, *coro_stack;
+    if (!alt) {
+        alt = malloc(64 * 1024);
+        stack_t ss = {.ss_sp = alt, .ss_size = 64 * 1024};
+        sigaltstack(&ss, NULL);
+        struct sigaction sa = {.sa_handler = altstack_alloc, .sa_flags = SA_ONSTACK};
+        sigaction(SIGUSR1, &sa, NULL);
+        coro_stack = malloc(64 * 1024);
+    }
+    raise(SIGUSR1);
+    getcontext(&coro_ctx);
+    coro_ctx.uc_stack.ss_sp = coro_stack;
+    coro_ctx.uc_stack.ss_size = 64 * 1024;
+    coro_ctx.uc_link = &main_ctx;
+    makecontext(&coro_ctx, coro_alloc, 0);
+    swapcontext(&main_ctx, &coro_ctx);
+    sink++;
+}
+
 __attribute__((noinline)) void run_round(void)
 {
     app_strdup();
@@ -121,6 +160,7 @@ __attribute__((noinline)) void run_round(void)
     app_deep();
     app_throw();
     keep(3, app_garbage(5555));
+    app_foreign_stacks();
     round_no++;
     sink++;
 }
