@@ -141,6 +141,16 @@ static void sort_segs(struct useg_set *s)
  * a library was dlopen'ed). Returns the current set. */
 static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg);
 
+static int read_load_counts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uint64_t *c = arg;
+    c[0] = info->dlpi_adds;
+    c[1] = info->dlpi_subs;
+    return 1; /* the first module is enough */
+}
+
+static uint64_t seen_adds, seen_subs;
+
 static struct useg_set *refresh_segs(void)
 {
     shim_spin_lock(&seg_lock);
@@ -149,6 +159,16 @@ static struct useg_set *refresh_segs(void)
     if (!tabs)
         tabs = shim_arena_map(MAX_TABS * sizeof(*tabs));
     struct useg_set *old = __atomic_load_n(&seg_set, __ATOMIC_ACQUIRE);
+    /* Nothing loaded or unloaded since the last look (a pc in JIT code, or
+     * a garbage one): keep the set, make no new mapping. */
+    uint64_t counts[2] = {0, 0};
+    dl_iterate_phdr(read_load_counts, counts);
+    if (old && counts[0] == seen_adds && counts[1] == seen_subs) {
+        shim_spin_unlock(&seg_lock);
+        return old;
+    }
+    seen_adds = counts[0];
+    seen_subs = counts[1];
     struct useg_set *s = tabs ? shim_arena_map(sizeof(*s)) : NULL;
     if (s) {
         dl_iterate_phdr(collect_segs, s);

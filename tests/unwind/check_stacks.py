@@ -20,6 +20,7 @@ CASES = {
     "deep": ["deep_inner", "deep_outer", "app_deep", "run_round", "main"],
     "cxx_exception": ["__cxa_allocate_exception", "app_throw", "run_round", "main"],
     "constructor": ["ctor_helper", "deep_ctor", "call_init"],
+    "dlopen": ["plugin_alloc", "plugin_entry", "app_dlopen", "run_round", "main"],
     # other stacks: the immediate caller at least (nothing above it is read)
     "altstack": ["altstack_alloc"],
     "coroutine": ["coro_alloc"],

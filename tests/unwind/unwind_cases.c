@@ -6,6 +6,7 @@
  * function whose frame record is garbage (its CFI claims CFA = rbp + 16
  * while rbp points at a fake record holding a non-address): that stack must
  * end cleanly at the function, never with a garbage frame. Allocations on
+ * a plugin dlopen'ed after start-up are unwound like the rest. Allocations on
  * a signal's alternate stack and on a coroutine's stack (swapcontext) keep
  * their immediate caller and must not crash the unwinder.
  *
@@ -13,6 +14,7 @@
  *   unwind_cases loop SECS a round every 50 ms (for attach), oldest freed
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <stdio.h>
@@ -151,6 +153,22 @@ __attribute__((noinline)) void app_foreign_stacks(void)
     sink++;
 }
 
+/* A plugin loaded after the first allocations were recorded. */
+__attribute__((noinline)) void app_dlopen(void)
+{
+    static void *(*entry)(size_t);
+    if (!entry) {
+        void *h = dlopen("$ORIGIN/libplugin.so", RTLD_NOW);
+        entry = h ? (void *(*)(size_t))dlsym(h, "plugin_entry") : NULL;
+        if (!entry) {
+            fprintf(stderr, "unwind_cases: %s\n", dlerror());
+            exit(1);
+        }
+    }
+    keep(6, entry(8888));
+    sink++;
+}
+
 __attribute__((noinline)) void run_round(void)
 {
     app_strdup();
@@ -161,6 +179,7 @@ __attribute__((noinline)) void run_round(void)
     app_throw();
     keep(3, app_garbage(5555));
     app_foreign_stacks();
+    app_dlopen();
     round_no++;
     sink++;
 }
