@@ -24,9 +24,6 @@ import sys
 
 # How many frames outside libc two stacks must share to be the same site.
 MATCH_FRAMES = 3
-# Valgrind's frames past the first are the return address minus 1 (the call
-# instruction); leakaudit's offsets are return addresses.
-OFFSET_SLACK = 1
 
 CLASSES = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable")
 
@@ -77,7 +74,7 @@ def norm_function(name):
 def same_frame(a, b):
     """Function names equal; or, when a name is missing on either side or
     the two name different symbols of one address (aliases), the same
-    module at the same offset (within OFFSET_SLACK)."""
+    module at the same offset."""
     if a["function"] and b["function"] and a["function"] == b["function"]:
         return True
     if a["module"] != b["module"] or a["module"] is None:
@@ -85,7 +82,7 @@ def same_frame(a, b):
     if a["offset"] is None or b["offset"] is None:
         # no layout for valgrind's process: the module is all we can compare
         return not (a["function"] and b["function"])
-    return abs(a["offset"] - b["offset"]) <= OFFSET_SLACK
+    return a["offset"] == b["offset"]
 
 
 def _below_tools(frames):
@@ -96,11 +93,22 @@ def _below_tools(frames):
     return frames[i:]
 
 
+def _until_no_module(frames):
+    """A stack up to its first frame outside every module: valgrind's own
+    unwinder walks past ld.so's entry into the initial stack (argc, argv
+    words as frames) for allocations made in library constructors."""
+    for i, f in enumerate(frames):
+        if f["module"] is None:
+            return frames[:i]
+    return frames
+
+
 def site_key(frames):
     """The frames that identify an allocation site, and whether they are
-    outside libc: the first MATCH_FRAMES outside libc; for a stack that never
-    leaves libc, its first frames below the allocator (libc's own)."""
-    key = outside_libc(frames)[:MATCH_FRAMES]
+    outside libc: the first MATCH_FRAMES outside libc (up to a frame outside
+    every module); for a stack that never leaves libc, its first frames
+    below the allocator (libc's own)."""
+    key = _until_no_module(outside_libc(frames))[:MATCH_FRAMES]
     if key:
         return key, True
     return _below_tools(frames)[:MATCH_FRAMES], False
@@ -217,6 +225,10 @@ def parse_valgrind_lines(lines, layout=None):
         ip = int(m.group(1), 16)
         fn, obj, file, fline = m.group(2), m.group(3), m.group(4), m.group(5)
         mod, off = _module_at(layout, ip)
+        if off is not None and cur["frames"]:
+            # valgrind shows a caller's frame at its return address minus 1
+            # (inside the call); leakaudit's offsets are return addresses
+            off += 1
         cur["frames"].append({
             "function": None if fn in ("???", "") else norm_function(fn),
             "module": module_base(mod or obj), "offset": off, "file": file,
@@ -294,7 +306,7 @@ def leakaudit_process(report):
         if not classes or not sum(classes[c]["blocks"] for c in CLASSES):
             continue
         proc["rows"].append({"stack_id": row["stack_id"], "classes": classes,
-                             "frames": row_frames(row)})
+                             "frames": row_frames(row), "pid": proc["pid"]})
     return proc
 
 
@@ -324,9 +336,9 @@ def lost_bytes(row):
 
 
 class Result:
-    FIELDS = ("procs_vg", "procs_la", "leak_rows", "bad_rows", "dl_records", "dl_matched",
-              "dl_blocks", "dl_blocks_found", "dl_bytes", "dl_bytes_found", "dl_rows",
-              "dl_rows_confirmed", "reach_la", "reach_vg")
+    FIELDS = ("procs_vg", "procs_la", "leak_rows", "bad_rows", "short_rows", "dl_records",
+              "dl_matched", "dl_blocks", "dl_blocks_found", "dl_bytes", "dl_bytes_found",
+              "dl_rows", "dl_rows_confirmed", "reach_la", "reach_vg")
 
     def __init__(self):
         for f in self.FIELDS:
@@ -337,17 +349,12 @@ class Result:
             setattr(self, f, getattr(self, f) + getattr(other, f))
 
 
-def compare_program(vg_procs, la_procs, details):
-    """The numbers of one program; details (a file) gets every record and
-    row behind them."""
-    r = Result()
-    r.procs_vg = sum(1 for p in vg_procs if p["finished"])
-    r.procs_la = sum(1 for p in la_procs if p["finished"])
-    la_procs = [p for p in la_procs if p["finished"]]
-    rows_by_exe = {}
-    for p in la_procs:
-        rows_by_exe.setdefault(p["exe"], []).extend(p["rows"])
+def _classes_text(c):
+    return ", ".join("%s %d B/%d" % (k, c[k]["bytes"], c[k]["blocks"])
+                     for k in CLASSES if c[k]["blocks"])
 
+
+def _count_leak_rows(r, la_procs, details):
     details.write("== leakaudit rows lost at exit (definitely or indirectly)\n")
     for p in la_procs:
         for row in p["rows"]:
@@ -356,16 +363,17 @@ def compare_program(vg_procs, la_procs, details):
             r.leak_rows += 1
             why = bad_stack(row["frames"])
             r.bad_rows += why is not None
-            c = row["classes"]
-            details.write("  %s pid %d row %s: DL %d B/%d, IL %d B/%d%s\n%s" % (
+            r.short_rows += len({f["index"] for f in row["frames"]}) <= 2
+            details.write("  %s pid %d row %s: %s%s\n%s" % (
                 os.path.basename(p["exe"]), p["pid"], row["stack_id"],
-                c["definitely_lost"]["bytes"], c["definitely_lost"]["blocks"],
-                c["indirectly_lost"]["bytes"], c["indirectly_lost"]["blocks"],
-                "  BAD STACK: " + why if why else "", format_stack(row["frames"])))
+                _classes_text(row["classes"]), "  BAD STACK: " + why if why else "",
+                format_stack(row["frames"])))
 
-    # Each valgrind definitely-lost record: a leakaudit row of the same
-    # program (same executable) whose first frames outside libc are the
-    # record's; its lost blocks are consumed once.
+
+def _match_dl_records(r, vg_procs, rows_by_exe, details):
+    """Each valgrind definitely-lost record: the leakaudit rows of the same
+    executable whose first frames outside libc are the record's; the lost
+    blocks of a row are counted as found once."""
     details.write("\n== valgrind definitely-lost records\n")
     capacity = {}
     for p in vg_procs:
@@ -390,15 +398,18 @@ def compare_program(vg_procs, la_procs, details):
                 cap[1] -= take
             r.dl_blocks_found += found_blocks
             r.dl_bytes_found += found_bytes
-            details.write("  %s pid %d: %d B in %d blocks: %s, lost blocks found %d/%d\n%s" % (
+            details.write("  %s pid %d: %d B in %d blocks: lost blocks found %d/%d, %s\n%s" % (
                 os.path.basename(p["exe"]), p["pid"], rec["bytes"], rec["blocks"],
-                "stack matched by %d row(s) (%s)" % (
-                    len(matched), ", ".join(m["stack_id"] for m in matched))
-                if matched else "NO ROW MATCHES", found_blocks, rec["blocks"],
-                format_stack(rec["frames"])))
+                found_blocks, rec["blocks"],
+                "matching rows:" if matched else "NO ROW MATCHES",
+                "".join("    pid %d row %s: %s\n" % (m["pid"], m["stack_id"],
+                                                     _classes_text(m["classes"]))
+                        for m in matched) + format_stack(rec["frames"])))
 
-    # Each leakaudit row with definitely-lost blocks: does valgrind call the
-    # blocks of that site definitely or indirectly lost?
+
+def _confirm_dl_rows(r, vg_procs, la_procs, details):
+    """Each leakaudit row with definitely-lost blocks: does valgrind call
+    blocks of that site definitely or indirectly lost?"""
     details.write("\n== leakaudit definitely-lost rows, by what valgrind says of the site\n")
     vg_by_exe = {}
     for p in vg_procs:
@@ -415,33 +426,75 @@ def compare_program(vg_procs, la_procs, details):
             confirmed = bool(kinds.get("definitely_lost") or kinds.get("indirectly_lost"))
             r.dl_rows_confirmed += confirmed
             verdict = ("confirmed" if confirmed else "NOT CONFIRMED") + ": valgrind " + (
-                ", ".join("%s %d" % (k, n) for k, n in sorted(kinds.items()))
+                ", ".join("%s %d blocks" % (k, n) for k, n in sorted(kinds.items()))
                 if kinds else "has no record of this site")
             details.write("  %s pid %d row %s: DL %d blocks: %s\n%s" % (
                 os.path.basename(p["exe"]), p["pid"], row["stack_id"],
                 row["classes"]["definitely_lost"]["blocks"], verdict,
                 format_stack(row["frames"])))
 
+
+def _site_name(frames):
+    key, _ = site_key(frames)
+    return " < ".join(f["function"] or "%s+0x%x" % (f["module"], f["offset"] or 0) for f in key)
+
+
+# Sites listed in details.txt where the still-reachable bytes differ most.
+TOP_REACHABLE_SITES = 15
+
+
+def _compare_still_reachable(r, vg_procs, la_procs, details):
     r.reach_la = sum(p["totals"]["still_reachable"]["bytes"] for p in la_procs if p["totals"])
     r.reach_vg = sum(rec["bytes"] for p in vg_procs for rec in p["records"]
                      if rec["kind"] == "still_reachable")
+    details.write("\n== totals by class: leakaudit B/blocks, valgrind B/blocks\n")
+    for c in CLASSES:
+        la = [sum(p["totals"][c][k] for p in la_procs if p["totals"]) for k in ("bytes", "blocks")]
+        vg = [sum(rec[k] for p in vg_procs for rec in p["records"] if rec["kind"] == c)
+              for k in ("bytes", "blocks")]
+        details.write("  %-16s %10d/%-7d %10d/%d\n" % (c, la[0], la[1], vg[0], vg[1]))
     details.write("\n== still reachable: leakaudit %d B, valgrind %d B\n" % (r.reach_la,
                                                                           r.reach_vg))
-    for p in sorted(vg_procs, key=lambda p: p["pid"]):
-        details.write("  valgrind %s pid %d: %d B\n" % (
-            os.path.basename(p["exe"]), p["pid"],
-            sum(x["bytes"] for x in p["records"] if x["kind"] == "still_reachable")))
-    for p in sorted(la_procs, key=lambda p: p["pid"]):
-        details.write("  leakaudit %s pid %d: %d B\n" % (
-            os.path.basename(p["exe"]), p["pid"],
-            p["totals"]["still_reachable"]["bytes"] if p["totals"] else 0))
+    sites = {}
+    for p in vg_procs:
+        for rec in p["records"]:
+            if rec["kind"] == "still_reachable":
+                s = sites.setdefault((os.path.basename(p["exe"]), _site_name(rec["frames"])),
+                                     [0, 0])
+                s[1] += rec["bytes"]
+    for p in la_procs:
+        for row in p["rows"]:
+            s = sites.setdefault((os.path.basename(p["exe"]), _site_name(row["frames"])), [0, 0])
+            s[0] += row["classes"]["still_reachable"]["bytes"]
+    top = sorted(sites.items(), key=lambda kv: -abs(kv[1][0] - kv[1][1]))
+    details.write("  sites that differ most (first frames outside libc): leakaudit B, "
+                  "valgrind B\n")
+    for (exe, name), (la, vg) in top[:TOP_REACHABLE_SITES]:
+        if la != vg:
+            details.write("  %10d %10d  %s: %s\n" % (la, vg, exe, name))
+
+
+def compare_program(vg_procs, la_procs, details):
+    """The numbers of one program; details (a file) gets every record and
+    row behind them."""
+    r = Result()
+    r.procs_vg = sum(1 for p in vg_procs if p["finished"])
+    r.procs_la = sum(1 for p in la_procs if p["finished"])
+    la_procs = [p for p in la_procs if p["finished"]]
+    rows_by_exe = {}
+    for p in la_procs:
+        rows_by_exe.setdefault(p["exe"], []).extend(p["rows"])
+    _count_leak_rows(r, la_procs, details)
+    _match_dl_records(r, vg_procs, rows_by_exe, details)
+    _confirm_dl_rows(r, vg_procs, la_procs, details)
+    _compare_still_reachable(r, vg_procs, la_procs, details)
     return r
 
 
 # --------------------------------------------------------------- table
 
 COLUMNS = [("program", "%-12s"), ("procs vg/la", "%11s"), ("leak rows", "%9s"),
-           ("bad stack", "%9s"), ("DL records matched", "%18s"), ("DL blocks found", "%15s"),
+           ("bad stack", "%9s"), ("<=2 frames", "%10s"), ("DL records matched", "%18s"), ("DL blocks found", "%15s"),
            ("DL bytes found", "%21s"), ("DL rows confirmed", "%17s"),
            ("reachable leakaudit", "%19s"), ("reachable valgrind", "%18s"), ("diff", "%7s")]
 
@@ -453,6 +506,7 @@ def pct(num, den):
 def table_line(name, r):
     diff = "%+.1f%%" % (100.0 * (r.reach_la - r.reach_vg) / r.reach_vg) if r.reach_vg else "-"
     cells = [name, "%d/%d" % (r.procs_vg, r.procs_la), str(r.leak_rows), str(r.bad_rows),
+             str(r.short_rows),
              "%d/%d" % (r.dl_matched, r.dl_records),
              "%d/%d" % (r.dl_blocks_found, r.dl_blocks),
              "%d/%d" % (r.dl_bytes_found, r.dl_bytes),
