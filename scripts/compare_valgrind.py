@@ -46,23 +46,39 @@ ALLOCATOR_MODULES = ("libjemalloc", "libtcmalloc", "libmimalloc")
 
 
 def is_allocator_entry(frame):
-    """A frame of the allocator itself above the caller: libstdc++'s operator
-    new (valgrind replaces it, the shim may not) or another allocator's
-    library (--allocator)."""
+    """A frame of the allocator itself above the caller: an operator new
+    (valgrind replaces libstdc++'s and an executable's own, e.g. cc1 links
+    libstdc++ statically; the shim sees them call malloc) or another
+    allocator's library (--allocator)."""
     mod, fn = frame["module"], frame["function"] or ""
     if mod and mod.startswith(ALLOCATOR_MODULES):
         return True
-    return bool(mod) and mod.startswith("libstdc++") and fn.startswith("operator new")
+    return fn.startswith("operatornew")
+
+
+def is_below_main(frame):
+    """libc's frames that call main: valgrind stops a stack there ("(below
+    main)"), leakaudit goes on to the executable's _start."""
+    fn = frame["function"] or ""
+    return is_libc_module(frame["module"]) and (fn == "(belowmain)"
+                                                or fn.startswith("__libc_start"))
 
 
 def outside_libc(frames):
     """The frames of a stack outside libc, ld.so, the shim, valgrind's
-    preloads and the allocator's entry frames, innermost first."""
+    preloads and the allocator's entry frames, innermost first, down to
+    main."""
     i = 0
     while i < len(frames) and (is_libc_module(frames[i]["module"])
                                or is_allocator_entry(frames[i])):
         i += 1
-    return [f for f in frames[i:] if not is_libc_module(f["module"])]
+    out = []
+    for f in frames[i:]:
+        if is_below_main(f):
+            break
+        if not is_libc_module(f["module"]):
+            out.append(f)
+    return out
 
 
 def norm_function(name):
@@ -435,6 +451,7 @@ def _confirm_dl_rows(r, vg_procs, la_procs, details):
 
 
 def _site_name(frames):
+    """A site as text, for grouping both tools' bytes in details.txt."""
     key, _ = site_key(frames)
     return " < ".join(f["function"] or "%s+0x%x" % (f["module"], f["offset"] or 0) for f in key)
 
