@@ -352,7 +352,8 @@ def lost_bytes(row):
 
 
 class Result:
-    FIELDS = ("procs_vg", "procs_la", "leak_rows", "bad_rows", "short_rows", "dl_records",
+    FIELDS = ("procs_vg", "procs_la", "rows", "rows_no_module", "leak_rows", "bad_rows",
+              "short_rows", "dl_records",
               "dl_matched", "dl_blocks", "dl_blocks_found", "dl_bytes", "dl_bytes_found",
               "dl_rows", "dl_rows_confirmed", "reach_la", "reach_vg")
 
@@ -371,7 +372,16 @@ def _classes_text(c):
 
 
 def _count_leak_rows(r, la_procs, details):
-    details.write("== leakaudit rows lost at exit (definitely or indirectly)\n")
+    details.write("== leakaudit rows with a frame outside every module (any class)\n")
+    for p in la_procs:
+        for row in p["rows"]:
+            r.rows += 1
+            if any(f["module"] is None for f in row["frames"]):
+                r.rows_no_module += 1
+                details.write("  %s pid %d row %s: %s\n%s" % (
+                    os.path.basename(p["exe"]), p["pid"], row["stack_id"],
+                    _classes_text(row["classes"]), format_stack(row["frames"])))
+    details.write("\n== leakaudit rows lost at exit (definitely or indirectly)\n")
     for p in la_procs:
         for row in p["rows"]:
             if not lost_blocks(row):
@@ -510,7 +520,8 @@ def compare_program(vg_procs, la_procs, details):
 
 # --------------------------------------------------------------- table
 
-COLUMNS = [("program", "%-12s"), ("procs vg/la", "%11s"), ("leak rows", "%9s"),
+COLUMNS = [("program", "%-12s"), ("procs vg/la", "%11s"), ("rows", "%5s"),
+           ("rows ?? frame", "%13s"), ("leak rows", "%9s"),
            ("bad stack", "%9s"), ("<=2 frames", "%10s"), ("DL records matched", "%18s"), ("DL blocks found", "%15s"),
            ("DL bytes found", "%21s"), ("DL rows confirmed", "%17s"),
            ("reachable leakaudit", "%19s"), ("reachable valgrind", "%18s"), ("diff", "%7s")]
@@ -522,7 +533,8 @@ def pct(num, den):
 
 def table_line(name, r):
     diff = "%+.1f%%" % (100.0 * (r.reach_la - r.reach_vg) / r.reach_vg) if r.reach_vg else "-"
-    cells = [name, "%d/%d" % (r.procs_vg, r.procs_la), str(r.leak_rows), str(r.bad_rows),
+    cells = [name, "%d/%d" % (r.procs_vg, r.procs_la), str(r.rows), str(r.rows_no_module),
+             str(r.leak_rows), str(r.bad_rows),
              str(r.short_rows),
              "%d/%d" % (r.dl_matched, r.dl_records),
              "%d/%d" % (r.dl_blocks_found, r.dl_blocks),

@@ -29,9 +29,9 @@ PROGRAMS="$TESTBIN/allocshim/planted,errpath $TESTBIN/reach/reach_cases" \
     bash "$ROOT/scripts/compare-valgrind.sh" -o "$T/cmp" >"$T/table.txt" 2>"$T/progress.txt" ||
     { cat "$T/progress.txt"; fail "compare-valgrind.sh failed"; }
 cat "$T/table.txt"
-for col in "program" "procs vg/la" "leak rows" "bad stack" "<=2 frames" "DL records matched" \
-    "DL blocks found" "DL bytes found" "DL rows confirmed" "reachable leakaudit" \
-    "reachable valgrind" "diff"; do
+for col in "program" "procs vg/la" "rows" "rows ?? frame" "leak rows" "bad stack" "<=2 frames" \
+    "DL records matched" "DL blocks found" "DL bytes found" "DL rows confirmed" \
+    "reachable leakaudit" "reachable valgrind" "diff"; do
     head -1 "$T/table.txt" | grep -qF -- "$col" || fail "no column '$col'"
 done
 assert_contains "$T/table.txt" '^total '
