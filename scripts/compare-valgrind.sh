@@ -150,7 +150,8 @@ workload_ffmpeg() {
 workload_python3() {
     cat >work.py <<'EOF'
 import collections, json, re
-words = re.findall(r"[a-z]+", " ".join("alpha%d beta gamma%d delta" % (i, i * 7) for i in range(5000)))
+text = " ".join("alpha%d beta gamma%d delta" % (i, i * 7) for i in range(5000))
+words = re.findall(r"[a-z]+", text)
 counts = collections.Counter(words)
 doc = {"n": len(words), "top": counts.most_common(20),
        "groups": {k: [w for w in counts if w.startswith(k)][:50] for k in "abgd"}}
@@ -176,7 +177,8 @@ for ((i = 0; i < 2000; i++)); do
 done
 words=()
 for ((i = 0; i < 200; i++)); do words+=("w$i"); done
-sub=$(for w in "${words[@]}"; do echo "$w"; done | { n=0; while read -r l; do n=$((n + ${#l})); done; echo $n; })
+sub=$(for w in "${words[@]}"; do echo "$w"; done |
+    { n=0; while read -r l; do n=$((n + ${#l})); done; echo $n; })
 f() { local x=$1; [ "$x" -le 0 ] && { echo 0; return; }; echo $(( x + $(f $((x - 1))) )); }
 ( for k in "${!seen[@]}"; do echo "$k=${seen[$k]}"; done ) > seen.txt
 printf '%s %s %s %s\n' "$total" "$sub" "$(f 20)" "${#seen[@]}"
@@ -316,7 +318,8 @@ for entry in $PROGRAMS; do
         entry=$exe${entry#"${entry%%,*}"}
     else
         name=$entry
-        declare -F "workload_$name" >/dev/null || die "no workload for '$name' (known: $DEFAULT_PROGRAMS)"
+        declare -F "workload_$name" >/dev/null ||
+            die "no workload for '$name' (known: $DEFAULT_PROGRAMS)"
         if ! command -v "$name" >/dev/null; then
             say "$name: not installed, skipped"
             continue

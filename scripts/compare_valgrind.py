@@ -6,10 +6,10 @@ program by program, and prints the table of scripts/compare-valgrind.sh
   compare_valgrind.py [--leakaudit BIN] DIR PROGRAM...
 
 DIR/PROGRAM/valgrind/ holds vg.PID.log (--log-file=vg.%p.log) for each
-process and stderr.N.log (-d: each process's memory layout at exit); DIR/PROGRAM/leakaudit/ the snapshot
-series of `leakaudit run`, one per process. Writes DIR/PROGRAM/details.txt
-(every record and row behind the numbers) and the JSON reports it read into
-DIR/PROGRAM/leakaudit-json/.
+process and stderr.N.log (-d: each process's memory layout at exit);
+DIR/PROGRAM/leakaudit/ the snapshot series of `leakaudit run`, one per
+process. Writes DIR/PROGRAM/details.txt (every record and row behind the
+numbers) and the JSON reports it read into DIR/PROGRAM/leakaudit-json/.
 
 The parsing and stack helpers are importable (stdlib only): tests and other
 scripts use them instead of their own copies.
@@ -522,7 +522,8 @@ def compare_program(vg_procs, la_procs, details):
 
 COLUMNS = [("program", "%-12s"), ("procs vg/la", "%11s"), ("rows", "%5s"),
            ("rows ?? frame", "%13s"), ("leak rows", "%9s"),
-           ("bad stack", "%9s"), ("<=2 frames", "%10s"), ("DL records matched", "%18s"), ("DL blocks found", "%15s"),
+           ("bad stack", "%9s"), ("<=2 frames", "%10s"), ("DL records matched", "%18s"),
+           ("DL blocks found", "%15s"),
            ("DL bytes found", "%21s"), ("DL rows confirmed", "%17s"),
            ("reachable leakaudit", "%19s"), ("reachable valgrind", "%18s"), ("diff", "%7s")]
 

@@ -37,7 +37,8 @@ done
 assert_contains "$T/table.txt" '^total '
 ok "the table has every column and a total line"
 
-assert_eq "$(column "DL records matched" planted)" "1/1" "planted errpath: valgrind's record not matched"
+assert_eq "$(column "DL records matched" planted)" "1/1" \
+    "planted errpath: valgrind's record not matched"
 assert_eq "$(column "bad stack" planted)" "0"
 assert_contains "$T/cmp/planted/details.txt" 'matching rows:'
 assert_contains "$T/cmp/planted/details.txt" '^ +decode_frame \[planted\+0x[0-9a-f]+\] planted.c:'
