@@ -255,6 +255,16 @@ def parse_valgrind_lines(lines, layout=None):
 _TAG_RE = re.compile(r"^==(\d+)== ?(.*)$")
 
 
+def valgrind_lines_by_pid(lines, into=None):
+    """Valgrind's "==PID== text" lines grouped by pid: {pid: [text]}."""
+    into = {} if into is None else into
+    for line in lines:
+        m = _TAG_RE.match(line.rstrip("\n"))
+        if m:
+            into.setdefault(int(m.group(1)), []).append(m.group(2))
+    return into
+
+
 def load_valgrind_dir(vgdir):
     """Every process valgrind ran in a directory of vg.PID.log files
     (--log-file=vg.%p.log) and stderr.N.log files (valgrind's stderr: the
@@ -265,10 +275,7 @@ def load_valgrind_dir(vgdir):
     lines = {}
     for path in sorted(glob.glob(os.path.join(vgdir, "vg.*.log"))) + stderr_files:
         with open(path, errors="replace") as f:
-            for line in f:
-                m = _TAG_RE.match(line.rstrip("\n"))
-                if m:
-                    lines.setdefault(int(m.group(1)), []).append(m.group(2))
+            valgrind_lines_by_pid(f, lines)
     procs = []
     for pid in sorted(lines):
         proc = parse_valgrind_lines(lines[pid], layouts.get(pid))
