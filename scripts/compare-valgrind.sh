@@ -87,8 +87,8 @@ MEASURED=0
 measure() {
     case $TOOL in
     valgrind)
-        # -d writes to stderr, every line tagged with its pid; so does the
-        # program itself (tagged lines are picked out later).
+        # -d writes to stderr, every line tagged with its pid; the program's
+        # own stderr goes there too (only tagged lines are read).
         MEASURED=$((MEASURED + 1))
         nice -n 10 valgrind "${VG_ARGS[@]}" --log-file="$DATA/vg.%p.log" -- "$@" \
             2>"$DATA/stderr.$MEASURED.log"
