@@ -12,6 +12,8 @@ import sys
 from collections import defaultdict
 
 # valgrind's log is parsed by the comparison script's parser, the one copy
+# (and no __pycache__ left in scripts/ by a test)
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 import compare_valgrind  # noqa: E402
 
