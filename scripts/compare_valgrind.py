@@ -514,6 +514,12 @@ def compare_program(vg_procs, la_procs, details):
     r = Result()
     r.procs_vg = sum(1 for p in vg_procs if p["finished"])
     r.procs_la = sum(1 for p in la_procs if p["finished"])
+    details.write("== processes (pid, executable, checked at exit)\n")
+    for tool, procs in (("valgrind", vg_procs), ("leakaudit", la_procs)):
+        for p in sorted(procs, key=lambda p: p["pid"]):
+            details.write("  %-9s %7d %s%s\n" % (tool, p["pid"], p["exe"] or "?",
+                                                 "" if p["finished"] else "  (not checked)"))
+    details.write("\n")
     la_procs = [p for p in la_procs if p["finished"]]
     rows_by_exe = {}
     for p in la_procs:
