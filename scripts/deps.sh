@@ -18,7 +18,7 @@ PACKAGES=(
     libtesseract-dev tesseract-ocr-eng libleptonica-dev libturbojpeg0-dev
     libmicrohttpd-dev libjansson-dev fonts-dejavu-core
     # tests: real programs under the shim, peers, viewers
-    python3 libpython3.11-testsuite sqlite3 git bash gcc valgrind heaptrack
+    python3 libpython3.11-testsuite sqlite3 git bash gcc valgrind heaptrack jq xz-utils
     bpftrace golang-go chromium procps psmisc curl wrk iproute2 file
 )
 
