@@ -33,6 +33,7 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -225,6 +226,7 @@ static int tab_ready(struct utab *t)
 
 #define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
+#define ID_MEMO   1024 /* per thread, 16 KiB */
 #define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
 
 /* One unwound step: where the return address was and the caller's state. */
@@ -241,6 +243,10 @@ struct unw_cache {
     } rows[ROW_CACHE];
     /* The previous capture (buffer cur) and the one being taken (cur ^ 1). */
     uint32_t cur, prev_n, prev_complete;
+    struct id_memo {
+        uint64_t hash;
+        uint32_t depth, id;
+    } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
     struct unw_step_rec step[2][MAX_STEPS];
     struct unw_cache *next_free;
 };
@@ -278,6 +284,7 @@ static struct unw_cache *cache_get(void)
         return NULL;
     c->gen = 0;
     c->prev_n = 0;
+    memset(c->ids, 0, sizeof(c->ids)); /* a pooled cache may hold another thread's */
     if (cache_key_state != 1 || pthread_setspecific(cache_key, c) != 0) {
         cache_release(c); /* no way to give it back at exit: go uncached */
         return NULL;
@@ -422,7 +429,7 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
     shim_tls.in_capture = 1;
     const struct unw_step_rec *prev = NULL;
     struct unw_step_rec *cur = NULL;
-    uint32_t prev_n = 0, steps = 0, j = 0, complete = 1, reused = 0;
+    uint32_t prev_n = 0, steps = 0, j = 0, complete = 1, reused = 0, in_place = 0;
     if (c) {
         prev = c->step[c->cur];
         prev_n = c->prev_n;
@@ -444,10 +451,22 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
             break;
         uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
-        r = row_for(c, &regs); /* also validates: NULL = in no executable mapping */
-        if (!r) {
-            __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
-            break;
+        /* The same return address in the same slot as in the previous
+         * capture: the rest of the stack is that capture's if its slots
+         * still hold their values (and this pc was validated then). */
+        int matched = 0;
+        if (c && ra_slot && !reused) {
+            while (j < prev_n && (prev[j].slot & ~1ull) < ra_slot)
+                j++;
+            matched = j < prev_n && (prev[j].slot & ~1ull) == ra_slot && prev[j].pc == regs.pc &&
+                      tail_holds(prev, j + 1, prev_n, &b);
+        }
+        if (!matched) {
+            r = row_for(c, &regs); /* also validates: NULL = in no executable mapping */
+            if (!r) {
+                __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
+                break;
+            }
         }
         uint64_t record = !in_shim(regs.pc);
         if (c)
@@ -455,23 +474,27 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         steps++;
         if (record)
             frames[n++] = regs.pc;
-        if (!c || !ra_slot || reused)
+        if (!matched)
             continue;
-        while (j < prev_n && (prev[j].slot & ~1ull) < ra_slot)
-            j++;
-        if (j >= prev_n || (prev[j].slot & ~1ull) != ra_slot || prev[j].pc != regs.pc)
-            continue;
-        /* The same return address in the same slot: the rest of the stack
-         * is the previous capture's if its slots still hold their values. */
-        if (!tail_holds(prev, j + 1, prev_n, &b))
-            continue;
-        uint32_t k;
-        for (k = j + 1; k < prev_n && steps < MAX_STEPS && n < depth; k++) {
-            cur[steps++] = prev[k];
-            if (prev[k].slot & 1)
-                frames[n++] = prev[k].pc;
-        }
-        if (k == prev_n && c->prev_complete) {
+        /* Splice in place: the old tail moves to just behind the new top
+         * steps (a no-op when the depth at the match did not change), the
+         * new top steps go in front of it, and the old capture's buffer
+         * becomes this one's: only the top steps are copied. */
+        struct unw_step_rec *buf = c->step[c->cur];
+        uint32_t top = steps, tail_n = prev_n - (j + 1);
+        if (tail_n > MAX_STEPS - top)
+            tail_n = MAX_STEPS - top;
+        if (j + 1 != top)
+            memmove(&buf[top], &buf[j + 1], tail_n * sizeof(*buf));
+        memcpy(buf, cur, top * sizeof(*buf));
+        cur = buf;
+        in_place = 1;
+        uint32_t k = top, end = top + tail_n;
+        for (; k < end && n < depth; k++)
+            if (buf[k].slot & 1)
+                frames[n++] = buf[k].pc;
+        steps = k;
+        if (k == prev_n - (j + 1) + top && c->prev_complete) {
             complete = 1;
             break; /* the old stack ended there */
         }
@@ -483,7 +506,8 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         reused = 1;
     }
     if (c) {
-        c->cur ^= 1;
+        if (!in_place)
+            c->cur ^= 1;
         c->prev_n = steps;
         c->prev_complete = complete;
     }
@@ -601,7 +625,21 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
 {
     uint64_t frames[SNAP_MAX_STACK_DEPTH];
     uint32_t n = shim_capture(frames, frame_addr, ret);
-    return stk_table_intern(shim_stacks(), frames, n);
+    if (n > SNAP_MAX_STACK_DEPTH)
+        n = SNAP_MAX_STACK_DEPTH;
+    uint64_t h = stk_hash_frames(frames, n);
+    /* The thread's recent stacks by hash: the shared table's slots and
+     * frames are cache misses on every allocation otherwise. A hit trusts
+     * the 64-bit hash and the depth (two different stacks of one thread
+     * colliding: ~n^2 / 2^65, nil for any real number of stacks). */
+    struct unw_cache *c = shim_tls.unw_cache;
+    uint32_t slot = (uint32_t)(h >> 40) & (ID_MEMO - 1);
+    if (c && c->ids[slot].hash == h && c->ids[slot].depth == n)
+        return c->ids[slot].id;
+    uint32_t id = stk_table_intern_hashed(shim_stacks(), frames, n, h);
+    if (c && id != SNAP_STACK_NONE)
+        c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .id = id};
+    return id;
 }
 
 void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)

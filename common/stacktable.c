@@ -53,7 +53,7 @@ void stk_table_init(struct stk_table *t, void *mem, uint32_t max_stacks, uint64_
 /* Four independent lanes: a stack of 32 frames is hashed on every
  * allocation, and one multiply chain through all of them was most of the
  * interning cost (3-5 cycles of latency per frame). */
-static uint64_t hash_frames(const uint64_t *f, uint32_t depth)
+uint64_t stk_hash_frames(const uint64_t *f, uint32_t depth)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ull;
     uint64_t a = 0x243f6a8885a308d3ull ^ depth, b = 0x13198a2e03707344ull,
@@ -97,7 +97,14 @@ uint32_t stk_table_intern(struct stk_table *t, const uint64_t *frames, uint32_t 
 {
     if (depth > SNAP_MAX_STACK_DEPTH)
         depth = SNAP_MAX_STACK_DEPTH;
-    uint64_t h = hash_frames(frames, depth);
+    return stk_table_intern_hashed(t, frames, depth, stk_hash_frames(frames, depth));
+}
+
+uint32_t stk_table_intern_hashed(struct stk_table *t, const uint64_t *frames, uint32_t depth,
+                                 uint64_t h)
+{
+    if (depth > SNAP_MAX_STACK_DEPTH)
+        depth = SNAP_MAX_STACK_DEPTH;
     uint32_t i = (uint32_t)h & t->slot_mask;
     for (uint32_t probes = 0; probes <= t->slot_mask; probes++, i = (i + 1) & t->slot_mask) {
         struct stk_slot *s = &t->slots[i];
