@@ -16,17 +16,7 @@ W=$(mktemp -d /tmp/leakaudit-stacks.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$W"' EXIT
 mkdir -p "$BUILD/clips"
 [ -f "$BUILD/clips/counter.mp4" ] || scripts/make-clip --seconds 10 "$BUILD/clips/counter.mp4" >/dev/null
-python3 - "$W" "$PWD/$BUILD/clips/counter.mp4" <<'PY'
-import json, sys
-d, clip = sys.argv[1], sys.argv[2]
-cfg = json.load(open("inferd/inferd.example.json"))
-cfg["http"]["port"] = 0
-cfg["clips"] = {"counter": clip}
-cfg["log_level"] = "warn"
-for k in cfg["defects"]:
-    cfg["defects"][k] = False
-json.dump(cfg, open(d + "/inferd.json", "w"), indent=1)
-PY
+scripts/inferd-config "$W/inferd.json" "$BUILD/clips/counter.mp4"
 "$LA" run -q -i "$IVAL" -u "${UNWIND:-dwarf}" -o "$W/out" -- "$BUILD/bin/inferd" -c "$W/inferd.json" \
     --port-file "$W/port" -d "$SECS" 2>"$W/inferd.log" &
 for _ in $(seq 200); do [ -s "$W/port" ] && break; sleep 0.1; done
