@@ -157,6 +157,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     shim_guard_fork_release();
+    shim_unwind_fork_child();
     shim_heap_after_fork_child();
     shim_res_after_fork_child();
     shim_mmap_fork_child();

@@ -156,6 +156,7 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
 void shim_unwind_init(void);
 void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_unwind_fork_child(void);
 
 /* heap.c */
 void shim_heap_init(void);

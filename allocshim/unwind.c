@@ -96,12 +96,13 @@ static struct utab *tab_for(uintptr_t bias, const void *hdr)
             return &tabs[i];
     if (n_tabs >= MAX_TABS)
         return NULL;
-    struct utab *t = &tabs[n_tabs++];
+    struct utab *t = &tabs[n_tabs];
     t->bias = bias;
     t->eh_hdr = hdr;
     t->state = hdr ? TAB_NONE : TAB_FAILED;
     if (!hdr)
         __atomic_fetch_add(&n_no_cfi_mod, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&n_tabs, n_tabs + 1, __ATOMIC_RELEASE); /* filled, then counted */
     return t;
 }
 
@@ -640,6 +641,17 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
     if (c && id != SNAP_STACK_NONE)
         c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .id = id};
     return id;
+}
+
+/* In a fork child: no other thread exists any more, so a lock one of them
+ * held is free, and a table one of them was building is built again. */
+void shim_unwind_fork_child(void)
+{
+    __atomic_store_n(&seg_lock, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cache_lock, 0, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i < n_tabs; i++)
+        if (tabs[i].state == TAB_BUILDING)
+            tabs[i].state = TAB_NONE; /* its half-built rows stay mapped, unused */
 }
 
 void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
