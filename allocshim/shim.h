@@ -157,6 +157,8 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
 void shim_unwind_init(void);
 void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
 void shim_unwind_fork_child(void);
+/* From a signal context: frames[0] = pc + 1, then the callers (unwind tables). */
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp);
 
 /* heap.c */
 void shim_heap_init(void);

@@ -643,6 +643,36 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
     return id;
 }
 
+/* A stack from a signal context (guard mode's fault handler): pc is the
+ * faulting instruction, not a return address. Tables only, no per-thread
+ * cache (the fault may have interrupted a capture on this thread). */
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp)
+{
+    uint32_t depth = (uint32_t)shim_cfg.depth, n = 0;
+    frames[n++] = pc + 1; /* reports look frames up at address - 1 */
+    if (SHIM_UNLIKELY(!shim_tls.stack_known))
+        find_stack_bounds();
+    struct stack_bounds b = {.lo = sp, .hi = shim_tls.stack_hi};
+    if (sp < shim_tls.stack_lo || b.hi <= b.lo + 16)
+        return n;
+    struct unw_regs regs = {.pc = pc, .sp = sp, .fp = fp, .exact = 1};
+    const struct unw_row *r = row_for(NULL, &regs);
+    while (n < depth && r) {
+        if (r == NO_CFI)
+            r = NULL;
+        uint64_t old_sp = regs.sp;
+        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
+            break;
+        if (!(r = row_for(NULL, &regs))) {
+            __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        if (!in_shim(regs.pc))
+            frames[n++] = regs.pc;
+    }
+    return n;
+}
+
 /* In a fork child: no other thread exists any more, so a lock one of them
  * held is free, and a table one of them was building is built again. */
 void shim_unwind_fork_child(void)
