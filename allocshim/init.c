@@ -177,6 +177,8 @@ __attribute__((constructor(101))) static void shim_constructor(void)
 
 uint64_t shim_exit_sp;
 
+#define CXX_FREERES_SYMBOL "_ZN9__gnu_cxx9__freeresEv" /* __gnu_cxx::__freeres() */
+
 /* The exit snapshot (and its reachability scan): after every destructor. */
 static __attribute__((noinline)) void shim_exit_late(void)
 {
@@ -186,6 +188,15 @@ static __attribute__((noinline)) void shim_exit_late(void)
                      __ATOMIC_RELEASE);
     if (shim_cfg.guard)
         SHIM_UNTRACKED(shim_guard_scan()); /* last look at every redzone */
+    if (shim_cfg.reachability && shim_cfg.mode == SNAP_MODE_FULL && shim_cfg.track_heap) {
+        /* As valgrind does by default (--run-cxx-freeres=yes): libstdc++'s
+         * emergency exception pool (~71 KiB, allocated at load, freed by no
+         * destructor) is released before the scan. Its free is tracked. */
+        void (*cxx_freeres)(void) = NULL;
+        SHIM_UNTRACKED(cxx_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, CXX_FREERES_SYMBOL));
+        if (cxx_freeres)
+            cxx_freeres();
+    }
     SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_EXIT));
 }
 
