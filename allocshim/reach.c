@@ -32,12 +32,14 @@
 #include <errno.h>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -75,6 +77,7 @@ struct mapping {
     uint8_t readable, writable;
     uint8_t kind;       /* enum map_kind */
     uint8_t live_stack; /* a running thread's stack: scanned from its sp only */
+    uint8_t file_safe;  /* a file mapping that reads cannot fault on (file_is_safe) */
 };
 
 /* Shared with the signal handler. */
@@ -354,6 +357,32 @@ static uint64_t parse_hex(const char **p)
     }
 }
 
+/*
+ * A writable file mapping is read as a root only when reading it cannot
+ * fault or touch a device: private (a shared one is not this process's
+ * heap bookkeeping), not under /dev, the file still there and covering the
+ * whole mapping (a page past the end of the file raises SIGBUS, and the
+ * scan has no fault handler). Modules' data segments are scanned anyway.
+ * perms points at the permissions field of the maps line, name at the path.
+ */
+static int file_is_safe(const struct mapping *m, const char *perms, const char *name,
+                        const char *eol)
+{
+    char path[PATH_MAX];
+    size_t len = (size_t)(eol - name);
+    if (perms[3] != 'p' || len >= sizeof(path) || !strncmp(name, "/dev/", 5))
+        return 0;
+    memcpy(path, name, len);
+    path[len] = '\0';
+    const char *o = perms + 5; /* "rw-p " then the offset */
+    uint64_t offset = parse_hex(&o);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) /* also "(deleted)" files */
+        return 0;
+    uint64_t covered = ((uint64_t)st.st_size + REACH_PAGE - 1) & ~(uint64_t)(REACH_PAGE - 1);
+    return offset + (m->end - m->start) <= covered;
+}
+
 /* Reads /proc/thread-self/maps into `mappings` (sorted by address). */
 static int read_maps(void)
 {
@@ -413,6 +442,7 @@ static int read_maps(void)
             m->kind = MAPPING_STACK;
         else
             m->kind = *q == '[' ? MAPPING_SPECIAL : MAPPING_FILE;
+        m->file_safe = m->kind == MAPPING_FILE && file_is_safe(m, p, q, eol);
         n_mappings++;
         p = eol + 1;
     }
@@ -641,7 +671,7 @@ static void scan_other_mappings(struct rmark *m, int glibc)
     for (size_t i = 0; i < n_mappings; i++) {
         const struct mapping *mp = &mappings[i];
         if (!mp->readable || !mp->writable || mp->live_stack || mp->kind == MAPPING_HEAP ||
-            mp->kind == MAPPING_SPECIAL)
+            mp->kind == MAPPING_SPECIAL || (mp->kind == MAPPING_FILE && !mp->file_safe))
             continue;
         if (has_blocks(m, mp->start, mp->end) &&
             (!glibc || mp->start % REACH_GLIBC_HEAP_ALIGN == 0))
