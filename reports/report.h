@@ -212,9 +212,15 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
 void rpt_series_free(struct rpt_series *s);
 /* Computes trend verdicts for every row. */
 void rpt_series_analyze(struct rpt_series *s);
-/* Verdict over values y[] at times t_min[] (minutes). Exposed for unit tests. */
+/* Least net growth over the window for a `leak` verdict (docs/report.md). */
+#define RPT_LEAK_MIN_HEAP_BYTES 4096.0
+#define RPT_LEAK_MIN_MMAP_BYTES 65536.0
+#define RPT_LEAK_MIN_COUNT      3.0
+double rpt_leak_min_growth(enum rpt_class c);
+/* Verdict over values y[] at times t_min[] (minutes); a `leak` must grow by
+ * at least min_growth since `first`. Exposed for unit tests. */
 void rpt_trend_compute(const double *t_min, const double *y, size_t n, size_t first,
-                       struct rpt_trend *out);
+                       double min_growth, struct rpt_trend *out);
 const char *rpt_verdict_name(enum rpt_verdict v);
 void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

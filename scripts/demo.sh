@@ -74,7 +74,7 @@ pids+=($ipid)
 for _ in $(seq 100); do [ -s "$D/port2" ] && break; sleep 0.1; done
 sleep 2
 echo "   inferd pid $ipid; attaching"
-"$LA" attach -p "$ipid" --duration "$ATTACH_SECONDS" --interval 5 -o "$D/attach" 2>"$D/attach.log" &
+"$LA" attach -p "$ipid" --duration "$ATTACH_SECONDS" -o "$D/attach" 2>"$D/attach.log" &
 apid=$!
 pids+=($apid)
 load "inferd (attached)" "$D/port2" $((ATTACH_SECONDS - 2))
