@@ -71,11 +71,13 @@ fi
 # (gcc's cc1 and as; the shim follows them too), each process in its own
 # text log (valgrind reopens --log-file in a forked child but not
 # --xml-file: bash's subshells would write into their parent's XML). No
-# libc/C++ freeres: the program's own exit, which is what the shim sees.
+# libc freeres (the program's own exit, which is what the shim sees); C++
+# freeres as valgrind's default (libstdc++'s emergency exception pool is
+# released, and the shim releases it before its exit scan too).
 # -d prints each process's memory layout at exit (to stderr), from which
 # frames get their module and offset.
 VG_ARGS=(--leak-check=full --show-leak-kinds=all --num-callers=40 --trace-children=yes
-    --run-libc-freeres=no --run-cxx-freeres=no --keep-debuginfo=yes -d)
+    --run-libc-freeres=no --keep-debuginfo=yes -d)
 # shellcheck disable=SC2206 # word splitting of the user's options is wanted
 VG_ARGS+=($VALGRIND_OPTS)
 # shellcheck disable=SC2206
