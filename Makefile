@@ -48,7 +48,7 @@ include common/part.mk
 include $(filter-out common/part.mk,$(wildcard */part.mk))
 
 # The front-end: cli/main.c dispatches to each part's subcommand objects.
-$(BIN)/leakaudit: $(OBJ)/cli/main.o $(LEAKAUDIT_OBJS) $(COMMON_LIB)
+$(BIN)/leakaudit: $(OBJ)/cli/main.o $(OBJ)/cli/opts.o $(LEAKAUDIT_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_TOOL) -o $@ $^ $(LEAKAUDIT_LIBS) $(COMMON_LIBS)
 ALL_TARGETS += $(BIN)/leakaudit
