@@ -278,6 +278,10 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out);
 
+/* summary.c: `leakaudit run`'s exit summary of one snapshot file: the top
+ * heap stacks, symbolized. 0, or -errno with one line in err. */
+int rpt_print_exit_summary(const char *snap_path, long top, FILE *out, char *err, size_t errlen);
+
 /* ---- shared formatting helpers (util in text.c) ---- */
 
 /* A JSON string literal (valid UTF-8, HTML-safe) or null. */
