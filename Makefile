@@ -6,6 +6,8 @@
 #   make check      the same tests against an ASan+UBSan build in build-san/
 #   make demo       deps + build + the end-to-end demo (scripts/demo.sh)
 #   make format     clang-format every C source and header
+#   make install    PREFIX=/usr/local DESTDIR= : binary, shim, man pages,
+#                   bash completion (cli/part.mk); make uninstall
 #   make clean
 #
 # Each part adds its own rules in <part>/part.mk; this file only holds what
