@@ -34,11 +34,12 @@ if grep -Evq '^[^ ].* [0-9]+$' "$T/collapsed.txt"; then fail "malformed collapse
 ok "collapsed stacks"
 
 "$LEAKAUDIT" report -f prometheus "$T/hostile" >"$T/prom.txt"
-assert_contains "$T/prom.txt" '^# TYPE leakaudit_heap_live_bytes gauge$'
-assert_contains "$T/prom.txt" '^leakaudit_heap_live_bytes\{series="hostile",pid="4242",host="testhost",stack="[0-9a-f]{16}",function="<script>alert\(1\)</script><img src=x onerror=alert\(2\)>",location="[^"]*fixture_hostile.c:[0-9]+",verdict="leak"\} 12582912$'
-assert_contains "$T/prom.txt" '^leakaudit_capture_losses\{.*name="dropped_events"\} 7$'
+assert_contains "$T/prom.txt" '^# TYPE leakaudit_stack_heap_live_bytes gauge$'
+assert_contains "$T/prom.txt" '^leakaudit_stack_heap_live_bytes\{program="gen_series",stack="[0-9a-f]{16}",function="<script>alert\(1\)</script><img src=x onerror=alert\(2\)>",location="[^"]*fixture_hostile.c:[0-9]+"\} 12582912$'
+assert_contains "$T/prom.txt" '^leakaudit_series_info\{program="gen_series",series="hostile",pid="4242",host="testhost",.*\} 1$'
+assert_contains "$T/prom.txt" '^leakaudit_capture_losses_total\{.*name="dropped_events"\} 7$'
 assert_contains "$T/prom.txt" '^leakaudit_leak_stacks\{.*class="fds"\} 1$'
-assert_contains "$T/prom.txt" '^leakaudit_open_fds\{.*function="dup_buffer_fd".*\} 24$'
+assert_contains "$T/prom.txt" '^leakaudit_stack_open_fds\{.*function="dup_buffer_fd".*\} 24$'
 # Every sample line: name{labels} value, with balanced quotes.
 python3 - "$T/prom.txt" <<'PY' || fail "prometheus exposition does not parse"
 import re, sys
