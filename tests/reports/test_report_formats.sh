@@ -29,6 +29,8 @@ ok "json validates against the schema"
 "$LEAKAUDIT" report -f collapsed "$T/mixed" >"$T/collapsed.txt"
 assert_contains "$T/collapsed.txt" '^main;scenario_mixed;process_image;leaky_decode_frame 12582912$'
 assert_contains "$T/collapsed.txt" '^main;scenario_mixed;cache_insert;cache_slot_alloc 1048576$'
+assert_contains "$T/collapsed.txt" '^\[fds\];main;scenario_mixed;dup_buffer_fd 24$'
+assert_contains "$T/collapsed.txt" '^\[mmaps\];main;scenario_mixed;map_frame_buffer 8388608$'
 # every line: frames, one space, a number
 if grep -Evq '^[^ ].* [0-9]+$' "$T/collapsed.txt"; then fail "malformed collapsed line"; fi
 ok "collapsed stacks"
