@@ -271,6 +271,11 @@ void rpt_text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs,
                      uint32_t to, const char *indent);
 void rpt_text_sparkline(FILE *out, const uint64_t *v, size_t n);
 
+/* html_views.c: the HTML report's time charts (inline SVG) and the data
+ * block of its flame graph (drawn by the page's script) */
+void rpt_html_charts(struct rpt_ctx *ctx, FILE *out);
+void rpt_html_flame_data(struct rpt_ctx *ctx, FILE *out);
+
 int rpt_render_text(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_json(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_html(struct rpt_ctx *ctx, FILE *out);
