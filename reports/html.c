@@ -168,8 +168,8 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
     }
     fprintf(out,
             "<table class=\"rows\"><thead><tr><th>#</th><th>verdict</th><th>growth/min</th>"
-            "<th>confidence</th><th>%s</th><th>%s</th><th>trend</th><th>stack</th></tr>"
-            "</thead><tbody>\n",
+            "<th>confidence</th><th>%s</th><th>peak</th><th>%s</th><th>trend</th><th>stack</th>"
+            "</tr></thead><tbody>\n",
             bytes ? "live" : "open", c == RPT_HEAP ? "allocations (total)" : "details");
     for (size_t k = 0; k < t->n_selected; k++) {
         const struct rpt_row *r = &t->rows[t->selected[k]];
@@ -191,6 +191,12 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
         else
             fprintf(out, "<td data-v=\"%" PRIu64 "\">%" PRIu64 "</td>", r->value[last],
                     r->value[last]);
+        uint64_t peak = rpt_row_peak(s, r);
+        if (bytes)
+            fprintf(out, "<td data-v=\"%" PRIu64 "\">%s</td>", peak,
+                    rpt_fmt_bytes((double)peak, a, sizeof(a)));
+        else
+            fprintf(out, "<td data-v=\"%" PRIu64 "\">%" PRIu64 "</td>", peak, peak);
         if (c == RPT_HEAP)
             fprintf(out, "<td data-v=\"%" PRIu64 "\">", r->count[last]);
         else

@@ -87,7 +87,7 @@ static double finite_or_zero(double v)
     return isfinite(v) ? v : 0;
 }
 
-enum stack_value { SV_VALUE, SV_COUNT, SV_GROWTH, SV_TOTAL_BYTES, SV_LEAKING };
+enum stack_value { SV_VALUE, SV_COUNT, SV_GROWTH, SV_TOTAL_BYTES, SV_LEAKING, SV_PEAK };
 
 static void per_stack(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const char *name,
                       const char *type, const char *help, enum stack_value what)
@@ -114,6 +114,9 @@ static void per_stack(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const ch
             break;
         case SV_TOTAL_BYTES:
             fprintf(out, "} %" PRIu64 "\n", r->total_bytes);
+            break;
+        case SV_PEAK:
+            fprintf(out, "} %" PRIu64 "\n", rpt_row_peak(s, r));
             break;
         case SV_LEAKING:
             fprintf(out, "} %d\n", rpt_row_is_leak(s, c, r) ? 1 : 0);
@@ -225,6 +228,9 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
               "Outstanding heap bytes by allocation stack (top stacks).", SV_VALUE);
     per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_live_allocations", "gauge",
               "Outstanding heap allocations by allocation stack (top stacks).", SV_COUNT);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_peak_bytes", "gauge",
+              "Highest live heap bytes of the stack over the series' snapshots (top stacks).",
+              SV_PEAK);
     per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_allocated_bytes_total", "counter",
               "Heap bytes allocated by the stack since the capture began (top stacks).",
               SV_TOTAL_BYTES);

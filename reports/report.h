@@ -312,6 +312,16 @@ const char *rpt_class_name(enum rpt_class c);
  * scan, or a leak verdict -- unless the newest scan found every block of the
  * row still reachable (a growing but reachable cache is not called a leak). */
 int rpt_row_is_leak(const struct rpt_series *s, enum rpt_class c, const struct rpt_row *r);
+/* The highest value of a row over the series' snapshots: the peak live
+ * bytes (or open fds) as far as the snapshots saw it. */
+static inline uint64_t rpt_row_peak(const struct rpt_series *s, const struct rpt_row *r)
+{
+    uint64_t peak = 0;
+    for (size_t i = 0; i < s->n_snaps; i++)
+        peak = r->value[i] > peak ? r->value[i] : peak;
+    return peak;
+}
+
 /* "definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable". */
 const char *rpt_reach_key(int cls);
 
