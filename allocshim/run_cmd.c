@@ -94,7 +94,7 @@ static void print_summary(const char *path, int top)
     struct snapshot *s;
     char err[1024];
     if (snapshot_read_file(path, &s, err, sizeof(err)) < 0) {
-        fprintf(stderr, "leakaudit: %s\n", err);
+        fprintf(stderr, "leakaudit run: %s\n", err);
         return;
     }
     uint64_t live_bytes = 0, live_count = 0;
@@ -593,7 +593,7 @@ int cmd_run(int argc, char **argv)
             print_summary(snap, top);
         else
             fprintf(stderr,
-                    "leakaudit: no snapshot from pid %d in %s (did it exec a static "
+                    "leakaudit run: no snapshot from pid %d in %s (did it exec a static "
                     "binary, or exit with _exit before any snapshot?)\n",
                     pid, dir);
         fprintf(stderr, "leakaudit: snapshots in %s; for symbols and trends: leakaudit report %s\n",
