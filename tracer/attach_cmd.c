@@ -60,8 +60,9 @@ static const char usage[] =
     "      --reachability[=end|always|off]  classify the allocations seen as\n"
     "                         definitely/indirectly/possibly lost or still reachable\n"
     "                         (target briefly stopped with ptrace): end (default in\n"
-    "                         full mode; also on, detach) = at detach and on SIGUSR2\n"
-    "                         to this command; always = in every snapshot\n"
+    "                         full mode; also on, detach, or the option alone) = at\n"
+    "                         detach and on SIGUSR2 to this command; always = in\n"
+    "                         every snapshot\n"
     "                         (docs/reachability.md)\n"
     "      --progress         status line on stderr even when it is not a terminal\n"
     "      --no-progress      no status line\n"
@@ -228,9 +229,11 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         case 'R':
             if (!optarg)
                 optarg = (char *)cli_optional_value(argc, argv, reach_values);
-            if (!optarg || !strcmp(optarg, "always"))
+            /* alone it means what it means in run: on, at the end */
+            if (optarg && !strcmp(optarg, "always"))
                 o->reachability = TRC_REACH_ALWAYS;
-            else if (!strcmp(optarg, "detach") || !strcmp(optarg, "end") || !strcmp(optarg, "on"))
+            else if (!optarg || !strcmp(optarg, "detach") || !strcmp(optarg, "end") ||
+                     !strcmp(optarg, "on"))
                 o->reachability = TRC_REACH_DETACH;
             else if (!strcmp(optarg, "off"))
                 o->reachability = TRC_REACH_OFF;
