@@ -434,7 +434,9 @@ int cmd_run(int argc, char **argv)
             }
             setenv("LEAKAUDIT_GUARD_POLICY", optarg, 1);
             break;
-        case 'Z':
+        case 'Z': /* the shim's limits (config.c), checked here so a typo stops the run */
+            if (cli_parse_long("run", "--guard-sample", optarg, 1, 1L << 30, &n) < 0)
+                return CLI_EXIT_USAGE;
             setenv("LEAKAUDIT_GUARD_SAMPLE", optarg, 1);
             break;
         case 'B': {

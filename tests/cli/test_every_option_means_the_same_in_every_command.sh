@@ -94,6 +94,8 @@ expect_usage "report --top 3k" "^leakaudit report: --top: '3k' is not a number" 
 expect_usage "soak -r 0" "^leakaudit soak: --repeat: '0' is not a number" soak -r 0 -- true
 expect_usage "run --stack-depth 99" "^leakaudit run: --stack-depth: '99' is not a number in 1..64" \
     run --stack-depth 99 -- true
+expect_usage "run --guard-sample 1e3" "^leakaudit run: --guard-sample: '1e3' is not a number" \
+    run --guard=pages --guard-sample 1e3 -- true
 ok "numbers are parsed strictly"
 
 expect_usage "subcommand typo" "^leakaudit: 'reprot' is not a command; did you mean 'report'\\?" reprot
