@@ -45,6 +45,7 @@ for c in $CMDS; do
     assert_eq "$rc" 0 "$c --version exits $rc"
     [[ "$out" =~ ^leakaudit\ $c\ [0-9]+\.[0-9]+ ]] || fail "$c --version printed '$out'"
 done
+assert_not_contains "$T/help.soak" '%%' "soak --help prints a literal %%"
 ok "every subcommand answers --help (with exit statuses) and --version"
 
 # every "-x, --long" pair in any help, one meaning per letter everywhere
