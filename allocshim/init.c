@@ -172,6 +172,7 @@ __attribute__((constructor(101))) static void shim_constructor(void)
         shim_unwind_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         shim_snapshot_init();
+        shim_termsig_init();
         shim_res_init();
     });
 }

@@ -13,6 +13,7 @@
  *   fd_hooks.c      fd-creating and fd-closing calls, fd table
  *   mmap_hooks.c    mmap/munmap/mremap regions
  *   snapshot.c      writing snapshots (periodic thread, signal, exit)
+ *   termsig.c       final snapshot on SIGINT/SIGTERM/SIGHUP deaths; sigaction/signal
  *   resources.c     paired C-API resources: GOT patching, handles by stack
  *
  * Rules on the hot path (malloc/free): no allocation through the audited
@@ -298,6 +299,9 @@ void shim_res_snapshot(struct snap_writer *w);     /* records of SNAP_SEC_RESOUR
 void shim_res_write_events(struct snap_writer *w); /* records of SNAP_SEC_CORRUPTION */
 void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
 void shim_res_after_fork_child(void);
+
+/* termsig.c: handlers for SIGINT/SIGTERM/SIGHUP when they are at SIG_DFL */
+void shim_termsig_init(void);
 
 /* snapshot.c */
 extern pid_t shim_snapshot_tid;      /* the shim's snapshot thread, 0 if none */

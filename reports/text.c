@@ -261,6 +261,7 @@ static void print_heap(struct rpt_ctx *ctx, FILE *out)
                     rpt_fmt_bytes((double)r->value[last], a, sizeof(a)), r->count[last],
                     r->count[last] == 1 ? "" : "s",
                     r->flags & SNAP_HEAP_ESTIMATED ? " (est.)" : "");
+            fprintf(out, "; peak %s", rpt_fmt_bytes((double)rpt_row_peak(s, r), b, sizeof(b)));
             fprintf(out, "; total allocated %s in %" PRIu64 "\n",
                     rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
             if (s->has_reach)

@@ -20,6 +20,8 @@ PACKAGES=(
     # tests: real programs under the shim, peers, viewers
     python3 libpython3.11-testsuite sqlite3 git bash gcc valgrind heaptrack jq xz-utils
     bpftrace golang-go chromium procps psmisc curl wrk iproute2 file
+    # make install's man pages (man -l) and promtool for the Prometheus output
+    man-db groff-base prometheus
 )
 
 missing=()

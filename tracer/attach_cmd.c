@@ -6,6 +6,7 @@
  * snapshot and with every probe destroyed.
  */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "tracer.h"
 #include "resspec.h"
 #include "util.h"
@@ -66,15 +67,22 @@ static const char usage[] =
     "                         ref/unref), e.g. 'name=ctx;create=ctx_new:ret;destroy=\n"
     "                         ctx_free:arg0' or preset:ffmpeg; repeatable (docs/resources.md)\n"
     "      --track-file FILE  resource specs, one per line\n"
-    "      --reachability[=always|detach|off]  classify the allocations seen as\n"
+    "      --reachability[=end|always|off]  classify the allocations seen as\n"
     "                         definitely/indirectly/possibly lost or still reachable\n"
-    "                         (target briefly stopped with ptrace): always = in every\n"
-    "                         snapshot; detach (default in full mode) = at detach and\n"
-    "                         on SIGUSR2 to this command (docs/reachability.md)\n"
+    "                         (target briefly stopped with ptrace): end (default in\n"
+    "                         full mode; also on, detach, or the option alone) = at\n"
+    "                         detach and on SIGUSR2 to this command; always = in\n"
+    "                         every snapshot\n"
+    "                         (docs/reachability.md)\n"
     "      --progress         status line on stderr even when it is not a terminal\n"
     "      --no-progress      no status line\n"
     "  -v, --verbose          say what was attached and where\n"
-    "  -h, --help             this help\n";
+    "  -q, --quiet            no status line, nothing but errors on stderr\n"
+    "  -h, --help             this help\n"
+    "      --version          print the version\n"
+    "\n" CLI_EXIT_STATUS_HELP " (wrong pid, no permission,\n"
+    "target gone before the attach, BPF unavailable: 1). Ctrl-C, SIGTERM, --duration\n"
+    "and the target's exit all end with a final snapshot and exit status 0.\n";
 
 static volatile sig_atomic_t stop_signal;
 static volatile sig_atomic_t request_signal; /* SIGUSR2: a snapshot with a scan now */
@@ -91,7 +99,7 @@ static void on_stop(int sig)
 
 static int fail(const char *fmt, const char *a, const char *b)
 {
-    fprintf(stderr, "leakaudit: attach: ");
+    fprintf(stderr, "leakaudit attach: ");
     fprintf(stderr, fmt, a, b);
     fputc('\n', stderr);
     return CLI_EXIT_ERROR;
@@ -106,7 +114,7 @@ static int add_track_spec(struct trc_opts *o, int is_file, const char *arg)
     if (is_file) {
         FILE *f = fopen(arg, "re");
         if (!f) {
-            fprintf(stderr, "leakaudit: attach: --track-file %s: %s\n", arg, strerror(errno));
+            fprintf(stderr, "leakaudit attach: --track-file %s: %s\n", arg, strerror(errno));
             return -1;
         }
         text = calloc(1, RES_SPEC_FILE_MAX + 1);
@@ -124,7 +132,7 @@ static int add_track_spec(struct trc_opts *o, int is_file, const char *arg)
     char err[256];
     res_spec_init(&check);
     if (res_spec_parse(&check, text, err, sizeof(err)) < 0) {
-        fprintf(stderr, "leakaudit: attach: %s %s: %s\n",
+        fprintf(stderr, "leakaudit attach: %s %s: %s\n",
                 is_file ? "--track-file" : "--track-resource", arg, err);
         free(text);
         return -1;
@@ -177,7 +185,9 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"progress", no_argument, NULL, 'P'},
         {"no-progress", no_argument, NULL, 'Q'},
         {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, CLI_OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
@@ -189,14 +199,15 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
     optind = 1;
     opterr = 0;
     int c, interval_given = 0;
-    while ((c = getopt_long(argc, argv, ":p:o:i:d:m:vh", longopts, NULL)) != -1) {
+    static const char *const reach_values[] = {"on", "end", "detach", "always", "off", NULL};
+    while ((c = getopt_long(argc, argv, ":p:o:i:d:m:vqh", longopts, NULL)) != -1) {
         char *end;
         long v;
         switch (c) {
         case 'p':
             v = strtol(optarg, &end, 10);
             if (*end || v <= 0 || v > INT32_MAX) {
-                fprintf(stderr, "leakaudit: attach: bad pid '%s'\n", optarg);
+                fprintf(stderr, "leakaudit attach: bad pid '%s'\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             o->pid = (int)v;
@@ -214,7 +225,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         case 'd':
             if (util_parse_duration_ms(optarg, c == 'i' ? &o->interval_ms : &o->duration_ms) ||
                 (c == 'i' && !o->interval_ms)) {
-                fprintf(stderr, "leakaudit: attach: bad %s '%s'\n",
+                fprintf(stderr, "leakaudit attach: bad %s '%s'\n",
                         c == 'i' ? "interval" : "duration", optarg);
                 return CLI_EXIT_USAGE;
             }
@@ -225,14 +236,14 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             else if (!strcmp(optarg, "sampled"))
                 o->mode = SNAP_MODE_SAMPLED;
             else {
-                fprintf(stderr, "leakaudit: attach: bad mode '%s' (full or sampled)\n", optarg);
+                fprintf(stderr, "leakaudit attach: bad mode '%s' (full or sampled)\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             break;
         case 'S':
             v = strtol(optarg, &end, 10);
             if (*end || v < 1 || v > TRC_MAX_STACK_DEPTH) {
-                fprintf(stderr, "leakaudit: attach: bad stack depth '%s' (1-%d)\n", optarg,
+                fprintf(stderr, "leakaudit attach: bad stack depth '%s' (1-%d)\n", optarg,
                         TRC_MAX_STACK_DEPTH);
                 return CLI_EXIT_USAGE;
             }
@@ -245,15 +256,18 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             o->fds = 0;
             break;
         case 'R':
-            if (!optarg || !strcmp(optarg, "always") || !strcmp(optarg, "on"))
+            if (!optarg)
+                optarg = (char *)cli_optional_value(argc, argv, reach_values);
+            /* alone it means what it means in run: on, at the end */
+            if (optarg && !strcmp(optarg, "always"))
                 o->reachability = TRC_REACH_ALWAYS;
-            else if (!strcmp(optarg, "detach"))
+            else if (!optarg || !strcmp(optarg, "detach") || !strcmp(optarg, "end") ||
+                     !strcmp(optarg, "on"))
                 o->reachability = TRC_REACH_DETACH;
             else if (!strcmp(optarg, "off"))
                 o->reachability = TRC_REACH_OFF;
             else {
-                fprintf(stderr,
-                        "leakaudit: attach: bad --reachability '%s' (always, detach, off)\n",
+                fprintf(stderr, "leakaudit attach: bad --reachability '%s' (end, always, off)\n",
                         optarg);
                 return CLI_EXIT_USAGE;
             }
@@ -272,28 +286,30 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             if (add_track_spec(o, c == 'Y', optarg) < 0)
                 return CLI_EXIT_USAGE;
             break;
+        case 'q':
+            o->progress = 0;
+            o->verbose = 0;
+            break;
         case 'h':
             fputs(usage, stdout);
             return -1;
-        case ':':
-            fprintf(stderr, "leakaudit: attach: option %s needs a value\n", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+        case CLI_OPT_VERSION:
+            cli_print_version("attach");
+            return -1;
         default:
-            fprintf(stderr, "leakaudit: attach: unknown option %s (see --help)\n",
-                    argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+            return cli_bad_option("attach", argc, argv, longopts, c);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "leakaudit: attach: unexpected argument '%s' (see --help)\n", argv[optind]);
+        fprintf(stderr, "leakaudit attach: unexpected argument '%s' (see --help)\n", argv[optind]);
         return CLI_EXIT_USAGE;
     }
     if (!o->pid) {
-        fprintf(stderr, "leakaudit: attach: -p PID is required (see --help)\n");
+        fprintf(stderr, "leakaudit attach: -p PID is required (see --help)\n");
         return CLI_EXIT_USAGE;
     }
     if (!o->heap && !o->fds && !o->track_specs) {
-        fprintf(stderr, "leakaudit: attach: --no-heap and --no-fds leave nothing to trace\n");
+        fprintf(stderr, "leakaudit attach: --no-heap and --no-fds leave nothing to trace\n");
         return CLI_EXIT_USAGE;
     }
     if (!interval_given)
@@ -433,12 +449,12 @@ static int snapshot(struct session *s, uint32_t trigger, int alive)
         if (trc_reach_scan(s->drain, s->probes, s->o.pid, &reach, s->err, sizeof(s->err)) == 0)
             v.reach = &reach;
         else
-            fprintf(stderr, "%sleakaudit: attach: %s\n", s->o.progress ? "\n" : "", s->err);
+            fprintf(stderr, "%sleakaudit attach: %s\n", s->o.progress ? "\n" : "", s->err);
     }
     int rc = trc_writer_write(s->writer, &v, trigger, s->err, sizeof(s->err));
     trc_reach_free(&reach);
     if (rc < 0)
-        fprintf(stderr, "%sleakaudit: attach: %s\n", s->o.progress ? "\n" : "", s->err);
+        fprintf(stderr, "%sleakaudit attach: %s\n", s->o.progress ? "\n" : "", s->err);
     return rc;
 }
 
@@ -632,7 +648,7 @@ int cmd_attach(int argc, char **argv)
 {
     struct session *s = calloc(1, sizeof(*s));
     if (!s) {
-        fprintf(stderr, "leakaudit: attach: out of memory\n");
+        fprintf(stderr, "leakaudit attach: out of memory\n");
         return CLI_EXIT_ERROR;
     }
     s->pidfd = -1;
