@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "tracer.h"
 #include "resspec.h"
+#include "safefile.h"
 #include "util.h"
 
 #include "bpf/trace_events.h"
@@ -44,7 +45,10 @@ static const char usage[] =
     "are listed as pre-existing. Needs root (or CAP_BPF + CAP_PERFMON).\n"
     "\n"
     "  -p, --pid PID          process to attach to\n"
-    "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>)\n"
+    "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>), created\n"
+    "                         0700; an existing one must be yours and not writable by\n"
+    "                         others\n"
+    "      --allow-shared-dir accept an output directory that is not private\n"
     "  -i, --interval S       a snapshot every S (e.g. 10, 500ms, 2m); default: only at detach\n"
     "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM or target exit\n"
     "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
@@ -154,6 +158,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"progress", no_argument, NULL, 'P'},
         {"no-progress", no_argument, NULL, 'Q'},
         {"verbose", no_argument, NULL, 'v'},
+        {"allow-shared-dir", no_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -237,6 +242,9 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             break;
         case 'v':
             o->verbose = 1;
+            break;
+        case 'A':
+            o->allow_shared_dir = 1;
             break;
         case 'X':
         case 'Y':
@@ -507,6 +515,22 @@ static void default_out_dir(struct trc_opts *o)
     snprintf(o->out_dir, sizeof(o->out_dir), "leakaudit-%d-%s", o->pid, stamp);
 }
 
+/* The output directory is checked before anything is attached, so a refusal
+ * costs the target nothing; temporaries of a killed earlier run go now. */
+static int check_out_dir(const struct trc_opts *o)
+{
+    const char *why;
+    int fd = safe_dir_open(o->out_dir, o->allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
+    if (fd < 0) {
+        fprintf(stderr, "leakaudit: attach: output directory %s: %s\n", o->out_dir,
+                why ? why : strerror(-fd));
+        return -1;
+    }
+    safe_clean_stale_tmp(fd);
+    close(fd);
+    return 0;
+}
+
 static void cleanup(struct session *s)
 {
     trc_res_close(s->res);       /* NULL-safe */
@@ -557,6 +581,8 @@ static int attach_session(struct session *s)
     }
     if (!o->out_dir[0])
         default_out_dir(o);
+    if (check_out_dir(o) < 0)
+        return CLI_EXIT_ERROR;
     s->pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 
     int rc = trc_drain_new(&s->drain, NULL, o);

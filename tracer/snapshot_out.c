@@ -9,6 +9,7 @@
  */
 #include "tracer.h"
 #include "modmap.h"
+#include "safefile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -138,10 +139,11 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
     char name[SNAP_MAX_NAME + 32];
     snprintf(name, sizeof(name), "%s.%06u.snap", w->series, w->seq);
     struct snap_writer *sw = &w->w;
-    int rc = snap_writer_open(sw, w->opts->out_dir, name);
+    int rc = snap_writer_open_flags(sw, w->opts->out_dir, name,
+                                    w->opts->allow_shared_dir ? SAFE_DIR_SHARED : 0);
     if (rc < 0) {
         snprintf(err, errlen, "cannot write snapshots into %s: %s", w->opts->out_dir,
-                 strerror(-rc));
+                 sw->why ? sw->why : strerror(-rc));
         return rc;
     }
     struct snap_header h = {
@@ -237,7 +239,7 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
     if (rc < 0) {
         snap_writer_abort(sw);
         snprintf(err, errlen, "cannot write snapshot %s/%s: %s", w->opts->out_dir, name,
-                 strerror(-rc));
+                 sw->why ? sw->why : strerror(-rc));
         return rc;
     }
     w->seq++;

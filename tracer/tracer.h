@@ -56,7 +56,8 @@ struct trc_opts {
     int progress;     /* status line on stderr */
     int reachability; /* TRC_REACH_*: when snapshots include a reachability scan */
     int verbose;
-    char *track_specs; /* resource specs, '|'-separated (docs/resources.md); NULL: none */
+    int allow_shared_dir; /* --allow-shared-dir: out_dir need not be private */
+    char *track_specs;    /* resource specs, '|'-separated (docs/resources.md); NULL: none */
 };
 
 /* A module of the target: the path it sees and the path we open. */
