@@ -6,7 +6,7 @@
  *
  * Init can be triggered by the first malloc, which may come before any
  * constructor runs (another preloaded library's constructor, libc itself), so
- * it does only what is safe that early: getenv, dlsym, mmap. Threads, signal
+ * it does only what is safe that early: secure_getenv, dlsym, mmap. Threads, signal
  * handlers and atfork handlers are set up in the constructor.
  */
 #include "shim.h"
@@ -119,6 +119,14 @@ void shim_init(void)
         }
         _exit(127);
     }
+    if (shim_cfg.off) {
+        /* A setuid/setgid program root did not allow (config.c): real
+         * functions only; shim_active and shim_fast_mode stay 0. */
+        shim_tls.busy = 0;
+        init_thread = 0;
+        __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+        return;
+    }
     shim_heap_init();
     if (shim_cfg.guard)
         shim_guard_init();
@@ -166,6 +174,8 @@ static void fork_child(void)
 __attribute__((constructor(101))) static void shim_constructor(void)
 {
     shim_init();
+    if (shim_cfg.off)
+        return;
     SHIM_UNTRACKED({
         shim_unwind_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -176,7 +186,7 @@ __attribute__((constructor(101))) static void shim_constructor(void)
 
 __attribute__((destructor(101))) static void shim_destructor(void)
 {
-    if (!shim_ready())
+    if (!shim_ready() || shim_cfg.off)
         return;
     if (shim_cfg.guard)
         SHIM_UNTRACKED(shim_guard_scan()); /* last look at every redzone */

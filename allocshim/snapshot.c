@@ -13,6 +13,7 @@
  */
 #include "shim.h"
 #include "modmap.h"
+#include "safefile.h"
 #include "stacktable.h"
 #include "util.h"
 
@@ -41,11 +42,13 @@ static int thread_running;
 static uint64_t next_due_ns; /* monotonic deadline of the next periodic snapshot */
 static int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 static uint64_t write_failures;
+static uid_t start_euid;
 static int failure_reported;
 
 static void make_series(void)
 {
     start_ns = util_realtime_ns();
+    start_euid = geteuid();
     util_read_exe(0, exe_path, sizeof(exe_path));
     const char *base = strrchr(exe_path, '/');
     base = base ? base + 1 : exe_path;
@@ -99,21 +102,20 @@ static void write_loss(const char *name, uint64_t v, void *arg)
     snap_write_loss(arg, name, v);
 }
 
-static void report_failure(int err)
+static void report_failure(int err, const char *why)
 {
     write_failures++;
     if (failure_reported || shim_cfg.quiet)
         return;
-    /* A child that switched to another user (setuid helpers, tests that
-     * drop privileges) cannot write into the private output directory.
-     * That is expected: stay silent rather than change its stderr. */
-    struct stat st;
-    if ((err == -EACCES || err == -EPERM) && stat(shim_cfg.out_dir, &st) == 0 &&
-        st.st_uid != geteuid())
+    /* A program that switched to another user since it started (servers
+     * dropping privileges, tests) cannot write into the private output
+     * directory. That is expected: stay silent rather than change its
+     * stderr. */
+    if ((err == -EACCES || err == -EPERM) && geteuid() != start_euid)
         return;
     failure_reported = 1;
     const char *parts[] = {"leakaudit: cannot write snapshots into ", shim_cfg.out_dir, ": ",
-                           strerror(-err), "\n"};
+                           why ? why : strerror(-err), "\n"};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
         if (write(2, parts[i], strlen(parts[i])) < 0)
             return;
@@ -123,7 +125,7 @@ int shim_snapshot_write(int trigger)
 {
     /* Not before the constructor named the series (allocations made by
      * other libraries' initialisers reach the hooks first). */
-    if (!shim_ready() || !series[0])
+    if (!shim_ready() || !series[0] || shim_cfg.off)
         return -EAGAIN;
     /* One snapshot at a time. The exit snapshot and the one written just
      * before a guard-mode abort wait for a running one (at most ~5 s, in
@@ -147,7 +149,8 @@ int shim_snapshot_write(int trigger)
     len += util_strlcpy(name + len, num, sizeof(name) - len);
     util_strlcpy(name + len, ".snap", sizeof(name) - len);
 
-    int rc = snap_writer_open(w, shim_cfg.out_dir, name);
+    int rc = snap_writer_open_flags(w, shim_cfg.out_dir, name,
+                                    shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0);
     if (rc == 0) {
         struct snap_header h = {.source = SNAP_SOURCE_SHIM,
                                 .mode = (uint32_t)shim_cfg.mode,
@@ -185,7 +188,7 @@ int shim_snapshot_write(int trigger)
         shim_heap_foreach_stack(write_heap, w);
         shim_reach_write(w, trigger);
         snap_begin_section(w, SNAP_SEC_FDS);
-        shim_fd_snapshot(w, w->fd);
+        shim_fd_snapshot(w, w->fd, w->dirfd);
         snap_begin_section(w, SNAP_SEC_MMAPS);
         shim_mmap_snapshot(w);
         snap_begin_section(w, SNAP_SEC_RESOURCES);
@@ -206,7 +209,7 @@ int shim_snapshot_write(int trigger)
         rc = snap_writer_commit(w);
     }
     if (rc < 0)
-        report_failure(rc);
+        report_failure(rc, w->why);
     else
         seq++;
     __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
@@ -308,7 +311,8 @@ static void *snapshot_thread(void *arg)
 
 void shim_snapshot_start_thread(void)
 {
-    if ((!shim_cfg.interval_ms && !shim_cfg.signal) || thread_running || !real_pthread_create)
+    if ((!shim_cfg.interval_ms && !shim_cfg.signal) || thread_running || !real_pthread_create ||
+        shim_cfg.off)
         return;
     thread_running = 1;
     pthread_t th;
@@ -370,9 +374,14 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 void shim_snapshot_init(void)
 {
     make_series();
-    int rc = util_mkdir_p(shim_cfg.out_dir);
-    if (rc < 0)
-        report_failure(rc);
+    const char *why;
+    int fd = safe_dir_open(shim_cfg.out_dir, shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
+    if (fd < 0) {
+        report_failure(fd, why);
+    } else {
+        safe_clean_stale_tmp(fd); /* left by writers that were killed mid-snapshot */
+        close(fd);
+    }
     if (shim_cfg.signal) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
