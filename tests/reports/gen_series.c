@@ -12,6 +12,7 @@
  * cache, churn, freed memory, fds, mmaps, corruption and losses.
  *
  *   gen_series SCENARIO OUTDIR [--snaps N] [--tracer] [--sampled] [--series NAME]
+ *              [--fake-module PATH] (the synthetic shim module's path)
  *     mixed    leak + plateau + churn + freed + folded stacks, fds, mmaps,
  *              corruption, loss counters
  *     clean    plateau + churn + freed only, no losses
@@ -50,6 +51,8 @@ static int g_malloc_mode; /* heaptrack-workload: really allocate */
 static size_t g_malloc_size;
 static uint64_t g_prepend[2]; /* synthetic inner frames (allocator/shim) */
 static int g_n_prepend;
+/* --fake-module PATH: where the synthetic shim module claims to live */
+static const char *g_fake_module = "/opt/leakaudit/lib/libleakaudit.so";
 
 /*
  * Plays the shim's part: frame 0 is the return address in the function that
@@ -276,9 +279,8 @@ static int open_snapshot(struct snap_writer *w, const struct series_cfg *c, uint
     snap_write_header(w, &h);
     snap_begin_section(w, SNAP_SEC_MODULES);
     modmap_foreach(0, write_module, w);
-    struct snap_module fake = {.start = FAKE_SHIM_START,
-                               .end = FAKE_SHIM_END,
-                               .path = "/opt/leakaudit/lib/libleakaudit.so"};
+    struct snap_module fake = {
+        .start = FAKE_SHIM_START, .end = FAKE_SHIM_END, .path = (char *)g_fake_module};
     snap_write_module(w, &fake);
     snap_end_section(w);
     snap_begin_section(w, SNAP_SEC_STACKS);
@@ -484,6 +486,8 @@ int main(int argc, char **argv)
             n_allocs = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--pid") && i + 1 < argc)
             c.pid = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--fake-module") && i + 1 < argc)
+            g_fake_module = argv[++i];
     }
     if (!strcmp(argv[1], "heaptrack-workload")) {
         for (int i = 2; i < argc; i++) {
