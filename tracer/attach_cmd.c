@@ -42,7 +42,8 @@ static const char usage[] =
     "Attach the eBPF tracer to a running process and record its outstanding heap\n"
     "allocations, fds and mmaps by call stack into snapshots (same format as\n"
     "`leakaudit run`). Only what happens after the attach is seen; fds already open\n"
-    "are listed as pre-existing. Needs root (or CAP_BPF + CAP_PERFMON).\n"
+    "are listed as pre-existing. Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN\n"
+    "for heap tracking), and permission to ptrace PID: same user, or CAP_SYS_PTRACE.\n"
     "\n"
     "  -p, --pid PID          process to attach to\n"
     "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>), created\n"
@@ -571,6 +572,8 @@ static int attach_session(struct session *s)
     if (!has_capabilities())
         return fail("%s%s", "permission denied: needs root or CAP_BPF and CAP_PERFMON",
                     " (effective capabilities lack them)");
+    if (trc_may_trace(o->pid, s->err, sizeof(s->err)) < 0)
+        return fail("%s%s", s->err, "");
     if (access(VMLINUX_BTF, R_OK) != 0)
         return fail("kernel without BTF: %s is missing (needs CONFIG_DEBUG_INFO_BTF=y)%s",
                     VMLINUX_BTF, "");
@@ -597,7 +600,10 @@ static int attach_session(struct session *s)
     if (rc < 0) {
         if (!target_alive(o->pid, s->start) || rc == -ESRCH)
             return fail("pid %s exited while attaching%s", pidstr, "");
-        return fail("%s%s", s->err, "");
+        return fail("%s%s", s->err,
+                    strstr(s->err, "uprobe") && strstr(s->err, "Permission denied")
+                        ? trc_uprobe_permission_hint()
+                        : "");
     }
     rc = trc_res_open(&s->res, o, s->err, sizeof(s->err));
     if (rc < 0) {
