@@ -12,6 +12,7 @@
  * by root and writable by nobody else (docs/options.md, "setuid programs").
  */
 #include "shim.h"
+#include "retention.h"
 #include "util.h"
 
 #include <fcntl.h>
@@ -72,6 +73,8 @@ void shim_config_load(void)
     c->interval_ms = SHIM_DEFAULT_INTERVAL_MS;
     c->sample_period = SHIM_DEFAULT_SAMPLE_PERIOD;
     util_strlcpy(c->out_dir, "leakaudit-out", sizeof(c->out_dir));
+    c->max_disk = RETAIN_DEFAULT_MAX_DISK;
+    c->thin = 1;
     util_strlcpy(c->allocator, "", sizeof(c->allocator));
 
     if (getauxval(AT_SECURE)) {
@@ -85,6 +88,26 @@ void shim_config_load(void)
     uint64_t n;
     if ((v = shim_getenv("LEAKAUDIT_ALLOW_SHARED_DIR")))
         c->allow_shared_dir = strcmp(v, "0") != 0 && *v;
+    if ((v = shim_getenv("LEAKAUDIT_MAX_DISK"))) {
+        if (parse_uint(v, &n) == 0)
+            c->max_disk = n;
+        else
+            warn("LEAKAUDIT_MAX_DISK", v);
+    }
+    if ((v = shim_getenv("LEAKAUDIT_KEEP_FOR"))) {
+        if (util_parse_duration_ms(v, &n) == 0)
+            c->keep_for_s = n / 1000;
+        else
+            warn("LEAKAUDIT_KEEP_FOR", v);
+    }
+    if ((v = shim_getenv("LEAKAUDIT_THIN"))) {
+        if (!strcmp(v, "on") || !strcmp(v, "1"))
+            c->thin = 1;
+        else if (!strcmp(v, "off") || !strcmp(v, "0"))
+            c->thin = 0;
+        else
+            warn("LEAKAUDIT_THIN", v);
+    }
     if ((v = shim_getenv("LEAKAUDIT_OUT")) && *v)
         util_strlcpy(c->out_dir, v, sizeof(c->out_dir));
     if ((v = shim_getenv("LEAKAUDIT_MODE"))) {

@@ -46,6 +46,13 @@ static const char usage_text[] =
     "                           (LEAKAUDIT_ALLOW_SHARED_DIR=1)\n"
     "  -i, --interval SECONDS   seconds between snapshots, 0 = only at exit/signal\n"
     "                           (LEAKAUDIT_INTERVAL, default 10)\n"
+    "      --max-disk SIZE      bytes the series may take on disk; the oldest thinned\n"
+    "                           snapshots go first, the first and the peak stay\n"
+    "                           (LEAKAUDIT_MAX_DISK, default 1G, 0 = no bound)\n"
+    "      --keep-for DURATION  delete snapshots older than this, e.g. 7d is 168h\n"
+    "                           (LEAKAUDIT_KEEP_FOR, default: forever)\n"
+    "      --thin on|off        keep every snapshot for an hour, then one per 10 min,\n"
+    "                           after a day one per hour (LEAKAUDIT_THIN, default on)\n"
     "  -m, --mode full|sampled  every allocation, or Poisson-sampled by bytes for\n"
     "                           always-on use (LEAKAUDIT_MODE, default full)\n"
     "      --sample-period SIZE mean bytes between samples (LEAKAUDIT_SAMPLE_PERIOD, 512K)\n"
@@ -367,6 +374,9 @@ int cmd_run(int argc, char **argv)
                                          {"top", required_argument, NULL, 't'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"allow-shared-dir", no_argument, NULL, 'A'},
+                                         {"max-disk", required_argument, NULL, 'K'},
+                                         {"keep-for", required_argument, NULL, 'k'},
+                                         {"thin", required_argument, NULL, 'N'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL, *allocator = "glibc";
@@ -496,6 +506,31 @@ int cmd_run(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'K':
+            if (util_parse_size(optarg, &v) < 0) {
+                fprintf(stderr, "leakaudit: run: --max-disk %s: not a size (e.g. 512M, 2G, 0)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_MAX_DISK", optarg, 1);
+            break;
+        case 'k':
+            if (util_parse_duration_ms(optarg, &v) < 0 || v < 1000) {
+                fprintf(stderr,
+                        "leakaudit: run: --keep-for %s: expected a duration of at least "
+                        "1s (e.g. 90m, 168h)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_KEEP_FOR", optarg, 1);
+            break;
+        case 'N':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "leakaudit: run: --thin %s: expected on or off\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_THIN", optarg, 1);
             break;
         case 'A':
             shared = 1;

@@ -83,6 +83,9 @@ struct shim_config {
     char out_dir[SNAP_MAX_PATH];
     char allocator[SNAP_MAX_NAME];
     int allow_shared_dir; /* LEAKAUDIT_ALLOW_SHARED_DIR: out_dir need not be private */
+    uint64_t max_disk;    /* LEAKAUDIT_MAX_DISK: bytes per series, 0 = unbounded */
+    uint64_t keep_for_s;  /* LEAKAUDIT_KEEP_FOR: 0 = forever */
+    int thin;             /* LEAKAUDIT_THIN: thinning schedule for old snapshots */
     int off;              /* a setuid/setgid program root did not allow: pass everything through */
 };
 

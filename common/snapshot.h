@@ -329,13 +329,14 @@ int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen);
 /* Streaming writer state. Lives in caller memory (static or mmap'd in the shim). */
 struct snap_writer {
     int fd;
-    int error;       /* first -errno seen; sticky: later calls are no-ops */
-    int in_section;  /* a section is open */
-    uint32_t crc;    /* running CRC32 of every byte written */
-    uint64_t offset; /* bytes written so far (buffered included) */
-    size_t used;     /* bytes in buf */
-    int dirfd;       /* the output directory, open while the file is written */
-    const char *why; /* after a policy refusal (-EPERM/-EEXIST): what was wrong */
+    int error;                /* first -errno seen; sticky: later calls are no-ops */
+    int in_section;           /* a section is open */
+    uint32_t crc;             /* running CRC32 of every byte written */
+    uint64_t offset;          /* bytes written so far (buffered included) */
+    size_t used;              /* bytes in buf */
+    uint64_t heap_live_bytes; /* sum of live_bytes of the heap records written */
+    int dirfd;                /* the output directory, open while the file is written */
+    const char *why;          /* after a policy refusal (-EPERM/-EEXIST): what was wrong */
     char tmp_name[320];
     char name[256];
     char final_path[SNAP_MAX_PATH];

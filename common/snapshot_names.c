@@ -196,6 +196,8 @@ const char *snap_loss_note(const char *name)
         {"pending_stale", "calls that never returned (longjmp, exceptions, detach)"},
         {"caller_unknown", "allocations whose return address was not found"},
         {"recvmmsg_unparsed", "fds received by recvmmsg (they show as unattributed)"},
+        {"snapshots_retired", "older snapshots of this series deleted by retention (thinning, "
+                              "--max-disk, --keep-for; docs/snapshot-format.md)"},
     };
     for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
         if (!strcmp(name, notes[i].name))

@@ -215,6 +215,7 @@ int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e)
 {
     if (begin_record(w, 8 + 6 * 8) < 0)
         return w->error;
+    w->heap_live_bytes += e->live_bytes;
     put_u32(w, e->stack_id);
     put_u32(w, e->flags);
     put_u64(w, e->live_bytes);

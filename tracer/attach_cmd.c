@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "tracer.h"
 #include "resspec.h"
+#include "retention.h"
 #include "safefile.h"
 #include "util.h"
 
@@ -50,6 +51,10 @@ static const char usage[] =
     "                         0700; an existing one must be yours and not writable by\n"
     "                         others\n"
     "      --allow-shared-dir accept an output directory that is not private\n"
+    "      --max-disk SIZE    bytes the series may take on disk (default 1G, 0 = no bound)\n"
+    "      --keep-for D       delete snapshots older than D (default: forever)\n"
+    "      --thin on|off      every snapshot for an hour, then one per 10 min, after a\n"
+    "                         day one per hour; first and peak always kept (default on)\n"
     "  -i, --interval S       a snapshot every S (e.g. 10, 500ms, 2m); default: only at detach\n"
     "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM or target exit\n"
     "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
@@ -160,6 +165,9 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"no-progress", no_argument, NULL, 'Q'},
         {"verbose", no_argument, NULL, 'v'},
         {"allow-shared-dir", no_argument, NULL, 'A'},
+        {"max-disk", required_argument, NULL, 'K'},
+        {"keep-for", required_argument, NULL, 'k'},
+        {"thin", required_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -169,6 +177,8 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
     o->heap = o->fds = 1;
     o->progress = -1;
     o->reachability = TRC_REACH_DETACH;
+    o->max_disk = RETAIN_DEFAULT_MAX_DISK;
+    o->thin = 1;
     optind = 1;
     opterr = 0;
     int c;
@@ -246,6 +256,28 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             break;
         case 'A':
             o->allow_shared_dir = 1;
+            break;
+        case 'K':
+            if (util_parse_size(optarg, &o->max_disk) < 0) {
+                fprintf(stderr, "leakaudit: attach: bad --max-disk '%s'\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'k': {
+            uint64_t ms;
+            if (util_parse_duration_ms(optarg, &ms) < 0 || ms < 1000) {
+                fprintf(stderr, "leakaudit: attach: bad --keep-for '%s'\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            o->keep_for_s = ms / 1000;
+            break;
+        }
+        case 'N':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "leakaudit: attach: bad --thin '%s' (on or off)\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            o->thin = !strcmp(optarg, "on");
             break;
         case 'X':
         case 'Y':

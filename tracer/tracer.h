@@ -57,6 +57,9 @@ struct trc_opts {
     int reachability; /* TRC_REACH_*: when snapshots include a reachability scan */
     int verbose;
     int allow_shared_dir; /* --allow-shared-dir: out_dir need not be private */
+    uint64_t max_disk;    /* --max-disk: bytes per series, 0 = unbounded */
+    uint64_t keep_for_s;  /* --keep-for: 0 = forever */
+    int thin;             /* --thin on|off */
     char *track_specs;    /* resource specs, '|'-separated (docs/resources.md); NULL: none */
 };
 
