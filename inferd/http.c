@@ -395,8 +395,11 @@ static void *http_watchdog(void *arg)
         uint64_t now = inferd_now_ns();
         pthread_mutex_lock(&h->mu);
         for (struct http_conn *c = h->conns.next; c != &h->conns; c = c->next) {
-            if (!c->headers_done && !c->cut &&
-                now - c->request_start_ns > HTTP_HEADER_DEADLINE_S * 1000000000ull) {
+            /* request_start_ns may be set by an MHD thread after `now` was
+             * read: such a request is young, not 2^64 ns old. */
+            uint64_t start = __atomic_load_n(&c->request_start_ns, __ATOMIC_RELAXED);
+            if (!c->headers_done && !c->cut && now > start &&
+                now - start > HTTP_HEADER_DEADLINE_S * 1000000000ull) {
                 shutdown(c->fd, SHUT_RDWR);
                 c->cut = true;
             }
@@ -475,7 +478,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     /* keep-alive: the next request on this connection gets its own deadline */
     struct http_conn *c = http_conn_of(conn);
     if (c) {
-        c->request_start_ns = inferd_now_ns();
+        __atomic_store_n(&c->request_start_ns, inferd_now_ns(), __ATOMIC_RELAXED);
         c->headers_done = false;
     }
 }
