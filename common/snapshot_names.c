@@ -186,6 +186,8 @@ const char *snap_loss_note(const char *name)
     static const struct {
         const char *name, *note;
     } notes[] = {
+        {"snapshots_retired", "older snapshots of this series deleted by retention (thinning, "
+                              "--max-disk, --keep-for; docs/snapshot-format.md)"},
         {"heap_table_overloaded", "the shim's address table held over 4 blocks per bucket "
                                   "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"},
         {"guard_page_slots_full", "sampled blocks that got no guard page: every slot was live or "
@@ -196,8 +198,6 @@ const char *snap_loss_note(const char *name)
         {"pending_stale", "calls that never returned (longjmp, exceptions, detach)"},
         {"caller_unknown", "allocations whose return address was not found"},
         {"recvmmsg_unparsed", "fds received by recvmmsg (they show as unattributed)"},
-        {"snapshots_retired", "older snapshots of this series deleted by retention (thinning, "
-                              "--max-disk, --keep-for; docs/snapshot-format.md)"},
     };
     for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
         if (!strcmp(name, notes[i].name))
