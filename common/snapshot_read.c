@@ -647,42 +647,37 @@ uint64_t snapshot_loss(const struct snapshot *s, const char *name)
 
 /* File names are SERIES.SEQ.snap with SEQ zero-padded to 6 digits -- and
  * longer past 999,999, where a plain strcmp would put 1000000 before 999999.
- * So runs of digits compare as numbers (then as text, for "01" vs "1"):
- * files order by series, then by sequence number, at any length. */
-static int cmp_natural(const char *x, const char *y)
+ * So names compare by SERIES (strcmp: its hex start time sorts as text),
+ * then by SEQ as a number: by series, then by time, at any length. */
+static size_t seq_start(const char *path, size_t *digits)
 {
-    while (*x && *y) {
-        if (isdigit((unsigned char)*x) && isdigit((unsigned char)*y)) {
-            while (*x == '0' && isdigit((unsigned char)x[1]))
-                x++;
-            while (*y == '0' && isdigit((unsigned char)y[1]))
-                y++;
-            size_t lx = 0, ly = 0;
-            while (isdigit((unsigned char)x[lx]))
-                lx++;
-            while (isdigit((unsigned char)y[ly]))
-                ly++;
-            if (lx != ly)
-                return lx < ly ? -1 : 1;
-            int c = strncmp(x, y, lx);
-            if (c)
-                return c;
-            x += lx;
-            y += ly;
-            continue;
-        }
-        if (*x != *y)
-            return (unsigned char)*x < (unsigned char)*y ? -1 : 1;
-        x++;
-        y++;
-    }
-    return (unsigned char)*x < (unsigned char)*y ? -1 : (unsigned char)*x > (unsigned char)*y;
+    size_t len = strlen(path);
+    *digits = 0;
+    if (len < 7 || strcmp(path + len - 5, ".snap"))
+        return len;
+    size_t end = len - 5, i = end;
+    while (i > 0 && isdigit((unsigned char)path[i - 1]))
+        i--;
+    if (i == end || i == 0 || path[i - 1] != '.')
+        return len;
+    *digits = end - i;
+    return i;
 }
 
 static int cmp_path(const void *a, const void *b)
 {
     const char *x = *(char *const *)a, *y = *(char *const *)b;
-    int c = cmp_natural(x, y);
+    size_t dx, dy, sx = seq_start(x, &dx), sy = seq_start(y, &dy);
+    if (!dx || !dy || sx != sy || strncmp(x, y, sx))
+        return strcmp(x, y);
+    const char *nx = x + sx, *ny = y + sy;
+    while (dx > 1 && *nx == '0')
+        nx++, dx--;
+    while (dy > 1 && *ny == '0')
+        ny++, dy--;
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    int c = strncmp(nx, ny, dx);
     return c ? c : strcmp(x, y);
 }
 

@@ -340,6 +340,21 @@ static void test_sequence_numbers_past_999999_order_right(void **state)
     }
     free(paths);
     assert_int_equal(next, 4);
+
+    /* series names still sort as text: hex start times 0x19 < 0x1a */
+    write_sample("h.19.000001.snap");
+    write_sample("h.1a.000000.snap");
+    n = snapshot_list_dir(dir, &paths, err, sizeof(err));
+    int i19 = -1, i1a = -1;
+    for (int i = 0; i < n; i++) {
+        if (strstr(paths[i], "/h.19."))
+            i19 = i;
+        if (strstr(paths[i], "/h.1a."))
+            i1a = i;
+        free(paths[i]);
+    }
+    free(paths);
+    assert_true(i19 >= 0 && i19 < i1a);
 }
 
 /* A CRC-valid file with values no capture produces is an error naming the
