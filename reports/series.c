@@ -261,14 +261,15 @@ void rpt_series_free(struct rpt_series *s)
  * writers never change what an id means within a series (their stack tables
  * only grow), so on a long series the id is resolved and hashed once, not
  * once per snapshot -- that lookup was most of `report`'s time on a week of
- * snapshots. The cache is dropped when the series or the module map
- * changes, and an entry is used only when the stack's depth and outermost
- * frames still match.
+ * snapshots. The format only promises ids unique within a file, so an
+ * entry is used only when the stack's depth and a 64-bit hash of its raw
+ * frames match; the cache is dropped when the series or the module map
+ * changes.
  */
 struct row_cache_entry {
     uint32_t row; /* index + 1 in the heap table, 0 = none */
     uint32_t depth;
-    uint64_t first, last; /* raw frames */
+    uint64_t frames_hash; /* of the raw frames: ids need not be stable across files */
 };
 #define ROW_CACHE_MAX_ID (1u << 24)
 
@@ -311,6 +312,14 @@ static uint64_t row_cache_key(const struct merge *m)
     return h;
 }
 
+static uint64_t hash_frames(const uint64_t *frames, uint32_t depth)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
+    for (uint32_t i = 0; i < depth; i++)
+        h = mix64(h ^ frames[i] ^ ((uint64_t)i << 56));
+    return h;
+}
+
 /* The heap row for stack_id (see struct row_cache_entry). */
 static struct rpt_row *heap_row(struct merge *m, uint32_t stack_id, uint32_t *depth)
 {
@@ -318,6 +327,7 @@ static struct rpt_row *heap_row(struct merge *m, uint32_t stack_id, uint32_t *de
     const struct snap_stack *st =
         stack_id != SNAP_STACK_NONE ? snapshot_find_stack(m->snap, stack_id) : NULL;
     struct row_cache_entry *c = NULL;
+    uint64_t fh = 0;
     if (st && st->depth && stack_id < ROW_CACHE_MAX_ID) {
         if (stack_id >= m->heap_rows_cap) {
             size_t ncap = m->heap_rows_cap ? m->heap_rows_cap : 1024;
@@ -332,17 +342,18 @@ static struct rpt_row *heap_row(struct merge *m, uint32_t stack_id, uint32_t *de
         }
         if (stack_id < m->heap_rows_cap)
             c = &m->heap_rows[stack_id];
-        if (c && c->row && c->depth == st->depth && c->first == st->frames[0] &&
-            c->last == st->frames[st->depth - 1]) {
-            *depth = c->depth;
-            return &t->rows[c->row - 1];
+        if (c) {
+            fh = hash_frames(st->frames, st->depth);
+            if (c->row && c->depth == st->depth && c->frames_hash == fh) {
+                *depth = c->depth;
+                return &t->rows[c->row - 1];
+            }
         }
     }
     uint32_t d = resolve(m, stack_id);
     struct rpt_row *r = table_get(t, m->locs, d, 0, m->s->n_snaps, m->k);
     if (r && c && d) {
-        *c = (struct row_cache_entry){(uint32_t)(r - t->rows) + 1, st->depth, st->frames[0],
-                                      st->frames[st->depth - 1]};
+        *c = (struct row_cache_entry){(uint32_t)(r - t->rows) + 1, st->depth, fh};
     }
     *depth = d;
     return r;

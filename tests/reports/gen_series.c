@@ -24,6 +24,9 @@
  *              one-hour spike on day 3 (the peak), with the default retention
  *              applied after each snapshot as the shim does (retention.h);
  *              --sim writes only the snapshots retention keeps
+ *     idswap   two stacks whose ids trade places from one snapshot to the
+ *              next (the format promises ids unique only within a file):
+ *              100 B live in one, 5000 B in the other, constant
  *   gen_series heaptrack-workload --stacks N --allocs M --snaps R
  *              really malloc()s the same way along the same stacks (for
  *              heaptrack in bench/report.sh)
@@ -451,6 +454,32 @@ static int scenario_bench(const struct series_cfg *c, uint32_t n_stacks, uint64_
     return 0;
 }
 
+static int scenario_idswap(struct series_cfg *c)
+{
+    tree_init();
+    uint32_t a = tree_stack(1), b = tree_stack(2); /* ids 1 and 2 in g_stacks */
+    struct stack sa = g_stacks[a - 1], sb = g_stacks[b - 1];
+    struct snap_writer *w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->n_snaps; i++) {
+        int swap = i % 2;
+        g_stacks[a - 1] = swap ? sb : sa;
+        g_stacks[b - 1] = swap ? sa : sb;
+        int rc = open_snapshot(w, c, i);
+        if (rc < 0)
+            return rc;
+        snap_begin_section(w, SNAP_SEC_HEAP);
+        heap(w, swap ? b : a, 100, 1, 0);  /* stack A */
+        heap(w, swap ? a : b, 5000, 5, 0); /* stack B */
+        snap_end_section(w);
+        if (finish(w) < 0)
+            return -EIO;
+    }
+    free(w);
+    return 0;
+}
+
 static void week_retire(uint32_t seq, void *arg)
 {
     const struct series_cfg *c = arg;
@@ -644,6 +673,8 @@ int main(int argc, char **argv)
         g_n_stacks = 0;
         if (rc == 0)
             rc = scenario_mixed(&b, 0, 0);
+    } else if (!strcmp(argv[1], "idswap")) {
+        rc = scenario_idswap(&c);
     } else if (!strcmp(argv[1], "week")) {
         rc = scenario_week(&c, n_stacks, interval_s ? interval_s : 10, sim);
     } else if (!strcmp(argv[1], "bench")) {
