@@ -47,14 +47,7 @@ static const char usage[] =
     "for heap tracking), and permission to ptrace PID: same user, or CAP_SYS_PTRACE.\n"
     "\n"
     "  -p, --pid PID          process to attach to\n"
-    "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>), created\n"
-    "                         0700; an existing one must be yours and not writable by\n"
-    "                         others\n"
-    "      --allow-shared-dir accept an output directory that is not private\n"
-    "      --max-disk SIZE    bytes the series may take on disk (default 1G, 0 = no bound)\n"
-    "      --keep-for D       delete snapshots older than D (default: forever)\n"
-    "      --thin on|off      every snapshot for an hour, then one per 10 min, after a\n"
-    "                         day one per hour; first and peak always kept (default on)\n"
+    "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>)\n"
     "  -i, --interval S       a snapshot every S (e.g. 10, 500ms, 2m); default: only at detach\n"
     "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM or target exit\n"
     "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
@@ -74,6 +67,12 @@ static const char usage[] =
     "      --progress         status line on stderr even when it is not a terminal\n"
     "      --no-progress      no status line\n"
     "  -v, --verbose          say what was attached and where\n"
+    "      --allow-shared-dir accept an -o directory that is not private (by default it is\n"
+    "                         created 0700, or must be yours and not writable by others)\n"
+    "      --max-disk SIZE    bytes the series may take on disk (default 1G, 0 = no bound)\n"
+    "      --keep-for D       delete snapshots older than D (default: forever)\n"
+    "      --thin on|off      every snapshot for an hour, then one per 10 min, after a\n"
+    "                         day one per hour; first and peak always kept (default on)\n"
     "  -h, --help             this help\n";
 
 static volatile sig_atomic_t stop_signal;
