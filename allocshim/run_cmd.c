@@ -763,14 +763,15 @@ int cmd_run(int argc, char **argv)
             say_dir_error(dir, rc, why);
             if (exit_code == 0)
                 exit_code = CLI_EXIT_ERROR;
-        } else if (at_exit < 0) {
+        } else if (at_exit < 0 && !quiet) {
+            /* Not an error of ours: the directory is fine. A program that
+             * ends with _exit (dash does) writes no exit snapshot; CMD's
+             * status stays the exit status. */
             fprintf(stderr,
                     "leakaudit run: no snapshot from pid %d in %s: it exec'd a static or "
                     "setuid/setgid binary, changed user, or ended with _exit before its "
                     "first snapshot\n",
                     pid, dir);
-            if (exit_code == 0)
-                exit_code = CLI_EXIT_ERROR;
         }
     }
     if (!quiet)
