@@ -624,8 +624,31 @@ struct live_visit {
 static void visit_live(const struct shim_node *n, void *arg)
 {
     const struct live_visit *v = arg;
-    if (!(n->flags & SHIM_BLOCK_FREED)) /* a guard page block in its freed window */
+    /* a guard page block in its freed window; glibc's exit-handler lists,
+     * which exit() frees right after the final scan */
+    if (!(n->flags & (SHIM_BLOCK_FREED | SHIM_BLOCK_EXIT_LIST)))
         v->cb(n->addr, n->bytes, n->stack_id, v->arg);
+}
+
+struct flag_visit {
+    uint32_t flag;
+    void (*cb)(uintptr_t addr, uint64_t bytes, void *arg);
+    void *arg;
+};
+
+static void visit_flagged(const struct shim_node *n, void *arg)
+{
+    const struct flag_visit *v = arg;
+    if (n->flags & v->flag)
+        v->cb(n->addr, n->bytes, v->arg);
+}
+
+void shim_heap_foreach_flagged_stopped(uint32_t flag,
+                                       void (*cb)(uintptr_t addr, uint64_t bytes, void *arg),
+                                       void *arg)
+{
+    struct flag_visit v = {flag, cb, arg};
+    walk(0, visit_flagged, &v);
 }
 
 void shim_heap_foreach_live_stopped(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,

@@ -786,6 +786,14 @@ static void collect_block(uintptr_t addr, uint64_t bytes, uint32_t stack_id, voi
     c->blocks[c->n++] = (struct rmark_block){.addr = addr, .size = bytes, .stack_id = stack_id};
 }
 
+/* glibc's exit-handler lists are left out of the blocks (exit() frees them
+ * right after this scan) but what they point to -- the arguments of
+ * registered destructors -- stays reachable through them until then. */
+static void scan_exit_list(uintptr_t addr, uint64_t bytes, void *arg)
+{
+    rmark_scan_root(arg, addr, addr + bytes);
+}
+
 static void count_live(const struct snap_heap_entry *e, void *arg)
 {
     *(uint64_t *)arg += e->live_count;
@@ -882,6 +890,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     rmark_begin(&m);
     for (size_t i = 0; i < n_segments; i++)
         scan_mapped(&m, segments[i].start, segments[i].end);
+    shim_heap_foreach_flagged_stopped(SHIM_BLOCK_EXIT_LIST, scan_exit_list, &m);
     for (int i = 0; i < n_stopped; i++) {
         mark_live_stack(slots[i].sp);
         rmark_scan_values(&m, slots[i].regs, NGREG);

@@ -15,6 +15,7 @@
  *   snapshot.c      writing snapshots (periodic thread, signal, exit)
  *   termsig.c       final snapshot on SIGINT/SIGTERM/SIGHUP deaths; sigaction/signal
  *   resources.c     paired C-API resources: GOT patching, handles by stack
+ *   exit_hooks.c    the atexit family: glibc's exit-handler lists left out of the exit scan
  *
  * Rules on the hot path (malloc/free): no allocation through the audited
  * allocator, no global lock per call, no recursion. A per-thread `busy` flag
@@ -103,13 +104,14 @@ struct shim_tls {
     uint64_t rng;                 /* sampled mode: xorshift state */
     struct shim_node *free_nodes; /* per-thread cache of address-table nodes */
     uint32_t n_free_nodes;
-    int32_t poll_countdown; /* recorded allocations until the next snapshot poll */
-    int32_t page_countdown; /* guard pages: allocations until the next page slot */
-    int page_started;       /* guard pages: this thread's first distance was drawn */
-    uint32_t page_edges;    /* guard pages: blocks placed (3 of 4 at the right edge) */
+    int32_t poll_countdown;      /* recorded allocations until the next snapshot poll */
+    int32_t page_countdown;      /* guard pages: allocations until the next page slot */
+    int page_started;            /* guard pages: this thread's first distance was drawn */
+    uint32_t page_edges;         /* guard pages: blocks placed (3 of 4 at the right edge) */
     struct unw_cache *unw_cache; /* unwind.c: row cache and the previous capture */
     int unw_cache_gone;          /* the thread is exiting: its cache went back to the pool */
     int in_capture;              /* a capture is running (a signal handler's nested one) */
+    int in_exit_registration;    /* exit_hooks.c: inside __cxa_atexit / atexit / on_exit */
 };
 
 extern struct shim_config shim_cfg;
@@ -210,9 +212,10 @@ static inline int shim_heap_maybe_tracked(const void *p)
 }
 void shim_heap_after_fork_child(void);
 /* Guard mode: a block's record and its state. */
-#define SHIM_BLOCK_FREED    0x1u /* a page block whose slot is in the freed window */
-#define SHIM_BLOCK_REPORTED 0x2u /* a corruption of it was already reported */
-#define SHIM_BLOCK_PAGE     0x4u /* lives in a guard-page slot */
+#define SHIM_BLOCK_FREED     0x1u /* a page block whose slot is in the freed window */
+#define SHIM_BLOCK_REPORTED  0x2u /* a corruption of it was already reported */
+#define SHIM_BLOCK_PAGE      0x4u /* lives in a guard-page slot */
+#define SHIM_BLOCK_EXIT_LIST 0x8u /* glibc's exit-handler list: exit() frees it after the scan */
 enum { SHIM_LOOKUP_NONE = 0, SHIM_LOOKUP_LIVE = 1, SHIM_LOOKUP_FREED = 2 };
 struct shim_block_info {
     uint64_t size;
@@ -270,6 +273,11 @@ void shim_guard_page_release(void *p, void *frame, void *ret);
 void shim_heap_foreach_live_stopped(void (*cb)(uintptr_t addr, uint64_t bytes, uint32_t stack_id,
                                                void *arg),
                                     void *arg);
+/* The same walk over the blocks that carry flag (SHIM_BLOCK_EXIT_LIST: the
+ * scan's extra roots, never reported). */
+void shim_heap_foreach_flagged_stopped(uint32_t flag,
+                                       void (*cb)(uintptr_t addr, uint64_t bytes, void *arg),
+                                       void *arg);
 /* Keeps the address table from growing (fork, stop-the-world scans). */
 void shim_heap_layout_hold(void);
 void shim_heap_layout_release(void);
@@ -348,6 +356,8 @@ static inline __attribute__((always_inline)) void shim_record_alloc(void *p, siz
     int saved = errno;
     uint32_t id = shim_capture_stack_id(frame_addr, ret);
     shim_heap_on_alloc(p, size, id, kind);
+    if (SHIM_UNLIKELY(shim_tls.in_exit_registration))
+        shim_heap_set_flag(p, SHIM_BLOCK_EXIT_LIST);
     if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
         shim_snapshot_poll();
     errno = saved;
