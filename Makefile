@@ -6,6 +6,8 @@
 #   make check      the same tests against an ASan+UBSan build in build-san/
 #   make demo       deps + build + the end-to-end demo (scripts/demo.sh)
 #   make format     clang-format every C source and header
+#   make install    PREFIX=/usr/local DESTDIR= : binary, shim, man pages,
+#                   bash completion (cli/part.mk); make uninstall
 #   make clean
 #
 # Each part adds its own rules in <part>/part.mk; this file only holds what
@@ -48,7 +50,7 @@ include common/part.mk
 include $(filter-out common/part.mk,$(wildcard */part.mk))
 
 # The front-end: cli/main.c dispatches to each part's subcommand objects.
-$(BIN)/leakaudit: $(OBJ)/cli/main.o $(LEAKAUDIT_OBJS) $(COMMON_LIB)
+$(BIN)/leakaudit: $(OBJ)/cli/main.o $(OBJ)/cli/opts.o $(LEAKAUDIT_OBJS) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_TOOL) -o $@ $^ $(LEAKAUDIT_LIBS) $(COMMON_LIBS)
 ALL_TARGETS += $(BIN)/leakaudit

@@ -991,8 +991,14 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
     /* the faulting instruction, then its function's callers by frame pointer */
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-    frames[depth++] = pc + 1; /* reports subtract 1 from return addresses */
     uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    if (shim_cfg.unwind != SNAP_UNWIND_FP) {
+        /* the call-frame information: right through leaf functions
+         * (memset) and code without frame pointers */
+        depth = shim_capture_at(frames, pc, sp, fp);
+        goto have_stack;
+    }
+    frames[depth++] = pc + 1; /* reports subtract 1 from return addresses */
     /* A leaf function (memset, memcpy) has no frame of its own: its caller's
      * return address is at the stack pointer. Take it if it points just
      * after a call instruction in loaded code. */
@@ -1009,9 +1015,14 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
         frames[depth++] = r;
         fp = ((const uintptr_t *)fp)[0];
     }
+#elif defined(__aarch64__)
+    depth = shim_capture_at(frames, uc->uc_mcontext.pc, uc->uc_mcontext.sp, uc->uc_mcontext.regs[29]);
+    goto have_stack;
 #else
     frames[depth++] = a;
+    goto have_stack;
 #endif
+have_stack:;
     uint32_t access = stk_table_intern(shim_stacks(), frames, depth);
     uint64_t idx = (a - pool_lo) / (uint64_t)page_size;
     struct snap_corruption c = {.access_stack = access};

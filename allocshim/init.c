@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -157,6 +158,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     shim_guard_fork_release();
+    shim_unwind_fork_child();
     shim_heap_after_fork_child();
     shim_res_after_fork_child();
     shim_mmap_fork_child();
@@ -170,15 +172,50 @@ __attribute__((constructor(101))) static void shim_constructor(void)
         shim_unwind_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         shim_snapshot_init();
+        shim_termsig_init();
         shim_res_init();
     });
 }
 
+uint64_t shim_exit_sp;
+
+#define CXX_FREERES_SYMBOL "_ZN9__gnu_cxx9__freeresEv" /* __gnu_cxx::__freeres() */
+
+/* The exit snapshot (and its reachability scan): after every destructor. */
+static __attribute__((noinline)) void shim_exit_late(void)
+{
+    /* The caller's stack pointer before the call: above our return address
+     * and saved frame pointer (the shim is built with frame pointers). */
+    __atomic_store_n(&shim_exit_sp, (uint64_t)(uintptr_t)__builtin_frame_address(0) + 16,
+                     __ATOMIC_RELEASE);
+    if (shim_cfg.guard)
+        SHIM_UNTRACKED(shim_guard_scan()); /* last look at every redzone */
+    if (shim_cfg.reachability && shim_cfg.mode == SNAP_MODE_FULL && shim_cfg.track_heap) {
+        /* As valgrind does by default (--run-cxx-freeres=yes): libstdc++'s
+         * emergency exception pool (~71 KiB, allocated at load, freed by no
+         * destructor) is released before the scan. Its free is tracked. */
+        void (*cxx_freeres)(void) = NULL;
+        SHIM_UNTRACKED(cxx_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, CXX_FREERES_SYMBOL));
+        if (cxx_freeres)
+            cxx_freeres();
+    }
+    SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_EXIT));
+}
+
+/*
+ * The loader runs this destructor before those of the libraries loaded
+ * after the shim (gnutls, p11-kit, libstdc++'s emergency pool...), which
+ * free memory a scan now would count. So it only registers shim_exit_late
+ * with atexit: glibc's exit restarts its handler list when a handler (here
+ * _dl_fini, running every destructor) registers another, so that runs once
+ * every destructor has. Only stdio's final flush and _exit come after it.
+ * If registering fails (exit handlers already done), the snapshot is taken
+ * now.
+ */
 __attribute__((destructor(101))) static void shim_destructor(void)
 {
     if (!shim_ready())
         return;
-    if (shim_cfg.guard)
-        SHIM_UNTRACKED(shim_guard_scan()); /* last look at every redzone */
-    SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_EXIT));
+    if (atexit(shim_exit_late) != 0)
+        shim_exit_late();
 }

@@ -57,6 +57,6 @@ $(REACH_TESTBIN)/%: tests/reach/%.c
 $(REACH_TESTBIN)/reachdump: tests/reach/reachdump.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
-TEST_TARGETS += $(REACH_TESTBIN)/reach_cases $(REACH_TESTBIN)/reachdump \
+TEST_TARGETS += $(REACH_TESTBIN)/reach_cases $(REACH_TESTBIN)/reachdump $(REACH_TESTBIN)/reach_clean \
                 $(REACH_TESTBIN)/reach_attach_target
 include tests/resources/resources.mk

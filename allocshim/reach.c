@@ -12,12 +12,17 @@
  * stdio, dl_iterate_phdr (called before the stop) or the heap table's
  * locking iterator; all its memory comes from mmap and is unmapped after.
  *
- * Roots: the writable PT_LOAD segments of every loaded module (data, bss,
- * up to the end of their last page) except the shim's own; each thread's
- * stack from its stack pointer (minus the 128-byte red zone) to the end of
- * its mapping; its registers; its static TLS and thread control block (the
- * mapping around its thread pointer, for the main thread; inside the stack
- * mapping for the others). Marking and classification: common/reachmark.c.
+ * Roots, as valgrind memcheck sees them: the writable PT_LOAD segments of
+ * every loaded module (data, bss, up to the end of their last page) except
+ * the shim's own; each live thread's stack from its stack pointer (minus
+ * the 128-byte red zone) to the end of its mapping, never below; its
+ * registers; its static TLS and thread control block; and every other
+ * readable, writable mapping -- anonymous memory the program or a library
+ * mapped (pymalloc arenas, GC heaps, glibc's cache of exited threads'
+ * stacks with their TLS), writable file mappings -- except the allocator's
+ * heap ([heap], mappings holding blocks: see scan_other_mappings), the
+ * shim's own memory and the blocks themselves (scanned only once reached).
+ * Marking and classification: common/reachmark.c.
  */
 #include "shim.h"
 #include "reachmark.h"
@@ -25,13 +30,16 @@
 #include "util.h"
 
 #include <errno.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -45,6 +53,13 @@
 #define REACH_TCB_BYTES       4096
 #define REACH_MAPS_INITIAL    (1u << 20)
 #define REACH_PAGE            4096u
+#define REACH_MAX_SHIM_SEGS   8
+/* glibc's non-main arenas are heaps of HEAP_MAX_SIZE (2 x the largest mmap
+ * threshold, 64 MiB on 64-bit) aligned to their size (malloc/arena.c). */
+#define REACH_GLIBC_HEAP_ALIGN (64ull << 20)
+
+/* What a line of /proc/self/maps names. */
+enum map_kind { MAPPING_ANON, MAPPING_HEAP, MAPPING_STACK, MAPPING_FILE, MAPPING_SPECIAL };
 
 struct parked {
     pid_t tid;
@@ -59,7 +74,10 @@ struct segment {
 
 struct mapping {
     uint64_t start, end;
-    uint32_t readable, writable;
+    uint8_t readable, writable;
+    uint8_t kind;       /* enum map_kind */
+    uint8_t live_stack; /* a running thread's stack: scanned from its sp only */
+    uint8_t file_safe;  /* a file mapping that reads cannot fault on (file_is_safe) */
 };
 
 /* Shared with the signal handler. */
@@ -105,6 +123,7 @@ static void *scan_remap(void *old, size_t new_len)
         long p = syscall(SYS_mremap, old, maps_made[i].len, new_len, MREMAP_MAYMOVE);
         if (p < 0 && p > -4096)
             return NULL;
+        shim_arena_forget(old); /* maps_made keeps the new place */
         mapped_now += new_len - maps_made[i].len;
         mapped_peak = mapped_now > mapped_peak ? mapped_now : mapped_peak;
         maps_made[i].p = (void *)p;
@@ -116,8 +135,10 @@ static void *scan_remap(void *old, size_t new_len)
 
 static void scan_unmap_all(void)
 {
-    for (size_t i = 0; i < n_maps_made; i++)
+    for (size_t i = 0; i < n_maps_made; i++) {
+        shim_arena_forget(maps_made[i].p);
         syscall(SYS_munmap, maps_made[i].p, maps_made[i].len);
+    }
     n_maps_made = 0;
     mapped_now = 0;
 }
@@ -288,6 +309,8 @@ static void resume_world(void)
 
 static struct segment *segments;
 static size_t n_segments;
+static struct segment shim_segments[REACH_MAX_SHIM_SEGS];
+static size_t n_shim_segments;
 
 static int collect_segment(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -309,8 +332,11 @@ static int collect_segment(struct dl_phdr_info *info, size_t size, void *arg)
         if (n < 64)
             local[n++] = (struct segment){start, end};
     }
-    if (is_shim) /* the shim's own data: tables and pointers of its own */
+    if (is_shim) { /* the shim's own data: tables and pointers of its own */
+        for (size_t i = 0; i < n && n_shim_segments < REACH_MAX_SHIM_SEGS; i++)
+            shim_segments[n_shim_segments++] = local[i];
         return 0;
+    }
     for (size_t i = 0; i < n && n_segments < REACH_MAX_SEGMENTS; i++)
         segments[n_segments++] = local[i];
     return 0;
@@ -329,6 +355,32 @@ static uint64_t parse_hex(const char **p)
             return v;
         v = v * 16 + (uint64_t)d;
     }
+}
+
+/*
+ * A writable file mapping is read as a root only when reading it cannot
+ * fault or touch a device: private (a shared one is not this process's
+ * heap bookkeeping), not under /dev, the file still there and covering the
+ * whole mapping (a page past the end of the file raises SIGBUS, and the
+ * scan has no fault handler). Modules' data segments are scanned anyway.
+ * perms points at the permissions field of the maps line, name at the path.
+ */
+static int file_is_safe(const struct mapping *m, const char *perms, const char *name,
+                        const char *eol)
+{
+    char path[PATH_MAX];
+    size_t len = (size_t)(eol - name);
+    if (perms[3] != 'p' || len >= sizeof(path) || !strncmp(name, "/dev/", 5))
+        return 0;
+    memcpy(path, name, len);
+    path[len] = '\0';
+    const char *o = perms + 5; /* "rw-p " then the offset */
+    uint64_t offset = parse_hex(&o);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) /* also "(deleted)" files */
+        return 0;
+    uint64_t covered = ((uint64_t)st.st_size + REACH_PAGE - 1) & ~(uint64_t)(REACH_PAGE - 1);
+    return offset + (m->end - m->start) <= covered;
 }
 
 /* Reads /proc/thread-self/maps into `mappings` (sorted by address). */
@@ -373,6 +425,24 @@ static int read_maps(void)
         p++; /* ' ' */
         m->readable = p[0] == 'r';
         m->writable = p[1] == 'w';
+        m->live_stack = 0;
+        /* perms offset dev inode, then the name (if any) */
+        const char *q = p;
+        for (int field = 0; field < 4 && q < eol; field++) {
+            while (q < eol && *q != ' ')
+                q++;
+            while (q < eol && *q == ' ')
+                q++;
+        }
+        if (q == eol || !strncmp(q, "[anon:", 6))
+            m->kind = MAPPING_ANON;
+        else if (!strncmp(q, "[heap]", 6))
+            m->kind = MAPPING_HEAP;
+        else if (!strncmp(q, "[stack]", 7))
+            m->kind = MAPPING_STACK;
+        else
+            m->kind = *q == '[' ? MAPPING_SPECIAL : MAPPING_FILE;
+        m->file_safe = m->kind == MAPPING_FILE && file_is_safe(m, p, q, eol);
         n_mappings++;
         p = eol + 1;
     }
@@ -435,6 +505,38 @@ static int has_blocks(const struct rmark *m, uint64_t start, uint64_t end)
     return l < m->n && m->blocks[l].addr < end;
 }
 
+/*
+ * glibc's DTV (a thread's vector of TLS blocks) is a calloc'ed block the
+ * thread control block points to one element (16 bytes) past its start,
+ * an interior pointer that alone would make it "possibly lost" -- for
+ * every live thread, and for every exited thread whose stack glibc keeps
+ * in its cache. On x86_64 the TCB is found by its shape (tcbhead_t: tcb
+ * and self both point to the TCB itself, dtv between them); its DTV is
+ * then reachable, and so are the dynamic TLS blocks it holds.
+ */
+#define REACH_TCB_SEARCH (64u << 10) /* the TCB is at the top of a thread's stack mapping */
+#define REACH_DTV_OFFSET 16          /* sizeof(dtv_t): the TCB points past dtv[0] */
+
+static void scan_tcbs(struct rmark *m, uint64_t start, uint64_t end)
+{
+#if defined(__x86_64__)
+    start = (start + 7) & ~(uint64_t)7;
+    if (end - start > REACH_TCB_SEARCH)
+        start = end - REACH_TCB_SEARCH;
+    for (uint64_t a = start; a + 3 * sizeof(uint64_t) <= end; a += sizeof(uint64_t)) {
+        const uint64_t *w = (const uint64_t *)(uintptr_t)a;
+        if (w[0] != a || w[2] != a || w[1] < REACH_DTV_OFFSET)
+            continue;
+        uint64_t dtv = w[1] - REACH_DTV_OFFSET;
+        long b = rmark_find(m, dtv);
+        if (b >= 0 && m->blocks[b].addr == dtv)
+            rmark_scan_values(m, &dtv, 1);
+    }
+#else
+    (void)m, (void)start, (void)end; /* other TLS layouts: not yet */
+#endif
+}
+
 /* A thread's stack from sp down (minus the red zone) to the end of its
  * mapping -- or of the heap block holding it (pthread_attr_setstack). */
 static void scan_stack(struct rmark *m, uint64_t sp)
@@ -446,8 +548,10 @@ static void scan_stack(struct rmark *m, uint64_t sp)
         return;
     }
     const struct mapping *mp = mapping_of(sp);
-    if (mp)
+    if (mp) {
         scan_mapped(m, from < mp->start ? mp->start : from, mp->end);
+        scan_tcbs(m, sp, mp->end);
+    }
 }
 
 /* Static TLS and the thread control block sit below and at the thread
@@ -465,6 +569,164 @@ static void scan_tls(struct rmark *m, uint64_t tp, uint64_t sp)
         end = tp + REACH_TCB_BYTES < mp->end ? tp + REACH_TCB_BYTES : mp->end;
     }
     scan_mapped(m, start, end);
+}
+
+/* ---- every other writable mapping ---- */
+
+/* Ranges never scanned as "other mappings": the module segments (scanned
+ * already), the shim's own data, tables and scan memory. */
+static struct segment *excluded;
+static size_t n_excluded;
+
+static void exclude(uint64_t start, uint64_t end)
+{
+    if (end > start)
+        excluded[n_excluded++] = (struct segment){start, end};
+}
+
+/* Builds `excluded`, sorted by start (no qsort: it may allocate); -1 when
+ * the shim's own memory is not fully known (its arena table overflowed). */
+static int build_exclusions(void)
+{
+    const struct shim_range *arena;
+    long n_arena = shim_arena_ranges(&arena);
+    if (n_arena < 0)
+        return -1;
+    excluded = scan_map((n_segments + REACH_MAX_SHIM_SEGS + (size_t)n_arena + REACH_MAX_MAPS) *
+                        sizeof(*excluded));
+    if (!excluded)
+        return -1;
+    n_excluded = 0;
+    for (size_t i = 0; i < n_segments; i++)
+        exclude(segments[i].start, segments[i].end);
+    for (size_t i = 0; i < n_shim_segments; i++)
+        exclude(shim_segments[i].start, shim_segments[i].end);
+    for (long i = 0; i < n_arena; i++)
+        exclude(arena[i].start, __atomic_load_n(&arena[i].end, __ATOMIC_ACQUIRE));
+    for (size_t i = 0; i < n_maps_made; i++)
+        exclude((uint64_t)(uintptr_t)maps_made[i].p,
+                (uint64_t)(uintptr_t)maps_made[i].p + maps_made[i].len);
+    for (size_t gap = n_excluded / 2; gap > 0; gap /= 2) /* shell sort */
+        for (size_t i = gap; i < n_excluded; i++)
+            for (size_t j = i; j >= gap && excluded[j - gap].start > excluded[j].start; j -= gap) {
+                struct segment t = excluded[j];
+                excluded[j] = excluded[j - gap];
+                excluded[j - gap] = t;
+            }
+    return 0;
+}
+
+/* Scans [start, end) minus the blocks in it (they are scanned once reached). */
+static void scan_between_blocks(struct rmark *m, uint64_t start, uint64_t end)
+{
+    size_t l = 0, r = m->n;
+    while (l < r) {
+        size_t mid = l + (r - l) / 2;
+        if (m->blocks[mid].addr < start)
+            l = mid + 1;
+        else
+            r = mid;
+    }
+    if (l > 0 && m->blocks[l - 1].addr + m->blocks[l - 1].size > start)
+        start = m->blocks[l - 1].addr + m->blocks[l - 1].size;
+    for (size_t i = l; i < m->n && start < end && m->blocks[i].addr < end; i++) {
+        if (m->blocks[i].addr > start)
+            rmark_scan_root(m, start, m->blocks[i].addr);
+        uint64_t b_end = m->blocks[i].addr + m->blocks[i].size;
+        start = b_end > start ? b_end : start;
+    }
+    if (start < end)
+        rmark_scan_root(m, start, end);
+}
+
+/* Scans [start, end) minus the excluded ranges and the blocks. */
+static void scan_minus_excluded(struct rmark *m, uint64_t start, uint64_t end)
+{
+    for (size_t i = 0; i < n_excluded && start < end; i++) {
+        const struct segment *x = &excluded[i];
+        if (x->end <= start)
+            continue;
+        if (x->start >= end)
+            break;
+        if (x->start > start)
+            scan_between_blocks(m, start, x->start);
+        start = x->end > start ? x->end : start;
+    }
+    if (start < end)
+        scan_between_blocks(m, start, end);
+}
+
+/*
+ * Every readable, writable mapping that is no other kind of root: memory
+ * the program or a library mapped itself. Not roots: [heap] (brk: glibc's
+ * main arena, tcmalloc's first spans), running threads' stacks (scanned
+ * from their stack pointer), and the allocator's arenas -- a mapping that
+ * holds a block, except under glibc where only its 64 MiB-aligned arena
+ * heaps are arenas and a mapping holding a block is a block served by mmap
+ * (possibly merged by the kernel with a neighbouring mapping of the
+ * program's) whose surroundings are scanned.
+ */
+static void scan_other_mappings(struct rmark *m, int glibc)
+{
+    for (size_t i = 0; i < n_mappings; i++) {
+        const struct mapping *mp = &mappings[i];
+        if (!mp->readable || !mp->writable || mp->live_stack || mp->kind == MAPPING_HEAP ||
+            mp->kind == MAPPING_SPECIAL || (mp->kind == MAPPING_FILE && !mp->file_safe))
+            continue;
+        if (has_blocks(m, mp->start, mp->end) &&
+            (!glibc || mp->start % REACH_GLIBC_HEAP_ALIGN == 0))
+            continue;
+        scan_minus_excluded(m, mp->start, mp->end);
+        if (mp->kind == MAPPING_ANON)
+            scan_tcbs(m, mp->start, mp->end);
+    }
+}
+
+/* The text of the allocator's library when it is not libc (found before
+ * the stop): blocks it allocates for itself are its bookkeeping. */
+static uint64_t allocator_lo, allocator_hi;
+
+static int find_allocator(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uint64_t fn = (uint64_t)(uintptr_t)arg, lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uint64_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
+        lo = s < lo ? s : lo;
+        hi = e > hi ? e : hi;
+    }
+    if (fn >= lo && fn < hi) {
+        allocator_lo = lo;
+        allocator_hi = hi;
+        return 1;
+    }
+    return 0;
+}
+
+/* Blocks the allocator allocated for itself (the caller of malloc/new is
+ * inside it) count as reached from a root: its own metadata, not the
+ * program's (tcmalloc's MallocExtension instance is one). */
+static void root_allocator_blocks(struct rmark *m)
+{
+    if (!allocator_hi)
+        return;
+    const struct stk_table *t = shim_stacks();
+    for (size_t i = 0; i < m->n; i++) {
+        const uint64_t *frames;
+        uint32_t depth = t->slots ? stk_table_get(t, m->blocks[i].stack_id, &frames) : 0;
+        if (depth && frames[0] >= allocator_lo && frames[0] < allocator_hi)
+            rmark_scan_values(m, &m->blocks[i].addr, 1);
+    }
+}
+
+/* Marks the mapping holding sp as a running thread's stack. */
+static void mark_live_stack(uint64_t sp)
+{
+    struct mapping *mp = (struct mapping *)mapping_of(sp);
+    if (mp)
+        mp->live_stack = 1;
 }
 
 /* Reads the stack pointer of a blocked thread from /proc/.../TID/syscall
@@ -529,9 +791,23 @@ static void count_live(const struct snap_heap_entry *e, void *arg)
     *(uint64_t *)arg += e->live_count;
 }
 
-/* The calling thread's own registers and stack: getcontext spills them. */
+/* The calling thread. At exit, its stack from where the program's exit
+ * path called the shim (shim_exit_sp) up: the shim's own frames and
+ * registers are not roots, and neither are the registers of a thread in
+ * exit(), which never returns. Otherwise its registers and its stack from
+ * here (getcontext spills them). */
 static __attribute__((noinline)) void scan_current_thread(struct rmark *m)
 {
+    uint64_t exit_sp = __atomic_load_n(&shim_exit_sp, __ATOMIC_ACQUIRE);
+    if (exit_sp) {
+        const struct mapping *mp = mapping_of(exit_sp);
+        if (mp) {
+            scan_mapped(m, exit_sp, mp->end);
+            scan_tcbs(m, exit_sp, mp->end);
+        }
+        scan_tls(m, (uint64_t)pthread_self(), exit_sp);
+        return;
+    }
     ucontext_t uc;
     getcontext(&uc);
     uint64_t regs[NGREG];
@@ -565,8 +841,14 @@ void shim_reach_write(struct snap_writer *w, int trigger)
         scan_unmap_all();
         return;
     }
-    n_segments = 0;
+    n_segments = n_shim_segments = 0;
     dl_iterate_phdr(collect_segment, NULL);
+    Dl_info allocator_info;
+    int glibc = dladdr((void *)shim_real.malloc, &allocator_info) && allocator_info.dli_fname &&
+                strstr(allocator_info.dli_fname, "libc.so");
+    allocator_lo = allocator_hi = 0;
+    if (!glibc)
+        dl_iterate_phdr(find_allocator, (void *)shim_real.malloc);
     install_handler();
 
     /* Stop the world, with the heap table's layout held (a thread stopped
@@ -595,11 +877,13 @@ void shim_reach_write(struct snap_writer *w, int trigger)
         return;
     }
     rmark_sort(col.blocks, col.n, scratch);
-    struct rmark m = {.blocks = col.blocks, .n = col.n, .stack = mark_stack};
+    struct rmark m = {
+        .blocks = col.blocks, .n = col.n, .stack = mark_stack, .ignore_chunk_tail = glibc};
     rmark_begin(&m);
     for (size_t i = 0; i < n_segments; i++)
         scan_mapped(&m, segments[i].start, segments[i].end);
     for (int i = 0; i < n_stopped; i++) {
+        mark_live_stack(slots[i].sp);
         rmark_scan_values(&m, slots[i].regs, NGREG);
         scan_stack(&m, slots[i].sp);
         scan_tls(&m, slots[i].tp, slots[i].sp);
@@ -608,11 +892,25 @@ void shim_reach_write(struct snap_writer *w, int trigger)
         /* not stopped (blocks the signal, or stuck in the kernel): its
          * stack as it is now, from where its system call left it */
         uint64_t sp = blocked_sp(missed[i]);
-        if (sp)
+        if (sp) {
+            mark_live_stack(sp);
             scan_stack(&m, sp);
+        }
     }
-    if (shim_gettid() != shim_snapshot_tid)
+    if (shim_gettid() != shim_snapshot_tid) {
+        uint64_t exit_sp = __atomic_load_n(&shim_exit_sp, __ATOMIC_ACQUIRE);
+        mark_live_stack(exit_sp ? exit_sp : (uint64_t)(uintptr_t)__builtin_frame_address(0));
         scan_current_thread(&m);
+    }
+    /* The snapshot thread is the shim's: its stack is no root. */
+    uint64_t snapshot_stack = __atomic_load_n(&shim_snapshot_stack, __ATOMIC_ACQUIRE);
+    if (snapshot_stack)
+        mark_live_stack(snapshot_stack);
+    root_allocator_blocks(&m);
+    if (build_exclusions() == 0)
+        scan_other_mappings(&m, glibc);
+    else
+        info.flags |= SNAP_REACH_MAPPINGS_SKIPPED;
     rmark_classify(&m);
     resume_world();
     shim_heap_layout_release();
@@ -630,7 +928,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
             per[b->stack_id].blocks[b->state]++;
         }
     }
-    info.flags = n_missed ? SNAP_REACH_THREADS_MISSED : 0;
+    info.flags |= n_missed ? SNAP_REACH_THREADS_MISSED : 0;
     info.threads_stopped = (uint32_t)n_stopped;
     info.threads_missed = n_missed;
     info.pause_ns = pause_ns;

@@ -882,7 +882,11 @@ SHIM_EXPORT void *dlopen(const char *file, int mode)
 {
     if (!real_dlopen)
         real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
-    if (!res_enabled || !needs_caller_context(file, __builtin_return_address(0)))
+    /* Without resource tracking there is nothing to patch: always a tail
+     * call, so the loader sees the program's caller ($ORIGIN, RUNPATH). */
+    if (!res_enabled)
+        return real_dlopen(file, mode);
+    if (!needs_caller_context(file, __builtin_return_address(0)))
         return dlopen_and_patch(file, mode);
     /* A tail call: the loader sees the program's caller. Patched at the
      * next snapshot instead. */

@@ -6,6 +6,8 @@
  * open fds by kind and origin, and every non-zero loss counter.
  */
 #include "cli/cli.h"
+#include "cli/opts.h"
+#include "reports/report.h"
 #include "allocators.h"
 #include "resspec.h"
 #include "snapshot.h"
@@ -45,16 +47,18 @@ static const char usage_text[] =
     "  -u, --unwind dwarf|fp|libunwind\n"
     "                           call-frame information (default: right without frame\n"
     "                           pointers), frame pointers, or libunwind (LEAKAUDIT_UNWIND)\n"
-    "  -d, --depth N            frames per stack, 1-64 (LEAKAUDIT_DEPTH, default 32)\n"
+    "      --stack-depth N      frames per stack, 1-64 (LEAKAUDIT_DEPTH, default 32;\n"
+    "                           --depth is a deprecated spelling)\n"
     "      --signal SIG         snapshot signal: USR1, USR2, RTMIN+N, none\n"
     "                           (LEAKAUDIT_SIGNAL, default USR2)\n"
     "      --track LIST         comma list of heap,fd,mmap (LEAKAUDIT_TRACK, default all)\n"
     "      --max-stacks N       distinct stacks kept (LEAKAUDIT_MAX_STACKS, 262144)\n"
-    "      --reachability on|off  classify outstanding blocks as definitely/indirectly/\n"
-    "                           possibly lost or still reachable at exit and on the\n"
-    "                           snapshot signal (LEAKAUDIT_REACHABILITY, default on;\n"
-    "                           full mode only; docs/reachability.md)\n"
-    "      --top N              stacks in the exit summary (default 10)\n"
+    "      --reachability[=end|off]  classify outstanding blocks as definitely/\n"
+    "                           indirectly/possibly lost or still reachable at the end\n"
+    "                           (exit, or death by SIGINT/SIGTERM/SIGHUP) and on the\n"
+    "                           snapshot signal (LEAKAUDIT_REACHABILITY, default end;\n"
+    "                           on = end; full mode only; docs/reachability.md)\n"
+    "  -n, --top N              stacks in the exit summary (default 10, 0 = none)\n"
     "      --guard[=MODE]       heap-corruption guard: canary (every block, redzones +\n"
     "                           quarantine), pages (sampled guard pages), both\n"
     "                           (LEAKAUDIT_GUARD; --guard alone = canary)\n"
@@ -67,42 +71,30 @@ static const char usage_text[] =
     "                           preset:ffmpeg|glib|gst|turbojpeg|pairs:LIB; repeatable\n"
     "                           (LEAKAUDIT_TRACK_RESOURCES; docs/resources.md)\n"
     "      --track-file FILE    resource specs, one per line (LEAKAUDIT_TRACK_FILE)\n"
-    "  -q, --quiet              no summary at exit\n"
+    "      --progress           status line (snapshots, live bytes, fds) on stderr even\n"
+    "                           when it is not a terminal\n"
+    "      --no-progress        no status line (default: on when stderr is a terminal)\n"
+    "  -q, --quiet              nothing on stderr from leakaudit: no output directory,\n"
+    "                           status line or summary\n"
     "  -h, --help               this text\n"
+    "      --version            print the version\n"
     "\n"
     "Guard tuning, by environment only: LEAKAUDIT_QUARANTINE (bytes freed before a\n"
     "block is reused, 16M; 0 = none), LEAKAUDIT_GUARD_POISON (bytes checked at each\n"
     "end of a freed block, 256, or all), LEAKAUDIT_GUARD_SCAN (1s),\n"
     "LEAKAUDIT_GUARD_ALIGN (right|left); every option: docs/options.md.\n"
     "\n"
-    "The exit status is CMD's (128+N if it was killed by signal N).\n";
-
-static void print_frame(const struct snapshot *s, uint64_t addr)
-{
-    for (size_t i = 0; i < s->n_modules; i++) {
-        const struct snap_module *m = &s->modules[i];
-        if (addr >= m->start && addr < m->end) {
-            const char *base = strrchr(m->path, '/');
-            fprintf(stderr, "      0x%012llx %s+0x%llx\n", (unsigned long long)addr,
-                    base ? base + 1 : m->path, (unsigned long long)(addr - m->start + m->offset));
-            return;
-        }
-    }
-    fprintf(stderr, "      0x%012llx ??\n", (unsigned long long)addr);
-}
-
-static int cmp_live(const void *a, const void *b)
-{
-    const struct snap_heap_entry *x = a, *y = b;
-    return x->live_bytes < y->live_bytes ? 1 : x->live_bytes > y->live_bytes ? -1 : 0;
-}
+    "Options stop at CMD: everything after it is CMD's. If CMD dies of SIGINT, SIGTERM\n"
+    "or SIGHUP (default disposition) the shim writes a final snapshot first.\n"
+    "exit status: CMD's (128+N if it was killed by signal N); 1 runtime error and\n"
+    "2 usage error when CMD could not be started; 127 CMD not found.\n";
 
 static void print_summary(const char *path, int top)
 {
     struct snapshot *s;
     char err[1024];
     if (snapshot_read_file(path, &s, err, sizeof(err)) < 0) {
-        fprintf(stderr, "leakaudit: %s\n", err);
+        fprintf(stderr, "leakaudit run: %s\n", err);
         return;
     }
     uint64_t live_bytes = 0, live_count = 0;
@@ -111,10 +103,12 @@ static void print_summary(const char *path, int top)
         live_count += s->heap[i].live_count;
     }
     fprintf(stderr,
-            "leakaudit: %s (pid %d), %s mode: %llu bytes in %llu blocks outstanding at "
-            "exit, from %zu stacks\n",
+            "leakaudit: %s (pid %d), %s mode: %llu bytes in %llu block%s outstanding at "
+            "%s, from %zu stack%s\n",
             s->hdr.exe, s->hdr.pid, snap_mode_name(s->hdr.mode), (unsigned long long)live_bytes,
-            (unsigned long long)live_count, s->n_heap);
+            (unsigned long long)live_count, live_count == 1 ? "" : "s",
+            s->hdr.trigger == SNAP_TRIGGER_EXIT ? "exit" : "the last snapshot", s->n_heap,
+            s->n_heap == 1 ? "" : "s");
     if (s->has_reach) {
         /* valgrind's leak summary: only the first two are leaks */
         uint64_t bytes[SNAP_REACH_CLASS_COUNT] = {0}, blocks[SNAP_REACH_CLASS_COUNT] = {0};
@@ -128,16 +122,9 @@ static void print_summary(const char *path, int top)
                     snap_reach_class_name((uint32_t)c), (unsigned long long)bytes[c],
                     (unsigned long long)blocks[c]);
     }
-    qsort(s->heap, s->n_heap, sizeof(*s->heap), cmp_live);
-    for (size_t i = 0; i < s->n_heap && (int)i < top && s->heap[i].live_bytes; i++) {
-        const struct snap_heap_entry *e = &s->heap[i];
-        fprintf(stderr, "  #%zu %llu bytes in %llu blocks (allocated %llu times)\n", i + 1,
-                (unsigned long long)e->live_bytes, (unsigned long long)e->live_count,
-                (unsigned long long)e->total_count);
-        const struct snap_stack *st = snapshot_find_stack(s, e->stack_id);
-        for (uint32_t f = 0; st && f < st->depth && f < 6; f++)
-            print_frame(s, st->frames[f]);
-    }
+    fflush(stderr);
+    if (rpt_print_exit_summary(path, top, stderr, err, sizeof(err)) < 0)
+        fprintf(stderr, "leakaudit run: %s\n", err);
     size_t attributed = 0, unattributed = 0;
     for (size_t i = 0; i < s->n_fds; i++) {
         if (s->fds[i].origin == SNAP_FDO_UNATTRIBUTED)
@@ -208,7 +195,7 @@ static int add_resource_option(int opt, const char *arg)
         FILE *f = fopen(arg, "re");
         size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
         if (!f || ferror(f)) {
-            fprintf(stderr, "leakaudit: run: --track-file %s: %s\n", arg, strerror(errno));
+            fprintf(stderr, "leakaudit run: --track-file %s: %s\n", arg, strerror(errno));
             if (f)
                 fclose(f);
             return -1;
@@ -219,14 +206,14 @@ static int add_resource_option(int opt, const char *arg)
     }
     res_spec_init(&check);
     if (res_spec_parse(&check, specs, err, sizeof(err)) < 0) {
-        fprintf(stderr, "leakaudit: run: %s %s: %s\n",
+        fprintf(stderr, "leakaudit run: %s %s: %s\n",
                 opt == 'F' ? "--track-file" : "--track-resource", arg, err);
         return -1;
     }
     if (opt == 'F') {
         char abs[PATH_MAX];
         if (!realpath(arg, abs)) {
-            fprintf(stderr, "leakaudit: run: --track-file %s: %s\n", arg, strerror(errno));
+            fprintf(stderr, "leakaudit run: --track-file %s: %s\n", arg, strerror(errno));
             return -1;
         }
         setenv("LEAKAUDIT_TRACK_FILE", abs, 1);
@@ -236,10 +223,99 @@ static int add_resource_option(int opt, const char *arg)
     char joined[8192];
     if (snprintf(joined, sizeof(joined), "%s%s%s", old && *old ? old : "", old && *old ? "|" : "",
                  arg) >= (int)sizeof(joined)) {
-        fprintf(stderr, "leakaudit: run: --track-resource: specs too long\n");
+        fprintf(stderr, "leakaudit run: --track-resource: specs too long\n");
         return -1;
     }
     setenv("LEAKAUDIT_TRACK_RESOURCES", joined, 1);
+    return 0;
+}
+
+/*
+ * The status line on a terminal: the newest snapshot of pid's series (read
+ * again only when a new one appears) and the time since the start, redrawn
+ * in place every STATUS_REFRESH_MS.
+ */
+#define STATUS_REFRESH_MS 250
+
+struct status {
+    char last[PATH_MAX];
+    uint64_t live_bytes, live_count, seq;
+    size_t n_fds;
+    int have;
+    struct timespec t0;
+};
+
+static const char *human_bytes(uint64_t v, char *buf, size_t cap)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double d = (double)v;
+    int u = 0;
+    while (d >= 1024 && u < 4) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", d, units[u]);
+    return buf;
+}
+
+static void status_update(struct status *st, const char *dir, pid_t pid)
+{
+    char path[PATH_MAX];
+    if (final_snapshot(dir, pid, path, sizeof(path)) == 0 && strcmp(path, st->last)) {
+        struct snapshot *s;
+        char err[256];
+        if (snapshot_read_file(path, &s, err, sizeof(err)) == 0) {
+            util_strlcpy(st->last, path, sizeof(st->last));
+            st->live_bytes = st->live_count = 0;
+            for (size_t i = 0; i < s->n_heap; i++) {
+                st->live_bytes += s->heap[i].live_bytes;
+                st->live_count += s->heap[i].live_count;
+            }
+            st->n_fds = s->n_fds;
+            st->seq = s->hdr.seq;
+            st->have = 1;
+            snapshot_free(s);
+        }
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long secs = (long)(now.tv_sec - st->t0.tv_sec);
+    char b[32];
+    if (st->have)
+        fprintf(stderr,
+                "\r\033[Kleakaudit run: pid %d, %lds: %llu snapshot%s, live %s in %llu blocks, "
+                "%zu fds",
+                (int)pid, secs, (unsigned long long)st->seq + 1, st->seq ? "s" : "",
+                human_bytes(st->live_bytes, b, sizeof(b)), (unsigned long long)st->live_count,
+                st->n_fds);
+    else
+        fprintf(stderr, "\r\033[Kleakaudit run: pid %d, %lds: no snapshot yet", (int)pid, secs);
+    fflush(stderr);
+}
+
+/* waitpid for the child; with a status line, polls and redraws it. */
+static int wait_child(pid_t pid, int *status, const char *dir, int progress)
+{
+    struct status st = {.have = 0};
+    clock_gettime(CLOCK_MONOTONIC, &st.t0);
+    for (;;) {
+        pid_t r = waitpid(pid, status, progress ? WNOHANG : 0);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR) {
+            if (progress)
+                fputs("\r\033[K", stderr);
+            fprintf(stderr, "leakaudit run: waitpid: %s\n", strerror(errno));
+            return -1;
+        }
+        if (progress && r == 0) {
+            status_update(&st, dir, pid);
+            struct timespec ts = {0, STATUS_REFRESH_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (progress)
+        fputs("\r\033[K", stderr);
     return 0;
 }
 
@@ -259,47 +335,56 @@ int cmd_run(int argc, char **argv)
                                          {"sample-period", required_argument, NULL, 'P'},
                                          {"allocator", required_argument, NULL, 'a'},
                                          {"unwind", required_argument, NULL, 'u'},
-                                         {"depth", required_argument, NULL, 'd'},
+                                         {"stack-depth", required_argument, NULL, 'D'},
+                                         {"depth", required_argument, NULL, 'D'},
                                          {"signal", required_argument, NULL, 'S'},
                                          {"track", required_argument, NULL, 'T'},
                                          {"max-stacks", required_argument, NULL, 'M'},
-                                         {"reachability", required_argument, NULL, 'R'},
+                                         {"reachability", optional_argument, NULL, 'R'},
                                          {"guard", optional_argument, NULL, 'G'},
                                          {"guard-policy", required_argument, NULL, 'Y'},
                                          {"guard-sample", required_argument, NULL, 'Z'},
                                          {"guard-size", required_argument, NULL, 'B'},
                                          {"track-resource", required_argument, NULL, 'X'},
                                          {"track-file", required_argument, NULL, 'F'},
-                                         {"top", required_argument, NULL, 't'},
+                                         {"top", required_argument, NULL, 'n'},
                                          {"quiet", no_argument, NULL, 'q'},
+                                         {"progress", no_argument, NULL, 'p'},
+                                         {"no-progress", no_argument, NULL, 'N'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, CLI_OPT_VERSION},
                                          {NULL, 0, NULL, 0}};
     const char *out = NULL, *allocator = "glibc";
-    int top = DEFAULT_TOP, quiet = 0, c;
+    static const char *const guard_modes[] = {"canary", "pages", "both", NULL};
+    static const char *const reach_values[] = {"on",     "off",    "end", "exit",
+                                               "detach", "always", NULL};
+    int top = DEFAULT_TOP, quiet = 0, progress = -1, c;
     uint64_t v;
+    long n;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+o:i:m:a:u:d:qh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:o:i:m:a:u:n:dqh", opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             out = optarg;
             break;
         case 'i':
             if (util_parse_duration_ms(optarg, &v) < 0) {
-                fprintf(stderr, "leakaudit: run: --interval %s: not a duration\n", optarg);
+                fprintf(stderr, "leakaudit run: --interval %s: not a duration\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             setenv("LEAKAUDIT_INTERVAL", optarg, 1);
             break;
         case 'm':
             if (strcmp(optarg, "full") && strcmp(optarg, "sampled")) {
-                fprintf(stderr, "leakaudit: run: --mode %s: expected full or sampled\n", optarg);
+                fprintf(stderr, "leakaudit run: --mode %s: expected full or sampled\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             setenv("LEAKAUDIT_MODE", optarg, 1);
             break;
         case 'P':
             if (util_parse_size(optarg, &v) < 0 || v == 0) {
-                fprintf(stderr, "leakaudit: run: --sample-period %s: not a size\n", optarg);
+                fprintf(stderr, "leakaudit run: --sample-period %s: not a size\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             setenv("LEAKAUDIT_SAMPLE_PERIOD", optarg, 1);
@@ -309,18 +394,19 @@ int cmd_run(int argc, char **argv)
             break;
         case 'u':
             if (strcmp(optarg, "fp") && strcmp(optarg, "dwarf") && strcmp(optarg, "libunwind")) {
-                fprintf(stderr, "leakaudit: run: --unwind %s: expected dwarf, fp or libunwind\n",
+                fprintf(stderr, "leakaudit run: --unwind %s: expected dwarf, fp or libunwind\n",
                         optarg);
                 return CLI_EXIT_USAGE;
             }
             setenv("LEAKAUDIT_UNWIND", optarg, 1);
             break;
         case 'd':
-            if (util_parse_size(optarg, &v) < 0 || v < 1 || v > SNAP_MAX_STACK_DEPTH) {
-                fprintf(stderr, "leakaudit: run: --depth %s: expected 1 to %d\n", optarg,
-                        SNAP_MAX_STACK_DEPTH);
+            cli_error("run", "-d is --duration in other commands; for frames per stack use "
+                             "--stack-depth N");
+            return CLI_EXIT_USAGE;
+        case 'D':
+            if (cli_parse_long("run", "--stack-depth", optarg, 1, SNAP_MAX_STACK_DEPTH, &n) < 0)
                 return CLI_EXIT_USAGE;
-            }
             setenv("LEAKAUDIT_DEPTH", optarg, 1);
             break;
         case 'S':
@@ -330,9 +416,11 @@ int cmd_run(int argc, char **argv)
             setenv("LEAKAUDIT_TRACK", optarg, 1);
             break;
         case 'G':
+            if (!optarg)
+                optarg = (char *)cli_optional_value(argc, argv, guard_modes);
             if (optarg && strcmp(optarg, "canary") && strcmp(optarg, "pages") &&
                 strcmp(optarg, "both")) {
-                fprintf(stderr, "leakaudit: run: --guard=%s: expected canary, pages or both\n",
+                fprintf(stderr, "leakaudit run: --guard=%s: expected canary, pages or both\n",
                         optarg);
                 return CLI_EXIT_USAGE;
             }
@@ -340,20 +428,22 @@ int cmd_run(int argc, char **argv)
             break;
         case 'Y':
             if (strcmp(optarg, "abort") && strcmp(optarg, "log")) {
-                fprintf(stderr, "leakaudit: run: --guard-policy %s: expected abort or log\n",
+                fprintf(stderr, "leakaudit run: --guard-policy %s: expected abort or log\n",
                         optarg);
                 return CLI_EXIT_USAGE;
             }
             setenv("LEAKAUDIT_GUARD_POLICY", optarg, 1);
             break;
-        case 'Z':
+        case 'Z': /* the shim's limits (config.c), checked here so a typo stops the run */
+            if (cli_parse_long("run", "--guard-sample", optarg, 1, 1L << 30, &n) < 0)
+                return CLI_EXIT_USAGE;
             setenv("LEAKAUDIT_GUARD_SAMPLE", optarg, 1);
             break;
         case 'B': {
             uint64_t lo, hi;
             if (util_parse_size_range(optarg, &lo, &hi) < 0) {
                 fprintf(stderr,
-                        "leakaudit: run: --guard-size %s: expected N, MIN-MAX, MIN- or -MAX "
+                        "leakaudit run: --guard-size %s: expected N, MIN-MAX, MIN- or -MAX "
                         "(bytes, k/M/G suffixes)\n",
                         optarg);
                 return CLI_EXIT_USAGE;
@@ -365,46 +455,63 @@ int cmd_run(int argc, char **argv)
             setenv("LEAKAUDIT_MAX_STACKS", optarg, 1);
             break;
         case 'R':
-            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-                fprintf(stderr, "leakaudit: run: --reachability %s: expected on or off\n", optarg);
+            if (!optarg)
+                optarg = (char *)cli_optional_value(argc, argv, reach_values);
+            if (optarg && !strcmp(optarg, "always")) {
+                cli_error("run", "--reachability=always: the shim scans at the end and on the "
+                                 "snapshot signal only (end or off)");
                 return CLI_EXIT_USAGE;
             }
-            setenv("LEAKAUDIT_REACHABILITY", optarg, 1);
+            if (optarg && strcmp(optarg, "on") && strcmp(optarg, "off") && strcmp(optarg, "end") &&
+                strcmp(optarg, "exit") && strcmp(optarg, "detach")) {
+                cli_error("run", "--reachability=%s: expected end or off", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_REACHABILITY", optarg && !strcmp(optarg, "off") ? "off" : "on", 1);
             break;
         case 'X':
         case 'F':
             if (add_resource_option(c, optarg) < 0)
                 return CLI_EXIT_USAGE;
             break;
-        case 't':
-            top = atoi(optarg);
+        case 'n':
+            if (cli_parse_long("run", "--top", optarg, 0, INT_MAX, &n) < 0)
+                return CLI_EXIT_USAGE;
+            top = (int)n;
             break;
         case 'q':
             quiet = 1;
             break;
+        case 'p':
+            progress = 1;
+            break;
+        case 'N':
+            progress = 0;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return CLI_EXIT_OK;
+        case CLI_OPT_VERSION:
+            return cli_print_version("run");
         default:
-            fputs(usage_text, stderr);
-            return CLI_EXIT_USAGE;
+            return cli_bad_option("run", argc, argv, opts, c);
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "leakaudit: run: no command given\n%s", usage_text);
+        fprintf(stderr, "leakaudit run: no command given (see --help)\n");
         return CLI_EXIT_USAGE;
     }
     char **cmd = argv + optind;
 
     char shim[PATH_MAX];
     if (alloc_find_shim(shim, sizeof(shim)) < 0) {
-        fprintf(stderr, "leakaudit: run: libleakaudit.so not found next to this binary "
+        fprintf(stderr, "leakaudit run: libleakaudit.so not found next to this binary "
                         "(build it with make, or set LEAKAUDIT_SHIM)\n");
         return CLI_EXIT_ERROR;
     }
     const struct alloc_info *alloc = alloc_lookup(allocator);
     if (!alloc) {
-        fprintf(stderr, "leakaudit: run: --allocator %s: expected %s\n", allocator,
+        fprintf(stderr, "leakaudit run: --allocator %s: expected %s\n", allocator,
                 alloc_known_names());
         return CLI_EXIT_USAGE;
     }
@@ -413,7 +520,7 @@ int cmd_run(int argc, char **argv)
     if (alloc->files[0]) {
         char lib[PATH_MAX];
         if (alloc_find_library(alloc, lib, sizeof(lib)) < 0) {
-            fprintf(stderr, "leakaudit: run: --allocator %s: %s not found (apt-get install %s)\n",
+            fprintf(stderr, "leakaudit run: --allocator %s: %s not found (apt-get install %s)\n",
                     allocator, alloc->files[0], alloc->package);
             return CLI_EXIT_ERROR;
         }
@@ -445,7 +552,7 @@ int cmd_run(int argc, char **argv)
     }
     int rc = util_mkdir_p(dir);
     if (rc < 0) {
-        fprintf(stderr, "leakaudit: run: cannot create %s: %s\n", dir, strerror(-rc));
+        fprintf(stderr, "leakaudit run: cannot create %s: %s\n", dir, strerror(-rc));
         return CLI_EXIT_ERROR;
     }
     char absdir[PATH_MAX];
@@ -453,14 +560,16 @@ int cmd_run(int argc, char **argv)
         util_strlcpy(dir, absdir, sizeof(dir));
     setenv("LEAKAUDIT_OUT", dir, 1);
 
+    if (!quiet)
+        fprintf(stderr, "leakaudit run: snapshots go to %s\n", dir);
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "leakaudit: run: fork: %s\n", strerror(errno));
+        fprintf(stderr, "leakaudit run: fork: %s\n", strerror(errno));
         return CLI_EXIT_ERROR;
     }
     if (pid == 0) {
         execvp(cmd[0], cmd);
-        fprintf(stderr, "leakaudit: run: %s: %s\n", cmd[0], strerror(errno));
+        fprintf(stderr, "leakaudit run: %s: %s\n", cmd[0], strerror(errno));
         _exit(127);
     }
     child_pid = pid;
@@ -473,12 +582,12 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGUSR2, &sa, NULL);
     int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "leakaudit: run: waitpid: %s\n", strerror(errno));
-            return CLI_EXIT_ERROR;
-        }
-    }
+    if (quiet)
+        progress = 0;
+    else if (progress < 0)
+        progress = isatty(STDERR_FILENO);
+    if (wait_child(pid, &status, dir, progress) < 0)
+        return CLI_EXIT_ERROR;
     int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (!quiet) {
         char snap[PATH_MAX];
@@ -486,7 +595,7 @@ int cmd_run(int argc, char **argv)
             print_summary(snap, top);
         else
             fprintf(stderr,
-                    "leakaudit: no snapshot from pid %d in %s (did it exec a static "
+                    "leakaudit run: no snapshot from pid %d in %s (did it exec a static "
                     "binary, or exit with _exit before any snapshot?)\n",
                     pid, dir);
         fprintf(stderr, "leakaudit: snapshots in %s; for symbols and trends: leakaudit report %s\n",

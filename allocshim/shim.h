@@ -13,6 +13,7 @@
  *   fd_hooks.c      fd-creating and fd-closing calls, fd table
  *   mmap_hooks.c    mmap/munmap/mremap regions
  *   snapshot.c      writing snapshots (periodic thread, signal, exit)
+ *   termsig.c       final snapshot on SIGINT/SIGTERM/SIGHUP deaths; sigaction/signal
  *   resources.c     paired C-API resources: GOT patching, handles by stack
  *
  * Rules on the hot path (malloc/free): no allocation through the audited
@@ -89,6 +90,7 @@ struct shim_tls {
     int busy;                     /* inside the shim: pass everything through */
     int stack_known;              /* stack_hi computed for this thread */
     uintptr_t stack_hi;           /* highest address of this thread's stack */
+    uintptr_t stack_lo;           /* lowest (main thread: top minus RLIMIT_STACK) */
     int64_t countdown;            /* sampled mode: bytes until the next sample */
     uint64_t rng;                 /* sampled mode: xorshift state */
     struct shim_node *free_nodes; /* per-thread cache of address-table nodes */
@@ -147,14 +149,24 @@ pid_t shim_gettid(void);
 /* config.c */
 void shim_config_load(void);
 
-/* arena.c: zeroed memory from mmap; never freed (except by munmap at fork). */
+/* arena.c: zeroed memory from mmap; never freed (except by munmap at fork
+ * and the reachability scan's scratch). Every mapping is recorded. */
+#define SHIM_ARENA_MAX_MAPS 4096 /* more: anonymous mappings are not roots */
+struct shim_range {
+    uint64_t start, end; /* end == 0: slot unused */
+};
 void *shim_arena_map(size_t size);
+void shim_arena_forget(const void *p);                 /* before unmapping or moving a mapping */
+long shim_arena_ranges(const struct shim_range **out); /* -1: some not recorded */
 
 /* unwind.c: captures up to shim_cfg.depth frames; frames[0] = ret. */
 uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
 void shim_unwind_init(void);
 void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_unwind_fork_child(void);
+/* From a signal context: frames[0] = pc + 1, then the callers (unwind tables). */
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp);
 
 /* heap.c */
 void shim_heap_init(void);
@@ -276,6 +288,10 @@ void shim_mmap_fork_child(void);
  * the reachability section; only for exit and signal snapshots, full mode. */
 #define SHIM_REACH_SIGNAL (SIGRTMAX - 2) /* parks threads during the scan */
 void shim_reach_write(struct snap_writer *w, int trigger);
+/* init.c: the stack pointer of the program's exit path where it called the
+ * shim's exit handler; the exit scan's stack root for that thread starts
+ * there (0: not exiting). */
+extern uint64_t shim_exit_sp;
 
 /* resources.c: paired C-API resources (LEAKAUDIT_TRACK_RESOURCES, docs/resources.md) */
 void shim_res_init(void);                          /* constructor: parse specs, patch GOTs */
@@ -284,8 +300,12 @@ void shim_res_write_events(struct snap_writer *w); /* records of SNAP_SEC_CORRUP
 void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
 void shim_res_after_fork_child(void);
 
+/* termsig.c: handlers for SIGINT/SIGTERM/SIGHUP when they are at SIG_DFL */
+void shim_termsig_init(void);
+
 /* snapshot.c */
-extern pid_t shim_snapshot_tid; /* the shim's snapshot thread, 0 if none */
+extern pid_t shim_snapshot_tid;      /* the shim's snapshot thread, 0 if none */
+extern uint64_t shim_snapshot_stack; /* an address in its stack (no root), 0 if none */
 void shim_snapshot_init(void);
 int shim_snapshot_write(int trigger);
 void shim_snapshot_start_thread(void);

@@ -272,10 +272,13 @@ static int only_thread_left(void)
 }
 
 pid_t shim_snapshot_tid;
+uint64_t shim_snapshot_stack; /* an address in that thread's stack */
 
 static void *snapshot_thread(void *arg)
 {
     shim_tls.busy = 1; /* nothing this thread does is the program's */
+    __atomic_store_n(&shim_snapshot_stack, (uint64_t)(uintptr_t)__builtin_frame_address(0),
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&shim_snapshot_tid, shim_gettid(), __ATOMIC_RELEASE);
     sigset_t all;
     sigfillset(&all);
@@ -410,6 +413,7 @@ void shim_snapshot_fork_child(void)
     make_series();      /* the child's own series; its inherited blocks count as its own */
     thread_running = 0; /* the child is single-threaded until it creates a thread */
     shim_snapshot_tid = 0;
+    shim_snapshot_stack = 0;
     next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
     if (shim_cfg.thread_always)
         shim_snapshot_start_thread();

@@ -33,6 +33,8 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 extern void *__libc_stack_end;
@@ -49,9 +51,13 @@ static int (*unw_backtrace_fn)(void **buf, int size);
 static uintptr_t shim_text_lo, shim_text_hi; /* our own code: never in a recorded stack */
 
 /* Loss counters (docs/unwinding.md). */
-static uint64_t n_bad_frame;  /* stacks ended at an address outside every module */
-static uint64_t n_fp_frames;  /* frames unwound by frame pointer for lack of CFI */
-static uint64_t n_no_cfi_mod; /* modules without call-frame information */
+static uint64_t n_bad_frame;     /* stacks ended at an address outside every module */
+static uint64_t n_fp_frames;     /* frames unwound by frame pointer for lack of CFI */
+static uint64_t n_no_cfi_mod;    /* modules without call-frame information */
+static uint64_t n_foreign_stack; /* captures on a stack that is not the thread's */
+
+/* The main thread's stack size when RLIMIT_STACK is unlimited. */
+#define MAIN_STACK_CAP (256ull << 20)
 
 /* ---- modules: executable segments and their unwind tables ---- */
 
@@ -90,12 +96,13 @@ static struct utab *tab_for(uintptr_t bias, const void *hdr)
             return &tabs[i];
     if (n_tabs >= MAX_TABS)
         return NULL;
-    struct utab *t = &tabs[n_tabs++];
+    struct utab *t = &tabs[n_tabs];
     t->bias = bias;
     t->eh_hdr = hdr;
     t->state = hdr ? TAB_NONE : TAB_FAILED;
     if (!hdr)
         __atomic_fetch_add(&n_no_cfi_mod, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&n_tabs, n_tabs + 1, __ATOMIC_RELEASE); /* filled, then counted */
     return t;
 }
 
@@ -136,6 +143,16 @@ static void sort_segs(struct useg_set *s)
  * a library was dlopen'ed). Returns the current set. */
 static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg);
 
+static int read_load_counts(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uint64_t *c = arg;
+    c[0] = info->dlpi_adds;
+    c[1] = info->dlpi_subs;
+    return 1; /* the first module is enough */
+}
+
+static uint64_t seen_adds, seen_subs;
+
 static struct useg_set *refresh_segs(void)
 {
     shim_spin_lock(&seg_lock);
@@ -144,6 +161,16 @@ static struct useg_set *refresh_segs(void)
     if (!tabs)
         tabs = shim_arena_map(MAX_TABS * sizeof(*tabs));
     struct useg_set *old = __atomic_load_n(&seg_set, __ATOMIC_ACQUIRE);
+    /* Nothing loaded or unloaded since the last look (a pc in JIT code, or
+     * a garbage one): keep the set, make no new mapping. */
+    uint64_t counts[2] = {0, 0};
+    dl_iterate_phdr(read_load_counts, counts);
+    if (old && counts[0] == seen_adds && counts[1] == seen_subs) {
+        shim_spin_unlock(&seg_lock);
+        return old;
+    }
+    seen_adds = counts[0];
+    seen_subs = counts[1];
     struct useg_set *s = tabs ? shim_arena_map(sizeof(*s)) : NULL;
     if (s) {
         dl_iterate_phdr(collect_segs, s);
@@ -198,9 +225,16 @@ static int tab_ready(struct utab *t)
 
 /* ---- per-thread cache ---- */
 
-#define ROW_CACHE 256
+#define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
+#define ID_MEMO   1024 /* per thread, 16 KiB */
 #define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
+
+/* One unwound step: where the return address was and the caller's state. */
+struct unw_step_rec {
+    uint64_t slot; /* return-address slot (0: not cacheable); bit 0: frame recorded */
+    uint64_t pc, sp, fp;
+};
 
 struct unw_cache {
     uint32_t gen; /* module-set generation the row cache belongs to */
@@ -208,10 +242,13 @@ struct unw_cache {
         uint64_t pc; /* lookup address + 1 (0: empty) */
         const struct unw_row *row;
     } rows[ROW_CACHE];
-    /* The previous capture (buffer cur) and the one being taken (cur ^ 1):
-     * return-address slot (bit 0: frame recorded) and value, per step. */
+    /* The previous capture (buffer cur) and the one being taken (cur ^ 1). */
     uint32_t cur, prev_n, prev_complete;
-    uint64_t slot[2][MAX_STEPS], val[2][MAX_STEPS];
+    struct id_memo {
+        uint64_t hash;
+        uint32_t depth, id;
+    } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
+    struct unw_step_rec step[2][MAX_STEPS];
     struct unw_cache *next_free;
 };
 
@@ -248,6 +285,7 @@ static struct unw_cache *cache_get(void)
         return NULL;
     c->gen = 0;
     c->prev_n = 0;
+    memset(c->ids, 0, sizeof(c->ids)); /* a pooled cache may hold another thread's */
     if (cache_key_state != 1 || pthread_setspecific(cache_key, c) != 0) {
         cache_release(c); /* no way to give it back at exit: go uncached */
         return NULL;
@@ -288,7 +326,7 @@ static inline const struct unw_row *row_for(struct unw_cache *c, const struct un
     int cacheable;
     if (!c)
         return row_uncached(regs->pc, lookup, &cacheable);
-    uint32_t h = (uint32_t)((lookup * 0x9e3779b97f4a7c15ull) >> 56) & (ROW_CACHE - 1);
+    uint32_t h = (uint32_t)((lookup * 0x9e3779b97f4a7c15ull) >> 48) & (ROW_CACHE - 1);
     if (SHIM_LIKELY(c->rows[h].pc == lookup + 1))
         return c->rows[h].row;
     const struct unw_row *r = row_uncached(regs->pc, lookup, &cacheable);
@@ -331,8 +369,14 @@ static void find_stack_bounds(void)
     shim_tls.stack_hi = 0;
     if (shim_gettid() == getpid()) {
         /* __libc_stack_end: the main thread's frames all lie below it; the
-         * page it is in is mapped (argv and the environment follow). */
+         * page it is in is mapped (argv and the environment follow). The
+         * stack cannot grow past RLIMIT_STACK (capped: "unlimited"). */
         shim_tls.stack_hi = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+        struct rlimit rl;
+        uint64_t size = MAIN_STACK_CAP;
+        if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < size)
+            size = rl.rlim_cur;
+        shim_tls.stack_lo = shim_tls.stack_hi > size ? shim_tls.stack_hi - size : 0;
         return;
     }
     pthread_attr_t attr;
@@ -342,18 +386,20 @@ static void find_stack_bounds(void)
         return; /* unknown stack (raw clone): only frames[0] will be recorded */
     void *lo;
     size_t size;
-    if (pthread_attr_getstack(&attr, &lo, &size) == 0)
+    if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
         shim_tls.stack_hi = (uintptr_t)lo + size;
+        shim_tls.stack_lo = (uintptr_t)lo;
+    }
     SHIM_UNTRACKED(pthread_attr_destroy(&attr));
 }
 
-/* Whether the previous capture's steps after j still hold their values. */
-static int tail_holds(const uint64_t *slot, const uint64_t *val, uint32_t from, uint32_t to,
+/* Whether the previous capture's steps [from, to) still hold their values. */
+static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t to,
                       const struct stack_bounds *b)
 {
     for (uint32_t k = from; k < to; k++) {
-        uint64_t v;
-        if (!(slot[k] & ~1ull) || read_stack((void *)b, slot[k] & ~1ull, &v) || v != val[k])
+        uint64_t v, slot = prev[k].slot & ~1ull;
+        if (!slot || read_stack((void *)b, slot, &v) || v != prev[k].pc)
             return 0;
     }
     return 1;
@@ -373,24 +419,29 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
     struct stack_bounds b = {.lo = regs.sp, .hi = shim_tls.stack_hi};
     if (b.hi <= b.lo + 16 || depth <= 1)
         return n;
+    if (SHIM_UNLIKELY(regs.sp < shim_tls.stack_lo)) {
+        /* Not on this thread's stack: a signal's alternate stack or a
+         * coroutine's. Its bounds are unknown, so nothing above the caller
+         * is read. */
+        __atomic_fetch_add(&n_foreign_stack, 1, __ATOMIC_RELAXED);
+        return n;
+    }
     struct unw_cache *c = shim_tls.in_capture ? NULL : cache_get();
     shim_tls.in_capture = 1;
-    const uint64_t *pslot = NULL, *pval = NULL;
-    uint64_t *cslot = NULL, *cval = NULL;
-    uint32_t prev_n = 0, steps = 0, j = 0, complete = 1;
+    const struct unw_step_rec *prev = NULL;
+    struct unw_step_rec *cur = NULL;
+    uint32_t prev_n = 0, steps = 0, j = 0, complete = 1, reused = 0, in_place = 0;
     if (c) {
-        pslot = c->slot[c->cur];
-        pval = c->val[c->cur];
+        prev = c->step[c->cur];
         prev_n = c->prev_n;
-        cslot = c->slot[c->cur ^ 1];
-        cval = c->val[c->cur ^ 1];
+        cur = c->step[c->cur ^ 1];
     }
+    const struct unw_row *r = row_for(c, &regs);
     for (;;) {
         if (n >= depth || steps >= MAX_STEPS) {
-            complete = 0; /* cut by the depth limit: not a whole stack to reuse */
+            complete = 0; /* cut by the depth limit */
             break;
         }
-        const struct unw_row *r = row_for(c, &regs);
         if (!r)
             break; /* frames[0] outside every module (JIT code) */
         if (r == NO_CFI) {
@@ -400,45 +451,64 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         uint64_t old_sp = regs.sp;
         if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
             break;
-        if (!row_for(c, &regs)) { /* the new pc is in no executable mapping */
-            __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
-            break;
+        uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
+        /* The same return address in the same slot as in the previous
+         * capture: the rest of the stack is that capture's if its slots
+         * still hold their values (and this pc was validated then). */
+        int matched = 0;
+        if (c && ra_slot && !reused) {
+            while (j < prev_n && (prev[j].slot & ~1ull) < ra_slot)
+                j++;
+            matched = j < prev_n && (prev[j].slot & ~1ull) == ra_slot && prev[j].pc == regs.pc &&
+                      tail_holds(prev, j + 1, prev_n, &b);
+        }
+        if (!matched) {
+            r = row_for(c, &regs); /* also validates: NULL = in no executable mapping */
+            if (!r) {
+                __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
+                break;
+            }
         }
         uint64_t record = !in_shim(regs.pc);
-        uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
-        if (c) {
-            cslot[steps] = ra_slot | record;
-            cval[steps] = regs.pc;
-        }
+        if (c)
+            cur[steps] = (struct unw_step_rec){ra_slot | record, regs.pc, regs.sp, regs.fp};
         steps++;
         if (record)
             frames[n++] = regs.pc;
-        if (!c || !ra_slot)
+        if (!matched)
             continue;
-        while (j < prev_n && (pslot[j] & ~1ull) < ra_slot)
-            j++;
-        if (j >= prev_n || (pslot[j] & ~1ull) != ra_slot || pval[j] != regs.pc)
-            continue;
-        /* The same return address in the same slot: the rest of the stack
-         * is the previous capture's if its slots still hold their values. */
-        uint32_t tail = 0;
-        for (uint32_t k = j + 1; k < prev_n; k++)
-            tail += (uint32_t)(pslot[k] & 1);
-        if (!c->prev_complete && n + tail < depth)
-            continue; /* the old stack was cut short: it cannot finish this one */
-        if (!tail_holds(pslot, pval, j + 1, prev_n, &b))
-            continue;
-        for (uint32_t k = j + 1; k < prev_n && steps < MAX_STEPS; k++) {
-            cslot[steps] = pslot[k];
-            cval[steps++] = pval[k];
-            if ((pslot[k] & 1) && n < depth)
-                frames[n++] = pval[k];
+        /* Splice in place: the old tail moves to just behind the new top
+         * steps (a no-op when the depth at the match did not change), the
+         * new top steps go in front of it, and the old capture's buffer
+         * becomes this one's: only the top steps are copied. */
+        struct unw_step_rec *buf = c->step[c->cur];
+        uint32_t top = steps, tail_n = prev_n - (j + 1);
+        if (tail_n > MAX_STEPS - top)
+            tail_n = MAX_STEPS - top;
+        if (j + 1 != top)
+            memmove(&buf[top], &buf[j + 1], tail_n * sizeof(*buf));
+        memcpy(buf, cur, top * sizeof(*buf));
+        cur = buf;
+        in_place = 1;
+        uint32_t k = top, end = top + tail_n;
+        for (; k < end && n < depth; k++)
+            if (buf[k].slot & 1)
+                frames[n++] = buf[k].pc;
+        steps = k;
+        if (k == prev_n - (j + 1) + top && c->prev_complete) {
+            complete = 1;
+            break; /* the old stack ended there */
         }
-        complete = c->prev_complete;
-        break;
+        /* Cut short by the old capture's depth, or by ours: carry on from
+         * the last step taken, as if unwound. */
+        const struct unw_step_rec *last = &cur[steps - 1];
+        regs = (struct unw_regs){.pc = last->pc, .sp = last->sp, .fp = last->fp};
+        r = row_for(c, &regs);
+        reused = 1;
     }
     if (c) {
-        c->cur ^= 1;
+        if (!in_place)
+            c->cur ^= 1;
         c->prev_n = steps;
         c->prev_complete = complete;
     }
@@ -448,6 +518,16 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
 
 /* ---- frame pointers and libunwind ---- */
 
+/* Whether pc lies in an executable mapping (a loaded module's). */
+static int pc_in_module(uintptr_t pc)
+{
+    struct useg_set *s = __atomic_load_n(&seg_set, __ATOMIC_ACQUIRE);
+    if (s && find_seg(s, pc))
+        return 1;
+    s = refresh_segs();
+    return s && find_seg(s, pc);
+}
+
 static uint32_t capture_fp(uint64_t *frames, void *frame_addr, void *ret)
 {
     frames[0] = (uint64_t)(uintptr_t)ret;
@@ -456,14 +536,20 @@ static uint32_t capture_fp(uint64_t *frames, void *frame_addr, void *ret)
         find_stack_bounds();
     uintptr_t hi = shim_tls.stack_hi;
     uintptr_t fp = (uintptr_t)frame_addr;
+    if (fp < shim_tls.stack_lo || fp >= hi) {
+        __atomic_fetch_add(&n_foreign_stack, 1, __ATOMIC_RELAXED);
+        return n; /* not on the thread's stack: bounds unknown */
+    }
     uintptr_t next = ((const uintptr_t *)fp)[0];
     uint32_t depth = (uint32_t)shim_cfg.depth;
     while (n < depth) {
         if (next <= fp || next >= hi || hi - next < 16 || (next & 7))
             break;
         uintptr_t r = ((const uintptr_t *)next)[1];
-        if (r < 4096)
+        if (!pc_in_module(r)) { /* a stack word, not a return address */
+            __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
             break;
+        }
         frames[n++] = r;
         fp = next;
         next = ((const uintptr_t *)fp)[0];
@@ -484,7 +570,8 @@ static uint32_t capture_libunwind(uint64_t *frames, void *ret)
     if (i < n && buf[i] == ret)
         i++;
     for (; i < n && d < (uint32_t)shim_cfg.depth; i++)
-        frames[d++] = (uint64_t)(uintptr_t)buf[i];
+        if (!in_shim((uintptr_t)buf[i]))
+            frames[d++] = (uint64_t)(uintptr_t)buf[i];
     return d;
 }
 
@@ -539,7 +626,62 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
 {
     uint64_t frames[SNAP_MAX_STACK_DEPTH];
     uint32_t n = shim_capture(frames, frame_addr, ret);
-    return stk_table_intern(shim_stacks(), frames, n);
+    if (n > SNAP_MAX_STACK_DEPTH)
+        n = SNAP_MAX_STACK_DEPTH;
+    uint64_t h = stk_hash_frames(frames, n);
+    /* The thread's recent stacks by hash: the shared table's slots and
+     * frames are cache misses on every allocation otherwise. A hit trusts
+     * the 64-bit hash and the depth (two different stacks of one thread
+     * colliding: ~n^2 / 2^65, nil for any real number of stacks). */
+    struct unw_cache *c = shim_tls.unw_cache;
+    uint32_t slot = (uint32_t)(h >> 40) & (ID_MEMO - 1);
+    if (c && c->ids[slot].hash == h && c->ids[slot].depth == n)
+        return c->ids[slot].id;
+    uint32_t id = stk_table_intern_hashed(shim_stacks(), frames, n, h);
+    if (c && id != SNAP_STACK_NONE)
+        c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .id = id};
+    return id;
+}
+
+/* A stack from a signal context (guard mode's fault handler): pc is the
+ * faulting instruction, not a return address. Tables only, no per-thread
+ * cache (the fault may have interrupted a capture on this thread). */
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp)
+{
+    uint32_t depth = (uint32_t)shim_cfg.depth, n = 0;
+    frames[n++] = pc + 1; /* reports look frames up at address - 1 */
+    if (SHIM_UNLIKELY(!shim_tls.stack_known))
+        find_stack_bounds();
+    struct stack_bounds b = {.lo = sp, .hi = shim_tls.stack_hi};
+    if (sp < shim_tls.stack_lo || b.hi <= b.lo + 16)
+        return n;
+    struct unw_regs regs = {.pc = pc, .sp = sp, .fp = fp, .exact = 1};
+    const struct unw_row *r = row_for(NULL, &regs);
+    while (n < depth && r) {
+        if (r == NO_CFI)
+            r = NULL;
+        uint64_t old_sp = regs.sp;
+        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
+            break;
+        if (!(r = row_for(NULL, &regs))) {
+            __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        if (!in_shim(regs.pc))
+            frames[n++] = regs.pc;
+    }
+    return n;
+}
+
+/* In a fork child: no other thread exists any more, so a lock one of them
+ * held is free, and a table one of them was building is built again. */
+void shim_unwind_fork_child(void)
+{
+    __atomic_store_n(&seg_lock, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&cache_lock, 0, __ATOMIC_RELEASE);
+    for (uint32_t i = 0; i < n_tabs; i++)
+        if (tabs[i].state == TAB_BUILDING)
+            tabs[i].state = TAB_NONE; /* its half-built rows stay mapped, unused */
 }
 
 void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
@@ -547,4 +689,5 @@ void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *ar
     cb("unwind_bad_frame", __atomic_load_n(&n_bad_frame, __ATOMIC_RELAXED), arg);
     cb("unwind_fp_frames", __atomic_load_n(&n_fp_frames, __ATOMIC_RELAXED), arg);
     cb("unwind_modules_without_cfi", __atomic_load_n(&n_no_cfi_mod, __ATOMIC_RELAXED), arg);
+    cb("unwind_foreign_stack", __atomic_load_n(&n_foreign_stack, __ATOMIC_RELAXED), arg);
 }

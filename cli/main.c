@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opts.h"
 
 struct command {
     const char *name;
@@ -30,8 +31,9 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-8s %s%s\n", commands[i].name, commands[i].summary,
                 commands[i].main ? "" : " (not built)");
-    fprintf(out, "\n'leakaudit <command> --help' shows a command's options.\n"
-                 "Documentation: docs/ (options: docs/options.md).\n");
+    fprintf(out, "\n'leakaudit <command> --help' shows a command's options; each command\n"
+                 "also answers --version. Documentation: man leakaudit, docs/options.md.\n"
+                 "\n" CLI_EXIT_STATUS_HELP "; a command may add its own (see its --help).\n");
 }
 
 int main(int argc, char **argv)
@@ -44,10 +46,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("leakaudit %s\n", LEAKAUDIT_VERSION);
-        return 0;
-    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))
+        return cli_print_version(NULL);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name))
             continue;
@@ -57,6 +57,15 @@ int main(int argc, char **argv)
         }
         return commands[i].main(argc - 1, argv + 1);
     }
-    fprintf(stderr, "leakaudit: '%s' is not a command (see 'leakaudit --help')\n", argv[1]);
-    return 2;
+    const char *names[sizeof(commands) / sizeof(commands[0])];
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        names[i] = commands[i].name;
+    const char *guess = cli_closest(argv[1], names, sizeof(names) / sizeof(names[0]));
+    if (guess)
+        fprintf(stderr,
+                "leakaudit: '%s' is not a command; did you mean '%s'? (see 'leakaudit --help')\n",
+                argv[1], guess);
+    else
+        fprintf(stderr, "leakaudit: '%s' is not a command (see 'leakaudit --help')\n", argv[1]);
+    return CLI_EXIT_USAGE;
 }

@@ -95,9 +95,14 @@ int alloc_find_shim(char *out, size_t cap)
     char *slash = strrchr(exe, '/');
     if (slash)
         *slash = '\0';
+    /* the build tree (build/bin, build/lib), then an installed tree
+     * (PREFIX/bin, PREFIX/lib/leakaudit: `make install`) */
     snprintf(out, cap, "%s/../lib/libleakaudit.so", exe);
-    if (access(out, R_OK) != 0)
-        return -ENOENT;
+    if (access(out, R_OK) != 0) {
+        snprintf(out, cap, "%s/../lib/leakaudit/libleakaudit.so", exe);
+        if (access(out, R_OK) != 0)
+            return -ENOENT;
+    }
     char real[PATH_MAX];
     if (realpath(out, real))
         util_strlcpy(out, real, cap);

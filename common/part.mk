@@ -33,3 +33,4 @@ $(UNWDUMP): tests/common/unwdump.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 TEST_TARGETS += $(UNWDUMP)
+include tests/unwind/unwind.mk

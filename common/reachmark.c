@@ -98,12 +98,20 @@ static inline void push(struct rmark *m, size_t i)
 
 /* One candidate pointer found in a root (definite = 1) or in a block in the
  * mark phase (definite = that block is reachable). */
+/* A pointer to the header of the chunk after the block (see ignore_chunk_tail). */
+static inline int next_chunk_header(const struct rmark *m, const struct rmark_block *b, uint64_t p)
+{
+    return m->ignore_chunk_tail && p != b->addr && p % 16 == 0 && p + 8 >= b->addr + b->size;
+}
+
 static inline void found(struct rmark *m, uint64_t p, int definite)
 {
     long k = rmark_find(m, p);
     if (k < 0)
         return;
     struct rmark_block *b = &m->blocks[k];
+    if (next_chunk_header(m, b, p))
+        return;
     if (b->state == RMARK_REACHABLE)
         return;
     if (p == b->addr && definite) {
@@ -123,7 +131,7 @@ static inline void found_in_clique(struct rmark *m, uint64_t p, size_t leader)
     if (k < 0 || (size_t)k == leader)
         return;
     struct rmark_block *b = &m->blocks[k];
-    if (b->state != RMARK_UNREACHED)
+    if (b->state != RMARK_UNREACHED || next_chunk_header(m, b, p))
         return;
     b->state = RMARK_INDIRECT;
     push(m, (size_t)k);

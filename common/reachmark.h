@@ -56,6 +56,10 @@ struct rmark {
     uint64_t lo, hi; /* lowest block start, highest block end */
     uint64_t roots_bytes;
     uint64_t read_failures; /* root or block bytes that could not be read */
+    /* glibc: a 16-aligned pointer into a block's last 8 bytes is the next
+     * chunk's header (malloc's top or a bin), not a pointer to the block:
+     * ignored (docs/reachability.md). */
+    int ignore_chunk_tail;
 };
 
 /* Bytes of scratch rmark_sort needs for n blocks. */

@@ -231,8 +231,9 @@ enum snap_reach_class {
     SNAP_REACH_REACHABLE = 3, /* a start pointer chain from a root: still reachable */
     SNAP_REACH_CLASS_COUNT
 };
-#define SNAP_REACH_ATTACH_ONLY    0x1u /* attach mode: only blocks allocated since attach */
-#define SNAP_REACH_THREADS_MISSED 0x2u /* some threads could not be stopped */
+#define SNAP_REACH_ATTACH_ONLY      0x1u /* attach mode: only blocks allocated since attach */
+#define SNAP_REACH_THREADS_MISSED   0x2u /* some threads could not be stopped */
+#define SNAP_REACH_MAPPINGS_SKIPPED 0x4u /* other mappings not scanned (shim memory unknown) */
 
 struct snap_reach_info {
     uint32_t flags;           /* SNAP_REACH_* */

@@ -201,6 +201,9 @@ const char *snap_loss_note(const char *name)
                              "left out, never guessed"},
         {"unwind_fp_frames", "frames unwound by frame pointer for lack of call-frame "
                              "information (they may be missing or wrong)"},
+        {"unwind_foreign_stack", "allocations made on a stack that is not the thread's own "
+                                 "(a signal's alternate stack, a coroutine): only the "
+                                 "immediate caller is recorded"},
         {"unwind_modules_without_cfi", "modules with no .eh_frame: frames in them are "
                                        "unwound by frame pointer"},
         {"unwind_rows_full", "modules whose unwind rows did not fit attach's BPF map: frames "

@@ -40,6 +40,11 @@ void stk_table_init(struct stk_table *t, void *mem, uint32_t max_stacks, uint64_
 /* Returns the id of frames[0..depth) (interning it if new), or
  * SNAP_STACK_NONE when the table is full (counted in t->dropped). */
 uint32_t stk_table_intern(struct stk_table *t, const uint64_t *frames, uint32_t depth);
+/* The same with the stack's hash already computed by stk_hash_frames(). */
+uint32_t stk_table_intern_hashed(struct stk_table *t, const uint64_t *frames, uint32_t depth,
+                                 uint64_t hash);
+/* The table's hash of a stack (never 0). */
+uint64_t stk_hash_frames(const uint64_t *frames, uint32_t depth);
 
 /* Number of ids handed out (ids are 1..count). */
 uint32_t stk_table_count(const struct stk_table *t);

@@ -5,6 +5,10 @@
  * of their own. ';' and line breaks inside names would split a frame, so they
  * are replaced. With a reachability scan in the last snapshot, each stack
  * is split by class under a root frame "[definitely lost]", ... .
+ * Open fds (a count) and mapped bytes follow under root frames "[fds]" and
+ * "[mmaps]", as resource handles do under "[resource KIND]": a flame graph
+ * of the whole file shows each class as its own tower; `grep '^\[fds\];'`
+ * keeps one.
  */
 #include "report.h"
 
@@ -70,6 +74,17 @@ int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
         }
         put_frames(ctx, out, r);
         fprintf(out, " %" PRIu64 "\n", r->value[last]);
+    }
+    for (int c = RPT_FDS; c <= RPT_MMAPS; c++) {
+        const struct rpt_table *ft = &s->tab[c];
+        for (size_t k = 0; k < ft->n_selected; k++) {
+            const struct rpt_row *r = &ft->rows[ft->selected[k]];
+            if (!r->value[last] || !r->depth)
+                continue;
+            fprintf(out, "[%s];", rpt_class_name((enum rpt_class)c));
+            put_frames(ctx, out, r);
+            fprintf(out, " %" PRIu64 "\n", r->value[last]);
+        }
     }
     rpt_res_collapsed(ctx, out); /* one root frame per resource kind */
     return ferror(out) ? -5 : 0;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 
 #define DIFF_DEFAULT_TOP 10
 
@@ -26,13 +27,17 @@ static void usage(FILE *out)
                  "\n"
                  "options:\n"
                  "  -f, --format FMT        text (default) or json\n"
-                 "  -o, --output FILE       write to FILE (created 0600)\n"
+                 "  -o, --output FILE       write to FILE (created 0600); - is stdout\n"
                  "  -n, --top N             rows per direction and section (default 10, 0 = all)\n"
                  "      --min-bytes SIZE    hide heap/mmap changes smaller than SIZE\n"
                  "      --filter-module S, --filter-function S, --stack-depth N, --no-fold,\n"
-                 "      --debuginfo-dir DIR, --sysroot DIR, --series NAME, --pid PID\n"
+                 "      --debuginfo-dir DIR, --sysroot DIR, --series NAME\n"
                  "                          as for `leakaudit report`\n"
-                 "  -h, --help              this text\n");
+                 "  -p, --pid PID           pick the series of this pid in a directory\n"
+                 "  -h, --help              this text\n"
+                 "      --version           print the version\n"
+                 "\n"
+                 "Options may come before or after A and B.\n" CLI_EXIT_STATUS_HELP "\n");
 }
 
 struct diff_row {

@@ -154,14 +154,6 @@ static int cmp_rows(const void *a, const void *b)
     return 0;
 }
 
-static uint64_t peak(const struct rpt_series *s, const struct rpt_row *r)
-{
-    uint64_t p = 0;
-    for (size_t i = 0; i < s->n_snaps; i++)
-        p = r->value[i] > p ? r->value[i] : p;
-    return p;
-}
-
 void rpt_select(struct rpt_ctx *ctx)
 {
     const struct rpt_options *o = ctx->opt;
@@ -183,7 +175,8 @@ void rpt_select(struct rpt_ctx *ctx)
             if (!o->no_fold)
                 while (r->skip + 1 < r->depth && frame_is_internal(ctx, r->locs[r->skip]))
                     r->skip++;
-            if ((c == RPT_HEAP || c == RPT_MMAPS) && o->min_bytes && peak(s, r) < o->min_bytes)
+            if ((c == RPT_HEAP || c == RPT_MMAPS) && o->min_bytes &&
+                rpt_row_peak(s, r) < o->min_bytes)
                 continue;
             if (!row_matches(ctx, r))
                 continue;

@@ -1,7 +1,9 @@
 /*
  * The HTML report: one self-contained file (no external resources) with the
- * coverage summary, loss counters, tables per section with inline SVG
- * sparklines, collapsible stacks (<details>) and a small filter box.
+ * coverage summary, loss counters, time charts with axes (html_views.c), an
+ * interactive flame graph of live heap bytes by stack (click a frame to zoom),
+ * tables per section with inline SVG sparklines, sortable by any column,
+ * collapsible stacks (<details>) and a small filter box.
  *
  * Every string that comes from a snapshot or a binary (symbols, paths,
  * targets, series names) is HTML-escaped: symbol names come from the audited
@@ -166,25 +168,39 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
     }
     fprintf(out,
             "<table class=\"rows\"><thead><tr><th>#</th><th>verdict</th><th>growth/min</th>"
-            "<th>confidence</th><th>%s</th><th>%s</th><th>trend</th><th>stack</th></tr>"
-            "</thead><tbody>\n",
+            "<th>confidence</th><th>%s</th><th>peak</th><th>%s</th><th>trend</th><th>stack</th>"
+            "</tr></thead><tbody>\n",
             bytes ? "live" : "open", c == RPT_HEAP ? "allocations (total)" : "details");
     for (size_t k = 0; k < t->n_selected; k++) {
         const struct rpt_row *r = &t->rows[t->selected[k]];
         const char *v = rpt_verdict_name(r->trend.verdict);
-        fprintf(out, "<tr class=\"v-%s\"><td>%zu</td><td><span class=\"badge %s\">%s</span></td>",
-                v, k + 1, v, v);
+        fprintf(out,
+                "<tr class=\"v-%s\"><td data-v=\"%zu\">%zu</td><td data-v=\"%d\"><span "
+                "class=\"badge %s\">%s</span></td>",
+                v, k + 1, k + 1, (int)r->trend.verdict, v, v);
+        double rate = isfinite(r->trend.rate_per_min) ? r->trend.rate_per_min : 0;
         if (bytes)
-            fprintf(out, "<td>%s%s</td>", r->trend.rate_per_min < 0 ? "-" : "+",
-                    rpt_fmt_bytes(fabs(r->trend.rate_per_min), a, sizeof(a)));
+            fprintf(out, "<td data-v=\"%.6g\">%s%s</td>", rate, rate < 0 ? "-" : "+",
+                    rpt_fmt_bytes(fabs(rate), a, sizeof(a)));
         else
-            fprintf(out, "<td>%+.2f</td>", r->trend.rate_per_min);
-        fprintf(out, "<td>%.2f</td>", r->trend.confidence);
+            fprintf(out, "<td data-v=\"%.6g\">%+.2f</td>", rate, rate);
+        fprintf(out, "<td data-v=\"%.4f\">%.2f</td>", r->trend.confidence, r->trend.confidence);
         if (bytes)
-            fprintf(out, "<td>%s</td>", rpt_fmt_bytes((double)r->value[last], a, sizeof(a)));
+            fprintf(out, "<td data-v=\"%" PRIu64 "\">%s</td>", r->value[last],
+                    rpt_fmt_bytes((double)r->value[last], a, sizeof(a)));
         else
-            fprintf(out, "<td>%" PRIu64 "</td>", r->value[last]);
-        fputs("<td>", out);
+            fprintf(out, "<td data-v=\"%" PRIu64 "\">%" PRIu64 "</td>", r->value[last],
+                    r->value[last]);
+        uint64_t peak = rpt_row_peak(s, r);
+        if (bytes)
+            fprintf(out, "<td data-v=\"%" PRIu64 "\">%s</td>", peak,
+                    rpt_fmt_bytes((double)peak, a, sizeof(a)));
+        else
+            fprintf(out, "<td data-v=\"%" PRIu64 "\">%" PRIu64 "</td>", peak, peak);
+        if (c == RPT_HEAP)
+            fprintf(out, "<td data-v=\"%" PRIu64 "\">", r->count[last]);
+        else
+            fputs("<td>", out);
         if (c == RPT_HEAP) {
             fprintf(out, "%" PRIu64 " (%s in %" PRIu64 ")", r->count[last],
                     rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
@@ -208,7 +224,7 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
                 fputs("</code>", out);
             }
         }
-        fputs("</td><td>", out);
+        fprintf(out, "</td><td data-v=\"%" PRIu64 "\">", r->value[last]);
         sparkline(out, r->value, s->n_snaps);
         fputs("</td><td><details><summary>", out);
         headline(ctx, out, r);
@@ -274,15 +290,83 @@ static const char css[] =
     ".spark{color:#c62828}.loss{background:#ffebee;border:2px solid #c62828;padding:.5em 1em}"
     ".note{color:#666}.fn{font-weight:600}.loc,.mod{color:#555}"
     "ol.frames{margin:.3em 0;padding-left:2em;font-family:monospace}"
-    ".event{border-left:4px solid #c62828;padding-left:1em}";
+    ".event{border-left:4px solid #c62828;padding-left:1em}"
+    "th.sortable{cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:' \\25B2'}"
+    "th[aria-sort=descending]::after{content:' \\25BC'}"
+    ".charts{display:flex;flex-wrap:wrap;gap:1em}figure.chart{margin:0}"
+    "figcaption{font-weight:600;margin-bottom:.2em}svg.chart text{font-size:11px;fill:#444}"
+    "svg.chart .axis line{stroke:#888}svg.chart .grid{stroke:#eee}"
+    "svg.chart .line{stroke:#c62828;stroke-width:1.5}svg.chart .pt{fill:#c62828}"
+    ".flame{position:relative;width:100%;font:11px/16px monospace;overflow:hidden;"
+    "border:1px solid #ddd}.flame .frame{position:absolute;height:16px;overflow:hidden;"
+    "white-space:nowrap;box-sizing:border-box;border:1px solid #fff;padding:0 3px;"
+    "cursor:pointer;color:#000}.flame .frame:hover{border-color:#000}"
+    "#flame-info{min-height:1.4em;font-family:monospace}";
 
-/* Filters table rows by the text typed; written so it cannot throw. */
+/*
+ * The page's one script (CSP nonce): the row filter, sortable table columns
+ * (numeric cells carry data-v), and the flame graph drawn from the
+ * #flame-data block: frames root-first, children merged by name, width by
+ * live bytes; a click zooms into a frame, "reset zoom" goes back. Written
+ * defensively (no exception stops it); it marks the body data-ready at the
+ * end, which the Chromium test checks.
+ */
 static const char script[] =
-    "(function(){var box=document.getElementById('filter');"
+    "(function(){"
+    "function fmt(b){var u=['B','KiB','MiB','GiB','TiB'],i=0;"
+    "while(b>=1024&&i<4){b/=1024;i++;}return (i?b.toFixed(1):String(b))+' '+u[i];}"
+    "var box=document.getElementById('filter');"
     "if(box){box.addEventListener('input',function(){var q=box.value.toLowerCase();"
     "var rows=document.querySelectorAll('table.rows tbody tr');"
     "for(var i=0;i<rows.length;i++){var t=rows[i].textContent.toLowerCase();"
     "rows[i].style.display=t.indexOf(q)>=0?'':'none';}});}"
+    /* sortable columns */
+    "function key(td){if(!td)return '';var v=td.getAttribute('data-v');"
+    "return v!==null&&v!==''?parseFloat(v):td.textContent.trim().toLowerCase();}"
+    "function sorter(table,col,th){return function(){"
+    "var dir=th.getAttribute('aria-sort')==='descending'?1:-1;"
+    "var hs=table.tHead.rows[0].cells;for(var "
+    "i=0;i<hs.length;i++)hs[i].setAttribute('aria-sort','none');"
+    "th.setAttribute('aria-sort',dir<0?'descending':'ascending');"
+    "var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);"
+    "rows.sort(function(a,b){var x=key(a.cells[col]),y=key(b.cells[col]);"
+    "if(typeof x==='number'&&typeof y==='number')return (x-y)*dir;"
+    "return String(x).localeCompare(String(y))*dir;});"
+    "for(var i=0;i<rows.length;i++)body.appendChild(rows[i]);};}"
+    "var tables=document.querySelectorAll('table.rows');"
+    "for(var t=0;t<tables.length;t++){var tb=tables[t];if(!tb.tHead||!tb.tBodies.length)continue;"
+    "var hs=tb.tHead.rows[0].cells;for(var j=0;j<hs.length;j++){"
+    "hs[j].classList.add('sortable');hs[j].setAttribute('aria-sort','none');"
+    "hs[j].setAttribute('title','sort');hs[j].addEventListener('click',sorter(tb,j,hs[j]));}}"
+    /* flame graph */
+    "var fd=document.getElementById('flame-data'),fg=document.getElementById('flame-graph'),"
+    "info=document.getElementById('flame-info'),reset=document.getElementById('flame-reset');"
+    "if(fd&&fg){var d=null;try{d=JSON.parse(fd.textContent);}catch(e){d=null;}"
+    "if(d&&d.stacks){var root={n:'all',v:0,c:{},p:null};"
+    "for(var i=0;i<d.stacks.length;i++){var st=d.stacks[i],node=root;root.v+=st[1];"
+    "for(var k=0;k<st[0].length;k++){var nm=d.names[st[0][k]];var ch=node.c[nm];"
+    "if(!ch){ch=node.c[nm]={n:nm,v:0,c:{},p:node};}ch.v+=st[1];node=ch;}}"
+    "var ROW=17,MIN=0.002;"
+    "function hue(s){var h=0;for(var i=0;i<s.length;i++)h=(h*31+s.charCodeAt(i))%360;return h;}"
+    "function draw(top){while(fg.firstChild)fg.removeChild(fg.firstChild);var n=0,depth=0;"
+    "function place(node,lvl,x,w){if(w<MIN)return;var el=document.createElement('div');"
+    "el.className='frame';el.style.left=(x*100)+'%';el.style.width=(w*100)+'%';"
+    "el.style.top=(lvl*ROW)+'px';el.style.background='hsl('+hue(node.n)+',70%,'+(node===top?'80%':'"
+    "65%')+')';"
+    "var pct=root.v?(100*node.v/root.v).toFixed(1):'0';"
+    "el.textContent=node.n;el.setAttribute('title',node.n+': '+fmt(node.v)+' ('+pct+'% of live "
+    "heap)');"
+    "el.addEventListener('click',function(){draw(node);});"
+    "el.addEventListener('mouseover',function(){if(info)info.textContent=el.getAttribute('title');}"
+    ");"
+    "fg.appendChild(el);n++;if(lvl>depth)depth=lvl;"
+    "var names=Object.keys(node.c).sort(),cx=x;for(var i=0;i<names.length;i++){var "
+    "ch=node.c[names[i]];"
+    "var cw=node.v?w*ch.v/node.v:0;place(ch,lvl+1,cx,cw);cx+=cw;}}"
+    "place(top,0,0,1);fg.style.height=((depth+1)*ROW+2)+'px';fg.setAttribute('data-frames',String("
+    "n));"
+    "if(reset)reset.disabled=top===root;}"
+    "if(reset)reset.addEventListener('click',function(){draw(root);});draw(root);}}"
     "document.body.setAttribute('data-ready','1');})();";
 
 int rpt_render_html(struct rpt_ctx *ctx, FILE *out)
@@ -358,6 +442,17 @@ int rpt_render_html(struct rpt_ctx *ctx, FILE *out)
         fputs("<p class=\"note caveat\">", out);
         rpt_html_escape(out, cav[i]);
         fputs("</p>\n", out);
+    }
+    rpt_html_charts(ctx, out);
+    if (s->snaps[last].live_bytes || s->tab[RPT_HEAP].n) {
+        fputs("<section id=\"flame\"><h2>Flame graph: live heap bytes by stack</h2>\n"
+              "<p class=\"note\">Callers above callees, width by live bytes at the last snapshot; "
+              "click a frame to zoom in. <button id=\"flame-reset\" type=\"button\">reset "
+              "zoom</button></p><div id=\"flame-info\"></div>"
+              "<div id=\"flame-graph\" class=\"flame\"></div>\n",
+              out);
+        rpt_html_flame_data(ctx, out);
+        fputs("</section>\n", out);
     }
     fputs("<p><label>Filter rows: <input id=\"filter\" type=\"search\"></label></p>\n", out);
     for (int c = 0; c < RPT_CLASS_COUNT; c++)

@@ -124,8 +124,11 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
         fprintf(out, ",\"live_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64, r->value[last],
                 r->count[last]);
     if (c == RPT_HEAP)
-        fprintf(out, ",\"total_bytes\":%" PRIu64 ",\"total_count\":%" PRIu64 ",\"estimated\":%s",
-                r->total_bytes, r->total_count, r->flags & SNAP_HEAP_ESTIMATED ? "true" : "false");
+        fprintf(out,
+                ",\"peak_bytes\":%" PRIu64 ",\"total_bytes\":%" PRIu64 ",\"total_count\":%" PRIu64
+                ",\"estimated\":%s",
+                rpt_row_peak(s, r), r->total_bytes, r->total_count,
+                r->flags & SNAP_HEAP_ESTIMATED ? "true" : "false");
     fprintf(out, ",\"first_snapshot\":%u,\"values\":", r->first_snap);
     json_u64_array(out, r->value, s->n_snaps);
     if (c != RPT_FDS) {

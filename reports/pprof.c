@@ -3,7 +3,11 @@
  * proto/profile.proto) encoded by hand, so `go tool pprof` and every pprof
  * viewer can open a leak report. Sample types follow Go's heap profiles:
  * alloc_objects, alloc_space, inuse_objects, inuse_space (the default),
- * values from the last snapshot. Locations carry function + file:line, with
+ * values from the last snapshot; then fds (open fds by creating stack, a
+ * count) and mmap_space (mapped bytes by creating stack), so
+ * `-sample_index=fds` shows the fd leak sites. Each sample has one non-zero
+ * group and a class label (heap, fds, mmaps, resources). Locations carry
+ * function + file:line, with
  * inlined frames as extra lines of one location (innermost first), so no
  * symbolization is needed on the viewing side. Each sample is labelled with
  * its verdict (`-tagfocus=verdict=leak`).
@@ -288,6 +292,8 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "alloc_space", "bytes");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "inuse_objects", "count");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "inuse_space", "bytes");
+    value_type(&p, PB_PROFILE_SAMPLE_TYPE, "fds", "count");
+    value_type(&p, PB_PROFILE_SAMPLE_TYPE, "mmap_space", "bytes");
 
     for (uint32_t m = 1; m < rpt_module_count(); m++) {
         const struct rpt_module *mod = rpt_module_get(m);
@@ -308,7 +314,7 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
         field_msg(&p.out, PB_PROFILE_MAPPING, mb);
     }
 
-    uint64_t verdict_key = str_id(&p, "verdict");
+    uint64_t verdict_key = str_id(&p, "verdict"), class_key = str_id(&p, "class");
     struct buf sample = {0}, packed = {0}, label = {0};
     for (size_t k = 0; k < t->n_selected; k++) {
         const struct rpt_row *r = &t->rows[t->selected[k]];
@@ -322,8 +328,14 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
         varint(&packed, r->total_bytes);
         varint(&packed, r->count[last]);
         varint(&packed, r->value[last]);
+        varint(&packed, 0);
+        varint(&packed, 0);
         field_bytes(&sample, 2, packed.p, packed.n);
         packed.n = 0;
+        field_varint(&label, 1, class_key);
+        field_varint(&label, 2, str_id(&p, "heap"));
+        field_bytes(&sample, 3, label.p, label.n);
+        label.n = 0;
         field_varint(&label, 1, verdict_key);
         field_varint(&label, 2, str_id(&p, rpt_verdict_name(r->trend.verdict)));
         field_bytes(&sample, 3, label.p, label.n);
@@ -339,6 +351,34 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
             label.n = 0;
         }
         field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
+    }
+    /* Open fds and mapped bytes by creating stack: their own sample types. */
+    for (int c = RPT_FDS; c <= RPT_MMAPS; c++) {
+        const struct rpt_table *ft = &s->tab[c];
+        for (size_t k = 0; k < ft->n_selected; k++) {
+            const struct rpt_row *r = &ft->rows[ft->selected[k]];
+            if (!r->value[last] || !r->depth)
+                continue; /* nothing open, or no creating stack to show */
+            for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++)
+                varint(&packed, location_id(&p, ctx, r->locs[i]));
+            field_bytes(&sample, 1, packed.p, packed.n);
+            packed.n = 0;
+            for (int v = 0; v < 4; v++)
+                varint(&packed, 0);
+            varint(&packed, c == RPT_FDS ? r->value[last] : 0);
+            varint(&packed, c == RPT_MMAPS ? r->value[last] : 0);
+            field_bytes(&sample, 2, packed.p, packed.n);
+            packed.n = 0;
+            field_varint(&label, 1, class_key);
+            field_varint(&label, 2, str_id(&p, rpt_class_name((enum rpt_class)c)));
+            field_bytes(&sample, 3, label.p, label.n);
+            label.n = 0;
+            field_varint(&label, 1, verdict_key);
+            field_varint(&label, 2, str_id(&p, rpt_verdict_name(r->trend.verdict)));
+            field_bytes(&sample, 3, label.p, label.n);
+            label.n = 0;
+            field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
+        }
     }
     /* Resource handles (docs/resources.md): counts only, no bytes, labelled
      * resource=KIND so `pprof -tagfocus resource=KIND` shows one kind. */
@@ -356,8 +396,14 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
         varint(&packed, 0);
         varint(&packed, r->value[last]);
         varint(&packed, 0);
+        varint(&packed, 0);
+        varint(&packed, 0);
         field_bytes(&sample, 2, packed.p, packed.n);
         packed.n = 0;
+        field_varint(&label, 1, class_key);
+        field_varint(&label, 2, str_id(&p, "resources"));
+        field_bytes(&sample, 3, label.p, label.n);
+        label.n = 0;
         field_varint(&label, 1, resource_key);
         field_varint(&label, 2, str_id(&p, r->res->kind));
         field_bytes(&sample, 3, label.p, label.n);

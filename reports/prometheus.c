@@ -1,15 +1,27 @@
 /*
- * Prometheus text exposition (version 0.0.4) of a report: per-stack live
- * heap bytes / allocations / growth, open fds and mapped bytes for the top
- * stacks (--top bounds the label cardinality), process totals, leak-verdict
- * counts, corruption events and every loss counter. Meant for the textfile
- * collector of node_exporter or any scraper; docs/fleet.md shows the setup.
- * Label values are escaped as the format requires (\\, \", \n).
+ * Prometheus text exposition (version 0.0.4) of a report, for the textfile
+ * collector of node_exporter or any scraper (docs/fleet.md lists every
+ * metric). Written to pass `promtool check metrics` without a lint message:
+ *
+ * - base units (bytes, seconds; growth in bytes per second);
+ * - cumulative values are counters named _total, gauges never end in _total;
+ * - identity that changes on every restart (pid, series, host, exe path,
+ *   allocator, mode) lives in one info metric, leakaudit_series_info; every
+ *   other metric is labelled only with the program name (the executable's
+ *   basename: stable across restarts, and it keeps two services' files in
+ *   one textfile directory apart) and, per stack, the stack hash and its
+ *   innermost function and location;
+ * - per-stack verdicts are a 0/1 gauge, not a label that would start a new
+ *   series whenever a verdict changes.
+ *
+ * Per-stack metrics cover the selected (--top) stacks only, to bound label
+ * cardinality. Label values are escaped as the format requires (\\, \", \n).
  */
 #include "report.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <string.h>
 
 static void label_value(FILE *out, const char *s)
 {
@@ -25,12 +37,16 @@ static void label_value(FILE *out, const char *s)
     fputc('"', out);
 }
 
+static const char *program_name(const struct rpt_series *s)
+{
+    const char *slash = strrchr(s->last.exe, '/');
+    return slash ? slash + 1 : s->last.exe;
+}
+
 static void base_labels(FILE *out, const struct rpt_series *s)
 {
-    fputs("series=", out);
-    label_value(out, s->name);
-    fprintf(out, ",pid=\"%d\",host=", s->last.pid);
-    label_value(out, s->last.hostname);
+    fputs("program=", out);
+    label_value(out, program_name(s));
 }
 
 static void stack_labels(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
@@ -51,7 +67,6 @@ static void stack_labels(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r
     label_value(out, fn);
     fputs(",location=", out);
     label_value(out, where);
-    fprintf(out, ",verdict=\"%s\"", rpt_verdict_name(r->trend.verdict));
 }
 
 static void header(FILE *out, const char *name, const char *type, const char *help)
@@ -59,65 +74,100 @@ static void header(FILE *out, const char *name, const char *type, const char *he
     fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One sample with only the base labels. */
+static void sample(FILE *out, const struct rpt_series *s, const char *name, uint64_t v)
+{
+    fprintf(out, "%s{", name);
+    base_labels(out, s);
+    fprintf(out, "} %" PRIu64 "\n", v);
+}
+
 static double finite_or_zero(double v)
 {
     return isfinite(v) ? v : 0;
 }
 
+enum stack_value { SV_VALUE, SV_COUNT, SV_GROWTH, SV_TOTAL_BYTES, SV_LEAKING, SV_PEAK };
+
 static void per_stack(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const char *name,
-                      const char *help, int what)
+                      const char *type, const char *help, enum stack_value what)
 {
     const struct rpt_series *s = ctx->series;
     const struct rpt_table *t = &s->tab[c];
     size_t last = s->n_snaps - 1;
     if (!t->n_selected)
         return;
-    header(out, name, "gauge", help);
+    header(out, name, type, help);
     for (size_t k = 0; k < t->n_selected; k++) {
         const struct rpt_row *r = &t->rows[t->selected[k]];
         fprintf(out, "%s{", name);
         stack_labels(ctx, out, r);
-        if (what == 0)
+        switch (what) {
+        case SV_VALUE:
             fprintf(out, "} %" PRIu64 "\n", r->value[last]);
-        else if (what == 1)
+            break;
+        case SV_COUNT:
             fprintf(out, "} %" PRIu64 "\n", r->count[last]);
-        else
-            fprintf(out, "} %.6g\n", finite_or_zero(r->trend.rate_per_min));
+            break;
+        case SV_GROWTH: /* the trend is per minute; Prometheus wants base units */
+            fprintf(out, "} %.6g\n", finite_or_zero(r->trend.rate_per_min / 60.0));
+            break;
+        case SV_TOTAL_BYTES:
+            fprintf(out, "} %" PRIu64 "\n", r->total_bytes);
+            break;
+        case SV_PEAK:
+            fprintf(out, "} %" PRIu64 "\n", rpt_row_peak(s, r));
+            break;
+        case SV_LEAKING:
+            fprintf(out, "} %d\n", rpt_row_is_leak(s, c, r) ? 1 : 0);
+            break;
+        }
     }
 }
 
-int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
+static void info_metric(FILE *out, const struct rpt_series *s)
 {
-    const struct rpt_series *s = ctx->series;
-    size_t last = s->n_snaps - 1;
-    const struct rpt_snapinfo *si = &s->snaps[last];
+    header(out, "leakaudit_series_info", "gauge",
+           "The snapshot series reported on: process identity and capture settings (always 1).");
+    fputs("leakaudit_series_info{", out);
+    base_labels(out, s);
+    fputs(",series=", out);
+    label_value(out, s->name);
+    fprintf(out, ",pid=\"%d\",host=", s->last.pid);
+    label_value(out, s->last.hostname);
+    fputs(",exe=", out);
+    label_value(out, s->last.exe);
+    fputs(",allocator=", out);
+    label_value(out, s->last.allocator);
+    fprintf(out, ",source=\"%s\",mode=\"%s\"} 1\n",
+            s->last.source == SNAP_SOURCE_TRACER ? "tracer" : "shim", snap_mode_name(s->last.mode));
+}
 
+static void totals(FILE *out, const struct rpt_series *s)
+{
+    const struct rpt_snapinfo *si = &s->snaps[s->n_snaps - 1];
     header(out, "leakaudit_snapshot_timestamp_seconds", "gauge",
            "Time of the last snapshot in the series.");
-    fputs("leakaudit_snapshot_timestamp_seconds{", out);
+    fprintf(out, "leakaudit_snapshot_timestamp_seconds{");
     base_labels(out, s);
     fprintf(out, "} %.3f\n", (double)si->time_ns / 1e9);
+    header(out, "leakaudit_snapshots", "gauge", "Snapshots in the series.");
+    sample(out, s, "leakaudit_snapshots", s->n_snaps);
 
     static const struct {
         const char *name, *help;
-        int which;
-    } totals[] = {
-        {"leakaudit_heap_live_bytes_total", "Outstanding heap bytes (all stacks).", 0},
-        {"leakaudit_heap_live_allocations_total", "Outstanding heap allocations.", 1},
-        {"leakaudit_open_fds_total", "Open file descriptors seen by the capture.", 2},
-        {"leakaudit_mmap_bytes_total", "Bytes mapped by tracked mmap calls.", 3},
-        {"leakaudit_rss_bytes", "Resident set size at the last snapshot.", 4},
+    } names[] = {
+        {"leakaudit_heap_live_bytes", "Outstanding heap bytes, all stacks."},
+        {"leakaudit_heap_live_allocations", "Outstanding heap allocations, all stacks."},
+        {"leakaudit_open_fds", "Open file descriptors seen by the capture."},
+        {"leakaudit_mmap_bytes", "Bytes mapped by tracked mmap calls."},
+        {"leakaudit_resident_memory_bytes", "Resident set size at the last snapshot."},
     };
-    for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
-        uint64_t v = totals[i].which == 0   ? si->live_bytes
-                     : totals[i].which == 1 ? si->live_count
-                     : totals[i].which == 2 ? si->n_fds
-                     : totals[i].which == 3 ? si->mmap_bytes
-                                            : si->rss_bytes;
-        header(out, totals[i].name, "gauge", totals[i].help);
-        fprintf(out, "%s{", totals[i].name);
-        base_labels(out, s);
-        fprintf(out, "} %" PRIu64 "\n", v);
+    const uint64_t values[] = {si->live_bytes, si->live_count, si->n_fds, si->mmap_bytes,
+                               si->rss_bytes};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        header(out, names[i].name, "gauge", names[i].help);
+        sample(out, s, names[i].name, values[i]);
     }
 
     header(out, "leakaudit_leak_stacks", "gauge", "Stacks whose verdict is leak, by class.");
@@ -127,53 +177,75 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
         fprintf(out, ",class=\"%s\"} %zu\n", rpt_class_name((enum rpt_class)c),
                 rpt_count_verdict(s, (enum rpt_class)c, RPT_VERDICT_LEAK));
     }
-    header(out, "leakaudit_corruption_events", "gauge", "Heap corruption events recorded.");
-    fputs("leakaudit_corruption_events{", out);
-    base_labels(out, s);
-    fprintf(out, "} %zu\n", s->n_corruptions);
+    header(out, "leakaudit_corruption_events_total", "counter",
+           "Heap corruption events recorded since the capture began.");
+    sample(out, s, "leakaudit_corruption_events_total", s->n_corruptions);
 
-    header(out, "leakaudit_capture_losses", "gauge",
+    header(out, "leakaudit_capture_losses_total", "counter",
            "Loss counters of the capture (dropped events, full tables, unattributed fds).");
     for (size_t i = 0; i < s->n_losses; i++) {
-        fputs("leakaudit_capture_losses{", out);
+        fputs("leakaudit_capture_losses_total{", out);
         base_labels(out, s);
         fputs(",name=", out);
         label_value(out, s->losses[i].name);
         fprintf(out, "} %" PRIu64 "\n", s->losses[i].value);
     }
+}
 
-    per_stack(ctx, out, RPT_HEAP, "leakaudit_heap_live_bytes",
-              "Outstanding heap bytes by allocation stack (top stacks).", 0);
-    per_stack(ctx, out, RPT_HEAP, "leakaudit_heap_live_allocations",
-              "Outstanding heap allocations by allocation stack (top stacks).", 1);
-    per_stack(ctx, out, RPT_HEAP, "leakaudit_heap_growth_bytes_per_minute",
-              "Least-squares growth of live bytes over the series, by stack.", 2);
-    if (s->has_reach) {
-        header(out, "leakaudit_heap_reachability_bytes", "gauge",
-               "Outstanding heap bytes by reachability class at the newest scan.");
+static void reachability(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    if (!s->has_reach)
+        return;
+    header(out, "leakaudit_heap_reachability_bytes", "gauge",
+           "Outstanding heap bytes by reachability class at the newest scan.");
+    for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+        fputs("leakaudit_heap_reachability_bytes{", out);
+        base_labels(out, s);
+        fprintf(out, ",reach=\"%s\"} %" PRIu64 "\n", rpt_reach_key(c), s->reach_bytes[c]);
+    }
+    const struct rpt_table *t = &s->tab[RPT_HEAP];
+    header(out, "leakaudit_stack_heap_reachability_bytes", "gauge",
+           "Outstanding heap bytes by allocation stack and reachability class (top stacks).");
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
         for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
-            fputs("leakaudit_heap_reachability_bytes{", out);
-            base_labels(out, s);
-            fprintf(out, ",reach=\"%s\"} %" PRIu64 "\n", rpt_reach_key(c), s->reach_bytes[c]);
-        }
-        const struct rpt_table *t = &s->tab[RPT_HEAP];
-        header(out, "leakaudit_heap_reachability_stack_bytes", "gauge",
-               "Outstanding heap bytes by allocation stack and reachability class (top stacks).");
-        for (size_t k = 0; k < t->n_selected; k++) {
-            const struct rpt_row *r = &t->rows[t->selected[k]];
-            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
-                if (!r->reach_blocks[c])
-                    continue;
-                fputs("leakaudit_heap_reachability_stack_bytes{", out);
-                stack_labels(ctx, out, r);
-                fprintf(out, ",reach=\"%s\"} %" PRIu64 "\n", rpt_reach_key(c), r->reach_bytes[c]);
-            }
+            if (!r->reach_blocks[c])
+                continue;
+            fputs("leakaudit_stack_heap_reachability_bytes{", out);
+            stack_labels(ctx, out, r);
+            fprintf(out, ",reach=\"%s\"} %" PRIu64 "\n", rpt_reach_key(c), r->reach_bytes[c]);
         }
     }
-    per_stack(ctx, out, RPT_FDS, "leakaudit_open_fds",
-              "Open file descriptors by creating stack (top stacks).", 0);
-    per_stack(ctx, out, RPT_MMAPS, "leakaudit_mmap_bytes",
-              "Mapped bytes by creating stack (top stacks).", 0);
+}
+
+int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    info_metric(out, s);
+    totals(out, s);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_live_bytes", "gauge",
+              "Outstanding heap bytes by allocation stack (top stacks).", SV_VALUE);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_live_allocations", "gauge",
+              "Outstanding heap allocations by allocation stack (top stacks).", SV_COUNT);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_peak_bytes", "gauge",
+              "Highest live heap bytes of the stack over the series' snapshots (top stacks).",
+              SV_PEAK);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_allocated_bytes_total", "counter",
+              "Heap bytes allocated by the stack since the capture began (top stacks).",
+              SV_TOTAL_BYTES);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_growth_bytes_per_second", "gauge",
+              "Least-squares growth of the stack's live bytes over the series.", SV_GROWTH);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_leaking", "gauge",
+              "1 when the stack leaks (lost at a final scan, or verdict leak), else 0.",
+              SV_LEAKING);
+    reachability(ctx, out);
+    per_stack(ctx, out, RPT_FDS, "leakaudit_stack_open_fds", "gauge",
+              "Open file descriptors by creating stack (top stacks).", SV_VALUE);
+    per_stack(ctx, out, RPT_FDS, "leakaudit_stack_fds_leaking", "gauge",
+              "1 when the fd-creating stack's verdict is leak, else 0.", SV_LEAKING);
+    per_stack(ctx, out, RPT_MMAPS, "leakaudit_stack_mmap_bytes", "gauge",
+              "Mapped bytes by creating stack (top stacks).", SV_VALUE);
     rpt_res_prometheus(ctx, out);
     return ferror(out) ? -5 : 0;
 }

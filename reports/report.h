@@ -212,9 +212,15 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
 void rpt_series_free(struct rpt_series *s);
 /* Computes trend verdicts for every row. */
 void rpt_series_analyze(struct rpt_series *s);
-/* Verdict over values y[] at times t_min[] (minutes). Exposed for unit tests. */
+/* Least net growth over the window for a `leak` verdict (docs/report.md). */
+#define RPT_LEAK_MIN_HEAP_BYTES 4096.0
+#define RPT_LEAK_MIN_MMAP_BYTES 65536.0
+#define RPT_LEAK_MIN_COUNT      3.0
+double rpt_leak_min_growth(enum rpt_class c);
+/* Verdict over values y[] at times t_min[] (minutes); a `leak` must grow by
+ * at least min_growth since `first`. Exposed for unit tests. */
 void rpt_trend_compute(const double *t_min, const double *y, size_t n, size_t first,
-                       struct rpt_trend *out);
+                       double min_growth, struct rpt_trend *out);
 const char *rpt_verdict_name(enum rpt_verdict v);
 void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -271,12 +277,21 @@ void rpt_text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs,
                      uint32_t to, const char *indent);
 void rpt_text_sparkline(FILE *out, const uint64_t *v, size_t n);
 
+/* html_views.c: the HTML report's time charts (inline SVG) and the data
+ * block of its flame graph (drawn by the page's script) */
+void rpt_html_charts(struct rpt_ctx *ctx, FILE *out);
+void rpt_html_flame_data(struct rpt_ctx *ctx, FILE *out);
+
 int rpt_render_text(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_json(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_html(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out);
+
+/* summary.c: `leakaudit run`'s exit summary of one snapshot file: the top
+ * heap stacks, symbolized. 0, or -errno with one line in err. */
+int rpt_print_exit_summary(const char *snap_path, long top, FILE *out, char *err, size_t errlen);
 
 /* ---- shared formatting helpers (util in text.c) ---- */
 
@@ -303,6 +318,16 @@ const char *rpt_class_name(enum rpt_class c);
  * scan, or a leak verdict -- unless the newest scan found every block of the
  * row still reachable (a growing but reachable cache is not called a leak). */
 int rpt_row_is_leak(const struct rpt_series *s, enum rpt_class c, const struct rpt_row *r);
+/* The highest value of a row over the series' snapshots: the peak live
+ * bytes (or open fds) as far as the snapshots saw it. */
+static inline uint64_t rpt_row_peak(const struct rpt_series *s, const struct rpt_row *r)
+{
+    uint64_t peak = 0;
+    for (size_t i = 0; i < s->n_snaps; i++)
+        peak = r->value[i] > peak ? r->value[i] : peak;
+    return peak;
+}
+
 /* "definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable". */
 const char *rpt_reach_key(int cls);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "util.h"
 
 static const struct {
@@ -43,7 +44,8 @@ static void usage(FILE *out)
                  "options:\n"
                  "  -f, --format FMT        text (default), json, html, pprof, collapsed,\n"
                  "                          prometheus\n"
-                 "  -o, --output FILE       write to FILE (created 0600) instead of stdout\n"
+                 "  -o, --output FILE       write to FILE (created 0600) instead of stdout;\n"
+                 "                          - is stdout\n"
                  "  -n, --top N             show the N most important stacks per section\n"
                  "                          (default 10; pprof/collapsed: all; 0 = all)\n"
                  "      --min-bytes SIZE    hide stacks whose peak is below SIZE (e.g. 64K)\n"
@@ -57,15 +59,17 @@ static void usage(FILE *out)
                  "      --sysroot DIR       find modules under DIR first (a copy of the\n"
                  "                          target's root, or /proc/PID/root)\n"
                  "      --series NAME       pick this series when the input holds several\n"
-                 "      --pid PID           pick the series of this pid\n"
+                 "  -p, --pid PID           pick the series of this pid\n"
                  "                          (default: the series with the most live bytes)\n"
                  "      --fail-on-leak      exit with status 3 if any stack leaks: definitely or\n"
                  "                          indirectly lost at a final (exit) reachability\n"
                  "                          scan, or verdict leak; still reachable never\n"
                  "                          counts (docs/reachability.md)\n"
                  "  -h, --help              this text\n"
+                 "      --version           print the version\n"
                  "\n"
-                 "exit status: 0 ok, 1 error, 2 usage, 3 leak found (--fail-on-leak)\n"
+                 "Options may come before or after the inputs.\n" CLI_EXIT_STATUS_HELP
+                 ", 3 leak found (--fail-on-leak)\n"
                  "docs: docs/report.md, JSON schema: docs/report-json.md\n");
 }
 
@@ -94,26 +98,12 @@ static const struct option long_opts[] = {
     {"debuginfo-dir", required_argument, 0, OPT_DEBUGINFO_DIR},
     {"sysroot", required_argument, 0, OPT_SYSROOT},
     {"series", required_argument, 0, OPT_SERIES},
-    {"pid", required_argument, 0, OPT_PID},
     {"fail-on-leak", no_argument, 0, OPT_FAIL_ON_LEAK},
+    {"pid", required_argument, 0, 'p'},
     {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, CLI_OPT_VERSION},
     {0, 0, 0, 0},
 };
-
-static int parse_long(const char *cmd, const char *opt, const char *s, long min, long max,
-                      long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "leakaudit %s: %s: '%s' is not a number in %ld..%ld\n", cmd, opt, s, min,
-                max);
-        return -EINVAL;
-    }
-    *out = v;
-    return 0;
-}
 
 int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options *o, int *first_arg,
                       void (*usage_fn)(FILE *))
@@ -124,7 +114,7 @@ int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+f:o:n:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":f:o:n:p:h", long_opts, NULL)) != -1) {
         switch (c) {
         case 'f': {
             size_t i = 0;
@@ -144,7 +134,7 @@ int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options
             o->output = optarg;
             break;
         case 'n':
-            if (parse_long(cmd, "--top", optarg, 0, 1000000000, &v))
+            if (cli_parse_long(cmd, "--top", optarg, 0, 1000000000, &v))
                 return CLI_EXIT_USAGE;
             o->top = v;
             break;
@@ -162,7 +152,7 @@ int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options
             o->filter_function = optarg;
             break;
         case OPT_STACK_DEPTH:
-            if (parse_long(cmd, "--stack-depth", optarg, 1, SNAP_MAX_STACK_DEPTH, &v))
+            if (cli_parse_long(cmd, "--stack-depth", optarg, 1, SNAP_MAX_STACK_DEPTH, &v))
                 return CLI_EXIT_USAGE;
             o->stack_depth = (unsigned)v;
             break;
@@ -183,8 +173,8 @@ int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options
         case OPT_SERIES:
             o->series = optarg;
             break;
-        case OPT_PID:
-            if (parse_long(cmd, "--pid", optarg, 1, 0x7fffffff, &v))
+        case 'p':
+            if (cli_parse_long(cmd, "--pid", optarg, 1, 0x7fffffff, &v))
                 return CLI_EXIT_USAGE;
             o->pid = (int)v;
             break;
@@ -194,14 +184,11 @@ int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options
         case 'h':
             usage_fn(stdout);
             return -1;
+        case CLI_OPT_VERSION:
+            cli_print_version(cmd);
+            return -1;
         default:
-            if (optopt && optopt < 256)
-                fprintf(stderr, "leakaudit %s: unknown or incomplete option '-%c' (see --help)\n",
-                        cmd, optopt);
-            else
-                fprintf(stderr, "leakaudit %s: unknown or incomplete option '%s' (see --help)\n",
-                        cmd, argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+            return cli_bad_option(cmd, argc, argv, long_opts, c);
         }
     }
     *first_arg = optind;
@@ -249,6 +236,12 @@ int cmd_report(int argc, char **argv)
     if (first >= argc) {
         fprintf(stderr, "leakaudit report: no input: give a snapshot directory or .snap files "
                         "(see --help)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (opt.format == RPT_FMT_PPROF && (!opt.output || !strcmp(opt.output, "-")) &&
+        isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "leakaudit report: --format pprof writes gzipped protobuf: not to a "
+                        "terminal (use -o FILE, or redirect stdout)\n");
         return CLI_EXIT_USAGE;
     }
     char err[1024] = "";

@@ -329,41 +329,43 @@ void rpt_res_prometheus(struct rpt_ctx *ctx, FILE *out)
     size_t nk = kinds_of(s, kinds, MAX_KINDS), last = s->n_snaps - 1;
     if (!nk)
         return;
+    /* labelled like prometheus.c's metrics: the program, never the series */
+    const char *slash = strrchr(s->last.exe, '/');
+    const char *program = slash ? slash + 1 : s->last.exe;
     fputs("# HELP leakaudit_resource_outstanding Outstanding handles and unmatched references "
           "by resource kind.\n# TYPE leakaudit_resource_outstanding gauge\n",
           out);
     for (size_t ki = 0; ki < nk; ki++) {
         size_t n_leak;
-        fputs("leakaudit_resource_outstanding{series=", out);
-        label(out, s->name);
+        fputs("leakaudit_resource_outstanding{program=", out);
+        label(out, program);
         fputs(",kind=", out);
         label(out, kinds[ki]);
         fprintf(out, "} %" PRIu64 "\n", outstanding(s, kinds[ki], &n_leak));
     }
-    fputs("# HELP leakaudit_resource_stack_outstanding Outstanding handles and unmatched "
+    fputs("# HELP leakaudit_stack_resource_outstanding Outstanding handles and unmatched "
           "references by resource kind and creating stack (top stacks).\n"
-          "# TYPE leakaudit_resource_stack_outstanding gauge\n",
+          "# TYPE leakaudit_stack_resource_outstanding gauge\n",
           out);
     for (size_t k = 0; k < t->n_selected; k++) {
         const struct rpt_row *r = &t->rows[t->selected[k]];
-        fputs("leakaudit_resource_stack_outstanding{series=", out);
-        label(out, s->name);
+        fputs("leakaudit_stack_resource_outstanding{program=", out);
+        label(out, program);
         fputs(",kind=", out);
         label(out, r->res ? r->res->kind : "");
         fprintf(out, ",stack=\"%016" PRIx64 "\",function=", r->hash);
         label(out, innermost_function(ctx, r));
-        fprintf(out, ",verdict=\"%s\"} %" PRIu64 "\n", rpt_verdict_name(r->trend.verdict),
-                r->value[last]);
+        fprintf(out, "} %" PRIu64 "\n", r->value[last]);
     }
-    fputs("# HELP leakaudit_resource_events Use-after-destroy and double-destroy events.\n"
-          "# TYPE leakaudit_resource_events gauge\n",
+    fputs("# HELP leakaudit_resource_events_total Use-after-destroy and double-destroy events.\n"
+          "# TYPE leakaudit_resource_events_total counter\n",
           out);
     for (size_t ki = 0; ki < nk; ki++) {
         size_t n = 0;
         for (size_t i = 0; i < s->n_corruptions; i++)
             n += event_of_kind(&s->corruptions[i], kinds[ki]);
-        fputs("leakaudit_resource_events{series=", out);
-        label(out, s->name);
+        fputs("leakaudit_resource_events_total{program=", out);
+        label(out, program);
         fputs(",kind=", out);
         label(out, kinds[ki]);
         fprintf(out, "} %zu\n", n);

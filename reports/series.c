@@ -28,6 +28,9 @@
 #define PLATEAU_TAIL_SLOPE_RATIO 0.10 /* tail slope <= 10% of the earlier slope */
 #define PLATEAU_TAIL_SPREAD      0.05 /* tail varies by at most 5% of its max */
 #define FULL_CONFIDENCE_STEPS    8.0  /* confidence scales up to this many steps */
+/* `leak` is a claim: leak-shaped growth below any of these is `unknown`. */
+#define LEAK_MIN_POINTS     6   /* snapshots since the row first appeared */
+#define LEAK_MIN_CONFIDENCE 0.5 /* R² × monotonic fraction × coverage */
 
 /* ---- global module table ---- */
 
@@ -792,7 +795,20 @@ static void fit(const double *t, const double *y, size_t a, size_t b, double *sl
     *r2 = stt > 0 && syy > 0 ? (sty * sty) / (stt * syy) : 0;
 }
 
-void rpt_trend_compute(const double *t, const double *y, size_t n, size_t first,
+/* The least net growth (value units) over the window for each class. */
+double rpt_leak_min_growth(enum rpt_class c)
+{
+    switch (c) {
+    case RPT_HEAP:
+        return RPT_LEAK_MIN_HEAP_BYTES;
+    case RPT_MMAPS:
+        return RPT_LEAK_MIN_MMAP_BYTES;
+    default:
+        return RPT_LEAK_MIN_COUNT; /* fds, tracked resources */
+    }
+}
+
+void rpt_trend_compute(const double *t, const double *y, size_t n, size_t first, double min_growth,
                        struct rpt_trend *out)
 {
     memset(out, 0, sizeof(*out));
@@ -852,8 +868,11 @@ void rpt_trend_compute(const double *t, const double *y, size_t n, size_t first,
     }
     if (out->rate_per_min > 0 && last > y[first] && out->r2 >= LEAK_MIN_R2 &&
         out->monotonic >= LEAK_MIN_MONOTONIC) {
-        out->verdict = RPT_VERDICT_LEAK;
         out->confidence = out->r2 * out->monotonic * coverage;
+        /* Leak-shaped but not significant for the window observed. */
+        int significant = n - first >= LEAK_MIN_POINTS && out->confidence >= LEAK_MIN_CONFIDENCE &&
+                          last - y[first] >= min_growth;
+        out->verdict = significant ? RPT_VERDICT_LEAK : RPT_VERDICT_UNKNOWN;
         return;
     }
     out->verdict = RPT_VERDICT_STABLE;
@@ -886,7 +905,8 @@ void rpt_series_analyze(struct rpt_series *s)
             struct rpt_row *row = &tab->rows[r];
             for (size_t i = 0; i < n; i++)
                 y[i] = (double)row->value[i];
-            rpt_trend_compute(t, y, n, row->first_snap, &row->trend);
+            rpt_trend_compute(t, y, n, row->first_snap, rpt_leak_min_growth((enum rpt_class)c),
+                              &row->trend);
         }
     }
     free(t);

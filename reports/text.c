@@ -202,6 +202,9 @@ static void print_reach_summary(const struct rpt_series *s, FILE *out)
     fprintf(out, "), %s extra memory\n", rpt_fmt_bytes((double)i->extra_bytes, b, sizeof(b)));
     if (i->flags & SNAP_REACH_ATTACH_ONLY)
         fprintf(out, "   attach mode: only blocks allocated since the attach are classified\n");
+    if (i->flags & SNAP_REACH_MAPPINGS_SKIPPED)
+        fprintf(out, "   the program's own mappings (mmap, thread caches) were not scanned: blocks "
+                     "held only there are reported lost (docs/reachability.md)\n");
     if (!s->reach_final)
         fprintf(out, "   (taken while the program ran: blocks may still be freed later)\n");
 }
@@ -258,6 +261,7 @@ static void print_heap(struct rpt_ctx *ctx, FILE *out)
                     rpt_fmt_bytes((double)r->value[last], a, sizeof(a)), r->count[last],
                     r->count[last] == 1 ? "" : "s",
                     r->flags & SNAP_HEAP_ESTIMATED ? " (est.)" : "");
+            fprintf(out, "; peak %s", rpt_fmt_bytes((double)rpt_row_peak(s, r), b, sizeof(b)));
             fprintf(out, "; total allocated %s in %" PRIu64 "\n",
                     rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
             if (s->has_reach)

@@ -30,18 +30,8 @@ rm -rf "$D"
 mkdir -p "$D" "$BUILD/clips"
 say "making a test clip (frame counter drawn on a moving pattern)"
 [ -f "$BUILD/clips/counter.mp4" ] || scripts/make-clip --seconds 10 "$BUILD/clips/counter.mp4" >/dev/null
-python3 - "$D" "$PWD/$BUILD/clips/counter.mp4" <<'PY'
-import json, sys
-d, clip = sys.argv[1], sys.argv[2]
-cfg = json.load(open("inferd/inferd.example.json"))
-cfg["http"]["port"] = 0
-cfg["clips"] = {"counter": clip}
-cfg["log_level"] = "warn"
-cfg["stream_defaults"]["corrupt_every_n_packets"] = 25
-cfg["defects"]["dup_input_fd"] = True
-cfg["defects"]["decode_error_leak"] = True
-json.dump(cfg, open(d + "/inferd-defects.json", "w"), indent=1)
-PY
+scripts/inferd-config "$D/inferd-defects.json" "$BUILD/clips/counter.mp4" --corrupt-every 25 \
+    --defect dup_input_fd --defect decode_error_leak
 
 # load LABEL PORTFILE SECONDS: bounded loopback HTTP load against inferd
 load() {
@@ -84,7 +74,7 @@ pids+=($ipid)
 for _ in $(seq 100); do [ -s "$D/port2" ] && break; sleep 0.1; done
 sleep 2
 echo "   inferd pid $ipid; attaching"
-"$LA" attach -p "$ipid" --duration "$ATTACH_SECONDS" --interval 5 -o "$D/attach" 2>"$D/attach.log" &
+"$LA" attach -p "$ipid" --duration "$ATTACH_SECONDS" -o "$D/attach" 2>"$D/attach.log" &
 apid=$!
 pids+=($apid)
 load "inferd (attached)" "$D/port2" $((ATTACH_SECONDS - 2))

@@ -7,6 +7,8 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev
+    # aarch64: the unwind-table tests read arm64 objects and run them under qemu-user
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
     libunwind-dev zlib1g-dev libcmocka-dev clang-format
     # allocators compared and supported
     libjemalloc-dev libjemalloc2 libgoogle-perftools-dev libtcmalloc-minimal4
@@ -16,8 +18,10 @@ PACKAGES=(
     libtesseract-dev tesseract-ocr-eng libleptonica-dev libturbojpeg0-dev
     libmicrohttpd-dev libjansson-dev fonts-dejavu-core
     # tests: real programs under the shim, peers, viewers
-    python3 libpython3.11-testsuite sqlite3 git bash gcc valgrind heaptrack
+    python3 libpython3.11-testsuite sqlite3 git bash gcc valgrind heaptrack jq xz-utils
     bpftrace golang-go chromium procps psmisc curl wrk iproute2 file
+    # make install's man pages (man -l) and promtool for the Prometheus output
+    man-db groff-base prometheus
 )
 
 missing=()

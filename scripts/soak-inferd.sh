@@ -60,7 +60,7 @@ soak_one() {
     local name=$1 murl=$2
     shift 2
     local args=(-a "$allocators" "$shim" -d "${seconds}s" --grace 20s -o "$out/$name" --progress)
-    [ -z "$murl" ] || args+=(-m "$murl" --drops-metric inferd_frames_dropped_total)
+    [ -z "$murl" ] || args+=(--metrics-url "$murl" --drops-metric inferd_frames_dropped_total)
     echo "soak-inferd: $name: $(tr ',' ' ' <<<"$allocators" | wc -w) allocators x ${minutes} min" >&2
     "$LEAKAUDIT" soak "${args[@]}" -- "$@" | tee "$out/$name.table"
 }

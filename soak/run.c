@@ -305,7 +305,7 @@ static pid_t start_target(struct run_state *st, const char *snapdir, int outfd, 
     dup2(errw, STDERR_FILENO);
     set_child_env(st->cfg, st->r, snapdir);
     execvp(st->cfg->cmd[0], st->cfg->cmd);
-    dprintf(STDERR_FILENO, "leakaudit: soak: %s: %s\n", st->cfg->cmd[0], strerror(errno));
+    dprintf(STDERR_FILENO, "leakaudit soak: %s: %s\n", st->cfg->cmd[0], strerror(errno));
     _exit(127);
 }
 

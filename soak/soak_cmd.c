@@ -7,6 +7,7 @@
  * writes the outputs; see run.c for one run and docs/soak.md for the rules.
  */
 #include "cli/cli.h"
+#include "cli/opts.h"
 #include "soak.h"
 #include "util.h"
 
@@ -41,38 +42,45 @@ static const char usage_text[] =
     "report.html (docs/soak.md).\n"
     "\n"
     "options:\n"
-    "  -a, --allocators LIST     comma list of glibc,jemalloc,tcmalloc,mimalloc\n"
-    "                            (default: all four; each must be installed)\n"
+    "  -a, --allocator LIST      comma list of glibc,jemalloc,tcmalloc,mimalloc\n"
+    "                            (default: all four; each must be installed;\n"
+    "                            --allocators is the same)\n"
     "      --with-shim           every run with libleakaudit.so preloaded too\n"
     "      --without-shim        no shim (default)\n"
     "      --both                each allocator without and with the shim\n"
     "  -d, --duration D          per run, e.g. 90s, 10m (default 60s); then SIGTERM\n"
     "      --grace D             SIGTERM to SIGKILL (default 5s)\n"
-    "  -n, --repeat N            run the whole set N times (default 1)\n"
+    "  -r, --repeat N            run the whole set N times (default 1)\n"
     "  -i, --interval D          sampling interval (default 1s)\n"
     "      --load CMD            load generator run with sh -c alongside each run,\n"
     "                            loopback URLs only; LEAKAUDIT_SOAK_PID is the target\n"
     "      --load-delay D        start it this long after the target (default 1s)\n"
-    "  -m, --metrics-url URL     the target's Prometheus endpoint on the loopback,\n"
+    "      --metrics-url URL     the target's Prometheus endpoint on the loopback,\n"
     "                            e.g. http://127.0.0.1:8080/metrics\n"
     "      --throughput-metric N counter for throughput (default: the sum of\n"
     "                            *_frames_inferred_total, else the first *_total)\n"
     "      --latency-metric N    histogram for p99 latency (default: the first\n"
     "                            *latency*/*duration* histogram)\n"
     "      --drops-metric N      counter of drops (default: every *drop*_total)\n"
-    "      --shim-mode M         full or sampled (LEAKAUDIT_MODE for shim runs)\n"
+    "  -m, --mode full|sampled   shim mode in shim runs (LEAKAUDIT_MODE; --shim-mode\n"
+    "                            is a deprecated spelling)\n"
     "      --shim-interval D     snapshot interval of the shim (LEAKAUDIT_INTERVAL)\n"
-    "      --guard MODE          canary or pages: heap-corruption guard in shim runs\n"
-    "      --leak-threshold PCT  leak verdict when RSS grows by more than PCT%% of\n"
+    "      --guard[=MODE]        heap-corruption guard in shim runs: canary (default),\n"
+    "                            pages or both\n"
+    "      --leak-threshold PCT  leak verdict when RSS grows by more than PCT% of\n"
     "                            its post-warm-up value over a run (default 10)\n"
-    "      --warmup PCT          first PCT%% of each run left out of the slope (10)\n"
+    "      --warmup PCT          first PCT% of each run left out of the slope (10)\n"
     "  -o, --output DIR          results directory (default soak-<cmd>-<date>-<time>)\n"
     "  -v, --verbose             also copy the target's stderr to this terminal\n"
     "      --progress            progress line even when stderr is not a terminal\n"
+    "      --no-progress         no progress line (default: on a terminal)\n"
+    "  -q, --quiet               no progress line\n"
     "  -h, --help                this text\n"
+    "      --version             print the version\n"
     "\n"
-    "A crash ends that run, not the soak. Exit status 0 when every run was\n"
-    "carried out (whatever the verdicts), 1 on errors, 2 on usage errors.\n";
+    "Options stop at CMD (or --). A crash ends that run, not the soak.\n"
+    "exit status: 0 when every run was carried out (whatever the verdicts),\n"
+    "1 runtime error, 2 usage error (bad option or value).\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -98,12 +106,14 @@ enum {
     OPT_LEAK_THRESHOLD,
     OPT_WARMUP,
     OPT_PROGRESS,
+    OPT_NO_PROGRESS,
+    OPT_METRICS_URL,
 };
 
 static int parse_duration(const char *opt, const char *v, uint64_t *out)
 {
     if (util_parse_duration_ms(v, out) < 0) {
-        fprintf(stderr, "leakaudit: soak: %s %s: not a duration (e.g. 500ms, 30s, 10m)\n", opt, v);
+        fprintf(stderr, "leakaudit soak: %s %s: not a duration (e.g. 500ms, 30s, 10m)\n", opt, v);
         return -EINVAL;
     }
     return 0;
@@ -114,7 +124,7 @@ static int parse_pct(const char *opt, const char *v, double *out)
     char *end;
     double d = strtod(v, &end);
     if (end == v || *end || !(d >= 0) || d > 1000) {
-        fprintf(stderr, "leakaudit: soak: %s %s: expected a percentage\n", opt, v);
+        fprintf(stderr, "leakaudit soak: %s %s: expected a percentage\n", opt, v);
         return -EINVAL;
     }
     *out = d;
@@ -130,7 +140,7 @@ static int parse_allocators(const char *list, const struct alloc_info **out, int
     for (char *save, *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         const struct alloc_info *a = alloc_lookup(tok);
         if (!a) {
-            fprintf(stderr, "leakaudit: soak: --allocators: unknown allocator '%s' (expected %s)\n",
+            fprintf(stderr, "leakaudit soak: --allocators: unknown allocator '%s' (expected %s)\n",
                     tok, alloc_known_names());
             return -EINVAL;
         }
@@ -141,7 +151,7 @@ static int parse_allocators(const char *list, const struct alloc_info **out, int
             out[(*n)++] = a;
     }
     if (*n == 0) {
-        fprintf(stderr, "leakaudit: soak: --allocators: empty list\n");
+        fprintf(stderr, "leakaudit soak: --allocators: empty list\n");
         return -EINVAL;
     }
     return 0;
@@ -182,29 +192,34 @@ static void default_outdir(char **cmd, char *out, size_t cap)
 int cmd_soak(int argc, char **argv)
 {
     static const struct option opts[] = {
+        {"allocator", required_argument, NULL, 'a'},
         {"allocators", required_argument, NULL, 'a'},
         {"with-shim", no_argument, NULL, OPT_WITH_SHIM},
         {"without-shim", no_argument, NULL, OPT_WITHOUT_SHIM},
         {"both", no_argument, NULL, OPT_BOTH},
         {"duration", required_argument, NULL, 'd'},
         {"grace", required_argument, NULL, OPT_GRACE},
-        {"repeat", required_argument, NULL, 'n'},
+        {"repeat", required_argument, NULL, 'r'},
         {"interval", required_argument, NULL, 'i'},
         {"load", required_argument, NULL, OPT_LOAD},
         {"load-delay", required_argument, NULL, OPT_LOAD_DELAY},
-        {"metrics-url", required_argument, NULL, 'm'},
+        {"metrics-url", required_argument, NULL, OPT_METRICS_URL},
         {"throughput-metric", required_argument, NULL, OPT_THROUGHPUT},
         {"latency-metric", required_argument, NULL, OPT_LATENCY},
         {"drops-metric", required_argument, NULL, OPT_DROPS},
-        {"shim-mode", required_argument, NULL, OPT_SHIM_MODE},
+        {"mode", required_argument, NULL, 'm'},
+        {"shim-mode", required_argument, NULL, 'm'},
         {"shim-interval", required_argument, NULL, OPT_SHIM_INTERVAL},
-        {"guard", required_argument, NULL, OPT_GUARD},
+        {"guard", optional_argument, NULL, OPT_GUARD},
         {"leak-threshold", required_argument, NULL, OPT_LEAK_THRESHOLD},
         {"warmup", required_argument, NULL, OPT_WARMUP},
         {"output", required_argument, NULL, 'o'},
         {"verbose", no_argument, NULL, 'v'},
         {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, CLI_OPT_VERSION},
         {NULL, 0, NULL, 0}};
     static struct soak_config cfg;
     memset(&cfg, 0, sizeof(cfg));
@@ -215,10 +230,12 @@ int cmd_soak(int argc, char **argv)
     cfg.leak_threshold_pct = DEFAULT_LEAK_THRESHOLD_PCT;
     cfg.warmup_pct = DEFAULT_WARMUP_PCT;
     const char *alloc_list = DEFAULT_ALLOCATORS, *outdir = NULL;
-    int without = 1, with = 0, c;
+    static const char *const guard_modes[] = {"canary", "pages", "both", NULL};
+    int without = 1, with = 0, progress = -1, c;
     uint64_t repeat = 1, v;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+a:d:n:i:m:o:vh", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:a:d:r:i:m:o:nvqh", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
             alloc_list = optarg;
@@ -241,12 +258,15 @@ int cmd_soak(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case 'n':
-            if (util_parse_size(optarg, &repeat) < 0 || repeat < 1 || repeat > MAX_REPEAT) {
-                fprintf(stderr, "leakaudit: soak: --repeat %s: expected 1 to %d\n", optarg,
-                        MAX_REPEAT);
+            cli_error("soak", "-n is --top in other commands; to repeat the set use -r/--repeat N");
+            return CLI_EXIT_USAGE;
+        case 'r': {
+            long n;
+            if (cli_parse_long("soak", "--repeat", optarg, 1, MAX_REPEAT, &n) < 0)
                 return CLI_EXIT_USAGE;
-            }
+            repeat = (uint64_t)n;
             break;
+        }
         case 'i':
             if (parse_duration("--interval", optarg, &cfg.interval_ms) < 0)
                 return CLI_EXIT_USAGE;
@@ -258,7 +278,7 @@ int cmd_soak(int argc, char **argv)
             if (parse_duration("--load-delay", optarg, &cfg.load_delay_ms) < 0)
                 return CLI_EXIT_USAGE;
             break;
-        case 'm':
+        case OPT_METRICS_URL:
             cfg.metrics_url = optarg;
             break;
         case OPT_THROUGHPUT:
@@ -270,10 +290,9 @@ int cmd_soak(int argc, char **argv)
         case OPT_DROPS:
             util_strlcpy(cfg.metrics.drops, optarg, sizeof(cfg.metrics.drops));
             break;
-        case OPT_SHIM_MODE:
+        case 'm':
             if (strcmp(optarg, "full") && strcmp(optarg, "sampled")) {
-                fprintf(stderr, "leakaudit: soak: --shim-mode %s: expected full or sampled\n",
-                        optarg);
+                fprintf(stderr, "leakaudit soak: --mode %s: expected full or sampled\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             cfg.shim_mode = optarg;
@@ -284,11 +303,15 @@ int cmd_soak(int argc, char **argv)
             cfg.shim_interval = optarg;
             break;
         case OPT_GUARD:
-            if (strcmp(optarg, "canary") && strcmp(optarg, "pages")) {
-                fprintf(stderr, "leakaudit: soak: --guard %s: expected canary or pages\n", optarg);
+            if (!optarg)
+                optarg = (char *)cli_optional_value(argc, argv, guard_modes);
+            if (optarg && strcmp(optarg, "canary") && strcmp(optarg, "pages") &&
+                strcmp(optarg, "both")) {
+                fprintf(stderr, "leakaudit soak: --guard=%s: expected canary, pages or both\n",
+                        optarg);
                 return CLI_EXIT_USAGE;
             }
-            cfg.guard = optarg;
+            cfg.guard = optarg ? optarg : "canary";
             break;
         case OPT_LEAK_THRESHOLD:
             if (parse_pct("--leak-threshold", optarg, &cfg.leak_threshold_pct) < 0)
@@ -296,7 +319,7 @@ int cmd_soak(int argc, char **argv)
             break;
         case OPT_WARMUP:
             if (parse_pct("--warmup", optarg, &cfg.warmup_pct) < 0 || cfg.warmup_pct >= 100) {
-                fprintf(stderr, "leakaudit: soak: --warmup must be below 100\n");
+                fprintf(stderr, "leakaudit soak: --warmup must be below 100\n");
                 return CLI_EXIT_USAGE;
             }
             break;
@@ -307,33 +330,37 @@ int cmd_soak(int argc, char **argv)
             cfg.verbose = 1;
             break;
         case OPT_PROGRESS:
-            cfg.progress = 1;
+            progress = 1;
+            break;
+        case OPT_NO_PROGRESS:
+        case 'q':
+            progress = 0;
             break;
         case 'h':
             fputs(usage_text, stdout);
             return CLI_EXIT_OK;
+        case CLI_OPT_VERSION:
+            return cli_print_version("soak");
         default:
-            fputs(usage_text, stderr);
-            return CLI_EXIT_USAGE;
+            return cli_bad_option("soak", argc, argv, opts, c);
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "leakaudit: soak: no command given\n%s", usage_text);
+        fprintf(stderr, "leakaudit soak: no command given (see --help)\n");
         return CLI_EXIT_USAGE;
     }
     cfg.cmd = argv + optind;
-    if (isatty(STDERR_FILENO))
-        cfg.progress = 1;
+    cfg.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
     if (cfg.duration_ms == 0) {
-        fprintf(stderr, "leakaudit: soak: --duration must be above 0\n");
+        fprintf(stderr, "leakaudit soak: --duration must be above 0\n");
         return CLI_EXIT_USAGE;
     }
     if (cfg.interval_ms < MIN_INTERVAL_MS) {
-        fprintf(stderr, "leakaudit: soak: --interval must be at least %dms\n", MIN_INTERVAL_MS);
+        fprintf(stderr, "leakaudit soak: --interval must be at least %dms\n", MIN_INTERVAL_MS);
         return CLI_EXIT_USAGE;
     }
     if ((cfg.guard || cfg.shim_mode || cfg.shim_interval) && !with) {
-        fprintf(stderr, "leakaudit: soak: --guard, --shim-mode and --shim-interval need "
+        fprintf(stderr, "leakaudit soak: --guard, --mode and --shim-interval need "
                         "--with-shim or --both\n");
         return CLI_EXIT_USAGE;
     }
@@ -341,13 +368,13 @@ int cmd_soak(int argc, char **argv)
     if (cfg.metrics_url) {
         struct soak_url url;
         if (soak_url_parse(cfg.metrics_url, &url, err, sizeof(err)) < 0) {
-            fprintf(stderr, "leakaudit: soak: --metrics-url %s: %s\n", cfg.metrics_url, err);
+            fprintf(stderr, "leakaudit soak: --metrics-url %s: %s\n", cfg.metrics_url, err);
             return CLI_EXIT_USAGE;
         }
     }
     if (cfg.load_cmd && soak_check_load_urls(cfg.load_cmd, err, sizeof(err)) < 0) {
         fprintf(stderr,
-                "leakaudit: soak: --load: %s (the load generator drives the local "
+                "leakaudit soak: --load: %s (the load generator drives the local "
                 "target only)\n",
                 err);
         return CLI_EXIT_USAGE;
@@ -368,12 +395,12 @@ int cmd_soak(int argc, char **argv)
         missing++;
         if (dir_override && *dir_override)
             fprintf(stderr,
-                    "leakaudit: soak: allocator %s is not installed: %s not found in "
+                    "leakaudit soak: allocator %s is not installed: %s not found in "
                     "LEAKAUDIT_ALLOCATOR_DIR=%s\n",
                     allocs[i]->name, allocs[i]->files[0], dir_override);
         else
             fprintf(stderr,
-                    "leakaudit: soak: allocator %s is not installed: %s not found in the "
+                    "leakaudit soak: allocator %s is not installed: %s not found in the "
                     "system library directories (apt-get install %s, or leave it out of "
                     "--allocators)\n",
                     allocs[i]->name, allocs[i]->files[0], allocs[i]->package);
@@ -381,12 +408,12 @@ int cmd_soak(int argc, char **argv)
     if (missing)
         return CLI_EXIT_ERROR;
     if (with && alloc_find_shim(cfg.shim, sizeof(cfg.shim)) < 0) {
-        fprintf(stderr, "leakaudit: soak: libleakaudit.so not found next to this binary (build "
+        fprintf(stderr, "leakaudit soak: libleakaudit.so not found next to this binary (build "
                         "it with make, or set LEAKAUDIT_SHIM)\n");
         return CLI_EXIT_ERROR;
     }
     if (!command_exists(cfg.cmd[0])) {
-        fprintf(stderr, "leakaudit: soak: %s: command not found or not executable\n", cfg.cmd[0]);
+        fprintf(stderr, "leakaudit soak: %s: command not found or not executable\n", cfg.cmd[0]);
         return CLI_EXIT_ERROR;
     }
     if (outdir)
@@ -395,7 +422,7 @@ int cmd_soak(int argc, char **argv)
         default_outdir(cfg.cmd, cfg.outdir, sizeof(cfg.outdir));
     int rc = util_mkdir_p(cfg.outdir);
     if (rc < 0) {
-        fprintf(stderr, "leakaudit: soak: cannot create %s: %s\n", cfg.outdir, strerror(-rc));
+        fprintf(stderr, "leakaudit soak: cannot create %s: %s\n", cfg.outdir, strerror(-rc));
         return CLI_EXIT_ERROR;
     }
     char abs[PATH_MAX];
@@ -406,7 +433,7 @@ int cmd_soak(int argc, char **argv)
     size_t n_runs = (size_t)repeat * (size_t)n_allocs * (size_t)per_alloc;
     struct soak_run *runs = calloc(n_runs, sizeof(*runs));
     if (!runs) {
-        fprintf(stderr, "leakaudit: soak: out of memory\n");
+        fprintf(stderr, "leakaudit soak: out of memory\n");
         return CLI_EXIT_ERROR;
     }
     size_t k = 0;
@@ -435,14 +462,14 @@ int cmd_soak(int argc, char **argv)
     for (size_t i = 0; i < n_runs && !interrupted; i++) {
         rc = soak_run_one(&cfg, &runs[i], &interrupted);
         if (rc < 0) {
-            fprintf(stderr, "leakaudit: soak: run %s: %s\n", runs[i].name, strerror(-rc));
+            fprintf(stderr, "leakaudit soak: run %s: %s\n", runs[i].name, strerror(-rc));
             status = CLI_EXIT_ERROR;
             continue;
         }
         soak_run_summarize(&cfg, &runs[i]);
         rc = soak_write_csv(&cfg, &runs[i]);
         if (rc < 0) {
-            fprintf(stderr, "leakaudit: soak: %s/%s.csv: %s\n", cfg.outdir, runs[i].name,
+            fprintf(stderr, "leakaudit soak: %s/%s.csv: %s\n", cfg.outdir, runs[i].name,
                     strerror(-rc));
             status = CLI_EXIT_ERROR;
         }
@@ -460,11 +487,11 @@ int cmd_soak(int argc, char **argv)
     if ((rc = soak_write_summary_md(&cfg, runs, n_runs)) < 0 ||
         (rc = soak_write_summary_tsv(&cfg, runs, n_runs)) < 0 ||
         (rc = soak_write_html(&cfg, runs, n_runs)) < 0) {
-        fprintf(stderr, "leakaudit: soak: writing results in %s: %s\n", cfg.outdir, strerror(-rc));
+        fprintf(stderr, "leakaudit soak: writing results in %s: %s\n", cfg.outdir, strerror(-rc));
         status = CLI_EXIT_ERROR;
     }
     fprintf(stderr,
-            "leakaudit: soak: results in %s (summary.md, summary.tsv, report.html, <run>.csv)%s\n",
+            "leakaudit soak: results in %s (summary.md, summary.tsv, report.html, <run>.csv)%s\n",
             cfg.outdir, interrupted ? "; interrupted, later runs not done" : "");
     for (size_t i = 0; i < n_runs; i++)
         free(runs[i].samples);

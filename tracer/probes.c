@@ -349,3 +349,8 @@ const char *trc_probes_describe(const struct trc_probes *p)
 {
     return p->describe;
 }
+
+const char *trc_probes_allocator(const struct trc_probes *p)
+{
+    return p->alloc ? p->alloc->name : "";
+}

@@ -299,7 +299,8 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
     size_t n_threads = 0;
     size_t stopped = stop_target((pid_t)pid, threads, &n_threads);
     int rc = 0;
-    struct rmark m = {0};
+    /* glibc's top and bin pointers into a block's tail (common/reachmark.h) */
+    struct rmark m = {.ignore_chunk_tail = !strcmp(trc_probes_allocator(p), "glibc")};
     struct mapping *maps = NULL;
     void *scratch = NULL;
     uint64_t extra = (uint64_t)REACH_MAX_THREADS * sizeof(*threads);

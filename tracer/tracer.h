@@ -112,6 +112,7 @@ int trc_probes_heap_fds(const struct trc_probes *p, int *allocs, int *sites, int
 int trc_probes_fd_fds(const struct trc_probes *p, int *fds, int *mmaps, int *stacks);
 int trc_probes_counter_fds(const struct trc_probes *p, int *heap_counters, int *fd_counters);
 const char *trc_probes_describe(const struct trc_probes *p);
+const char *trc_probes_allocator(const struct trc_probes *p); /* trc_allocator.name, or "" */
 
 /* drain.c: turns the maps into snapshot records. */
 struct trc_drain;

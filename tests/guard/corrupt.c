@@ -66,6 +66,31 @@ NOINLINE void write_before_start(char *p)
     p[-1 - zero] ^= FLIP;
 }
 
+/* One-byte accesses just outside a block: pure writes and pure reads, so
+ * under guard pages the faulting instruction is the one named. */
+#define SMALL_BLOCK 10
+static volatile char read_sink;
+
+NOINLINE void underflow_write1(char *p)
+{
+    p[-1 - zero] = 'u';
+}
+
+NOINLINE void overflow_write1(char *p, size_t n)
+{
+    p[n + zero] = 'o';
+}
+
+NOINLINE void overflow_read1(const char *p, size_t n)
+{
+    read_sink = p[n + zero];
+}
+
+NOINLINE void read_past_string(const char *s)
+{
+    read_sink = s[strlen(s) + 1 + zero]; /* one past the terminating NUL */
+}
+
 /* Two different bytes, no read: under guard pages the first write is the
  * faulting access (a read would fault first, as a use-after-free read). */
 NOINLINE void write_after_free(char *p)
@@ -212,7 +237,8 @@ NOINLINE int big_frees(void)
     }
 SITE(0)
 SITE(1)
-SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9)
+SITE(2)
+SITE(3) SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9)
 
     int main(int argc, char **argv)
 {
@@ -221,6 +247,23 @@ SITE(2) SITE(3) SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9)
     if (!strcmp(s, "overflow1")) {
         char *p = alloc_block(100);
         write_past_end(p, 100, 1);
+        free(p);
+    } else if (!strcmp(s, "small_underflow_write")) {
+        char *p = alloc_block(SMALL_BLOCK);
+        underflow_write1(p);
+        free(p);
+    } else if (!strcmp(s, "small_overflow_write")) {
+        char *p = alloc_block(SMALL_BLOCK);
+        overflow_write1(p, SMALL_BLOCK);
+        free(p);
+    } else if (!strcmp(s, "small_overflow_read")) {
+        char *p = alloc_block(SMALL_BLOCK);
+        memset(p, 'r', SMALL_BLOCK);
+        overflow_read1(p, SMALL_BLOCK);
+        free(p);
+    } else if (!strcmp(s, "strdup_read_past")) {
+        char *p = strdup("guarded");
+        read_past_string(p);
         free(p);
     } else if (!strcmp(s, "overflow16")) {
         char *p = alloc_block(64);

@@ -5,10 +5,17 @@ tests, naming each stack by its first case_* function.
   classify.py leakaudit BINARY < reachdump-output
   classify.py valgrind < valgrind-log
 """
+import os
 import re
 import subprocess
 import sys
 from collections import defaultdict
+
+# valgrind's log is parsed by the comparison script's parser, the one copy
+# (and no __pycache__ left in scripts/ by a test)
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import compare_valgrind  # noqa: E402
 
 
 def from_leakaudit(binary):
@@ -38,22 +45,14 @@ def from_leakaudit(binary):
 
 def from_valgrind():
     totals = defaultdict(int)
-    kinds = {"definitely": "definite", "indirectly": "indirect", "possibly": "possible",
-             "still": "reachable"}
-    cur = None
-    for line in sys.stdin:
-        line = re.sub(r"^==\d+==\s?", "", line.rstrip("\n"))
-        m = re.match(r"[\d,]+ (?:\([^)]*\) )?bytes in ([\d,]+) blocks are (\w+)", line)
-        if m:
-            cur = [kinds[m.group(2)], int(m.group(1).replace(",", "")), None]
-            continue
-        if cur and cur[2] is None:
-            f = re.search(r"(?:at|by) 0x[0-9A-F]+: (case_\w+)", line)
-            if f:
-                cur[2] = f.group(1)
-                totals[(cur[2], cur[0])] += cur[1]
-        if not line.strip():
-            cur = None
+    kinds = {"definitely_lost": "definite", "indirectly_lost": "indirect",
+             "possibly_lost": "possible", "still_reachable": "reachable"}
+    for lines in compare_valgrind.valgrind_lines_by_pid(sys.stdin).values():
+        for rec in compare_valgrind.parse_valgrind_lines(lines)["records"]:
+            case = next((f["function"] for f in rec["frames"]
+                         if (f["function"] or "").startswith("case_")), None)
+            if case:
+                totals[(case, kinds[rec["kind"]])] += rec["blocks"]
     return totals
 
 

@@ -8,12 +8,16 @@ need_file "$REACHDUMP"
 # What every case must be classified as (tests/reach/reach_cases.c).
 expected_cases() {
     cat <<'EOT'
+case_big definite 1
 case_cleared definite 1
 case_cycle definite 1
 case_cycle indirect 1
 case_global reachable 1
 case_interior possible 1
+case_mmap_region reachable 1
 case_register reachable 1
+case_returned_local definite 1
+case_self_only definite 1
 case_stack reachable 1
 case_thread_tls reachable 1
 case_tls reachable 1

@@ -15,6 +15,11 @@
  *   case_thread_tls  only in another thread's __thread variable  -> reachable
  *   case_stack       only in another thread's stack    -> reachable
  *   case_register    only in another thread's register -> reachable
+ *   case_self_only   its only pointer is inside itself -> definitely lost
+ *   case_mmap_region only in an anonymous mmap the program owns -> reachable
+ *   case_returned_local  last pointer was a local of a function that
+ *                    returned (dead stack below the stack pointer) -> definitely lost
+ *   case_big         a lost 32 MiB block (served by mmap inside malloc) -> definitely lost
  *
  * Usage: reach_cases [hold]   (hold: wait for SIGTERM instead of exiting)
  *        reach_cases reachable (only the still-reachable global and TLS cases)
@@ -25,10 +30,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define NOINLINE   __attribute__((noinline, noclone))
 #define N_CHILDREN 3
+#define BIG_BYTES  (32u << 20)
+#define DEAD_FRAME 2048 /* words below the caller's frame where the stale local lies */
 
 struct node {
     struct node *next;
@@ -105,6 +113,34 @@ NOINLINE void case_register(void)
     g_for_register = alloc_block(88);
 }
 
+NOINLINE void case_self_only(void)
+{
+    struct node *self = alloc_block(sizeof(struct node));
+    self->next = self;
+}
+
+void **g_region; /* an anonymous mapping of the program's own */
+
+NOINLINE void case_mmap_region(void)
+{
+    g_region = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    g_region[1] = alloc_block(80);
+}
+
+/* The pointer's last copy is a local deep in this function's frame, far
+ * below anything the exit path's frames reuse. */
+NOINLINE void case_returned_local(void)
+{
+    void *volatile frame[DEAD_FRAME];
+    frame[0] = alloc_block(104);
+    __asm__ volatile("" ::"r"(frame) : "memory");
+}
+
+NOINLINE void case_big(void)
+{
+    alloc_block(BIG_BYTES); /* calloc: no pointer into it is left anywhere */
+}
+
 static void *holder_tls(void *arg __attribute__((unused)))
 {
     t_thread_tls = g_for_tls;
@@ -171,7 +207,11 @@ int main(int argc, char **argv)
     pthread_create(&th, NULL, holder_register, NULL);
     while (__atomic_load_n(&g_ready, __ATOMIC_SEQ_CST) < 3)
         usleep(1000);
+    case_self_only();
+    case_mmap_region();
+    case_big();
     scrub_stack();
+    case_returned_local(); /* after the scrub: its dead frame stays as it is */
     if (argc > 1 && !strcmp(argv[1], "hold")) {
         printf("ready\n");
         fflush(stdout);

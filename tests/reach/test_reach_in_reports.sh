@@ -10,9 +10,10 @@ source "$(dirname "$0")/lib_reach.sh"
 "$LEAKAUDIT" run -q -o "$T/out" -- "$REACH_CASES"
 "$LEAKAUDIT" report -n 0 "$T/out" >"$T/text"
 assert_contains "$T/text" 'LEAK SUMMARY'
-assert_contains "$T/text" 'definitely lost +200 B in 3 blocks'
+# 72 + 64 + 64 (self) + 104 (dead local) + 32 MiB (case_big), reach_cases.c
+assert_contains "$T/text" 'definitely lost +32.0 MiB in 6 blocks'
 assert_contains "$T/text" 'indirectly lost +256 B in 4 blocks'
-assert_contains "$T/text" 'still reachable +[0-9]+ B in [0-9]+ blocks \(not leaks\)'
+assert_contains "$T/text" 'still reachable +[0-9.]+ K?i?B in [0-9]+ blocks \(not leaks\)'
 # the first stack listed is lost, and case_global is below the still-reachable header
 first=$(grep -m1 -A2 '^#1 ' "$T/text")
 echo "$first" | grep -Eq 'definitely lost|indirectly lost' || fail "#1 is not a lost stack: $first"
@@ -29,7 +30,7 @@ python3 - "$T/r.json" <<'PY' || fail "JSON reachability is wrong"
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["reachability"]["final"] is True, j["reachability"]
-assert j["reachability"]["totals"]["definitely_lost"] == {"bytes": 200, "blocks": 3}
+assert j["reachability"]["totals"]["definitely_lost"] == {"bytes": 33554800, "blocks": 6}
 rows = j["heap"]["stacks"]
 def fn(r):
     return [f["function"] for f in r["frames"]]
@@ -44,9 +45,9 @@ ok "json: per-stack classes, schema-valid"
 assert_contains "$T/c.txt" '^\[definitely lost\];.*case_cleared;alloc_block 72$'
 assert_contains "$T/c.txt" '^\[still reachable\];.*case_global;alloc_block 64$'
 "$LEAKAUDIT" report -f prometheus -o "$T/p.txt" "$T/out"
-assert_contains "$T/p.txt" 'leakaudit_heap_reachability_bytes\{.*reach="definitely_lost"\} 200'
+assert_contains "$T/p.txt" 'leakaudit_heap_reachability_bytes\{.*reach="definitely_lost"\} 33554800'
 "$LEAKAUDIT" report -f html -o "$T/h.html" "$T/out"
-assert_contains "$T/h.html" 'definitely lost 200 B in 3 blocks'
+assert_contains "$T/h.html" 'definitely lost 32.0 MiB in 6 blocks'
 "$LEAKAUDIT" report -f pprof -o "$T/p.pb.gz" "$T/out"
 zcat "$T/p.pb.gz" | grep -aq definitely_lost || fail "pprof has no reachability labels"
 ok "collapsed, prometheus, html, pprof carry the classes"

@@ -2,8 +2,12 @@
 # timeout: 120
 # At exit, every acceptance case (global, cleared global, lost tree, cycle,
 # interior pointer, TLS in the main thread and in another thread, another
-# thread's stack and register) gets the expected class -- and exactly the
-# class valgrind memcheck gives the same program.
+# thread's stack and register, a block pointing only to itself, a block held
+# only in the program's own mmap, the dead local of a returned function, a
+# lost 32 MiB block) gets the expected class -- and exactly the class
+# valgrind memcheck gives the same program, except case_big: valgrind calls
+# any lost 32 MiB calloc block "possibly lost", even in a three-line program
+# (docs/reachability.md, "Measured against valgrind").
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_reach.sh"
 need_cmd python3
@@ -21,6 +25,7 @@ assert_contains "$T/dump.txt" '^info flags=0 threads_stopped=3 threads_missed=0 
 need_cmd valgrind
 valgrind --leak-check=full --show-leak-kinds=all --log-file="$T/vg.log" "$REACH_CASES" ||
     fail "reach_cases failed under valgrind"
-python3 "$CLASSIFY" valgrind <"$T/vg.log" >"$T/valgrind.txt"
-diff -u "$T/valgrind.txt" "$T/ours.txt" || fail "leakaudit and valgrind memcheck disagree"
+python3 "$CLASSIFY" valgrind <"$T/vg.log" | grep -v '^case_big ' >"$T/valgrind.txt"
+grep -v '^case_big ' "$T/ours.txt" >"$T/ours-comparable.txt"
+diff -u "$T/valgrind.txt" "$T/ours-comparable.txt" || fail "leakaudit and valgrind memcheck disagree"
 ok "same classes as valgrind memcheck"

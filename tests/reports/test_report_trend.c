@@ -13,14 +13,20 @@
 
 #define N 12
 
-static struct rpt_trend run(const double *y, size_t n, size_t first)
+static struct rpt_trend run_min(const double *y, size_t n, size_t first, double min_growth)
 {
     double t[64];
     for (size_t i = 0; i < n; i++)
         t[i] = (double)i; /* one minute apart */
     struct rpt_trend tr;
-    rpt_trend_compute(t, y, n, first, &tr);
+    rpt_trend_compute(t, y, n, first, min_growth, &tr);
     return tr;
+}
+
+/* The shapes: growth of any size counts. */
+static struct rpt_trend run(const double *y, size_t n, size_t first)
+{
+    return run_min(y, n, first, 0);
 }
 
 static void test_linear_growth_is_leak(void **state)
@@ -84,6 +90,46 @@ static void test_sawtooth_is_not_leak(void **state)
     assert_int_not_equal(run(y, N, 0).verdict, RPT_VERDICT_LEAK);
 }
 
+static void test_five_snapshots_of_growth_are_not_a_leak(void **state)
+{
+    double y[5] = {1000, 2000, 3000, 4000, 5000};
+    struct rpt_trend t = run(y, 5, 0);
+    assert_int_equal(t.verdict, RPT_VERDICT_UNKNOWN);
+    assert_true(t.rate_per_min > 999); /* the rate is still shown */
+    double y6[6] = {1000, 2000, 3000, 4000, 5000, 6000};
+    assert_int_equal(run(y6, 6, 0).verdict, RPT_VERDICT_LEAK);
+}
+
+static void test_growth_since_first_counts_points_since_first(void **state)
+{
+    double late[8] = {0, 0, 0, 1000, 2000, 3000, 4000, 5000};
+    assert_int_equal(run(late, 8, 3).verdict, RPT_VERDICT_UNKNOWN);
+    double earlier[8] = {0, 0, 1000, 2000, 3000, 4000, 5000, 6000};
+    assert_int_equal(run(earlier, 8, 2).verdict, RPT_VERDICT_LEAK);
+}
+
+static void test_low_confidence_growth_is_not_a_leak(void **state)
+{
+    /* six points, a fit of R² ~0.8 and 4 of 5 steps up: confidence ~0.4 */
+    double y[6] = {1000, 3000, 2500, 4200, 4300, 6500};
+    struct rpt_trend t = run(y, 6, 0);
+    assert_true(t.confidence < 0.5);
+    assert_int_equal(t.verdict, RPT_VERDICT_UNKNOWN);
+}
+
+static void test_growth_below_the_size_threshold_is_not_a_leak(void **state)
+{
+    /* the demo's noise: a 48-byte stack growing one block now and then */
+    double y[N] = {48, 48, 96, 96, 96, 144, 144, 192, 192, 192, 240, 288};
+    assert_int_equal(run_min(y, N, 0, RPT_LEAK_MIN_HEAP_BYTES).verdict, RPT_VERDICT_UNKNOWN);
+    for (int i = 0; i < N; i++)
+        y[i] *= 100;
+    assert_int_equal(run_min(y, N, 0, RPT_LEAK_MIN_HEAP_BYTES).verdict, RPT_VERDICT_LEAK);
+    double fds[N] = {0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2};
+    assert_int_equal(run(fds, N, 0).verdict, RPT_VERDICT_LEAK); /* the shape is a leak */
+    assert_int_equal(run_min(fds, N, 0, rpt_leak_min_growth(RPT_FDS)).verdict, RPT_VERDICT_UNKNOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,6 +142,10 @@ int main(void)
         cmocka_unit_test(test_first_seen_last_is_new),
         cmocka_unit_test(test_one_snapshot_is_unknown),
         cmocka_unit_test(test_sawtooth_is_not_leak),
+        cmocka_unit_test(test_five_snapshots_of_growth_are_not_a_leak),
+        cmocka_unit_test(test_growth_since_first_counts_points_since_first),
+        cmocka_unit_test(test_low_confidence_growth_is_not_a_leak),
+        cmocka_unit_test(test_growth_below_the_size_threshold_is_not_a_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,7 +45,7 @@ ok "json: resources section with kind, counts and the leak verdict; schema-valid
 assert_contains "$T/r.html" '<h2>Resource <code>vendor</code> by creating stack</h2>'
 assert_contains "$T/r.html" 'handle_request'
 "$LEAKAUDIT" report --format prometheus "$T/s" >"$T/prom"
-assert_contains "$T/prom" '^leakaudit_resource_outstanding\{series="[^"]+",kind="vendor"\} 30$'
+assert_contains "$T/prom" '^leakaudit_resource_outstanding\{program="[^"]+",kind="vendor"\} 30$'
 assert_contains "$T/prom" 'leakaudit_leak_stacks\{.*class="resources"\} 1'
 "$LEAKAUDIT" report --format collapsed "$T/s" >"$T/col"
 assert_contains "$T/col" '^\[resource vendor\];.*main;handle_request 30$'

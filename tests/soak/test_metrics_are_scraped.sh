@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_soak.sh"
 need_cmd python3
 port=$(free_port)
-soak "$T/out" -a glibc -d 3s -i 250ms -m "http://127.0.0.1:$port/metrics" \
+soak "$T/out" -a glibc -d 3s -i 250ms --metrics-url "http://127.0.0.1:$port/metrics" \
     --load "echo \$LEAKAUDIT_SOAK_PID > $T/load-saw; exec sleep 30" --load-delay 200ms \
     -- "$SOAKLOAD" serve "$port"
 # The counter grows by 100 per second of the target's clock.
@@ -30,7 +30,7 @@ ok "throughput $thr/s, p99 75 ms, drops 7, load saw pid $pid"
 # A target whose counter never moves (a daemon retrying a missing input) is
 # not called stable without a word.
 port=$(free_port)
-soak "$T/idle" -a glibc -d 2s -i 250ms -m "http://127.0.0.1:$port/metrics" \
+soak "$T/idle" -a glibc -d 2s -i 250ms --metrics-url "http://127.0.0.1:$port/metrics" \
     -- "$SOAKLOAD" serve_idle "$port"
 assert_eq "$(field "$T/idle" glibc throughput_per_s)" 0.00 "idle throughput"
 field "$T/idle" glibc verdict | grep -q 'no throughput' ||

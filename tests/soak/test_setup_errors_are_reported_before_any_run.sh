@@ -9,7 +9,7 @@ expect_error() { # CODE REGEX ARGS...
     shift 2
     "$LEAKAUDIT" soak -o "$T/out" -d 1s "$@" >"$T/stdout" 2>"$T/err" || rc=$?
     [ "$rc" = "$code" ] || { cat "$T/err"; fail "exit $rc, expected $code for: $*"; }
-    assert_contains "$T/err" "^leakaudit: soak: .*$re"
+    assert_contains "$T/err" "^leakaudit soak: .*$re"
     [ ! -e "$T/out" ] || fail "an output directory was created for: $*"
     ok "$(head -1 "$T/err")"
 }
@@ -21,7 +21,7 @@ LEAKAUDIT_ALLOCATOR_DIR=$T/empty expect_error 1 \
 LEAKAUDIT_ALLOCATOR_DIR=$T/empty "$LEAKAUDIT" soak -o "$T/out" -a tcmalloc,mimalloc -- true \
     2>"$T/err" && fail "missing allocators accepted"
 [ "$(grep -c 'is not installed' "$T/err")" = 2 ] || fail "not every missing allocator named"
-expect_error 2 'not on the loopback' -m http://192.0.2.1:9090/metrics -- "$SOAKLOAD" clean
+expect_error 2 'not on the loopback' --metrics-url http://192.0.2.1:9090/metrics -- "$SOAKLOAD" clean
 expect_error 2 'not on the loopback' --load 'curl -s http://example.com/' -- "$SOAKLOAD" clean
 expect_error 1 'no-such-program-here: command not found' -- no-such-program-here
 expect_error 2 'guard.*need' --guard canary -- "$SOAKLOAD" clean

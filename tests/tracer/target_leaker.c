@@ -7,8 +7,11 @@
  * memfd_create -- writes its own counters to
  * COUNTERS and then idles until killed (so a snapshot taken after that sees
  * no transient blocks or fds). Without GO it churns forever.
+ * Mode steady ignores GO and COUNTERS: from the start it leaks STEADY_BYTES
+ * every STEADY_TICK_NS (40 KiB/s) and one dup()ed fd every second, on an
+ * absolute clock so the rates are exact, forever.
  *
- *   target_leaker leak|clean GO COUNTERS [ITERATIONS]
+ *   target_leaker leak|clean|steady GO COUNTERS [ITERATIONS]
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -19,11 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LEAK_BYTES  1000
-#define OBJ_BYTES   48
-#define DUP_LEAKS   5
-#define FCNTL_LEAKS 4
-#define MEMFD_LEAKS 3
+#define LEAK_BYTES           1000
+#define OBJ_BYTES            48
+#define DUP_LEAKS            5
+#define FCNTL_LEAKS          4
+#define MEMFD_LEAKS          3
+#define STEADY_BYTES         4096
+#define STEADY_TICK_NS       100000000L /* 10 ticks a second: 40,960 B/s */
+#define STEADY_TICKS_PER_DUP 10         /* one fd a second */
 
 static void *volatile sink;
 static unsigned long leaked_bytes, leaked_count, wrapped_count;
@@ -96,6 +102,24 @@ static void nap(long us)
     nanosleep(&ts, NULL);
 }
 
+static void steady(int fd)
+{
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (unsigned long tick = 1;; tick++) {
+        next.tv_nsec += STEADY_TICK_NS;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        churn();
+        leak_heap(STEADY_BYTES);
+        if (tick % STEADY_TICKS_PER_DUP == 0)
+            leak_dup(fd);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -105,6 +129,8 @@ int main(int argc, char **argv)
     int leak = !strcmp(argv[1], "leak");
     long iterations = argc > 4 ? atol(argv[4]) : 200;
     int devnull = open("/dev/null", O_RDONLY);
+    if (!strcmp(argv[1], "steady"))
+        steady(devnull);
     while (access(argv[2], F_OK) != 0) {
         churn();
         clean_fds();

@@ -12,7 +12,7 @@ expect_error() { # EXIT-CODE REGEX ARGS...
     "$LEAKAUDIT" attach "$@" >"$T/out" 2>"$T/err" || rc=$?
     [ "$rc" = "$want" ] || { cat "$T/err"; fail "attach $*: exit $rc, expected $want"; }
     [ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err"; fail "attach $*: not one line"; }
-    assert_contains "$T/err" "^leakaudit: attach: .*$re"
+    assert_contains "$T/err" "^leakaudit attach: .*$re"
     ok "attach $*: $(cat "$T/err")"
 }
 
