@@ -69,10 +69,16 @@ expect_error 1 'no allocator found.*none appeared within 2 s' -p "$HPID" -o "$T/
 kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
 
 # Detaching because the target exited writes a final snapshot.
+# The target is killed once the tracer says it attached (loading the unwind
+# tables and the programs takes a while on a loaded machine).
 "$LEAKER" clean "$T/never" "$T/counters" &
 TPID=$!
-( sleep 1.5; kill $TPID ) &
-"$LEAKAUDIT" attach -p $TPID -o "$T/exit" -d 30 2>"$T/err" || { cat "$T/err"; fail "attach failed"; }
+sleep 0.2 # past its exec
+"$LEAKAUDIT" attach -p $TPID -o "$T/exit" -d 30 -v 2>"$T/err" &
+apid=$!
+wait_attached "$T/err" "$apid"
+kill $TPID
+wait $apid || { cat "$T/err"; fail "attach failed"; }
 "$DUMP" "$T/exit" >"$T/d"
 assert_contains "$T/d" 'trigger=exit'
 assert_contains "$T/d" '^header .*exe=.*/target_leaker$' # not the shell it was forked from
