@@ -1,15 +1,25 @@
 /*
  * Reads the shim's configuration from LEAKAUDIT_* environment variables
  * (documented in docs/options.md; `leakaudit run` sets them from its flags).
- * Runs during early init, possibly before constructors: only getenv and
- * hand-written parsing, no stdio, no allocation. A bad value keeps the
+ * Runs during early init, possibly before constructors: only secure_getenv
+ * and hand-written parsing, no stdio, no allocation. A bad value keeps the
  * default and says so on stderr, so a typo never changes the program.
+ *
+ * In a setuid/setgid program (AT_SECURE) the environment belongs to the
+ * less privileged caller: there the shim stays out of the way (shim_cfg.off:
+ * every call passes straight through, nothing is tracked or written) unless
+ * root allowed it by creating SHIM_SECURE_ALLOW_FILE, a regular file owned
+ * by root and writable by nobody else (docs/options.md, "setuid programs").
  */
 #include "shim.h"
+#include "retention.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,28 +33,30 @@ static void warn(const char *var, const char *val)
             return;
 }
 
+static int secure_allowed; /* AT_SECURE, and root allowed it */
+
+/* Every LEAKAUDIT_* setting is read through this. */
+const char *shim_getenv(const char *name)
+{
+    return secure_allowed ? getenv(name) : secure_getenv(name);
+}
+
+/* Root allows auditing setuid/setgid programs by creating this file. */
+static int root_allows_secure(void)
+{
+    int fd = open(SHIM_SECURE_ALLOW_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+             !(st.st_mode & (S_IWGRP | S_IWOTH));
+    close(fd);
+    return ok;
+}
+
 static int parse_uint(const char *s, uint64_t *out)
 {
     return util_parse_size(s, out);
-}
-
-static int parse_signal(const char *s)
-{
-    static const struct {
-        const char *name;
-        int sig;
-    } names[] = {{"USR1", SIGUSR1},    {"USR2", SIGUSR2}, {"SIGUSR1", SIGUSR1},
-                 {"SIGUSR2", SIGUSR2}, {"PROF", SIGPROF}, {"SIGPROF", SIGPROF},
-                 {"none", 0},          {"off", 0}};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strcasecmp(s, names[i].name))
-            return names[i].sig;
-    uint64_t v;
-    if (parse_uint(s, &v) == 0 && v > 0 && v < 65)
-        return (int)v;
-    if (!strncasecmp(s, "RTMIN+", 6) && parse_uint(s + 6, &v) == 0 && (int)v <= SIGRTMAX - SIGRTMIN)
-        return SIGRTMIN + (int)v;
-    return -1;
 }
 
 void shim_config_load(void)
@@ -61,13 +73,44 @@ void shim_config_load(void)
     c->interval_ms = SHIM_DEFAULT_INTERVAL_MS;
     c->sample_period = SHIM_DEFAULT_SAMPLE_PERIOD;
     util_strlcpy(c->out_dir, "leakaudit-out", sizeof(c->out_dir));
+    c->max_disk = RETAIN_DEFAULT_MAX_DISK;
+    c->thin = 1;
     util_strlcpy(c->allocator, "", sizeof(c->allocator));
 
+    if (getauxval(AT_SECURE)) {
+        if (!root_allows_secure()) {
+            c->off = 1;
+            return;
+        }
+        secure_allowed = 1;
+    }
     const char *v;
     uint64_t n;
-    if ((v = getenv("LEAKAUDIT_OUT")) && *v)
+    if ((v = shim_getenv("LEAKAUDIT_ALLOW_SHARED_DIR")))
+        c->allow_shared_dir = strcmp(v, "0") != 0 && *v;
+    if ((v = shim_getenv("LEAKAUDIT_MAX_DISK"))) {
+        if (parse_uint(v, &n) == 0)
+            c->max_disk = n;
+        else
+            warn("LEAKAUDIT_MAX_DISK", v);
+    }
+    if ((v = shim_getenv("LEAKAUDIT_KEEP_FOR"))) {
+        if (util_parse_duration_ms(v, &n) == 0)
+            c->keep_for_s = n / 1000;
+        else
+            warn("LEAKAUDIT_KEEP_FOR", v);
+    }
+    if ((v = shim_getenv("LEAKAUDIT_THIN"))) {
+        if (!strcmp(v, "on") || !strcmp(v, "1"))
+            c->thin = 1;
+        else if (!strcmp(v, "off") || !strcmp(v, "0"))
+            c->thin = 0;
+        else
+            warn("LEAKAUDIT_THIN", v);
+    }
+    if ((v = shim_getenv("LEAKAUDIT_OUT")) && *v)
         util_strlcpy(c->out_dir, v, sizeof(c->out_dir));
-    if ((v = getenv("LEAKAUDIT_MODE"))) {
+    if ((v = shim_getenv("LEAKAUDIT_MODE"))) {
         if (!strcmp(v, "full"))
             c->mode = SNAP_MODE_FULL;
         else if (!strcmp(v, "sampled"))
@@ -75,7 +118,7 @@ void shim_config_load(void)
         else
             warn("LEAKAUDIT_MODE", v);
     }
-    if ((v = getenv("LEAKAUDIT_UNWIND"))) {
+    if ((v = shim_getenv("LEAKAUDIT_UNWIND"))) {
         if (!strcmp(v, "fp"))
             c->unwind = SNAP_UNWIND_FP;
         else if (!strcmp(v, "dwarf"))
@@ -85,54 +128,51 @@ void shim_config_load(void)
         else
             warn("LEAKAUDIT_UNWIND", v);
     }
-    if ((v = getenv("LEAKAUDIT_DEPTH"))) {
+    if ((v = shim_getenv("LEAKAUDIT_DEPTH"))) {
         if (parse_uint(v, &n) == 0 && n >= 1 && n <= SNAP_MAX_STACK_DEPTH)
             c->depth = (int)n;
         else
             warn("LEAKAUDIT_DEPTH", v);
     }
-    if ((v = getenv("LEAKAUDIT_INTERVAL"))) {
+    if ((v = shim_getenv("LEAKAUDIT_INTERVAL"))) {
         if (util_parse_duration_ms(v, &n) == 0)
             c->interval_ms = n;
         else
             warn("LEAKAUDIT_INTERVAL", v);
     }
-    if ((v = getenv("LEAKAUDIT_SAMPLE_PERIOD"))) {
+    if ((v = shim_getenv("LEAKAUDIT_SAMPLE_PERIOD"))) {
         if (parse_uint(v, &n) == 0 && n >= 1)
             c->sample_period = n;
         else
             warn("LEAKAUDIT_SAMPLE_PERIOD", v);
     }
-    if ((v = getenv("LEAKAUDIT_SIGNAL"))) {
-        int s = parse_signal(v);
+    if ((v = shim_getenv("LEAKAUDIT_SIGNAL"))) {
+        int s = util_parse_signal(v);
         if (s >= 0)
             c->signal = s;
         else
             warn("LEAKAUDIT_SIGNAL", v);
     }
-    if ((v = getenv("LEAKAUDIT_MAX_STACKS"))) {
+    if ((v = shim_getenv("LEAKAUDIT_MAX_STACKS"))) {
         if (parse_uint(v, &n) == 0 && n >= 16 && n <= (1u << 24))
             c->max_stacks = (uint32_t)n;
         else
             warn("LEAKAUDIT_MAX_STACKS", v);
     }
-    if ((v = getenv("LEAKAUDIT_TABLE_BITS"))) {
+    if ((v = shim_getenv("LEAKAUDIT_TABLE_BITS"))) {
         if (parse_uint(v, &n) == 0 && n >= 14 && n <= 28)
             c->table_bits = (int)n;
         else
             warn("LEAKAUDIT_TABLE_BITS", v);
     }
-    if ((v = getenv("LEAKAUDIT_TRACK"))) {
+    if ((v = shim_getenv("LEAKAUDIT_TRACK"))) {
         /* comma-separated subset of heap,fd,mmap */
-        c->track_heap = strstr(v, "heap") != NULL;
-        c->track_fds = strstr(v, "fd") != NULL;
-        c->track_mmap = strstr(v, "mmap") != NULL;
-        if (!c->track_heap && !c->track_fds && !c->track_mmap)
+        if (util_parse_track(v, &c->track_heap, &c->track_fds, &c->track_mmap) < 0)
             warn("LEAKAUDIT_TRACK", v);
     }
-    if ((v = getenv("LEAKAUDIT_ALLOCATOR")))
+    if ((v = shim_getenv("LEAKAUDIT_ALLOCATOR")))
         util_strlcpy(c->allocator, v, sizeof(c->allocator));
-    if ((v = getenv("LEAKAUDIT_THREAD"))) {
+    if ((v = shim_getenv("LEAKAUDIT_THREAD"))) {
         if (!strcmp(v, "always"))
             c->thread_always = 1;
         else if (strcmp(v, "auto"))
@@ -144,7 +184,7 @@ void shim_config_load(void)
     c->quarantine_bytes = 16u << 20;
     c->guard_poison = SHIM_GUARD_POISON_DEFAULT;
     c->guard_scan_ms = 1000;
-    if ((v = getenv("LEAKAUDIT_GUARD")) && *v) {
+    if ((v = shim_getenv("LEAKAUDIT_GUARD")) && *v) {
         if (!strcmp(v, "canary"))
             c->guard = SHIM_GUARD_CANARY;
         else if (!strcmp(v, "pages"))
@@ -154,7 +194,7 @@ void shim_config_load(void)
         else if (strcmp(v, "off") && strcmp(v, "0"))
             warn("LEAKAUDIT_GUARD", v);
     }
-    if ((v = getenv("LEAKAUDIT_GUARD_POLICY"))) {
+    if ((v = shim_getenv("LEAKAUDIT_GUARD_POLICY"))) {
         if (!strcmp(v, "abort"))
             c->guard_abort = 1;
         else if (!strcmp(v, "log"))
@@ -162,16 +202,16 @@ void shim_config_load(void)
         else
             warn("LEAKAUDIT_GUARD_POLICY", v);
     }
-    if ((v = getenv("LEAKAUDIT_GUARD_SAMPLE"))) {
+    if ((v = shim_getenv("LEAKAUDIT_GUARD_SAMPLE"))) {
         if (parse_uint(v, &n) == 0 && n >= 1 && n <= (1u << 30))
             c->guard_sample = (uint32_t)n;
         else
             warn("LEAKAUDIT_GUARD_SAMPLE", v);
     }
-    if ((v = getenv("LEAKAUDIT_GUARD_SIZE")) && *v &&
+    if ((v = shim_getenv("LEAKAUDIT_GUARD_SIZE")) && *v &&
         util_parse_size_range(v, &c->guard_min_size, &c->guard_max_size) < 0)
         warn("LEAKAUDIT_GUARD_SIZE", v);
-    if ((v = getenv("LEAKAUDIT_GUARD_ALIGN"))) {
+    if ((v = shim_getenv("LEAKAUDIT_GUARD_ALIGN"))) {
         if (!strcmp(v, "right"))
             c->guard_align = 1;
         else if (!strcmp(v, "left"))
@@ -179,13 +219,13 @@ void shim_config_load(void)
         else if (strcmp(v, "both"))
             warn("LEAKAUDIT_GUARD_ALIGN", v);
     }
-    if ((v = getenv("LEAKAUDIT_QUARANTINE"))) {
+    if ((v = shim_getenv("LEAKAUDIT_QUARANTINE"))) {
         if (parse_uint(v, &n) == 0)
             c->quarantine_bytes = n;
         else
             warn("LEAKAUDIT_QUARANTINE", v);
     }
-    if ((v = getenv("LEAKAUDIT_GUARD_POISON"))) {
+    if ((v = shim_getenv("LEAKAUDIT_GUARD_POISON"))) {
         if (!strcmp(v, "all"))
             c->guard_poison = SHIM_GUARD_POISON_ALL;
         else if (parse_uint(v, &n) == 0 && n >= 1 && n <= SHIM_GUARD_POISON_ALL)
@@ -193,7 +233,7 @@ void shim_config_load(void)
         else
             warn("LEAKAUDIT_GUARD_POISON", v);
     }
-    if ((v = getenv("LEAKAUDIT_GUARD_SCAN"))) {
+    if ((v = shim_getenv("LEAKAUDIT_GUARD_SCAN"))) {
         if (util_parse_duration_ms(v, &n) == 0)
             c->guard_scan_ms = n;
         else
@@ -201,7 +241,7 @@ void shim_config_load(void)
     }
     if (c->guard & SHIM_GUARD_CANARY)
         c->mode = SNAP_MODE_FULL; /* canaries need every block's record */
-    if ((v = getenv("LEAKAUDIT_REACHABILITY"))) {
+    if ((v = shim_getenv("LEAKAUDIT_REACHABILITY"))) {
         if (!strcmp(v, "on") || !strcmp(v, "1"))
             c->reachability = 1;
         else if (!strcmp(v, "off") || !strcmp(v, "0"))
@@ -209,6 +249,6 @@ void shim_config_load(void)
         else
             warn("LEAKAUDIT_REACHABILITY", v);
     }
-    if ((v = getenv("LEAKAUDIT_QUIET")))
+    if ((v = shim_getenv("LEAKAUDIT_QUIET")))
         c->quiet = strcmp(v, "0") != 0;
 }

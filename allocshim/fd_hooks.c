@@ -632,8 +632,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
 
 struct reconcile {
     struct snap_writer *w;
-    int skip_fd;
-    uint8_t *seen; /* bitmap over fd_cap, from the arena */
+    int skip_fd, skip_fd2; /* the snapshot writer's own file and directory */
+    uint8_t *seen;         /* bitmap over fd_cap, from the arena */
 };
 
 static uint8_t *seen_bitmap;
@@ -641,7 +641,7 @@ static uint8_t *seen_bitmap;
 static int emit_fd(int fd, const char *target, void *arg)
 {
     struct reconcile *r = arg;
-    if (fd == r->skip_fd)
+    if (fd == r->skip_fd || fd == r->skip_fd2)
         return 0;
     struct snap_fd_entry e = {.fd = fd, .source_fd = -1, .target = (char *)target};
     e.kind = snap_fd_kind_from_target(target);
@@ -663,7 +663,7 @@ static int emit_fd(int fd, const char *target, void *arg)
     return 0;
 }
 
-void shim_fd_snapshot(struct snap_writer *w, int skip_fd)
+void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2)
 {
     if (!fd_table || !shim_cfg.track_fds)
         return;
@@ -672,7 +672,7 @@ void shim_fd_snapshot(struct snap_writer *w, int skip_fd)
     int max = __atomic_load_n(&fd_max_seen, __ATOMIC_RELAXED);
     if (seen_bitmap)
         memset(seen_bitmap, 0, (size_t)(max < 0 ? 0 : max) / 8 + 1);
-    struct reconcile r = {.w = w, .skip_fd = skip_fd, .seen = seen_bitmap};
+    struct reconcile r = {.w = w, .skip_fd = skip_fd, .skip_fd2 = skip_fd2, .seen = seen_bitmap};
     fd_unattributed = 0; /* a per-snapshot figure, recomputed each time */
     uint64_t scan_start = util_realtime_ns();
     fdscan_foreach(0, emit_fd, &r);
@@ -681,7 +681,7 @@ void shim_fd_snapshot(struct snap_writer *w, int skip_fd)
     if (seen_bitmap) {
         for (int fd = 0; fd <= max; fd++) {
             const struct fd_slot *sl = &fd_table[fd];
-            if (sl->live && fd != skip_fd && sl->created_ns < scan_start &&
+            if (sl->live && fd != skip_fd && fd != skip_fd2 && sl->created_ns < scan_start &&
                 !(seen_bitmap[fd / 8] & (1u << (fd % 8)))) {
                 fd_table[fd].live = 0;
                 __atomic_fetch_add(&fd_close_unseen, 1, __ATOMIC_RELAXED);

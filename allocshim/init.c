@@ -6,7 +6,7 @@
  *
  * Init can be triggered by the first malloc, which may come before any
  * constructor runs (another preloaded library's constructor, libc itself), so
- * it does only what is safe that early: getenv, dlsym, mmap. Threads, signal
+ * it does only what is safe that early: secure_getenv, dlsym, mmap. Threads, signal
  * handlers and atfork handlers are set up in the constructor.
  */
 #include "shim.h"
@@ -120,6 +120,14 @@ void shim_init(void)
         }
         _exit(127);
     }
+    if (shim_cfg.off) {
+        /* A setuid/setgid program root did not allow (config.c): real
+         * functions only; shim_active and shim_fast_mode stay 0. */
+        shim_tls.busy = 0;
+        init_thread = 0;
+        __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
+        return;
+    }
     shim_heap_init();
     if (shim_cfg.guard)
         shim_guard_init();
@@ -168,6 +176,8 @@ static void fork_child(void)
 __attribute__((constructor(101))) static void shim_constructor(void)
 {
     shim_init();
+    if (shim_cfg.off)
+        return;
     SHIM_UNTRACKED({
         shim_unwind_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -214,7 +224,7 @@ static __attribute__((noinline)) void shim_exit_late(void)
  */
 __attribute__((destructor(101))) static void shim_destructor(void)
 {
-    if (!shim_ready())
+    if (!shim_ready() || shim_cfg.off)
         return;
     if (atexit(shim_exit_late) != 0)
         shim_exit_late();

@@ -2,6 +2,8 @@
 # The shim is never built with sanitizers (it is injected into arbitrary
 # programs) and compiles the common/ sources it needs itself, with -fPIC.
 SHIM_SRCS := $(filter-out allocshim/run_cmd.c,$(wildcard allocshim/*.c))
+# common/ sources of the snapshot writer's own: safe file creation, retention.
+SHIM_SRCS += common/safefile.c common/retention.c
 SHIM_COMMON := common/snapshot_write.c common/snapshot_names.c common/modmap.c \
                common/fdscan.c common/stacktable.c common/util.c \
                common/resspec.c common/reachmark.c common/unwind_table.c common/unwind_elf.c

@@ -927,8 +927,8 @@ static int load_file(const char *path, char *buf, size_t cap)
 
 void shim_res_init(void)
 {
-    const char *env = getenv("LEAKAUDIT_TRACK_RESOURCES");
-    const char *file = getenv("LEAKAUDIT_TRACK_FILE");
+    const char *env = shim_getenv("LEAKAUDIT_TRACK_RESOURCES");
+    const char *file = shim_getenv("LEAKAUDIT_TRACK_FILE");
     if ((!env || !*env) && (!file || !*file))
         return;
     static char text[RES_FILE_MAX];

@@ -10,6 +10,7 @@
 #include "reports/report.h"
 #include "allocators.h"
 #include "resspec.h"
+#include "safefile.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -26,6 +27,11 @@
 #include <unistd.h>
 
 #define DEFAULT_TOP 10
+/* The shim's limits for LEAKAUDIT_MAX_STACKS (allocshim/config.c). */
+#define RUN_MIN_STACKS 16
+#define RUN_MAX_STACKS (1 << 24)
+/* Bytes written to probe that snapshots can be written at all. */
+#define PROBE_BYTES 65536
 
 static const char usage_text[] =
     "usage: leakaudit run [options] [--] CMD [ARGS...]\n"
@@ -35,10 +41,20 @@ static const char usage_text[] =
     "on SIGUSR2 and at exit. Child processes inherit the shim and get their own series.\n"
     "\n"
     "options (each also as an environment variable, see docs/options.md):\n"
-    "  -o, --output DIR         snapshot directory (LEAKAUDIT_OUT)\n"
-    "                           default: leakaudit-<cmd>-<date>-<time>\n"
+    "  -o, --output DIR         snapshot directory (LEAKAUDIT_OUT), created 0700;\n"
+    "                           an existing one must be yours and not writable by\n"
+    "                           others. default: leakaudit-<cmd>-<date>-<time>\n"
+    "      --allow-shared-dir   accept an output directory that is not private\n"
+    "                           (LEAKAUDIT_ALLOW_SHARED_DIR=1)\n"
     "  -i, --interval SECONDS   seconds between snapshots, 0 = only at exit/signal\n"
     "                           (LEAKAUDIT_INTERVAL, default 10)\n"
+    "      --max-disk SIZE      bytes the series may take on disk; the oldest thinned\n"
+    "                           snapshots go first, the first and the peak stay\n"
+    "                           (LEAKAUDIT_MAX_DISK, default 1G, 0 = no bound)\n"
+    "      --keep-for DURATION  delete snapshots older than this, e.g. 7d is 168h\n"
+    "                           (LEAKAUDIT_KEEP_FOR, default: forever)\n"
+    "      --thin on|off        keep every snapshot for an hour, then one per 10 min,\n"
+    "                           after a day one per hour (LEAKAUDIT_THIN, default on)\n"
     "  -m, --mode full|sampled  every allocation, or Poisson-sampled by bytes for\n"
     "                           always-on use (LEAKAUDIT_MODE, default full)\n"
     "      --sample-period SIZE mean bytes between samples (LEAKAUDIT_SAMPLE_PERIOD, 512K)\n"
@@ -89,13 +105,25 @@ static const char usage_text[] =
     "exit status: CMD's (128+N if it was killed by signal N); 1 runtime error and\n"
     "2 usage error when CMD could not be started; 127 CMD not found.\n";
 
-static void print_summary(const char *path, int top)
+/* Prints the summary of the snapshot at path; returns 1 when it is the
+ * program's exit snapshot, 0 when it is an earlier one (it is then labelled
+ * with its age, never as the state at exit), -1 when it cannot be read. */
+static int print_summary(const char *path, int top, uint64_t exit_ns)
 {
     struct snapshot *s;
     char err[1024];
     if (snapshot_read_file(path, &s, err, sizeof(err)) < 0) {
         fprintf(stderr, "leakaudit run: %s\n", err);
-        return;
+        return -1;
+    }
+    int at_exit = s->hdr.trigger == SNAP_TRIGGER_EXIT;
+    char when[128] = "at exit";
+    if (!at_exit) {
+        uint64_t t = s->hdr.snapshot_time_ns;
+        snprintf(when, sizeof(when), "at the last snapshot written (#%u, %s, %.1f s before exit)",
+                 s->hdr.seq, snap_trigger_name(s->hdr.trigger),
+                 exit_ns > t ? (double)(exit_ns - t) / 1e9 : 0.0);
+        fprintf(stderr, "leakaudit: no exit snapshot: what follows is not the state at exit\n");
     }
     uint64_t live_bytes = 0, live_count = 0;
     for (size_t i = 0; i < s->n_heap; i++) {
@@ -103,12 +131,10 @@ static void print_summary(const char *path, int top)
         live_count += s->heap[i].live_count;
     }
     fprintf(stderr,
-            "leakaudit: %s (pid %d), %s mode: %llu bytes in %llu block%s outstanding at "
-            "%s, from %zu stack%s\n",
+            "leakaudit: %s (pid %d), %s mode: %llu bytes in %llu blocks outstanding %s, "
+            "from %zu stacks\n",
             s->hdr.exe, s->hdr.pid, snap_mode_name(s->hdr.mode), (unsigned long long)live_bytes,
-            (unsigned long long)live_count, live_count == 1 ? "" : "s",
-            s->hdr.trigger == SNAP_TRIGGER_EXIT ? "exit" : "the last snapshot", s->n_heap,
-            s->n_heap == 1 ? "" : "s");
+            (unsigned long long)live_count, when, s->n_heap);
     if (s->has_reach) {
         /* valgrind's leak summary: only the first two are leaks */
         uint64_t bytes[SNAP_REACH_CLASS_COUNT] = {0}, blocks[SNAP_REACH_CLASS_COUNT] = {0};
@@ -133,9 +159,9 @@ static void print_summary(const char *path, int top)
             attributed++;
     }
     fprintf(stderr,
-            "leakaudit: %zu fds open at exit (%zu created under audit, %zu unattributed), "
+            "leakaudit: %zu fds open %s (%zu created under audit, %zu unattributed), "
             "%zu mmap regions\n",
-            s->n_fds, attributed, unattributed, s->n_mmaps);
+            s->n_fds, at_exit ? "at exit" : "then", attributed, unattributed, s->n_mmaps);
     if (s->n_corruptions && cmd_report) {
         /* The shim prints raw addresses (symbolizing in a corrupted process
          * is unsafe); the report symbolizes the events now. */
@@ -156,6 +182,7 @@ static void print_summary(const char *path, int top)
             fprintf(stderr, "leakaudit: loss counter %s = %llu\n", s->losses[i].name,
                     (unsigned long long)s->losses[i].value);
     snapshot_free(s);
+    return at_exit;
 }
 
 /* The last snapshot of pid's series in dir (highest seq), or -ENOENT. */
@@ -319,6 +346,80 @@ static int wait_child(pid_t pid, int *status, const char *dir, int progress)
     return 0;
 }
 
+static int is_exit_snapshot(const char *path)
+{
+    struct snapshot *s;
+    char err[512];
+    if (snapshot_read_file(path, &s, err, sizeof(err)) < 0)
+        return -1;
+    int at_exit = s->hdr.trigger == SNAP_TRIGGER_EXIT;
+    snapshot_free(s);
+    return at_exit;
+}
+
+/* 0 when cmd can be executed (found in PATH, executable), else -errno. */
+static int command_usable(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return access(cmd, X_OK) == 0 ? 0 : -errno;
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/bin:/bin";
+    char file[PATH_MAX];
+    int rc = -ENOENT;
+    for (const char *p = path; *p;) {
+        size_t len = strcspn(p, ":");
+        snprintf(file, sizeof(file), "%.*s/%s", (int)len, len ? p : ".", cmd);
+        if (access(file, X_OK) == 0)
+            return 0;
+        if (errno == EACCES)
+            rc = -EACCES;
+        p += len;
+        if (*p == ':')
+            p++;
+    }
+    return rc;
+}
+
+/*
+ * Checks the output directory (common/safefile.h) and that a snapshot can be
+ * written into it at all: PROBE_BYTES go to a fresh temporary that is then
+ * removed. An unwritable directory or a full disk is an error before the
+ * program starts, and tells why snapshots went missing after it ended.
+ */
+static int probe_dir(const char *dir, unsigned flags, const char **why)
+{
+    int dfd = safe_dir_open(dir, flags, why);
+    if (dfd < 0)
+        return dfd;
+    safe_clean_stale_tmp(dfd); /* left by a target killed mid-snapshot */
+    char tmp[SAFE_TMP_NAME_MAX];
+    int fd = safe_tmp_create(dfd, "probe", tmp, sizeof(tmp));
+    int rc = fd < 0 ? fd : 0;
+    if (fd >= 0) {
+        static const char zeros[4096];
+        for (size_t off = 0; off < PROBE_BYTES && rc == 0; off += sizeof(zeros)) {
+            ssize_t n = write(fd, zeros, sizeof(zeros));
+            if (n != (ssize_t)sizeof(zeros))
+                rc = n < 0 ? -errno : -ENOSPC;
+        }
+        if (close(fd) < 0 && rc == 0)
+            rc = -errno;
+        safe_tmp_discard(dfd, tmp);
+    }
+    close(dfd);
+    return rc;
+}
+
+static void say_dir_error(const char *dir, int rc, const char *why)
+{
+    if (why)
+        fprintf(stderr, "leakaudit run: output directory %s: %s\n", dir, why);
+    else
+        fprintf(stderr, "leakaudit run: cannot write snapshots into %s: %s (%s)\n", dir,
+                strerror(-rc), strerrorname_np(-rc) ? strerrorname_np(-rc) : "?");
+}
+
 static volatile sig_atomic_t child_pid;
 
 static void forward_signal(int sig)
@@ -351,6 +452,10 @@ int cmd_run(int argc, char **argv)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"progress", no_argument, NULL, 'p'},
                                          {"no-progress", no_argument, NULL, 'N'},
+                                         {"allow-shared-dir", no_argument, NULL, 'A'},
+                                         {"max-disk", required_argument, NULL, 'K'},
+                                         {"keep-for", required_argument, NULL, 'k'},
+                                         {"thin", required_argument, NULL, 'L'},
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, CLI_OPT_VERSION},
                                          {NULL, 0, NULL, 0}};
@@ -358,7 +463,7 @@ int cmd_run(int argc, char **argv)
     static const char *const guard_modes[] = {"canary", "pages", "both", NULL};
     static const char *const reach_values[] = {"on",     "off",    "end", "exit",
                                                "detach", "always", NULL};
-    int top = DEFAULT_TOP, quiet = 0, progress = -1, c;
+    int top = DEFAULT_TOP, quiet = 0, progress = -1, shared = 0, c;
     uint64_t v;
     long n;
     optind = 1;
@@ -410,11 +515,27 @@ int cmd_run(int argc, char **argv)
             setenv("LEAKAUDIT_DEPTH", optarg, 1);
             break;
         case 'S':
+            if (util_parse_signal(optarg) < 0) {
+                fprintf(stderr,
+                        "leakaudit run: --signal %s: expected USR1, USR2, PROF, RTMIN+N or "
+                        "none (a signal the program can catch)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
             setenv("LEAKAUDIT_SIGNAL", optarg, 1);
             break;
-        case 'T':
+        case 'T': {
+            int h, f, m;
+            if (util_parse_track(optarg, &h, &f, &m) < 0) {
+                fprintf(stderr,
+                        "leakaudit run: --track %s: expected a comma list of heap, fd, "
+                        "mmap (or all)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
             setenv("LEAKAUDIT_TRACK", optarg, 1);
             break;
+        }
         case 'G':
             if (!optarg)
                 optarg = (char *)cli_optional_value(argc, argv, guard_modes);
@@ -452,6 +573,11 @@ int cmd_run(int argc, char **argv)
             break;
         }
         case 'M':
+            if (util_parse_size(optarg, &v) < 0 || v < RUN_MIN_STACKS || v > RUN_MAX_STACKS) {
+                fprintf(stderr, "leakaudit run: --max-stacks %s: expected %d to %d\n", optarg,
+                        RUN_MIN_STACKS, RUN_MAX_STACKS);
+                return CLI_EXIT_USAGE;
+            }
             setenv("LEAKAUDIT_MAX_STACKS", optarg, 1);
             break;
         case 'R':
@@ -488,6 +614,35 @@ int cmd_run(int argc, char **argv)
         case 'N':
             progress = 0;
             break;
+        case 'K':
+            if (util_parse_size(optarg, &v) < 0) {
+                fprintf(stderr, "leakaudit run: --max-disk %s: not a size (e.g. 512M, 2G, 0)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_MAX_DISK", optarg, 1);
+            break;
+        case 'k':
+            if (util_parse_duration_ms(optarg, &v) < 0 || v < 1000) {
+                fprintf(stderr,
+                        "leakaudit run: --keep-for %s: expected a duration of at least "
+                        "1s (e.g. 90m, 168h)\n",
+                        optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_KEEP_FOR", optarg, 1);
+            break;
+        case 'L':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "leakaudit run: --thin %s: expected on or off\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            setenv("LEAKAUDIT_THIN", optarg, 1);
+            break;
+        case 'A':
+            shared = 1;
+            setenv("LEAKAUDIT_ALLOW_SHARED_DIR", "1", 1);
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return CLI_EXIT_OK;
@@ -502,6 +657,12 @@ int cmd_run(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     char **cmd = argv + optind;
+    int usable = command_usable(cmd[0]);
+    if (usable < 0) {
+        fprintf(stderr, "leakaudit run: %s: %s\n", cmd[0],
+                usable == -ENOENT ? "command not found" : strerror(-usable));
+        return usable == -ENOENT ? CLI_EXIT_NOT_FOUND : CLI_EXIT_NOT_EXECUTABLE;
+    }
 
     char shim[PATH_MAX];
     if (alloc_find_shim(shim, sizeof(shim)) < 0) {
@@ -550,9 +711,10 @@ int cmd_run(int argc, char **argv)
         strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
         snprintf(dir, sizeof(dir), "leakaudit-%s-%s", base ? base + 1 : cmd[0], stamp);
     }
-    int rc = util_mkdir_p(dir);
+    const char *why;
+    int rc = probe_dir(dir, shared ? SAFE_DIR_SHARED : 0, &why);
     if (rc < 0) {
-        fprintf(stderr, "leakaudit run: cannot create %s: %s\n", dir, strerror(-rc));
+        say_dir_error(dir, rc, why);
         return CLI_EXIT_ERROR;
     }
     char absdir[PATH_MAX];
@@ -589,17 +751,31 @@ int cmd_run(int argc, char **argv)
     if (wait_child(pid, &status, dir, progress) < 0)
         return CLI_EXIT_ERROR;
     int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (!quiet) {
-        char snap[PATH_MAX];
-        if (final_snapshot(dir, pid, snap, sizeof(snap)) == 0)
-            print_summary(snap, top);
-        else
+    uint64_t exit_ns = util_realtime_ns();
+    char snap[PATH_MAX];
+    int at_exit = -1; /* -1: no snapshot at all, 0: only earlier ones, 1: the exit one */
+    if (final_snapshot(dir, pid, snap, sizeof(snap)) == 0)
+        at_exit = quiet ? is_exit_snapshot(snap) : print_summary(snap, top, exit_ns);
+    if (at_exit < 1) {
+        /* Snapshots went missing: say why when the directory tells. */
+        rc = probe_dir(dir, shared ? SAFE_DIR_SHARED : 0, &why);
+        if (rc < 0) {
+            say_dir_error(dir, rc, why);
+            if (exit_code == 0)
+                exit_code = CLI_EXIT_ERROR;
+        } else if (at_exit < 0 && !quiet) {
+            /* Not an error of ours: the directory is fine. A program that
+             * ends with _exit (dash does) writes no exit snapshot; CMD's
+             * status stays the exit status. */
             fprintf(stderr,
-                    "leakaudit run: no snapshot from pid %d in %s (did it exec a static "
-                    "binary, or exit with _exit before any snapshot?)\n",
+                    "leakaudit run: no snapshot from pid %d in %s: it exec'd a static or "
+                    "setuid/setgid binary, changed user, or ended with _exit before its "
+                    "first snapshot\n",
                     pid, dir);
+        }
+    }
+    if (!quiet)
         fprintf(stderr, "leakaudit: snapshots in %s; for symbols and trends: leakaudit report %s\n",
                 dir, dir);
-    }
     return exit_code;
 }

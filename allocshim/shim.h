@@ -83,7 +83,15 @@ struct shim_config {
     uint64_t sample_period;
     char out_dir[SNAP_MAX_PATH];
     char allocator[SNAP_MAX_NAME];
+    int allow_shared_dir; /* LEAKAUDIT_ALLOW_SHARED_DIR: out_dir need not be private */
+    uint64_t max_disk;    /* LEAKAUDIT_MAX_DISK: bytes per series, 0 = unbounded */
+    uint64_t keep_for_s;  /* LEAKAUDIT_KEEP_FOR: 0 = forever */
+    int thin;             /* LEAKAUDIT_THIN: thinning schedule for old snapshots */
+    int off;              /* a setuid/setgid program root did not allow: pass everything through */
 };
+
+/* Root creates this file to let the shim audit setuid/setgid programs. */
+#define SHIM_SECURE_ALLOW_FILE "/etc/leakaudit/allow-setuid"
 
 /* Per-thread state. initial-exec TLS: reading it never allocates. */
 struct shim_tls {
@@ -130,6 +138,9 @@ struct shim_real {
     size_t (*malloc_usable_size)(void *);
 };
 extern struct shim_real shim_real;
+
+/* config.c */
+const char *shim_getenv(const char *name); /* secure_getenv unless root allowed */
 
 /* init.c */
 void shim_init(void); /* idempotent; resolves real functions */
@@ -273,7 +284,8 @@ void shim_fd_record(int fd, uint32_t origin, uint32_t stack_id, int source_fd);
 void shim_fd_forget(int fd);
 uint32_t shim_fd_origin(int fd);
 /* Reconciles with /proc/self/fd and emits one record per open fd. */
-void shim_fd_snapshot(struct snap_writer *w, int skip_fd);
+/* skip_fd, skip_fd2: the snapshot writer's own file and directory */
+void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2);
 void shim_fd_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
 
 /* mmap_hooks.c */

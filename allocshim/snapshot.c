@@ -9,10 +9,14 @@
  *
  * File names: OUT/<series>.<seq, 6 digits>.snap where the series is
  * <exe basename>.<pid>.<start time in ms, hex>, so an exec'd image or a
- * forked child starts a new series and nothing is overwritten.
+ * forked child starts a new series and nothing is overwritten. After each
+ * snapshot, common/retention.c decides which older ones of the series to
+ * delete (thinning, LEAKAUDIT_MAX_DISK, LEAKAUDIT_KEEP_FOR).
  */
 #include "shim.h"
 #include "modmap.h"
+#include "retention.h"
+#include "safefile.h"
 #include "stacktable.h"
 #include "util.h"
 
@@ -41,11 +45,14 @@ static int thread_running;
 static uint64_t next_due_ns; /* monotonic deadline of the next periodic snapshot */
 static int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 static uint64_t write_failures;
+static uid_t start_euid;
+static struct retain_state retain; /* this series' snapshots on disk */
 static int failure_reported;
 
 static void make_series(void)
 {
     start_ns = util_realtime_ns();
+    start_euid = geteuid();
     util_read_exe(0, exe_path, sizeof(exe_path));
     const char *base = strrchr(exe_path, '/');
     base = base ? base + 1 : exe_path;
@@ -62,6 +69,45 @@ static void make_series(void)
     util_u64_to_hex(start_ns / 1000000, num, sizeof(num));
     util_strlcpy(series + len, num, sizeof(series) - len);
     seq = 0;
+}
+
+/* OUT/SERIES.SEQ.snap's last part, SEQ zero-padded to 6 digits. */
+static void snapshot_name(uint32_t n, char *name, size_t cap)
+{
+    size_t len = util_strlcpy(name, series, cap);
+    name[len++] = '.';
+    char num[24];
+    size_t digits = util_u64_to_dec(n, num, sizeof(num));
+    for (; digits < 6; digits++)
+        name[len++] = '0';
+    len += util_strlcpy(name + len, num, cap - len);
+    util_strlcpy(name + len, ".snap", cap - len);
+}
+
+static void retire_snapshot(uint32_t n, void *arg)
+{
+    char path[SNAP_MAX_PATH + SNAP_MAX_NAME + 32];
+    size_t len = util_strlcpy(path, shim_cfg.out_dir, sizeof(path));
+    if (len + 1 >= sizeof(path))
+        return;
+    path[len++] = '/';
+    snapshot_name(n, path + len, sizeof(path) - len);
+    unlink(path);
+}
+
+/* After a snapshot was written: what retention keeps (common/retention.h).
+ * The table lives in the shim's own memory, mapped on first use. */
+static void apply_retention(const struct snap_writer *w, uint64_t time_ns)
+{
+    if (!retain.e) {
+        retain.e = shim_arena_map(RETAIN_DEFAULT_TABLE_CAP * sizeof(*retain.e));
+        retain.cap = retain.e ? RETAIN_DEFAULT_TABLE_CAP : 0;
+    }
+    struct retain_policy p = {
+        .max_disk = shim_cfg.max_disk, .keep_for_s = shim_cfg.keep_for_s, .thin = shim_cfg.thin};
+    struct retain_entry e = {
+        .seq = seq, .time_ns = time_ns, .bytes = w->offset, .live_bytes = w->heap_live_bytes};
+    retain_add(&retain, &p, &e, retire_snapshot, NULL);
 }
 
 static const char *detect_allocator(void)
@@ -99,21 +145,20 @@ static void write_loss(const char *name, uint64_t v, void *arg)
     snap_write_loss(arg, name, v);
 }
 
-static void report_failure(int err)
+static void report_failure(int err, const char *why)
 {
     write_failures++;
     if (failure_reported || shim_cfg.quiet)
         return;
-    /* A child that switched to another user (setuid helpers, tests that
-     * drop privileges) cannot write into the private output directory.
-     * That is expected: stay silent rather than change its stderr. */
-    struct stat st;
-    if ((err == -EACCES || err == -EPERM) && stat(shim_cfg.out_dir, &st) == 0 &&
-        st.st_uid != geteuid())
+    /* A program that switched to another user since it started (servers
+     * dropping privileges, tests) cannot write into the private output
+     * directory. That is expected: stay silent rather than change its
+     * stderr. */
+    if ((err == -EACCES || err == -EPERM) && geteuid() != start_euid)
         return;
     failure_reported = 1;
     const char *parts[] = {"leakaudit: cannot write snapshots into ", shim_cfg.out_dir, ": ",
-                           strerror(-err), "\n"};
+                           why ? why : strerror(-err), "\n"};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
         if (write(2, parts[i], strlen(parts[i])) < 0)
             return;
@@ -123,7 +168,7 @@ int shim_snapshot_write(int trigger)
 {
     /* Not before the constructor named the series (allocations made by
      * other libraries' initialisers reach the hooks first). */
-    if (!shim_ready() || !series[0])
+    if (!shim_ready() || !series[0] || shim_cfg.off)
         return -EAGAIN;
     /* One snapshot at a time. The exit snapshot and the one written just
      * before a guard-mode abort wait for a running one (at most ~5 s, in
@@ -138,16 +183,11 @@ int shim_snapshot_write(int trigger)
     }
     struct snap_writer *w = &writer;
     char name[SNAP_MAX_NAME + 32];
-    size_t len = util_strlcpy(name, series, sizeof(name));
-    name[len++] = '.';
-    char num[24];
-    size_t digits = util_u64_to_dec(seq, num, sizeof(num));
-    for (; digits < 6; digits++)
-        name[len++] = '0';
-    len += util_strlcpy(name + len, num, sizeof(name) - len);
-    util_strlcpy(name + len, ".snap", sizeof(name) - len);
+    snapshot_name(seq, name, sizeof(name));
+    uint64_t time_ns = util_realtime_ns();
 
-    int rc = snap_writer_open(w, shim_cfg.out_dir, name);
+    int rc = snap_writer_open_flags(w, shim_cfg.out_dir, name,
+                                    shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0);
     if (rc == 0) {
         struct snap_header h = {.source = SNAP_SOURCE_SHIM,
                                 .mode = (uint32_t)shim_cfg.mode,
@@ -159,7 +199,7 @@ int shim_snapshot_write(int trigger)
                                 .sample_period =
                                     shim_cfg.mode == SNAP_MODE_SAMPLED ? shim_cfg.sample_period : 0,
                                 .start_time_ns = start_ns,
-                                .snapshot_time_ns = util_realtime_ns(),
+                                .snapshot_time_ns = time_ns,
                                 .monotonic_ns = util_monotonic_ns(),
                                 .rss_bytes = util_read_rss(0)};
         util_strlcpy(h.exe, exe_path, sizeof(h.exe));
@@ -185,7 +225,7 @@ int shim_snapshot_write(int trigger)
         shim_heap_foreach_stack(write_heap, w);
         shim_reach_write(w, trigger);
         snap_begin_section(w, SNAP_SEC_FDS);
-        shim_fd_snapshot(w, w->fd);
+        shim_fd_snapshot(w, w->fd, w->dirfd);
         snap_begin_section(w, SNAP_SEC_MMAPS);
         shim_mmap_snapshot(w);
         snap_begin_section(w, SNAP_SEC_RESOURCES);
@@ -204,12 +244,15 @@ int shim_snapshot_write(int trigger)
         if (shim_cfg.guard)
             shim_guard_loss_counters(write_loss, w);
         snap_write_loss(w, "snapshot_write_failed", write_failures);
+        snap_write_loss(w, "snapshots_retired", retain.removed);
         rc = snap_writer_commit(w);
     }
-    if (rc < 0)
-        report_failure(rc);
-    else
+    if (rc < 0) {
+        report_failure(rc, w->why);
+    } else {
+        apply_retention(w, time_ns);
         seq++;
+    }
     __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
     return rc;
 }
@@ -312,7 +355,8 @@ static void *snapshot_thread(void *arg)
 
 void shim_snapshot_start_thread(void)
 {
-    if ((!shim_cfg.interval_ms && !shim_cfg.signal) || thread_running || !real_pthread_create)
+    if ((!shim_cfg.interval_ms && !shim_cfg.signal) || thread_running || !real_pthread_create ||
+        shim_cfg.off)
         return;
     thread_running = 1;
     pthread_t th;
@@ -374,9 +418,14 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 void shim_snapshot_init(void)
 {
     make_series();
-    int rc = util_mkdir_p(shim_cfg.out_dir);
-    if (rc < 0)
-        report_failure(rc);
+    const char *why;
+    int fd = safe_dir_open(shim_cfg.out_dir, shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
+    if (fd < 0) {
+        report_failure(fd, why);
+    } else {
+        safe_clean_stale_tmp(fd); /* left by writers that were killed mid-snapshot */
+        close(fd);
+    }
     if (shim_cfg.signal) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
@@ -410,7 +459,9 @@ void shim_snapshot_fork_parent(void)
 void shim_snapshot_fork_child(void)
 {
     __atomic_store_n(&snap_lock, 0, __ATOMIC_RELEASE);
-    make_series();      /* the child's own series; its inherited blocks count as its own */
+    make_series(); /* the child's own series; its inherited blocks count as its own */
+    retain.n = 0;  /* the parent's snapshots are the parent's to retire */
+    retain.bytes = retain.removed = retain.removed_bytes = 0;
     thread_running = 0; /* the child is single-threaded until it creates a thread */
     shim_snapshot_tid = 0;
     shim_snapshot_stack = 0;

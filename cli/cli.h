@@ -14,6 +14,9 @@ enum {
     CLI_EXIT_ERROR = 1, /* runtime failure, message on stderr */
     CLI_EXIT_USAGE = 2, /* bad command line */
     CLI_EXIT_LEAK = 3,  /* report --fail-on-leak found a leak */
+    /* run: the command cannot be executed (the shell's codes) */
+    CLI_EXIT_NOT_EXECUTABLE = 126,
+    CLI_EXIT_NOT_FOUND = 127,
 };
 
 int cmd_run(int argc, char **argv) __attribute__((weak));

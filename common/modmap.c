@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAPS_BUF 8192
@@ -45,9 +46,16 @@ static int read_note_segment(int fd, uint64_t off, uint64_t size, uint8_t *out, 
 
 int modmap_read_build_id(const char *path, uint8_t *out, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK + fstat: a FIFO at a module's path (the path comes from a
+     * snapshot) must not block the reader. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -ENOEXEC;
+    }
     Elf64_Ehdr eh;
     int rc = -ENOENT;
     if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||

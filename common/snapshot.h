@@ -332,21 +332,30 @@ int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen);
 /* Streaming writer state. Lives in caller memory (static or mmap'd in the shim). */
 struct snap_writer {
     int fd;
-    int error;       /* first -errno seen; sticky: later calls are no-ops */
-    int in_section;  /* a section is open */
-    uint32_t crc;    /* running CRC32 of every byte written */
-    uint64_t offset; /* bytes written so far (buffered included) */
-    size_t used;     /* bytes in buf */
-    char tmp_path[SNAP_MAX_PATH];
+    int error;                /* first -errno seen; sticky: later calls are no-ops */
+    int in_section;           /* a section is open */
+    uint32_t crc;             /* running CRC32 of every byte written */
+    uint64_t offset;          /* bytes written so far (buffered included) */
+    size_t used;              /* bytes in buf */
+    uint64_t heap_live_bytes; /* sum of live_bytes of the heap records written */
+    int dirfd;                /* the output directory, open while the file is written */
+    const char *why;          /* after a policy refusal (-EPERM/-EEXIST): what was wrong */
+    char tmp_name[320];
+    char name[256];
     char final_path[SNAP_MAX_PATH];
     unsigned char buf[SNAP_WRITER_BUFSZ];
 };
 
 /*
- * Opens DIR/NAME.tmp (mode 0600; DIR is created 0700 if missing) for
- * writing. Returns 0 or -errno. Never allocates.
+ * Opens a fresh temporary for DIR/NAME (common/safefile.h: created
+ * O_EXCL|O_NOFOLLOW, mode 0600, renamed onto NAME by commit; DIR is created
+ * 0700 if missing and refused when it is not the caller's private directory,
+ * unless dir_flags has SAFE_DIR_SHARED). Returns 0 or -errno, with w->why
+ * set for a policy refusal. Never allocates.
  */
 int snap_writer_open(struct snap_writer *w, const char *dir, const char *name);
+int snap_writer_open_flags(struct snap_writer *w, const char *dir, const char *name,
+                           unsigned dir_flags);
 int snap_write_header(struct snap_writer *w, const struct snap_header *hdr);
 
 /* Sections are written in order: begin, N records, end. */

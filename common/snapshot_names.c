@@ -186,6 +186,8 @@ const char *snap_loss_note(const char *name)
     static const struct {
         const char *name, *note;
     } notes[] = {
+        {"snapshots_retired", "older snapshots of this series deleted by retention (thinning, "
+                              "--max-disk, --keep-for; docs/snapshot-format.md)"},
         {"heap_table_overloaded", "the shim's address table held over 4 blocks per bucket "
                                   "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"},
         {"guard_page_slots_full", "sampled blocks that got no guard page: every slot was live or "

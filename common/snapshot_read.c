@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -175,6 +176,37 @@ static int parse_header(struct cursor *c, struct snap_header *h)
         return failf(c, "unknown source %u", h->source);
     if (h->mode != SNAP_MODE_FULL && h->mode != SNAP_MODE_SAMPLED)
         return failf(c, "unknown mode %u", h->mode);
+    if (h->start_time_ns && h->snapshot_time_ns && h->snapshot_time_ns < h->start_time_ns)
+        return failf(c, "snapshot_time %llu is before start_time %llu",
+                     (unsigned long long)h->snapshot_time_ns, (unsigned long long)h->start_time_ns);
+    return 0;
+}
+
+/*
+ * Values no capture can produce (docs/snapshot-format.md, "Sanity checks"):
+ * a CRC only says the file is the one written, not that what was written
+ * makes sense, and a report must not render "+146097744 TiB/min".
+ * Estimated (sampled) entries are scaled separately per field, so only the
+ * address-space bound applies to them.
+ */
+#define SNAP_MAX_PLAUSIBLE_BYTES (1ull << 57) /* the largest virtual address space */
+
+static int check_heap_entry(struct cursor *c, const struct snap_heap_entry *e)
+{
+    if (e->live_bytes > SNAP_MAX_PLAUSIBLE_BYTES)
+        return failf(c, "stack %u: live_bytes %llu is more than any address space holds",
+                     e->stack_id, (unsigned long long)e->live_bytes);
+    if (e->live_count > SNAP_MAX_PLAUSIBLE_BYTES)
+        return failf(c, "stack %u: live_count %llu is more than any address space holds",
+                     e->stack_id, (unsigned long long)e->live_count);
+    if (e->flags & SNAP_HEAP_ESTIMATED)
+        return 0;
+    if (e->live_bytes > e->total_bytes)
+        return failf(c, "stack %u: live_bytes %llu > total_bytes %llu", e->stack_id,
+                     (unsigned long long)e->live_bytes, (unsigned long long)e->total_bytes);
+    if (e->live_count > e->total_count)
+        return failf(c, "stack %u: live_count %llu > total_count %llu", e->stack_id,
+                     (unsigned long long)e->live_count, (unsigned long long)e->total_count);
     return 0;
 }
 
@@ -240,6 +272,8 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         e->freed_bytes = get_u64(c);
         e->freed_count = get_u64(c);
         if (c->failed)
+            return -EINVAL;
+        if (check_heap_entry(c, e) < 0)
             return -EINVAL;
         s->n_heap++;
         return 0;
@@ -513,7 +547,9 @@ int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char 
 int snapshot_read_file(const char *path, struct snapshot **out, char *err, size_t errlen)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO named *.snap must not hang the reader (fstat
+     * below refuses it). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errlen, "%s: %s", path, strerror(e));
@@ -609,11 +645,40 @@ uint64_t snapshot_loss(const struct snapshot *s, const char *name)
     return 0;
 }
 
-/* File names are SERIES.SEQ.snap with SEQ zero-padded to 6 digits, so a plain
- * strcmp orders by series, then by sequence number. */
+/* File names are SERIES.SEQ.snap with SEQ zero-padded to 6 digits -- and
+ * longer past 999,999, where a plain strcmp would put 1000000 before 999999.
+ * So names compare by SERIES (strcmp: its hex start time sorts as text),
+ * then by SEQ as a number: by series, then by time, at any length. */
+static size_t seq_start(const char *path, size_t *digits)
+{
+    size_t len = strlen(path);
+    *digits = 0;
+    if (len < 7 || strcmp(path + len - 5, ".snap"))
+        return len;
+    size_t end = len - 5, i = end;
+    while (i > 0 && isdigit((unsigned char)path[i - 1]))
+        i--;
+    if (i == end || i == 0 || path[i - 1] != '.')
+        return len;
+    *digits = end - i;
+    return i;
+}
+
 static int cmp_path(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t dx, dy, sx = seq_start(x, &dx), sy = seq_start(y, &dy);
+    if (!dx || !dy || sx != sy || strncmp(x, y, sx))
+        return strcmp(x, y);
+    const char *nx = x + sx, *ny = y + sy;
+    while (dx > 1 && *nx == '0')
+        nx++, dx--;
+    while (dy > 1 && *ny == '0')
+        ny++, dy--;
+    if (dx != dy)
+        return dx < dy ? -1 : 1;
+    int c = strncmp(nx, ny, dx);
+    return c ? c : strcmp(x, y);
 }
 
 int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen)

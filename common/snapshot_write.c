@@ -2,11 +2,12 @@
  * The snapshot writer: the only code that produces snapshot files
  * (docs/snapshot-format.md). It runs inside the audited process, so it never
  * allocates: records are encoded into the fixed buffer in struct snap_writer
- * and flushed with write(2) to DIR/NAME.tmp, which is renamed to DIR/NAME only
- * once the end marker and checksum are on disk. A reader therefore sees a
- * complete file or none.
+ * and flushed with write(2) to a fresh temporary in DIR (common/safefile.h),
+ * which is renamed to DIR/NAME only once the end marker and checksum are on
+ * disk. A reader therefore sees a complete file or none.
  */
 #include "snapshot.h"
+#include "safefile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -100,28 +101,39 @@ static int begin_record(struct snap_writer *w, size_t body_len)
     return w->error;
 }
 
-int snap_writer_open(struct snap_writer *w, const char *dir, const char *name)
+int snap_writer_open_flags(struct snap_writer *w, const char *dir, const char *name,
+                           unsigned dir_flags)
 {
     memset(w, 0, offsetof(struct snap_writer, buf));
-    w->fd = -1;
-    int rc = util_mkdir_p(dir);
-    if (rc < 0)
-        return w->error = rc;
+    w->fd = w->dirfd = -1;
     size_t dl = strlen(dir), nl = strlen(name);
-    if (dl + nl + 6 > sizeof(w->tmp_path))
+    if (dl + nl + 2 > sizeof(w->final_path) || nl >= sizeof(w->name))
         return w->error = -ENAMETOOLONG;
     memcpy(w->final_path, dir, dl);
     w->final_path[dl] = '/';
     memcpy(w->final_path + dl + 1, name, nl + 1);
-    memcpy(w->tmp_path, w->final_path, dl + nl + 1);
-    memcpy(w->tmp_path + dl + nl + 1, ".tmp", 5);
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (w->fd < 0)
-        return w->error = -errno;
+    memcpy(w->name, name, nl + 1);
+    int fd = safe_dir_open(dir, dir_flags, &w->why);
+    if (fd < 0)
+        return w->error = fd;
+    w->dirfd = fd;
+    fd = safe_tmp_create(w->dirfd, name, w->tmp_name, sizeof(w->tmp_name));
+    if (fd < 0) {
+        w->tmp_name[0] = '\0';
+        close(w->dirfd);
+        w->dirfd = -1;
+        return w->error = fd;
+    }
+    w->fd = fd;
     put(w, SNAP_MAGIC, SNAP_MAGIC_LEN);
     put_u32(w, SNAP_FORMAT_VERSION);
     put_u32(w, 0); /* flags, reserved */
     return w->error;
+}
+
+int snap_writer_open(struct snap_writer *w, const char *dir, const char *name)
+{
+    return snap_writer_open_flags(w, dir, name, 0);
 }
 
 int snap_begin_section(struct snap_writer *w, uint32_t type)
@@ -203,6 +215,7 @@ int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e)
 {
     if (begin_record(w, 8 + 6 * 8) < 0)
         return w->error;
+    w->heap_live_bytes += e->live_bytes;
     put_u32(w, e->stack_id);
     put_u32(w, e->flags);
     put_u64(w, e->live_bytes);
@@ -350,10 +363,14 @@ int snap_writer_commit(struct snap_writer *w)
     if (w->fd >= 0 && close(w->fd) < 0 && !w->error)
         w->error = -errno;
     w->fd = -1;
-    if (!w->error && rename(w->tmp_path, w->final_path) < 0)
-        w->error = -errno;
+    if (w->dirfd < 0)
+        return w->error ? w->error : -EBADF;
     if (w->error)
-        unlink(w->tmp_path);
+        safe_tmp_discard(w->dirfd, w->tmp_name);
+    else
+        w->error = safe_tmp_commit(w->dirfd, w->tmp_name, w->name, &w->why);
+    close(w->dirfd);
+    w->dirfd = -1;
     return w->error;
 }
 
@@ -362,5 +379,9 @@ void snap_writer_abort(struct snap_writer *w)
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
-    unlink(w->tmp_path);
+    if (w->dirfd >= 0) {
+        safe_tmp_discard(w->dirfd, w->tmp_name);
+        close(w->dirfd);
+    }
+    w->dirfd = -1;
 }

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -289,5 +291,57 @@ int util_parse_duration_ms(const char *s, uint64_t *out)
     if (v && mult > UINT64_MAX / v)
         return -EINVAL;
     *out = v * mult;
+    return 0;
+}
+
+int util_parse_signal(const char *s)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = {{"USR1", SIGUSR1},    {"USR2", SIGUSR2}, {"SIGUSR1", SIGUSR1},
+                 {"SIGUSR2", SIGUSR2}, {"PROF", SIGPROF}, {"SIGPROF", SIGPROF},
+                 {"none", 0},          {"off", 0}};
+    if (!s)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcasecmp(s, names[i].name))
+            return names[i].sig;
+    uint64_t v;
+    const char *p = s;
+    if (parse_number(&p, &v) == 0 && !*p && v > 0 && (int)v <= SIGRTMAX && v != SIGKILL &&
+        v != SIGSTOP)
+        return (int)v;
+    p = s + 6;
+    if (!strncasecmp(s, "RTMIN+", 6) && parse_number(&p, &v) == 0 && !*p &&
+        v <= (uint64_t)(SIGRTMAX - SIGRTMIN))
+        return SIGRTMIN + (int)v;
+    return -EINVAL;
+}
+
+int util_parse_track(const char *s, int *heap, int *fd, int *mmap)
+{
+    int h = 0, f = 0, m = 0;
+    if (!s || !*s)
+        return -EINVAL;
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        if (len == 4 && !strncmp(s, "heap", 4))
+            h = 1;
+        else if ((len == 2 && !strncmp(s, "fd", 2)) || (len == 3 && !strncmp(s, "fds", 3)))
+            f = 1;
+        else if (len == 4 && !strncmp(s, "mmap", 4))
+            m = 1;
+        else if (len == 3 && !strncmp(s, "all", 3))
+            h = f = m = 1;
+        else
+            return -EINVAL;
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    *heap = h;
+    *fd = f;
+    *mmap = m;
     return 0;
 }

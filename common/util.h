@@ -45,6 +45,14 @@ int util_parse_size_range(const char *s, uint64_t *lo, uint64_t *hi);
 /* Parses a duration such as "10", "10s", "500ms", "2m", "1h" into ms. */
 int util_parse_duration_ms(const char *s, uint64_t *out);
 
+/* Parses a snapshot signal: USR1, USR2, PROF (with or without SIG), RTMIN+N,
+ * a number, or none/off (0). KILL and STOP, which cannot be caught, and
+ * anything else give -EINVAL. */
+int util_parse_signal(const char *s);
+/* Parses a comma list of heap, fd, mmap (or all) into the three flags;
+ * -EINVAL on an unknown item or an empty list. */
+int util_parse_track(const char *s, int *heap, int *fd, int *mmap);
+
 /* Tells the CPU we are spinning (x86 pause / arm64 yield). */
 static inline void util_cpu_relax(void)
 {

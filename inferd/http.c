@@ -12,10 +12,17 @@
  *   GET    /streams/{id}/detections    recent results, newest first (?limit=N)
  *
  * Requests are parsed defensively: bodies over http.max_body_bytes get 413,
- * bad JSON or bad fields 400 with a message naming the problem, unknown
- * paths 404, wrong methods 405 with an Allow header. No request reaches the
- * filesystem: a new stream's source must be a configured clip name or an
- * allowed URL prefix.
+ * more than HTTP_MAX_QUERY_PARAMS query parameters 431, bad JSON or bad
+ * fields 400 with a message naming the problem, unknown paths 404, wrong
+ * methods 405 with an Allow header. No request reaches the filesystem: a new
+ * stream's source must be a configured clip name or an allowed URL prefix.
+ *
+ * Slow clients: libmicrohttpd's idle timeout is reset by every byte, so a
+ * client trickling one header line a second would hold its connection
+ * forever. A watchdog thread closes a connection whose request headers are
+ * not complete HTTP_HEADER_DEADLINE_S after the request began, bytes or no
+ * bytes; and one client address gets at most HTTP_PER_CLIENT_LIMIT of the
+ * HTTP_CONNECTION_LIMIT connections.
  */
 #include "inferd/inferd.h"
 
@@ -24,17 +31,39 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
-#define HTTP_CONNECTION_LIMIT     128
-#define HTTP_CONNECTION_TIMEOUT_S 15
-#define HTTP_CONNECTION_MEMORY    32768
+#define HTTP_CONNECTION_LIMIT     512
+#define HTTP_PER_CLIENT_LIMIT     64
+#define HTTP_CONNECTION_TIMEOUT_S 15 /* idle, between requests and in bodies */
+#define HTTP_HEADER_DEADLINE_S    10 /* request line + headers, not reset by bytes */
+#define HTTP_WATCHDOG_PERIOD_MS   250
+#define HTTP_CONNECTION_MEMORY    131072 /* room for a 431 after 1,000+ parameters */
+#define HTTP_MAX_QUERY_PARAMS     100
 #define HTTP_MAX_ID               999999999L
+
+/* One per open connection (MHD's socket context), in a list the watchdog
+ * walks. */
+struct http_conn {
+    struct http_conn *prev, *next;
+    int fd;
+    uint64_t request_start_ns; /* when the current request's first byte could come */
+    bool headers_done;
+    bool cut;
+};
 
 struct inferd_http {
     struct MHD_Daemon *daemon;
+    pthread_mutex_t mu; /* conns */
+    struct http_conn conns;
+    pthread_t watchdog;
+    bool watchdog_running;
+    volatile bool stopping;
 };
 
 struct http_request {
@@ -314,6 +343,72 @@ static enum MHD_Result http_route(struct inferd_app *app, struct MHD_Connection 
     return ret;
 }
 
+static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void http_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode code)
+{
+    struct inferd_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct http_conn *c = calloc(1, sizeof(*c));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!c || !ci) {
+            free(c);
+            return;
+        }
+        c->fd = ci->connect_fd;
+        c->request_start_ns = inferd_now_ns();
+        pthread_mutex_lock(&h->mu);
+        c->next = h->conns.next;
+        c->prev = &h->conns;
+        h->conns.next->prev = c;
+        h->conns.next = c;
+        pthread_mutex_unlock(&h->mu);
+        *socket_context = c;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        /* MHD closes the socket after this returns: once unlinked here the
+         * watchdog can no longer touch the fd. */
+        struct http_conn *c = *socket_context;
+        pthread_mutex_lock(&h->mu);
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        pthread_mutex_unlock(&h->mu);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+/* Cuts connections whose request headers are overdue. shutdown(2) makes MHD
+ * see the end of the connection and close it through its own path. */
+static void *http_watchdog(void *arg)
+{
+    struct inferd_http *h = arg;
+    while (!h->stopping) {
+        struct timespec ts = {0, HTTP_WATCHDOG_PERIOD_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        uint64_t now = inferd_now_ns();
+        pthread_mutex_lock(&h->mu);
+        for (struct http_conn *c = h->conns.next; c != &h->conns; c = c->next) {
+            /* request_start_ns may be set by an MHD thread after `now` was
+             * read: such a request is young, not 2^64 ns old. */
+            uint64_t start = __atomic_load_n(&c->request_start_ns, __ATOMIC_RELAXED);
+            if (!c->headers_done && !c->cut && now > start &&
+                now - start > HTTP_HEADER_DEADLINE_S * 1000000000ull) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->cut = true;
+            }
+        }
+        pthread_mutex_unlock(&h->mu);
+    }
+    return NULL;
+}
+
 static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                     const char *method, const char *version,
                                     const char *upload_data, size_t *upload_data_size,
@@ -326,6 +421,17 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
         if (!r)
             return MHD_NO;
         *con_cls = r;
+        struct http_conn *c = http_conn_of(conn);
+        if (c)
+            c->headers_done = true; /* the watchdog's deadline is met */
+        int n_params = MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+        if (n_params > HTTP_MAX_QUERY_PARAMS) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "too many query parameters (%d; at most %d)", n_params,
+                     HTTP_MAX_QUERY_PARAMS);
+            r->too_large = true;
+            return http_error(app, conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, msg, NULL);
+        }
         /* Refuse a declared oversized body before reading any of it. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -369,6 +475,12 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
         free(r);
     }
     *con_cls = NULL;
+    /* keep-alive: the next request on this connection gets its own deadline */
+    struct http_conn *c = http_conn_of(conn);
+    if (c) {
+        __atomic_store_n(&c->request_start_ns, inferd_now_ns(), __ATOMIC_RELAXED);
+        c->headers_done = false;
+    }
 }
 
 int inferd_http_start(struct inferd_app *app, char *err, size_t errlen)
@@ -384,15 +496,20 @@ int inferd_http_start(struct inferd_app *app, char *err, size_t errlen)
     struct inferd_http *h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;
+    pthread_mutex_init(&h->mu, NULL);
+    h->conns.next = h->conns.prev = &h->conns;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    h->daemon = MHD_start_daemon(flags, (uint16_t)app->cfg.http_port, NULL, NULL, http_handler, app,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.http_threads,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONNECTION_TIMEOUT_S,
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-                                 MHD_OPTION_NOTIFY_COMPLETED, http_completed, app, MHD_OPTION_END);
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)app->cfg.http_port, NULL, NULL, http_handler, app, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_PER_CLIENT_LIMIT,
+        MHD_OPTION_NOTIFY_CONNECTION, http_notify_connection, h, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)HTTP_CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, http_completed, app,
+        MHD_OPTION_END);
     if (!h->daemon) {
+        pthread_mutex_destroy(&h->mu);
         free(h);
         snprintf(err, errlen, "http: cannot listen on %s:%d (in use?)", app->cfg.http_bind,
                  app->cfg.http_port);
@@ -400,6 +517,7 @@ int inferd_http_start(struct inferd_app *app, char *err, size_t errlen)
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
     app->http_port = info ? info->port : app->cfg.http_port;
+    h->watchdog_running = pthread_create(&h->watchdog, NULL, http_watchdog, h) == 0;
     app->http = h;
     return 0;
 }
@@ -408,7 +526,12 @@ void inferd_http_stop(struct inferd_app *app)
 {
     if (!app->http)
         return;
-    MHD_stop_daemon(app->http->daemon);
-    free(app->http);
+    struct inferd_http *h = app->http;
+    h->stopping = true;
+    if (h->watchdog_running)
+        pthread_join(h->watchdog, NULL);
+    MHD_stop_daemon(h->daemon);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
     app->http = NULL;
 }

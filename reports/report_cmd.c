@@ -5,6 +5,7 @@
  */
 #include "report.h"
 #include "report_cmd.h"
+#include "safefile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -195,34 +196,79 @@ int rpt_parse_options(const char *cmd, int argc, char **argv, struct rpt_options
     return 0;
 }
 
+/* The report's file under stdio: records the errno of the first failed
+ * write, which stdio itself reduces to ferror(). */
+struct out_sink {
+    int fd;
+    int error;
+};
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t len)
+{
+    struct out_sink *k = cookie;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(k->fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (!k->error)
+                k->error = n < 0 ? errno : ENOSPC;
+            return off ? (ssize_t)off : -1;
+        }
+        off += (size_t)n;
+    }
+    return (ssize_t)len;
+}
+
+static const cookie_io_functions_t sink_functions = {.write = sink_write};
+
 int rpt_write_output(struct rpt_ctx *ctx, int (*render)(struct rpt_ctx *, FILE *), char *err,
                      size_t errlen)
 {
-    FILE *out = stdout;
     const char *path = ctx->opt->output;
-    if (path && strcmp(path, "-")) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            int e = errno;
-            snprintf(err, errlen, "%s: %s", path, strerror(e));
-            return -e;
-        }
-        /* Reports name the audited program's internals: keep them private
-         * even when overwriting a file that was more open. */
-        if (fchmod(fd, 0600) < 0 || !(out = fdopen(fd, "w"))) {
-            int e = errno;
-            close(fd);
-            snprintf(err, errlen, "%s: %s", path, strerror(e));
-            return -e;
-        }
+    if (!path || !strcmp(path, "-")) {
+        int rc = render(ctx, stdout);
+        if (fflush(stdout) != 0 && rc == 0)
+            rc = -errno;
+        if (rc < 0)
+            snprintf(err, errlen, "stdout: write failed: %s", strerror(-rc));
+        return rc;
     }
-    int rc = render(ctx, out);
+    /* A fresh private temporary renamed onto PATH when complete: a symlink
+     * or FIFO planted at PATH is refused, a full disk leaves PATH as it was
+     * (common/safefile.h). Reports name the audited program's internals. */
+    struct safe_output so;
+    const char *why;
+    int rc = safe_output_open(&so, path, &why);
+    struct out_sink sink = {.fd = rc < 0 ? -1 : so.fd};
+    FILE *out = rc < 0 ? NULL : fopencookie(&sink, "w", sink_functions);
+    if (rc == 0 && !out) {
+        rc = -errno;
+        close(so.fd);
+        safe_output_abort(&so);
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: %s", path, why ? why : strerror(-rc));
+        return rc;
+    }
+    rc = render(ctx, out);
     if (fflush(out) != 0 && rc == 0)
+        rc = -EIO;
+    if (fclose(out) != 0 && rc == 0)
+        rc = -EIO;
+    if (close(so.fd) < 0 && rc == 0)
         rc = -errno;
-    if (out != stdout && fclose(out) != 0 && rc == 0)
-        rc = -errno;
+    if (rc < 0 && sink.error) /* the write's own reason (ENOSPC), not stdio's EIO */
+        rc = -sink.error;
+    if (rc < 0) {
+        safe_output_abort(&so);
+        snprintf(err, errlen, "%s: write failed: %s (nothing written)", path, strerror(-rc));
+        return rc;
+    }
+    rc = safe_output_commit(&so, &why);
     if (rc < 0)
-        snprintf(err, errlen, "%s: write failed: %s", path ? path : "stdout", strerror(-rc));
+        snprintf(err, errlen, "%s: %s", path, why ? why : strerror(-rc));
     return rc;
 }
 

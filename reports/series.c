@@ -259,6 +259,23 @@ void rpt_series_free(struct rpt_series *s)
 
 /* ---- merging one snapshot ---- */
 
+/*
+ * The heap row of a stack id, remembered across the snapshots of a series:
+ * writers never change what an id means within a series (their stack tables
+ * only grow), so on a long series the id is resolved and hashed once, not
+ * once per snapshot -- that lookup was most of `report`'s time on a week of
+ * snapshots. The format only promises ids unique within a file, so an
+ * entry is used only when the stack's depth and a 64-bit hash of its raw
+ * frames match; the cache is dropped when the series or the module map
+ * changes.
+ */
+struct row_cache_entry {
+    uint32_t row; /* index + 1 in the heap table, 0 = none */
+    uint32_t depth;
+    uint64_t frames_hash; /* of the raw frames: ids need not be stable across files */
+};
+#define ROW_CACHE_MAX_ID (1u << 24)
+
 struct merge {
     struct rpt_series *s;
     const struct snapshot *snap;
@@ -267,6 +284,9 @@ struct merge {
     uint32_t k; /* snapshot index */
     struct rpt_loc locs[SNAP_MAX_STACK_DEPTH];
     uint64_t missing_stacks;
+    struct row_cache_entry *heap_rows;
+    size_t heap_rows_cap;
+    uint64_t heap_rows_key; /* series + module map they are valid for */
 };
 
 /* Resolves a stack id into m->locs; returns depth, 0 for none. */
@@ -282,6 +302,64 @@ static uint32_t resolve(struct merge *m, uint32_t stack_id)
     for (uint32_t i = 0; i < st->depth; i++)
         m->locs[i] = normalize(m->mm, m->n_mm, st->frames[i]);
     return st->depth;
+}
+
+static uint64_t row_cache_key(const struct merge *m)
+{
+    uint64_t h = 0x2545f4914f6cdd1dull;
+    for (const char *c = m->snap->hdr.series; *c; c++)
+        h = mix64(h ^ (uint8_t)*c);
+    for (size_t i = 0; i < m->n_mm; i++)
+        h = mix64(h ^ m->mm[i].start ^ mix64(m->mm[i].end ^ (m->mm[i].offset << 1)) ^
+                  ((uint64_t)m->mm[i].mod << 40));
+    return h;
+}
+
+static uint64_t hash_frames(const uint64_t *frames, uint32_t depth)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
+    for (uint32_t i = 0; i < depth; i++)
+        h = mix64(h ^ frames[i] ^ ((uint64_t)i << 56));
+    return h;
+}
+
+/* The heap row for stack_id (see struct row_cache_entry). */
+static struct rpt_row *heap_row(struct merge *m, uint32_t stack_id, uint32_t *depth)
+{
+    struct rpt_table *t = &m->s->tab[RPT_HEAP];
+    const struct snap_stack *st =
+        stack_id != SNAP_STACK_NONE ? snapshot_find_stack(m->snap, stack_id) : NULL;
+    struct row_cache_entry *c = NULL;
+    uint64_t fh = 0;
+    if (st && st->depth && stack_id < ROW_CACHE_MAX_ID) {
+        if (stack_id >= m->heap_rows_cap) {
+            size_t ncap = m->heap_rows_cap ? m->heap_rows_cap : 1024;
+            while (ncap <= stack_id)
+                ncap *= 2;
+            struct row_cache_entry *p = realloc(m->heap_rows, ncap * sizeof(*p));
+            if (p) {
+                memset(p + m->heap_rows_cap, 0, (ncap - m->heap_rows_cap) * sizeof(*p));
+                m->heap_rows = p;
+                m->heap_rows_cap = ncap;
+            }
+        }
+        if (stack_id < m->heap_rows_cap)
+            c = &m->heap_rows[stack_id];
+        if (c) {
+            fh = hash_frames(st->frames, st->depth);
+            if (c->row && c->depth == st->depth && c->frames_hash == fh) {
+                *depth = c->depth;
+                return &t->rows[c->row - 1];
+            }
+        }
+    }
+    uint32_t d = resolve(m, stack_id);
+    struct rpt_row *r = table_get(t, m->locs, d, 0, m->s->n_snaps, m->k);
+    if (r && c && d) {
+        *c = (struct row_cache_entry){(uint32_t)(r - t->rows) + 1, st->depth, fh};
+    }
+    *depth = d;
+    return r;
 }
 
 static void fdinfo_add_target(struct rpt_fdinfo *fi, const char *t)
@@ -328,11 +406,17 @@ static int merge_snapshot(struct merge *m)
         m->mm[i] = (struct modmap_entry){sm->start, sm->end, sm->offset, module_intern(sm)};
     }
     qsort(m->mm, m->n_mm, sizeof(*m->mm), cmp_modmap);
+    uint64_t key = row_cache_key(m);
+    if (key != m->heap_rows_key) {
+        if (m->heap_rows)
+            memset(m->heap_rows, 0, m->heap_rows_cap * sizeof(*m->heap_rows));
+        m->heap_rows_key = key;
+    }
 
     for (size_t i = 0; i < snap->n_heap; i++) {
         const struct snap_heap_entry *e = &snap->heap[i];
-        uint32_t d = resolve(m, e->stack_id);
-        struct rpt_row *r = table_get(&s->tab[RPT_HEAP], m->locs, d, 0, n, k);
+        uint32_t d;
+        struct rpt_row *r = heap_row(m, e->stack_id, &d);
         if (!r)
             return -ENOMEM;
         r->unattributed = d == 0;
@@ -549,6 +633,7 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         struct snapshot *snap;
         int rc = snapshot_read_file(paths[i], &snap, err, errlen);
         if (rc < 0) {
+            free(m.heap_rows);
             rpt_series_free(s);
             return rc;
         }
@@ -578,10 +663,12 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         snapshot_free(snap);
         if (rc < 0) {
             snprintf(err, errlen, "%s: %s", paths[i], strerror(-rc));
+            free(m.heap_rows);
             rpt_series_free(s);
             return rc;
         }
     }
+    free(m.heap_rows);
     add_report_loss(s, "report_stack_id_not_in_table", m.missing_stacks);
     s->reach_final =
         s->has_reach && s->reach_snap == (uint32_t)n - 1 &&

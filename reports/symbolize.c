@@ -22,10 +22,12 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* From libstdc++ (the C++ ABI); declared here so this stays a C file. */
@@ -203,7 +205,13 @@ static void hex_build_id(const struct rpt_module *m, char *out)
 static int build_id_matches(const struct rpt_module *m, const char *path, int *exists)
 {
     uint8_t id[SNAP_MAX_BUILD_ID];
-    *exists = access(path, R_OK) == 0;
+    /* Only regular files: the path comes from the snapshot, and opening a
+     * FIFO (or a device) there would block or read something else. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    *exists = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (fd >= 0)
+        close(fd);
     if (!*exists)
         return 0;
     if (!m->build_id_len)

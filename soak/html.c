@@ -214,5 +214,5 @@ int soak_write_html(const struct soak_config *cfg, const struct soak_run *runs, 
     if (have_thr)
         chart(f, "Throughput over time", "per second", runs, n, throughput, duration_s);
     fputs("</body></html>\n", f);
-    return fclose(f) == 0 ? 0 : -errno;
+    return soak_close_file(f);
 }

@@ -5,6 +5,7 @@
  * directory; text that came from the target (stderr lines) is escaped.
  */
 #include "soak.h"
+#include "safefile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -16,15 +17,63 @@
 
 #define MIB (1024.0 * 1024.0)
 
+/* Files being written: each is a private temporary until soak_close_file
+ * renames it into place (common/safefile.h). */
+#define MAX_OPEN_OUTPUTS 4
+static struct open_output {
+    FILE *f;
+    struct safe_output so;
+} open_outputs[MAX_OPEN_OUTPUTS];
+
 FILE *soak_create_file(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
+    struct open_output *o = NULL;
+    for (size_t i = 0; i < MAX_OPEN_OUTPUTS && !o; i++)
+        if (!open_outputs[i].f)
+            o = &open_outputs[i];
+    if (!o) {
+        errno = EMFILE;
         return NULL;
-    FILE *f = fdopen(fd, "w");
-    if (!f)
-        close(fd);
-    return f;
+    }
+    const char *why;
+    int rc = safe_output_open(&o->so, path, &why);
+    if (rc < 0) {
+        if (why)
+            fprintf(stderr, "leakaudit soak: %s: %s\n", path, why);
+        errno = -rc;
+        return NULL;
+    }
+    o->f = fdopen(o->so.fd, "w");
+    if (!o->f) {
+        int e = errno;
+        close(o->so.fd);
+        safe_output_abort(&o->so);
+        errno = e;
+    }
+    return o->f;
+}
+
+int soak_close_file(FILE *f)
+{
+    for (size_t i = 0; i < MAX_OPEN_OUTPUTS; i++) {
+        struct open_output *o = &open_outputs[i];
+        if (o->f != f)
+            continue;
+        o->f = NULL;
+        int rc = ferror(f) ? -EIO : 0;
+        if (fclose(f) != 0 && rc == 0)
+            rc = errno ? -errno : -EIO;
+        if (rc < 0) {
+            safe_output_abort(&o->so);
+            return rc;
+        }
+        const char *why;
+        rc = safe_output_commit(&o->so, &why);
+        if (rc < 0 && why)
+            fprintf(stderr, "leakaudit soak: %s/%s: %s\n", "output", o->so.name, why);
+        return rc;
+    }
+    return soak_close_file(f);
 }
 
 void soak_format_bytes(double bytes, char *buf, size_t cap)
@@ -84,7 +133,7 @@ int soak_write_csv(const struct soak_config *cfg, const struct soak_run *r)
         csv_num(f, s->drops_total, 0);
         fputc('\n', f);
     }
-    return fclose(f) == 0 ? 0 : -errno;
+    return soak_close_file(f);
 }
 
 struct row {
@@ -161,7 +210,7 @@ int soak_write_summary_tsv(const struct soak_config *cfg, const struct soak_run 
         tsv_text(f, r->verdict);
         fputc('\n', f);
     }
-    return fclose(f) == 0 ? 0 : -errno;
+    return soak_close_file(f);
 }
 
 /* Markdown-safe: no table breaks, no HTML, no emphasis from target text. */
@@ -291,5 +340,5 @@ int soak_write_summary_md(const struct soak_config *cfg, const struct soak_run *
           "usually lays out its metadata away from the blocks, so the overwrite lands in "
           "another block instead. Run with `--with-shim --guard canary` to find the writer.\n",
           f);
-    return fclose(f) == 0 ? 0 : -errno;
+    return soak_close_file(f);
 }

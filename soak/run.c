@@ -242,7 +242,16 @@ static int open_output(const struct soak_config *cfg, const char *name, const ch
 {
     char path[PATH_MAX + SOAK_MAX_RUN_NAME + 32];
     snprintf(path, sizeof(path), "%s/%s%s", cfg->outdir, name, suffix);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* Written while the run goes on, so not through a temporary: a previous
+     * soak's regular file is replaced, anything else planted there refused. */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            return -EEXIST;
+        if (unlink(path) < 0)
+            return -errno;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     return fd < 0 ? -errno : fd;
 }
 
@@ -266,6 +275,8 @@ static void set_child_env(const struct soak_config *cfg, const struct soak_run *
         setenv("LD_PRELOAD", preload, 1);
     if (r->with_shim) {
         setenv("LEAKAUDIT_OUT", snapdir, 1);
+        if (cfg->allow_shared_dir)
+            setenv("LEAKAUDIT_ALLOW_SHARED_DIR", "1", 1);
         setenv("LEAKAUDIT_ALLOCATOR", r->alloc->name, 1);
         if (cfg->shim_mode)
             setenv("LEAKAUDIT_MODE", cfg->shim_mode, 1);

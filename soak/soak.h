@@ -74,6 +74,7 @@ struct soak_config {
     double warmup_pct;         /* first part of a run left out of the slope */
     int verbose, progress;
     char outdir[PATH_MAX];
+    int allow_shared_dir; /* --allow-shared-dir */
     char shim[PATH_MAX];
 };
 
@@ -167,8 +168,11 @@ void soak_print_table(FILE *out, const struct soak_run *runs, size_t n);
 /* summary.tsv: the table with raw numbers, one run a line, for scripts. */
 int soak_write_summary_tsv(const struct soak_config *cfg, const struct soak_run *runs, size_t n);
 int soak_write_summary_md(const struct soak_config *cfg, const struct soak_run *runs, size_t n);
-/* Opens path for writing with mode 0600 (truncating). */
+/* Opens a private temporary for path (mode 0600; a symlink or other
+ * non-regular file at path is refused); soak_close_file closes it and, when
+ * everything was written, renames it onto path. */
 FILE *soak_create_file(const char *path);
+int soak_close_file(FILE *f);
 /* "12.3 MiB" */
 void soak_format_bytes(double bytes, char *buf, size_t cap);
 

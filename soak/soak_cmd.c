@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "soak.h"
+#include "safefile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -70,7 +71,10 @@ static const char usage_text[] =
     "      --leak-threshold PCT  leak verdict when RSS grows by more than PCT% of\n"
     "                            its post-warm-up value over a run (default 10)\n"
     "      --warmup PCT          first PCT% of each run left out of the slope (10)\n"
-    "  -o, --output DIR          results directory (default soak-<cmd>-<date>-<time>)\n"
+    "  -o, --output DIR          results directory (default soak-<cmd>-<date>-<time>),\n"
+    "                            created 0700; an existing one must be yours and not\n"
+    "                            writable by others\n"
+    "      --allow-shared-dir    accept an output directory that is not private\n"
     "  -v, --verbose             also copy the target's stderr to this terminal\n"
     "      --progress            progress line even when stderr is not a terminal\n"
     "      --no-progress         no progress line (default: on a terminal)\n"
@@ -108,6 +112,7 @@ enum {
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
     OPT_METRICS_URL,
+    OPT_ALLOW_SHARED,
 };
 
 static int parse_duration(const char *opt, const char *v, uint64_t *out)
@@ -218,6 +223,7 @@ int cmd_soak(int argc, char **argv)
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"quiet", no_argument, NULL, 'q'},
+        {"allow-shared-dir", no_argument, NULL, OPT_ALLOW_SHARED},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CLI_OPT_VERSION},
         {NULL, 0, NULL, 0}};
@@ -336,6 +342,9 @@ int cmd_soak(int argc, char **argv)
         case 'q':
             progress = 0;
             break;
+        case OPT_ALLOW_SHARED:
+            cfg.allow_shared_dir = 1;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return CLI_EXIT_OK;
@@ -420,11 +429,15 @@ int cmd_soak(int argc, char **argv)
         util_strlcpy(cfg.outdir, outdir, sizeof(cfg.outdir));
     else
         default_outdir(cfg.cmd, cfg.outdir, sizeof(cfg.outdir));
-    int rc = util_mkdir_p(cfg.outdir);
+    const char *why;
+    int rc = safe_dir_open(cfg.outdir, cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
     if (rc < 0) {
-        fprintf(stderr, "leakaudit soak: cannot create %s: %s\n", cfg.outdir, strerror(-rc));
+        fprintf(stderr, "leakaudit soak: output directory %s: %s\n", cfg.outdir,
+                why ? why : strerror(-rc));
         return CLI_EXIT_ERROR;
     }
+    safe_clean_stale_tmp(rc);
+    close(rc);
     char abs[PATH_MAX];
     if (realpath(cfg.outdir, abs))
         util_strlcpy(cfg.outdir, abs, sizeof(cfg.outdir));

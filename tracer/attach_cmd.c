@@ -9,6 +9,8 @@
 #include "cli/opts.h"
 #include "tracer.h"
 #include "resspec.h"
+#include "retention.h"
+#include "safefile.h"
 #include "util.h"
 
 #include "bpf/trace_events.h"
@@ -50,7 +52,8 @@ static const char usage[] =
     "Attach the eBPF tracer to a running process and record its outstanding heap\n"
     "allocations, fds and mmaps by call stack into snapshots (same format as\n"
     "`leakaudit run`). Only what happens after the attach is seen; fds already open\n"
-    "are listed as pre-existing. Needs root (or CAP_BPF + CAP_PERFMON).\n"
+    "are listed as pre-existing. Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN\n"
+    "for heap tracking), and permission to ptrace PID: same user, or CAP_SYS_PTRACE.\n"
     "\n"
     "  -p, --pid PID          process to attach to\n"
     "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>)\n"
@@ -82,6 +85,12 @@ static const char usage[] =
     "      --no-progress      no status line\n"
     "  -v, --verbose          say what was attached and where\n"
     "  -q, --quiet            no status line, nothing but errors on stderr\n"
+    "      --allow-shared-dir accept an -o directory that is not private (by default it is\n"
+    "                         created 0700, or must be yours and not writable by others)\n"
+    "      --max-disk SIZE    bytes the series may take on disk (default 1G, 0 = no bound)\n"
+    "      --keep-for D       delete snapshots older than D (default: forever)\n"
+    "      --thin on|off      every snapshot for an hour, then one per 10 min, after a\n"
+    "                         day one per hour; first and peak always kept (default on)\n"
     "  -h, --help             this help\n"
     "      --version          print the version\n"
     "\n" CLI_EXIT_STATUS_HELP " (wrong pid, no permission,\n"
@@ -191,6 +200,10 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"no-progress", no_argument, NULL, 'Q'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
+        {"allow-shared-dir", no_argument, NULL, 'A'},
+        {"max-disk", required_argument, NULL, 'K'},
+        {"keep-for", required_argument, NULL, 'k'},
+        {"thin", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CLI_OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -202,6 +215,8 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
     o->heap = o->fds = 1;
     o->progress = -1;
     o->reachability = TRC_REACH_DETACH;
+    o->max_disk = RETAIN_DEFAULT_MAX_DISK;
+    o->thin = 1;
     optind = 1;
     opterr = 0;
     int c, interval_given = 0;
@@ -296,6 +311,31 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             break;
         case 'v':
             o->verbose = 1;
+            break;
+        case 'A':
+            o->allow_shared_dir = 1;
+            break;
+        case 'K':
+            if (util_parse_size(optarg, &o->max_disk) < 0) {
+                fprintf(stderr, "leakaudit attach: bad --max-disk '%s'\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'k': {
+            uint64_t ms;
+            if (util_parse_duration_ms(optarg, &ms) < 0 || ms < 1000) {
+                fprintf(stderr, "leakaudit attach: bad --keep-for '%s'\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            o->keep_for_s = ms / 1000;
+            break;
+        }
+        case 'L':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "leakaudit attach: bad --thin '%s' (on or off)\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            o->thin = !strcmp(optarg, "on");
             break;
         case 'X':
         case 'Y':
@@ -597,6 +637,22 @@ static void default_out_dir(struct trc_opts *o)
     snprintf(o->out_dir, sizeof(o->out_dir), "leakaudit-%d-%s", o->pid, stamp);
 }
 
+/* The output directory is checked before anything is attached, so a refusal
+ * costs the target nothing; temporaries of a killed earlier run go now. */
+static int check_out_dir(const struct trc_opts *o)
+{
+    const char *why;
+    int fd = safe_dir_open(o->out_dir, o->allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
+    if (fd < 0) {
+        fprintf(stderr, "leakaudit attach: output directory %s: %s\n", o->out_dir,
+                why ? why : strerror(-fd));
+        return -1;
+    }
+    safe_clean_stale_tmp(fd);
+    close(fd);
+    return 0;
+}
+
 static void cleanup(struct session *s)
 {
     trc_res_close(s->res);       /* NULL-safe */
@@ -639,6 +695,8 @@ static int attach_session(struct session *s)
     if (!has_capabilities())
         return fail("%s%s", "permission denied: needs root or CAP_BPF and CAP_PERFMON",
                     " (effective capabilities lack them)");
+    if (trc_may_trace(o->pid, s->err, sizeof(s->err)) < 0)
+        return fail("%s%s", s->err, "");
     if (access(VMLINUX_BTF, R_OK) != 0)
         return fail("kernel without BTF: %s is missing (needs CONFIG_DEBUG_INFO_BTF=y)%s",
                     VMLINUX_BTF, "");
@@ -649,6 +707,8 @@ static int attach_session(struct session *s)
     }
     if (!o->out_dir[0])
         default_out_dir(o);
+    if (check_out_dir(o) < 0)
+        return CLI_EXIT_ERROR;
     s->pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
 
     int rc = trc_drain_new(&s->drain, NULL, o);
@@ -669,7 +729,10 @@ static int attach_session(struct session *s)
     if (rc < 0) {
         if (!target_alive(o->pid, s->start) || rc == -ESRCH)
             return fail("pid %s exited while attaching%s", pidstr, "");
-        return fail("%s%s", s->err, "");
+        return fail("%s%s", s->err,
+                    strstr(s->err, "uprobe") && strstr(s->err, "Permission denied")
+                        ? trc_uprobe_permission_hint()
+                        : "");
     }
     rc = trc_res_open(&s->res, o, s->err, sizeof(s->err));
     if (rc < 0) {

@@ -9,6 +9,8 @@
  */
 #include "tracer.h"
 #include "modmap.h"
+#include "retention.h"
+#include "safefile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -36,8 +38,18 @@ struct trc_writer {
     size_t n_mods, cap_mods;
     struct saved_module *scratch;
     size_t n_scratch, cap_scratch;
+    struct retain_state retain; /* this series' snapshots on disk (retention.h) */
+    struct retain_entry retained[RETAIN_DEFAULT_TABLE_CAP];
     struct snap_writer w; /* 64 KiB buffer: heap, not stack */
 };
+
+static void retire_snapshot(uint32_t seq, void *arg)
+{
+    const struct trc_writer *w = arg;
+    char path[PATH_MAX + SNAP_MAX_NAME + 32];
+    snprintf(path, sizeof(path), "%s/%s.%06u.snap", w->opts->out_dir, w->series, seq);
+    unlink(path);
+}
 
 static int read_ppid(int pid)
 {
@@ -64,6 +76,8 @@ int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char
         return -ENOMEM;
     w->opts = o;
     w->attach_ns = attach_realtime_ns;
+    w->retain.e = w->retained;
+    w->retain.cap = RETAIN_DEFAULT_TABLE_CAP;
     w->ppid = read_ppid(o->pid);
     util_strlcpy(w->allocator, allocator ? allocator : "unknown", sizeof(w->allocator));
     util_read_exe(o->pid, w->exe, sizeof(w->exe));
@@ -138,10 +152,12 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
     char name[SNAP_MAX_NAME + 32];
     snprintf(name, sizeof(name), "%s.%06u.snap", w->series, w->seq);
     struct snap_writer *sw = &w->w;
-    int rc = snap_writer_open(sw, w->opts->out_dir, name);
+    uint64_t time_ns = util_realtime_ns();
+    int rc = snap_writer_open_flags(sw, w->opts->out_dir, name,
+                                    w->opts->allow_shared_dir ? SAFE_DIR_SHARED : 0);
     if (rc < 0) {
         snprintf(err, errlen, "cannot write snapshots into %s: %s", w->opts->out_dir,
-                 strerror(-rc));
+                 sw->why ? sw->why : strerror(-rc));
         return rc;
     }
     struct snap_header h = {
@@ -154,7 +170,7 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
         .pid = w->opts->pid,
         .ppid = w->ppid,
         .start_time_ns = w->attach_ns,
-        .snapshot_time_ns = util_realtime_ns(),
+        .snapshot_time_ns = time_ns,
         .monotonic_ns = util_monotonic_ns(),
         .rss_bytes = util_read_rss(w->opts->pid),
     };
@@ -231,15 +247,21 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
         snap_write_loss(sw, v->losses[i].name, v->losses[i].value);
     for (size_t i = 0; i < v->n_res_losses; i++)
         snap_write_loss(sw, v->res_losses[i].name, v->res_losses[i].value);
+    snap_write_loss(sw, "snapshots_retired", w->retain.removed);
     snap_end_section(sw);
 
     rc = snap_writer_commit(sw);
     if (rc < 0) {
         snap_writer_abort(sw);
         snprintf(err, errlen, "cannot write snapshot %s/%s: %s", w->opts->out_dir, name,
-                 strerror(-rc));
+                 sw->why ? sw->why : strerror(-rc));
         return rc;
     }
+    struct retain_policy p = {
+        .max_disk = w->opts->max_disk, .keep_for_s = w->opts->keep_for_s, .thin = w->opts->thin};
+    struct retain_entry e = {
+        .seq = w->seq, .time_ns = time_ns, .bytes = sw->offset, .live_bytes = sw->heap_live_bytes};
+    retain_add(&w->retain, &p, &e, retire_snapshot, w);
     w->seq++;
     return 0;
 }

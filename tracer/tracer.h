@@ -56,8 +56,12 @@ struct trc_opts {
     int progress;     /* status line on stderr */
     int reachability; /* TRC_REACH_*: when snapshots include a reachability scan */
     int verbose;
-    char *track_specs; /* resource specs, '|'-separated (docs/resources.md); NULL: none */
-    uint32_t unwind;   /* SNAP_UNWIND_DWARF (unwind tables) or SNAP_UNWIND_FP */
+    int allow_shared_dir; /* --allow-shared-dir: out_dir need not be private */
+    uint64_t max_disk;    /* --max-disk: bytes per series, 0 = unbounded */
+    uint64_t keep_for_s;  /* --keep-for: 0 = forever */
+    int thin;             /* --thin on|off */
+    char *track_specs;    /* resource specs, '|'-separated (docs/resources.md); NULL: none */
+    uint32_t unwind;      /* SNAP_UNWIND_DWARF (unwind tables) or SNAP_UNWIND_FP */
     /* With SNAP_UNWIND_DWARF: the target's unwind tables, shared by every
      * BPF object (set by attach_cmd.c before the probes are opened). */
     struct trc_unwind *unwind_tables;
@@ -75,6 +79,13 @@ uint32_t trc_probe_site_shift(const uint8_t *code, size_t len, int handler);
 
 /* --reachability (docs/reachability.md) */
 enum { TRC_REACH_OFF = 0, TRC_REACH_DETACH = 1, TRC_REACH_ALWAYS = 2 };
+
+/* permission.c: 0 when the caller may trace pid (the kernel's ptrace rule:
+ * same real uid/gid as the target's, or CAP_SYS_PTRACE); else -1 and err. */
+int trc_may_trace(int pid, char *err, size_t errlen);
+/* What to add to an uprobe "Permission denied" when the caller lacks
+ * CAP_SYS_ADMIN ("" when it has it). */
+const char *trc_uprobe_permission_hint(void);
 
 /* allocator.c */
 /* -EAGAIN: the process looks mid-exec (nothing, only its executable, or the

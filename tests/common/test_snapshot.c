@@ -321,6 +321,117 @@ static void test_list_dir_orders_by_series_then_seq(void **state)
     free(paths);
 }
 
+static void test_sequence_numbers_past_999999_order_right(void **state)
+{
+    write_sample("big.999998.snap");
+    write_sample("big.999999.snap");
+    write_sample("big.1000000.snap");
+    write_sample("big.1000001.snap");
+    char **paths, err[256];
+    int n = snapshot_list_dir(dir, &paths, err, sizeof(err));
+    assert_true(n >= 4);
+    const char *want[] = {"/big.999998.snap", "/big.999999.snap", "/big.1000000.snap",
+                          "/big.1000001.snap"};
+    int next = 0;
+    for (int i = 0; i < n; i++) {
+        if (next < 4 && strstr(paths[i], want[next]))
+            next++;
+        free(paths[i]);
+    }
+    free(paths);
+    assert_int_equal(next, 4);
+
+    /* series names still sort as text: hex start times 0x19 < 0x1a */
+    write_sample("h.19.000001.snap");
+    write_sample("h.1a.000000.snap");
+    n = snapshot_list_dir(dir, &paths, err, sizeof(err));
+    int i19 = -1, i1a = -1;
+    for (int i = 0; i < n; i++) {
+        if (strstr(paths[i], "/h.19."))
+            i19 = i;
+        if (strstr(paths[i], "/h.1a."))
+            i1a = i;
+        free(paths[i]);
+    }
+    free(paths);
+    assert_true(i19 >= 0 && i19 < i1a);
+}
+
+/* A CRC-valid file with values no capture produces is an error naming the
+ * section and the field, never rendered. */
+static int read_back_heap(const struct snap_heap_entry *e, uint64_t start, uint64_t t, char *err,
+                          size_t errlen)
+{
+    struct snap_writer *w = &writer;
+    assert_int_equal(snap_writer_open(w, dir, "odd.000000.snap"), 0);
+    struct snap_header h = {.source = SNAP_SOURCE_SHIM,
+                            .mode = SNAP_MODE_FULL,
+                            .pid = 1,
+                            .start_time_ns = start,
+                            .snapshot_time_ns = t};
+    snap_write_header(w, &h);
+    snap_begin_section(w, SNAP_SEC_STACKS);
+    uint64_t frame = 0x401000;
+    snap_write_stack(w, 1, &frame, 1);
+    snap_begin_section(w, SNAP_SEC_HEAP);
+    snap_write_heap(w, e);
+    assert_int_equal(snap_writer_commit(w), 0);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/odd.000000.snap", dir);
+    struct snapshot *s = NULL;
+    int rc = snapshot_read_file(path, &s, err, errlen);
+    snapshot_free(s);
+    unlink(path);
+    return rc;
+}
+
+static void test_impossible_values_are_errors_naming_the_field(void **state)
+{
+    char err[512];
+    struct snap_heap_entry ok = {.stack_id = 1,
+                                 .live_bytes = 100,
+                                 .live_count = 1,
+                                 .total_bytes = 300,
+                                 .total_count = 3,
+                                 .freed_bytes = 200,
+                                 .freed_count = 2};
+    assert_int_equal(read_back_heap(&ok, 1000, 2000, err, sizeof(err)), 0);
+
+    struct snap_heap_entry e = ok;
+    e.live_bytes = 2305843009213693952ull; /* 2,097,152 TiB, the file */
+    e.total_bytes = 64000;
+    assert_true(read_back_heap(&e, 1000, 2000, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "odd.000000.snap"));
+    assert_non_null(strstr(err, "heap section"));
+    assert_non_null(strstr(err, "live_bytes"));
+
+    e = ok;
+    e.live_bytes = 400;
+    assert_true(read_back_heap(&e, 1000, 2000, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "live_bytes 400 > total_bytes 300"));
+
+    e = ok;
+    e.live_count = 4;
+    assert_true(read_back_heap(&e, 1000, 2000, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "live_count 4 > total_count 3"));
+
+    assert_true(read_back_heap(&ok, 3000, 2000, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "header section"));
+    assert_non_null(strstr(err, "snapshot_time 2000 is before start_time 3000"));
+}
+
+static void test_fifo_named_snap_is_an_error_not_a_hang(void **state)
+{
+    char path[400], err[512];
+    snprintf(path, sizeof(path), "%s/fifo.000000.snap", dir);
+    assert_int_equal(util_mkdir_p(dir), 0);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    struct snapshot *s = NULL;
+    assert_true(snapshot_read_file(path, &s, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "not a regular file"));
+    unlink(path);
+}
+
 static void test_parse_size_and_duration(void **state)
 {
     uint64_t v;
@@ -386,6 +497,9 @@ int main(void)
         cmocka_unit_test(test_bad_magic_is_named),
         cmocka_unit_test(test_missing_file_and_empty_dir_are_named),
         cmocka_unit_test(test_list_dir_orders_by_series_then_seq),
+        cmocka_unit_test(test_sequence_numbers_past_999999_order_right),
+        cmocka_unit_test(test_impossible_values_are_errors_naming_the_field),
+        cmocka_unit_test(test_fifo_named_snap_is_an_error_not_a_hang),
         cmocka_unit_test(test_parse_size_and_duration),
         cmocka_unit_test(test_fd_kind_classification),
         cmocka_unit_test(test_crc32_matches_the_standard_value),

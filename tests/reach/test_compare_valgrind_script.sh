@@ -2,9 +2,10 @@
 # timeout: 120
 # scripts/compare-valgrind.sh on two small programs of ours with planted
 # leaks: the table has its columns, every definitely-lost site valgrind
-# names (planted's error path, reach_cases' cleared pointer, lost tree and
-# cycle) is matched by a leakaudit row on three frames outside libc and
-# confirmed; and a stack cut short at the allocating function (frame
+# names (planted's error path, reach_cases' cleared pointer, lost tree,
+# cycle, self-pointing block and dead local) is matched by a leakaudit row on
+# three frames outside libc and confirmed -- all but the lost 32 MiB block,
+# which valgrind calls possibly lost (docs/reachability.md); and a stack cut short at the allocating function (frame
 # pointers through code without them) is not counted as a match.
 source "$(dirname "$0")/../lib.sh"
 need_cmd valgrind
@@ -44,11 +45,14 @@ assert_contains "$T/cmp/planted/details.txt" 'matching rows:'
 assert_contains "$T/cmp/planted/details.txt" '^ +decode_frame \[planted\+0x[0-9a-f]+\] planted.c:'
 ok "planted's error-path leak (decode_frame < main) is matched on its stack"
 
-assert_eq "$(column "DL records matched" reach_cases)" "3/3"
-assert_eq "$(column "DL blocks found" reach_cases)" "3/3"
-assert_eq "$(column "DL rows confirmed" reach_cases)" "3/3 100%"
+assert_eq "$(column "DL records matched" reach_cases)" "5/5"
+assert_eq "$(column "DL blocks found" reach_cases)" "5/5"
+# 6 definitely-lost rows: the 32 MiB block is the one valgrind calls
+# possibly lost (docs/reachability.md: not yet explained which word it
+# counts as an interior pointer)
+assert_eq "$(column "DL rows confirmed" reach_cases)" "5/6 83%"
 assert_eq "$(column "procs vg/la" reach_cases)" "1/1"
-ok "reach_cases: cleared pointer, lost tree and cycle matched, found and confirmed"
+ok "reach_cases: every definitely-lost case matched, found and confirmed but the 32 MiB one"
 
 # The same leak through a binary without frame pointers, unwound with them:
 # the stack stops at decode_frame and must not count as valgrind's.

@@ -12,12 +12,21 @@
  * cache, churn, freed memory, fds, mmaps, corruption and losses.
  *
  *   gen_series SCENARIO OUTDIR [--snaps N] [--tracer] [--sampled] [--series NAME]
+ *              [--fake-module PATH] (the synthetic shim module's path)
  *     mixed    leak + plateau + churn + freed + folded stacks, fds, mmaps,
  *              corruption, loss counters
  *     clean    plateau + churn + freed only, no losses
  *     hostile  a leak through a function whose symbol is an HTML payload
  *     multi    two series (alpha, beta) in one directory
  *     bench    --stacks N --allocs M: M live allocations in N distinct stacks
+ *     week     --stacks N [--interval-s S] [--sim]: seven days of snapshots S
+ *              seconds apart (default 10), a slow leak in one stack and a
+ *              one-hour spike on day 3 (the peak), with the default retention
+ *              applied after each snapshot as the shim does (retention.h);
+ *              --sim writes only the snapshots retention keeps
+ *     idswap   two stacks whose ids trade places from one snapshot to the
+ *              next (the format promises ids unique only within a file):
+ *              100 B live in one, 5000 B in the other, constant
  *   gen_series heaptrack-workload --stacks N --allocs M --snaps R
  *              really malloc()s the same way along the same stacks (for
  *              heaptrack in bench/report.sh)
@@ -30,6 +39,7 @@
 #include <unistd.h>
 
 #include "modmap.h"
+#include "retention.h"
 #include "snapshot.h"
 
 #define MAX_STACKS      65536
@@ -50,6 +60,8 @@ static int g_malloc_mode; /* heaptrack-workload: really allocate */
 static size_t g_malloc_size;
 static uint64_t g_prepend[2]; /* synthetic inner frames (allocator/shim) */
 static int g_n_prepend;
+/* --fake-module PATH: where the synthetic shim module claims to live */
+static const char *g_fake_module = "/opt/leakaudit/lib/libleakaudit.so";
 
 /*
  * Plays the shim's part: frame 0 is the return address in the function that
@@ -240,6 +252,7 @@ struct series_cfg {
     int pid;
     uint32_t n_snaps;
     int tracer, sampled;
+    uint64_t interval_ns; /* between snapshots; default one minute */
 };
 
 static int write_module(const struct snap_module *m, void *arg)
@@ -265,8 +278,9 @@ static int open_snapshot(struct snap_writer *w, const struct series_cfg *c, uint
     h.ppid = 1;
     h.sample_period = c->sampled ? 524288 : 0;
     h.start_time_ns = base - MINUTE_NS / 2;
-    h.snapshot_time_ns = base + i * MINUTE_NS;
-    h.monotonic_ns = 1000 * MINUTE_NS + i * MINUTE_NS;
+    uint64_t step = c->interval_ns ? c->interval_ns : MINUTE_NS;
+    h.snapshot_time_ns = base + i * step;
+    h.monotonic_ns = 1000 * MINUTE_NS + i * step;
     h.rss_bytes = (64ull << 20) + i * (1ull << 20);
     if (readlink("/proc/self/exe", h.exe, sizeof(h.exe) - 1) < 0)
         strcpy(h.exe, "gen_series");
@@ -276,9 +290,8 @@ static int open_snapshot(struct snap_writer *w, const struct series_cfg *c, uint
     snap_write_header(w, &h);
     snap_begin_section(w, SNAP_SEC_MODULES);
     modmap_foreach(0, write_module, w);
-    struct snap_module fake = {.start = FAKE_SHIM_START,
-                               .end = FAKE_SHIM_END,
-                               .path = "/opt/leakaudit/lib/libleakaudit.so"};
+    struct snap_module fake = {
+        .start = FAKE_SHIM_START, .end = FAKE_SHIM_END, .path = (char *)g_fake_module};
     snap_write_module(w, &fake);
     snap_end_section(w);
     snap_begin_section(w, SNAP_SEC_STACKS);
@@ -441,6 +454,140 @@ static int scenario_bench(const struct series_cfg *c, uint32_t n_stacks, uint64_
     return 0;
 }
 
+static int scenario_idswap(struct series_cfg *c)
+{
+    tree_init();
+    uint32_t a = tree_stack(1), b = tree_stack(2); /* ids 1 and 2 in g_stacks */
+    struct stack sa = g_stacks[a - 1], sb = g_stacks[b - 1];
+    struct snap_writer *w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->n_snaps; i++) {
+        int swap = i % 2;
+        g_stacks[a - 1] = swap ? sb : sa;
+        g_stacks[b - 1] = swap ? sa : sb;
+        int rc = open_snapshot(w, c, i);
+        if (rc < 0)
+            return rc;
+        snap_begin_section(w, SNAP_SEC_HEAP);
+        heap(w, swap ? b : a, 100, 1, 0);  /* stack A */
+        heap(w, swap ? a : b, 5000, 5, 0); /* stack B */
+        snap_end_section(w);
+        if (finish(w) < 0)
+            return -EIO;
+    }
+    free(w);
+    return 0;
+}
+
+static void week_retire(uint32_t seq, void *arg)
+{
+    const struct series_cfg *c = arg;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.%06u.snap", c->dir, c->name, seq);
+    unlink(path);
+}
+
+static void week_forget(uint32_t seq, void *arg)
+{
+}
+
+#define WEEK_SEC (7 * 86400ull)
+#define SPIKE_AT (3 * 86400ull)
+
+/* Snapshot i of the week: a slow leak in stack 0 (a block every 10 min), a
+ * one-hour spike in stack 1 on day 3, the rest stable. */
+static int week_snapshot(struct snap_writer *w, const struct series_cfg *c, const uint32_t *ids,
+                         uint32_t n_stacks, uint32_t i, uint64_t interval_s)
+{
+    int rc = open_snapshot(w, c, i);
+    if (rc < 0)
+        return rc;
+    uint64_t t_s = i * interval_s;
+    int spike = t_s >= SPIKE_AT && t_s < SPIKE_AT + 3600;
+    snap_begin_section(w, SNAP_SEC_HEAP);
+    for (uint32_t s = 0; s < n_stacks; s++) {
+        uint64_t count = 10 + (s % 7);
+        if (s == 0)
+            count += t_s / 600;
+        if (s == 1 && spike)
+            count += 100000;
+        heap(w, ids[s], count * 64, count, 0);
+    }
+    snap_end_section(w);
+    return finish(w) < 0 ? -EIO : 0;
+}
+
+/*
+ * Seven days at interval_s with the default retention applied after every
+ * snapshot. Without --sim every snapshot is written and retention deletes
+ * files as the shim would; with --sim (time compression) the decisions are
+ * taken on the sizes the files would have -- every snapshot of the week has
+ * the same layout, so snapshot 0's size and each one's live bytes are
+ * exact -- and only the survivors are written.
+ */
+static int scenario_week(struct series_cfg *c, uint32_t n_stacks, uint64_t interval_s, int sim)
+{
+    tree_init();
+    c->interval_ns = interval_s * 1000000000ull;
+    c->n_snaps = (uint32_t)(WEEK_SEC / interval_s);
+    uint32_t *ids = malloc(n_stacks * sizeof(*ids));
+    struct snap_writer *w = malloc(sizeof(*w));
+    struct retain_entry *table = calloc(RETAIN_DEFAULT_TABLE_CAP, sizeof(*table));
+    if (!ids || !w || !table)
+        return -ENOMEM;
+    for (uint32_t s = 0; s < n_stacks; s++)
+        ids[s] = tree_stack(s);
+    struct retain_state rs = {.e = table, .cap = RETAIN_DEFAULT_TABLE_CAP};
+    struct retain_policy pol;
+    retain_policy_default(&pol);
+    uint64_t peak_seq = 0, peak_live = 0, size0 = 0;
+    for (uint32_t i = 0; i < c->n_snaps; i++) {
+        uint64_t live, bytes;
+        if (!sim || i == 0) {
+            int rc = week_snapshot(w, c, ids, n_stacks, i, interval_s);
+            if (rc < 0)
+                return rc;
+            live = w->heap_live_bytes;
+            bytes = size0 = w->offset;
+        } else {
+            uint64_t t_s = i * interval_s;
+            live = 0;
+            for (uint32_t s = 0; s < n_stacks; s++) {
+                uint64_t count = 10 + (s % 7);
+                if (s == 0)
+                    count += t_s / 600;
+                if (s == 1 && t_s >= SPIKE_AT && t_s < SPIKE_AT + 3600)
+                    count += 100000;
+                live += count * 64;
+            }
+            bytes = size0;
+        }
+        if (live > peak_live)
+            peak_live = live, peak_seq = i;
+        struct retain_entry e = {.seq = i,
+                                 .time_ns = 1700000000ull * 1000000000ull +
+                                            (uint64_t)i * interval_s * 1000000000ull,
+                                 .bytes = bytes,
+                                 .live_bytes = live};
+        retain_add(&rs, &pol, &e, sim ? week_forget : week_retire, c);
+    }
+    for (size_t k = 0; sim && k < rs.n; k++) {
+        if (rs.e[k].seq == 0)
+            continue; /* written in the first pass */
+        int rc = week_snapshot(w, c, ids, n_stacks, rs.e[k].seq, interval_s);
+        if (rc < 0)
+            return rc;
+    }
+    printf("week: %u snapshots %s, %zu kept (%llu bytes), peak #%llu\n", c->n_snaps,
+           sim ? "simulated" : "written", rs.n, (unsigned long long)rs.bytes,
+           (unsigned long long)peak_seq);
+    free(ids);
+    free(w);
+    free(table);
+    return 0;
+}
+
 static int heaptrack_workload(uint32_t n_stacks, uint64_t n_allocs, uint32_t rounds)
 {
     tree_init();
@@ -460,15 +607,15 @@ static int heaptrack_workload(uint32_t n_stacks, uint64_t n_allocs, uint32_t rou
 int main(int argc, char **argv)
 {
     if (argc < 3 && !(argc >= 2 && !strcmp(argv[1], "heaptrack-workload"))) {
-        fprintf(stderr, "usage: gen_series mixed|clean|hostile|multi|bench OUTDIR [options]\n"
+        fprintf(stderr, "usage: gen_series mixed|clean|hostile|multi|bench|week OUTDIR [options]\n"
                         "       gen_series heaptrack-workload [--stacks N --allocs M --snaps R]\n");
         return 2;
     }
     struct series_cfg c = {
         .dir = argc > 2 ? argv[2] : ".", .name = argv[1], .pid = 4242, .n_snaps = 12};
     uint32_t n_stacks = 20000;
-    uint64_t n_allocs = 1000000;
-    int given_snaps = 0;
+    uint64_t n_allocs = 1000000, interval_s = 0;
+    int given_snaps = 0, sim = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--tracer"))
             c.tracer = 1;
@@ -484,6 +631,12 @@ int main(int argc, char **argv)
             n_allocs = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--pid") && i + 1 < argc)
             c.pid = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--sim"))
+            sim = 1;
+        else if (!strcmp(argv[i], "--interval-s") && i + 1 < argc)
+            interval_s = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--fake-module") && i + 1 < argc)
+            g_fake_module = argv[++i];
     }
     if (!strcmp(argv[1], "heaptrack-workload")) {
         for (int i = 2; i < argc; i++) {
@@ -520,6 +673,10 @@ int main(int argc, char **argv)
         g_n_stacks = 0;
         if (rc == 0)
             rc = scenario_mixed(&b, 0, 0);
+    } else if (!strcmp(argv[1], "idswap")) {
+        rc = scenario_idswap(&c);
+    } else if (!strcmp(argv[1], "week")) {
+        rc = scenario_week(&c, n_stacks, interval_s ? interval_s : 10, sim);
     } else if (!strcmp(argv[1], "bench")) {
         if (!given_snaps)
             c.n_snaps = 30;
