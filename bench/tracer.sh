@@ -4,7 +4,8 @@
 # empty probe set on the same functions at their entries (bpftrace: malloc,
 # calloc, realloc entry+return, free entry), the same traps at *our* probe
 # placement with empty programs (leakaudit with LEAKAUDIT_TRACER_BENCH_EMPTY,
-# the floor of our design), our tracer in full and sampled mode, a bpftrace
+# the floor of our design), our tracer in full mode (unwind tables, the
+# default, and -u fp, the frame-pointer walk) and sampled mode, a bpftrace
 # memleak-style script, and bcc's memleak-bpfcc when it runs. Prints ns per allocator call and the
 # ratios against bare and against the empty uprobe, plus our drop counters.
 #
@@ -130,22 +131,24 @@ with_bpftrace() { # NAME SCRIPT
     stop -INT $bt
     stop $TPID
 }
-with_leakaudit() { # NAME MODE [ENV=VALUE]
+with_leakaudit() { # NAME MODE [ENV=VALUE] [attach options...]
+    local name=$1 mode=$2 envs=${3:-}
+    shift 3 || shift $#
     start_target
-    env ${3:-} "$LEAKAUDIT" attach -p $TPID -m "$2" --no-fds -v -o "$W/$1" 2>"$W/la.log" &
+    env $envs "$LEAKAUDIT" attach -p $TPID -m "$mode" --no-fds -v -o "$W/$name" "$@" 2>"$W/la.log" &
     local la=$!
     wait_for "$W/la.log" 'attached to pid'
-    NS[$1]=$(wait_result)
+    NS[$name]=$(wait_result)
     stop -INT $la
     stop $TPID
-    if [ ! -d "$W/$1" ]; then
-        NOTE[$1]="no snapshot written: $(tail -n 3 "$W/la.log" | tr '\n' ' ')"
+    if [ ! -d "$W/$name" ]; then
+        NOTE[$name]="no snapshot written: $(tail -n 3 "$W/la.log" | tr '\n' ' ')"
         return
     fi
     local drops
-    drops=$("$DUMP" "$W/$1" | grep '^loss ' |
-        grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by|=0$' || true)
-    NOTE[$1]="drops: ${drops:-none}"
+    drops=$("$DUMP" "$W/$name" | grep '^loss ' |
+        grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by|unwind_|=0$' || true)
+    NOTE[$name]="drops: ${drops:-none}"
 }
 with_memleak_bcc() {
     local tool
@@ -185,12 +188,13 @@ with_bpftrace empty_uprobe "$EMPTY_UPROBE"
 want empty_same_traps && with_bpftrace empty_same_traps "$EMPTY_SAME_TRAPS"
 want leakaudit_traps_only && with_leakaudit leakaudit_traps_only full LEAKAUDIT_TRACER_BENCH_EMPTY=1
 want leakaudit_full && with_leakaudit leakaudit_full full
+want leakaudit_full_fp && with_leakaudit leakaudit_full_fp full "" -u fp
 want leakaudit_sampled && with_leakaudit leakaudit_sampled sampled
 want bpftrace_memleak && with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
 want bcc_memleak && with_memleak_bcc
 
 printf '\n%-22s %12s %10s %14s  %s\n' config ns/call "vs bare" "vs empty uprobe" notes
-for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_sampled bpftrace_memleak bcc_memleak; do
+for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_full_fp leakaudit_sampled bpftrace_memleak bcc_memleak; do
     v=${NS[$c]:-n/a}
     if [ "$v" = n/a ]; then
         printf '%-22s %12s %10s %14s  %s\n' "$c" n/a - - "${NOTE[$c]:-}"
@@ -204,4 +208,10 @@ echo "empty_same_traps: empty programs at the functions' entries (entry+return o
 echo "calls, entry on free); glibc's free starts with an instruction the kernel single-steps."
 echo "leakaudit_traps_only: the traps leakaudit full takes, at its placement, programs empty:"
 echo "the floor of a uprobe-based full tracker (leakaudit_full minus this = the BPF work)."
+echo "leakaudit_full: stacks unwound with the modules' unwind tables in the kernel (the default);"
+echo "leakaudit_full_fp: the same with -u fp, the frame-pointer walk (the default before)."
+[ -n "${NS[leakaudit_full]:-}" ] && [ -n "${NS[leakaudit_full_fp]:-}" ] &&
+    [ "${NS[leakaudit_full]}" != n/a ] && [ "${NS[leakaudit_full_fp]}" != n/a ] &&
+    printf 'leakaudit_full / leakaudit_full_fp: %.2fx (target <= 1.30x)\n' \
+        "$(echo "${NS[leakaudit_full]} / ${NS[leakaudit_full_fp]}" | bc -l)"
 echo "leakaudit_sampled: allocation probes attached 1 s of every 10 s (only free stays probed)."

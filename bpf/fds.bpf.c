@@ -153,10 +153,27 @@ static __always_inline int in_skip_range(__u64 a)
  * call can be matched to the wrapper (the caller tail-called it), the first
  * word that follows any call instruction is the best guess.
  */
+struct caller_scan {
+    __u64 words[TRC_CALLER_SCAN_WORDS];
+};
+
+/* The words syscall_caller() scans: in map memory, not on the BPF stack,
+ * which the stack walk that follows needs (512 bytes in all). */
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct caller_scan);
+} caller_scan SEC(".maps");
+
 static __always_inline __u64 syscall_caller(__u64 sp, __u64 ip)
 {
-    __u64 words[TRC_CALLER_SCAN_WORDS];
-    if (bpf_probe_read_user(words, sizeof(words), (void *)sp)) {
+    __u32 zero = 0;
+    struct caller_scan *scan = bpf_map_lookup_elem(&caller_scan, &zero);
+    if (!scan)
+        return 0;
+    __u64 *words = scan->words;
+    if (bpf_probe_read_user(words, sizeof(scan->words), (void *)sp)) {
         count(TRC_C_CALLER_UNREADABLE, 1);
         return 0;
     }
@@ -311,7 +328,9 @@ static __always_inline int sys_enter(void *ctx, struct pt_regs *regs, long nr)
     p.args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
     p.args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
     p.site.caller = syscall_caller(PT_REGS_SP_CORE(regs), PT_REGS_IP_CORE(regs));
-    p.site.stack_id = take_stack_id(ctx); /* user stack: the task's user regs */
+    /* the user context: the task's registers at the syscall */
+    p.site.stack_id =
+        walk_stack_id(PT_REGS_IP_CORE(regs), PT_REGS_FP_CORE(regs), PT_REGS_SP_CORE(regs));
     if (bpf_map_update_elem(&sys_pending, &tid, &p, BPF_ANY))
         count(TRC_C_PENDING_FULL, 1);
     return 0;

@@ -7,7 +7,6 @@
  * snapshot: no per-event traffic. The programs are attached by
  * tracer/probes.c to whatever functions the target's allocator really has.
  */
-#define SITE_OWN_WALK
 #include "site.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -11,13 +11,13 @@ BPF_CLANG ?= clang
 BPFTOOL ?= bpftool
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
-              -I$(BPF_OUT) -Ibpf -I/usr/include/$(shell uname -m)-linux-gnu
+              -I$(BPF_OUT) -Ibpf -Icommon -I/usr/include/$(shell uname -m)-linux-gnu
 
 $(BPF_OUT)/vmlinux.h:
 	@mkdir -p $(dir $@)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(BPF_OUT)/%.bpf.o: bpf/%.bpf.c bpf/trace_events.h bpf/res_events.h bpf/site.bpf.h $(BPF_OUT)/vmlinux.h
+$(BPF_OUT)/%.bpf.o: bpf/%.bpf.c bpf/trace_events.h bpf/res_events.h bpf/site.bpf.h common/unwind_table.h $(BPF_OUT)/vmlinux.h
 	$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o

@@ -321,7 +321,7 @@ int BPF_KPROBE(la_res_entry)
             np.before = read_ptr(np.argptr);
         }
         np.site.caller = site.caller;
-        np.site.stack_id = take_stack_id(ctx);
+        np.site.stack_id = walk_stack_id(PT_REGS_IP(ctx), PT_REGS_FP(ctx), PT_REGS_SP(ctx));
         if (bpf_map_update_elem(&pending, &tid, &np, BPF_ANY))
             rcount(TRC_RC_PENDING_FULL);
         return 0;
@@ -331,7 +331,7 @@ int BPF_KPROBE(la_res_entry)
         h = read_ptr(h);
     if (!h)
         return 0;
-    site.stack_id = take_stack_id(ctx);
+    site.stack_id = walk_stack_id(PT_REGS_IP(ctx), PT_REGS_FP(ctx), PT_REGS_SP(ctx));
     struct trc_res_key k = {.handle = h, .kind = f->kind};
     switch (f->role) {
     case ROLE_DESTROY:

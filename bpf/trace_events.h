@@ -27,6 +27,40 @@
 #define TRC_MAX_SCM_FDS      16
 #define TRC_MAX_SKIP_RANGES  8
 
+/*
+ * In-kernel unwinding with the modules' unwind tables (docs/unwinding.md,
+ * "In the kernel (attach)"). The tracer compiles each executable module of
+ * the target once (common/unwind_table.h) and copies the rows, all modules
+ * concatenated, into one array map; a second, sorted array describes the
+ * target's executable mappings. It has two halves: the tracer rewrites the
+ * inactive one when modules come and go, then flips `active`.
+ */
+#define TRC_UNW_MAX_ROWS     (1u << 22) /* rows map ceiling: 64 MiB of 16-byte rows */
+#define TRC_UNW_MIN_ROWS     (1u << 18) /* rows map floor: room for dlopen'ed modules */
+#define TRC_UNW_MAX_MAPPINGS 1024       /* executable mappings per half */
+#define TRC_UNW_ROW_CACHE    1024       /* per-CPU pc -> row cache slots (power of two) */
+/* Binary-search steps: enough for TRC_UNW_MAX_MAPPINGS and for a module of
+ * UNW_MAX_ROWS (2^24) rows. */
+#define TRC_UNW_MAP_STEPS 11
+#define TRC_UNW_ROW_STEPS 25
+
+/* One executable mapping of the target: runtime [start, end), load bias,
+ * and its module's rows (n_rows 0: no call-frame information, unwound by
+ * frame pointer). */
+struct trc_unw_mapping {
+    __u64 start, end, bias;
+    __u32 first_row, n_rows;
+};
+
+struct trc_unw_meta {
+    __u32 active; /* half of the mappings array in use: 0 or 1 */
+    __u32 gen;    /* bumped on every flip: invalidates the row caches */
+    __u32 n[2];   /* mappings in each half */
+};
+
+/* What a row lookup found (the row cache stores it). */
+enum trc_unw_kind { TRC_UNW_OUTSIDE = 0, TRC_UNW_BY_FP = 1, TRC_UNW_BY_ROW = 2 };
+
 /* A text range [start, end) of the target. */
 struct trc_range {
     __u64 start, end;
@@ -129,6 +163,8 @@ enum trc_counter {
     TRC_C_MUNMAP_PARTIAL,    /* munmap of part of a tracked region (loss) */
     TRC_C_SCM_TRUNCATED,     /* SCM_RIGHTS fds beyond the first cmsg/limit (loss) */
     TRC_C_RECVMMSG,          /* recvmmsg calls (fds they pass are not parsed) */
+    TRC_C_UNWIND_BAD_FRAME,  /* stacks ended at an address in no known executable mapping */
+    TRC_C_UNWIND_FP_FRAMES,  /* frames unwound by frame pointer for lack of a row */
     TRC_NR_COUNTERS
 };
 

@@ -208,6 +208,8 @@ const char *snap_loss_note(const char *name)
                                  "immediate caller is recorded"},
         {"unwind_modules_without_cfi", "modules with no .eh_frame: frames in them are "
                                        "unwound by frame pointer"},
+        {"unwind_rows_full", "modules whose unwind rows did not fit attach's BPF map: frames "
+                             "in them are unwound by frame pointer"},
     };
     for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
         if (!strcmp(name, notes[i].name))

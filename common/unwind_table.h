@@ -57,6 +57,15 @@ struct unw_row {
 };
 _Static_assert(sizeof(struct unw_row) == 16, "struct unw_row is shared with BPF");
 
+/* x86-64 signal frames: struct rt_sigframe starts with the return address
+ * (restorer), then the ucontext; at the trampoline SP points at the ucontext
+ * and its mcontext's general registers start 40 bytes in (uc_flags,
+ * uc_link, uc_stack). */
+#define UNW_X86_UC_GREGS 40
+#define UNW_X86_UC_RBP   (UNW_X86_UC_GREGS + 10 * 8)
+#define UNW_X86_UC_RSP   (UNW_X86_UC_GREGS + 15 * 8)
+#define UNW_X86_UC_RIP   (UNW_X86_UC_GREGS + 16 * 8)
+
 #ifndef __bpf__
 #include <stddef.h>
 #include <stdint.h>
@@ -141,15 +150,6 @@ static inline uint64_t unw_lookup_pc(const struct unw_regs *r)
 {
     return r->exact ? r->pc : r->pc - 1;
 }
-
-/* x86-64 signal frames: struct rt_sigframe starts with the return address
- * (restorer), then the ucontext; at the trampoline SP points at the ucontext
- * and its mcontext's general registers start 40 bytes in (uc_flags,
- * uc_link, uc_stack). */
-#define UNW_X86_UC_GREGS 40
-#define UNW_X86_UC_RBP   (UNW_X86_UC_GREGS + 10 * 8)
-#define UNW_X86_UC_RSP   (UNW_X86_UC_GREGS + 15 * 8)
-#define UNW_X86_UC_RIP   (UNW_X86_UC_GREGS + 16 * 8)
 
 enum unw_step_result {
     UNW_STEP_OK = 1,    /* regs now describe the caller */

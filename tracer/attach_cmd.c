@@ -64,6 +64,10 @@ static const char usage[] =
     "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
     "                         1 s of every 10 s, frees always; counts scaled (estimates)\n"
     "      --stack-depth N    frames per stack (1-64, default 32)\n"
+    "  -u, --unwind dwarf|fp  how stacks are walked in the kernel: dwarf (default) with\n"
+    "                         the modules' call-frame information (right without frame\n"
+    "                         pointers); fp: frame pointers only (cheaper, wrong in\n"
+    "                         code built without them) (docs/unwinding.md)\n"
     "      --no-heap          do not probe the allocator\n"
     "      --no-fds           do not trace fd/mmap syscalls\n"
     "      --track-resource SPEC  track a paired C-API resource (create/destroy,\n"
@@ -186,6 +190,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"duration", required_argument, NULL, 'd'},
         {"mode", required_argument, NULL, 'm'},
         {"stack-depth", required_argument, NULL, 'S'},
+        {"unwind", required_argument, NULL, 'u'},
         {"no-heap", no_argument, NULL, 'H'},
         {"no-fds", no_argument, NULL, 'F'},
         {"track-resource", required_argument, NULL, 'X'},
@@ -206,6 +211,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
     memset(o, 0, sizeof(*o));
     o->mode = SNAP_MODE_FULL;
     o->stack_depth = TRC_DEFAULT_STACK_DEPTH;
+    o->unwind = SNAP_UNWIND_DWARF;
     o->heap = o->fds = 1;
     o->progress = -1;
     o->reachability = TRC_REACH_DETACH;
@@ -215,7 +221,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
     opterr = 0;
     int c, interval_given = 0;
     static const char *const reach_values[] = {"on", "end", "detach", "always", "off", NULL};
-    while ((c = getopt_long(argc, argv, ":p:o:i:d:m:vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:o:i:d:m:u:vqh", longopts, NULL)) != -1) {
         char *end;
         long v;
         switch (c) {
@@ -263,6 +269,16 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
                 return CLI_EXIT_USAGE;
             }
             o->stack_depth = (uint32_t)v;
+            break;
+        case 'u':
+            if (!strcmp(optarg, "dwarf"))
+                o->unwind = SNAP_UNWIND_DWARF;
+            else if (!strcmp(optarg, "fp"))
+                o->unwind = SNAP_UNWIND_FP;
+            else {
+                fprintf(stderr, "leakaudit attach: bad unwind '%s' (dwarf or fp)\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
             break;
         case 'H':
             o->heap = 0;
@@ -430,6 +446,7 @@ struct session {
     uint64_t on_ns, on_since;       /* sampled mode: time with the allocation side attached */
     uint64_t frees_on, frees_at_on; /* sampled mode: free calls seen while it was */
     uint64_t attach_mono;
+    uint64_t unwind_bad_seen; /* TRC_C_UNWIND_BAD_FRAME at the last refresh */
     char err[TRC_ERR_LEN];
 };
 
@@ -524,6 +541,31 @@ static void set_alloc_side(struct session *s, int on)
     }
 }
 
+/*
+ * Modules mapped since the attach (dlopen) get their unwind tables: at once
+ * when the BPF walk met a frame outside every known mapping (the count went
+ * up; at most every UNWIND_RETRY_MS, since garbage return addresses count
+ * too), else once every UNWIND_POLL_MS. Reading /proc/PID/maps is cheap;
+ * only new modules are compiled.
+ */
+#define UNWIND_RETRY_MS 100
+#define UNWIND_POLL_MS  1000
+static void refresh_unwind(struct session *s)
+{
+    struct trc_unwind *u = s->o.unwind_tables;
+    if (!u)
+        return;
+    uint64_t since = trc_unwind_since_refresh_ns(u) / 1000000;
+    if (since < UNWIND_RETRY_MS)
+        return;
+    uint64_t bad = trc_drain_counter(s->drain, TRC_C_UNWIND_BAD_FRAME);
+    if (bad == s->unwind_bad_seen && since < UNWIND_POLL_MS)
+        return;
+    s->unwind_bad_seen = bad;
+    if (trc_unwind_refresh(u) > 0 && s->o.verbose)
+        fprintf(stderr, "%sleakaudit: %s\n", s->o.progress ? "\n" : "", trc_unwind_describe(u));
+}
+
 /* The session loop; returns the trigger that ended it. */
 static uint32_t run_loop(struct session *s)
 {
@@ -551,6 +593,7 @@ static uint32_t run_loop(struct session *s)
             next_toggle =
                 now + (sample_on ? SAMPLE_ON_MS : SAMPLE_PERIOD_MS - SAMPLE_ON_MS) * 1000000ull;
         }
+        refresh_unwind(s);
         if (now >= next_snap) {
             snapshot(s, SNAP_TRIGGER_INTERVAL, 1);
             next_snap += s->o.interval_ms * 1000000ull;
@@ -616,6 +659,8 @@ static void cleanup(struct session *s)
     trc_probes_close(s->probes); /* NULL-safe; destroys every link and program */
     trc_drain_free(s->drain);
     trc_writer_free(s->writer);
+    trc_unwind_close(s->o.unwind_tables); /* after every BPF object that shares its maps */
+    s->o.unwind_tables = NULL;
     if (s->pidfd >= 0)
         close(s->pidfd);
 }
@@ -671,6 +716,12 @@ static int attach_session(struct session *s)
         rc = trc_writer_new(&s->writer, o, o->heap ? s->alloc.name : NULL, util_realtime_ns());
     if (rc < 0)
         return fail("%s%s", "out of memory", "");
+    if (o->unwind == SNAP_UNWIND_DWARF &&
+        trc_unwind_open(&o->unwind_tables, o->pid, o->verbose, s->err, sizeof(s->err)) < 0) {
+        if (!target_alive(o->pid, s->start))
+            return fail("pid %s exited while attaching%s", pidstr, "");
+        return fail("%s%s", s->err, "");
+    }
     s->attach_mono = util_monotonic_ns();
     rc = trc_probes_open(&s->probes, o, &s->alloc, s->err, sizeof(s->err));
     if (rc == 0 && !target_alive(o->pid, s->start))
@@ -699,6 +750,9 @@ static int attach_session(struct session *s)
                 trc_probes_describe(s->probes));
         if (s->res)
             fprintf(stderr, "leakaudit:   %s\n", trc_res_describe(s->res));
+        fprintf(stderr, "leakaudit:   stacks: %s%s\n",
+                o->unwind_tables ? trc_unwind_describe(o->unwind_tables) : "frame pointers",
+                o->unwind_tables ? "" : " (-u fp)");
         for (size_t i = 0; i < s->alloc.n; i++)
             fprintf(stderr, "leakaudit:   uprobe %s+0x%llx (%s+%u)\n", s->alloc.t[i].module,
                     (unsigned long long)s->alloc.t[i].offset, s->alloc.t[i].name,

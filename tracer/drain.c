@@ -48,6 +48,7 @@ struct site_slot {
 
 struct map_line {
     uint64_t start, end;
+    int exec;
     char path[256];
 };
 
@@ -56,14 +57,23 @@ static const struct {
     int idx;
     const char *name;
 } bpf_losses[] = {
-    {TRC_C_FREE_UNKNOWN, "free_unknown"},       {TRC_C_FREE_MISSED, "free_missed"},
-    {TRC_C_ALLOCS_FULL, "allocs_map_full"},     {TRC_C_SITES_FULL, "sites_map_full"},
-    {TRC_C_STACK_COLLISION, "stack_collision"}, {TRC_C_STACK_FULL, "stack_map_full"},
-    {TRC_C_STACK_FAULT, "stack_walk_failed"},   {TRC_C_CALLER_UNREADABLE, "caller_unknown"},
-    {TRC_C_PENDING_FULL, "pending_map_full"},   {TRC_C_PENDING_STALE, "pending_stale"},
-    {TRC_C_FDS_FULL, "fds_map_full"},           {TRC_C_MMAPS_FULL, "mmaps_map_full"},
-    {TRC_C_MUNMAP_PARTIAL, "munmap_partial"},   {TRC_C_SCM_TRUNCATED, "scm_rights_truncated"},
+    {TRC_C_FREE_UNKNOWN, "free_unknown"},
+    {TRC_C_FREE_MISSED, "free_missed"},
+    {TRC_C_ALLOCS_FULL, "allocs_map_full"},
+    {TRC_C_SITES_FULL, "sites_map_full"},
+    {TRC_C_STACK_COLLISION, "stack_collision"},
+    {TRC_C_STACK_FULL, "stack_map_full"},
+    {TRC_C_STACK_FAULT, "stack_walk_failed"},
+    {TRC_C_CALLER_UNREADABLE, "caller_unknown"},
+    {TRC_C_PENDING_FULL, "pending_map_full"},
+    {TRC_C_PENDING_STALE, "pending_stale"},
+    {TRC_C_FDS_FULL, "fds_map_full"},
+    {TRC_C_MMAPS_FULL, "mmaps_map_full"},
+    {TRC_C_MUNMAP_PARTIAL, "munmap_partial"},
+    {TRC_C_SCM_TRUNCATED, "scm_rights_truncated"},
     {TRC_C_RECVMMSG, "recvmmsg_unparsed"},
+    {TRC_C_UNWIND_BAD_FRAME, "unwind_bad_frame"},
+    {TRC_C_UNWIND_FP_FRAMES, "unwind_fp_frames"},
 };
 
 enum {
@@ -73,11 +83,19 @@ enum {
     LOSS_MMAP_INTERNAL,
     LOSS_STACK_TABLE_FULL,
     LOSS_SITE_CACHE_FULL,
+    LOSS_UNWIND_NO_CFI,
+    LOSS_UNWIND_ROWS_FULL,
     N_USER_LOSSES
 };
 static const char *const user_loss_names[N_USER_LOSSES] = {
-    "fd_unattributed",  "fd_closed_unseen", "mmap_unmapped_unseen", "mmap_by_allocator_or_loader",
-    "stack_table_full", "site_cache_full",
+    "fd_unattributed",
+    "fd_closed_unseen",
+    "mmap_unmapped_unseen",
+    "mmap_by_allocator_or_loader",
+    "stack_table_full",
+    "site_cache_full",
+    "unwind_modules_without_cfi",
+    "unwind_rows_full",
 };
 
 struct trc_drain {
@@ -108,6 +126,7 @@ struct trc_drain {
 
     struct map_line *lines;
     size_t n_lines;
+    uint64_t fp_bad_frames; /* -u fp: stacks cut at a frame in no executable mapping */
     char alloc_module[PATH_MAX];
 };
 
@@ -183,6 +202,23 @@ static uint64_t mix(uint64_t x)
     return x;
 }
 
+static const struct map_line *line_of(const struct trc_drain *d, uint64_t addr);
+
+/*
+ * A frame-pointer walk (-u fp) takes any stack word its chain leads to; a
+ * frame outside every executable mapping of the target ends the stack here
+ * (counted as unwind_bad_frame, once per distinct stack). The unwind-table
+ * walk has checked its frames in the kernel already. Without the target's
+ * mappings (it exited) frames are kept as they are.
+ */
+static int frame_ok(const struct trc_drain *d, uint64_t pc)
+{
+    if (d->opts->unwind == SNAP_UNWIND_DWARF || !d->n_lines)
+        return 1;
+    const struct map_line *l = line_of(d, pc - 1);
+    return l && l->exec;
+}
+
 /* The interned stack id of a BPF site (SNAP_STACK_NONE if it has no frames). */
 static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struct trc_site *s)
 {
@@ -206,13 +242,24 @@ static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struc
     uint64_t walk[TRC_MAX_STACK_DEPTH] = {0};
     if (s->stack_id >= 0 && bpf_map_lookup_elem(stack_map, &s->stack_id, walk) == 0) {
         uint32_t i = 1;
-        /* A probed function that did push a frame shows the caller again. */
-        if (i < depth && walk[i] == s->caller)
-            i++;
+        /* A probed function that did push a frame shows the caller again.
+         * An unwind-table walk has every frame, the C library's own too
+         * (fopen -> __open): the stack goes on after the caller. */
+        uint32_t look = d->opts->unwind == SNAP_UNWIND_DWARF ? TRC_MAX_STACK_DEPTH : 2;
+        for (uint32_t k = 1; s->caller && k < look && walk[k]; k++)
+            if (walk[k] == s->caller) {
+                i = k + 1;
+                break;
+            }
         if (!s->caller && walk[0]) /* no caller: keep the probed ip, better than nothing */
             f[n++] = walk[0];
-        for (; i < depth && walk[i] && n < depth; i++)
+        for (; i < depth && walk[i] && n < depth; i++) {
+            if (!frame_ok(d, walk[i])) {
+                d->fp_bad_frames++;
+                break;
+            }
             f[n++] = walk[i];
+        }
     }
     uint32_t id = n ? stk_table_intern(&d->stacks, f, n) : SNAP_STACK_NONE;
     if (n && id == SNAP_STACK_NONE) {
@@ -312,9 +359,11 @@ static int read_map_lines(struct trc_drain *d)
     while (d->n_lines < MAX_MAP_LINES && fgets(line, sizeof(line), f)) {
         struct map_line *m = &d->lines[d->n_lines];
         int at = 0;
-        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", (unsigned long *)&m->start,
-                   (unsigned long *)&m->end, &at) < 2)
+        char perms[8] = "";
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", (unsigned long *)&m->start,
+                   (unsigned long *)&m->end, perms, &at) < 3)
             continue;
+        m->exec = perms[2] == 'x';
         line[strcspn(line, "\n")] = '\0';
         util_strlcpy(m->path, at ? line + at : "", sizeof(m->path));
         d->n_lines++;
@@ -506,8 +555,6 @@ static void collect_fds(struct trc_drain *d, int alive)
     int map, mmaps, stacks;
     if (trc_probes_fd_fds(d->probes, &map, &mmaps, &stacks))
         return;
-    if (alive)
-        read_map_lines(d);
     collect_mmaps(d, alive, mmaps, stacks);
 
     struct scan_ctx c = {.d = d, .stacks = stacks};
@@ -574,9 +621,13 @@ int trc_drain_seed_fds(struct trc_drain *d)
 static void collect_losses(struct trc_drain *d)
 {
     d->n_losses = 0;
+    trc_unwind_losses(d->opts->unwind_tables, &d->user_losses[LOSS_UNWIND_ROWS_FULL],
+                      &d->user_losses[LOSS_UNWIND_NO_CFI]);
     for (size_t i = 0; i < sizeof(bpf_losses) / sizeof(bpf_losses[0]); i++)
-        d->losses[d->n_losses++] =
-            (struct trc_loss_row){bpf_losses[i].name, d->counters[bpf_losses[i].idx]};
+        d->losses[d->n_losses++] = (struct trc_loss_row){
+            bpf_losses[i].name,
+            d->counters[bpf_losses[i].idx] +
+                (bpf_losses[i].idx == TRC_C_UNWIND_BAD_FRAME ? d->fp_bad_frames : 0)};
     for (int i = 0; i < N_USER_LOSSES; i++)
         d->losses[d->n_losses++] = (struct trc_loss_row){user_loss_names[i], d->user_losses[i]};
 }
@@ -584,6 +635,9 @@ static void collect_losses(struct trc_drain *d)
 int trc_drain_collect(struct trc_drain *d, int target_alive)
 {
     sum_counters(d);
+    d->n_lines = 0;
+    if (target_alive)
+        read_map_lines(d);
     collect_heap(d);
     collect_fds(d, target_alive);
     collect_losses(d);

@@ -29,3 +29,17 @@ $(TESTBIN)/tracer/exec_held: tests/tracer/exec_held.c
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(LDFLAGS_TOOL)
 TRACER_TEST_PROGS += $(TESTBIN)/tracer/exec_held
 TEST_TARGETS += $(TRACER_TEST_PROGS)
+# target_unwind: the unwinding tests' target, app and library both built
+# the way distro code is (-O2, no frame pointers).
+$(TESTBIN)/tracer/libtarget_unwind_lib.so: tests/tracer/unwind_lib.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -g -O2 -fomit-frame-pointer -fno-optimize-sibling-calls -fPIC -shared -o $@ $<
+$(TESTBIN)/tracer/libtarget_unwind_dl.so: tests/tracer/unwind_dl.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -fno-optimize-sibling-calls -fPIC -shared -o $@ $<
+$(TESTBIN)/tracer/target_unwind: tests/tracer/target_unwind.c $(TESTBIN)/tracer/libtarget_unwind_lib.so
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -fno-optimize-sibling-calls -o $@ $< \
+		-L$(TESTBIN)/tracer -ltarget_unwind_lib -Wl,-rpath,'$$ORIGIN' -lstdc++ -ldl
+TEST_TARGETS += $(TESTBIN)/tracer/libtarget_unwind_lib.so $(TESTBIN)/tracer/libtarget_unwind_dl.so \
+	$(TESTBIN)/tracer/target_unwind

@@ -165,7 +165,15 @@ static int open_heap(struct trc_probes *p, const struct trc_opts *o, char *err, 
     /* bench/tracer.sh's "traps only" configuration; not a user option. */
     s->rodata->bench_empty = getenv("LEAKAUDIT_TRACER_BENCH_EMPTY") != NULL;
     s->rodata->stack_depth = (uint32_t)o->stack_depth; /* its `stacks` holds the largest depth */
-    int rc = heap_bpf__load(s);
+    s->rodata->unwind_dwarf = o->unwind == SNAP_UNWIND_DWARF;
+    int rc = o->unwind_tables ? trc_unwind_share(o->unwind_tables, s->maps.unw_rows,
+                                                 s->maps.unw_maps, s->maps.unw_meta)
+                              : 0;
+    if (rc) {
+        snprintf(err, errlen, "cannot share the unwind tables: %s", strerror(-rc));
+        return rc;
+    }
+    rc = heap_bpf__load(s);
     if (rc) {
         snprintf(err, errlen, "cannot load the heap BPF programs: %s", strerror(-rc));
         return rc;
@@ -241,7 +249,13 @@ static int open_fds(struct trc_probes *p, const struct trc_opts *o, const char *
             break;
         }
         s->rodata->targ_tgid = (uint32_t)o->pid;
-        bpf_map__set_value_size(s->maps.stacks, o->stack_depth * sizeof(uint64_t));
+        s->rodata->stack_depth = (uint32_t)o->stack_depth;
+        s->rodata->unwind_dwarf = o->unwind == SNAP_UNWIND_DWARF;
+        if (o->unwind_tables && (rc = trc_unwind_share(o->unwind_tables, s->maps.unw_rows,
+                                                       s->maps.unw_maps, s->maps.unw_meta))) {
+            fds_bpf__destroy(s);
+            break;
+        }
         bpf_program__set_autoload(s->progs.la_sys_enter, k == 0);
         bpf_program__set_autoload(s->progs.la_sys_exit, k == 0);
         bpf_program__set_autoload(s->progs.la_sys_enter_btf, k == 1);

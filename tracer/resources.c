@@ -239,7 +239,14 @@ int trc_res_open(struct trc_res **out, const struct trc_opts *o, char *err, size
         goto fail;
     }
     r->skel->rodata->targ_tgid = (uint32_t)o->pid;
-    bpf_map__set_value_size(r->skel->maps.stacks, o->stack_depth * sizeof(uint64_t));
+    r->skel->rodata->stack_depth = (uint32_t)o->stack_depth;
+    r->skel->rodata->unwind_dwarf = o->unwind == SNAP_UNWIND_DWARF;
+    if (o->unwind_tables &&
+        (rc = trc_unwind_share(o->unwind_tables, r->skel->maps.unw_rows, r->skel->maps.unw_maps,
+                               r->skel->maps.unw_meta)) < 0) {
+        snprintf(err, errlen, "cannot share the unwind tables: %s", strerror(-rc));
+        goto fail;
+    }
     if ((rc = resources_bpf__load(r->skel)) < 0) {
         snprintf(err, errlen, "cannot load the resources BPF program: %s", strerror(-rc));
         goto fail;

@@ -164,7 +164,7 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
         .format_version = SNAP_FORMAT_VERSION,
         .source = SNAP_SOURCE_TRACER,
         .mode = w->opts->mode,
-        .unwind = SNAP_UNWIND_FP,
+        .unwind = w->opts->unwind,
         .trigger = trigger,
         .seq = w->seq,
         .pid = w->opts->pid,

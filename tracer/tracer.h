@@ -61,6 +61,10 @@ struct trc_opts {
     uint64_t keep_for_s;  /* --keep-for: 0 = forever */
     int thin;             /* --thin on|off */
     char *track_specs;    /* resource specs, '|'-separated (docs/resources.md); NULL: none */
+    uint32_t unwind;      /* SNAP_UNWIND_DWARF (unwind tables) or SNAP_UNWIND_FP */
+    /* With SNAP_UNWIND_DWARF: the target's unwind tables, shared by every
+     * BPF object (set by attach_cmd.c before the probes are opened). */
+    struct trc_unwind *unwind_tables;
 };
 
 /* A module of the target: the path it sees and the path we open. */
@@ -90,6 +94,23 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
 int trc_read_modules(int pid, struct trc_modpath *mods, size_t cap, size_t *n);
 /* File offset of a function defined in an ELF file (.dynsym, then .symtab). */
 int trc_elf_func_offset(const char *file, const char *name, uint64_t *off);
+
+/* unwind.c: the target's unwind tables in BPF maps (docs/unwinding.md) */
+struct trc_unwind;
+struct bpf_map;
+int trc_unwind_open(struct trc_unwind **out, int pid, int verbose, char *err, size_t errlen);
+void trc_unwind_close(struct trc_unwind *u); /* NULL-safe */
+/* Re-reads /proc/PID/maps and loads the modules mapped since: 1 when the
+ * mappings changed, 0 when not, or -errno. */
+int trc_unwind_refresh(struct trc_unwind *u);
+uint64_t trc_unwind_since_refresh_ns(const struct trc_unwind *u);
+/* Before a skeleton's load: its unw_rows, unw_maps, unw_meta become ours. */
+int trc_unwind_share(const struct trc_unwind *u, struct bpf_map *rows, struct bpf_map *maps,
+                     struct bpf_map *meta);
+/* Modules whose rows did not fit the map / that have no call-frame
+ * information (both unwound by frame pointer). NULL-safe. */
+void trc_unwind_losses(const struct trc_unwind *u, uint64_t *rows_full, uint64_t *no_cfi);
+const char *trc_unwind_describe(const struct trc_unwind *u);
 
 /* probes.c */
 struct trc_probes;

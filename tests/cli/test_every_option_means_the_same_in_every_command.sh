@@ -15,7 +15,7 @@ VOCAB='
 -d --duration attach,soak
 -m --mode run,attach,soak
 -a --allocator run,soak
--u --unwind run
+-u --unwind run,attach
 -p --pid attach,report,diff
 -n --top run,report,diff
 -f --format report,diff

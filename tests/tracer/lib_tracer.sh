@@ -67,7 +67,7 @@ expect_heap() {
 # no_drops DUMP: every loss counter that means lost data is zero.
 no_drops() {
     local bad
-    bad=$(grep '^loss ' "$1" | grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by_allocator|=0$' || true)
+    bad=$(grep '^loss ' "$1" | grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by_allocator|unwind_|=0$' || true)
     [ -z "$bad" ] || fail "drops: $bad"
 }
 
@@ -81,4 +81,37 @@ our_bpf_left() {
         sleep 0.1
     done
     echo "$left"
+}
+
+# app_frames DUMP KIND: one line per record of KIND (heap|fd|mmap): its live
+# count (heap; 1 otherwise), then the functions of its frames that are not
+# in the C/C++ runtime (libc, ld.so, libstdc++, libgcc_s), innermost first;
+# a frame outside every module prints as "?".
+app_frames() {
+    local line frames f out n fr
+    grep "^$2 " "$1" | while IFS= read -r line; do
+        n=1
+        [ "$2" = heap ] && { n=${line#*live_count=}; n=${n%% *}; }
+        frames=${line##*frames=}
+        out=$n
+        IFS=, read -ra fr <<<"$frames"
+        for f in "${fr[@]+"${fr[@]}"}"; do
+            case $f in
+            \?:*) out+=" ?" ;;
+            */libc.so*|*/ld-linux*|*/libstdc++*|*/libgcc_s*) ;;
+            *) out+=" $(func_of "$f")" ;;
+            esac
+        done
+        echo "$out"
+    done
+}
+
+# expect_stack FRAMES-FILE REGEX LABEL: some live record's application
+# frames match REGEX (anchored after the count).
+expect_stack() {
+    if ! grep -Eq "^[1-9][0-9]* $2" "$1"; then
+        cat "$1"
+        fail "$3: no live record whose stack starts /$2/"
+    fi
+    ok "$3: $(grep -Em1 "^[1-9][0-9]* $2" "$1")"
 }
