@@ -272,19 +272,6 @@ struct status {
     struct timespec t0;
 };
 
-static const char *human_bytes(uint64_t v, char *buf, size_t cap)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1024 && u < 4) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", d, units[u]);
-    return buf;
-}
-
 static void status_update(struct status *st, const char *dir, pid_t pid)
 {
     char path[PATH_MAX];
@@ -313,7 +300,7 @@ static void status_update(struct status *st, const char *dir, pid_t pid)
                 "\r\033[Kleakaudit run: pid %d, %lds: %llu snapshot%s, live %s in %llu blocks, "
                 "%zu fds",
                 (int)pid, secs, (unsigned long long)st->seq + 1, st->seq ? "s" : "",
-                human_bytes(st->live_bytes, b, sizeof(b)), (unsigned long long)st->live_count,
+                rpt_fmt_bytes((double)st->live_bytes, b, sizeof(b)), (unsigned long long)st->live_count,
                 st->n_fds);
     else
         fprintf(stderr, "\r\033[Kleakaudit run: pid %d, %lds: no snapshot yet", (int)pid, secs);

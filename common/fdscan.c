@@ -11,14 +11,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 int fdscan_foreach(int pid, int (*cb)(int fd, const char *target, void *arg), void *arg)
 {
     char path[64];
@@ -37,7 +29,7 @@ int fdscan_foreach(int pid, int (*cb)(int fd, const char *target, void *arg), vo
         if (n == 0)
             break;
         for (long pos = 0; pos < n;) {
-            struct linux_dirent64 *de = (struct linux_dirent64 *)(buf + pos);
+            struct util_dirent64 *de = (struct util_dirent64 *)(buf + pos);
             pos += de->d_reclen;
             const char *s = de->d_name;
             if (*s < '0' || *s > '9')

@@ -192,14 +192,6 @@ static int is_stale(int dirfd, const char *n, size_t len)
     return now.tv_sec - st.st_mtim.tv_sec > SAFE_TMP_STALE_SEC;
 }
 
-struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
 int safe_clean_stale_tmp(int dirfd)
 {
     int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -212,7 +204,7 @@ int safe_clean_stale_tmp(int dirfd)
         if (n <= 0)
             break;
         for (long off = 0; off < n;) {
-            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+            struct util_dirent64 *d = (struct util_dirent64 *)(buf + off);
             off += d->d_reclen;
             size_t len = strlen(d->d_name);
             if (len < 5 || strcmp(d->d_name + len - 4, ".tmp"))

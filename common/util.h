@@ -63,4 +63,14 @@ static inline void util_cpu_relax(void)
 #endif
 }
 
+/* A record of the getdents64 system call (read with raw syscalls where
+ * opendir could allocate: inside the audited process). */
+struct util_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
 #endif

@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "reports/report.h"
 #include "tracer.h"
 #include "resspec.h"
 #include "retention.h"
@@ -420,19 +421,6 @@ static int target_alive(int pid, unsigned long long start)
     return start_time_of(pid) == start;
 }
 
-static const char *human_bytes(uint64_t v, char *buf, size_t len)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1024 && u < 4) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", d, units[u]);
-    return buf;
-}
-
 struct session {
     struct trc_opts o;
     struct trc_allocator alloc;
@@ -460,7 +448,7 @@ static void status_line(struct session *s, int final)
     s->last_status_ns = now;
     char b[32];
     fprintf(stderr, "\r\033[Kleakaudit: pid %d: %.0f events/s, live %s, %llu fds, %llu drops%s",
-            s->o.pid, rate, human_bytes(live, b, sizeof(b)), (unsigned long long)fds,
+            s->o.pid, rate, rpt_fmt_bytes((double)live, b, sizeof(b)), (unsigned long long)fds,
             (unsigned long long)drops, final ? "\n" : "");
     fflush(stderr);
 }
