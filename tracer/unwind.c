@@ -83,6 +83,14 @@ struct trc_unwind {
     uint64_t rows_full, no_cfi; /* modules: rows did not fit / no call-frame information */
     uint64_t last_refresh_ns;
     char describe[128];
+    /* Tables compiled at the open to size the rows map, used by the first
+     * refresh instead of compiling every module a second time. */
+    struct compiled {
+        uint64_t dev, inode;
+        struct unw_table t;
+        int rc;
+    } * compiled;
+    size_t n_compiled;
 };
 
 /* ---- reading /proc/PID/maps ---- */
@@ -188,13 +196,30 @@ static void mapping_file(const struct trc_unwind *u, const struct mapping_line *
         snprintf(out, len, "/proc/%d/root%s", u->pid, l->path);
 }
 
+/* The table of file (dev, inode): the one compiled at the open if there
+ * is one (handed over: the caller frees it), else compiled now. */
+static int build_table(struct trc_unwind *u, uint64_t dev, uint64_t inode, const char *file,
+                       struct unw_table *t)
+{
+    for (size_t i = 0; i < u->n_compiled; i++) {
+        struct compiled *c = &u->compiled[i];
+        if (c->dev == dev && c->inode == inode && c->rc != 1) {
+            int rc = c->rc;
+            *t = c->t;
+            c->rc = 1; /* handed over */
+            return rc;
+        }
+    }
+    return unw_table_build_file(file, t);
+}
+
 /* Compiles the module behind l into rows at the end of the rows map. */
 static void load_rows(struct trc_unwind *u, struct module *m, const char *file)
 {
     struct unw_table t;
     m->first_row = NO_ROWS;
     m->n_rows = 0;
-    int rc = unw_table_build_file(file, &t);
+    int rc = build_table(u, m->dev, m->inode, file, &t);
     if (rc < 0 || t.n == 0) {
         u->no_cfi++;
         if (rc == 0)
@@ -311,34 +336,44 @@ int trc_unwind_refresh(struct trc_unwind *u)
     return 1;
 }
 
-/* Rows of the modules mapped now, to size the rows map: compiled twice at
- * the attach (once to count), which is cheaper than growing a map. */
-static uint32_t count_rows(int pid)
+/* Compiles the modules mapped now, to size the rows map (cheaper than
+ * growing a map); the first refresh takes these tables. Returns the rows. */
+static uint32_t compile_mapped(struct trc_unwind *u)
 {
     struct mapping_line *lines = calloc(TRC_UNW_MAX_MAPPINGS, sizeof(*lines));
     size_t n = 0;
     uint64_t total = 0;
-    if (!lines || read_exec_mappings(pid, lines, TRC_UNW_MAX_MAPPINGS, &n) < 0)
+    if (!lines || read_exec_mappings(u->pid, lines, TRC_UNW_MAX_MAPPINGS, &n) < 0)
         n = 0;
-    for (size_t i = 0; i < n; i++) {
+    u->compiled = n ? calloc(n, sizeof(*u->compiled)) : NULL;
+    for (size_t i = 0; i < n && u->compiled; i++) {
         int dup = 0;
         for (size_t j = 0; j < i && !dup; j++)
             dup = lines[j].dev == lines[i].dev && lines[j].inode == lines[i].inode;
         if (dup)
             continue;
         char file[PATH_MAX + 64];
-        snprintf(file, sizeof(file), "/proc/%d/map_files/%llx-%llx", pid,
-                 (unsigned long long)lines[i].start, (unsigned long long)lines[i].end);
-        if (access(file, R_OK) != 0)
-            snprintf(file, sizeof(file), "/proc/%d/root%s", pid, lines[i].path);
-        struct unw_table t;
-        if (unw_table_build_file(file, &t) == 0) {
-            total += t.n;
-            unw_table_free(&t);
-        }
+        mapping_file(u, &lines[i], file, sizeof(file));
+        struct compiled *c = &u->compiled[u->n_compiled++];
+        c->dev = lines[i].dev;
+        c->inode = lines[i].inode;
+        c->rc = unw_table_build_file(file, &c->t);
+        if (c->rc == 0)
+            total += c->t.n;
     }
     free(lines);
     return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+}
+
+/* Frees the tables no refresh took. */
+static void drop_compiled(struct trc_unwind *u)
+{
+    for (size_t i = 0; i < u->n_compiled; i++)
+        if (u->compiled[i].rc == 0)
+            unw_table_free(&u->compiled[i].t);
+    free(u->compiled);
+    u->compiled = NULL;
+    u->n_compiled = 0;
 }
 
 int trc_unwind_open(struct trc_unwind **out, int pid, int verbose, char *err, size_t errlen)
@@ -349,7 +384,7 @@ int trc_unwind_open(struct trc_unwind **out, int pid, int verbose, char *err, si
     u->pid = pid;
     u->verbose = verbose;
     u->rows_fd = u->maps_fd = u->meta_fd = -1;
-    uint64_t want = (uint64_t)count_rows(pid) * 3 / 2;
+    uint64_t want = (uint64_t)compile_mapped(u) * 3 / 2;
     if (want < TRC_UNW_MIN_ROWS)
         want = TRC_UNW_MIN_ROWS;
     if (want > TRC_UNW_MAX_ROWS)
@@ -378,6 +413,7 @@ int trc_unwind_open(struct trc_unwind **out, int pid, int verbose, char *err, si
         goto fail;
     }
     rc = trc_unwind_refresh(u);
+    drop_compiled(u);
     if (rc < 0) {
         snprintf(err, errlen, "cannot read /proc/%d/maps: %s", pid, strerror(-rc));
         goto fail;
@@ -405,6 +441,7 @@ void trc_unwind_close(struct trc_unwind *u)
         close(u->maps_fd);
     if (u->meta_fd >= 0)
         close(u->meta_fd);
+    drop_compiled(u);
     free(u->mods);
     free(u->prev);
     free(u);
