@@ -121,6 +121,10 @@ struct trc_drain {
     size_t n_fds, cap_fds;
     struct trc_mmap_row *mmaps;
     size_t n_mmaps, cap_mmaps;
+    /* mappings missing from /proc/PID/maps at the previous collection: a
+     * munmap whose system call had not returned yet is missing once */
+    uint64_t *gone, *gone_next;
+    size_t n_gone, cap_gone, n_gone_next, cap_gone_next;
     struct trc_loss_row losses[32];
     size_t n_losses;
 
@@ -175,6 +179,8 @@ void trc_drain_free(struct trc_drain *d)
     free(d->heap);
     free(d->fds);
     free(d->mmaps);
+    free(d->gone);
+    free(d->gone_next);
     free(d->lines);
     free(d);
 }
@@ -437,6 +443,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
 {
     d->n_mmaps = 0;
+    d->n_gone_next = 0;
     uint64_t key, next;
     int first = 1;
     struct trc_mmap m;
@@ -446,9 +453,20 @@ static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
         if (bpf_map_lookup_elem(map, &key, &m))
             continue;
         const struct map_line *l = alive ? line_of(d, key) : NULL;
-        if (alive && !l) { /* unmapped by a path we did not see (exit of a thread, exec...) */
-            bpf_map_delete_elem(map, &key);
-            d->user_losses[LOSS_MMAP_GONE_UNSEEN]++;
+        if (alive && !l) {
+            /* Gone from the maps. Missing twice: unmapped by a path we did
+             * not see (exit of a thread, exec...). Missing once: possibly a
+             * munmap still returning, whose exit removes it. */
+            int seen = 0;
+            for (size_t i = 0; i < d->n_gone && !seen; i++)
+                seen = d->gone[i] == key;
+            if (seen) {
+                bpf_map_delete_elem(map, &key);
+                d->user_losses[LOSS_MMAP_GONE_UNSEEN]++;
+            } else if (!grow((void **)&d->gone_next, &d->cap_gone_next, d->n_gone_next + 1,
+                             sizeof(*d->gone_next))) {
+                d->gone_next[d->n_gone_next++] = key;
+            }
             continue;
         }
         if (internal_mapping(d, m.site.caller)) {
@@ -469,6 +487,13 @@ static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
         r->e.created_ns = mono_to_real(m.created_ns);
         r->e.path = (char *)"";
     }
+    uint64_t *t = d->gone;
+    size_t tc = d->cap_gone;
+    d->gone = d->gone_next;
+    d->cap_gone = d->cap_gone_next;
+    d->n_gone = d->n_gone_next;
+    d->gone_next = t;
+    d->cap_gone_next = tc;
 }
 
 struct fd_ent {
