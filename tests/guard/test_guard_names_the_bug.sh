@@ -65,7 +65,7 @@ for a in $ALLOCATORS; do
     for m in canary both; do
         guarded $m $a fork_busy
         grep -q '^forked 300$' "$T/stdout" ||
-            fail "[$a $m] fork while threads churn: $(cat "$T/stdout") $(head -3 "$T/stderr")"
+            fail "[$a $m] fork while threads churn: $(cat "$T/stdout") $(head -40 "$T/stderr")"
         ! grep -q '^corruption' "$T/d" || fail "[$a $m] fork_busy reported: $(grep corruption "$T/d")"
     done
     ok "[$a canary, both] 300 forks while two threads churn: every child finished"
