@@ -52,8 +52,13 @@ struct shim_node {
     uint32_t flags;      /* guard mode: SHIM_BLOCK_* */
 };
 
+/* One cache line per stack. peak_bytes: the highest live bytes seen when
+ * the stack allocated (heaptrack's per-site peak); temp_*: blocks freed by
+ * the thread that allocated them before it made another tracked
+ * allocation (heaptrack's "temporary allocations"). */
 struct stack_counters {
     uint64_t total_bytes, total_count, freed_bytes, freed_count;
+    uint64_t peak_bytes, temp_count, temp_bytes, pad;
 };
 
 static struct stk_table stacks;
@@ -349,15 +354,31 @@ void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int ki
     n->flags = 0;
     insert(n);
     struct stack_counters *c = &counters[stack_id];
-    __atomic_fetch_add(&c->total_bytes, bytes, __ATOMIC_RELAXED);
+    uint64_t total = __atomic_add_fetch(&c->total_bytes, bytes, __ATOMIC_RELAXED);
     __atomic_fetch_add(&c->total_count, count, __ATOMIC_RELAXED);
+    /* A racy maximum: two threads raising it at once may keep the lower of
+     * two close values, never one above what was live. */
+    uint64_t freed = __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
+    if (freed <= total && total - freed > __atomic_load_n(&c->peak_bytes, __ATOMIC_RELAXED))
+        __atomic_store_n(&c->peak_bytes, total - freed, __ATOMIC_RELAXED);
+    shim_tls.last_alloc = ~(uintptr_t)p; /* complemented: not a root for the reachability scan */
+}
+
+/* A free's share of its stack's counters, from the freeing thread. */
+static void count_free(struct stack_counters *c, uintptr_t addr, uint64_t bytes, uint64_t count)
+{
+    __atomic_fetch_add(&c->freed_bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->freed_count, count, __ATOMIC_RELAXED);
+    if (~addr == shim_tls.last_alloc) {
+        __atomic_fetch_add(&c->temp_bytes, bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->temp_count, count, __ATOMIC_RELAXED);
+        shim_tls.last_alloc = 0;
+    }
 }
 
 static void account_free(struct shim_node *n)
 {
-    struct stack_counters *c = &counters[n->stack_id];
-    __atomic_fetch_add(&c->freed_bytes, n->bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&c->freed_count, n->count, __ATOMIC_RELAXED);
+    count_free(&counters[n->stack_id], n->addr, n->bytes, n->count);
     if (shim_cfg.mode == SNAP_MODE_SAMPLED) {
         uint8_t *f = &filter[filter_of(n->addr)];
         uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
@@ -449,6 +470,12 @@ void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *a
          * free that is seen before its allocation's total. */
         e.live_bytes = e.total_bytes > e.freed_bytes ? e.total_bytes - e.freed_bytes : 0;
         e.live_count = e.total_count > e.freed_count ? e.total_count - e.freed_count : 0;
+        e.peak_bytes = __atomic_load_n(&c->peak_bytes, __ATOMIC_RELAXED);
+        if (e.peak_bytes < e.live_bytes)
+            e.peak_bytes = e.live_bytes;
+        e.temp_count = __atomic_load_n(&c->temp_count, __ATOMIC_RELAXED);
+        e.temp_bytes = __atomic_load_n(&c->temp_bytes, __ATOMIC_RELAXED);
+        e.flags |= SNAP_HEAP_PEAK_TEMP;
         if (shim_cfg.mode == SNAP_MODE_SAMPLED)
             e.flags |= SNAP_HEAP_ESTIMATED;
         cb(&e, arg);
@@ -509,11 +536,8 @@ int shim_heap_mark_freed(const void *p, uint32_t free_stack, struct shim_block_i
         }
     }
     shim_spin_unlock(l);
-    if (rc == SHIM_LOOKUP_LIVE) {
-        struct stack_counters *c = &counters[out->alloc_stack];
-        __atomic_fetch_add(&c->freed_bytes, bytes, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->freed_count, count, __ATOMIC_RELAXED);
-    }
+    if (rc == SHIM_LOOKUP_LIVE)
+        count_free(&counters[out->alloc_stack], (uintptr_t)p, bytes, count);
     return rc;
 }
 

@@ -112,6 +112,8 @@ struct shim_tls {
     int unw_cache_gone;          /* the thread is exiting: its cache went back to the pool */
     int in_capture;              /* a capture is running (a signal handler's nested one) */
     int in_exit_registration;    /* exit_hooks.c: inside __cxa_atexit / atexit / on_exit */
+    uintptr_t last_alloc; /* heap.c: ~ this thread's latest tracked block (temporaries; ~ hides it
+                             from the scan) */
 };
 
 extern struct shim_config shim_cfg;

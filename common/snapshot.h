@@ -175,8 +175,13 @@ struct snap_heap_entry {
     uint64_t total_count;
     uint64_t freed_bytes;
     uint64_t freed_count;
+    /* Appended in heap section version 2 (SNAP_HEAP_PEAK_TEMP set): */
+    uint64_t peak_bytes; /* highest live bytes of the stack at any allocation */
+    uint64_t temp_count; /* freed by the allocating thread before its next allocation */
+    uint64_t temp_bytes;
 };
 #define SNAP_HEAP_ESTIMATED 0x1u /* scaled from samples */
+#define SNAP_HEAP_PEAK_TEMP 0x2u /* peak_bytes, temp_count and temp_bytes were measured */
 
 struct snap_fd_entry {
     int32_t fd;

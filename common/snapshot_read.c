@@ -207,6 +207,14 @@ static int check_heap_entry(struct cursor *c, const struct snap_heap_entry *e)
     if (e->live_count > e->total_count)
         return failf(c, "stack %u: live_count %llu > total_count %llu", e->stack_id,
                      (unsigned long long)e->live_count, (unsigned long long)e->total_count);
+    if ((e->flags & SNAP_HEAP_PEAK_TEMP) &&
+        (e->peak_bytes > e->total_bytes || e->temp_count > e->freed_count))
+        return failf(c,
+                     "stack %u: peak_bytes %llu > total_bytes %llu or temp_count %llu > "
+                     "freed_count %llu",
+                     e->stack_id, (unsigned long long)e->peak_bytes,
+                     (unsigned long long)e->total_bytes, (unsigned long long)e->temp_count,
+                     (unsigned long long)e->freed_count);
     return 0;
 }
 
@@ -271,6 +279,14 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         e->total_count = get_u64(c);
         e->freed_bytes = get_u64(c);
         e->freed_count = get_u64(c);
+        e->peak_bytes = e->temp_count = e->temp_bytes = 0;
+        if (c->end - c->p >= 24) { /* appended fields: older writers lack them */
+            e->peak_bytes = get_u64(c);
+            e->temp_count = get_u64(c);
+            e->temp_bytes = get_u64(c);
+        } else {
+            e->flags &= ~SNAP_HEAP_PEAK_TEMP;
+        }
         if (c->failed)
             return -EINVAL;
         if (check_heap_entry(c, e) < 0)

@@ -213,7 +213,7 @@ int snap_write_stack(struct snap_writer *w, uint32_t id, const uint64_t *frames,
 
 int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e)
 {
-    if (begin_record(w, 8 + 6 * 8) < 0)
+    if (begin_record(w, 8 + 9 * 8) < 0)
         return w->error;
     w->heap_live_bytes += e->live_bytes;
     put_u32(w, e->stack_id);
@@ -224,6 +224,9 @@ int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e)
     put_u64(w, e->total_count);
     put_u64(w, e->freed_bytes);
     put_u64(w, e->freed_count);
+    put_u64(w, e->peak_bytes);
+    put_u64(w, e->temp_count);
+    put_u64(w, e->temp_bytes);
     return w->error;
 }
 

@@ -6,7 +6,9 @@
  * are replaced. With a reachability scan in the last snapshot, each stack
  * is split by class under a root frame "[definitely lost]", ... .
  * Open fds (a count) and mapped bytes follow under root frames "[fds]" and
- * "[mmaps]", as resource handles do under "[resource KIND]": a flame graph
+ * "[mmaps]", as resource handles do under "[resource KIND]", each heap
+ * stack's peak live bytes under "[heap peak]" and its temporary
+ * allocations (a count) under "[temporary allocations]": a flame graph
  * of the whole file shows each class as its own tower; `grep '^\[fds\];'`
  * keeps one.
  */
@@ -84,6 +86,22 @@ int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
             fprintf(out, "[%s];", rpt_class_name((enum rpt_class)c));
             put_frames(ctx, out, r);
             fprintf(out, " %" PRIu64 "\n", r->value[last]);
+        }
+    }
+    /* heaptrack's figures: each heap stack's peak live bytes, and its
+     * temporary allocations (a count), as towers of their own */
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
+        uint64_t peak = rpt_row_peak(s, r);
+        if (peak) {
+            fputs("[heap peak];", out);
+            put_frames(ctx, out, r);
+            fprintf(out, " %" PRIu64 "\n", peak);
+        }
+        if (r->temp_count) {
+            fputs("[temporary allocations];", out);
+            put_frames(ctx, out, r);
+            fprintf(out, " %" PRIu64 "\n", r->temp_count);
         }
     }
     rpt_res_collapsed(ctx, out); /* one root frame per resource kind */

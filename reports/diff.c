@@ -153,25 +153,28 @@ static int render_diff(struct rpt_ctx *ctx, FILE *out)
                     fprintf(out,
                             "%s{\"stack_id\":\"%016" PRIx64 "\",\"delta\":%" PRId64
                             ",\"delta_count\":%" PRId64 ",\"before\":%" PRIu64 ",\"after\":%" PRIu64
-                            ",\"frames\":",
+                            ",\"peak\":%" PRIu64 ",\"frames\":",
                             shown > 1 ? "," : "", x->row->hash, x->delta, x->delta_count,
-                            x->row->value[0], x->row->value[1]);
+                            x->row->value[0], x->row->value[1], rpt_row_peak(s, x->row));
                     json_frames(ctx, out, x->row);
                     fputc('}', out);
                     continue;
                 }
                 if (shown == 1)
                     fprintf(out, "  %s:\n", dir == 0 ? "grew" : "shrank");
-                if (bytes)
+                if (bytes) {
                     fprintf(
-                        out, "  #%ld %s%s (%+" PRId64 " allocations): %s -> %s\n", shown,
+                        out, "  #%ld %s%s (%+" PRId64 " allocations): %s -> %s", shown,
                         x->delta > 0 ? "+" : "-",
                         rpt_fmt_bytes((double)(x->delta > 0 ? x->delta : -x->delta), a, sizeof(a)),
                         x->delta_count, rpt_fmt_bytes((double)x->row->value[0], b, sizeof(b)),
                         rpt_fmt_bytes((double)x->row->value[1], c, sizeof(c)));
-                else
+                    fprintf(out, " (peak %s)\n",
+                            rpt_fmt_bytes((double)rpt_row_peak(s, x->row), a, sizeof(a)));
+                } else {
                     fprintf(out, "  #%ld %+" PRId64 " open fds: %" PRIu64 " -> %" PRIu64 "\n",
                             shown, x->delta, x->row->value[0], x->row->value[1]);
+                }
                 text_frames(ctx, out, x->row);
             }
             if (json)

@@ -204,6 +204,8 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
         if (c == RPT_HEAP) {
             fprintf(out, "%" PRIu64 " (%s in %" PRIu64 ")", r->count[last],
                     rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
+            if (r->temp_count)
+                fprintf(out, "<br>%" PRIu64 " temporary", r->temp_count);
             for (int k2 = 0; s->has_reach && k2 < SNAP_REACH_CLASS_COUNT; k2++)
                 if (r->reach_blocks[k2])
                     fprintf(out, "<br>%s %s in %" PRIu64, snap_reach_class_name((uint32_t)k2),

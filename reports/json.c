@@ -129,6 +129,9 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
                 ",\"estimated\":%s",
                 rpt_row_peak(s, r), r->total_bytes, r->total_count,
                 r->flags & SNAP_HEAP_ESTIMATED ? "true" : "false");
+    if (c == RPT_HEAP && (r->flags & SNAP_HEAP_PEAK_TEMP))
+        fprintf(out, ",\"temporary_count\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64, r->temp_count,
+                r->temp_bytes);
     fprintf(out, ",\"first_snapshot\":%u,\"values\":", r->first_snap);
     json_u64_array(out, r->value, s->n_snaps);
     if (c != RPT_FDS) {

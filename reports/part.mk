@@ -44,3 +44,9 @@ $(REPORTS_TESTBIN)/leaky_service: tests/reports/leaky_service.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
 TEST_TARGETS += $(REPORTS_TESTBIN)/leaky_service
+
+# Peak and temporary allocations per stack, planted (test_report_peak_and_temporary_allocations.sh).
+$(REPORTS_TESTBIN)/peak_temp: tests/reports/peak_temp.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+TEST_TARGETS += $(REPORTS_TESTBIN)/peak_temp

@@ -5,7 +5,9 @@
  * alloc_objects, alloc_space, inuse_objects, inuse_space (the default),
  * values from the last snapshot; then fds (open fds by creating stack, a
  * count) and mmap_space (mapped bytes by creating stack), so
- * `-sample_index=fds` shows the fd leak sites. Each sample has one non-zero
+ * `-sample_index=fds` shows the fd leak sites; peak_space (the stack's
+ * highest live heap bytes, or mapped bytes) and temporary_objects
+ * (heaptrack's temporary allocations). Each sample has one non-zero
  * group and a class label (heap, fds, mmaps, resources). Locations carry
  * function + file:line, with
  * inlined frames as extra lines of one location (innermost first), so no
@@ -294,6 +296,8 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "inuse_space", "bytes");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "fds", "count");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "mmap_space", "bytes");
+    value_type(&p, PB_PROFILE_SAMPLE_TYPE, "peak_space", "bytes");
+    value_type(&p, PB_PROFILE_SAMPLE_TYPE, "temporary_objects", "count");
 
     for (uint32_t m = 1; m < rpt_module_count(); m++) {
         const struct rpt_module *mod = rpt_module_get(m);
@@ -330,6 +334,8 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
         varint(&packed, r->value[last]);
         varint(&packed, 0);
         varint(&packed, 0);
+        varint(&packed, rpt_row_peak(s, r));
+        varint(&packed, r->temp_count);
         field_bytes(&sample, 2, packed.p, packed.n);
         packed.n = 0;
         field_varint(&label, 1, class_key);
@@ -367,6 +373,8 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
                 varint(&packed, 0);
             varint(&packed, c == RPT_FDS ? r->value[last] : 0);
             varint(&packed, c == RPT_MMAPS ? r->value[last] : 0);
+            varint(&packed, c == RPT_MMAPS ? rpt_row_peak(s, r) : 0);
+            varint(&packed, 0);
             field_bytes(&sample, 2, packed.p, packed.n);
             packed.n = 0;
             field_varint(&label, 1, class_key);
@@ -395,9 +403,8 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
         varint(&packed, r->res->created);
         varint(&packed, 0);
         varint(&packed, r->value[last]);
-        varint(&packed, 0);
-        varint(&packed, 0);
-        varint(&packed, 0);
+        for (int v = 0; v < 5; v++)
+            varint(&packed, 0);
         field_bytes(&sample, 2, packed.p, packed.n);
         packed.n = 0;
         field_varint(&label, 1, class_key);

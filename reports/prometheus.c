@@ -87,7 +87,7 @@ static double finite_or_zero(double v)
     return isfinite(v) ? v : 0;
 }
 
-enum stack_value { SV_VALUE, SV_COUNT, SV_GROWTH, SV_TOTAL_BYTES, SV_LEAKING, SV_PEAK };
+enum stack_value { SV_VALUE, SV_COUNT, SV_GROWTH, SV_TOTAL_BYTES, SV_LEAKING, SV_PEAK, SV_TEMP };
 
 static void per_stack(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const char *name,
                       const char *type, const char *help, enum stack_value what)
@@ -120,6 +120,9 @@ static void per_stack(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const ch
             break;
         case SV_LEAKING:
             fprintf(out, "} %d\n", rpt_row_is_leak(s, c, r) ? 1 : 0);
+            break;
+        case SV_TEMP:
+            fprintf(out, "} %" PRIu64 "\n", r->temp_count);
             break;
         }
     }
@@ -229,8 +232,13 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
     per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_live_allocations", "gauge",
               "Outstanding heap allocations by allocation stack (top stacks).", SV_COUNT);
     per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_peak_bytes", "gauge",
-              "Highest live heap bytes of the stack over the series' snapshots (top stacks).",
+              "Highest live heap bytes of the stack (measured at each allocation under the shim, "
+              "else over the series' snapshots; top stacks).",
               SV_PEAK);
+    per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_temporary_allocations_total", "counter",
+              "Blocks of the stack freed by the allocating thread before its next allocation "
+              "(heaptrack's temporary allocations; 0 under attach; top stacks).",
+              SV_TEMP);
     per_stack(ctx, out, RPT_HEAP, "leakaudit_stack_heap_allocated_bytes_total", "counter",
               "Heap bytes allocated by the stack since the capture began (top stacks).",
               SV_TOTAL_BYTES);

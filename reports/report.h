@@ -99,6 +99,8 @@ struct rpt_row {
     uint64_t *value;                   /* [n_snaps] live bytes (heap, mmaps) or count (fds) */
     uint64_t *count;                   /* [n_snaps] live count */
     uint64_t total_bytes, total_count; /* since tracking began (heap) */
+    uint64_t peak_bytes;               /* heap: highest live bytes the capture saw (0: unknown) */
+    uint64_t temp_count, temp_bytes;   /* heap: temporary allocations (SNAP_HEAP_PEAK_TEMP) */
     uint32_t first_snap;               /* index of the first snapshot it appears in */
     uint32_t flags;                    /* SNAP_HEAP_ESTIMATED ... */
     int unattributed;                  /* no creating stack (pre-existing / not seen) */
@@ -318,11 +320,12 @@ const char *rpt_class_name(enum rpt_class c);
  * scan, or a leak verdict -- unless the newest scan found every block of the
  * row still reachable (a growing but reachable cache is not called a leak). */
 int rpt_row_is_leak(const struct rpt_series *s, enum rpt_class c, const struct rpt_row *r);
-/* The highest value of a row over the series' snapshots: the peak live
- * bytes (or open fds) as far as the snapshots saw it. */
+/* The highest value of a row: the peak live bytes the capture measured
+ * between snapshots (heap rows under the shim), else as far as the
+ * snapshots saw it (or open fds). */
 static inline uint64_t rpt_row_peak(const struct rpt_series *s, const struct rpt_row *r)
 {
-    uint64_t peak = 0;
+    uint64_t peak = r->peak_bytes;
     for (size_t i = 0; i < s->n_snaps; i++)
         peak = r->value[i] > peak ? r->value[i] : peak;
     return peak;

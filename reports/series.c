@@ -428,6 +428,14 @@ static int merge_snapshot(struct merge *m)
             r->total_bytes = e->total_bytes;
         if (e->total_count > r->total_count)
             r->total_count = e->total_count;
+        if (e->flags & SNAP_HEAP_PEAK_TEMP) {
+            if (e->peak_bytes > r->peak_bytes)
+                r->peak_bytes = e->peak_bytes;
+            if (e->temp_count > r->temp_count) {
+                r->temp_count = e->temp_count;
+                r->temp_bytes = e->temp_bytes;
+            }
+        }
         r->flags |= e->flags;
         si->live_bytes += e->live_bytes;
         si->live_count += e->live_count;

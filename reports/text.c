@@ -262,8 +262,11 @@ static void print_heap(struct rpt_ctx *ctx, FILE *out)
                     r->count[last] == 1 ? "" : "s",
                     r->flags & SNAP_HEAP_ESTIMATED ? " (est.)" : "");
             fprintf(out, "; peak %s", rpt_fmt_bytes((double)rpt_row_peak(s, r), b, sizeof(b)));
-            fprintf(out, "; total allocated %s in %" PRIu64 "\n",
+            fprintf(out, "; total allocated %s in %" PRIu64,
                     rpt_fmt_bytes((double)r->total_bytes, b, sizeof(b)), r->total_count);
+            if (r->temp_count)
+                fprintf(out, "; %" PRIu64 " temporary", r->temp_count);
+            fputc('\n', out);
             if (s->has_reach)
                 print_reach_line(out, r);
             print_trend_line(out, s, r, 1);
