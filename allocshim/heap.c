@@ -323,10 +323,11 @@ static double sample_weight(size_t size)
 
 void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind)
 {
-    shim_heap_on_alloc_weighted(p, size, stack_id, kind, shim_cfg.mode == SNAP_MODE_SAMPLED);
+    shim_heap_on_alloc_weighted(p, size, stack_id, kind, shim_cfg.mode == SNAP_MODE_SAMPLED, 0);
 }
 
-void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled)
+void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled,
+                                 uint32_t flags)
 {
     struct shim_node *n = node_get();
     if (SHIM_UNLIKELY(!n)) {
@@ -351,7 +352,7 @@ void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int ki
     n->stack_id = stack_id;
     n->kind = (uint32_t)kind;
     n->free_stack = 0;
-    n->flags = 0;
+    n->flags = flags;
     insert(n);
     struct stack_counters *c = &counters[stack_id];
     uint64_t total = __atomic_add_fetch(&c->total_bytes, bytes, __ATOMIC_RELAXED);

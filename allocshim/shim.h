@@ -187,8 +187,11 @@ uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp
 void shim_heap_init(void);
 void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind);
 /* sampled = 0 records the block at its exact size even in sampled mode
- * (guard-page blocks: every one of them is known, none is an estimate). */
-void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled);
+ * (guard-page blocks: every one of them is known, none is an estimate).
+ * flags (SHIM_BLOCK_*) are set before the record becomes visible: a
+ * concurrent scan never sees a guard-page block without SHIM_BLOCK_PAGE. */
+void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled,
+                                 uint32_t flags);
 /* Removes p from the table; returns 1 if it was tracked. */
 int shim_heap_on_free(void *p);
 /* realloc support: detach p's record (0 if untracked), then either commit
