@@ -43,3 +43,16 @@ $(TESTBIN)/tracer/target_unwind: tests/tracer/target_unwind.c $(TESTBIN)/tracer/
 		-L$(TESTBIN)/tracer -ltarget_unwind_lib -Wl,-rpath,'$$ORIGIN' -lstdc++ -ldl
 TEST_TARGETS += $(TESTBIN)/tracer/libtarget_unwind_lib.so $(TESTBIN)/tracer/libtarget_unwind_dl.so \
 	$(TESTBIN)/tracer/target_unwind
+# Injection (tracer/inject.c): its driver, a library to inject and a busy
+# multi-threaded target.
+$(TESTBIN)/tracer/inject_lib: tests/tracer/inject_lib.c tracer/inject.c tracer/inject.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_TOOL) -Itracer -o $@ tests/tracer/inject_lib.c tracer/inject.c $(LDFLAGS_TOOL)
+$(TESTBIN)/tracer/libinject_probe.so: tests/tracer/inject_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -fPIC -shared -o $@ $<
+$(TESTBIN)/tracer/inject_target: tests/tracer/inject_target.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -pthread -o $@ $<
+TEST_TARGETS += $(TESTBIN)/tracer/inject_lib $(TESTBIN)/tracer/libinject_probe.so \
+	$(TESTBIN)/tracer/inject_target

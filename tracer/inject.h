@@ -1,0 +1,37 @@
+/*
+ * Loading a shared library into a running process without gdb: the
+ * building block of `leakaudit attach --inject` (docs/inject.md).
+ *
+ * One thread of the target is stopped with ptrace (PTRACE_SEIZE +
+ * PTRACE_INTERRUPT) at a point where it holds no allocator or loader lock,
+ * made to call the target's own `dlopen` (exported by libc.so.6 since glibc
+ * 2.34), and put back exactly as it was (general, floating-point and vector
+ * registers). The other threads keep running. Refuses, with the reason,
+ * a target under a seccomp filter, one whose libc has no dlopen, and one
+ * ptrace may not attach to.
+ */
+#ifndef LEAKAUDIT_TRACER_INJECT_H
+#define LEAKAUDIT_TRACER_INJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct trc_inject_result {
+    uint64_t handle; /* what dlopen returned in the target (never 0 on success) */
+    pid_t tid;       /* the thread that made the call */
+    int tries;       /* stops it took to find a thread at a safe point */
+    int already;     /* the library was mapped before the call (a second attach) */
+};
+
+/* Makes PID dlopen(LIB, RTLD_NOW) (LIB: an absolute path as the target sees
+ * it). Returns 0, or -1 with a one-line reason in err (the target is left
+ * running as it was in either case). */
+int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res, char *err,
+                       size_t errlen);
+
+/* The address of symbol NAME in the target's libc.so.6, from its dynamic
+ * symbol table and /proc/PID/maps; 0 when absent. */
+uint64_t trc_inject_libc_symbol(pid_t pid, const char *name, char *err, size_t errlen);
+
+#endif
