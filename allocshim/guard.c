@@ -1016,7 +1016,8 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
         fp = ((const uintptr_t *)fp)[0];
     }
 #elif defined(__aarch64__)
-    depth = shim_capture_at(frames, uc->uc_mcontext.pc, uc->uc_mcontext.sp, uc->uc_mcontext.regs[29]);
+    depth =
+        shim_capture_at(frames, uc->uc_mcontext.pc, uc->uc_mcontext.sp, uc->uc_mcontext.regs[29]);
     goto have_stack;
 #else
     frames[depth++] = a;
@@ -1420,14 +1421,14 @@ static uint64_t segv_handler_replaced(void)
     return !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv);
 }
 
-void shim_guard_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+void shim_guard_loss_counters(shim_loss_cb cb, void *arg)
 {
     shim_spin_lock(&event_lock);
     uint64_t dropped = events_dropped;
     shim_spin_unlock(&event_lock);
-    cb("corruption_events_dropped", dropped, arg);
-    cb("guard_page_slots_full", __atomic_load_n(&page_slots_full, __ATOMIC_RELAXED), arg);
-    cb("guard_segv_handler_replaced", segv_handler_replaced(), arg);
+    cb(SNAP_LOSS_CORRUPTION_EVENTS_DROPPED, dropped, arg);
+    cb(SNAP_LOSS_GUARD_PAGE_SLOTS_FULL, __atomic_load_n(&page_slots_full, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_GUARD_SEGV_HANDLER_REPLACED, segv_handler_replaced(), arg);
 }
 
 void shim_guard_snapshot(struct snap_writer *w)

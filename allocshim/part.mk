@@ -4,7 +4,7 @@
 SHIM_SRCS := $(filter-out allocshim/run_cmd.c,$(wildcard allocshim/*.c))
 # common/ sources of the snapshot writer's own: safe file creation, retention.
 SHIM_SRCS += common/safefile.c common/retention.c
-SHIM_COMMON := common/snapshot_write.c common/snapshot_names.c common/modmap.c \
+SHIM_COMMON := common/snapshot_write.c common/snapshot_names.c common/losses.c common/procfs.c common/series_name.c common/allocators.c common/modmap.c \
                common/fdscan.c common/stacktable.c common/util.c \
                common/resspec.c common/reachmark.c common/unwind_table.c common/unwind_elf.c
 SHIM_OBJS := $(patsubst %.c,$(OBJ)/shim/%.o,$(SHIM_SRCS) $(SHIM_COMMON))

@@ -1045,12 +1045,12 @@ void shim_res_write_events(struct snap_writer *w)
 
 /* Only what means lost data is a loss counter: a full table, a dropped
  * event, a module patched late (calls before the patch were not seen). */
-void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+void shim_res_loss_counters(shim_loss_cb cb, void *arg)
 {
     if (!res_enabled)
         return;
-    cb("resource_objects_full", c_objects_full, arg);
-    cb("resource_rows_full", c_stats_full, arg);
-    cb("resource_events_dropped", c_events_dropped, arg);
-    cb("resource_dlopen_patched_late", c_not_patched_dlopen, arg);
+    cb(SNAP_LOSS_RESOURCE_OBJECTS_FULL, c_objects_full, arg);
+    cb(SNAP_LOSS_RESOURCE_ROWS_FULL, c_stats_full, arg);
+    cb(SNAP_LOSS_RESOURCE_EVENTS_DROPPED, c_events_dropped, arg);
+    cb(SNAP_LOSS_RESOURCE_DLOPEN_PATCHED_LATE, c_not_patched_dlopen, arg);
 }

@@ -34,6 +34,9 @@
 #include "snapshot.h"
 #include "util.h"
 
+/* How a module hands its loss counters to the snapshot: by id (losses.h). */
+typedef void (*shim_loss_cb)(enum snap_loss_id id, uint64_t value, void *arg);
+
 #define SHIM_EXPORT      __attribute__((visibility("default")))
 #define SHIM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -176,7 +179,7 @@ long shim_arena_ranges(const struct shim_range **out); /* -1: some not recorded 
 uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
 void shim_unwind_init(void);
-void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_unwind_loss_counters(shim_loss_cb cb, void *arg);
 void shim_unwind_fork_child(void);
 /* From a signal context: frames[0] = pc + 1, then the callers (unwind tables). */
 uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp);
@@ -250,7 +253,7 @@ size_t shim_guard_usable_size(const void *p);
 void shim_guard_scan(void);
 void shim_guard_refresh_modules(void);
 void shim_guard_snapshot(struct snap_writer *w);
-void shim_guard_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_guard_loss_counters(shim_loss_cb cb, void *arg);
 void shim_guard_fork_prepare(void);
 void shim_guard_fork_release(void); /* in the parent and in the child */
 uint64_t shim_guard_scan_interval_ms(void);
@@ -284,7 +287,7 @@ void shim_heap_layout_release(void);
 struct stk_table *shim_stacks(void);
 /* Iteration for snapshots. */
 void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg);
-void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_heap_loss_counters(shim_loss_cb cb, void *arg);
 
 /* fd_hooks.c */
 void shim_fd_init(void);
@@ -294,12 +297,12 @@ uint32_t shim_fd_origin(int fd);
 /* Reconciles with /proc/self/fd and emits one record per open fd. */
 /* skip_fd, skip_fd2: the snapshot writer's own file and directory */
 void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2);
-void shim_fd_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_fd_loss_counters(shim_loss_cb cb, void *arg);
 
 /* mmap_hooks.c */
 void shim_mmap_init(void);
 void shim_mmap_snapshot(struct snap_writer *w);
-void shim_mmap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_mmap_loss_counters(shim_loss_cb cb, void *arg);
 void shim_mmap_fork_prepare(void);
 void shim_mmap_fork_parent(void);
 void shim_mmap_fork_child(void);
@@ -317,7 +320,7 @@ extern uint64_t shim_exit_sp;
 void shim_res_init(void);                          /* constructor: parse specs, patch GOTs */
 void shim_res_snapshot(struct snap_writer *w);     /* records of SNAP_SEC_RESOURCES */
 void shim_res_write_events(struct snap_writer *w); /* records of SNAP_SEC_CORRUPTION */
-void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_res_loss_counters(shim_loss_cb cb, void *arg);
 void shim_res_after_fork_child(void);
 
 /* termsig.c: handlers for SIGINT/SIGTERM/SIGHUP when they are at SIG_DFL */

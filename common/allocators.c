@@ -1,8 +1,9 @@
 /*
  * Allocator library and shim lookup shared by `leakaudit run` and
- * `leakaudit soak` (see allocators.h). Library directories are searched
- * starting with the one libc itself was loaded from, so a multiarch system
- * picks the library built for the same architecture.
+ * `leakaudit soak`, and naming the allocator a library path belongs to
+ * (the shim's and the tracer's snapshot headers; see allocators.h). Library directories are
+ * searched starting with the one libc itself was loaded from, so a multiarch system picks the
+ * library built for the same architecture.
  */
 #include "allocators.h"
 #include "util.h"
@@ -27,6 +28,18 @@ const struct alloc_info *alloc_lookup(const char *name)
     for (size_t i = 0; i < sizeof(allocators) / sizeof(allocators[0]); i++)
         if (!strcmp(allocators[i].name, name))
             return &allocators[i];
+    return NULL;
+}
+
+const char *alloc_name_from_path(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < sizeof(allocators) / sizeof(allocators[0]); i++)
+        if (allocators[i].files[0] && strstr(base, allocators[i].name))
+            return allocators[i].name;
+    if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5))
+        return "glibc";
     return NULL;
 }
 

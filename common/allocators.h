@@ -22,6 +22,11 @@ struct alloc_info {
 /* The allocator called name, or NULL when leakaudit does not know it. */
 const struct alloc_info *alloc_lookup(const char *name);
 
+/* The allocator a shared library's path belongs to ("jemalloc" for
+ * /usr/lib/x86_64-linux-gnu/libjemalloc.so.2, "glibc" for libc.so.6), or NULL
+ * for any other file. Allocation-free: the shim and the tracer both use it. */
+const char *alloc_name_from_path(const char *path);
+
 /* "glibc, jemalloc, tcmalloc or mimalloc", for error messages. */
 const char *alloc_known_names(void);
 

@@ -12,6 +12,8 @@
 #ifndef LEAKAUDIT_SNAPSHOT_H
 #define LEAKAUDIT_SNAPSHOT_H
 
+#include "losses.h" /* the loss-counter names (snap_loss_name, snap_loss_note) */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -367,6 +369,8 @@ int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e);
 int snap_write_fd(struct snap_writer *w, const struct snap_fd_entry *e);
 int snap_write_mmap(struct snap_writer *w, const struct snap_mmap_entry *e);
 int snap_write_corruption(struct snap_writer *w, const struct snap_corruption *c);
+/* `name`: a counter's name from losses.h (snap_loss_name); free-form in the
+ * format, so fixtures may write names of their own. */
 int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value);
 /* Inside SNAP_SEC_REACHABILITY: the info record first, then the entries. */
 int snap_write_reach_info(struct snap_writer *w, const struct snap_reach_info *i);
@@ -381,9 +385,6 @@ void snap_writer_abort(struct snap_writer *w);
 
 /* ---- helpers shared by the capture side ---- */
 
-/* For a loss counter that is information rather than lost data (shown as a
- * note, left out of drop totals), what it means; NULL for lost data. */
-const char *snap_loss_note(const char *name);
 const char *snap_fd_kind_name(uint32_t kind);
 const char *snap_fd_origin_name(uint32_t origin);
 const char *snap_mmap_kind_name(uint32_t kind);

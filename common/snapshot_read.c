@@ -6,6 +6,7 @@
  * reported as one line naming the file, the section and the byte offset.
  */
 #include "snapshot.h"
+#include "series_name.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -349,6 +350,10 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         e->value = get_u64(c);
         if (c->failed)
             return -EINVAL;
+        /* one name per counter, whatever the writer's version called it */
+        const char *canonical = snap_loss_canonical(e->name);
+        if (canonical != e->name)
+            util_strlcpy(e->name, canonical, sizeof(e->name));
         s->n_losses++;
         return 0;
     }
@@ -651,17 +656,10 @@ uint64_t snapshot_loss(const struct snapshot *s, const char *name)
  * then by SEQ as a number: by series, then by time, at any length. */
 static size_t seq_start(const char *path, size_t *digits)
 {
-    size_t len = strlen(path);
-    *digits = 0;
-    if (len < 7 || strcmp(path + len - 5, ".snap"))
-        return len;
-    size_t end = len - 5, i = end;
-    while (i > 0 && isdigit((unsigned char)path[i - 1]))
-        i--;
-    if (i == end || i == 0 || path[i - 1] != '.')
-        return len;
-    *digits = end - i;
-    return i;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t series = snap_file_name_split(base, digits);
+    return (size_t)(base - path) + series + (*digits ? 1 : 0);
 }
 
 static int cmp_path(const void *a, const void *b)
@@ -695,7 +693,7 @@ int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen)
     struct dirent *de;
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
-        if (l < 6 || strcmp(de->d_name + l - 5, ".snap"))
+        if (!snap_file_name_has_suffix(de->d_name))
             continue;
         if (grow((void **)&list, &cap, n, sizeof(*list)) < 0)
             break;

@@ -12,6 +12,7 @@
  * The verdict algorithm is documented in docs/report.md ("Verdicts").
  */
 #include "report.h"
+#include "series_name.h"
 
 #include <errno.h>
 #include <math.h>
@@ -669,7 +670,7 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         }
     }
     free(m.heap_rows);
-    add_report_loss(s, "report_stack_id_not_in_table", m.missing_stacks);
+    add_report_loss(s, snap_loss_name(SNAP_LOSS_REPORT_STACK_ID_NOT_IN_TABLE), m.missing_stacks);
     s->reach_final =
         s->has_reach && s->reach_snap == (uint32_t)n - 1 &&
         (s->reach_trigger == SNAP_TRIGGER_EXIT || s->reach_trigger == SNAP_TRIGGER_DETACH);
@@ -690,15 +691,8 @@ static char *series_of_path(const char *path)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    if (len > 5 && !strcmp(base + len - 5, ".snap"))
-        len -= 5;
-    size_t d = len;
-    while (d > 0 && base[d - 1] >= '0' && base[d - 1] <= '9')
-        d--;
-    if (d < len && d > 1 && base[d - 1] == '.')
-        len = d - 1;
-    return strndup(base, len);
+    size_t digits;
+    return strndup(base, snap_file_name_split(base, &digits));
 }
 
 static int add_to_group(struct group **groups, int *n_groups, const char *path)
@@ -752,8 +746,7 @@ int rpt_series_load(char **inputs, int n_inputs, const struct rpt_options *opt,
     int n_groups = 0, rc = 0;
     *out = NULL;
     for (int i = 0; i < n_inputs && rc == 0; i++) {
-        size_t l = strlen(inputs[i]);
-        int is_file = l > 5 && !strcmp(inputs[i] + l - 5, ".snap");
+        int is_file = snap_file_name_has_suffix(inputs[i]);
         char **paths = NULL;
         int n = 1;
         if (!is_file) {

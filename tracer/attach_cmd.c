@@ -9,6 +9,7 @@
 #include "cli/opts.h"
 #include "reports/report.h"
 #include "tracer.h"
+#include "procfs.h"
 #include "resspec.h"
 #include "retention.h"
 #include "safefile.h"
@@ -379,25 +380,10 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
 /* Field 22 of /proc/PID/stat: tells a pid reused by another process apart. */
 static unsigned long long start_time_of(int pid)
 {
-    char p[64], buf[1024];
-    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *s = strrchr(buf, ')');
-    unsigned long long t = 0;
-    char state = 0;
-    if (s && sscanf(s + 1, " %c", &state) == 1 && (state == 'Z' || state == 'X'))
-        return 0; /* exited, not yet reaped: gone for us */
-    if (!s || sscanf(s + 1,
-                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                     "%*d %*d %*d %llu",
-                     &t) != 1)
-        return 0;
-    return t;
+    struct procfs_stat st;
+    if (procfs_read_stat(pid, &st) < 0 || procfs_stat_gone(&st))
+        return 0; /* gone, or exited and not yet reaped: gone for us */
+    return st.starttime;
 }
 
 static int has_capabilities(void)

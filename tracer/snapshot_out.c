@@ -1,7 +1,7 @@
 /*
  * Writing the tracer's snapshots with the common writer: one series per
  * attach, named <exe basename>.<pid>.<attach time in ms, hex> like the
- * shim's, files DIR/<series>.<seq, 6 digits>.snap. The header says
+ * shim's, files DIR/<series>.<seq, 6 digits>.snap (common/series_name.h). The header says
  * source=tracer and start_time = the attach time (the tracer only sees what
  * happened after it). The module map is re-read at every snapshot and the
  * last good one is kept, so the snapshot written after the target exited
@@ -9,8 +9,10 @@
  */
 #include "tracer.h"
 #include "modmap.h"
+#include "procfs.h"
 #include "retention.h"
 #include "safefile.h"
+#include "series_name.h"
 #include "util.h"
 
 #include <errno.h>
@@ -18,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define EXE_BASENAME_MAX 32
 
 struct saved_module {
     struct snap_module m;
@@ -47,25 +47,11 @@ static void retire_snapshot(uint32_t seq, void *arg)
 {
     const struct trc_writer *w = arg;
     char path[PATH_MAX + SNAP_MAX_NAME + 32];
-    snprintf(path, sizeof(path), "%s/%s.%06u.snap", w->opts->out_dir, w->series, seq);
+    size_t len = (size_t)snprintf(path, sizeof(path), "%s/", w->opts->out_dir);
+    if (len >= sizeof(path))
+        return;
+    snap_file_name(path + len, sizeof(path) - len, w->series, seq);
     unlink(path);
-}
-
-static int read_ppid(int pid)
-{
-    char p[64], buf[512];
-    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *close_paren = strrchr(buf, ')'); /* comm may contain anything */
-    int ppid = 0;
-    if (close_paren)
-        sscanf(close_paren + 1, " %*c %d", &ppid);
-    return ppid;
 }
 
 int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char *allocator,
@@ -78,18 +64,11 @@ int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char
     w->attach_ns = attach_realtime_ns;
     w->retain.e = w->retained;
     w->retain.cap = RETAIN_DEFAULT_TABLE_CAP;
-    w->ppid = read_ppid(o->pid);
+    struct procfs_stat st;
+    w->ppid = procfs_read_stat(o->pid, &st) == 0 ? st.ppid : 0;
     util_strlcpy(w->allocator, allocator ? allocator : "unknown", sizeof(w->allocator));
     util_read_exe(o->pid, w->exe, sizeof(w->exe));
-    const char *base = strrchr(w->exe, '/');
-    base = base ? base + 1 : w->exe;
-    char name[EXE_BASENAME_MAX + 1];
-    size_t len = 0;
-    for (; base[len] && len < EXE_BASENAME_MAX; len++)
-        name[len] = (base[len] == '.' || base[len] == '/') ? '_' : base[len];
-    name[len] = '\0';
-    snprintf(w->series, sizeof(w->series), "%s.%d.%llx", len ? name : "_", o->pid,
-             (unsigned long long)(attach_realtime_ns / 1000000));
+    snap_series_name(w->series, sizeof(w->series), w->exe, o->pid, attach_realtime_ns);
     *out = w;
     return 0;
 }
@@ -150,7 +129,7 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
 {
     refresh_modules(w);
     char name[SNAP_MAX_NAME + 32];
-    snprintf(name, sizeof(name), "%s.%06u.snap", w->series, w->seq);
+    snap_file_name(name, sizeof(name), w->series, w->seq);
     struct snap_writer *sw = &w->w;
     uint64_t time_ns = util_realtime_ns();
     int rc = snap_writer_open_flags(sw, w->opts->out_dir, name,
@@ -244,10 +223,10 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
 
     snap_begin_section(sw, SNAP_SEC_LOSSES);
     for (size_t i = 0; i < v->n_losses; i++)
-        snap_write_loss(sw, v->losses[i].name, v->losses[i].value);
+        snap_write_loss(sw, snap_loss_name(v->losses[i].id), v->losses[i].value);
     for (size_t i = 0; i < v->n_res_losses; i++)
-        snap_write_loss(sw, v->res_losses[i].name, v->res_losses[i].value);
-    snap_write_loss(sw, "snapshots_retired", w->retain.removed);
+        snap_write_loss(sw, snap_loss_name(v->res_losses[i].id), v->res_losses[i].value);
+    snap_write_loss(sw, snap_loss_name(SNAP_LOSS_SNAPSHOTS_RETIRED), w->retain.removed);
     snap_end_section(sw);
 
     rc = snap_writer_commit(sw);
