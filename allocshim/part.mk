@@ -1,10 +1,10 @@
-# allocshim/: libleakaudit.so (the LD_PRELOAD shim) and `leakaudit run`.
+# allocshim/: libleakaudit.so (the LD_PRELOAD shim); `leakaudit run` is cli/run_cmd.c.
 # The shim is never built with sanitizers (it is injected into arbitrary
 # programs) and compiles the common/ sources it needs itself, with -fPIC.
-SHIM_SRCS := $(filter-out allocshim/run_cmd.c,$(wildcard allocshim/*.c))
+SHIM_SRCS := $(wildcard allocshim/*.c)
 # common/ sources of the snapshot writer's own: safe file creation, retention.
 SHIM_SRCS += common/safefile.c common/retention.c
-SHIM_COMMON := common/snapshot_write.c common/snapshot_names.c common/losses.c common/procfs.c common/series_name.c common/allocators.c common/modmap.c \
+SHIM_COMMON := common/audit_options.c common/snapshot_write.c common/snapshot_names.c common/losses.c common/procfs.c common/series_name.c common/allocators.c common/modmap.c \
                common/fdscan.c common/stacktable.c common/util.c \
                common/resspec.c common/reachmark.c common/unwind_table.c common/unwind_elf.c
 SHIM_OBJS := $(patsubst %.c,$(OBJ)/shim/%.o,$(SHIM_SRCS) $(SHIM_COMMON))
@@ -24,7 +24,6 @@ $(SHIM): $(SHIM_OBJS) allocshim/exports.map
 	    -Wl,-z,nodelete -Wl,-z,now -ldl -lpthread -lm
 
 ALL_TARGETS += $(SHIM)
-LEAKAUDIT_OBJS += $(OBJ)/allocshim/run_cmd.o
 
 # Test programs for the shim (not tests themselves: names do not start with test_).
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \

@@ -3,7 +3,7 @@
  * exported from the library: only the interposed libc/C++ symbols are (see
  * exports.map). The pieces:
  *
- *   config.c        LEAKAUDIT_* environment -> struct shim_config
+ *   config.c        LEAKAUDIT_* environment -> shim_cfg (common/audit_options.c's table)
  *   init.c          bootstrap, symbol resolution, constructor, fork, exit
  *   arena.c         the shim's own memory (mmap), never the audited allocator
  *   unwind.c        stack capture: unwind tables from CFI (default), frame pointers, libunwind
@@ -31,6 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "audit_options.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -42,56 +43,20 @@ typedef void (*shim_loss_cb)(enum snap_loss_id id, uint64_t value, void *arg);
 #define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SHIM_TLS         __thread __attribute__((tls_model("initial-exec")))
 
-/* Defaults and limits (docs/options.md). */
-#define SHIM_DEFAULT_DEPTH         32
-#define SHIM_DEFAULT_INTERVAL_MS   10000
-#define SHIM_DEFAULT_SAMPLE_PERIOD (512 * 1024)
-#define SHIM_DEFAULT_MAX_STACKS    (256 * 1024)
-#define SHIM_DEFAULT_TABLE_BITS    22
-#define SHIM_MAX_FDS               (1 << 20)
-#define SHIM_MAX_REGIONS           65536
+/* Limits (docs/options.md); the settings' defaults are in common/audit_options.c. */
+#define SHIM_MAX_FDS     (1 << 20)
+#define SHIM_MAX_REGIONS 65536
 
-#define SHIM_GUARD_CANARY 0x1
-#define SHIM_GUARD_PAGES  0x2
+#define SHIM_GUARD_CANARY AUDIT_GUARD_CANARY
+#define SHIM_GUARD_PAGES  AUDIT_GUARD_PAGES
 /* LEAKAUDIT_GUARD_POISON: bytes poisoned at each end of a freed canary block */
-#define SHIM_GUARD_POISON_DEFAULT 256
-#define SHIM_GUARD_POISON_ALL     (UINT64_MAX / 4) /* "all": whole blocks (2x cannot overflow) */
+#define SHIM_GUARD_POISON_DEFAULT AUDIT_GUARD_POISON_DEFAULT
 
 enum shim_alloc_kind {
     SHIM_KIND_MALLOC = 0,
     SHIM_KIND_NEW = 1,
     SHIM_KIND_NEW_ARRAY = 2,
     SHIM_KIND_ALIGNED = 3,
-};
-
-struct shim_config {
-    int mode;   /* SNAP_MODE_FULL / SNAP_MODE_SAMPLED */
-    int unwind; /* SNAP_UNWIND_DWARF (default) / _FP / _LIBUNWIND */
-    int depth;
-    int signal; /* 0 = none */
-    int track_heap, track_fds, track_mmap;
-    int quiet;
-    int reachability;      /* LEAKAUDIT_REACHABILITY: scan at exit / on the snapshot signal */
-    int thread_always;     /* LEAKAUDIT_THREAD=always: snapshot thread from the start */
-    int guard;             /* SHIM_GUARD_* bits, 0 = off */
-    int guard_abort;       /* policy: 1 abort (default), 0 log and continue */
-    uint32_t guard_sample; /* 1 in N allocations get a guard page */
-    uint64_t guard_min_size, guard_max_size; /* only blocks of this size range get one */
-    int guard_align;                         /* guard-page blocks: 1 right edge, -1 left, 0 mixed */
-    uint64_t quarantine_bytes;
-    uint64_t guard_poison; /* freed canary blocks: bytes poisoned at each end */
-    uint64_t guard_scan_ms;
-    int table_bits;
-    uint32_t max_stacks;
-    uint64_t interval_ms;
-    uint64_t sample_period;
-    char out_dir[SNAP_MAX_PATH];
-    char allocator[SNAP_MAX_NAME];
-    int allow_shared_dir; /* LEAKAUDIT_ALLOW_SHARED_DIR: out_dir need not be private */
-    uint64_t max_disk;    /* LEAKAUDIT_MAX_DISK: bytes per series, 0 = unbounded */
-    uint64_t keep_for_s;  /* LEAKAUDIT_KEEP_FOR: 0 = forever */
-    int thin;             /* LEAKAUDIT_THIN: thinning schedule for old snapshots */
-    int off;              /* a setuid/setgid program root did not allow: pass everything through */
 };
 
 /* Root creates this file to let the shim audit setuid/setgid programs. */
@@ -117,7 +82,7 @@ struct shim_tls {
     int in_exit_registration;    /* exit_hooks.c: inside __cxa_atexit / atexit / on_exit */
 };
 
-extern struct shim_config shim_cfg;
+extern struct audit_config shim_cfg; /* common/audit_options.h */
 extern SHIM_TLS struct shim_tls shim_tls;
 /* The calling thread's pseudo-random sequence (xorshift64*, seeded from its
  * TLS address and tid): sampling distances, guard-page edges. */

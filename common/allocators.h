@@ -38,4 +38,10 @@ int alloc_find_library(const struct alloc_info *a, char *out, size_t cap);
  * binary (resolved to an absolute path). Returns 0 or -errno. */
 int alloc_find_shim(char *out, size_t cap);
 
+/* The LD_PRELOAD value that runs a program under the shim: the shim, then
+ * the allocator's library (NULL or "": glibc, nothing to add), then what was
+ * preloaded already (old, NULL or "": nothing). 0, or -ENAMETOOLONG. */
+int alloc_compose_preload(char *out, size_t cap, const char *shim, const char *allocator_lib,
+                          const char *old);
+
 #endif

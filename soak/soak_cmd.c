@@ -8,6 +8,7 @@
  */
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "audit_options.h"
 #include "soak.h"
 #include "safefile.h"
 #include "util.h"
@@ -397,16 +398,15 @@ int cmd_soak(int argc, char **argv)
         return CLI_EXIT_USAGE;
     char libs[MAX_ALLOCATORS][PATH_MAX];
     int missing = 0;
-    const char *dir_override = getenv("LEAKAUDIT_ALLOCATOR_DIR");
+    const char *dir_override = getenv(audit_env(AUDIT_ALLOCATOR_DIR));
     for (int i = 0; i < n_allocs; i++) {
         if (alloc_find_library(allocs[i], libs[i], sizeof(libs[i])) == 0)
             continue;
         missing++;
         if (dir_override && *dir_override)
-            fprintf(stderr,
-                    "leakaudit soak: allocator %s is not installed: %s not found in "
-                    "LEAKAUDIT_ALLOCATOR_DIR=%s\n",
-                    allocs[i]->name, allocs[i]->files[0], dir_override);
+            fprintf(
+                stderr, "leakaudit soak: allocator %s is not installed: %s not found in %s=%s\n",
+                allocs[i]->name, allocs[i]->files[0], audit_env(AUDIT_ALLOCATOR_DIR), dir_override);
         else
             fprintf(stderr,
                     "leakaudit soak: allocator %s is not installed: %s not found in the "
@@ -417,8 +417,10 @@ int cmd_soak(int argc, char **argv)
     if (missing)
         return CLI_EXIT_ERROR;
     if (with && alloc_find_shim(cfg.shim, sizeof(cfg.shim)) < 0) {
-        fprintf(stderr, "leakaudit soak: libleakaudit.so not found next to this binary (build "
-                        "it with make, or set LEAKAUDIT_SHIM)\n");
+        fprintf(stderr,
+                "leakaudit soak: libleakaudit.so not found next to this binary (build "
+                "it with make, or set %s)\n",
+                audit_env(AUDIT_SHIM));
         return CLI_EXIT_ERROR;
     }
     if (!command_exists(cfg.cmd[0])) {
