@@ -3,9 +3,8 @@
  * preloaded (and, with --allocator, the chosen allocator library after it),
  * translating options into the LEAKAUDIT_* variables the shim reads (both
  * from the one option table, common/audit_options.c, which also gives
- * --help its lines), then
- * prints a short summary of the final snapshot: outstanding heap by stack,
- * open fds by kind and origin, and every non-zero loss counter.
+ * --help its lines), then prints the text report of the final snapshot
+ * (reports/summary.c) under the lines saying what it is the state of.
  */
 #include "cli/cli.h"
 #include "cli/opts.h"
@@ -146,7 +145,9 @@ static void print_usage(FILE *out)
     fputs(usage_tail, out);
 }
 
-/* Prints the summary of the snapshot at path; returns 1 when it is the
+/* Prints the summary of the snapshot at path: when it was taken, the heap
+ * outstanding and valgrind's leak classes, then the report library's text
+ * report of it. Returns 1 when it is the
  * program's exit snapshot, 0 when it is an earlier one (it is then labelled
  * with its age, never as the state at exit), -1 when it cannot be read. */
 static int print_summary(const char *path, int top, uint64_t exit_ns)
@@ -189,39 +190,11 @@ static int print_summary(const char *path, int top, uint64_t exit_ns)
                     snap_reach_class_name((uint32_t)c), (unsigned long long)bytes[c],
                     (unsigned long long)blocks[c]);
     }
+    fputc('\n', stderr);
     fflush(stderr);
-    if (rpt_print_exit_summary(path, top, stderr, err, sizeof(err)) < 0)
+    /* the rest is the report of this one snapshot (reports/summary.c) */
+    if (rpt_render_exit_text(path, top, stderr, err, sizeof(err)) < 0)
         fprintf(stderr, "leakaudit run: %s\n", err);
-    size_t attributed = 0, unattributed = 0;
-    for (size_t i = 0; i < s->n_fds; i++) {
-        if (s->fds[i].origin == SNAP_FDO_UNATTRIBUTED)
-            unattributed++;
-        else if (s->fds[i].origin != SNAP_FDO_PREEXISTING)
-            attributed++;
-    }
-    fprintf(stderr,
-            "leakaudit: %zu fds open %s (%zu created under audit, %zu unattributed), "
-            "%zu mmap regions\n",
-            s->n_fds, at_exit ? "at exit" : "then", attributed, unattributed, s->n_mmaps);
-    if (s->n_corruptions && cmd_report) {
-        /* The shim prints raw addresses (symbolizing in a corrupted process
-         * is unsafe); the report symbolizes the events now. */
-        fprintf(stderr, "leakaudit: %zu heap-corruption event(s); symbolized:\n", s->n_corruptions);
-        fflush(stderr);
-        char *args[] = {"report", "--top", "0", (char *)path, NULL};
-        int saved = dup(1);
-        if (saved >= 0 && dup2(2, 1) >= 0) {
-            cmd_report(4, args);
-            fflush(stdout);
-            dup2(saved, 1);
-        }
-        if (saved >= 0)
-            close(saved);
-    }
-    for (size_t i = 0; i < s->n_losses; i++)
-        if (s->losses[i].value)
-            fprintf(stderr, "leakaudit: loss counter %s = %llu\n", s->losses[i].name,
-                    (unsigned long long)s->losses[i].value);
     snapshot_free(s);
     return at_exit;
 }

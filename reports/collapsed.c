@@ -44,6 +44,32 @@ static void put_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
         fputs("[no stack]", out);
 }
 
+/* Resource rows, one root frame per kind (docs/resources.md). */
+static void collapsed_resources(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[RPT_RES];
+    size_t last = s->n_snaps - 1;
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
+        if (!r->value[last] || !r->res)
+            continue;
+        /* the kind as the root frame keeps handle counts apart from heap bytes */
+        fprintf(out, "[resource %s]", r->res->kind);
+        uint32_t end = rpt_row_end(ctx, r);
+        for (uint32_t i = end; i > r->skip; i--) {
+            const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, r->locs[i - 1]);
+            for (uint32_t f = sym->n_frames; f > 0; f--) {
+                const char *fn = sym->frames[f - 1].function;
+                fputc(';', out);
+                for (const char *p = fn ? fn : "??"; *p; p++)
+                    fputc(*p == ';' || *p == ' ' ? '_' : *p, out);
+            }
+        }
+        fprintf(out, " %" PRIu64 "\n", r->value[last]);
+    }
+}
+
 int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
 {
     const struct rpt_series *s = ctx->series;
@@ -86,6 +112,6 @@ int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
             fprintf(out, " %" PRIu64 "\n", r->value[last]);
         }
     }
-    rpt_res_collapsed(ctx, out); /* one root frame per resource kind */
+    collapsed_resources(ctx, out); /* one root frame per resource kind */
     return ferror(out) ? -5 : 0;
 }

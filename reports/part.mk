@@ -24,7 +24,8 @@ $(REPORTS_TESTBIN)/gen_series: tests/reports/gen_series.c $(OBJ)/tests/reports/f
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_GEN) -o $@ tests/reports/gen_series.c $(OBJ)/tests/reports/fixture_hostile.o $(COMMON_LIB) -lm
 
-$(REPORTS_TESTBIN)/test_report_trend: tests/reports/test_report_trend.c $(OBJ)/reports/series.o $(COMMON_LIB)
+$(REPORTS_TESTBIN)/test_report_trend: tests/reports/test_report_trend.c $(OBJ)/reports/trend.o $(OBJ)/reports/names.o \
+		$(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $^ $(LDFLAGS_TOOL) -lcmocka -lm
 

@@ -9,6 +9,7 @@
 #include "allocators.h"
 #include "audit_options.h"
 #include "snapshot.h"
+#include "reports/report.h"
 #include "soak.h"
 #include "util.h"
 
@@ -195,7 +196,7 @@ static void progress(struct run_state *st, const struct soak_sample *s)
         return;
     st->last_progress_t = s->t;
     char rss[32];
-    soak_format_bytes((double)s->rss, rss, sizeof(rss));
+    rpt_fmt_bytes((double)s->rss, rss, sizeof(rss));
     fprintf(stderr, "%ssoak: run %d/%d %s: %.0fs/%.0fs, RSS %s%s",
             st->progress_tty ? "\r\033[K" : "", st->r->index, st->r->total, st->r->name, s->t,
             (double)st->cfg->duration_ms / 1e3, rss, st->progress_tty ? "" : "\n");
