@@ -4,8 +4,9 @@
 SHIM_SRCS := $(wildcard allocshim/*.c)
 # common/ sources of the snapshot writer's own: safe file creation, retention.
 SHIM_SRCS += common/safefile.c common/retention.c
-SHIM_COMMON := common/audit_options.c common/snapshot_write.c common/snapshot_names.c common/losses.c common/procfs.c common/series_name.c common/allocators.c common/modmap.c \
-               common/fdscan.c common/stacktable.c common/util.c \
+SHIM_COMMON := common/audit_options.c common/snapshot_write.c common/snapshot_names.c \
+               common/losses.c common/procfs.c common/series_name.c common/allocators.c \
+               common/got_patch.c common/modmap.c common/fdscan.c common/stacktable.c common/util.c \
                common/resspec.c common/reachmark.c common/unwind_table.c common/unwind_elf.c
 SHIM_OBJS := $(patsubst %.c,$(OBJ)/shim/%.o,$(SHIM_SRCS) $(SHIM_COMMON))
 SHIM_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
