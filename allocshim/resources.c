@@ -266,7 +266,7 @@ static void report(uint32_t kind, uint32_t fn, const struct res_obj *o, uint32_t
     /* published last: the snapshot writer reads events whose kind is set */
     __atomic_store_n(&c->kind, kind, __ATOMIC_RELEASE);
     if (i < RES_EVENT_SNAPSHOTS) /* the program may crash right after: keep the evidence */
-        shim_snapshot_write(SNAP_TRIGGER_CORRUPTION);
+        shim_keep_evidence();
 }
 
 /* ---- what a call does to an object ---- */

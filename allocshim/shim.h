@@ -14,7 +14,13 @@
  *   mmap_hooks.c    mmap/munmap/mremap regions
  *   snapshot.c      writing snapshots (periodic thread, signal, exit)
  *   termsig.c       final snapshot on SIGINT/SIGTERM/SIGHUP deaths; sigaction/signal
- *   resources.c     paired C-API resources: GOT patching, handles by stack
+ *   reach.c         reachability scan (valgrind's classes) at exit / on the signal
+ *   guard.c         heap-corruption guard mode: init, the hooks' entry points, the scan;
+ *                   its parts (guard_int.h): guard_report.c events and policy,
+ *                   guard_canary.c redzones, guard_quarantine.c freed blocks,
+ *                   guard_pages.c guard pages and the SIGSEGV handler
+ *   resources.c     paired C-API resources: spec glue, wrappers, handles by stack
+ *                   (imports patched by common/got_patch.c)
  *   exit_hooks.c    the atexit family: glibc's exit-handler lists left out of the exit scan
  *
  * Rules on the hot path (malloc/free): no allocation through the audited
@@ -275,7 +281,9 @@ void shim_mmap_fork_child(void);
 /* reach.c: classifies outstanding blocks (docs/reachability.md) and writes
  * the reachability section; only for exit and signal snapshots, full mode. */
 #define SHIM_REACH_SIGNAL (SIGRTMAX - 2) /* parks threads during the scan */
-void shim_reach_write(struct snap_writer *w, int trigger);
+/* The REACHABILITY source: scans (at exit and on the snapshot signal only:
+ * *(int *)trigger) and writes the info record and one entry per stack. */
+int shim_reach_emit(struct snap_writer *w, void *trigger);
 /* init.c: the stack pointer of the program's exit path where it called the
  * shim's exit handler; the exit scan's stack root for that thread starts
  * there (0: not exiting). */
@@ -303,6 +311,28 @@ void shim_snapshot_fork_prepare(void);
 void shim_snapshot_fork_parent(void);
 void shim_snapshot_fork_child(void);
 
+/*
+ * init.c: the two ways the capture side reaches the snapshot side without
+ * calling it (snapshot.c installs both in shim_snapshot_init): a module that
+ * found evidence worth a snapshot now -- a corruption, just before a
+ * guard-mode abort -- calls shim_keep_evidence(); the allocation paths count
+ * down to the periodic work (snapshots and the redzone scan of a program
+ * without the snapshot thread) with shim_alloc_tick().
+ */
+extern int (*shim_evidence_hook)(int trigger);
+extern void (*shim_poll_hook)(void);
+static inline void shim_keep_evidence(void)
+{
+    int (*hook)(int) = shim_evidence_hook;
+    if (hook)
+        hook(SNAP_TRIGGER_CORRUPTION);
+}
+static inline void shim_alloc_tick(void)
+{
+    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0) && shim_poll_hook)
+        shim_poll_hook();
+}
+
 /* 1 if an allocation of size should be recorded (full mode: always;
  * sampled: when the byte countdown expires), never inside the shim. */
 static inline int shim_should_track(size_t size)
@@ -326,8 +356,7 @@ static inline __attribute__((always_inline)) void shim_record_alloc(void *p, siz
     shim_heap_on_alloc(p, size, id, kind);
     if (SHIM_UNLIKELY(shim_tls.in_exit_registration))
         shim_heap_set_flag(p, SHIM_BLOCK_EXIT_LIST);
-    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
-        shim_snapshot_poll();
+    shim_alloc_tick();
     errno = saved;
 }
 

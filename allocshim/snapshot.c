@@ -19,6 +19,7 @@
 #include "procfs.h"
 #include "retention.h"
 #include "safefile.h"
+#include "snapshot_produce.h"
 #include "series_name.h"
 #include "stacktable.h"
 #include "util.h"
@@ -103,10 +104,31 @@ static const char *detect_allocator(void)
     return name ? name : "other";
 }
 
+/* ---- the sources of a snapshot (common/snapshot_produce.h) ---- */
+
 static int write_module(const struct snap_module *m, void *arg)
 {
     snap_write_module(arg, m);
     return 0;
+}
+
+static int src_modules(struct snap_writer *w, void *arg)
+{
+    modmap_foreach(0, write_module, w);
+    return w->error;
+}
+
+static int src_stacks(struct snap_writer *w, void *arg)
+{
+    struct stk_table *t = shim_stacks();
+    uint32_t n = t->slots ? stk_table_count(t) : 0;
+    for (uint32_t id = 1; id <= n; id++) {
+        const uint64_t *frames;
+        uint32_t depth = stk_table_get(t, id, &frames);
+        if (depth)
+            snap_write_stack(w, id, frames, depth);
+    }
+    return w->error;
 }
 
 static void write_heap(const struct snap_heap_entry *e, void *arg)
@@ -114,9 +136,75 @@ static void write_heap(const struct snap_heap_entry *e, void *arg)
     snap_write_heap(arg, e);
 }
 
+static int src_heap(struct snap_writer *w, void *arg)
+{
+    shim_heap_foreach_stack(write_heap, w);
+    return w->error;
+}
+
+static int src_fds(struct snap_writer *w, void *arg)
+{
+    shim_fd_snapshot(w, w->fd, w->dirfd); /* not the snapshot's own file and directory */
+    return w->error;
+}
+
+static int src_mmaps(struct snap_writer *w, void *arg)
+{
+    shim_mmap_snapshot(w);
+    return w->error;
+}
+
+static int src_resources(struct snap_writer *w, void *arg)
+{
+    shim_res_snapshot(w);
+    return w->error;
+}
+
+static int src_guard_events(struct snap_writer *w, void *arg)
+{
+    shim_guard_snapshot(w);
+    return w->error;
+}
+
+static int src_resource_events(struct snap_writer *w, void *arg)
+{
+    shim_res_write_events(w);
+    return w->error;
+}
+
 static void write_loss(enum snap_loss_id id, uint64_t v, void *arg)
 {
-    snap_write_loss(arg, snap_loss_name(id), v);
+    snap_emit_loss(arg, id, v);
+}
+
+static int src_losses(struct snap_writer *w, void *arg)
+{
+    shim_heap_loss_counters(write_loss, w);
+    shim_fd_loss_counters(write_loss, w);
+    shim_mmap_loss_counters(write_loss, w);
+    shim_res_loss_counters(write_loss, w);
+    shim_unwind_loss_counters(write_loss, w);
+    if (shim_cfg.guard)
+        shim_guard_loss_counters(write_loss, w);
+    snap_emit_loss(w, SNAP_LOSS_SNAPSHOT_WRITE_FAILED, write_failures);
+    snap_emit_loss(w, SNAP_LOSS_SNAPSHOTS_RETIRED, retain.removed);
+    return w->error;
+}
+
+/* What this process's snapshot is made of, in no particular order: the
+ * section order is snap_produce's. */
+static void describe(struct snap_description *d, int *trigger)
+{
+    snap_describe(d, SNAP_PART_MODULES, src_modules, NULL);
+    snap_describe(d, SNAP_PART_STACKS, src_stacks, NULL);
+    snap_describe(d, SNAP_PART_HEAP, src_heap, NULL);
+    snap_describe(d, SNAP_PART_REACHABILITY, shim_reach_emit, trigger);
+    snap_describe(d, SNAP_PART_FDS, src_fds, NULL);
+    snap_describe(d, SNAP_PART_MMAPS, src_mmaps, NULL);
+    snap_describe(d, SNAP_PART_RESOURCES, src_resources, NULL);
+    snap_describe(d, SNAP_PART_CORRUPTION, src_guard_events, NULL);
+    snap_describe(d, SNAP_PART_CORRUPTION, src_resource_events, NULL);
+    snap_describe(d, SNAP_PART_LOSSES, src_losses, NULL);
 }
 
 static void report_failure(int err, const char *why)
@@ -180,45 +268,11 @@ int shim_snapshot_write(int trigger)
         util_strlcpy(h.series, series, sizeof(h.series));
         util_strlcpy(h.allocator, detect_allocator(), sizeof(h.allocator));
         gethostname(h.hostname, sizeof(h.hostname) - 1);
-        snap_write_header(w, &h);
-
-        snap_begin_section(w, SNAP_SEC_MODULES);
-        modmap_foreach(0, write_module, w);
-
-        snap_begin_section(w, SNAP_SEC_STACKS);
-        struct stk_table *t = shim_stacks();
-        uint32_t n = t->slots ? stk_table_count(t) : 0;
-        for (uint32_t id = 1; id <= n; id++) {
-            const uint64_t *frames;
-            uint32_t depth = stk_table_get(t, id, &frames);
-            if (depth)
-                snap_write_stack(w, id, frames, depth);
-        }
-
-        snap_begin_section(w, SNAP_SEC_HEAP);
-        shim_heap_foreach_stack(write_heap, w);
-        shim_reach_write(w, trigger);
-        snap_begin_section(w, SNAP_SEC_FDS);
-        shim_fd_snapshot(w, w->fd, w->dirfd);
-        snap_begin_section(w, SNAP_SEC_MMAPS);
-        shim_mmap_snapshot(w);
-        snap_begin_section(w, SNAP_SEC_RESOURCES);
-        shim_res_snapshot(w);
-
-        snap_begin_section(w, SNAP_SEC_CORRUPTION);
-        shim_guard_snapshot(w);
-        shim_res_write_events(w);
-
-        snap_begin_section(w, SNAP_SEC_LOSSES);
-        shim_heap_loss_counters(write_loss, w);
-        shim_fd_loss_counters(write_loss, w);
-        shim_mmap_loss_counters(write_loss, w);
-        shim_res_loss_counters(write_loss, w);
-        shim_unwind_loss_counters(write_loss, w);
-        if (shim_cfg.guard)
-            shim_guard_loss_counters(write_loss, w);
-        write_loss(SNAP_LOSS_SNAPSHOT_WRITE_FAILED, write_failures, w);
-        write_loss(SNAP_LOSS_SNAPSHOTS_RETIRED, retain.removed, w);
+        static struct snap_description d; /* under snap_lock */
+        memset(&d, 0, sizeof(d));
+        d.header = &h;
+        describe(&d, &trigger);
+        snap_produce(w, &d);
         rc = snap_writer_commit(w);
     }
     if (rc < 0) {
@@ -363,6 +417,9 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 void shim_snapshot_init(void)
 {
     make_series();
+    /* the capture side reaches us only through these (shim.h) */
+    shim_evidence_hook = shim_snapshot_write;
+    shim_poll_hook = shim_snapshot_poll;
     const char *why;
     int fd = safe_dir_open(shim_cfg.out_dir, shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
     if (fd < 0) {

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Large enough for any stat line (52 numeric fields + a 16-byte comm). */
@@ -107,4 +108,59 @@ int procfs_read_stat(int pid, struct procfs_stat *st)
         util_strlcpy(path + len, "/stat", sizeof(path) - len);
     }
     return procfs_read_stat_path(path, st);
+}
+
+uint64_t procfs_blocked_sp(pid_t tid)
+{
+    char path[80] = "/proc/thread-self/../";
+    size_t len = strlen(path);
+    len += util_u64_to_dec((uint64_t)tid, path + len, sizeof(path) - len);
+    util_strlcpy(path + len, "/syscall", sizeof(path) - len);
+    char buf[256];
+    if (procfs_read_file(path, buf, sizeof(buf)) <= 0)
+        return 0;
+    const char *fields[16];
+    int nf = 0;
+    for (char *s = buf; *s && nf < 16;) {
+        while (*s == ' ' || *s == '\n')
+            s++;
+        if (!*s)
+            break;
+        fields[nf++] = s;
+        while (*s && *s != ' ' && *s != '\n')
+            s++;
+    }
+    if (nf < 3 || fields[nf - 2][0] != '0' || fields[nf - 2][1] != 'x')
+        return 0;
+    uint64_t v = 0;
+    for (const char *p = fields[nf - 2] + 2;; p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+        if (d < 0)
+            return v;
+        v = v * 16 + (uint64_t)d;
+    }
+}
+
+size_t procfs_list_threads(pid_t *tids, size_t cap)
+{
+    int fd = open("/proc/thread-self/..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t n = 0;
+    char buf[4096] __attribute__((aligned(8)));
+    long got;
+    while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+        for (long off = 0; off < got;) {
+            const struct util_dirent64 *de = (const void *)(buf + off);
+            long tid = 0;
+            const char *s = de->d_name;
+            for (; *s >= '0' && *s <= '9'; s++)
+                tid = tid * 10 + (*s - '0');
+            if (!*s && tid > 0 && n < cap)
+                tids[n++] = (pid_t)tid;
+            off += de->d_reclen;
+        }
+    }
+    close(fd);
+    return n;
 }

@@ -33,6 +33,15 @@ int procfs_read_stat_path(const char *path, struct procfs_stat *st);
 /* Reads and parses /proc/PID/stat (pid > 0) or /proc/self/stat (pid <= 0). */
 int procfs_read_stat(int pid, struct procfs_stat *st);
 
+/* The thread ids of this process (/proc/thread-self/..), at most cap;
+ * returns how many (0 if unreadable). Raw getdents64: no allocation. */
+size_t procfs_list_threads(pid_t *tids, size_t cap);
+
+/* The stack pointer of a thread of this process blocked in a system call,
+ * from /proc/thread-self/../TID/syscall ("nr args... sp pc"); 0 if unknown
+ * (running, or not readable). */
+uint64_t procfs_blocked_sp(pid_t tid);
+
 /* True for a process that has exited (a zombie or dead, not yet reaped). */
 static inline int procfs_stat_gone(const struct procfs_stat *st)
 {

@@ -336,6 +336,7 @@ struct snap_writer {
     int fd;
     int error;                /* first -errno seen; sticky: later calls are no-ops */
     int in_section;           /* a section is open */
+    uint32_t pending_section; /* snap_open_section: begun at its first record, if any */
     uint32_t crc;             /* running CRC32 of every byte written */
     uint64_t offset;          /* bytes written so far (buffered included) */
     size_t used;              /* bytes in buf */
@@ -356,6 +357,10 @@ struct snap_writer {
  * set for a policy refusal. Never allocates.
  */
 int snap_writer_open(struct snap_writer *w, const char *dir, const char *name);
+/* Ends the open section and announces the next one: it is written only if a
+ * record follows before the next section or the commit (no empty sections;
+ * common/snapshot_produce.h). */
+int snap_open_section(struct snap_writer *w, uint32_t type);
 int snap_writer_open_flags(struct snap_writer *w, const char *dir, const char *name,
                            unsigned dir_flags);
 int snap_write_header(struct snap_writer *w, const struct snap_header *hdr);
