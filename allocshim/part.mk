@@ -63,3 +63,15 @@ TEST_TARGETS += $(REACH_TESTBIN)/reach_cases $(REACH_TESTBIN)/reachdump $(REACH_
                 $(REACH_TESTBIN)/reach_attach_target
 include tests/resources/resources.mk
 
+# Unit tests of the shim's core outside a preload (cmocka): the shim's own
+# objects, built as for the library (never sanitized), linked into a test.
+SHIM_CORE_OBJS := $(OBJ)/shim/allocshim/heap.o $(OBJ)/shim/allocshim/arena.o \
+                  $(OBJ)/shim/allocshim/unwind.o $(OBJ)/shim/common/unwind_table.o \
+                  $(OBJ)/shim/common/unwind_rows.o $(OBJ)/shim/common/unwind_elf.o \
+                  $(OBJ)/shim/allocshim/config.o $(OBJ)/shim/common/audit_options.o \
+                  $(OBJ)/shim/common/stacktable.o $(OBJ)/shim/common/util.o \
+                  $(OBJ)/shim/common/procfs.o $(OBJ)/shim/common/losses.o
+$(TESTBIN)/allocshim/test_shim_core: tests/allocshim/test_shim_core.c $(SHIM_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -o $@ $^ -lcmocka -lpthread -lm -ldl
+TEST_TARGETS += $(TESTBIN)/allocshim/test_shim_core
