@@ -39,9 +39,9 @@ struct fd_slot {
 static struct fd_slot *fd_table;
 static int fd_cap;
 static int fd_max_seen = -1;
-static uint64_t fd_overflow;     /* fds beyond the table */
-static uint64_t fd_close_unseen; /* recorded fds found closed by a path we missed */
-static uint64_t fd_unattributed; /* open fds whose creation we did not see */
+static uint64_t fd_overflow;      /* fds beyond the table */
+static uint64_t fd_closed_unseen; /* recorded fds found closed by a path we missed */
+static uint64_t fd_unattributed;  /* open fds whose creation we did not see */
 
 /* ---- the real functions, resolved once at init ---- */
 
@@ -628,39 +628,53 @@ SHIM_EXPORT int ioctl(int fd, unsigned long req, ...)
     return r;
 }
 
-/* ---- snapshot: reconcile with /proc/self/fd ---- */
+/* ---- snapshot: reconcile with /proc/self/fd (common/fdscan.h's rule) ---- */
 
 struct reconcile {
     struct snap_writer *w;
     int skip_fd, skip_fd2; /* the snapshot writer's own file and directory */
-    uint8_t *seen;         /* bitmap over fd_cap, from the arena */
+    int max;               /* highest fd recorded so far */
 };
 
-static uint8_t *seen_bitmap;
+static uint8_t *seen_bitmap; /* over fd_cap, from the arena */
 
-static int emit_fd(int fd, const char *target, void *arg)
+static int fd_recorded(struct snap_fd_entry *e, void *arg)
+{
+    int fd = e->fd;
+    if (fd >= fd_cap || !fd_table[fd].live)
+        return 0;
+    const struct fd_slot *s = &fd_table[fd];
+    e->origin = s->origin;
+    e->stack_id = s->stack_id;
+    e->created_ns = s->created_ns;
+    e->source_fd = s->source_fd;
+    if (seen_bitmap)
+        seen_bitmap[fd / 8] |= (uint8_t)(1u << (fd % 8));
+    return 1;
+}
+
+static int fd_emit(struct snap_fd_entry *e, void *arg)
 {
     struct reconcile *r = arg;
-    if (fd == r->skip_fd || fd == r->skip_fd2)
-        return 0;
-    struct snap_fd_entry e = {.fd = fd, .source_fd = -1, .target = (char *)target};
-    e.kind = snap_fd_kind_from_target(target);
-    if (fd < fd_cap && fd_table[fd].live) {
-        const struct fd_slot *s = &fd_table[fd];
-        e.origin = s->origin;
-        e.stack_id = s->stack_id;
-        e.created_ns = s->created_ns;
-        e.source_fd = s->source_fd;
-        if (r->seen)
-            r->seen[fd / 8] |= (uint8_t)(1u << (fd % 8));
-        if (s->origin == SNAP_FDO_OPENDIR && e.kind == SNAP_FD_FILE)
-            e.kind = SNAP_FD_DIR;
-    } else {
-        e.origin = SNAP_FDO_UNATTRIBUTED;
-        __atomic_fetch_add(&fd_unattributed, 1, __ATOMIC_RELAXED);
-    }
-    snap_write_fd(r->w, &e);
+    snap_write_fd(r->w, e);
     return 0;
+}
+
+static uint64_t fd_forget_unseen(uint64_t scan_start_ns, void *arg)
+{
+    struct reconcile *r = arg;
+    uint64_t n = 0;
+    if (!seen_bitmap)
+        return 0;
+    for (int fd = 0; fd <= r->max; fd++) {
+        const struct fd_slot *sl = &fd_table[fd];
+        if (sl->live && fd != r->skip_fd && fd != r->skip_fd2 && sl->created_ns < scan_start_ns &&
+            !(seen_bitmap[fd / 8] & (1u << (fd % 8)))) {
+            fd_table[fd].live = 0;
+            n++;
+        }
+    }
+    return n;
 }
 
 void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2)
@@ -672,27 +686,23 @@ void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2)
     int max = __atomic_load_n(&fd_max_seen, __ATOMIC_RELAXED);
     if (seen_bitmap)
         memset(seen_bitmap, 0, (size_t)(max < 0 ? 0 : max) / 8 + 1);
-    struct reconcile r = {.w = w, .skip_fd = skip_fd, .skip_fd2 = skip_fd2, .seen = seen_bitmap};
-    fd_unattributed = 0; /* a per-snapshot figure, recomputed each time */
-    uint64_t scan_start = util_realtime_ns();
-    fdscan_foreach(0, emit_fd, &r);
-    /* Recorded as live but no longer open: closed by a path we do not hook
-     * (raw syscall, libc-internal close). Count it and stop reporting it. */
-    if (seen_bitmap) {
-        for (int fd = 0; fd <= max; fd++) {
-            const struct fd_slot *sl = &fd_table[fd];
-            if (sl->live && fd != skip_fd && fd != skip_fd2 && sl->created_ns < scan_start &&
-                !(seen_bitmap[fd / 8] & (1u << (fd % 8)))) {
-                fd_table[fd].live = 0;
-                __atomic_fetch_add(&fd_close_unseen, 1, __ATOMIC_RELAXED);
-            }
-        }
-    }
+    struct reconcile r = {.w = w, .skip_fd = skip_fd, .skip_fd2 = skip_fd2, .max = max};
+    struct fdscan_reconcile rc = {.pid = 0,
+                                  .skip_fd = skip_fd,
+                                  .skip_fd2 = skip_fd2,
+                                  .recorded = fd_recorded,
+                                  .emit = fd_emit,
+                                  .forget_unseen = fd_forget_unseen,
+                                  .arg = &r};
+    fdscan_reconcile(&rc);
+    /* unattributed: a per-snapshot figure; closed unseen: a running total */
+    __atomic_store_n(&fd_unattributed, rc.unattributed, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&fd_closed_unseen, rc.closed_unseen, __ATOMIC_RELAXED);
 }
 
-void shim_fd_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+void shim_fd_loss_counters(shim_loss_cb cb, void *arg)
 {
-    cb("fd_unattributed", __atomic_load_n(&fd_unattributed, __ATOMIC_RELAXED), arg);
-    cb("fd_close_unseen", __atomic_load_n(&fd_close_unseen, __ATOMIC_RELAXED), arg);
-    cb("fd_table_overflow", __atomic_load_n(&fd_overflow, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_FD_UNATTRIBUTED, __atomic_load_n(&fd_unattributed, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_FD_CLOSED_UNSEEN, __atomic_load_n(&fd_closed_unseen, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_FD_TABLE_OVERFLOW, __atomic_load_n(&fd_overflow, __ATOMIC_RELAXED), arg);
 }

@@ -483,12 +483,12 @@ void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *a
     }
 }
 
-void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+void shim_heap_loss_counters(shim_loss_cb cb, void *arg)
 {
-    cb("stack_table_full", __atomic_load_n(&stacks.dropped, __ATOMIC_RELAXED), arg);
-    cb("heap_node_alloc_failed", __atomic_load_n(&lost_nodes, __ATOMIC_RELAXED), arg);
-    cb("heap_free_untracked", __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
-    cb("heap_table_overloaded", __atomic_load_n(&overloaded, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_STACK_TABLE_FULL, __atomic_load_n(&stacks.dropped, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_HEAP_NODE_ALLOC_FAILED, __atomic_load_n(&lost_nodes, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_HEAP_FREE_UNTRACKED, __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_HEAP_TABLE_OVERLOADED, __atomic_load_n(&overloaded, __ATOMIC_RELAXED), arg);
 }
 
 /* ---- guard mode: block records (page blocks stay while their slot is freed) ---- */

@@ -24,6 +24,8 @@ struct shim_real shim_real;
 SHIM_TLS struct shim_tls shim_tls;
 int shim_active;
 int shim_fast_mode;
+int (*shim_evidence_hook)(int trigger); /* shim.h: set by shim_snapshot_init */
+void (*shim_poll_hook)(void);
 
 /* ---- bootstrap arena: serves malloc while dlsym resolves malloc ---- */
 

@@ -222,9 +222,9 @@ void shim_mmap_snapshot(struct snap_writer *w)
     }
 }
 
-void shim_mmap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+void shim_mmap_loss_counters(shim_loss_cb cb, void *arg)
 {
-    cb("mmap_table_full", __atomic_load_n(&region_overflow, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_MMAP_TABLE_FULL, __atomic_load_n(&region_overflow, __ATOMIC_RELAXED), arg);
 }
 
 void shim_mmap_fork_prepare(void)

@@ -1,12 +1,13 @@
-# allocshim/: libleakaudit.so (the LD_PRELOAD shim) and `leakaudit run`.
+# allocshim/: libleakaudit.so (the LD_PRELOAD shim); `leakaudit run` is cli/run_cmd.c.
 # The shim is never built with sanitizers (it is injected into arbitrary
 # programs) and compiles the common/ sources it needs itself, with -fPIC.
-SHIM_SRCS := $(filter-out allocshim/run_cmd.c,$(wildcard allocshim/*.c))
+SHIM_SRCS := $(wildcard allocshim/*.c)
 # common/ sources of the snapshot writer's own: safe file creation, retention.
 SHIM_SRCS += common/safefile.c common/retention.c
-SHIM_COMMON := common/snapshot_write.c common/snapshot_names.c common/modmap.c \
-               common/fdscan.c common/stacktable.c common/util.c \
-               common/resspec.c common/reachmark.c common/unwind_table.c common/unwind_elf.c
+SHIM_COMMON := common/audit_options.c common/snapshot_write.c common/snapshot_names.c \
+               common/losses.c common/procfs.c common/series_name.c common/allocators.c \
+               common/got_patch.c common/snapshot_produce.c common/modmap.c common/fdscan.c common/stacktable.c common/util.c \
+               common/resspec.c common/reachmark.c common/unwind_table.c common/unwind_rows.c common/unwind_elf.c
 SHIM_OBJS := $(patsubst %.c,$(OBJ)/shim/%.o,$(SHIM_SRCS) $(SHIM_COMMON))
 SHIM_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
                -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free \
@@ -24,7 +25,6 @@ $(SHIM): $(SHIM_OBJS) allocshim/exports.map
 	    -Wl,-z,nodelete -Wl,-z,now -ldl -lpthread -lm
 
 ALL_TARGETS += $(SHIM)
-LEAKAUDIT_OBJS += $(OBJ)/allocshim/run_cmd.o
 
 # Test programs for the shim (not tests themselves: names do not start with test_).
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
@@ -62,3 +62,16 @@ $(REACH_TESTBIN)/reachdump: tests/reach/reachdump.c $(COMMON_LIB)
 TEST_TARGETS += $(REACH_TESTBIN)/reach_cases $(REACH_TESTBIN)/reachdump $(REACH_TESTBIN)/reach_clean \
                 $(REACH_TESTBIN)/reach_attach_target
 include tests/resources/resources.mk
+
+# Unit tests of the shim's core outside a preload (cmocka): the shim's own
+# objects, built as for the library (never sanitized), linked into a test.
+SHIM_CORE_OBJS := $(OBJ)/shim/allocshim/heap.o $(OBJ)/shim/allocshim/arena.o \
+                  $(OBJ)/shim/allocshim/unwind.o $(OBJ)/shim/common/unwind_table.o \
+                  $(OBJ)/shim/common/unwind_rows.o $(OBJ)/shim/common/unwind_elf.o \
+                  $(OBJ)/shim/allocshim/config.o $(OBJ)/shim/common/audit_options.o \
+                  $(OBJ)/shim/common/stacktable.o $(OBJ)/shim/common/util.o \
+                  $(OBJ)/shim/common/procfs.o $(OBJ)/shim/common/losses.o
+$(TESTBIN)/allocshim/test_shim_core: tests/allocshim/test_shim_core.c $(SHIM_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -o $@ $^ -lcmocka -lpthread -lm -ldl
+TEST_TARGETS += $(TESTBIN)/allocshim/test_shim_core

@@ -25,6 +25,7 @@
  * Marking and classification: common/reachmark.c.
  */
 #include "shim.h"
+#include "procfs.h"
 #include "reachmark.h"
 #include "stacktable.h"
 #include "util.h"
@@ -206,37 +207,6 @@ static void install_handler(void)
         previous_action = cur;
 }
 
-/* Appends the thread ids of the process to tids (at most cap); returns the count. */
-static size_t list_threads(pid_t *tids, size_t cap)
-{
-    int fd = open("/proc/thread-self/..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    size_t n = 0;
-    char buf[4096];
-    long got;
-    while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
-        for (long off = 0; off < got;) {
-            struct {
-                uint64_t ino;
-                int64_t off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *de = (void *)(buf + off);
-            long tid = 0;
-            const char *s = de->name;
-            for (; *s >= '0' && *s <= '9'; s++)
-                tid = tid * 10 + (*s - '0');
-            if (!*s && tid > 0 && n < cap)
-                tids[n++] = (pid_t)tid;
-            off += de->reclen;
-        }
-    }
-    close(fd);
-    return n;
-}
-
 static int contains_tid(const pid_t *tids, size_t n, pid_t t)
 {
     for (size_t i = 0; i < n; i++)
@@ -255,7 +225,7 @@ static uint32_t stop_world(pid_t *signalled, size_t *n_signalled, pid_t *missed_
     size_t n_sig = 0;
     uint64_t deadline = util_monotonic_ns() + REACH_STOP_TIMEOUT_NS;
     for (;;) {
-        size_t n = list_threads(list, REACH_MAX_THREADS), added = 0;
+        size_t n = procfs_list_threads(list, REACH_MAX_THREADS), added = 0;
         for (size_t i = 0; i < n; i++) {
             pid_t t = list[i];
             if (t == self || t == shim_snapshot_tid || contains_tid(signalled, n_sig, t) ||
@@ -492,19 +462,6 @@ static void scan_mapped(struct rmark *m, uint64_t start, uint64_t end)
     }
 }
 
-static int has_blocks(const struct rmark *m, uint64_t start, uint64_t end)
-{
-    size_t l = 0, r = m->n;
-    while (l < r) {
-        size_t mid = l + (r - l) / 2;
-        if (m->blocks[mid].addr < start)
-            l = mid + 1;
-        else
-            r = mid;
-    }
-    return l < m->n && m->blocks[l].addr < end;
-}
-
 /*
  * glibc's DTV (a thread's vector of TLS blocks) is a calloc'ed block the
  * thread control block points to one element (16 bytes) past its start,
@@ -564,7 +521,7 @@ static void scan_tls(struct rmark *m, uint64_t tp, uint64_t sp)
     if (!mp || (mp == mapping_of(sp) && tp >= sp))
         return;
     uint64_t start = mp->start, end = mp->end;
-    if (end - start > REACH_TLS_MAPPING_MAX || has_blocks(m, start, end)) {
+    if (end - start > REACH_TLS_MAPPING_MAX || rmark_has_blocks(m, start, end)) {
         start = tp - REACH_TLS_WINDOW > mp->start ? tp - REACH_TLS_WINDOW : mp->start;
         end = tp + REACH_TCB_BYTES < mp->end ? tp + REACH_TCB_BYTES : mp->end;
     }
@@ -616,29 +573,6 @@ static int build_exclusions(void)
     return 0;
 }
 
-/* Scans [start, end) minus the blocks in it (they are scanned once reached). */
-static void scan_between_blocks(struct rmark *m, uint64_t start, uint64_t end)
-{
-    size_t l = 0, r = m->n;
-    while (l < r) {
-        size_t mid = l + (r - l) / 2;
-        if (m->blocks[mid].addr < start)
-            l = mid + 1;
-        else
-            r = mid;
-    }
-    if (l > 0 && m->blocks[l - 1].addr + m->blocks[l - 1].size > start)
-        start = m->blocks[l - 1].addr + m->blocks[l - 1].size;
-    for (size_t i = l; i < m->n && start < end && m->blocks[i].addr < end; i++) {
-        if (m->blocks[i].addr > start)
-            rmark_scan_root(m, start, m->blocks[i].addr);
-        uint64_t b_end = m->blocks[i].addr + m->blocks[i].size;
-        start = b_end > start ? b_end : start;
-    }
-    if (start < end)
-        rmark_scan_root(m, start, end);
-}
-
 /* Scans [start, end) minus the excluded ranges and the blocks. */
 static void scan_minus_excluded(struct rmark *m, uint64_t start, uint64_t end)
 {
@@ -649,11 +583,11 @@ static void scan_minus_excluded(struct rmark *m, uint64_t start, uint64_t end)
         if (x->start >= end)
             break;
         if (x->start > start)
-            scan_between_blocks(m, start, x->start);
+            rmark_scan_root_between_blocks(m, start, x->start);
         start = x->end > start ? x->end : start;
     }
     if (start < end)
-        scan_between_blocks(m, start, end);
+        rmark_scan_root_between_blocks(m, start, end);
 }
 
 /*
@@ -673,7 +607,7 @@ static void scan_other_mappings(struct rmark *m, int glibc)
         if (!mp->readable || !mp->writable || mp->live_stack || mp->kind == MAPPING_HEAP ||
             mp->kind == MAPPING_SPECIAL || (mp->kind == MAPPING_FILE && !mp->file_safe))
             continue;
-        if (has_blocks(m, mp->start, mp->end) &&
+        if (rmark_has_blocks(m, mp->start, mp->end) &&
             (!glibc || mp->start % REACH_GLIBC_HEAP_ALIGN == 0))
             continue;
         scan_minus_excluded(m, mp->start, mp->end);
@@ -727,40 +661,6 @@ static void mark_live_stack(uint64_t sp)
     struct mapping *mp = (struct mapping *)mapping_of(sp);
     if (mp)
         mp->live_stack = 1;
-}
-
-/* Reads the stack pointer of a blocked thread from /proc/.../TID/syscall
- * ("nr args... sp pc"); 0 if unknown. */
-static uint64_t blocked_sp(pid_t tid)
-{
-    char path[80] = "/proc/thread-self/../";
-    size_t len = strlen(path);
-    len += util_u64_to_dec((uint64_t)tid, path + len, sizeof(path) - len);
-    util_strlcpy(path + len, "/syscall", sizeof(path) - len);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    char buf[256];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *fields[16];
-    int nf = 0;
-    for (char *s = buf; *s && nf < 16;) {
-        while (*s == ' ' || *s == '\n')
-            s++;
-        if (!*s)
-            break;
-        fields[nf++] = s;
-        while (*s && *s != ' ' && *s != '\n')
-            s++;
-    }
-    if (nf < 3 || fields[nf - 2][0] != '0' || fields[nf - 2][1] != 'x')
-        return 0;
-    const char *p = fields[nf - 2] + 2;
-    return parse_hex(&p);
 }
 
 /* ---- the scan ---- */
@@ -827,12 +727,44 @@ static __attribute__((noinline)) void scan_current_thread(struct rmark *m)
     scan_tls(m, (uint64_t)pthread_self(), sp);
 }
 
-void shim_reach_write(struct snap_writer *w, int trigger)
+/* Per-stack totals of the marked blocks, written as the info record and
+ * one entry per stack with blocks (in the scan's own memory). */
+static void write_classes(struct snap_writer *w, const struct rmark *m,
+                          const struct snap_reach_info *info)
 {
+    uint32_t max_id = 0;
+    for (size_t i = 0; i < m->n; i++)
+        max_id = m->blocks[i].stack_id > max_id ? m->blocks[i].stack_id : max_id;
+    struct snap_reach_entry *per = scan_map(((size_t)max_id + 1) * sizeof(*per));
+    if (per) {
+        for (size_t i = 0; i < m->n; i++) {
+            const struct rmark_block *b = &m->blocks[i];
+            per[b->stack_id].bytes[b->state] += b->size;
+            per[b->stack_id].blocks[b->state]++;
+        }
+    }
+    if (per) {
+        snap_write_reach_info(w, info);
+        for (uint32_t id = 0; id <= max_id; id++) {
+            struct snap_reach_entry *e = &per[id];
+            uint64_t blocks = 0;
+            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
+                blocks += e->blocks[c];
+            if (!blocks)
+                continue;
+            e->stack_id = id;
+            snap_write_reach(w, e);
+        }
+    }
+}
+
+int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
+{
+    int trigger = *(const int *)trigger_arg;
     if (!shim_cfg.reachability || shim_cfg.mode != SNAP_MODE_FULL || !shim_cfg.track_heap)
-        return;
+        return w->error;
     if (trigger != SNAP_TRIGGER_EXIT && trigger != SNAP_TRIGGER_SIGNAL)
-        return;
+        return w->error;
     uint64_t t0 = util_monotonic_ns();
     struct snap_reach_info info = {0};
     mapped_peak = mapped_now = 0;
@@ -847,7 +779,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     col.blocks = scan_map(col.cap * sizeof(*col.blocks));
     if (!segments || !slots || !signalled || !col.blocks) {
         scan_unmap_all();
-        return;
+        return w->error;
     }
     n_segments = n_shim_segments = 0;
     dl_iterate_phdr(collect_segment, NULL);
@@ -882,7 +814,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
         resume_world();
         shim_heap_layout_release();
         scan_unmap_all();
-        return;
+        return w->error;
     }
     rmark_sort(col.blocks, col.n, scratch);
     struct rmark m = {
@@ -900,7 +832,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     for (uint32_t i = 0; i < n_missed; i++) {
         /* not stopped (blocks the signal, or stuck in the kernel): its
          * stack as it is now, from where its system call left it */
-        uint64_t sp = blocked_sp(missed[i]);
+        uint64_t sp = procfs_blocked_sp(missed[i]);
         if (sp) {
             mark_live_stack(sp);
             scan_stack(&m, sp);
@@ -925,18 +857,6 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     shim_heap_layout_release();
     uint64_t pause_ns = util_monotonic_ns() - pause0;
 
-    /* Per-stack totals, written as one entry per stack with blocks. */
-    uint32_t max_id = 0;
-    for (size_t i = 0; i < m.n; i++)
-        max_id = m.blocks[i].stack_id > max_id ? m.blocks[i].stack_id : max_id;
-    struct snap_reach_entry *per = scan_map(((size_t)max_id + 1) * sizeof(*per));
-    if (per) {
-        for (size_t i = 0; i < m.n; i++) {
-            const struct rmark_block *b = &m.blocks[i];
-            per[b->stack_id].bytes[b->state] += b->size;
-            per[b->stack_id].blocks[b->state]++;
-        }
-    }
     info.flags |= n_missed ? SNAP_REACH_THREADS_MISSED : 0;
     info.threads_stopped = (uint32_t)n_stopped;
     info.threads_missed = n_missed;
@@ -945,19 +865,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     info.roots_bytes = m.roots_bytes;
     info.extra_bytes = mapped_peak;
     info.scan_ns = util_monotonic_ns() - t0;
-    if (per) {
-        snap_begin_section(w, SNAP_SEC_REACHABILITY);
-        snap_write_reach_info(w, &info);
-        for (uint32_t id = 0; id <= max_id; id++) {
-            struct snap_reach_entry *e = &per[id];
-            uint64_t blocks = 0;
-            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
-                blocks += e->blocks[c];
-            if (!blocks)
-                continue;
-            e->stack_id = id;
-            snap_write_reach(w, e);
-        }
-    }
+    write_classes(w, &m, &info);
     scan_unmap_all();
+    return w->error;
 }

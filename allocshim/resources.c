@@ -5,10 +5,9 @@
  *
  * The functions are named at run time (LEAKAUDIT_TRACK_RESOURCES, parsed by
  * common/resspec.c), so LD_PRELOAD symbol interposition cannot reach them.
- * Instead every loaded module's GOT is patched: for each JUMP_SLOT and
- * GLOB_DAT relocation against a tracked symbol the slot is rewritten to one
- * of a fixed table of wrappers (RELRO pages are made writable for the
- * write and restored). The wrappers have a generic signature -- six integer
+ * Instead every loaded module's GOT is patched (common/got_patch.c): each
+ * import of a tracked symbol is rewritten to one of a fixed table of
+ * wrappers. The wrappers have a generic signature -- six integer
  * arguments, a two-register integer return -- which covers handle-passing
  * APIs on x86_64 SysV and aarch64 AAPCS; see "Limits" in docs/resources.md.
  * Modules loaded later are patched after dlopen (when calling dlopen from
@@ -21,6 +20,8 @@
  * create/ref/unref/use. Destroyed handles stay as tombstones (bounded, the
  * oldest evicted first) so a later use or a second destroy is recognised.
  */
+#include "got_patch.h"
+#include "procfs.h"
 #include "resspec.h"
 #include "shim.h"
 #include "stacktable.h"
@@ -45,18 +46,7 @@
 #define RES_MAX_EVENTS      1024        /* use-after-destroy / double-destroy events kept */
 #define RES_EVENT_SNAPSHOTS 4           /* first events also write a snapshot at once */
 #define RES_FILE_MAX        (64 * 1024) /* LEAKAUDIT_TRACK_FILE */
-#define RES_PAGE            4096u
-#define RES_REF_STACKS      4 /* unmatched ref stacks remembered per object */
-
-#if defined(__x86_64__)
-#define RES_R_JUMP_SLOT R_X86_64_JUMP_SLOT
-#define RES_R_GLOB_DAT  R_X86_64_GLOB_DAT
-#elif defined(__aarch64__)
-#define RES_R_JUMP_SLOT R_AARCH64_JUMP_SLOT
-#define RES_R_GLOB_DAT  R_AARCH64_GLOB_DAT
-#else
-#error "GOT patching: add this architecture's JUMP_SLOT / GLOB_DAT relocation types"
-#endif
+#define RES_REF_STACKS      4           /* unmatched ref stacks remembered per object */
 
 /* Two integer registers back (rax:rdx, x0:x1): covers pointers, integers
  * and small structs returned in registers. */
@@ -121,7 +111,6 @@ static struct snap_corruption *events;
 static uint32_t n_events; /* atomic: events claimed */
 static int patch_lock;
 static unsigned long long last_adds;
-static char exe_path[SNAP_MAX_PATH];
 
 /* Loss / information counters (docs/resources.md). */
 static uint64_t c_objects_full, c_stats_full, c_events_dropped, c_events_repeated;
@@ -277,7 +266,7 @@ static void report(uint32_t kind, uint32_t fn, const struct res_obj *o, uint32_t
     /* published last: the snapshot writer reads events whose kind is set */
     __atomic_store_n(&c->kind, kind, __ATOMIC_RELEASE);
     if (i < RES_EVENT_SNAPSHOTS) /* the program may crash right after: keep the evidence */
-        shim_snapshot_write(SNAP_TRIGGER_CORRUPTION);
+        shim_keep_evidence();
 }
 
 /* ---- what a call does to an object ---- */
@@ -594,154 +583,27 @@ static const res_fn_t wrappers[RES_MAX_FUNCS] = {RES_REF16(0), RES_REF16(1), RES
                                                  RES_REF16(6), RES_REF16(7)};
 _Static_assert(RES_MAX_FUNCS == 8 * 16, "one wrapper per trackable function");
 
-/* ---- GOT patching ---- */
+/* ---- GOT patching (common/got_patch.h) ---- */
 
-struct module_view {
-    uintptr_t base, lo, hi; /* load bias, mapped range */
-    uintptr_t relro_lo, relro_hi;
-    const ElfW(Sym) * symtab;
-    const char *strtab;
-    size_t strsz;
-    const ElfW(Rela) * jmprel, *rela;
-    size_t jmprel_n, rela_n;
-    const uint32_t *gnu_hash, *sysv_hash;
-    const char *name;
-};
-
-static uintptr_t dyn_ptr(uintptr_t base, uintptr_t v)
+static int module_wanted(const char *module, void *arg)
 {
-    /* glibc relocates these entries in place; the vDSO and some other
-     * loaders do not. */
-    return v < base ? v + base : v;
-}
-
-static int module_view(struct dl_phdr_info *info, struct module_view *m)
-{
-    memset(m, 0, sizeof(*m));
-    m->base = info->dlpi_addr;
-    m->lo = UINTPTR_MAX;
-    const ElfW(Dyn) *dyn = NULL;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD) {
-            uintptr_t lo = m->base + ph->p_vaddr, hi = lo + ph->p_memsz;
-            m->lo = lo < m->lo ? lo : m->lo;
-            m->hi = hi > m->hi ? hi : m->hi;
-        } else if (ph->p_type == PT_DYNAMIC) {
-            dyn = (const ElfW(Dyn) *)(m->base + ph->p_vaddr);
-        } else if (ph->p_type == PT_GNU_RELRO) {
-            m->relro_lo = m->base + ph->p_vaddr;
-            m->relro_hi = m->relro_lo + ph->p_memsz;
-        }
-    }
-    if (!dyn)
-        return -ENOENT;
-    int pltrel = DT_RELA;
-    size_t pltsz = 0, relasz = 0;
-    uintptr_t jmprel = 0, rela = 0;
-    for (; dyn->d_tag != DT_NULL; dyn++) {
-        switch (dyn->d_tag) {
-        case DT_SYMTAB:
-            m->symtab = (const ElfW(Sym) *)dyn_ptr(m->base, dyn->d_un.d_ptr);
-            break;
-        case DT_STRTAB:
-            m->strtab = (const char *)dyn_ptr(m->base, dyn->d_un.d_ptr);
-            break;
-        case DT_STRSZ:
-            m->strsz = dyn->d_un.d_val;
-            break;
-        case DT_JMPREL:
-            jmprel = dyn_ptr(m->base, dyn->d_un.d_ptr);
-            break;
-        case DT_PLTRELSZ:
-            pltsz = dyn->d_un.d_val;
-            break;
-        case DT_PLTREL:
-            pltrel = (int)dyn->d_un.d_val;
-            break;
-        case DT_RELA:
-            rela = dyn_ptr(m->base, dyn->d_un.d_ptr);
-            break;
-        case DT_RELASZ:
-            relasz = dyn->d_un.d_val;
-            break;
-        case DT_GNU_HASH:
-            m->gnu_hash = (const uint32_t *)dyn_ptr(m->base, dyn->d_un.d_ptr);
-            break;
-        case DT_HASH:
-            m->sysv_hash = (const uint32_t *)dyn_ptr(m->base, dyn->d_un.d_ptr);
-            break;
-        default:
-            break;
-        }
-    }
-    if (!m->symtab || !m->strtab)
-        return -ENOENT;
-    if (pltrel == DT_RELA && jmprel) {
-        m->jmprel = (const ElfW(Rela) *)jmprel;
-        m->jmprel_n = pltsz / sizeof(ElfW(Rela));
-    }
-    if (rela) {
-        m->rela = (const ElfW(Rela) *)rela;
-        m->rela_n = relasz / sizeof(ElfW(Rela));
-    }
-    m->name = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : exe_path;
+    const char *base = strrchr(module, '/');
+    base = base ? base + 1 : module;
+    for (uint32_t p = 0; p < spec.n_patterns; p++)
+        if (res_glob_match(spec.patterns[p].lib, base))
+            return 1;
     return 0;
 }
 
-static int skip_module(struct dl_phdr_info *info, const struct module_view *m)
+static void offer_symbol(const char *module, const char *symbol, void *arg)
 {
-    uintptr_t self = (uintptr_t)&module_view;
-    if (self >= m->lo && self < m->hi)
-        return 1; /* the shim itself */
-    const char *n = info->dlpi_name ? info->dlpi_name : "";
-    return strstr(n, "linux-vdso") || strstr(n, "linux-gate") || strstr(n, "/ld-linux") ||
-           !strncmp(n, "ld-linux", 8);
+    res_spec_offer_symbol(&spec, module, symbol);
 }
 
-/* Number of dynamic symbols, from the hash table (the section headers are
- * not mapped). */
-static size_t symbol_count(const struct module_view *m)
+static int wanted(const char *module, const char *symbol, void *arg)
 {
-    if (m->sysv_hash)
-        return m->sysv_hash[1];
-    if (!m->gnu_hash)
-        return 0;
-    const uint32_t *h = m->gnu_hash;
-    uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2];
-    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(h + 4) + bloom_size);
-    const uint32_t *chain = buckets + nbuckets;
-    uint32_t last = 0;
-    for (uint32_t i = 0; i < nbuckets; i++)
-        last = buckets[i] > last ? buckets[i] : last;
-    if (last < symoffset)
-        return symoffset;
-    while (!(chain[last - symoffset] & 1))
-        last++;
-    return (size_t)last + 1;
-}
-
-static int offer_symbols(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    struct module_view m;
-    if (module_view(info, &m) < 0 || skip_module(info, &m))
-        return 0;
-    int wanted = 0;
-    const char *base = strrchr(m.name, '/');
-    base = base ? base + 1 : m.name;
-    for (uint32_t p = 0; p < spec.n_patterns && !wanted; p++)
-        wanted = res_glob_match(spec.patterns[p].lib, base);
-    if (!wanted)
-        return 0;
-    size_t n = symbol_count(&m);
-    for (size_t i = 1; i < n; i++) {
-        const ElfW(Sym) *s = &m.symtab[i];
-        if (s->st_shndx == SHN_UNDEF || ELF64_ST_TYPE(s->st_info) != STT_FUNC ||
-            ELF64_ST_BIND(s->st_info) == STB_LOCAL || (m.strsz && s->st_name >= m.strsz))
-            continue;
-        res_spec_offer_symbol(&spec, m.name, m.strtab + s->st_name);
-    }
-    return 0;
+    int fn = res_spec_find(&spec, symbol);
+    return fn < 0 || res_spec_excluded(&spec, spec.funcs[fn].kind, module) ? -1 : fn;
 }
 
 static void set_real(uint32_t fn, uintptr_t target)
@@ -753,96 +615,34 @@ static void set_real(uint32_t fn, uintptr_t target)
         c_other_definition++; /* two definitions of one name: the first wins */
 }
 
-/* Where a slot of this module will really go: its current value once bound,
- * else (lazy binding: it still points into the module's own PLT) the
- * definition the loader would pick. */
-static uintptr_t real_target(const struct module_view *m, uintptr_t cur, const char *name,
-                             void *handle)
+static uintptr_t replacement(int fn, uintptr_t current, uintptr_t target, void *arg)
 {
-    if (cur && (cur < m->lo || cur >= m->hi))
-        return cur;
-    void *p = dlsym(RTLD_DEFAULT, name);
-    if (!p && handle)
-        p = dlsym(handle, name);
-    return (uintptr_t)p;
-}
-
-static void patch_relocs(const struct module_view *m, const ElfW(Rela) * r, size_t n, void *handle,
-                         int *relro_open)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t type = (uint32_t)ELF64_R_TYPE(r[i].r_info);
-        if (type != RES_R_JUMP_SLOT && type != RES_R_GLOB_DAT)
-            continue;
-        uint32_t sym = (uint32_t)ELF64_R_SYM(r[i].r_info);
-        if (!sym || (m->strsz && m->symtab[sym].st_name >= m->strsz))
-            continue;
-        const char *name = m->strtab + m->symtab[sym].st_name;
-        int fn = res_spec_find(&spec, name);
-        if (fn < 0 || res_spec_excluded(&spec, spec.funcs[fn].kind, m->name))
-            continue;
-        uintptr_t *slot = (uintptr_t *)(m->base + r[i].r_offset);
-        uintptr_t cur = __atomic_load_n(slot, __ATOMIC_RELAXED);
-        if (cur == (uintptr_t)wrappers[fn])
-            continue;
-        uintptr_t target = real_target(m, cur, name, handle);
-        if (!target)
-            continue; /* not defined anywhere yet: a later dlopen may bring it */
-        set_real((uint32_t)fn, target);
-        if (real_fns[fn] != (res_fn_t)target)
-            continue; /* this module binds elsewhere: leave its calls alone */
-        uintptr_t a = (uintptr_t)slot;
-        if (a >= m->relro_lo && a < m->relro_hi && !*relro_open) {
-            uintptr_t lo = m->relro_lo & ~(uintptr_t)(RES_PAGE - 1);
-            if (mprotect((void *)lo, m->relro_hi - lo, PROT_READ | PROT_WRITE) < 0)
-                continue;
-            *relro_open = 1;
-        }
-        __atomic_store_n(slot, (uintptr_t)wrappers[fn], __ATOMIC_RELEASE);
-        patched_slots[fn]++;
-    }
-}
-
-static int patch_module(struct dl_phdr_info *info, size_t size, void *handle)
-{
-    struct module_view m;
-    if (module_view(info, &m) < 0 || skip_module(info, &m))
+    if (current == (uintptr_t)wrappers[fn])
         return 0;
-    int relro_open = 0;
-    patch_relocs(&m, m.jmprel, m.jmprel_n, handle, &relro_open);
-    patch_relocs(&m, m.rela, m.rela_n, handle, &relro_open);
-    if (relro_open) {
-        uintptr_t lo = m.relro_lo & ~(uintptr_t)(RES_PAGE - 1);
-        mprotect((void *)lo, m.relro_hi - lo, PROT_READ);
-    }
-    return 0;
+    set_real((uint32_t)fn, target);
+    if (real_fns[fn] != (res_fn_t)target)
+        return 0; /* this module binds elsewhere: leave its calls alone */
+    return (uintptr_t)wrappers[fn];
 }
 
-static int count_adds(struct dl_phdr_info *info, size_t size, void *arg)
+static void patched(int fn, void *arg)
 {
-    *(unsigned long long *)arg = info->dlpi_adds;
-    return 1;
-}
-
-static unsigned long long loader_adds(void)
-{
-    unsigned long long adds = 0;
-    dl_iterate_phdr(count_adds, &adds);
-    return adds;
+    patched_slots[fn]++;
 }
 
 /* Patches every loaded module (idempotent: patched slots are skipped). */
 static void rescan(void *handle)
 {
+    static const struct got_patch_ops ops = {wanted, replacement, patched, NULL};
     int saved_busy = shim_tls.busy;
     shim_tls.busy = 1; /* dlsym may allocate */
     shim_spin_lock(&patch_lock);
-    last_adds = loader_adds();
+    last_adds = got_loader_adds();
     if (spec.n_patterns) {
-        dl_iterate_phdr(offer_symbols, NULL);
+        got_for_each_export(module_wanted, offer_symbol, NULL);
         res_spec_resolve_patterns(&spec);
     }
-    dl_iterate_phdr(patch_module, handle);
+    got_patch_all(&ops, handle);
     shim_spin_unlock(&patch_lock);
     shim_tls.busy = saved_busy;
 }
@@ -906,29 +706,10 @@ static void say(const char *a, const char *b, const char *c)
             return;
 }
 
-static int load_file(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    size_t len = 0;
-    while (len + 1 < cap) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return 0;
-}
-
 void shim_res_init(void)
 {
-    const char *env = shim_getenv("LEAKAUDIT_TRACK_RESOURCES");
-    const char *file = shim_getenv("LEAKAUDIT_TRACK_FILE");
+    const char *env = shim_getenv(audit_env(AUDIT_TRACK_RESOURCES));
+    const char *file = shim_getenv(audit_env(AUDIT_TRACK_FILE));
     if ((!env || !*env) && (!file || !*file))
         return;
     static char text[RES_FILE_MAX];
@@ -939,8 +720,7 @@ void shim_res_init(void)
         return;
     }
     if (file && *file) {
-        int rc = load_file(file, text, sizeof(text));
-        if (rc < 0) {
+        if (procfs_read_file(file, text, sizeof(text)) < 0) {
             say("LEAKAUDIT_TRACK_FILE: cannot read ", file, "; resources are not tracked");
             return;
         }
@@ -949,7 +729,6 @@ void shim_res_init(void)
             return;
         }
     }
-    util_read_exe(0, exe_path, sizeof(exe_path));
     obj_buckets = shim_arena_map(sizeof(*obj_buckets) << RES_OBJ_BITS);
     obj_pool = shim_arena_map(sizeof(*obj_pool) * RES_MAX_OBJECTS);
     stats = shim_arena_map(sizeof(*stats) << RES_STAT_BITS);
@@ -1007,7 +786,7 @@ void shim_res_snapshot(struct snap_writer *w)
 {
     if (!res_enabled)
         return;
-    if (loader_adds() != __atomic_load_n(&last_adds, __ATOMIC_RELAXED))
+    if (got_loader_adds() != __atomic_load_n(&last_adds, __ATOMIC_RELAXED))
         rescan(NULL);
     accumulate();
     for (uint32_t i = 0; i < (1u << RES_STAT_BITS); i++) {
@@ -1045,12 +824,12 @@ void shim_res_write_events(struct snap_writer *w)
 
 /* Only what means lost data is a loss counter: a full table, a dropped
  * event, a module patched late (calls before the patch were not seen). */
-void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+void shim_res_loss_counters(shim_loss_cb cb, void *arg)
 {
     if (!res_enabled)
         return;
-    cb("resource_objects_full", c_objects_full, arg);
-    cb("resource_rows_full", c_stats_full, arg);
-    cb("resource_events_dropped", c_events_dropped, arg);
-    cb("resource_dlopen_patched_late", c_not_patched_dlopen, arg);
+    cb(SNAP_LOSS_RESOURCE_OBJECTS_FULL, c_objects_full, arg);
+    cb(SNAP_LOSS_RESOURCE_ROWS_FULL, c_stats_full, arg);
+    cb(SNAP_LOSS_RESOURCE_EVENTS_DROPPED, c_events_dropped, arg);
+    cb(SNAP_LOSS_RESOURCE_DLOPEN_PATCHED_LATE, c_not_patched_dlopen, arg);
 }

@@ -3,7 +3,7 @@
  * exported from the library: only the interposed libc/C++ symbols are (see
  * exports.map). The pieces:
  *
- *   config.c        LEAKAUDIT_* environment -> struct shim_config
+ *   config.c        LEAKAUDIT_* environment -> shim_cfg (common/audit_options.c's table)
  *   init.c          bootstrap, symbol resolution, constructor, fork, exit
  *   arena.c         the shim's own memory (mmap), never the audited allocator
  *   unwind.c        stack capture: unwind tables from CFI (default), frame pointers, libunwind
@@ -14,7 +14,13 @@
  *   mmap_hooks.c    mmap/munmap/mremap regions
  *   snapshot.c      writing snapshots (periodic thread, signal, exit)
  *   termsig.c       final snapshot on SIGINT/SIGTERM/SIGHUP deaths; sigaction/signal
- *   resources.c     paired C-API resources: GOT patching, handles by stack
+ *   reach.c         reachability scan (valgrind's classes) at exit / on the signal
+ *   guard.c         heap-corruption guard mode: init, the hooks' entry points, the scan;
+ *                   its parts (guard_int.h): guard_report.c events and policy,
+ *                   guard_canary.c redzones, guard_quarantine.c freed blocks,
+ *                   guard_pages.c guard pages and the SIGSEGV handler
+ *   resources.c     paired C-API resources: spec glue, wrappers, handles by stack
+ *                   (imports patched by common/got_patch.c)
  *   exit_hooks.c    the atexit family: glibc's exit-handler lists left out of the exit scan
  *
  * Rules on the hot path (malloc/free): no allocation through the audited
@@ -31,64 +37,32 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "audit_options.h"
 #include "snapshot.h"
 #include "util.h"
+
+/* How a module hands its loss counters to the snapshot: by id (losses.h). */
+typedef void (*shim_loss_cb)(enum snap_loss_id id, uint64_t value, void *arg);
 
 #define SHIM_EXPORT      __attribute__((visibility("default")))
 #define SHIM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define SHIM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define SHIM_TLS         __thread __attribute__((tls_model("initial-exec")))
 
-/* Defaults and limits (docs/options.md). */
-#define SHIM_DEFAULT_DEPTH         32
-#define SHIM_DEFAULT_INTERVAL_MS   10000
-#define SHIM_DEFAULT_SAMPLE_PERIOD (512 * 1024)
-#define SHIM_DEFAULT_MAX_STACKS    (256 * 1024)
-#define SHIM_DEFAULT_TABLE_BITS    22
-#define SHIM_MAX_FDS               (1 << 20)
-#define SHIM_MAX_REGIONS           65536
+/* Limits (docs/options.md); the settings' defaults are in common/audit_options.c. */
+#define SHIM_MAX_FDS     (1 << 20)
+#define SHIM_MAX_REGIONS 65536
 
-#define SHIM_GUARD_CANARY 0x1
-#define SHIM_GUARD_PAGES  0x2
+#define SHIM_GUARD_CANARY AUDIT_GUARD_CANARY
+#define SHIM_GUARD_PAGES  AUDIT_GUARD_PAGES
 /* LEAKAUDIT_GUARD_POISON: bytes poisoned at each end of a freed canary block */
-#define SHIM_GUARD_POISON_DEFAULT 256
-#define SHIM_GUARD_POISON_ALL     (UINT64_MAX / 4) /* "all": whole blocks (2x cannot overflow) */
+#define SHIM_GUARD_POISON_DEFAULT AUDIT_GUARD_POISON_DEFAULT
 
 enum shim_alloc_kind {
     SHIM_KIND_MALLOC = 0,
     SHIM_KIND_NEW = 1,
     SHIM_KIND_NEW_ARRAY = 2,
     SHIM_KIND_ALIGNED = 3,
-};
-
-struct shim_config {
-    int mode;   /* SNAP_MODE_FULL / SNAP_MODE_SAMPLED */
-    int unwind; /* SNAP_UNWIND_DWARF (default) / _FP / _LIBUNWIND */
-    int depth;
-    int signal; /* 0 = none */
-    int track_heap, track_fds, track_mmap;
-    int quiet;
-    int reachability;      /* LEAKAUDIT_REACHABILITY: scan at exit / on the snapshot signal */
-    int thread_always;     /* LEAKAUDIT_THREAD=always: snapshot thread from the start */
-    int guard;             /* SHIM_GUARD_* bits, 0 = off */
-    int guard_abort;       /* policy: 1 abort (default), 0 log and continue */
-    uint32_t guard_sample; /* 1 in N allocations get a guard page */
-    uint64_t guard_min_size, guard_max_size; /* only blocks of this size range get one */
-    int guard_align;                         /* guard-page blocks: 1 right edge, -1 left, 0 mixed */
-    uint64_t quarantine_bytes;
-    uint64_t guard_poison; /* freed canary blocks: bytes poisoned at each end */
-    uint64_t guard_scan_ms;
-    int table_bits;
-    uint32_t max_stacks;
-    uint64_t interval_ms;
-    uint64_t sample_period;
-    char out_dir[SNAP_MAX_PATH];
-    char allocator[SNAP_MAX_NAME];
-    int allow_shared_dir; /* LEAKAUDIT_ALLOW_SHARED_DIR: out_dir need not be private */
-    uint64_t max_disk;    /* LEAKAUDIT_MAX_DISK: bytes per series, 0 = unbounded */
-    uint64_t keep_for_s;  /* LEAKAUDIT_KEEP_FOR: 0 = forever */
-    int thin;             /* LEAKAUDIT_THIN: thinning schedule for old snapshots */
-    int off;              /* a setuid/setgid program root did not allow: pass everything through */
 };
 
 /* Root creates this file to let the shim audit setuid/setgid programs. */
@@ -116,7 +90,7 @@ struct shim_tls {
                              from the scan) */
 };
 
-extern struct shim_config shim_cfg;
+extern struct audit_config shim_cfg; /* common/audit_options.h */
 extern SHIM_TLS struct shim_tls shim_tls;
 /* The calling thread's pseudo-random sequence (xorshift64*, seeded from its
  * TLS address and tid): sampling distances, guard-page edges. */
@@ -178,7 +152,7 @@ long shim_arena_ranges(const struct shim_range **out); /* -1: some not recorded 
 uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
 void shim_unwind_init(void);
-void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_unwind_loss_counters(shim_loss_cb cb, void *arg);
 void shim_unwind_fork_child(void);
 /* From a signal context: frames[0] = pc + 1, then the callers (unwind tables). */
 uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp);
@@ -255,7 +229,7 @@ size_t shim_guard_usable_size(const void *p);
 void shim_guard_scan(void);
 void shim_guard_refresh_modules(void);
 void shim_guard_snapshot(struct snap_writer *w);
-void shim_guard_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_guard_loss_counters(shim_loss_cb cb, void *arg);
 void shim_guard_fork_prepare(void);
 void shim_guard_fork_release(void); /* in the parent and in the child */
 uint64_t shim_guard_scan_interval_ms(void);
@@ -289,7 +263,7 @@ void shim_heap_layout_release(void);
 struct stk_table *shim_stacks(void);
 /* Iteration for snapshots. */
 void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg);
-void shim_heap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_heap_loss_counters(shim_loss_cb cb, void *arg);
 
 /* fd_hooks.c */
 void shim_fd_init(void);
@@ -299,12 +273,12 @@ uint32_t shim_fd_origin(int fd);
 /* Reconciles with /proc/self/fd and emits one record per open fd. */
 /* skip_fd, skip_fd2: the snapshot writer's own file and directory */
 void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2);
-void shim_fd_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_fd_loss_counters(shim_loss_cb cb, void *arg);
 
 /* mmap_hooks.c */
 void shim_mmap_init(void);
 void shim_mmap_snapshot(struct snap_writer *w);
-void shim_mmap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_mmap_loss_counters(shim_loss_cb cb, void *arg);
 void shim_mmap_fork_prepare(void);
 void shim_mmap_fork_parent(void);
 void shim_mmap_fork_child(void);
@@ -312,7 +286,9 @@ void shim_mmap_fork_child(void);
 /* reach.c: classifies outstanding blocks (docs/reachability.md) and writes
  * the reachability section; only for exit and signal snapshots, full mode. */
 #define SHIM_REACH_SIGNAL (SIGRTMAX - 2) /* parks threads during the scan */
-void shim_reach_write(struct snap_writer *w, int trigger);
+/* The REACHABILITY source: scans (at exit and on the snapshot signal only:
+ * *(int *)trigger) and writes the info record and one entry per stack. */
+int shim_reach_emit(struct snap_writer *w, void *trigger);
 /* init.c: the stack pointer of the program's exit path where it called the
  * shim's exit handler; the exit scan's stack root for that thread starts
  * there (0: not exiting). */
@@ -322,7 +298,7 @@ extern uint64_t shim_exit_sp;
 void shim_res_init(void);                          /* constructor: parse specs, patch GOTs */
 void shim_res_snapshot(struct snap_writer *w);     /* records of SNAP_SEC_RESOURCES */
 void shim_res_write_events(struct snap_writer *w); /* records of SNAP_SEC_CORRUPTION */
-void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+void shim_res_loss_counters(shim_loss_cb cb, void *arg);
 void shim_res_after_fork_child(void);
 
 /* termsig.c: handlers for SIGINT/SIGTERM/SIGHUP when they are at SIG_DFL */
@@ -339,6 +315,28 @@ void shim_snapshot_poll(void);
 void shim_snapshot_fork_prepare(void);
 void shim_snapshot_fork_parent(void);
 void shim_snapshot_fork_child(void);
+
+/*
+ * init.c: the two ways the capture side reaches the snapshot side without
+ * calling it (snapshot.c installs both in shim_snapshot_init): a module that
+ * found evidence worth a snapshot now -- a corruption, just before a
+ * guard-mode abort -- calls shim_keep_evidence(); the allocation paths count
+ * down to the periodic work (snapshots and the redzone scan of a program
+ * without the snapshot thread) with shim_alloc_tick().
+ */
+extern int (*shim_evidence_hook)(int trigger);
+extern void (*shim_poll_hook)(void);
+static inline void shim_keep_evidence(void)
+{
+    int (*hook)(int) = shim_evidence_hook;
+    if (hook)
+        hook(SNAP_TRIGGER_CORRUPTION);
+}
+static inline void shim_alloc_tick(void)
+{
+    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0) && shim_poll_hook)
+        shim_poll_hook();
+}
 
 /* 1 if an allocation of size should be recorded (full mode: always;
  * sampled: when the byte countdown expires), never inside the shim. */
@@ -363,8 +361,7 @@ static inline __attribute__((always_inline)) void shim_record_alloc(void *p, siz
     shim_heap_on_alloc(p, size, id, kind);
     if (SHIM_UNLIKELY(shim_tls.in_exit_registration))
         shim_heap_set_flag(p, SHIM_BLOCK_EXIT_LIST);
-    if (SHIM_UNLIKELY(--shim_tls.poll_countdown < 0))
-        shim_snapshot_poll();
+    shim_alloc_tick();
     errno = saved;
 }
 

@@ -8,15 +8,19 @@
  * allocation from the audited allocator.
  *
  * File names: OUT/<series>.<seq, 6 digits>.snap where the series is
- * <exe basename>.<pid>.<start time in ms, hex>, so an exec'd image or a
- * forked child starts a new series and nothing is overwritten. After each
+ * <exe basename>.<pid>.<start time in ms, hex> (common/series_name.h), so an
+ * exec'd image or a forked child starts a new series. After each
  * snapshot, common/retention.c decides which older ones of the series to
  * delete (thinning, LEAKAUDIT_MAX_DISK, LEAKAUDIT_KEEP_FOR).
  */
 #include "shim.h"
+#include "allocators.h"
 #include "modmap.h"
+#include "procfs.h"
 #include "retention.h"
 #include "safefile.h"
+#include "snapshot_produce.h"
+#include "series_name.h"
 #include "stacktable.h"
 #include "util.h"
 
@@ -31,8 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define POLL_MS          100
-#define EXE_BASENAME_MAX 32
+#define POLL_MS 100
 
 static struct snap_writer writer; /* large: static so it is not on a stack */
 static int snap_lock;
@@ -54,34 +57,14 @@ static void make_series(void)
     start_ns = util_realtime_ns();
     start_euid = geteuid();
     util_read_exe(0, exe_path, sizeof(exe_path));
-    const char *base = strrchr(exe_path, '/');
-    base = base ? base + 1 : exe_path;
-    char num[24];
-    size_t len = 0;
-    for (; base[len] && len < EXE_BASENAME_MAX; len++)
-        series[len] = (base[len] == '.' || base[len] == '/') ? '_' : base[len];
-    if (len == 0)
-        series[len++] = '_';
-    series[len++] = '.';
-    util_u64_to_dec((uint64_t)getpid(), num, sizeof(num));
-    len += util_strlcpy(series + len, num, sizeof(series) - len);
-    series[len++] = '.';
-    util_u64_to_hex(start_ns / 1000000, num, sizeof(num));
-    util_strlcpy(series + len, num, sizeof(series) - len);
+    snap_series_name(series, sizeof(series), exe_path, getpid(), start_ns);
     seq = 0;
 }
 
-/* OUT/SERIES.SEQ.snap's last part, SEQ zero-padded to 6 digits. */
+/* OUT/SERIES.SEQ.snap's last part (common/series_name.h). */
 static void snapshot_name(uint32_t n, char *name, size_t cap)
 {
-    size_t len = util_strlcpy(name, series, cap);
-    name[len++] = '.';
-    char num[24];
-    size_t digits = util_u64_to_dec(n, num, sizeof(num));
-    for (; digits < 6; digits++)
-        name[len++] = '0';
-    len += util_strlcpy(name + len, num, cap - len);
-    util_strlcpy(name + len, ".snap", cap - len);
+    snap_file_name(name, cap, series, n);
 }
 
 static void retire_snapshot(uint32_t n, void *arg)
@@ -117,17 +100,11 @@ static const char *detect_allocator(void)
     Dl_info info;
     if (!dladdr((void *)shim_real.malloc, &info) || !info.dli_fname)
         return "unknown";
-    const char *f = info.dli_fname;
-    if (strstr(f, "jemalloc"))
-        return "jemalloc";
-    if (strstr(f, "tcmalloc"))
-        return "tcmalloc";
-    if (strstr(f, "mimalloc"))
-        return "mimalloc";
-    if (strstr(f, "libc.so"))
-        return "glibc";
-    return "other";
+    const char *name = alloc_name_from_path(info.dli_fname);
+    return name ? name : "other";
 }
+
+/* ---- the sources of a snapshot (common/snapshot_produce.h) ---- */
 
 static int write_module(const struct snap_module *m, void *arg)
 {
@@ -135,14 +112,99 @@ static int write_module(const struct snap_module *m, void *arg)
     return 0;
 }
 
+static int src_modules(struct snap_writer *w, void *arg)
+{
+    modmap_foreach(0, write_module, w);
+    return w->error;
+}
+
+static int src_stacks(struct snap_writer *w, void *arg)
+{
+    struct stk_table *t = shim_stacks();
+    uint32_t n = t->slots ? stk_table_count(t) : 0;
+    for (uint32_t id = 1; id <= n; id++) {
+        const uint64_t *frames;
+        uint32_t depth = stk_table_get(t, id, &frames);
+        if (depth)
+            snap_write_stack(w, id, frames, depth);
+    }
+    return w->error;
+}
+
 static void write_heap(const struct snap_heap_entry *e, void *arg)
 {
     snap_write_heap(arg, e);
 }
 
-static void write_loss(const char *name, uint64_t v, void *arg)
+static int src_heap(struct snap_writer *w, void *arg)
 {
-    snap_write_loss(arg, name, v);
+    shim_heap_foreach_stack(write_heap, w);
+    return w->error;
+}
+
+static int src_fds(struct snap_writer *w, void *arg)
+{
+    shim_fd_snapshot(w, w->fd, w->dirfd); /* not the snapshot's own file and directory */
+    return w->error;
+}
+
+static int src_mmaps(struct snap_writer *w, void *arg)
+{
+    shim_mmap_snapshot(w);
+    return w->error;
+}
+
+static int src_resources(struct snap_writer *w, void *arg)
+{
+    shim_res_snapshot(w);
+    return w->error;
+}
+
+static int src_guard_events(struct snap_writer *w, void *arg)
+{
+    shim_guard_snapshot(w);
+    return w->error;
+}
+
+static int src_resource_events(struct snap_writer *w, void *arg)
+{
+    shim_res_write_events(w);
+    return w->error;
+}
+
+static void write_loss(enum snap_loss_id id, uint64_t v, void *arg)
+{
+    snap_emit_loss(arg, id, v);
+}
+
+static int src_losses(struct snap_writer *w, void *arg)
+{
+    shim_heap_loss_counters(write_loss, w);
+    shim_fd_loss_counters(write_loss, w);
+    shim_mmap_loss_counters(write_loss, w);
+    shim_res_loss_counters(write_loss, w);
+    shim_unwind_loss_counters(write_loss, w);
+    if (shim_cfg.guard)
+        shim_guard_loss_counters(write_loss, w);
+    snap_emit_loss(w, SNAP_LOSS_SNAPSHOT_WRITE_FAILED, write_failures);
+    snap_emit_loss(w, SNAP_LOSS_SNAPSHOTS_RETIRED, retain.removed);
+    return w->error;
+}
+
+/* What this process's snapshot is made of, in no particular order: the
+ * section order is snap_produce's. */
+static void describe(struct snap_description *d, int *trigger)
+{
+    snap_describe(d, SNAP_PART_MODULES, src_modules, NULL);
+    snap_describe(d, SNAP_PART_STACKS, src_stacks, NULL);
+    snap_describe(d, SNAP_PART_HEAP, src_heap, NULL);
+    snap_describe(d, SNAP_PART_REACHABILITY, shim_reach_emit, trigger);
+    snap_describe(d, SNAP_PART_FDS, src_fds, NULL);
+    snap_describe(d, SNAP_PART_MMAPS, src_mmaps, NULL);
+    snap_describe(d, SNAP_PART_RESOURCES, src_resources, NULL);
+    snap_describe(d, SNAP_PART_CORRUPTION, src_guard_events, NULL);
+    snap_describe(d, SNAP_PART_CORRUPTION, src_resource_events, NULL);
+    snap_describe(d, SNAP_PART_LOSSES, src_losses, NULL);
 }
 
 static void report_failure(int err, const char *why)
@@ -206,45 +268,11 @@ int shim_snapshot_write(int trigger)
         util_strlcpy(h.series, series, sizeof(h.series));
         util_strlcpy(h.allocator, detect_allocator(), sizeof(h.allocator));
         gethostname(h.hostname, sizeof(h.hostname) - 1);
-        snap_write_header(w, &h);
-
-        snap_begin_section(w, SNAP_SEC_MODULES);
-        modmap_foreach(0, write_module, w);
-
-        snap_begin_section(w, SNAP_SEC_STACKS);
-        struct stk_table *t = shim_stacks();
-        uint32_t n = t->slots ? stk_table_count(t) : 0;
-        for (uint32_t id = 1; id <= n; id++) {
-            const uint64_t *frames;
-            uint32_t depth = stk_table_get(t, id, &frames);
-            if (depth)
-                snap_write_stack(w, id, frames, depth);
-        }
-
-        snap_begin_section(w, SNAP_SEC_HEAP);
-        shim_heap_foreach_stack(write_heap, w);
-        shim_reach_write(w, trigger);
-        snap_begin_section(w, SNAP_SEC_FDS);
-        shim_fd_snapshot(w, w->fd, w->dirfd);
-        snap_begin_section(w, SNAP_SEC_MMAPS);
-        shim_mmap_snapshot(w);
-        snap_begin_section(w, SNAP_SEC_RESOURCES);
-        shim_res_snapshot(w);
-
-        snap_begin_section(w, SNAP_SEC_CORRUPTION);
-        shim_guard_snapshot(w);
-        shim_res_write_events(w);
-
-        snap_begin_section(w, SNAP_SEC_LOSSES);
-        shim_heap_loss_counters(write_loss, w);
-        shim_fd_loss_counters(write_loss, w);
-        shim_mmap_loss_counters(write_loss, w);
-        shim_res_loss_counters(write_loss, w);
-        shim_unwind_loss_counters(write_loss, w);
-        if (shim_cfg.guard)
-            shim_guard_loss_counters(write_loss, w);
-        snap_write_loss(w, "snapshot_write_failed", write_failures);
-        snap_write_loss(w, "snapshots_retired", retain.removed);
+        static struct snap_description d; /* under snap_lock */
+        memset(&d, 0, sizeof(d));
+        d.header = &h;
+        describe(&d, &trigger);
+        snap_produce(w, &d);
         rc = snap_writer_commit(w);
     }
     if (rc < 0) {
@@ -267,51 +295,22 @@ static void on_signal(int sig)
     shim_tls.countdown = 0;
 }
 
-/* Reads field `field` (1-based, after the command name) of a /proc stat
- * file into a small number, or returns -1. */
-static long stat_field(const char *path, int field, char *state)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    char buf[1024];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may contain spaces */
-    if (!p || p[1] != ' ')
-        return -1;
-    if (state)
-        *state = p[2];
-    p += 2; /* field 3 (state) starts here */
-    for (int f = 3; f < field; p++) {
-        if (!*p)
-            return -1;
-        if (*p == ' ')
-            f++;
-    }
-    long v = 0;
-    while (*p >= '0' && *p <= '9')
-        v = v * 10 + (*p++ - '0');
-    return v;
-}
-
 /* True when every thread of the program has ended and only this one is left:
  * num_threads (field 20) is 1, or 2 with the thread-group leader a zombie
  * (the main thread ended with pthread_exit). */
 static int only_thread_left(void)
 {
-    long n = stat_field("/proc/self/stat", 20, NULL);
-    if (n == 1)
-        return 1;
-    if (n != 2 || shim_gettid() == getpid())
+    struct procfs_stat st;
+    if (procfs_read_stat(0, &st) < 0)
         return 0;
-    char path[64] = "/proc/self/task/", state = 0;
+    if (st.threads == 1)
+        return 1;
+    if (st.threads != 2 || shim_gettid() == getpid())
+        return 0;
+    char path[64] = "/proc/self/task/";
     util_u64_to_dec((uint64_t)getpid(), path + 16, sizeof(path) - 16);
     util_strlcpy(path + strlen(path), "/stat", sizeof(path) - strlen(path));
-    return stat_field(path, 3, &state) >= 0 && (state == 'Z' || state == 'X');
+    return procfs_read_stat_path(path, &st) == 0 && procfs_stat_gone(&st);
 }
 
 pid_t shim_snapshot_tid;
@@ -418,6 +417,9 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 void shim_snapshot_init(void)
 {
     make_series();
+    /* the capture side reaches us only through these (shim.h) */
+    shim_evidence_hook = shim_snapshot_write;
+    shim_poll_hook = shim_snapshot_poll;
     const char *why;
     int fd = safe_dir_open(shim_cfg.out_dir, shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
     if (fd < 0) {

@@ -227,7 +227,7 @@ static int tab_ready(struct utab *t)
 
 #define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
-#define ID_MEMO   1024 /* per thread, 16 KiB */
+#define ID_MEMO   1024                        /* per thread, 16 KiB */
 #define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
 
 /* One unwound step: where the return address was and the caller's state. */
@@ -684,10 +684,10 @@ void shim_unwind_fork_child(void)
             tabs[i].state = TAB_NONE; /* its half-built rows stay mapped, unused */
 }
 
-void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+void shim_unwind_loss_counters(shim_loss_cb cb, void *arg)
 {
-    cb("unwind_bad_frame", __atomic_load_n(&n_bad_frame, __ATOMIC_RELAXED), arg);
-    cb("unwind_fp_frames", __atomic_load_n(&n_fp_frames, __ATOMIC_RELAXED), arg);
-    cb("unwind_modules_without_cfi", __atomic_load_n(&n_no_cfi_mod, __ATOMIC_RELAXED), arg);
-    cb("unwind_foreign_stack", __atomic_load_n(&n_foreign_stack, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_UNWIND_BAD_FRAME, __atomic_load_n(&n_bad_frame, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_UNWIND_FP_FRAMES, __atomic_load_n(&n_fp_frames, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_UNWIND_MODULES_WITHOUT_CFI, __atomic_load_n(&n_no_cfi_mod, __ATOMIC_RELAXED), arg);
+    cb(SNAP_LOSS_UNWIND_FOREIGN_STACK, __atomic_load_n(&n_foreign_stack, __ATOMIC_RELAXED), arg);
 }

@@ -1,6 +1,9 @@
 # cli/: the `leakaudit` front-end's shared option helpers (cli/opts.c, linked
-# by the top-level Makefile), `make install` / `make uninstall`, and the
+# by the top-level Makefile), `leakaudit run` (cli/run_cmd.c), `make install` / `make uninstall`, and the
 # programs the cli tests run.
+
+# `leakaudit run` (the front-end of the shim; allocshim/ holds only the shim).
+LEAKAUDIT_OBJS += $(OBJ)/cli/run_cmd.o
 
 CLI_TESTBIN := $(TESTBIN)/cli
 $(CLI_TESTBIN)/doomed: tests/cli/doomed.c

@@ -1,10 +1,12 @@
 /*
  * Allocator library and shim lookup shared by `leakaudit run` and
- * `leakaudit soak` (see allocators.h). Library directories are searched
- * starting with the one libc itself was loaded from, so a multiarch system
- * picks the library built for the same architecture.
+ * `leakaudit soak`, and naming the allocator a library path belongs to
+ * (the shim's and the tracer's snapshot headers; see allocators.h). Library directories are
+ * searched starting with the one libc itself was loaded from, so a multiarch system picks the
+ * library built for the same architecture.
  */
 #include "allocators.h"
+#include "audit_options.h"
 #include "util.h"
 
 #include <dlfcn.h>
@@ -30,6 +32,18 @@ const struct alloc_info *alloc_lookup(const char *name)
     return NULL;
 }
 
+const char *alloc_name_from_path(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < sizeof(allocators) / sizeof(allocators[0]); i++)
+        if (allocators[i].files[0] && strstr(base, allocators[i].name))
+            return allocators[i].name;
+    if (!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5))
+        return "glibc";
+    return NULL;
+}
+
 const char *alloc_known_names(void)
 {
     return "glibc, jemalloc, tcmalloc or mimalloc";
@@ -37,7 +51,7 @@ const char *alloc_known_names(void)
 
 static int find_in_dirs(const char *file, char *out, size_t cap)
 {
-    const char *override = getenv("LEAKAUDIT_ALLOCATOR_DIR");
+    const char *override = getenv(audit_env(AUDIT_ALLOCATOR_DIR));
     if (override && *override) {
         snprintf(out, cap, "%s/%s", override, file);
         return access(out, R_OK) == 0 ? 0 : -ENOENT;
@@ -83,7 +97,7 @@ int alloc_find_library(const struct alloc_info *a, char *out, size_t cap)
 
 int alloc_find_shim(char *out, size_t cap)
 {
-    const char *env = getenv("LEAKAUDIT_SHIM");
+    const char *env = getenv(audit_env(AUDIT_SHIM));
     if (env && *env) {
         util_strlcpy(out, env, cap);
         return access(out, R_OK) == 0 ? 0 : -errno;
@@ -106,5 +120,25 @@ int alloc_find_shim(char *out, size_t cap)
     char real[PATH_MAX];
     if (realpath(out, real))
         util_strlcpy(out, real, cap);
+    return 0;
+}
+
+int alloc_compose_preload(char *out, size_t cap, const char *shim, const char *allocator_lib,
+                          const char *old)
+{
+    const char *parts[] = {shim, allocator_lib, old};
+    size_t len = 0;
+    if (cap)
+        out[0] = '\0';
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        if (!parts[i] || !*parts[i])
+            continue;
+        if (len && len + 1 < cap)
+            out[len++] = ' ';
+        size_t n = util_strlcpy(out + len, parts[i], len < cap ? cap - len : 0);
+        if (len + n >= cap)
+            return -ENAMETOOLONG;
+        len += n;
+    }
     return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * Implementation of common/fdscan.h with raw getdents64 so no DIR* (and so
- * no malloc) is involved.
+ * no malloc) is involved, and the fd reconcile rule built on it.
  */
 #include "fdscan.h"
+#include "snapshot.h"
 #include "util.h"
 
 #include <errno.h>
@@ -53,4 +54,35 @@ int fdscan_foreach(int pid, int (*cb)(int fd, const char *target, void *arg), vo
 out:
     close(dfd);
     return rc ? rc : count;
+}
+
+static int reconcile_one(int fd, const char *target, void *arg)
+{
+    struct fdscan_reconcile *r = arg;
+    if (fd == r->skip_fd || fd == r->skip_fd2)
+        return 0;
+    struct snap_fd_entry e = {.fd = fd, .source_fd = -1, .target = (char *)target};
+    e.kind = snap_fd_kind_from_target(target);
+    if (r->recorded(&e, r->arg)) {
+        if (e.origin == SNAP_FDO_OPENDIR && e.kind == SNAP_FD_FILE)
+            e.kind = SNAP_FD_DIR;
+    } else {
+        e.origin = SNAP_FDO_UNATTRIBUTED;
+        e.stack_id = 0;
+        e.created_ns = 0;
+        e.source_fd = -1;
+        r->unattributed++;
+    }
+    return r->emit(&e, r->arg);
+}
+
+int fdscan_reconcile(struct fdscan_reconcile *r)
+{
+    r->unattributed = 0;
+    r->closed_unseen = 0;
+    uint64_t scan_start = util_realtime_ns();
+    int rc = fdscan_foreach(r->pid, reconcile_one, r);
+    if (rc >= 0 && r->forget_unseen)
+        r->closed_unseen = r->forget_unseen(scan_start, r->arg);
+    return rc;
 }

@@ -228,3 +228,38 @@ void rmark_classify(struct rmark *m)
                                                    : SNAP_REACH_DEFINITE;
     }
 }
+
+/* Index of the first block starting at or after addr (m->n if none). */
+static size_t first_block_from(const struct rmark *m, uint64_t addr)
+{
+    size_t l = 0, r = m->n;
+    while (l < r) {
+        size_t mid = l + (r - l) / 2;
+        if (m->blocks[mid].addr < addr)
+            l = mid + 1;
+        else
+            r = mid;
+    }
+    return l;
+}
+
+int rmark_has_blocks(const struct rmark *m, uint64_t start, uint64_t end)
+{
+    size_t l = first_block_from(m, start);
+    return l < m->n && m->blocks[l].addr < end;
+}
+
+void rmark_scan_root_between_blocks(struct rmark *m, uint64_t start, uint64_t end)
+{
+    size_t l = first_block_from(m, start);
+    if (l > 0 && m->blocks[l - 1].addr + m->blocks[l - 1].size > start)
+        start = m->blocks[l - 1].addr + m->blocks[l - 1].size;
+    for (size_t i = l; i < m->n && start < end && m->blocks[i].addr < end; i++) {
+        if (m->blocks[i].addr > start)
+            rmark_scan_root(m, start, m->blocks[i].addr);
+        uint64_t b_end = m->blocks[i].addr + m->blocks[i].size;
+        start = b_end > start ? b_end : start;
+    }
+    if (start < end)
+        rmark_scan_root(m, start, end);
+}

@@ -74,6 +74,11 @@ long rmark_find(const struct rmark *m, uint64_t p);
 void rmark_scan_root(struct rmark *m, uint64_t start, uint64_t end);
 /* Scans root words already in our memory (saved registers). */
 void rmark_scan_values(struct rmark *m, const uint64_t *v, size_t n);
+/* True when a block starts in [start, end). */
+int rmark_has_blocks(const struct rmark *m, uint64_t start, uint64_t end);
+/* Scans [start, end) as a root, minus the blocks in it (they are scanned
+ * once reached). */
+void rmark_scan_root_between_blocks(struct rmark *m, uint64_t start, uint64_t end);
 /* Transitive marking from everything the roots reached. */
 void rmark_propagate(struct rmark *m);
 /* Lost-block cliques, then every block's state becomes its snap_reach_class. */

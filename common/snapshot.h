@@ -12,6 +12,8 @@
 #ifndef LEAKAUDIT_SNAPSHOT_H
 #define LEAKAUDIT_SNAPSHOT_H
 
+#include "losses.h" /* the loss-counter names (snap_loss_name, snap_loss_note) */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -339,6 +341,7 @@ struct snap_writer {
     int fd;
     int error;                /* first -errno seen; sticky: later calls are no-ops */
     int in_section;           /* a section is open */
+    uint32_t pending_section; /* snap_open_section: begun at its first record, if any */
     uint32_t crc;             /* running CRC32 of every byte written */
     uint64_t offset;          /* bytes written so far (buffered included) */
     size_t used;              /* bytes in buf */
@@ -359,6 +362,10 @@ struct snap_writer {
  * set for a policy refusal. Never allocates.
  */
 int snap_writer_open(struct snap_writer *w, const char *dir, const char *name);
+/* Ends the open section and announces the next one: it is written only if a
+ * record follows before the next section or the commit (no empty sections;
+ * common/snapshot_produce.h). */
+int snap_open_section(struct snap_writer *w, uint32_t type);
 int snap_writer_open_flags(struct snap_writer *w, const char *dir, const char *name,
                            unsigned dir_flags);
 int snap_write_header(struct snap_writer *w, const struct snap_header *hdr);
@@ -372,6 +379,8 @@ int snap_write_heap(struct snap_writer *w, const struct snap_heap_entry *e);
 int snap_write_fd(struct snap_writer *w, const struct snap_fd_entry *e);
 int snap_write_mmap(struct snap_writer *w, const struct snap_mmap_entry *e);
 int snap_write_corruption(struct snap_writer *w, const struct snap_corruption *c);
+/* `name`: a counter's name from losses.h (snap_loss_name); free-form in the
+ * format, so fixtures may write names of their own. */
 int snap_write_loss(struct snap_writer *w, const char *name, uint64_t value);
 /* Inside SNAP_SEC_REACHABILITY: the info record first, then the entries. */
 int snap_write_reach_info(struct snap_writer *w, const struct snap_reach_info *i);
@@ -386,9 +395,6 @@ void snap_writer_abort(struct snap_writer *w);
 
 /* ---- helpers shared by the capture side ---- */
 
-/* For a loss counter that is information rather than lost data (shown as a
- * note, left out of drop totals), what it means; NULL for lost data. */
-const char *snap_loss_note(const char *name);
 const char *snap_fd_kind_name(uint32_t kind);
 const char *snap_fd_origin_name(uint32_t origin);
 const char *snap_mmap_kind_name(uint32_t kind);

@@ -180,39 +180,3 @@ uint32_t snap_fd_kind_from_target(const char *t)
         return SNAP_FD_FILE;
     return SNAP_FD_UNKNOWN;
 }
-
-const char *snap_loss_note(const char *name)
-{
-    static const struct {
-        const char *name, *note;
-    } notes[] = {
-        {"snapshots_retired", "older snapshots of this series deleted by retention (thinning, "
-                              "--max-disk, --keep-for; docs/snapshot-format.md)"},
-        {"heap_table_overloaded", "the shim's address table held over 4 blocks per bucket "
-                                  "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"},
-        {"guard_page_slots_full", "sampled blocks that got no guard page: every slot was live or "
-                                  "recently freed (they were allocated as usual)"},
-        {"guard_segv_handler_replaced", "the program replaced guard mode's SIGSEGV handler: a "
-                                        "guard-page fault reaches the program's handler first"},
-        {"free_unknown", "frees of blocks allocated before the attach (ignored)"},
-        {"pending_stale", "calls that never returned (longjmp, exceptions, detach)"},
-        {"caller_unknown", "allocations whose return address was not found"},
-        {"recvmmsg_unparsed", "fds received by recvmmsg (they show as unattributed)"},
-        {"unwind_bad_frame", "stacks that ended at a return address outside every executable "
-                             "mapping (JIT code, a corrupted stack): the frames above it are "
-                             "left out, never guessed"},
-        {"unwind_fp_frames", "frames unwound by frame pointer for lack of call-frame "
-                             "information (they may be missing or wrong)"},
-        {"unwind_foreign_stack", "allocations made on a stack that is not the thread's own "
-                                 "(a signal's alternate stack, a coroutine): only the "
-                                 "immediate caller is recorded"},
-        {"unwind_modules_without_cfi", "modules with no .eh_frame: frames in them are "
-                                       "unwound by frame pointer"},
-        {"unwind_rows_full", "modules whose unwind rows did not fit attach's BPF map: frames "
-                             "in them are unwound by frame pointer"},
-    };
-    for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++)
-        if (!strcmp(name, notes[i].name))
-            return notes[i].note;
-    return NULL;
-}

@@ -6,6 +6,7 @@
  * reported as one line naming the file, the section and the byte offset.
  */
 #include "snapshot.h"
+#include "series_name.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -209,221 +210,261 @@ static int check_heap_entry(struct cursor *c, const struct snap_heap_entry *e)
                      (unsigned long long)e->live_count, (unsigned long long)e->total_count);
     if ((e->flags & SNAP_HEAP_PEAK_TEMP) &&
         (e->peak_bytes > e->total_bytes || e->temp_count > e->freed_count))
-        return failf(c,
-                     "stack %u: peak_bytes %llu > total_bytes %llu or temp_count %llu > "
-                     "freed_count %llu",
+        return failf(c, "stack %u: peak_bytes %llu > total_bytes %llu or temp_count %llu > "
+                        "freed_count %llu",
                      e->stack_id, (unsigned long long)e->peak_bytes,
                      (unsigned long long)e->total_bytes, (unsigned long long)e->temp_count,
                      (unsigned long long)e->freed_count);
     return 0;
 }
 
+static int parse_module(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->modules, &caps[0], s->n_modules, sizeof(*s->modules)))
+        return failf(c, "out of memory");
+    struct snap_module *m = &s->modules[s->n_modules];
+    m->start = get_u64(c);
+    m->end = get_u64(c);
+    m->offset = get_u64(c);
+    m->build_id_len = get_u8(c);
+    if (m->build_id_len > SNAP_MAX_BUILD_ID)
+        return failf(c, "build-id of %u bytes is too long", m->build_id_len);
+    get_bytes(c, m->build_id, m->build_id_len);
+    m->path = get_str(c, NULL, 0);
+    if (c->failed)
+        return -EINVAL;
+    if (m->end < m->start) {
+        int rc = failf(c, "module %s ends before it starts", m->path);
+        free(m->path); /* not counted in n_modules: snapshot_free would miss it */
+        m->path = NULL;
+        return rc;
+    }
+    s->n_modules++;
+    return 0;
+}
+
+static int parse_stack(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->stacks, &caps[1], s->n_stacks, sizeof(*s->stacks)))
+        return failf(c, "out of memory");
+    struct snap_stack *st = &s->stacks[s->n_stacks];
+    st->id = get_u32(c);
+    st->depth = get_u32(c);
+    if (c->failed)
+        return -EINVAL;
+    if (st->id == SNAP_STACK_NONE)
+        return failf(c, "stack id 0 is reserved");
+    if (st->depth > SNAP_MAX_STACK_DEPTH)
+        return failf(c, "stack depth %u exceeds %d", st->depth, SNAP_MAX_STACK_DEPTH);
+    if (need(c, 8 * (size_t)st->depth))
+        return -EINVAL;
+    st->frames = malloc(8 * (size_t)st->depth + 8);
+    if (!st->frames)
+        return failf(c, "out of memory");
+    get_bytes(c, st->frames, 8 * (size_t)st->depth);
+    s->n_stacks++;
+    return 0;
+}
+
+static int parse_heap(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->heap, &caps[2], s->n_heap, sizeof(*s->heap)))
+        return failf(c, "out of memory");
+    struct snap_heap_entry *e = &s->heap[s->n_heap];
+    e->stack_id = get_u32(c);
+    e->flags = get_u32(c);
+    e->live_bytes = get_u64(c);
+    e->live_count = get_u64(c);
+    e->total_bytes = get_u64(c);
+    e->total_count = get_u64(c);
+    e->freed_bytes = get_u64(c);
+    e->freed_count = get_u64(c);
+    e->peak_bytes = e->temp_count = e->temp_bytes = 0;
+    if (c->end - c->p >= 24) { /* appended fields: older writers lack them */
+        e->peak_bytes = get_u64(c);
+        e->temp_count = get_u64(c);
+        e->temp_bytes = get_u64(c);
+    } else {
+        e->flags &= ~SNAP_HEAP_PEAK_TEMP;
+    }
+    if (c->failed)
+        return -EINVAL;
+    if (check_heap_entry(c, e) < 0)
+        return -EINVAL;
+    s->n_heap++;
+    return 0;
+}
+
+static int parse_fd(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->fds, &caps[3], s->n_fds, sizeof(*s->fds)))
+        return failf(c, "out of memory");
+    struct snap_fd_entry *e = &s->fds[s->n_fds];
+    e->fd = (int32_t)get_u32(c);
+    e->kind = get_u32(c);
+    e->origin = get_u32(c);
+    e->stack_id = get_u32(c);
+    e->created_ns = get_u64(c);
+    e->source_fd = (int32_t)get_u32(c);
+    e->flags = get_u32(c);
+    e->target = get_str(c, NULL, 0);
+    if (c->failed)
+        return -EINVAL;
+    s->n_fds++;
+    if (e->kind >= SNAP_FD_KIND_COUNT)
+        e->kind = SNAP_FD_UNKNOWN;
+    if (e->origin >= SNAP_FDO_COUNT)
+        e->origin = SNAP_FDO_UNKNOWN;
+    return 0;
+}
+
+static int parse_mmap(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->mmaps, &caps[4], s->n_mmaps, sizeof(*s->mmaps)))
+        return failf(c, "out of memory");
+    struct snap_mmap_entry *e = &s->mmaps[s->n_mmaps];
+    e->addr = get_u64(c);
+    e->len = get_u64(c);
+    e->prot = (int32_t)get_u32(c);
+    e->flags = (int32_t)get_u32(c);
+    e->fd = (int32_t)get_u32(c);
+    e->kind = get_u32(c);
+    e->stack_id = get_u32(c);
+    get_u32(c);
+    e->created_ns = get_u64(c);
+    e->path = get_str(c, NULL, 0);
+    if (c->failed)
+        return -EINVAL;
+    s->n_mmaps++;
+    return 0;
+}
+
+static int parse_corruption(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->corruptions, &caps[5], s->n_corruptions, sizeof(*s->corruptions)))
+        return failf(c, "out of memory");
+    struct snap_corruption *e = &s->corruptions[s->n_corruptions];
+    e->kind = get_u32(c);
+    e->tid = (int32_t)get_u32(c);
+    e->addr = get_u64(c);
+    e->block_size = get_u64(c);
+    e->offset = (int64_t)get_u64(c);
+    e->time_ns = get_u64(c);
+    e->alloc_stack = get_u32(c);
+    e->free_stack = get_u32(c);
+    e->access_stack = get_u32(c);
+    e->bytes_len = get_u8(c);
+    if (e->bytes_len > SNAP_MAX_CORRUPTION_BYTES)
+        return failf(c, "corruption byte dump of %u bytes is too long", e->bytes_len);
+    get_bytes(c, e->bytes, e->bytes_len);
+    get_str(c, e->detail, sizeof(e->detail));
+    if (c->failed)
+        return -EINVAL;
+    s->n_corruptions++;
+    return 0;
+}
+
+static int parse_loss(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->losses, &caps[6], s->n_losses, sizeof(*s->losses)))
+        return failf(c, "out of memory");
+    struct snap_loss *e = &s->losses[s->n_losses];
+    get_str(c, e->name, sizeof(e->name));
+    e->value = get_u64(c);
+    if (c->failed)
+        return -EINVAL;
+    /* one name per counter, whatever the writer's version called it */
+    const char *canonical = snap_loss_canonical(e->name);
+    if (canonical != e->name)
+        util_strlcpy(e->name, canonical, sizeof(e->name));
+    s->n_losses++;
+    return 0;
+}
+
+static int parse_reach(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    uint32_t tag = get_u32(c);
+    if (tag == 1) { /* info */
+        struct snap_reach_info *i = &s->reach;
+        i->flags = get_u32(c);
+        i->threads_stopped = get_u32(c);
+        i->threads_missed = get_u32(c);
+        i->scan_ns = get_u64(c);
+        i->pause_ns = get_u64(c);
+        i->extra_bytes = get_u64(c);
+        i->blocks_scanned = get_u64(c);
+        i->roots_bytes = get_u64(c);
+        if (c->failed)
+            return -EINVAL;
+        s->has_reach = 1;
+        return 0;
+    }
+    if (tag != 2)
+        return c->failed ? -EINVAL : 0; /* a newer record kind: skipped */
+    if (grow((void **)&s->reach_entries, &caps[7], s->n_reach, sizeof(*s->reach_entries)))
+        return failf(c, "out of memory");
+    struct snap_reach_entry *e = &s->reach_entries[s->n_reach];
+    e->stack_id = get_u32(c);
+    for (int k = 0; k < SNAP_REACH_CLASS_COUNT; k++) {
+        e->bytes[k] = get_u64(c);
+        e->blocks[k] = get_u64(c);
+    }
+    if (c->failed)
+        return -EINVAL;
+    s->has_reach = 1;
+    s->n_reach++;
+    return 0;
+}
+
+static int parse_resource(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->resources, &caps[8], s->n_resources, sizeof(*s->resources)))
+        return failf(c, "out of memory");
+    struct snap_resource_entry *e = &s->resources[s->n_resources];
+    get_str(c, e->kind, sizeof(e->kind));
+    e->stack_id = get_u32(c);
+    e->flags = get_u32(c);
+    e->live_count = get_u64(c);
+    e->total_created = get_u64(c);
+    e->total_destroyed = get_u64(c);
+    e->total_refs = get_u64(c);
+    e->total_unrefs = get_u64(c);
+    e->ref_balance = (int64_t)get_u64(c);
+    e->last_ref_stack = get_u32(c);
+    get_u32(c);
+    e->oldest_ns = get_u64(c);
+    if (c->failed)
+        return -EINVAL;
+    if (!e->kind[0])
+        return failf(c, "resource entry without a kind name");
+    s->n_resources++;
+    return 0;
+}
+
+/* One record of a section, by the section's type. */
 static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, size_t caps[])
 {
     switch (type) {
     case SNAP_SEC_HEADER:
         return parse_header(c, &s->hdr);
-    case SNAP_SEC_MODULES: {
-        if (grow((void **)&s->modules, &caps[0], s->n_modules, sizeof(*s->modules)))
-            return failf(c, "out of memory");
-        struct snap_module *m = &s->modules[s->n_modules];
-        m->start = get_u64(c);
-        m->end = get_u64(c);
-        m->offset = get_u64(c);
-        m->build_id_len = get_u8(c);
-        if (m->build_id_len > SNAP_MAX_BUILD_ID)
-            return failf(c, "build-id of %u bytes is too long", m->build_id_len);
-        get_bytes(c, m->build_id, m->build_id_len);
-        m->path = get_str(c, NULL, 0);
-        if (c->failed)
-            return -EINVAL;
-        if (m->end < m->start) {
-            int rc = failf(c, "module %s ends before it starts", m->path);
-            free(m->path); /* not counted in n_modules: snapshot_free would miss it */
-            m->path = NULL;
-            return rc;
-        }
-        s->n_modules++;
-        return 0;
-    }
-    case SNAP_SEC_STACKS: {
-        if (grow((void **)&s->stacks, &caps[1], s->n_stacks, sizeof(*s->stacks)))
-            return failf(c, "out of memory");
-        struct snap_stack *st = &s->stacks[s->n_stacks];
-        st->id = get_u32(c);
-        st->depth = get_u32(c);
-        if (c->failed)
-            return -EINVAL;
-        if (st->id == SNAP_STACK_NONE)
-            return failf(c, "stack id 0 is reserved");
-        if (st->depth > SNAP_MAX_STACK_DEPTH)
-            return failf(c, "stack depth %u exceeds %d", st->depth, SNAP_MAX_STACK_DEPTH);
-        if (need(c, 8 * (size_t)st->depth))
-            return -EINVAL;
-        st->frames = malloc(8 * (size_t)st->depth + 8);
-        if (!st->frames)
-            return failf(c, "out of memory");
-        get_bytes(c, st->frames, 8 * (size_t)st->depth);
-        s->n_stacks++;
-        return 0;
-    }
-    case SNAP_SEC_HEAP: {
-        if (grow((void **)&s->heap, &caps[2], s->n_heap, sizeof(*s->heap)))
-            return failf(c, "out of memory");
-        struct snap_heap_entry *e = &s->heap[s->n_heap];
-        e->stack_id = get_u32(c);
-        e->flags = get_u32(c);
-        e->live_bytes = get_u64(c);
-        e->live_count = get_u64(c);
-        e->total_bytes = get_u64(c);
-        e->total_count = get_u64(c);
-        e->freed_bytes = get_u64(c);
-        e->freed_count = get_u64(c);
-        e->peak_bytes = e->temp_count = e->temp_bytes = 0;
-        if (c->end - c->p >= 24) { /* appended fields: older writers lack them */
-            e->peak_bytes = get_u64(c);
-            e->temp_count = get_u64(c);
-            e->temp_bytes = get_u64(c);
-        } else {
-            e->flags &= ~SNAP_HEAP_PEAK_TEMP;
-        }
-        if (c->failed)
-            return -EINVAL;
-        if (check_heap_entry(c, e) < 0)
-            return -EINVAL;
-        s->n_heap++;
-        return 0;
-    }
-    case SNAP_SEC_FDS: {
-        if (grow((void **)&s->fds, &caps[3], s->n_fds, sizeof(*s->fds)))
-            return failf(c, "out of memory");
-        struct snap_fd_entry *e = &s->fds[s->n_fds];
-        e->fd = (int32_t)get_u32(c);
-        e->kind = get_u32(c);
-        e->origin = get_u32(c);
-        e->stack_id = get_u32(c);
-        e->created_ns = get_u64(c);
-        e->source_fd = (int32_t)get_u32(c);
-        e->flags = get_u32(c);
-        e->target = get_str(c, NULL, 0);
-        if (c->failed)
-            return -EINVAL;
-        s->n_fds++;
-        if (e->kind >= SNAP_FD_KIND_COUNT)
-            e->kind = SNAP_FD_UNKNOWN;
-        if (e->origin >= SNAP_FDO_COUNT)
-            e->origin = SNAP_FDO_UNKNOWN;
-        return 0;
-    }
-    case SNAP_SEC_MMAPS: {
-        if (grow((void **)&s->mmaps, &caps[4], s->n_mmaps, sizeof(*s->mmaps)))
-            return failf(c, "out of memory");
-        struct snap_mmap_entry *e = &s->mmaps[s->n_mmaps];
-        e->addr = get_u64(c);
-        e->len = get_u64(c);
-        e->prot = (int32_t)get_u32(c);
-        e->flags = (int32_t)get_u32(c);
-        e->fd = (int32_t)get_u32(c);
-        e->kind = get_u32(c);
-        e->stack_id = get_u32(c);
-        get_u32(c);
-        e->created_ns = get_u64(c);
-        e->path = get_str(c, NULL, 0);
-        if (c->failed)
-            return -EINVAL;
-        s->n_mmaps++;
-        return 0;
-    }
-    case SNAP_SEC_CORRUPTION: {
-        if (grow((void **)&s->corruptions, &caps[5], s->n_corruptions, sizeof(*s->corruptions)))
-            return failf(c, "out of memory");
-        struct snap_corruption *e = &s->corruptions[s->n_corruptions];
-        e->kind = get_u32(c);
-        e->tid = (int32_t)get_u32(c);
-        e->addr = get_u64(c);
-        e->block_size = get_u64(c);
-        e->offset = (int64_t)get_u64(c);
-        e->time_ns = get_u64(c);
-        e->alloc_stack = get_u32(c);
-        e->free_stack = get_u32(c);
-        e->access_stack = get_u32(c);
-        e->bytes_len = get_u8(c);
-        if (e->bytes_len > SNAP_MAX_CORRUPTION_BYTES)
-            return failf(c, "corruption byte dump of %u bytes is too long", e->bytes_len);
-        get_bytes(c, e->bytes, e->bytes_len);
-        get_str(c, e->detail, sizeof(e->detail));
-        if (c->failed)
-            return -EINVAL;
-        s->n_corruptions++;
-        return 0;
-    }
-    case SNAP_SEC_LOSSES: {
-        if (grow((void **)&s->losses, &caps[6], s->n_losses, sizeof(*s->losses)))
-            return failf(c, "out of memory");
-        struct snap_loss *e = &s->losses[s->n_losses];
-        get_str(c, e->name, sizeof(e->name));
-        e->value = get_u64(c);
-        if (c->failed)
-            return -EINVAL;
-        s->n_losses++;
-        return 0;
-    }
-    case SNAP_SEC_REACHABILITY: {
-        uint32_t tag = get_u32(c);
-        if (tag == 1) { /* info */
-            struct snap_reach_info *i = &s->reach;
-            i->flags = get_u32(c);
-            i->threads_stopped = get_u32(c);
-            i->threads_missed = get_u32(c);
-            i->scan_ns = get_u64(c);
-            i->pause_ns = get_u64(c);
-            i->extra_bytes = get_u64(c);
-            i->blocks_scanned = get_u64(c);
-            i->roots_bytes = get_u64(c);
-            if (c->failed)
-                return -EINVAL;
-            s->has_reach = 1;
-            return 0;
-        }
-        if (tag != 2)
-            return c->failed ? -EINVAL : 0; /* a newer record kind: skipped */
-        if (grow((void **)&s->reach_entries, &caps[7], s->n_reach, sizeof(*s->reach_entries)))
-            return failf(c, "out of memory");
-        struct snap_reach_entry *e = &s->reach_entries[s->n_reach];
-        e->stack_id = get_u32(c);
-        for (int k = 0; k < SNAP_REACH_CLASS_COUNT; k++) {
-            e->bytes[k] = get_u64(c);
-            e->blocks[k] = get_u64(c);
-        }
-        if (c->failed)
-            return -EINVAL;
-        s->has_reach = 1;
-        s->n_reach++;
-        return 0;
-    }
-    case SNAP_SEC_RESOURCES: {
-        if (grow((void **)&s->resources, &caps[8], s->n_resources, sizeof(*s->resources)))
-            return failf(c, "out of memory");
-        struct snap_resource_entry *e = &s->resources[s->n_resources];
-        get_str(c, e->kind, sizeof(e->kind));
-        e->stack_id = get_u32(c);
-        e->flags = get_u32(c);
-        e->live_count = get_u64(c);
-        e->total_created = get_u64(c);
-        e->total_destroyed = get_u64(c);
-        e->total_refs = get_u64(c);
-        e->total_unrefs = get_u64(c);
-        e->ref_balance = (int64_t)get_u64(c);
-        e->last_ref_stack = get_u32(c);
-        get_u32(c);
-        e->oldest_ns = get_u64(c);
-        if (c->failed)
-            return -EINVAL;
-        if (!e->kind[0])
-            return failf(c, "resource entry without a kind name");
-        s->n_resources++;
-        return 0;
-    }
+    case SNAP_SEC_MODULES:
+        return parse_module(c, s, caps);
+    case SNAP_SEC_STACKS:
+        return parse_stack(c, s, caps);
+    case SNAP_SEC_HEAP:
+        return parse_heap(c, s, caps);
+    case SNAP_SEC_FDS:
+        return parse_fd(c, s, caps);
+    case SNAP_SEC_MMAPS:
+        return parse_mmap(c, s, caps);
+    case SNAP_SEC_CORRUPTION:
+        return parse_corruption(c, s, caps);
+    case SNAP_SEC_LOSSES:
+        return parse_loss(c, s, caps);
+    case SNAP_SEC_REACHABILITY:
+        return parse_reach(c, s, caps);
+    case SNAP_SEC_RESOURCES:
+        return parse_resource(c, s, caps);
     default:
         return 0; /* unknown section: records are skipped by length */
     }
@@ -667,17 +708,10 @@ uint64_t snapshot_loss(const struct snapshot *s, const char *name)
  * then by SEQ as a number: by series, then by time, at any length. */
 static size_t seq_start(const char *path, size_t *digits)
 {
-    size_t len = strlen(path);
-    *digits = 0;
-    if (len < 7 || strcmp(path + len - 5, ".snap"))
-        return len;
-    size_t end = len - 5, i = end;
-    while (i > 0 && isdigit((unsigned char)path[i - 1]))
-        i--;
-    if (i == end || i == 0 || path[i - 1] != '.')
-        return len;
-    *digits = end - i;
-    return i;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t series = snap_file_name_split(base, digits);
+    return (size_t)(base - path) + series + (*digits ? 1 : 0);
 }
 
 static int cmp_path(const void *a, const void *b)
@@ -711,7 +745,7 @@ int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen)
     struct dirent *de;
     while ((de = readdir(d))) {
         size_t l = strlen(de->d_name);
-        if (l < 6 || strcmp(de->d_name + l - 5, ".snap"))
+        if (!snap_file_name_has_suffix(de->d_name))
             continue;
         if (grow((void **)&list, &cap, n, sizeof(*list)) < 0)
             break;

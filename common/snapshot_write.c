@@ -95,6 +95,11 @@ static int begin_record(struct snap_writer *w, size_t body_len)
 {
     if (w->error)
         return w->error;
+    if (!w->in_section && w->pending_section) {
+        uint32_t type = w->pending_section;
+        w->pending_section = 0;
+        snap_begin_section(w, type);
+    }
     if (!w->in_section)
         return w->error = -EINVAL;
     put_u32(w, (uint32_t)body_len);
@@ -148,8 +153,16 @@ int snap_begin_section(struct snap_writer *w, uint32_t type)
     return w->error;
 }
 
+int snap_open_section(struct snap_writer *w, uint32_t type)
+{
+    snap_end_section(w);
+    w->pending_section = type;
+    return w->error;
+}
+
 int snap_end_section(struct snap_writer *w)
 {
+    w->pending_section = 0;
     if (!w->in_section)
         return w->error;
     put_u32(w, 0); /* a zero-length record ends the section */

@@ -2,9 +2,9 @@
  * The unwind-table builder (unwind_table.h): walks every FDE of an .eh_frame
  * or .debug_frame section, runs its CIE's and its own CFA instructions, and
  * emits one row each time the location advances, keeping only the CFA rule,
- * the return-address rule and the frame-pointer rule. Rows are then sorted,
- * a gap between two FDEs gets a "none" row, and runs of identical rules are
- * merged.
+ * the return-address rule and the frame-pointer rule; a gap between two FDEs
+ * gets a "none" row. Rows are then sorted and runs of identical rules merged
+ * (unwind_rows.c).
  *
  * Runs inside the audited process: no malloc, no stdio. Memory comes from
  * anonymous mappings made with raw system calls (the shim interposes mmap).
@@ -387,6 +387,114 @@ static int emit_row(struct run *r, uint64_t pc, const struct cfa_state *s)
     return 0;
 }
 
+/* A register-rule instruction: 0 done, 1 malformed, -1 not one of these. */
+static int rule_insn(struct run *r, struct cursor *c, uint8_t op, struct cfa_state *s)
+{
+    const struct cie *cie = r->cie;
+    uint64_t reg;
+    int64_t off;
+    switch (op) {
+    case CFA_offset_extended:
+        reg = rd_uleb(c);
+        off = (int64_t)rd_uleb(c) * cie->data_align;
+        set_rule(r, s, (unsigned)reg, R_OFFSET, off);
+        return 0;
+    case CFA_offset_extended_sf:
+        reg = rd_uleb(c);
+        off = rd_sleb(c) * cie->data_align;
+        set_rule(r, s, (unsigned)reg, R_OFFSET, off);
+        return 0;
+    case CFA_GNU_negative_offset_extended:
+        reg = rd_uleb(c);
+        off = -(int64_t)rd_uleb(c) * cie->data_align;
+        set_rule(r, s, (unsigned)reg, R_OFFSET, off);
+        return 0;
+    case CFA_restore_extended:
+        restore_rule(r, s, (unsigned)rd_uleb(c));
+        return 0;
+    case CFA_undefined:
+        set_rule(r, s, (unsigned)rd_uleb(c), R_UNDEF, 0);
+        return 0;
+    case CFA_same_value:
+        set_rule(r, s, (unsigned)rd_uleb(c), R_UNSET, 0);
+        return 0;
+    case CFA_register:
+        reg = rd_uleb(c);
+        rd_uleb(c);
+        set_rule(r, s, (unsigned)reg, R_OTHER, 0);
+        return 0;
+    case CFA_expression:
+    case CFA_val_expression: {
+        reg = rd_uleb(c);
+        uint64_t len = rd_uleb(c);
+        if (c->bad || len > (uint64_t)(c->end - c->p))
+            return 1;
+        c->p += len;
+        set_rule(r, s, (unsigned)reg, R_OTHER, 0);
+        return 0;
+    }
+    case CFA_val_offset:
+        reg = rd_uleb(c);
+        rd_uleb(c);
+        set_rule(r, s, (unsigned)reg, R_OTHER, 0);
+        return 0;
+    case CFA_val_offset_sf:
+        reg = rd_uleb(c);
+        rd_sleb(c);
+        set_rule(r, s, (unsigned)reg, R_OTHER, 0);
+        return 0;
+    case CFA_GNU_args_size:
+        rd_uleb(c);
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* A CFA-definition instruction: 0 done, 1 malformed, -1 not one of these. */
+static int cfa_insn(struct run *r, struct cursor *c, uint8_t op, struct cfa_state *s)
+{
+    const struct cie *cie = r->cie;
+    int64_t off;
+    switch (op) {
+    case CFA_def_cfa:
+        s->cfa_reg = (unsigned)rd_uleb(c);
+        s->cfa_off = (int64_t)rd_uleb(c);
+        cfa_from_reg(r, s);
+        return 0;
+    case CFA_def_cfa_sf:
+        s->cfa_reg = (unsigned)rd_uleb(c);
+        s->cfa_off = rd_sleb(c) * cie->data_align;
+        cfa_from_reg(r, s);
+        return 0;
+    case CFA_def_cfa_register:
+        s->cfa_reg = (unsigned)rd_uleb(c);
+        cfa_from_reg(r, s);
+        return 0;
+    case CFA_def_cfa_offset:
+        /* only meaningful for a register rule (DWARF 6.4.2.2) */
+        off = (int64_t)rd_uleb(c);
+        if (s->cfa_kind != UNW_CFA_DEREF_SP && s->cfa_kind != UNW_CFA_DEREF_FP)
+            s->cfa_off = off;
+        return 0;
+    case CFA_def_cfa_offset_sf:
+        off = rd_sleb(c) * cie->data_align;
+        if (s->cfa_kind != UNW_CFA_DEREF_SP && s->cfa_kind != UNW_CFA_DEREF_FP)
+            s->cfa_off = off;
+        return 0;
+    case CFA_def_cfa_expression: {
+        uint64_t len = rd_uleb(c);
+        if (c->bad || len > (uint64_t)(c->end - c->p))
+            return 1;
+        cfa_from_expr(r, s, c->p, len);
+        c->p += len;
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
 /* Runs instructions [p, end) from state s; with emit, records rows for
  * [loc, end_pc). Returns 0, -ENOMEM, or 1 when the program is malformed. */
 static int run_insns(struct run *r, const uint8_t *p, const uint8_t *end, struct cfa_state *s,
@@ -399,7 +507,7 @@ static int run_insns(struct run *r, const uint8_t *p, const uint8_t *end, struct
     int rc;
     while (c.p < c.end && !c.bad) {
         uint8_t op = *c.p++;
-        uint64_t adv = 0, reg;
+        uint64_t adv = 0;
         int64_t off;
         switch (op & 0xc0) {
         case CFA_advance_loc:
@@ -432,35 +540,6 @@ static int run_insns(struct run *r, const uint8_t *p, const uint8_t *end, struct
         case CFA_advance_loc4:
             adv = rd_u(&c, 4) * cie->code_align;
             goto advance;
-        case CFA_offset_extended:
-            reg = rd_uleb(&c);
-            off = (int64_t)rd_uleb(&c) * cie->data_align;
-            set_rule(r, s, (unsigned)reg, R_OFFSET, off);
-            continue;
-        case CFA_offset_extended_sf:
-            reg = rd_uleb(&c);
-            off = rd_sleb(&c) * cie->data_align;
-            set_rule(r, s, (unsigned)reg, R_OFFSET, off);
-            continue;
-        case CFA_GNU_negative_offset_extended:
-            reg = rd_uleb(&c);
-            off = -(int64_t)rd_uleb(&c) * cie->data_align;
-            set_rule(r, s, (unsigned)reg, R_OFFSET, off);
-            continue;
-        case CFA_restore_extended:
-            restore_rule(r, s, (unsigned)rd_uleb(&c));
-            continue;
-        case CFA_undefined:
-            set_rule(r, s, (unsigned)rd_uleb(&c), R_UNDEF, 0);
-            continue;
-        case CFA_same_value:
-            set_rule(r, s, (unsigned)rd_uleb(&c), R_UNSET, 0);
-            continue;
-        case CFA_register:
-            reg = rd_uleb(&c);
-            rd_uleb(&c);
-            set_rule(r, s, (unsigned)reg, R_OTHER, 0);
-            continue;
         case CFA_remember_state:
             if (depth >= UNW_MAX_STATE_PUSH)
                 return 1;
@@ -471,69 +550,18 @@ static int run_insns(struct run *r, const uint8_t *p, const uint8_t *end, struct
                 return 1;
             *s = stack[--depth];
             continue;
-        case CFA_def_cfa:
-            s->cfa_reg = (unsigned)rd_uleb(&c);
-            s->cfa_off = (int64_t)rd_uleb(&c);
-            cfa_from_reg(r, s);
-            continue;
-        case CFA_def_cfa_sf:
-            s->cfa_reg = (unsigned)rd_uleb(&c);
-            s->cfa_off = rd_sleb(&c) * cie->data_align;
-            cfa_from_reg(r, s);
-            continue;
-        case CFA_def_cfa_register:
-            s->cfa_reg = (unsigned)rd_uleb(&c);
-            cfa_from_reg(r, s);
-            continue;
-        case CFA_def_cfa_offset:
-            /* only meaningful for a register rule (DWARF 6.4.2.2) */
-            off = (int64_t)rd_uleb(&c);
-            if (s->cfa_kind != UNW_CFA_DEREF_SP && s->cfa_kind != UNW_CFA_DEREF_FP)
-                s->cfa_off = off;
-            continue;
-        case CFA_def_cfa_offset_sf:
-            off = rd_sleb(&c) * cie->data_align;
-            if (s->cfa_kind != UNW_CFA_DEREF_SP && s->cfa_kind != UNW_CFA_DEREF_FP)
-                s->cfa_off = off;
-            continue;
-        case CFA_def_cfa_expression: {
-            uint64_t len = rd_uleb(&c);
-            if (c.bad || len > (uint64_t)(c.end - c.p))
-                return 1;
-            cfa_from_expr(r, s, c.p, len);
-            c.p += len;
-            continue;
-        }
-        case CFA_expression:
-        case CFA_val_expression: {
-            reg = rd_uleb(&c);
-            uint64_t len = rd_uleb(&c);
-            if (c.bad || len > (uint64_t)(c.end - c.p))
-                return 1;
-            c.p += len;
-            set_rule(r, s, (unsigned)reg, R_OTHER, 0);
-            continue;
-        }
-        case CFA_val_offset:
-            reg = rd_uleb(&c);
-            rd_uleb(&c);
-            set_rule(r, s, (unsigned)reg, R_OTHER, 0);
-            continue;
-        case CFA_val_offset_sf:
-            reg = rd_uleb(&c);
-            rd_sleb(&c);
-            set_rule(r, s, (unsigned)reg, R_OTHER, 0);
-            continue;
-        case CFA_GNU_args_size:
-            rd_uleb(&c);
-            continue;
         case CFA_GNU_window_save:
             /* aarch64: the return address is signed from here; the unwinder
              * strips the authentication bits whatever this says. */
             s->ra_signed ^= 1;
             continue;
         default:
-            return 1; /* an instruction we do not know: the FDE is skipped */
+            rc = rule_insn(r, &c, op, s);
+            if (rc < 0)
+                rc = cfa_insn(r, &c, op, s);
+            if (rc) /* malformed, or an instruction we do not know: the FDE is skipped */
+                return 1;
+            continue;
         }
     advance:
         if (c.bad)
@@ -740,83 +768,6 @@ bad:
     return 0;
 }
 
-/* ------------------------------------------------------------- sorting */
-
-static int row_less(const struct unw_row *a, const struct unw_row *b)
-{
-    if (a->pc != b->pc)
-        return a->pc < b->pc;
-    /* at the same address, a "none" end marker sorts before a real row */
-    return a->cfa == UNW_CFA_NONE && b->cfa != UNW_CFA_NONE;
-}
-
-static void sift_down(struct unw_row *v, size_t root, size_t n)
-{
-    for (;;) {
-        size_t child = 2 * root + 1;
-        if (child >= n)
-            return;
-        if (child + 1 < n && row_less(&v[child], &v[child + 1]))
-            child++;
-        if (!row_less(&v[root], &v[child]))
-            return;
-        struct unw_row tmp = v[root];
-        v[root] = v[child];
-        v[child] = tmp;
-        root = child;
-    }
-}
-
-/* Heapsort: in place, no allocation (qsort may call malloc). */
-static void sort_rows(struct unw_row *v, size_t n)
-{
-    size_t i;
-    for (i = 1; i < n; i++)
-        if (row_less(&v[i], &v[i - 1]))
-            break;
-    if (i >= n)
-        return; /* already sorted: the usual case with an .eh_frame_hdr */
-    for (i = n / 2; i-- > 0;)
-        sift_down(v, i, n);
-    for (i = n; i-- > 1;) {
-        struct unw_row tmp = v[0];
-        v[0] = v[i];
-        v[i] = tmp;
-        sift_down(v, 0, i);
-    }
-}
-
-static int same_rule(const struct unw_row *a, const struct unw_row *b)
-{
-    return a->cfa == b->cfa && a->cfa_off == b->cfa_off && a->ra_off == b->ra_off &&
-           a->fp_off == b->fp_off && a->flags == b->flags;
-}
-
-/* Sorted rows -> one row per address (a real row beats a "none" marker,
- * the first real row beats later ones), then identical neighbours merged. */
-static void compact_rows(struct unw_table *t)
-{
-    sort_rows(t->rows, t->n);
-    uint32_t out = 0;
-    for (uint32_t i = 0; i < t->n; i++) {
-        struct unw_row *row = &t->rows[i];
-        if (out > 0 && t->rows[out - 1].pc == row->pc) {
-            if (t->rows[out - 1].cfa == UNW_CFA_NONE)
-                t->rows[out - 1] = *row;
-            continue;
-        }
-        t->rows[out++] = *row;
-    }
-    t->n = out;
-    out = 0;
-    for (uint32_t i = 0; i < t->n; i++) {
-        if (out > 0 && same_rule(&t->rows[out - 1], &t->rows[i]))
-            continue;
-        t->rows[out++] = t->rows[i];
-    }
-    t->n = out;
-}
-
 /* ------------------------------------------------------------- builds */
 
 static int build_rows(const struct unw_cfi_src *src, struct unw_table *t)
@@ -879,7 +830,7 @@ int unw_table_build(const struct unw_cfi_src *src, struct unw_table *t)
         t->arch = src->arch;
         return rc;
     }
-    compact_rows(t);
+    unw_rows_compact(t);
     return 0;
 }
 
@@ -906,7 +857,7 @@ int unw_table_merge(struct unw_table *t, const struct unw_cfi_src *src)
     t->bad_entries += more.bad_entries;
     t->unsupported_rows += more.unsupported_rows;
     unw_table_free(&more);
-    compact_rows(t);
+    unw_rows_compact(t);
     return rc < 0 ? rc : 0;
 }
 

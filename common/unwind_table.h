@@ -106,6 +106,10 @@ int unw_table_build(const struct unw_cfi_src *src, struct unw_table *t);
 int unw_table_merge(struct unw_table *t, const struct unw_cfi_src *src);
 
 void unw_table_free(struct unw_table *t);
+/* unwind_rows.c: sorts t's rows by address, keeps one per address (a real
+ * row over a "none" marker, the first real one) and merges identical
+ * neighbours. Used by the builders; no allocation. */
+void unw_rows_compact(struct unw_table *t);
 
 /* The row covering module-relative pc, or NULL when the address is below
  * the first row. A row with cfa == UNW_CFA_NONE means "no CFI here". */

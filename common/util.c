@@ -4,6 +4,7 @@
  * calls these from inside malloc's caller.
  */
 #include "util.h"
+#include "procfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,15 +157,9 @@ uint64_t util_read_rss(int pid)
 {
     char path[64];
     util_proc_path(path, sizeof(path), pid, "status");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
     char buf[4096];
-    ssize_t len = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (len <= 0)
+    if (procfs_read_file(path, buf, sizeof(buf)) <= 0)
         return 0;
-    buf[len] = '\0';
     char *p = strstr(buf, "VmRSS:");
     if (!p)
         return 0;

@@ -46,6 +46,54 @@ static void put_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
         fputs("[no stack]", out);
 }
 
+/* Resource rows, one root frame per kind (docs/resources.md). */
+static void collapsed_resources(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[RPT_RES];
+    size_t last = s->n_snaps - 1;
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
+        if (!r->value[last] || !r->res)
+            continue;
+        /* the kind as the root frame keeps handle counts apart from heap bytes */
+        fprintf(out, "[resource %s]", r->res->kind);
+        uint32_t end = rpt_row_end(ctx, r);
+        for (uint32_t i = end; i > r->skip; i--) {
+            const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, r->locs[i - 1]);
+            for (uint32_t f = sym->n_frames; f > 0; f--) {
+                const char *fn = sym->frames[f - 1].function;
+                fputc(';', out);
+                for (const char *p = fn ? fn : "??"; *p; p++)
+                    fputc(*p == ';' || *p == ' ' ? '_' : *p, out);
+            }
+        }
+        fprintf(out, " %" PRIu64 "\n", r->value[last]);
+    }
+}
+
+/* heaptrack's figures: each heap stack's peak live bytes, and its
+ * temporary allocations (a count), as towers of their own. */
+static void heaptrack_towers(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[RPT_HEAP];
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
+        uint64_t peak = rpt_row_peak(s, r);
+        if (peak) {
+            fputs("[heap peak];", out);
+            put_frames(ctx, out, r);
+            fprintf(out, " %" PRIu64 "\n", peak);
+        }
+        if (r->temp_count) {
+            fputs("[temporary allocations];", out);
+            put_frames(ctx, out, r);
+            fprintf(out, " %" PRIu64 "\n", r->temp_count);
+        }
+    }
+}
+
 int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
 {
     const struct rpt_series *s = ctx->series;
@@ -88,22 +136,7 @@ int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
             fprintf(out, " %" PRIu64 "\n", r->value[last]);
         }
     }
-    /* heaptrack's figures: each heap stack's peak live bytes, and its
-     * temporary allocations (a count), as towers of their own */
-    for (size_t k = 0; k < t->n_selected; k++) {
-        const struct rpt_row *r = &t->rows[t->selected[k]];
-        uint64_t peak = rpt_row_peak(s, r);
-        if (peak) {
-            fputs("[heap peak];", out);
-            put_frames(ctx, out, r);
-            fprintf(out, " %" PRIu64 "\n", peak);
-        }
-        if (r->temp_count) {
-            fputs("[temporary allocations];", out);
-            put_frames(ctx, out, r);
-            fprintf(out, " %" PRIu64 "\n", r->temp_count);
-        }
-    }
-    rpt_res_collapsed(ctx, out); /* one root frame per resource kind */
+    heaptrack_towers(ctx, out);
+    collapsed_resources(ctx, out); /* one root frame per resource kind */
     return ferror(out) ? -5 : 0;
 }

@@ -26,33 +26,6 @@
 #define SPARK_H     24
 #define NONCE_BYTES 16
 
-void rpt_html_escape(FILE *out, const char *s)
-{
-    if (!s)
-        return;
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*s, out);
-        }
-    }
-}
-
 static void make_nonce(char *out)
 {
     unsigned char b[NONCE_BYTES] = {0};
@@ -133,6 +106,99 @@ static void headline(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
     }
 }
 
+#define HTML_MAX_FRAMES 16
+
+static void html_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
+                        uint32_t to)
+{
+    fputs("<ol class=\"frames\">", out);
+    for (uint32_t i = from; i < to && i < from + HTML_MAX_FRAMES; i++) {
+        const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, locs[i]);
+        const struct rpt_frame *fr = &sym->frames[sym->n_frames - 1];
+        fputs("<li><code>", out);
+        rpt_html_escape(out, fr->function ? fr->function : "??");
+        fputs("</code>", out);
+        if (fr->file) {
+            fputs(" <span class=\"src\">", out);
+            rpt_html_escape(out, fr->file);
+            fprintf(out, ":%u</span>", fr->line);
+        }
+        fputs(" <span class=\"mod\">", out);
+        rpt_html_escape(out, rpt_module_basename(locs[i].mod));
+        fputs("</span></li>", out);
+    }
+    fputs("</ol>", out);
+}
+
+/* The resource sections (docs/resources.md), one per kind. */
+static void html_resources(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[RPT_RES];
+    const char *kinds[RPT_RES_MAX_KINDS];
+    size_t nk = rpt_res_kinds(s, kinds, RPT_RES_MAX_KINDS), last = s->n_snaps - 1;
+    static const char *const what[3] = {"created at", "destroyed at", "offending call at"};
+    for (size_t ki = 0; ki < nk; ki++) {
+        size_t n_leak;
+        uint64_t total = rpt_res_outstanding(s, kinds[ki], &n_leak);
+        fputs("<section class=\"resource\"><h2>Resource <code>", out);
+        rpt_html_escape(out, kinds[ki]);
+        fprintf(out,
+                "</code> by creating stack</h2>\n<p>%" PRIu64 " outstanding at the last "
+                "snapshot; %zu leak.</p>\n",
+                total, n_leak);
+        fputs("<table class=\"rows\"><thead><tr><th>#</th><th>verdict</th><th>growth/min</th>"
+              "<th>outstanding</th><th>details</th><th>stack</th></tr></thead><tbody>\n",
+              out);
+        int rank = 0;
+        for (size_t k = 0; k < t->n_selected; k++) {
+            const struct rpt_row *r = &t->rows[t->selected[k]];
+            if (!r->res || strcmp(r->res->kind, kinds[ki]))
+                continue;
+            const struct rpt_resinfo *ri = r->res;
+            const char *v = rpt_verdict_name(r->trend.verdict);
+            fprintf(out,
+                    "<tr class=\"v-%s\"><td>%d</td><td><span class=\"badge %s\">%s</span></td>"
+                    "<td>%+.2f</td><td>%" PRIu64 "</td><td>%" PRIu64 " handles (created %" PRIu64
+                    ", destroyed %" PRIu64 ")",
+                    v, ++rank, v, v, r->trend.rate_per_min, r->value[last], r->count[last],
+                    ri->created, ri->destroyed);
+            if (ri->flags & SNAP_RES_REFCOUNTED)
+                fprintf(out,
+                        "<br>%" PRId64 " unmatched refs (refs %" PRIu64 ", unrefs %" PRIu64 ")",
+                        ri->balance, ri->refs, ri->unrefs);
+            fputs("</td><td>", out);
+            if (r->depth)
+                html_frames(ctx, out, r->locs, r->skip, rpt_row_end(ctx, r));
+            if (ri->last_ref && ri->balance > 0) {
+                fputs("<p>last unmatched ref at:</p>", out);
+                html_frames(ctx, out, ri->last_ref, 0, ri->last_ref_depth);
+            }
+            fputs("</td></tr>\n", out);
+        }
+        fputs("</tbody></table>\n", out);
+        for (size_t i = 0; i < s->n_corruptions; i++) {
+            const struct rpt_corruption *c = &s->corruptions[i];
+            if (!rpt_res_event_of_kind(c, kinds[ki]))
+                continue;
+            fprintf(out, "<div class=\"event\"><h3>%s</h3><p>",
+                    snap_corruption_kind_name(c->ev.kind));
+            rpt_html_escape(out, c->ev.detail);
+            fprintf(out, " (thread %d)</p>", c->ev.tid);
+            for (int w = 2; w >= 0; w--) {
+                if (!c->stacks[w])
+                    continue;
+                fprintf(out, "<p>%s:</p>",
+                        c->ev.kind == SNAP_CORR_DOUBLE_DESTROY && w == 2 ? "destroyed again at"
+                                                                         : what[w]);
+                html_frames(ctx, out, c->stacks[w], 0, c->depth[w]);
+            }
+            fputs("</div>\n", out);
+        }
+        fputs("</section>\n", out);
+    }
+}
+
 static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
 {
     const struct rpt_series *s = ctx->series;
@@ -144,7 +210,7 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
                                          "Memory mappings by creating stack"};
     char a[32], b[32];
     if (c == RPT_RES) { /* a section per resource kind */
-        rpt_res_html(ctx, out);
+        html_resources(ctx, out);
         return;
     }
     if (c != RPT_HEAP && !t->n)

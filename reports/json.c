@@ -13,55 +13,6 @@
 
 #include "cli/cli.h"
 
-/* Length of a valid UTF-8 sequence at s, 0 if invalid. */
-static int utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    int n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-    if (s[0] >= 0xf8)
-        return 0;
-    for (int i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-void rpt_json_string(FILE *out, const char *str)
-{
-    if (!str) {
-        fputs("null", out);
-        return;
-    }
-    const unsigned char *s = (const unsigned char *)str;
-    fputc('"', out);
-    while (*s) {
-        unsigned char c = *s;
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc(c, out);
-            s++;
-        } else if (c < 0x20 || c == 0x7f) {
-            fprintf(out, "\\u%04x", c);
-            s++;
-        } else if (c == '<' || c == '>' || c == '&') {
-            /* Keeps the JSON safe to embed in HTML <script> blocks. */
-            fprintf(out, "\\u%04x", c);
-            s++;
-        } else {
-            int n = utf8_len(s);
-            if (n == 0) {
-                fprintf(out, "\\u%04x", c); /* invalid byte: as Latin-1 */
-                s++;
-            } else {
-                fwrite(s, 1, (size_t)n, out);
-                s += n;
-            }
-        }
-    }
-    fputc('"', out);
-}
-
 static void json_double(FILE *out, double v)
 {
     if (!isfinite(v))
@@ -101,6 +52,51 @@ static void json_u64_array(FILE *out, const uint64_t *v, size_t n)
     fputc(']', out);
 }
 
+static void json_locs(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t n)
+{
+    fputc('[', out);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, locs[i]);
+        const struct rpt_frame *fr = &sym->frames[sym->n_frames - 1];
+        fprintf(out, "%s{\"function\":", i ? "," : "");
+        rpt_json_string(out, fr->function);
+        fputs(",\"file\":", out);
+        rpt_json_string(out, fr->file);
+        fprintf(out, ",\"line\":%u,\"module\":", fr->line);
+        rpt_json_string(out, rpt_module_basename(locs[i].mod));
+        fprintf(out, ",\"offset\":\"0x%" PRIx64 "\"}", locs[i].off);
+    }
+    fputc(']', out);
+}
+
+/* The fields of a resource row (docs/resources.md). */
+static void json_resource_fields(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_resinfo *ri = r->res;
+    size_t last = s->n_snaps - 1;
+    fputs(",\"kind\":", out);
+    rpt_json_string(out, ri ? ri->kind : "");
+    fprintf(out, ",\"outstanding\":%" PRIu64 ",\"live_count\":%" PRIu64, r->value[last],
+            r->count[last]);
+    if (!ri)
+        return;
+    fprintf(out,
+            ",\"refcounted\":%s,\"created\":%" PRIu64 ",\"destroyed\":%" PRIu64 ",\"refs\":%" PRIu64
+            ",\"unrefs\":%" PRIu64 ",\"ref_balance\":%" PRId64,
+            ri->flags & SNAP_RES_REFCOUNTED ? "true" : "false", ri->created, ri->destroyed,
+            ri->refs, ri->unrefs, ri->balance);
+    char d[32];
+    if (r->count[last] && rpt_fmt_age(s, ri->oldest_ns, d, sizeof(d)))
+        fprintf(out, ",\"oldest_age_s\":%.3f",
+                (double)(s->last.snapshot_time_ns - ri->oldest_ns) / 1e9);
+    fputs(",\"last_unmatched_ref\":", out);
+    if (ri->last_ref && ri->balance > 0)
+        json_locs(ctx, out, ri->last_ref, ri->last_ref_depth);
+    else
+        fputs("null", out);
+}
+
 static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const struct rpt_row *r,
                      size_t rank)
 {
@@ -119,7 +115,7 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
     if (c == RPT_FDS)
         fprintf(out, ",\"open\":%" PRIu64, r->value[last]);
     else if (c == RPT_RES)
-        rpt_res_json_fields(ctx, out, r);
+        json_resource_fields(ctx, out, r);
     else
         fprintf(out, ",\"live_bytes\":%" PRIu64 ",\"live_count\":%" PRIu64, r->value[last],
                 r->count[last]);

@@ -24,7 +24,8 @@ $(REPORTS_TESTBIN)/gen_series: tests/reports/gen_series.c $(OBJ)/tests/reports/f
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_GEN) -o $@ tests/reports/gen_series.c $(OBJ)/tests/reports/fixture_hostile.o $(COMMON_LIB) -lm
 
-$(REPORTS_TESTBIN)/test_report_trend: tests/reports/test_report_trend.c $(OBJ)/reports/series.o $(COMMON_LIB)
+$(REPORTS_TESTBIN)/test_report_trend: tests/reports/test_report_trend.c $(OBJ)/reports/trend.o $(OBJ)/reports/names.o \
+		$(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $^ $(LDFLAGS_TOOL) -lcmocka -lm
 
@@ -33,7 +34,8 @@ TEST_TARGETS += $(REPORTS_TESTBIN)/gen_series $(REPORTS_TESTBIN)/test_report_tre
 # libFuzzer target for the snapshot reader (run by test_report_fuzz.sh).
 # Not called test_*: the runner starts it through the script, with a corpus.
 $(REPORTS_TESTBIN)/fuzz_snapshot_reader: tests/reports/fuzz_snapshot_reader.c common/snapshot_read.c \
-		common/snapshot_names.c common/util.c
+		common/snapshot_names.c common/util.c common/losses.c \
+		common/procfs.c common/series_name.c
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -o $@ $^

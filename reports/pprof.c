@@ -277,11 +277,167 @@ static int gzip_write(const struct buf *b, FILE *out)
     return rc == Z_STREAM_END ? 0 : -EIO;
 }
 
-int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
+/* The buffers one sample is built in, and the label keys every sample has. */
+struct samples {
+    struct buf sample, packed, label;
+    uint64_t class_key, verdict_key, resource_key;
+};
+
+static void mappings(struct pprof *p)
+{
+    for (uint32_t m = 1; m < rpt_module_count(); m++) {
+        const struct rpt_module *mod = rpt_module_get(m);
+        char hex[2 * SNAP_MAX_BUILD_ID + 1] = "";
+        for (uint32_t i = 0; i < mod->build_id_len; i++)
+            sprintf(hex + 2 * i, "%02x", mod->build_id[i]);
+        struct buf *mb = &p->tmp;
+        field_varint(mb, 1, m);
+        field_varint(mb, 2, (uint64_t)m << MOD_SPACING_SHIFT);
+        field_varint(mb, 3, (uint64_t)(m + 1) << MOD_SPACING_SHIFT);
+        field_varint(mb, 4, 0);
+        field_varint(mb, 5, str_id(p, mod->path));
+        field_varint(mb, 6, str_id(p, hex));
+        field_varint(mb, 7, 1);
+        field_varint(mb, 8, 1);
+        field_varint(mb, 9, 1);
+        field_varint(mb, 10, 1);
+        field_msg(&p->out, PB_PROFILE_MAPPING, mb);
+    }
+}
+
+#define N_VALUES 8 /* sample types, in the order the header declares them */
+
+/* A sample's locations, then its values (in sample-type order). */
+static void sample_start(struct pprof *p, struct rpt_ctx *ctx, struct samples *b,
+                         const struct rpt_row *r, const uint64_t values[N_VALUES])
+{
+    for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++)
+        varint(&b->packed, location_id(p, ctx, r->locs[i]));
+    field_bytes(&b->sample, 1, b->packed.p, b->packed.n);
+    b->packed.n = 0;
+    for (int v = 0; v < N_VALUES; v++)
+        varint(&b->packed, values[v]);
+    field_bytes(&b->sample, 2, b->packed.p, b->packed.n);
+    b->packed.n = 0;
+}
+
+/* A label: key = string value, or key = number (num_unit != NULL). */
+static void sample_label(struct pprof *p, struct samples *b, uint64_t key, const char *str,
+                         uint64_t num, const char *num_unit)
+{
+    field_varint(&b->label, 1, key);
+    if (num_unit) {
+        field_varint(&b->label, 3, num);
+        field_varint(&b->label, 4, str_id(p, num_unit));
+    } else {
+        field_varint(&b->label, 2, str_id(p, str));
+    }
+    field_bytes(&b->sample, 3, b->label.p, b->label.n);
+    b->label.n = 0;
+}
+
+static void heap_samples(struct pprof *p, struct rpt_ctx *ctx, struct samples *b)
 {
     const struct rpt_series *s = ctx->series;
     const struct rpt_table *t = &s->tab[RPT_HEAP];
     size_t last = s->n_snaps - 1;
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
+        if (!r->value[last] && !r->total_bytes)
+            continue;
+        uint64_t v[N_VALUES] = {r->total_count,  r->total_bytes, r->count[last],
+                                r->value[last],  0,              0,
+                                rpt_row_peak(s, r), r->temp_count};
+        sample_start(p, ctx, b, r, v);
+        sample_label(p, b, b->class_key, "heap", 0, NULL);
+        sample_label(p, b, b->verdict_key, rpt_verdict_name(r->trend.verdict), 0, NULL);
+        /* reachability classes as numeric labels: "definitely_lost" = bytes */
+        for (int c = 0; s->has_reach && c < SNAP_REACH_CLASS_COUNT; c++)
+            if (r->reach_blocks[c])
+                sample_label(p, b, str_id(p, rpt_reach_key(c)), NULL, r->reach_bytes[c], "bytes");
+        field_msg(&p->out, PB_PROFILE_SAMPLE, &b->sample);
+    }
+}
+
+/* Open fds and mapped bytes by creating stack: their own sample types. */
+static void fd_mmap_samples(struct pprof *p, struct rpt_ctx *ctx, struct samples *b)
+{
+    const struct rpt_series *s = ctx->series;
+    size_t last = s->n_snaps - 1;
+    for (int c = RPT_FDS; c <= RPT_MMAPS; c++) {
+        const struct rpt_table *ft = &s->tab[c];
+        for (size_t k = 0; k < ft->n_selected; k++) {
+            const struct rpt_row *r = &ft->rows[ft->selected[k]];
+            if (!r->value[last] || !r->depth)
+                continue; /* nothing open, or no creating stack to show */
+            uint64_t v[N_VALUES] = {0,
+                                    0,
+                                    0,
+                                    0,
+                                    c == RPT_FDS ? r->value[last] : 0,
+                                    c == RPT_MMAPS ? r->value[last] : 0,
+                                    c == RPT_MMAPS ? rpt_row_peak(s, r) : 0,
+                                    0};
+            sample_start(p, ctx, b, r, v);
+            sample_label(p, b, b->class_key, rpt_class_name((enum rpt_class)c), 0, NULL);
+            sample_label(p, b, b->verdict_key, rpt_verdict_name(r->trend.verdict), 0, NULL);
+            field_msg(&p->out, PB_PROFILE_SAMPLE, &b->sample);
+        }
+    }
+}
+
+/* Resource handles (docs/resources.md): counts only, no bytes, labelled
+ * resource=KIND so `pprof -tagfocus resource=KIND` shows one kind. */
+static void resource_samples(struct pprof *p, struct rpt_ctx *ctx, struct samples *b)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *rt = &s->tab[RPT_RES];
+    size_t last = s->n_snaps - 1;
+    for (size_t k = 0; k < rt->n_selected; k++) {
+        const struct rpt_row *r = &rt->rows[rt->selected[k]];
+        if (!r->res || !r->value[last])
+            continue;
+        uint64_t v[N_VALUES] = {r->res->created, 0, r->value[last], 0, 0, 0, 0, 0};
+        sample_start(p, ctx, b, r, v);
+        sample_label(p, b, b->class_key, "resources", 0, NULL);
+        sample_label(p, b, b->resource_key, r->res->kind, 0, NULL);
+        sample_label(p, b, b->verdict_key, rpt_verdict_name(r->trend.verdict), 0, NULL);
+        field_msg(&p->out, PB_PROFILE_SAMPLE, &b->sample);
+    }
+}
+
+/* Time, period, default type, then the string table (complete only now). */
+static void trailer(struct pprof *p, const struct rpt_series *s)
+{
+    uint64_t t0 = s->snaps[0].time_ns, t1 = s->snaps[s->n_snaps - 1].time_ns;
+    field_varint(&p->out, PB_PROFILE_TIME_NANOS, t1);
+    field_varint(&p->out, PB_PROFILE_DURATION_NANOS, t1 > t0 ? t1 - t0 : 0);
+    value_type(p, PB_PROFILE_PERIOD_TYPE, "space", "bytes");
+    field_varint(&p->out, PB_PROFILE_PERIOD, s->last.sample_period ? s->last.sample_period : 1);
+    field_varint(&p->out, PB_PROFILE_DEFAULT_SAMPLE_TYPE, str_id(p, "inuse_space"));
+    for (size_t i = 0; i < p->n_str; i++)
+        field_bytes(&p->out, PB_PROFILE_STRING_TABLE, p->strtab[i], strlen(p->strtab[i]));
+}
+
+static void pprof_free(struct pprof *p)
+{
+    free(p->out.p);
+    free(p->tmp.p);
+    free(p->tmp2.p);
+    free(p->strings.keys);
+    free(p->strings.vals);
+    free(p->functions.keys);
+    free(p->functions.vals);
+    free(p->locations.keys);
+    free(p->locations.vals);
+    for (size_t i = 1; i < p->n_str; i++)
+        free(p->strtab[i]);
+    free(p->strtab);
+}
+
+int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
     struct pprof p = {0};
     static char empty[] = "";
     p.strtab = malloc(1024 * sizeof(*p.strtab));
@@ -298,157 +454,24 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "mmap_space", "bytes");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "peak_space", "bytes");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "temporary_objects", "count");
+    mappings(&p);
 
-    for (uint32_t m = 1; m < rpt_module_count(); m++) {
-        const struct rpt_module *mod = rpt_module_get(m);
-        char hex[2 * SNAP_MAX_BUILD_ID + 1] = "";
-        for (uint32_t i = 0; i < mod->build_id_len; i++)
-            sprintf(hex + 2 * i, "%02x", mod->build_id[i]);
-        struct buf *mb = &p.tmp;
-        field_varint(mb, 1, m);
-        field_varint(mb, 2, (uint64_t)m << MOD_SPACING_SHIFT);
-        field_varint(mb, 3, (uint64_t)(m + 1) << MOD_SPACING_SHIFT);
-        field_varint(mb, 4, 0);
-        field_varint(mb, 5, str_id(&p, mod->path));
-        field_varint(mb, 6, str_id(&p, hex));
-        field_varint(mb, 7, 1);
-        field_varint(mb, 8, 1);
-        field_varint(mb, 9, 1);
-        field_varint(mb, 10, 1);
-        field_msg(&p.out, PB_PROFILE_MAPPING, mb);
-    }
+    struct samples b;
+    memset(&b, 0, sizeof(b));
+    b.verdict_key = str_id(&p, "verdict"); /* interned in this order: the string ids */
+    b.class_key = str_id(&p, "class");
+    heap_samples(&p, ctx, &b);
+    fd_mmap_samples(&p, ctx, &b);
+    b.resource_key = str_id(&p, "resource");
+    resource_samples(&p, ctx, &b);
+    p.oom |= b.sample.oom | b.packed.oom | b.label.oom;
+    free(b.sample.p);
+    free(b.packed.p);
+    free(b.label.p);
 
-    uint64_t verdict_key = str_id(&p, "verdict"), class_key = str_id(&p, "class");
-    struct buf sample = {0}, packed = {0}, label = {0};
-    for (size_t k = 0; k < t->n_selected; k++) {
-        const struct rpt_row *r = &t->rows[t->selected[k]];
-        if (!r->value[last] && !r->total_bytes)
-            continue;
-        for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++)
-            varint(&packed, location_id(&p, ctx, r->locs[i]));
-        field_bytes(&sample, 1, packed.p, packed.n);
-        packed.n = 0;
-        varint(&packed, r->total_count);
-        varint(&packed, r->total_bytes);
-        varint(&packed, r->count[last]);
-        varint(&packed, r->value[last]);
-        varint(&packed, 0);
-        varint(&packed, 0);
-        varint(&packed, rpt_row_peak(s, r));
-        varint(&packed, r->temp_count);
-        field_bytes(&sample, 2, packed.p, packed.n);
-        packed.n = 0;
-        field_varint(&label, 1, class_key);
-        field_varint(&label, 2, str_id(&p, "heap"));
-        field_bytes(&sample, 3, label.p, label.n);
-        label.n = 0;
-        field_varint(&label, 1, verdict_key);
-        field_varint(&label, 2, str_id(&p, rpt_verdict_name(r->trend.verdict)));
-        field_bytes(&sample, 3, label.p, label.n);
-        label.n = 0;
-        /* reachability classes as numeric labels: "definitely_lost" = bytes */
-        for (int c = 0; s->has_reach && c < SNAP_REACH_CLASS_COUNT; c++) {
-            if (!r->reach_blocks[c])
-                continue;
-            field_varint(&label, 1, str_id(&p, rpt_reach_key(c)));
-            field_varint(&label, 3, r->reach_bytes[c]);
-            field_varint(&label, 4, str_id(&p, "bytes"));
-            field_bytes(&sample, 3, label.p, label.n);
-            label.n = 0;
-        }
-        field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
-    }
-    /* Open fds and mapped bytes by creating stack: their own sample types. */
-    for (int c = RPT_FDS; c <= RPT_MMAPS; c++) {
-        const struct rpt_table *ft = &s->tab[c];
-        for (size_t k = 0; k < ft->n_selected; k++) {
-            const struct rpt_row *r = &ft->rows[ft->selected[k]];
-            if (!r->value[last] || !r->depth)
-                continue; /* nothing open, or no creating stack to show */
-            for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++)
-                varint(&packed, location_id(&p, ctx, r->locs[i]));
-            field_bytes(&sample, 1, packed.p, packed.n);
-            packed.n = 0;
-            for (int v = 0; v < 4; v++)
-                varint(&packed, 0);
-            varint(&packed, c == RPT_FDS ? r->value[last] : 0);
-            varint(&packed, c == RPT_MMAPS ? r->value[last] : 0);
-            varint(&packed, c == RPT_MMAPS ? rpt_row_peak(s, r) : 0);
-            varint(&packed, 0);
-            field_bytes(&sample, 2, packed.p, packed.n);
-            packed.n = 0;
-            field_varint(&label, 1, class_key);
-            field_varint(&label, 2, str_id(&p, rpt_class_name((enum rpt_class)c)));
-            field_bytes(&sample, 3, label.p, label.n);
-            label.n = 0;
-            field_varint(&label, 1, verdict_key);
-            field_varint(&label, 2, str_id(&p, rpt_verdict_name(r->trend.verdict)));
-            field_bytes(&sample, 3, label.p, label.n);
-            label.n = 0;
-            field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
-        }
-    }
-    /* Resource handles (docs/resources.md): counts only, no bytes, labelled
-     * resource=KIND so `pprof -tagfocus resource=KIND` shows one kind. */
-    const struct rpt_table *rt = &s->tab[RPT_RES];
-    uint64_t resource_key = str_id(&p, "resource");
-    for (size_t k = 0; k < rt->n_selected; k++) {
-        const struct rpt_row *r = &rt->rows[rt->selected[k]];
-        if (!r->res || !r->value[last])
-            continue;
-        for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++)
-            varint(&packed, location_id(&p, ctx, r->locs[i]));
-        field_bytes(&sample, 1, packed.p, packed.n);
-        packed.n = 0;
-        varint(&packed, r->res->created);
-        varint(&packed, 0);
-        varint(&packed, r->value[last]);
-        for (int v = 0; v < 5; v++)
-            varint(&packed, 0);
-        field_bytes(&sample, 2, packed.p, packed.n);
-        packed.n = 0;
-        field_varint(&label, 1, class_key);
-        field_varint(&label, 2, str_id(&p, "resources"));
-        field_bytes(&sample, 3, label.p, label.n);
-        label.n = 0;
-        field_varint(&label, 1, resource_key);
-        field_varint(&label, 2, str_id(&p, r->res->kind));
-        field_bytes(&sample, 3, label.p, label.n);
-        label.n = 0;
-        field_varint(&label, 1, verdict_key);
-        field_varint(&label, 2, str_id(&p, rpt_verdict_name(r->trend.verdict)));
-        field_bytes(&sample, 3, label.p, label.n);
-        label.n = 0;
-        field_msg(&p.out, PB_PROFILE_SAMPLE, &sample);
-    }
-    p.oom |= sample.oom | packed.oom | label.oom;
-    free(sample.p);
-    free(packed.p);
-    free(label.p);
-
-    uint64_t t0 = s->snaps[0].time_ns, t1 = s->snaps[last].time_ns;
-    field_varint(&p.out, PB_PROFILE_TIME_NANOS, t1);
-    field_varint(&p.out, PB_PROFILE_DURATION_NANOS, t1 > t0 ? t1 - t0 : 0);
-    value_type(&p, PB_PROFILE_PERIOD_TYPE, "space", "bytes");
-    field_varint(&p.out, PB_PROFILE_PERIOD, s->last.sample_period ? s->last.sample_period : 1);
-    field_varint(&p.out, PB_PROFILE_DEFAULT_SAMPLE_TYPE, str_id(&p, "inuse_space"));
-    /* The string table goes last: it is complete only now. */
-    for (size_t i = 0; i < p.n_str; i++)
-        field_bytes(&p.out, PB_PROFILE_STRING_TABLE, p.strtab[i], strlen(p.strtab[i]));
-
+    trailer(&p, s);
     int rc = p.oom || p.out.oom || p.tmp.oom || p.tmp2.oom ? -ENOMEM : gzip_write(&p.out, out);
-    free(p.out.p);
-    free(p.tmp.p);
-    free(p.tmp2.p);
-    free(p.strings.keys);
-    free(p.strings.vals);
-    free(p.functions.keys);
-    free(p.functions.vals);
-    free(p.locations.keys);
-    free(p.locations.vals);
-    for (size_t i = 1; i < p.n_str; i++)
-        free(p.strtab[i]);
-    free(p.strtab);
+    pprof_free(&p);
     if (rc == 0 && ferror(out))
         rc = -EIO;
     return rc;

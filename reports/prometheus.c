@@ -222,6 +222,66 @@ static void reachability(struct rpt_ctx *ctx, FILE *out)
     }
 }
 
+static const char *innermost_function(struct rpt_ctx *ctx, const struct rpt_row *r)
+{
+    if (!r->depth)
+        return NULL;
+    const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, r->locs[r->skip]);
+    return sym->frames[sym->n_frames - 1].function;
+}
+
+/* Resource metrics (docs/resources.md): by kind, by creating stack, events. */
+static void prometheus_resources(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[RPT_RES];
+    const char *kinds[RPT_RES_MAX_KINDS];
+    size_t nk = rpt_res_kinds(s, kinds, RPT_RES_MAX_KINDS), last = s->n_snaps - 1;
+    if (!nk)
+        return;
+    /* labelled like prometheus.c's metrics: the program, never the series */
+    const char *slash = strrchr(s->last.exe, '/');
+    const char *program = slash ? slash + 1 : s->last.exe;
+    fputs("# HELP leakaudit_resource_outstanding Outstanding handles and unmatched references "
+          "by resource kind.\n# TYPE leakaudit_resource_outstanding gauge\n",
+          out);
+    for (size_t ki = 0; ki < nk; ki++) {
+        size_t n_leak;
+        fputs("leakaudit_resource_outstanding{program=", out);
+        label_value(out, program);
+        fputs(",kind=", out);
+        label_value(out, kinds[ki]);
+        fprintf(out, "} %" PRIu64 "\n", rpt_res_outstanding(s, kinds[ki], &n_leak));
+    }
+    fputs("# HELP leakaudit_stack_resource_outstanding Outstanding handles and unmatched "
+          "references by resource kind and creating stack (top stacks).\n"
+          "# TYPE leakaudit_stack_resource_outstanding gauge\n",
+          out);
+    for (size_t k = 0; k < t->n_selected; k++) {
+        const struct rpt_row *r = &t->rows[t->selected[k]];
+        fputs("leakaudit_stack_resource_outstanding{program=", out);
+        label_value(out, program);
+        fputs(",kind=", out);
+        label_value(out, r->res ? r->res->kind : "");
+        fprintf(out, ",stack=\"%016" PRIx64 "\",function=", r->hash);
+        label_value(out, innermost_function(ctx, r));
+        fprintf(out, "} %" PRIu64 "\n", r->value[last]);
+    }
+    fputs("# HELP leakaudit_resource_events_total Use-after-destroy and double-destroy events.\n"
+          "# TYPE leakaudit_resource_events_total counter\n",
+          out);
+    for (size_t ki = 0; ki < nk; ki++) {
+        size_t n = 0;
+        for (size_t i = 0; i < s->n_corruptions; i++)
+            n += rpt_res_event_of_kind(&s->corruptions[i], kinds[ki]);
+        fputs("leakaudit_resource_events_total{program=", out);
+        label_value(out, program);
+        fputs(",kind=", out);
+        label_value(out, kinds[ki]);
+        fprintf(out, "} %zu\n", n);
+    }
+}
+
 int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
 {
     const struct rpt_series *s = ctx->series;
@@ -254,6 +314,6 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
               "1 when the fd-creating stack's verdict is leak, else 0.", SV_LEAKING);
     per_stack(ctx, out, RPT_MMAPS, "leakaudit_stack_mmap_bytes", "gauge",
               "Mapped bytes by creating stack (top stacks).", SV_VALUE);
-    rpt_res_prometheus(ctx, out);
+    prometheus_resources(ctx, out);
     return ferror(out) ? -5 : 0;
 }

@@ -1,6 +1,6 @@
 /*
  * The in-memory model shared by the report renderers: a snapshot series
- * (loaded by series.c) reduced to one row per allocation stack per resource
+ * (chosen by load.c, merged by merge.c) reduced to one row per allocation stack per resource
  * class (heap, fds, mmaps), each with its values over time and a trend
  * verdict, plus the corruption events and loss counters. Renderers (text.c,
  * json.c, html.c, pprof.c, collapsed.c, prometheus.c) only read this model
@@ -200,7 +200,7 @@ struct rpt_ctx {
     struct rpt_symbolizer *sym;
 };
 
-/* ---- series.c: loading and trend analysis ---- */
+/* ---- load.c, merge.c: loading; trend.c: trend analysis; names.c ---- */
 
 /*
  * Loads the series to report on from inputs (directories and/or .snap
@@ -223,6 +223,9 @@ double rpt_leak_min_growth(enum rpt_class c);
  * at least min_growth since `first`. Exposed for unit tests. */
 void rpt_trend_compute(const double *t_min, const double *y, size_t n, size_t first,
                        double min_growth, struct rpt_trend *out);
+/* Least-squares line through (t[i], y[i]) for i in [a, b): slope and R²
+ * (both 0 when t does not vary). soak's RSS slope uses it too. */
+void rpt_fit_line(const double *t, const double *y, size_t a, size_t b, double *slope, double *r2);
 const char *rpt_verdict_name(enum rpt_verdict v);
 void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -266,15 +269,18 @@ const char *rpt_module_basename(uint32_t mod);
 
 /* ---- renderers ---- */
 
-/* resources.c: the resource sections (one per kind) of each format */
-void rpt_res_text(struct rpt_ctx *ctx, FILE *out);
-void rpt_res_html(struct rpt_ctx *ctx, FILE *out);
-void rpt_res_json_fields(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r);
-void rpt_res_prometheus(struct rpt_ctx *ctx, FILE *out);
-void rpt_res_collapsed(struct rpt_ctx *ctx, FILE *out);
+/* res_rows.c: resource rows without a format (each renderer has its own
+ * resource hook) */
+#define RPT_RES_MAX_KINDS 64
 /* Is a corruption event about a resource (use-after-destroy, double-destroy)? */
 int rpt_res_is_event(uint32_t kind);
-/* text.c helpers shared with resources.c */
+/* The kinds present, in order of first appearance among the rows. */
+size_t rpt_res_kinds(const struct rpt_series *s, const char *kinds[], size_t max);
+/* An event belongs to the kind its detail names ("kind: fn(...) ..."). */
+int rpt_res_event_of_kind(const struct rpt_corruption *c, const char *kind);
+/* A kind's outstanding handles at the last snapshot; *n_leak its leak rows. */
+uint64_t rpt_res_outstanding(const struct rpt_series *s, const char *kind, size_t *n_leak);
+/* text.c helpers */
 void rpt_text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
                      uint32_t to, const char *indent);
 void rpt_text_sparkline(FILE *out, const uint64_t *v, size_t n);
@@ -291,17 +297,18 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out);
 int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out);
 
-/* summary.c: `leakaudit run`'s exit summary of one snapshot file: the top
- * heap stacks, symbolized. 0, or -errno with one line in err. */
-int rpt_print_exit_summary(const char *snap_path, long top, FILE *out, char *err, size_t errlen);
+/* summary.c: `leakaudit run`'s exit summary: the text report of one
+ * snapshot file with its top heap stacks (0: none), symbolized. 0, or -errno
+ * with one line in err. */
+int rpt_render_exit_text(const char *snap_path, long top, FILE *out, char *err, size_t errlen);
 
-/* ---- shared formatting helpers (util in text.c) ---- */
+/* ---- format.c: formatting helpers shared by every renderer ---- */
 
 /* A JSON string literal (valid UTF-8, HTML-safe) or null. */
 void rpt_json_string(FILE *out, const char *s);
 /* Text with & < > " ' escaped for HTML. */
 void rpt_html_escape(FILE *out, const char *s);
-/* Runs a renderer into opt->output (created 0600) or stdout. */
+/* Runs a renderer into opt->output (created 0600) or stdout (report_cmd.c). */
 int rpt_write_output(struct rpt_ctx *ctx, int (*render)(struct rpt_ctx *, FILE *), char *err,
                      size_t errlen);
 
@@ -309,6 +316,10 @@ int rpt_write_output(struct rpt_ctx *ctx, int (*render)(struct rpt_ctx *, FILE *
 const char *rpt_fmt_bytes(double bytes, char *buf, size_t cap);
 /* "1h02m" / "3m10s" / "42s". */
 const char *rpt_fmt_duration(double seconds, char *buf, size_t cap);
+/* "2026-12-06 17:00:00 UTC". */
+const char *rpt_fmt_time(uint64_t realtime_ns, char *buf, size_t cap);
+/* How long before the series' last snapshot ns was, or NULL if unknown. */
+const char *rpt_fmt_age(const struct rpt_series *s, uint64_t ns, char *buf, size_t cap);
 /* Count of leak verdicts among all rows of every class. */
 size_t rpt_count_verdict(const struct rpt_series *s, enum rpt_class c, enum rpt_verdict v);
 /* Coverage caveats (attach time, sampling...) as sentences; returns count. */

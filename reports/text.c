@@ -3,8 +3,8 @@
  * heaptrack_print. Coverage first (source, mode, caveats, every non-zero loss
  * counter), then heap stacks, fds, mmaps and corruption events, each stack
  * with its verdict, growth rate, a sparkline of its value over the series and
- * its symbolized frames. Also holds the formatting helpers other renderers
- * share.
+ * its symbolized frames. The formatting helpers it shares with the other
+ * renderers are in format.c.
  */
 #include "report.h"
 
@@ -14,66 +14,6 @@
 #include <time.h>
 
 #define SPARK_MAX_POINTS 40
-
-const char *rpt_fmt_bytes(double b, char *buf, size_t cap)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (fabs(b) >= 1024 && u < 4) {
-        b /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, cap, "%.0f B", b);
-    else
-        snprintf(buf, cap, "%.1f %s", b, units[u]);
-    return buf;
-}
-
-const char *rpt_fmt_duration(double sec, char *buf, size_t cap)
-{
-    long s = (long)(sec + 0.5);
-    if (s >= 3600)
-        snprintf(buf, cap, "%ldh%02ldm", s / 3600, s / 60 % 60);
-    else if (s >= 60)
-        snprintf(buf, cap, "%ldm%02lds", s / 60, s % 60);
-    else
-        snprintf(buf, cap, "%lds", s);
-    return buf;
-}
-
-static const char *fmt_time(uint64_t ns, char *buf, size_t cap)
-{
-    time_t t = (time_t)(ns / 1000000000ull);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
-}
-
-size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max)
-{
-    size_t n = 0;
-    char t[64];
-    if (n < max && s->last.source == SNAP_SOURCE_TRACER)
-        snprintf(lines[n++], 256,
-                 "tracer: only allocations made after %s (attach) are seen; older blocks and "
-                 "their frees are invisible",
-                 fmt_time(s->first.start_time_ns, t, sizeof(t)));
-    if (n < max && s->last.mode == SNAP_MODE_SAMPLED)
-        snprintf(lines[n++], 256,
-                 "sampled mode (one sample per %" PRIu64 " bytes on average): byte and count "
-                 "figures are estimates",
-                 s->last.sample_period);
-    if (n < max && s->n_snaps == 1)
-        snprintf(lines[n++], 256,
-                 "a single snapshot: no growth verdicts (verdict 'unknown'); report a series");
-    if (n < max && s->last.unwind == SNAP_UNWIND_FP)
-        snprintf(lines[n++], 256,
-                 "frame-pointer unwinding: frames beyond the allocation site may be missing in "
-                 "code built without frame pointers");
-    return n;
-}
 
 static void sparkline(FILE *out, const uint64_t *v, size_t n)
 {
@@ -363,14 +303,14 @@ static void print_corruption(struct rpt_ctx *ctx, FILE *out)
     fprintf(out, "HEAP CORRUPTION: %zu event%s\n", n_heap_events, n_heap_events == 1 ? "" : "s");
     for (size_t i = 0; i < s->n_corruptions; i++) {
         const struct rpt_corruption *c = &s->corruptions[i];
-        if (rpt_res_is_event(c->ev.kind)) /* printed with their resource (rpt_res_text) */
+        if (rpt_res_is_event(c->ev.kind)) /* printed with their resource (text_resources) */
             continue;
         char t[64];
         fprintf(out,
                 "\n#%zu %s at 0x%" PRIx64 " (block of %" PRIu64 " bytes, offset %" PRId64
                 "), thread %d, %s\n",
                 i + 1, snap_corruption_kind_name(c->ev.kind), c->ev.addr, c->ev.block_size,
-                c->ev.offset, c->ev.tid, fmt_time(c->ev.time_ns, t, sizeof(t)));
+                c->ev.offset, c->ev.tid, rpt_fmt_time(c->ev.time_ns, t, sizeof(t)));
         if (c->ev.detail[0])
             fprintf(out, "   %s\n", c->ev.detail);
         if (c->ev.bytes_len) {
@@ -393,6 +333,100 @@ static void print_corruption(struct rpt_ctx *ctx, FILE *out)
     fputc('\n', out);
 }
 
+static void text_counts(FILE *out, const struct rpt_series *s, const struct rpt_row *r)
+{
+    const struct rpt_resinfo *ri = r->res;
+    size_t last = s->n_snaps - 1;
+    char d[32];
+    fprintf(out, "  %" PRIu64 " handle%s outstanding", r->count[last],
+            r->count[last] == 1 ? "" : "s");
+    if (ri->created)
+        fprintf(out, " (created %" PRIu64 ", destroyed %" PRIu64 ")", ri->created, ri->destroyed);
+    if (ri->flags & SNAP_RES_REFCOUNTED)
+        fprintf(out, "; %" PRId64 " unmatched ref%s (refs %" PRIu64 ", unrefs %" PRIu64 ")",
+                ri->balance, ri->balance == 1 ? "" : "s", ri->refs, ri->unrefs);
+    if (r->count[last] && rpt_fmt_age(s, ri->oldest_ns, d, sizeof(d)))
+        fprintf(out, "; oldest %s old", d);
+    fputc('\n', out);
+}
+
+static void text_events(struct rpt_ctx *ctx, FILE *out, const char *kind)
+{
+    const struct rpt_series *s = ctx->series;
+    static const char *const what[3] = {"created at", "destroyed at", "offending call at"};
+    static const int order[3] = {2, 1, 0}; /* the offender first */
+    uint32_t depth = ctx->opt->stack_depth ? ctx->opt->stack_depth : 32;
+    for (size_t i = 0; i < s->n_corruptions; i++) {
+        const struct rpt_corruption *c = &s->corruptions[i];
+        if (!rpt_res_event_of_kind(c, kind))
+            continue;
+        fprintf(out, "\n  !! %s: %s (thread %d)\n", snap_corruption_kind_name(c->ev.kind),
+                c->ev.detail, c->ev.tid);
+        for (int w = 0; w < 3; w++) {
+            int k = order[w];
+            if (!c->stacks[k])
+                continue;
+            fprintf(out, "     %s:\n",
+                    c->ev.kind == SNAP_CORR_DOUBLE_DESTROY && k == 2 ? "destroyed again at"
+                                                                     : what[k]);
+            rpt_text_frames(ctx, out, c->stacks[k], 0, c->depth[k] < depth ? c->depth[k] : depth,
+                            "        ");
+        }
+    }
+}
+
+/* The resource sections (docs/resources.md): one per kind, its rows by
+ * creating stack, then its use-after-destroy / double-destroy events. */
+static void text_resources(struct rpt_ctx *ctx, FILE *out)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_table *t = &s->tab[RPT_RES];
+    const char *kinds[RPT_RES_MAX_KINDS];
+    size_t nk = rpt_res_kinds(s, kinds, RPT_RES_MAX_KINDS), last = s->n_snaps - 1;
+    char d[32];
+    for (size_t ki = 0; ki < nk; ki++) {
+        size_t n_leak, n_events = 0;
+        uint64_t total = rpt_res_outstanding(s, kinds[ki], &n_leak);
+        for (size_t i = 0; i < s->n_corruptions; i++)
+            n_events += rpt_res_event_of_kind(&s->corruptions[i], kinds[ki]);
+        fprintf(out,
+                "RESOURCE %s: %" PRIu64 " outstanding at the last snapshot, by creating stack "
+                "(%zu leak, %zu use-after-destroy/double-destroy event%s)\n",
+                kinds[ki], total, n_leak, n_events, n_events == 1 ? "" : "s");
+        int rank = 0;
+        for (size_t k = 0; k < t->n_selected; k++) {
+            const struct rpt_row *r = &t->rows[t->selected[k]];
+            if (!r->res || strcmp(r->res->kind, kinds[ki]))
+                continue;
+            if (!r->value[last] && r->trend.verdict != RPT_VERDICT_FREED && !r->res->created &&
+                !r->res->refs)
+                continue;
+            fprintf(out, "\n#%d %s", ++rank, rpt_verdict_name(r->trend.verdict));
+            if (r->trend.verdict != RPT_VERDICT_UNKNOWN && r->trend.verdict != RPT_VERDICT_NEW)
+                fprintf(out, " %+.1f/min (confidence %.2f)", r->trend.rate_per_min,
+                        r->trend.confidence);
+            fputc('\n', out);
+            text_counts(out, s, r);
+            fprintf(out, "   trend ");
+            rpt_text_sparkline(out, r->value, s->n_snaps);
+            fprintf(out, "  %" PRIu64 " -> %" PRIu64 " over %s\n", r->value[r->first_snap],
+                    r->value[last], rpt_fmt_duration(rpt_elapsed_min(s, last) * 60, d, sizeof(d)));
+            uint32_t end = rpt_row_end(ctx, r);
+            if (r->depth)
+                rpt_text_frames(ctx, out, r->locs, r->skip, end, "      ");
+            else
+                fprintf(out, "      (no stack)\n");
+            if (r->res->last_ref && r->res->balance > 0) {
+                fprintf(out, "   last unmatched ref at:\n");
+                uint32_t ld = r->res->last_ref_depth;
+                rpt_text_frames(ctx, out, r->res->last_ref, 0, ld < end ? ld : end, "      ");
+            }
+        }
+        text_events(ctx, out, kinds[ki]);
+        fputc('\n', out);
+    }
+}
+
 int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
 {
     const struct rpt_series *s = ctx->series;
@@ -406,7 +440,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
             s->last.source == SNAP_SOURCE_TRACER ? "eBPF attach" : "LD_PRELOAD",
             snap_mode_name(s->last.mode), s->last.allocator[0] ? s->last.allocator : "unknown");
     fprintf(out, "  snapshots:  %zu (seq %u..%u) from %s, over %s\n", s->n_snaps, s->snaps[0].seq,
-            s->snaps[last].seq, fmt_time(s->snaps[0].time_ns, a, sizeof(a)),
+            s->snaps[last].seq, rpt_fmt_time(s->snaps[0].time_ns, a, sizeof(a)),
             rpt_fmt_duration(rpt_elapsed_min(s, last) * 60, d, sizeof(d)));
     if (s->snaps[last].rss_bytes)
         fprintf(out, "  RSS:        %s -> %s\n",
@@ -444,7 +478,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
     print_heap(ctx, out);
     print_resource(ctx, out, RPT_FDS);
     print_resource(ctx, out, RPT_MMAPS);
-    rpt_res_text(ctx, out); /* resources by kind, then their use-after/double-destroy events */
+    text_resources(ctx, out); /* resources by kind, then their use-after/double-destroy events */
     print_corruption(ctx, out);
 
     const char **w;

@@ -154,7 +154,7 @@ static void cell_num(FILE *f, double v, int decimals)
 static void cell_bytes(FILE *f, double v)
 {
     char b[32];
-    soak_format_bytes(v, b, sizeof(b));
+    rpt_fmt_bytes(v, b, sizeof(b));
     fprintf(f, "<td>%s</td>", b);
 }
 

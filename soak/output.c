@@ -4,6 +4,7 @@
  * message, files and caveats. Files are created 0600 in the 0700 output
  * directory; text that came from the target (stderr lines) is escaped.
  */
+#include "reports/report.h"
 #include "soak.h"
 #include "safefile.h"
 #include "util.h"
@@ -76,22 +77,10 @@ int soak_close_file(FILE *f)
     return soak_close_file(f);
 }
 
-void soak_format_bytes(double bytes, char *buf, size_t cap)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = fabs(bytes);
-    int u = 0;
-    while (v >= 1024.0 && u < 4) {
-        v /= 1024.0;
-        u++;
-    }
-    snprintf(buf, cap, "%s%.*f %s", bytes < 0 ? "-" : "", u ? 1 : 0, v, units[u]);
-}
-
 static void format_slope(double bytes_per_h, char *buf, size_t cap)
 {
     char b[24];
-    soak_format_bytes(bytes_per_h, b, sizeof(b));
+    rpt_fmt_bytes(bytes_per_h, b, sizeof(b));
     snprintf(buf, cap, "%s%.24s/h", bytes_per_h >= 0 ? "+" : "", b);
 }
 
@@ -142,8 +131,8 @@ struct row {
 
 static void make_row(const struct soak_run *r, struct row *w)
 {
-    soak_format_bytes((double)r->peak_rss, w->peak, sizeof(w->peak));
-    soak_format_bytes((double)r->final_rss, w->final, sizeof(w->final));
+    rpt_fmt_bytes((double)r->peak_rss, w->peak, sizeof(w->peak));
+    rpt_fmt_bytes((double)r->final_rss, w->final, sizeof(w->final));
     format_slope(r->slope_bytes_per_h, w->slope, sizeof(w->slope));
     format_num(r->throughput, 1, w->thr, sizeof(w->thr));
     format_num(r->p99_ms, 2, w->p99, sizeof(w->p99));

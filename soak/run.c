@@ -6,7 +6,10 @@
  * SIGTERM, then SIGKILL after the grace period. A crash or an external kill
  * ends the run early and is recorded; nothing here can hang on a dead target.
  */
+#include "allocators.h"
+#include "audit_options.h"
 #include "snapshot.h"
+#include "reports/report.h"
 #include "soak.h"
 #include "util.h"
 
@@ -193,7 +196,7 @@ static void progress(struct run_state *st, const struct soak_sample *s)
         return;
     st->last_progress_t = s->t;
     char rss[32];
-    soak_format_bytes((double)s->rss, rss, sizeof(rss));
+    rpt_fmt_bytes((double)s->rss, rss, sizeof(rss));
     fprintf(stderr, "%ssoak: run %d/%d %s: %.0fs/%.0fs, RSS %s%s",
             st->progress_tty ? "\r\033[K" : "", st->r->index, st->r->total, st->r->name, s->t,
             (double)st->cfg->duration_ms / 1e3, rss, st->progress_tty ? "" : "\n");
@@ -259,31 +262,21 @@ static void set_child_env(const struct soak_config *cfg, const struct soak_run *
                           const char *snapdir)
 {
     char preload[3 * PATH_MAX];
-    preload[0] = '\0';
-    if (r->with_shim)
-        util_strlcpy(preload, cfg->shim, sizeof(preload));
-    if (r->alloc_lib[0]) {
-        size_t len = strlen(preload);
-        snprintf(preload + len, sizeof(preload) - len, "%s%s", len ? " " : "", r->alloc_lib);
-    }
-    const char *old = getenv("LD_PRELOAD");
-    if (preload[0] && old && *old) {
-        size_t len = strlen(preload);
-        snprintf(preload + len, sizeof(preload) - len, " %s", old);
-    }
-    if (preload[0])
+    if (alloc_compose_preload(preload, sizeof(preload), r->with_shim ? cfg->shim : NULL,
+                              r->alloc_lib, getenv("LD_PRELOAD")) == 0 &&
+        preload[0])
         setenv("LD_PRELOAD", preload, 1);
-    if (r->with_shim) {
-        setenv("LEAKAUDIT_OUT", snapdir, 1);
+    if (r->with_shim) { /* the shim's settings: common/audit_options.h */
+        setenv(audit_env(AUDIT_OUT), snapdir, 1);
         if (cfg->allow_shared_dir)
-            setenv("LEAKAUDIT_ALLOW_SHARED_DIR", "1", 1);
-        setenv("LEAKAUDIT_ALLOCATOR", r->alloc->name, 1);
+            setenv(audit_env(AUDIT_ALLOW_SHARED_DIR), "1", 1);
+        setenv(audit_env(AUDIT_ALLOCATOR), r->alloc->name, 1);
         if (cfg->shim_mode)
-            setenv("LEAKAUDIT_MODE", cfg->shim_mode, 1);
+            setenv(audit_env(AUDIT_MODE), cfg->shim_mode, 1);
         if (cfg->guard)
-            setenv("LEAKAUDIT_GUARD", cfg->guard, 1);
+            setenv(audit_env(AUDIT_GUARD), cfg->guard, 1);
         if (cfg->shim_interval)
-            setenv("LEAKAUDIT_INTERVAL", cfg->shim_interval, 1);
+            setenv(audit_env(AUDIT_INTERVAL), cfg->shim_interval, 1);
     }
     /* Old glibc versions write malloc's fatal messages to /dev/tty unless told
      * otherwise; soak must see them on stderr. */
@@ -434,7 +427,7 @@ static int count_snapshots(const char *dir)
  * first (its snapshot signal), and give it a moment to land. */
 static void request_final_snapshot(struct run_state *st, const char *snapdir)
 {
-    const char *sig = getenv("LEAKAUDIT_SIGNAL");
+    const char *sig = getenv(audit_env(AUDIT_SIGNAL));
     if (!st->r->shim_loaded ||
         (sig && *sig && strcasecmp(sig, "USR2") && strcasecmp(sig, "SIGUSR2")))
         return;

@@ -159,8 +159,6 @@ int soak_run_one(const struct soak_config *cfg, struct soak_run *r,
 /* verdict.c */
 void soak_run_summarize(const struct soak_config *cfg, struct soak_run *r);
 void soak_assign_verdicts(struct soak_run *runs, size_t n);
-/* Least-squares slope of y over x; 0 with fewer than two distinct x. */
-double soak_slope(const double *x, const double *y, size_t n);
 
 /* output.c */
 int soak_write_csv(const struct soak_config *cfg, const struct soak_run *r);
@@ -173,8 +171,6 @@ int soak_write_summary_md(const struct soak_config *cfg, const struct soak_run *
  * everything was written, renames it onto path. */
 FILE *soak_create_file(const char *path);
 int soak_close_file(FILE *f);
-/* "12.3 MiB" */
-void soak_format_bytes(double bytes, char *buf, size_t cap);
 
 /* html.c */
 int soak_write_html(const struct soak_config *cfg, const struct soak_run *runs, size_t n);

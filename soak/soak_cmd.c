@@ -8,6 +8,7 @@
  */
 #include "cli/cli.h"
 #include "cli/opts.h"
+#include "audit_options.h"
 #include "soak.h"
 #include "safefile.h"
 #include "util.h"
@@ -194,73 +195,75 @@ static void default_outdir(char **cmd, char *out, size_t cap)
     snprintf(out, cap, "soak-%s-%s", base ? base + 1 : cmd[0], stamp);
 }
 
-int cmd_soak(int argc, char **argv)
+/* What the command line asked for besides the soak configuration. */
+struct soak_args {
+    const char *alloc_list, *outdir;
+    int without, with, progress;
+    uint64_t repeat;
+};
+
+static const struct option soak_opts[] = {
+    {"allocator", required_argument, NULL, 'a'},
+    {"allocators", required_argument, NULL, 'a'},
+    {"with-shim", no_argument, NULL, OPT_WITH_SHIM},
+    {"without-shim", no_argument, NULL, OPT_WITHOUT_SHIM},
+    {"both", no_argument, NULL, OPT_BOTH},
+    {"duration", required_argument, NULL, 'd'},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"repeat", required_argument, NULL, 'r'},
+    {"interval", required_argument, NULL, 'i'},
+    {"load", required_argument, NULL, OPT_LOAD},
+    {"load-delay", required_argument, NULL, OPT_LOAD_DELAY},
+    {"metrics-url", required_argument, NULL, OPT_METRICS_URL},
+    {"throughput-metric", required_argument, NULL, OPT_THROUGHPUT},
+    {"latency-metric", required_argument, NULL, OPT_LATENCY},
+    {"drops-metric", required_argument, NULL, OPT_DROPS},
+    {"mode", required_argument, NULL, 'm'},
+    {"shim-mode", required_argument, NULL, 'm'},
+    {"shim-interval", required_argument, NULL, OPT_SHIM_INTERVAL},
+    {"guard", optional_argument, NULL, OPT_GUARD},
+    {"leak-threshold", required_argument, NULL, OPT_LEAK_THRESHOLD},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"output", required_argument, NULL, 'o'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"allow-shared-dir", no_argument, NULL, OPT_ALLOW_SHARED},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, CLI_OPT_VERSION},
+    {NULL, 0, NULL, 0}};
+
+/* Parses the options into cfg and a; returns -1 to go on, or the exit
+ * status (help, version, a usage error). */
+static int parse_args(int argc, char **argv, struct soak_config *cfg, struct soak_args *a)
 {
-    static const struct option opts[] = {
-        {"allocator", required_argument, NULL, 'a'},
-        {"allocators", required_argument, NULL, 'a'},
-        {"with-shim", no_argument, NULL, OPT_WITH_SHIM},
-        {"without-shim", no_argument, NULL, OPT_WITHOUT_SHIM},
-        {"both", no_argument, NULL, OPT_BOTH},
-        {"duration", required_argument, NULL, 'd'},
-        {"grace", required_argument, NULL, OPT_GRACE},
-        {"repeat", required_argument, NULL, 'r'},
-        {"interval", required_argument, NULL, 'i'},
-        {"load", required_argument, NULL, OPT_LOAD},
-        {"load-delay", required_argument, NULL, OPT_LOAD_DELAY},
-        {"metrics-url", required_argument, NULL, OPT_METRICS_URL},
-        {"throughput-metric", required_argument, NULL, OPT_THROUGHPUT},
-        {"latency-metric", required_argument, NULL, OPT_LATENCY},
-        {"drops-metric", required_argument, NULL, OPT_DROPS},
-        {"mode", required_argument, NULL, 'm'},
-        {"shim-mode", required_argument, NULL, 'm'},
-        {"shim-interval", required_argument, NULL, OPT_SHIM_INTERVAL},
-        {"guard", optional_argument, NULL, OPT_GUARD},
-        {"leak-threshold", required_argument, NULL, OPT_LEAK_THRESHOLD},
-        {"warmup", required_argument, NULL, OPT_WARMUP},
-        {"output", required_argument, NULL, 'o'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"quiet", no_argument, NULL, 'q'},
-        {"allow-shared-dir", no_argument, NULL, OPT_ALLOW_SHARED},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CLI_OPT_VERSION},
-        {NULL, 0, NULL, 0}};
-    static struct soak_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.duration_ms = DEFAULT_DURATION_MS;
-    cfg.interval_ms = DEFAULT_INTERVAL_MS;
-    cfg.grace_ms = DEFAULT_GRACE_MS;
-    cfg.load_delay_ms = DEFAULT_LOAD_DELAY_MS;
-    cfg.leak_threshold_pct = DEFAULT_LEAK_THRESHOLD_PCT;
-    cfg.warmup_pct = DEFAULT_WARMUP_PCT;
-    const char *alloc_list = DEFAULT_ALLOCATORS, *outdir = NULL;
     static const char *const guard_modes[] = {"canary", "pages", "both", NULL};
-    int without = 1, with = 0, progress = -1, c;
-    uint64_t repeat = 1, v;
+    const struct option *opts = soak_opts;
+    uint64_t v;
+    int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+:a:d:r:i:m:o:nvqh", opts, NULL)) != -1) {
         switch (c) {
         case 'a':
-            alloc_list = optarg;
+            a->alloc_list = optarg;
             break;
         case OPT_WITH_SHIM:
-            with = 1, without = 0;
+            a->with = 1, a->without = 0;
             break;
         case OPT_WITHOUT_SHIM:
-            with = 0, without = 1;
+            a->with = 0, a->without = 1;
             break;
         case OPT_BOTH:
-            with = 1, without = 1;
+            a->with = 1, a->without = 1;
             break;
         case 'd':
-            if (parse_duration("--duration", optarg, &cfg.duration_ms) < 0)
+            if (parse_duration("--duration", optarg, &cfg->duration_ms) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_GRACE:
-            if (parse_duration("--grace", optarg, &cfg.grace_ms) < 0)
+            if (parse_duration("--grace", optarg, &cfg->grace_ms) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case 'n':
@@ -270,43 +273,43 @@ int cmd_soak(int argc, char **argv)
             long n;
             if (cli_parse_long("soak", "--repeat", optarg, 1, MAX_REPEAT, &n) < 0)
                 return CLI_EXIT_USAGE;
-            repeat = (uint64_t)n;
+            a->repeat = (uint64_t)n;
             break;
         }
         case 'i':
-            if (parse_duration("--interval", optarg, &cfg.interval_ms) < 0)
+            if (parse_duration("--interval", optarg, &cfg->interval_ms) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_LOAD:
-            cfg.load_cmd = optarg;
+            cfg->load_cmd = optarg;
             break;
         case OPT_LOAD_DELAY:
-            if (parse_duration("--load-delay", optarg, &cfg.load_delay_ms) < 0)
+            if (parse_duration("--load-delay", optarg, &cfg->load_delay_ms) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_METRICS_URL:
-            cfg.metrics_url = optarg;
+            cfg->metrics_url = optarg;
             break;
         case OPT_THROUGHPUT:
-            util_strlcpy(cfg.metrics.throughput, optarg, sizeof(cfg.metrics.throughput));
+            util_strlcpy(cfg->metrics.throughput, optarg, sizeof(cfg->metrics.throughput));
             break;
         case OPT_LATENCY:
-            util_strlcpy(cfg.metrics.latency, optarg, sizeof(cfg.metrics.latency));
+            util_strlcpy(cfg->metrics.latency, optarg, sizeof(cfg->metrics.latency));
             break;
         case OPT_DROPS:
-            util_strlcpy(cfg.metrics.drops, optarg, sizeof(cfg.metrics.drops));
+            util_strlcpy(cfg->metrics.drops, optarg, sizeof(cfg->metrics.drops));
             break;
         case 'm':
             if (strcmp(optarg, "full") && strcmp(optarg, "sampled")) {
                 fprintf(stderr, "leakaudit soak: --mode %s: expected full or sampled\n", optarg);
                 return CLI_EXIT_USAGE;
             }
-            cfg.shim_mode = optarg;
+            cfg->shim_mode = optarg;
             break;
         case OPT_SHIM_INTERVAL:
             if (parse_duration("--shim-interval", optarg, &v) < 0)
                 return CLI_EXIT_USAGE;
-            cfg.shim_interval = optarg;
+            cfg->shim_interval = optarg;
             break;
         case OPT_GUARD:
             if (!optarg)
@@ -317,33 +320,33 @@ int cmd_soak(int argc, char **argv)
                         optarg);
                 return CLI_EXIT_USAGE;
             }
-            cfg.guard = optarg ? optarg : "canary";
+            cfg->guard = optarg ? optarg : "canary";
             break;
         case OPT_LEAK_THRESHOLD:
-            if (parse_pct("--leak-threshold", optarg, &cfg.leak_threshold_pct) < 0)
+            if (parse_pct("--leak-threshold", optarg, &cfg->leak_threshold_pct) < 0)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_WARMUP:
-            if (parse_pct("--warmup", optarg, &cfg.warmup_pct) < 0 || cfg.warmup_pct >= 100) {
+            if (parse_pct("--warmup", optarg, &cfg->warmup_pct) < 0 || cfg->warmup_pct >= 100) {
                 fprintf(stderr, "leakaudit soak: --warmup must be below 100\n");
                 return CLI_EXIT_USAGE;
             }
             break;
         case 'o':
-            outdir = optarg;
+            a->outdir = optarg;
             break;
         case 'v':
-            cfg.verbose = 1;
+            cfg->verbose = 1;
             break;
         case OPT_PROGRESS:
-            progress = 1;
+            a->progress = 1;
             break;
         case OPT_NO_PROGRESS:
         case 'q':
-            progress = 0;
+            a->progress = 0;
             break;
         case OPT_ALLOW_SHARED:
-            cfg.allow_shared_dir = 1;
+            cfg->allow_shared_dir = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -354,59 +357,66 @@ int cmd_soak(int argc, char **argv)
             return cli_bad_option("soak", argc, argv, opts, c);
         }
     }
+    return -1;
+}
+
+/* The command and the options that depend on each other; -1 to go on. */
+static int validate(int argc, char **argv, struct soak_config *cfg, const struct soak_args *a)
+{
     if (optind >= argc) {
         fprintf(stderr, "leakaudit soak: no command given (see --help)\n");
         return CLI_EXIT_USAGE;
     }
-    cfg.cmd = argv + optind;
-    cfg.progress = progress < 0 ? isatty(STDERR_FILENO) : progress;
-    if (cfg.duration_ms == 0) {
+    cfg->cmd = argv + optind;
+    cfg->progress = a->progress < 0 ? isatty(STDERR_FILENO) : a->progress;
+    if (cfg->duration_ms == 0) {
         fprintf(stderr, "leakaudit soak: --duration must be above 0\n");
         return CLI_EXIT_USAGE;
     }
-    if (cfg.interval_ms < MIN_INTERVAL_MS) {
+    if (cfg->interval_ms < MIN_INTERVAL_MS) {
         fprintf(stderr, "leakaudit soak: --interval must be at least %dms\n", MIN_INTERVAL_MS);
         return CLI_EXIT_USAGE;
     }
-    if ((cfg.guard || cfg.shim_mode || cfg.shim_interval) && !with) {
+    if ((cfg->guard || cfg->shim_mode || cfg->shim_interval) && !a->with) {
         fprintf(stderr, "leakaudit soak: --guard, --mode and --shim-interval need "
                         "--with-shim or --both\n");
         return CLI_EXIT_USAGE;
     }
     char err[256];
-    if (cfg.metrics_url) {
+    if (cfg->metrics_url) {
         struct soak_url url;
-        if (soak_url_parse(cfg.metrics_url, &url, err, sizeof(err)) < 0) {
-            fprintf(stderr, "leakaudit soak: --metrics-url %s: %s\n", cfg.metrics_url, err);
+        if (soak_url_parse(cfg->metrics_url, &url, err, sizeof(err)) < 0) {
+            fprintf(stderr, "leakaudit soak: --metrics-url %s: %s\n", cfg->metrics_url, err);
             return CLI_EXIT_USAGE;
         }
     }
-    if (cfg.load_cmd && soak_check_load_urls(cfg.load_cmd, err, sizeof(err)) < 0) {
+    if (cfg->load_cmd && soak_check_load_urls(cfg->load_cmd, err, sizeof(err)) < 0) {
         fprintf(stderr,
                 "leakaudit soak: --load: %s (the load generator drives the local "
                 "target only)\n",
                 err);
         return CLI_EXIT_USAGE;
     }
+    return -1;
+}
 
-    /* Everything the runs need is checked before the first one starts: a
-     * missing allocator an hour into a soak would waste that hour. */
-    const struct alloc_info *allocs[MAX_ALLOCATORS];
-    int n_allocs;
-    if (parse_allocators(alloc_list, allocs, &n_allocs) < 0)
+/* The allocators' libraries and the shim, all found before the first run
+ * (a missing allocator an hour into a soak would waste that hour). */
+static int find_libraries(struct soak_config *cfg, const struct soak_args *a,
+                          const struct alloc_info **allocs, int *n_allocs, char libs[][PATH_MAX])
+{
+    if (parse_allocators(a->alloc_list, allocs, n_allocs) < 0)
         return CLI_EXIT_USAGE;
-    char libs[MAX_ALLOCATORS][PATH_MAX];
     int missing = 0;
-    const char *dir_override = getenv("LEAKAUDIT_ALLOCATOR_DIR");
-    for (int i = 0; i < n_allocs; i++) {
+    const char *dir_override = getenv(audit_env(AUDIT_ALLOCATOR_DIR));
+    for (int i = 0; i < *n_allocs; i++) {
         if (alloc_find_library(allocs[i], libs[i], sizeof(libs[i])) == 0)
             continue;
         missing++;
         if (dir_override && *dir_override)
-            fprintf(stderr,
-                    "leakaudit soak: allocator %s is not installed: %s not found in "
-                    "LEAKAUDIT_ALLOCATOR_DIR=%s\n",
-                    allocs[i]->name, allocs[i]->files[0], dir_override);
+            fprintf(
+                stderr, "leakaudit soak: allocator %s is not installed: %s not found in %s=%s\n",
+                allocs[i]->name, allocs[i]->files[0], audit_env(AUDIT_ALLOCATOR_DIR), dir_override);
         else
             fprintf(stderr,
                     "leakaudit soak: allocator %s is not installed: %s not found in the "
@@ -416,56 +426,77 @@ int cmd_soak(int argc, char **argv)
     }
     if (missing)
         return CLI_EXIT_ERROR;
-    if (with && alloc_find_shim(cfg.shim, sizeof(cfg.shim)) < 0) {
-        fprintf(stderr, "leakaudit soak: libleakaudit.so not found next to this binary (build "
-                        "it with make, or set LEAKAUDIT_SHIM)\n");
+    if (a->with && alloc_find_shim(cfg->shim, sizeof(cfg->shim)) < 0) {
+        fprintf(stderr,
+                "leakaudit soak: libleakaudit.so not found next to this binary (build "
+                "it with make, or set %s)\n",
+                audit_env(AUDIT_SHIM));
         return CLI_EXIT_ERROR;
     }
-    if (!command_exists(cfg.cmd[0])) {
-        fprintf(stderr, "leakaudit soak: %s: command not found or not executable\n", cfg.cmd[0]);
+    if (!command_exists(cfg->cmd[0])) {
+        fprintf(stderr, "leakaudit soak: %s: command not found or not executable\n", cfg->cmd[0]);
         return CLI_EXIT_ERROR;
     }
-    if (outdir)
-        util_strlcpy(cfg.outdir, outdir, sizeof(cfg.outdir));
+    return -1;
+}
+
+/* The results directory: checked, cleaned of stale temporaries, absolute. */
+static int prepare_outdir(struct soak_config *cfg, const struct soak_args *a)
+{
+    if (a->outdir)
+        util_strlcpy(cfg->outdir, a->outdir, sizeof(cfg->outdir));
     else
-        default_outdir(cfg.cmd, cfg.outdir, sizeof(cfg.outdir));
+        default_outdir(cfg->cmd, cfg->outdir, sizeof(cfg->outdir));
     const char *why;
-    int rc = safe_dir_open(cfg.outdir, cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
+    int rc = safe_dir_open(cfg->outdir, cfg->allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
     if (rc < 0) {
-        fprintf(stderr, "leakaudit soak: output directory %s: %s\n", cfg.outdir,
+        fprintf(stderr, "leakaudit soak: output directory %s: %s\n", cfg->outdir,
                 why ? why : strerror(-rc));
         return CLI_EXIT_ERROR;
     }
     safe_clean_stale_tmp(rc);
     close(rc);
     char abs[PATH_MAX];
-    if (realpath(cfg.outdir, abs))
-        util_strlcpy(cfg.outdir, abs, sizeof(cfg.outdir));
+    if (realpath(cfg->outdir, abs))
+        util_strlcpy(cfg->outdir, abs, sizeof(cfg->outdir));
 
-    int per_alloc = with + without;
-    size_t n_runs = (size_t)repeat * (size_t)n_allocs * (size_t)per_alloc;
+    return -1;
+}
+
+/* Every run, in order: repeat x allocator x (without, with the shim). */
+static struct soak_run *plan_runs(const struct soak_args *args, const struct alloc_info **allocs,
+                                  int n_allocs, char libs[][PATH_MAX], size_t *n)
+{
+    int per_alloc = args->with + args->without;
+    size_t n_runs = (size_t)args->repeat * (size_t)n_allocs * (size_t)per_alloc;
     struct soak_run *runs = calloc(n_runs, sizeof(*runs));
-    if (!runs) {
-        fprintf(stderr, "leakaudit soak: out of memory\n");
-        return CLI_EXIT_ERROR;
-    }
+    if (!runs)
+        return NULL;
     size_t k = 0;
-    for (uint64_t rep = 1; rep <= repeat; rep++)
+    for (uint64_t rep = 1; rep <= args->repeat; rep++)
         for (int a = 0; a < n_allocs; a++)
-            for (int s = without ? 0 : 1; s <= with; s++) {
+            for (int s = args->without ? 0 : 1; s <= args->with; s++) {
                 struct soak_run *r = &runs[k++];
                 r->alloc = allocs[a];
                 util_strlcpy(r->alloc_lib, libs[a], sizeof(r->alloc_lib));
                 r->with_shim = s;
                 r->index = (int)k;
                 r->total = (int)n_runs;
-                if (repeat > 1)
+                if (args->repeat > 1)
                     snprintf(r->name, sizeof(r->name), "%s%s-r%llu", allocs[a]->name,
                              s ? "-shim" : "", (unsigned long long)rep);
                 else
                     snprintf(r->name, sizeof(r->name), "%s%s", allocs[a]->name, s ? "-shim" : "");
             }
 
+    *n = n_runs;
+    return runs;
+}
+
+/* Runs them all (until interrupted), each summarized and saved as it ends. */
+static int run_all(struct soak_config *cfg, struct soak_run *runs, size_t n_runs)
+{
+    int rc;
     struct sigaction sa = {.sa_handler = on_interrupt}, old_int, old_term, old_pipe;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
@@ -473,16 +504,16 @@ int cmd_soak(int argc, char **argv)
     sigaction(SIGPIPE, &ign, &old_pipe);
     int status = CLI_EXIT_OK;
     for (size_t i = 0; i < n_runs && !interrupted; i++) {
-        rc = soak_run_one(&cfg, &runs[i], &interrupted);
+        rc = soak_run_one(cfg, &runs[i], &interrupted);
         if (rc < 0) {
             fprintf(stderr, "leakaudit soak: run %s: %s\n", runs[i].name, strerror(-rc));
             status = CLI_EXIT_ERROR;
             continue;
         }
-        soak_run_summarize(&cfg, &runs[i]);
-        rc = soak_write_csv(&cfg, &runs[i]);
+        soak_run_summarize(cfg, &runs[i]);
+        rc = soak_write_csv(cfg, &runs[i]);
         if (rc < 0) {
-            fprintf(stderr, "leakaudit soak: %s/%s.csv: %s\n", cfg.outdir, runs[i].name,
+            fprintf(stderr, "leakaudit soak: %s/%s.csv: %s\n", cfg->outdir, runs[i].name,
                     strerror(-rc));
             status = CLI_EXIT_ERROR;
         }
@@ -491,21 +522,58 @@ int cmd_soak(int argc, char **argv)
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGPIPE, &old_pipe, NULL);
 
+    return status;
+}
+
+/* Verdicts, the table on stdout and the result files. */
+static int write_results(struct soak_config *cfg, struct soak_run *runs, size_t n_runs, int status)
+{
+    int rc;
     for (size_t i = 0; i < n_runs; i++)
         if (!runs[i].ran)
-            soak_run_summarize(&cfg, &runs[i]); /* "-" rather than zeros in the table */
+            soak_run_summarize(cfg, &runs[i]); /* "-" rather than zeros in the table */
     soak_assign_verdicts(runs, n_runs);
     soak_print_table(stdout, runs, n_runs);
     fflush(stdout);
-    if ((rc = soak_write_summary_md(&cfg, runs, n_runs)) < 0 ||
-        (rc = soak_write_summary_tsv(&cfg, runs, n_runs)) < 0 ||
-        (rc = soak_write_html(&cfg, runs, n_runs)) < 0) {
-        fprintf(stderr, "leakaudit soak: writing results in %s: %s\n", cfg.outdir, strerror(-rc));
+    if ((rc = soak_write_summary_md(cfg, runs, n_runs)) < 0 ||
+        (rc = soak_write_summary_tsv(cfg, runs, n_runs)) < 0 ||
+        (rc = soak_write_html(cfg, runs, n_runs)) < 0) {
+        fprintf(stderr, "leakaudit soak: writing results in %s: %s\n", cfg->outdir, strerror(-rc));
         status = CLI_EXIT_ERROR;
     }
     fprintf(stderr,
             "leakaudit soak: results in %s (summary.md, summary.tsv, report.html, <run>.csv)%s\n",
-            cfg.outdir, interrupted ? "; interrupted, later runs not done" : "");
+            cfg->outdir, interrupted ? "; interrupted, later runs not done" : "");
+    return status;
+}
+
+int cmd_soak(int argc, char **argv)
+{
+    static struct soak_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.duration_ms = DEFAULT_DURATION_MS;
+    cfg.interval_ms = DEFAULT_INTERVAL_MS;
+    cfg.grace_ms = DEFAULT_GRACE_MS;
+    cfg.load_delay_ms = DEFAULT_LOAD_DELAY_MS;
+    cfg.leak_threshold_pct = DEFAULT_LEAK_THRESHOLD_PCT;
+    cfg.warmup_pct = DEFAULT_WARMUP_PCT;
+    struct soak_args a = {
+        .alloc_list = DEFAULT_ALLOCATORS, .without = 1, .progress = -1, .repeat = 1};
+    const struct alloc_info *allocs[MAX_ALLOCATORS];
+    static char libs[MAX_ALLOCATORS][PATH_MAX];
+    int n_allocs, rc;
+    if ((rc = parse_args(argc, argv, &cfg, &a)) >= 0 ||
+        (rc = validate(argc, argv, &cfg, &a)) >= 0 ||
+        (rc = find_libraries(&cfg, &a, allocs, &n_allocs, libs)) >= 0 ||
+        (rc = prepare_outdir(&cfg, &a)) >= 0)
+        return rc;
+    size_t n_runs;
+    struct soak_run *runs = plan_runs(&a, allocs, n_allocs, libs, &n_runs);
+    if (!runs) {
+        fprintf(stderr, "leakaudit soak: out of memory\n");
+        return CLI_EXIT_ERROR;
+    }
+    int status = write_results(&cfg, runs, n_runs, run_all(&cfg, runs, n_runs));
     for (size_t i = 0; i < n_runs; i++)
         free(runs[i].samples);
     free(runs);

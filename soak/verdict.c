@@ -5,6 +5,7 @@
  * unflattering: an allocator that survives a workload on which glibc aborted
  * or the shim's guard found a corruption has not fixed anything, it hides it.
  */
+#include "reports/report.h"
 #include "soak.h"
 #include "util.h"
 
@@ -15,25 +16,6 @@
 #define LEAK_MIN_GROWTH_BYTES (1024.0 * 1024.0) /* below this, growth is noise */
 #define MIN_FIT_SAMPLES       3
 #define SECONDS_PER_HOUR      3600.0
-
-double soak_slope(const double *x, const double *y, size_t n)
-{
-    if (n < 2)
-        return 0;
-    double mx = 0, my = 0;
-    for (size_t i = 0; i < n; i++) {
-        mx += x[i];
-        my += y[i];
-    }
-    mx /= (double)n;
-    my /= (double)n;
-    double sxy = 0, sxx = 0;
-    for (size_t i = 0; i < n; i++) {
-        sxy += (x[i] - mx) * (y[i] - my);
-        sxx += (x[i] - mx) * (x[i] - mx);
-    }
-    return sxx > 0 ? sxy / sxx : 0;
-}
 
 static void fit_rss(const struct soak_config *cfg, struct soak_run *r)
 {
@@ -56,7 +38,9 @@ static void fit_rss(const struct soak_config *cfg, struct soak_run *r)
         x[i] = r->samples[first + i].t;
         y[i] = (double)r->samples[first + i].rss;
     }
-    double per_s = soak_slope(x, y, m);
+    double per_s = 0, r2;
+    if (m >= 2) /* the report's least-squares fit (reports/trend.c) */
+        rpt_fit_line(x, y, 0, m, &per_s, &r2);
     r->slope_bytes_per_h = per_s * SECONDS_PER_HOUR;
     r->growth_bytes = per_s * (x[m - 1] - x[0]);
     r->start_rss = r->samples[first].rss;

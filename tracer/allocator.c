@@ -12,6 +12,7 @@
  * probed at the exact file it mapped.
  */
 #include "tracer.h"
+#include "allocators.h"
 #include "util.h"
 
 #include <errno.h>
@@ -256,20 +257,6 @@ static const char *base_name(const char *p)
     return b ? b + 1 : p;
 }
 
-static const char *name_from_path(const char *path)
-{
-    const char *b = base_name(path);
-    if (strstr(b, "jemalloc"))
-        return "jemalloc";
-    if (strstr(b, "tcmalloc"))
-        return "tcmalloc";
-    if (strstr(b, "mimalloc"))
-        return "mimalloc";
-    if (!strncmp(b, "libc.so", 7) || !strncmp(b, "libc-", 5))
-        return "glibc";
-    return NULL;
-}
-
 /* Names an allocator linked into the executable by its telltale symbols. */
 static const char *name_from_symbols(struct trc_elf *e)
 {
@@ -324,7 +311,7 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
         elf_close(&e);
         if (!defines)
             continue;
-        const char *nm = name_from_path(mods[i].path);
+        const char *nm = alloc_name_from_path(mods[i].path);
         int rank = !strcmp(mods[i].path, exe)       ? 4
                    : nm && strcmp(nm, "glibc") != 0 ? 3
                    : !nm                            ? 2
@@ -351,7 +338,7 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
         free(mods);
         return rc;
     }
-    const char *nm = best_rank == 4 ? name_from_symbols(&e) : name_from_path(am->path);
+    const char *nm = best_rank == 4 ? name_from_symbols(&e) : alloc_name_from_path(am->path);
     util_strlcpy(a->name, nm ? nm : "other", sizeof(a->name));
     uint64_t off;
     int own_new = elf_find_func(&e, "_Znwm", &off) == 0;

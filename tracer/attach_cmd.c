@@ -9,6 +9,7 @@
 #include "cli/opts.h"
 #include "reports/report.h"
 #include "tracer.h"
+#include "procfs.h"
 #include "resspec.h"
 #include "retention.h"
 #include "safefile.h"
@@ -182,6 +183,105 @@ static uint64_t default_interval_ms(uint64_t duration_ms)
     return ms;
 }
 
+/* An option with a checked value; 0 or CLI_EXIT_USAGE. */
+static int parse_value(int c, char *arg, int argc, char **argv, struct trc_opts *o)
+{
+    static const char *const reach_values[] = {"on", "end", "detach", "always", "off", NULL};
+    char *end;
+    long v;
+    switch (c) {
+    case 'p':
+        v = strtol(arg, &end, 10);
+        if (*end || v <= 0 || v > INT32_MAX) {
+            fprintf(stderr, "leakaudit attach: bad pid '%s'\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        o->pid = (int)v;
+        return 0;
+    case 'm':
+        if (!strcmp(arg, "full"))
+            o->mode = SNAP_MODE_FULL;
+        else if (!strcmp(arg, "sampled"))
+            o->mode = SNAP_MODE_SAMPLED;
+        else {
+            fprintf(stderr, "leakaudit attach: bad mode '%s' (full or sampled)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        return 0;
+    case 'S':
+        v = strtol(arg, &end, 10);
+        if (*end || v < 1 || v > TRC_MAX_STACK_DEPTH) {
+            fprintf(stderr, "leakaudit attach: bad stack depth '%s' (1-%d)\n", arg,
+                    TRC_MAX_STACK_DEPTH);
+            return CLI_EXIT_USAGE;
+        }
+        o->stack_depth = (uint32_t)v;
+        return 0;
+    case 'u':
+        if (!strcmp(arg, "dwarf"))
+            o->unwind = SNAP_UNWIND_DWARF;
+        else if (!strcmp(arg, "fp"))
+            o->unwind = SNAP_UNWIND_FP;
+        else {
+            fprintf(stderr, "leakaudit attach: bad unwind '%s' (dwarf or fp)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        return 0;
+    case 'R':
+        if (!arg)
+            arg = (char *)cli_optional_value(argc, argv, reach_values);
+        /* alone it means what it means in run: on, at the end */
+        if (arg && !strcmp(arg, "always"))
+            o->reachability = TRC_REACH_ALWAYS;
+        else if (!arg || !strcmp(arg, "detach") || !strcmp(arg, "end") || !strcmp(arg, "on"))
+            o->reachability = TRC_REACH_DETACH;
+        else if (!strcmp(arg, "off"))
+            o->reachability = TRC_REACH_OFF;
+        else {
+            fprintf(stderr, "leakaudit attach: bad --reachability '%s' (end, always, off)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        return 0;
+    case 'K':
+        if (util_parse_size(arg, &o->max_disk) < 0) {
+            fprintf(stderr, "leakaudit attach: bad --max-disk '%s'\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        return 0;
+    case 'k': {
+        uint64_t ms;
+        if (util_parse_duration_ms(arg, &ms) < 0 || ms < 1000) {
+            fprintf(stderr, "leakaudit attach: bad --keep-for '%s'\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        o->keep_for_s = ms / 1000;
+        return 0;
+    }
+    case 'L':
+        if (strcmp(arg, "on") && strcmp(arg, "off")) {
+            fprintf(stderr, "leakaudit attach: bad --thin '%s' (on or off)\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        o->thin = !strcmp(arg, "on");
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void set_defaults(struct trc_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->mode = SNAP_MODE_FULL;
+    o->stack_depth = TRC_DEFAULT_STACK_DEPTH;
+    o->unwind = SNAP_UNWIND_DWARF;
+    o->heap = o->fds = 1;
+    o->progress = -1;
+    o->reachability = TRC_REACH_DETACH;
+    o->max_disk = RETAIN_DEFAULT_MAX_DISK;
+    o->thin = 1;
+}
+
 static int parse_opts(int argc, char **argv, struct trc_opts *o)
 {
     static const struct option longopts[] = {
@@ -209,30 +309,22 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"version", no_argument, NULL, CLI_OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    memset(o, 0, sizeof(*o));
-    o->mode = SNAP_MODE_FULL;
-    o->stack_depth = TRC_DEFAULT_STACK_DEPTH;
-    o->unwind = SNAP_UNWIND_DWARF;
-    o->heap = o->fds = 1;
-    o->progress = -1;
-    o->reachability = TRC_REACH_DETACH;
-    o->max_disk = RETAIN_DEFAULT_MAX_DISK;
-    o->thin = 1;
+    set_defaults(o);
     optind = 1;
     opterr = 0;
     int c, interval_given = 0;
-    static const char *const reach_values[] = {"on", "end", "detach", "always", "off", NULL};
     while ((c = getopt_long(argc, argv, ":p:o:i:d:m:u:vqh", longopts, NULL)) != -1) {
-        char *end;
-        long v;
         switch (c) {
         case 'p':
-            v = strtol(optarg, &end, 10);
-            if (*end || v <= 0 || v > INT32_MAX) {
-                fprintf(stderr, "leakaudit attach: bad pid '%s'\n", optarg);
+        case 'm':
+        case 'S':
+        case 'u':
+        case 'R':
+        case 'K':
+        case 'k':
+        case 'L':
+            if (parse_value(c, optarg, argc, argv, o))
                 return CLI_EXIT_USAGE;
-            }
-            o->pid = (int)v;
             break;
         case 'o':
             util_strlcpy(o->out_dir, optarg, sizeof(o->out_dir));
@@ -252,57 +344,11 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
                 return CLI_EXIT_USAGE;
             }
             break;
-        case 'm':
-            if (!strcmp(optarg, "full"))
-                o->mode = SNAP_MODE_FULL;
-            else if (!strcmp(optarg, "sampled"))
-                o->mode = SNAP_MODE_SAMPLED;
-            else {
-                fprintf(stderr, "leakaudit attach: bad mode '%s' (full or sampled)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'S':
-            v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > TRC_MAX_STACK_DEPTH) {
-                fprintf(stderr, "leakaudit attach: bad stack depth '%s' (1-%d)\n", optarg,
-                        TRC_MAX_STACK_DEPTH);
-                return CLI_EXIT_USAGE;
-            }
-            o->stack_depth = (uint32_t)v;
-            break;
-        case 'u':
-            if (!strcmp(optarg, "dwarf"))
-                o->unwind = SNAP_UNWIND_DWARF;
-            else if (!strcmp(optarg, "fp"))
-                o->unwind = SNAP_UNWIND_FP;
-            else {
-                fprintf(stderr, "leakaudit attach: bad unwind '%s' (dwarf or fp)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
         case 'H':
             o->heap = 0;
             break;
         case 'F':
             o->fds = 0;
-            break;
-        case 'R':
-            if (!optarg)
-                optarg = (char *)cli_optional_value(argc, argv, reach_values);
-            /* alone it means what it means in run: on, at the end */
-            if (optarg && !strcmp(optarg, "always"))
-                o->reachability = TRC_REACH_ALWAYS;
-            else if (!optarg || !strcmp(optarg, "detach") || !strcmp(optarg, "end") ||
-                     !strcmp(optarg, "on"))
-                o->reachability = TRC_REACH_DETACH;
-            else if (!strcmp(optarg, "off"))
-                o->reachability = TRC_REACH_OFF;
-            else {
-                fprintf(stderr, "leakaudit attach: bad --reachability '%s' (end, always, off)\n",
-                        optarg);
-                return CLI_EXIT_USAGE;
-            }
             break;
         case 'P':
             o->progress = 1;
@@ -315,28 +361,6 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
             break;
         case 'A':
             o->allow_shared_dir = 1;
-            break;
-        case 'K':
-            if (util_parse_size(optarg, &o->max_disk) < 0) {
-                fprintf(stderr, "leakaudit attach: bad --max-disk '%s'\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            break;
-        case 'k': {
-            uint64_t ms;
-            if (util_parse_duration_ms(optarg, &ms) < 0 || ms < 1000) {
-                fprintf(stderr, "leakaudit attach: bad --keep-for '%s'\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            o->keep_for_s = ms / 1000;
-            break;
-        }
-        case 'L':
-            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-                fprintf(stderr, "leakaudit attach: bad --thin '%s' (on or off)\n", optarg);
-                return CLI_EXIT_USAGE;
-            }
-            o->thin = !strcmp(optarg, "on");
             break;
         case 'X':
         case 'Y':
@@ -379,25 +403,10 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
 /* Field 22 of /proc/PID/stat: tells a pid reused by another process apart. */
 static unsigned long long start_time_of(int pid)
 {
-    char p[64], buf[1024];
-    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *s = strrchr(buf, ')');
-    unsigned long long t = 0;
-    char state = 0;
-    if (s && sscanf(s + 1, " %c", &state) == 1 && (state == 'Z' || state == 'X'))
-        return 0; /* exited, not yet reaped: gone for us */
-    if (!s || sscanf(s + 1,
-                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-                     "%*d %*d %*d %llu",
-                     &t) != 1)
-        return 0;
-    return t;
+    struct procfs_stat st;
+    if (procfs_read_stat(pid, &st) < 0 || procfs_stat_gone(&st))
+        return 0; /* gone, or exited and not yet reaped: gone for us */
+    return st.starttime;
 }
 
 static int has_capabilities(void)

@@ -17,6 +17,7 @@
  */
 #include "tracer.h"
 #include "fdscan.h"
+#include "procfs.h"
 #include "util.h"
 
 #include "bpf/trace_events.h"
@@ -55,47 +56,37 @@ struct map_line {
 /* Loss counters: BPF counter index -> snapshot loss name. */
 static const struct {
     int idx;
-    const char *name;
+    enum snap_loss_id id;
 } bpf_losses[] = {
-    {TRC_C_FREE_UNKNOWN, "free_unknown"},
-    {TRC_C_FREE_MISSED, "free_missed"},
-    {TRC_C_ALLOCS_FULL, "allocs_map_full"},
-    {TRC_C_SITES_FULL, "sites_map_full"},
-    {TRC_C_STACK_COLLISION, "stack_collision"},
-    {TRC_C_STACK_FULL, "stack_map_full"},
-    {TRC_C_STACK_FAULT, "stack_walk_failed"},
-    {TRC_C_CALLER_UNREADABLE, "caller_unknown"},
-    {TRC_C_PENDING_FULL, "pending_map_full"},
-    {TRC_C_PENDING_STALE, "pending_stale"},
-    {TRC_C_FDS_FULL, "fds_map_full"},
-    {TRC_C_MMAPS_FULL, "mmaps_map_full"},
-    {TRC_C_MUNMAP_PARTIAL, "munmap_partial"},
-    {TRC_C_SCM_TRUNCATED, "scm_rights_truncated"},
-    {TRC_C_RECVMMSG, "recvmmsg_unparsed"},
-    {TRC_C_UNWIND_BAD_FRAME, "unwind_bad_frame"},
-    {TRC_C_UNWIND_FP_FRAMES, "unwind_fp_frames"},
+    {TRC_C_FREE_UNKNOWN, SNAP_LOSS_FREE_UNKNOWN},
+    {TRC_C_FREE_MISSED, SNAP_LOSS_FREE_MISSED},
+    {TRC_C_ALLOCS_FULL, SNAP_LOSS_ALLOCS_MAP_FULL},
+    {TRC_C_SITES_FULL, SNAP_LOSS_SITES_MAP_FULL},
+    {TRC_C_STACK_COLLISION, SNAP_LOSS_STACK_COLLISION},
+    {TRC_C_STACK_FULL, SNAP_LOSS_STACK_MAP_FULL},
+    {TRC_C_STACK_FAULT, SNAP_LOSS_STACK_WALK_FAILED},
+    {TRC_C_CALLER_UNREADABLE, SNAP_LOSS_CALLER_UNKNOWN},
+    {TRC_C_PENDING_FULL, SNAP_LOSS_PENDING_MAP_FULL},
+    {TRC_C_PENDING_STALE, SNAP_LOSS_PENDING_STALE},
+    {TRC_C_FDS_FULL, SNAP_LOSS_FDS_MAP_FULL},
+    {TRC_C_MMAPS_FULL, SNAP_LOSS_MMAPS_MAP_FULL},
+    {TRC_C_MUNMAP_PARTIAL, SNAP_LOSS_MUNMAP_PARTIAL},
+    {TRC_C_SCM_TRUNCATED, SNAP_LOSS_SCM_RIGHTS_TRUNCATED},
+    {TRC_C_RECVMMSG, SNAP_LOSS_RECVMMSG_UNPARSED},
+    {TRC_C_UNWIND_BAD_FRAME, SNAP_LOSS_UNWIND_BAD_FRAME},
+    {TRC_C_UNWIND_FP_FRAMES, SNAP_LOSS_UNWIND_FP_FRAMES},
 };
 
-enum {
-    LOSS_FD_UNATTRIBUTED,
-    LOSS_FD_CLOSED_UNSEEN,
-    LOSS_MMAP_GONE_UNSEEN,
-    LOSS_MMAP_INTERNAL,
-    LOSS_STACK_TABLE_FULL,
-    LOSS_SITE_CACHE_FULL,
-    LOSS_UNWIND_NO_CFI,
-    LOSS_UNWIND_ROWS_FULL,
-    N_USER_LOSSES
-};
-static const char *const user_loss_names[N_USER_LOSSES] = {
-    "fd_unattributed",
-    "fd_closed_unseen",
-    "mmap_unmapped_unseen",
-    "mmap_by_allocator_or_loader",
-    "stack_table_full",
-    "site_cache_full",
-    "unwind_modules_without_cfi",
-    "unwind_rows_full",
+/* Counted on the user side, at each collection. */
+static const enum snap_loss_id user_loss_ids[] = {
+    SNAP_LOSS_FD_UNATTRIBUTED,
+    SNAP_LOSS_FD_CLOSED_UNSEEN,
+    SNAP_LOSS_MMAP_UNMAPPED_UNSEEN,
+    SNAP_LOSS_MMAP_BY_ALLOCATOR_OR_LOADER,
+    SNAP_LOSS_STACK_TABLE_FULL,
+    SNAP_LOSS_SITE_CACHE_FULL,
+    SNAP_LOSS_UNWIND_MODULES_WITHOUT_CFI,
+    SNAP_LOSS_UNWIND_ROWS_FULL,
 };
 
 struct trc_drain {
@@ -104,7 +95,7 @@ struct trc_drain {
     int ncpu;
     uint64_t *percpu;
     uint64_t counters[TRC_NR_COUNTERS];
-    uint64_t user_losses[N_USER_LOSSES];
+    uint64_t user_losses[SNAP_LOSS_COUNT]; /* index: snap_loss_id */
     double scale; /* sampled mode: 1 / fraction of time the allocation side was probed */
 
     struct stk_table stacks;
@@ -269,7 +260,7 @@ static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struc
     }
     uint32_t id = n ? stk_table_intern(&d->stacks, f, n) : SNAP_STACK_NONE;
     if (n && id == SNAP_STACK_NONE) {
-        d->user_losses[LOSS_STACK_TABLE_FULL]++;
+        d->user_losses[SNAP_LOSS_STACK_TABLE_FULL]++;
         return id;
     }
     if (slot) {
@@ -278,7 +269,7 @@ static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struc
         slot->id = id;
         slot->src = (uint16_t)src;
     } else {
-        d->user_losses[LOSS_SITE_CACHE_FULL]++;
+        d->user_losses[SNAP_LOSS_SITE_CACHE_FULL]++;
     }
     return id;
 }
@@ -462,7 +453,7 @@ static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
                 seen = d->gone[i] == key;
             if (seen) {
                 bpf_map_delete_elem(map, &key);
-                d->user_losses[LOSS_MMAP_GONE_UNSEEN]++;
+                d->user_losses[SNAP_LOSS_MMAP_UNMAPPED_UNSEEN]++;
             } else if (!grow((void **)&d->gone_next, &d->cap_gone_next, d->n_gone_next + 1,
                              sizeof(*d->gone_next))) {
                 d->gone_next[d->n_gone_next++] = key;
@@ -470,7 +461,7 @@ static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
             continue;
         }
         if (internal_mapping(d, m.site.caller)) {
-            d->user_losses[LOSS_MMAP_INTERNAL]++;
+            d->user_losses[SNAP_LOSS_MMAP_BY_ALLOCATOR_OR_LOADER]++;
             continue;
         }
         if (grow((void **)&d->mmaps, &d->cap_mmaps, d->n_mmaps + 1, sizeof(*d->mmaps)))
@@ -507,6 +498,7 @@ struct scan_ctx {
     struct fd_ent *ents;
     size_t n;
     int stacks;
+    int map; /* the fds map */
 };
 
 static int cmp_fd(const void *a, const void *b)
@@ -519,12 +511,8 @@ static uint32_t fd_flags(int pid, int fd)
 {
     char p[64], buf[256];
     snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
-    int f = open(p, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
+    if (procfs_read_file(p, buf, sizeof(buf)) <= 0)
         return 0;
-    ssize_t n = read(f, buf, sizeof(buf) - 1);
-    close(f);
-    buf[n > 0 ? n : 0] = '\0';
     const char *fl = strstr(buf, "flags:");
     if (!fl)
         return 0;
@@ -552,26 +540,44 @@ static void fill_fd_row(struct trc_drain *d, struct trc_fd_row *r, const struct 
     r->e.created_ns = mono_to_real(e->v.created_ns);
 }
 
-static int on_open_fd(int fd, const char *target, void *arg)
+/* The reconcile rule's callbacks (common/fdscan.h) over the sorted copy of
+ * the fds map. */
+static int fd_recorded(struct snap_fd_entry *e, void *arg)
 {
     struct scan_ctx *c = arg;
-    struct fd_ent k = {.fd = fd};
-    struct fd_ent *e = bsearch(&k, c->ents, c->n, sizeof(*c->ents), cmp_fd);
+    struct fd_ent k = {.fd = e->fd};
+    struct fd_ent *ent = bsearch(&k, c->ents, c->n, sizeof(*c->ents), cmp_fd);
+    if (!ent)
+        return 0;
+    ent->seen = 1;
+    e->origin = ent->v.origin;
+    e->source_fd = ent->v.source_fd;
+    e->stack_id = site_id(c->d, SRC_FDS, c->stacks, &ent->v.site);
+    e->created_ns = mono_to_real(ent->v.created_ns);
+    return 1;
+}
+
+static int fd_emit(struct snap_fd_entry *e, void *arg)
+{
+    struct scan_ctx *c = arg;
     struct trc_fd_row *r = new_fd_row(c->d);
     if (!r)
         return -ENOMEM;
-    if (e) {
-        e->seen = 1;
-        fill_fd_row(c->d, r, e, c->stacks);
-    } else {
-        r->e.fd = fd;
-        r->e.origin = SNAP_FDO_UNATTRIBUTED;
-        c->d->user_losses[LOSS_FD_UNATTRIBUTED]++;
-    }
-    util_strlcpy(r->target, target, sizeof(r->target));
-    r->e.kind = snap_fd_kind_from_target(target);
-    r->e.flags = fd_flags(c->d->opts->pid, fd);
+    r->e = *e;
+    util_strlcpy(r->target, e->target, sizeof(r->target));
+    r->e.target = NULL;
+    r->e.flags = fd_flags(c->d->opts->pid, e->fd);
     return 0;
+}
+
+static uint64_t fd_forget_unseen(uint64_t scan_start_ns, void *arg)
+{
+    struct scan_ctx *c = arg;
+    uint64_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (!c->ents[i].seen && bpf_map_delete_elem(c->map, &c->ents[i].fd) == 0)
+            n++;
+    return n;
 }
 
 static void collect_fds(struct trc_drain *d, int alive)
@@ -582,7 +588,7 @@ static void collect_fds(struct trc_drain *d, int alive)
         return;
     collect_mmaps(d, alive, mmaps, stacks);
 
-    struct scan_ctx c = {.d = d, .stacks = stacks};
+    struct scan_ctx c = {.d = d, .stacks = stacks, .map = map};
     size_t cap = 0;
     int32_t key, next;
     int first = 1;
@@ -599,19 +605,20 @@ static void collect_fds(struct trc_drain *d, int alive)
     }
     if (c.n)
         qsort(c.ents, c.n, sizeof(*c.ents), cmp_fd);
-    /* One user per fd table for the user-side loss counter: it is a level
-     * ("unattributed right now"), not a running total. */
-    d->user_losses[LOSS_FD_UNATTRIBUTED] = 0;
-    if (alive && fdscan_foreach(d->opts->pid, on_open_fd, &c) >= 0) {
-        for (size_t i = 0; i < c.n; i++) {
-            if (c.ents[i].seen)
-                continue;
-            /* Gone from /proc/PID/fd: closed by a path we missed. */
-            if (bpf_map_delete_elem(map, &c.ents[i].fd) == 0)
-                d->user_losses[LOSS_FD_CLOSED_UNSEEN]++;
-        }
+    struct fdscan_reconcile rc = {.pid = d->opts->pid,
+                                  .skip_fd = -1,
+                                  .skip_fd2 = -1,
+                                  .recorded = fd_recorded,
+                                  .emit = fd_emit,
+                                  .forget_unseen = fd_forget_unseen,
+                                  .arg = &c};
+    if (alive && fdscan_reconcile(&rc) >= 0) {
+        /* unattributed: a level ("right now"); closed unseen: a running total */
+        d->user_losses[SNAP_LOSS_FD_UNATTRIBUTED] = rc.unattributed;
+        d->user_losses[SNAP_LOSS_FD_CLOSED_UNSEEN] += rc.closed_unseen;
     } else {
         /* The target is gone (its fds were open at exit) or unreadable. */
+        d->user_losses[SNAP_LOSS_FD_UNATTRIBUTED] = 0;
         d->n_fds = 0;
         for (size_t i = 0; i < c.n; i++) {
             struct trc_fd_row *r = new_fd_row(d);
@@ -646,15 +653,16 @@ int trc_drain_seed_fds(struct trc_drain *d)
 static void collect_losses(struct trc_drain *d)
 {
     d->n_losses = 0;
-    trc_unwind_losses(d->opts->unwind_tables, &d->user_losses[LOSS_UNWIND_ROWS_FULL],
-                      &d->user_losses[LOSS_UNWIND_NO_CFI]);
+    trc_unwind_losses(d->opts->unwind_tables, &d->user_losses[SNAP_LOSS_UNWIND_ROWS_FULL],
+                      &d->user_losses[SNAP_LOSS_UNWIND_MODULES_WITHOUT_CFI]);
     for (size_t i = 0; i < sizeof(bpf_losses) / sizeof(bpf_losses[0]); i++)
         d->losses[d->n_losses++] = (struct trc_loss_row){
-            bpf_losses[i].name,
+            bpf_losses[i].id,
             d->counters[bpf_losses[i].idx] +
                 (bpf_losses[i].idx == TRC_C_UNWIND_BAD_FRAME ? d->fp_bad_frames : 0)};
-    for (int i = 0; i < N_USER_LOSSES; i++)
-        d->losses[d->n_losses++] = (struct trc_loss_row){user_loss_names[i], d->user_losses[i]};
+    for (size_t i = 0; i < sizeof(user_loss_ids) / sizeof(user_loss_ids[0]); i++)
+        d->losses[d->n_losses++] =
+            (struct trc_loss_row){user_loss_ids[i], d->user_losses[user_loss_ids[i]]};
 }
 
 int trc_drain_collect(struct trc_drain *d, int target_alive)
@@ -678,7 +686,8 @@ void trc_drain_status(struct trc_drain *d, uint64_t *events, uint64_t *live_byte
     *live_bytes = c[TRC_C_BYTES_ALLOCATED] - c[TRC_C_BYTES_FREED];
     *drops = 0;
     for (size_t i = 0; i < sizeof(bpf_losses) / sizeof(bpf_losses[0]); i++)
-        if (!snap_loss_note(bpf_losses[i].name)) /* information is not a drop */
+        if (snap_loss_info(bpf_losses[i].id)->kind ==
+            SNAP_LOSS_KIND_LOSS) /* information is not a drop */
             *drops += c[bpf_losses[i].idx];
     *fds = 0;
     int map, mmaps, stacks;

@@ -279,6 +279,101 @@ static void scan_excluding_blocks(struct rmark *m, pid_t pid, uint64_t start, ui
     }
 }
 
+/* The allocations in the probes' map into m->blocks (by batches, or one
+ * key at a time on kernels without batch lookups); returns the array's
+ * capacity (m->blocks NULL when out of memory). */
+static size_t collect_blocks(struct trc_drain *d, int allocs, struct rmark *mk)
+{
+    size_t cap = 4096;
+    mk->blocks = malloc(cap * sizeof(*mk->blocks));
+    uint64_t *keys = malloc(REACH_BATCH * sizeof(*keys));
+    struct trc_alloc *vals = malloc(REACH_BATCH * sizeof(*vals));
+    uint64_t batch_pos = 0;
+    int batch_ok = keys && vals;
+    for (int first = 1; mk->blocks && batch_ok;) {
+        __u32 count = REACH_BATCH;
+        int r = bpf_map_lookup_batch(allocs, first ? NULL : &batch_pos, &batch_pos, keys, vals,
+                                     &count, NULL);
+        first = 0;
+        if (r < 0 && errno != ENOENT) {
+            batch_ok = 0; /* old kernel: fall back to one key at a time */
+            mk->n = 0;
+            break;
+        }
+        for (__u32 i = 0; i < count; i++) {
+            if (mk->n == cap) {
+                struct rmark_block *nb = realloc(mk->blocks, cap * 2 * sizeof(*nb));
+                if (!nb)
+                    break;
+                mk->blocks = nb;
+                cap *= 2;
+            }
+            mk->blocks[mk->n++] =
+                (struct rmark_block){.addr = keys[i],
+                                     .size = vals[i].size,
+                                     .stack_id = trc_drain_heap_site_id(d, &vals[i].site)};
+        }
+        if (r < 0) /* ENOENT: that was the last batch */
+            break;
+    }
+    free(keys);
+    free(vals);
+    uint64_t key, next;
+    struct trc_alloc a;
+    int first = 1;
+    while (mk->blocks && !batch_ok &&
+           bpf_map_get_next_key(allocs, first ? NULL : &key, &next) == 0) {
+        first = 0;
+        key = next;
+        if (bpf_map_lookup_elem(allocs, &key, &a))
+            continue;
+        if (mk->n == cap) {
+            struct rmark_block *nb = realloc(mk->blocks, cap * 2 * sizeof(*nb));
+            if (!nb)
+                break;
+            mk->blocks = nb;
+            cap *= 2;
+        }
+        mk->blocks[mk->n++] = (struct rmark_block){
+            .addr = key, .size = a.size, .stack_id = trc_drain_heap_site_id(d, &a.site)};
+    }
+    return cap;
+}
+
+/* The classes of the marked blocks as one entry per stack with blocks,
+ * into out (its info: flags, counts); 0 or -ENOMEM. */
+static int per_stack_totals(const struct rmark *m, struct trc_reach *out, uint64_t *extra)
+{
+    uint32_t max_id = 0;
+    for (size_t i = 0; i < m->n; i++)
+        max_id = m->blocks[i].stack_id > max_id ? m->blocks[i].stack_id : max_id;
+    struct snap_reach_entry *per = calloc((size_t)max_id + 1, sizeof(*per));
+    if (!per)
+        return -ENOMEM;
+    *extra += ((size_t)max_id + 1) * sizeof(*per);
+    for (size_t i = 0; i < m->n; i++) {
+        per[m->blocks[i].stack_id].bytes[m->blocks[i].state] += m->blocks[i].size;
+        per[m->blocks[i].stack_id].blocks[m->blocks[i].state]++;
+    }
+    size_t k = 0;
+    for (uint32_t id = 0; id <= max_id; id++) {
+        uint64_t b = 0;
+        for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
+            b += per[id].blocks[c];
+        if (!b)
+            continue;
+        per[id].stack_id = id;
+        per[k++] = per[id];
+    }
+    free(out->entries);
+    out->entries = per;
+    out->n = k;
+    out->info.flags = SNAP_REACH_ATTACH_ONLY;
+    out->info.blocks_scanned = m->n;
+    out->info.roots_bytes = m->roots_bytes;
+    return 0;
+}
+
 int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct trc_reach *out,
                    char *err, size_t errlen)
 {
@@ -312,58 +407,7 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
     }
 
     /* The allocations the probes saw, read while nothing can change them. */
-    size_t cap = 4096;
-    m.blocks = malloc(cap * sizeof(*m.blocks));
-    uint64_t *keys = malloc(REACH_BATCH * sizeof(*keys));
-    struct trc_alloc *vals = malloc(REACH_BATCH * sizeof(*vals));
-    uint64_t batch_pos = 0;
-    int batch_ok = keys && vals;
-    for (int first = 1; m.blocks && batch_ok;) {
-        __u32 count = REACH_BATCH;
-        int r = bpf_map_lookup_batch(allocs, first ? NULL : &batch_pos, &batch_pos, keys, vals,
-                                     &count, NULL);
-        first = 0;
-        if (r < 0 && errno != ENOENT) {
-            batch_ok = 0; /* old kernel: fall back to one key at a time */
-            m.n = 0;
-            break;
-        }
-        for (__u32 i = 0; i < count; i++) {
-            if (m.n == cap) {
-                struct rmark_block *nb = realloc(m.blocks, cap * 2 * sizeof(*nb));
-                if (!nb)
-                    break;
-                m.blocks = nb;
-                cap *= 2;
-            }
-            m.blocks[m.n++] =
-                (struct rmark_block){.addr = keys[i],
-                                     .size = vals[i].size,
-                                     .stack_id = trc_drain_heap_site_id(d, &vals[i].site)};
-        }
-        if (r < 0) /* ENOENT: that was the last batch */
-            break;
-    }
-    free(keys);
-    free(vals);
-    uint64_t key, next;
-    struct trc_alloc a;
-    int first = 1;
-    while (m.blocks && !batch_ok && bpf_map_get_next_key(allocs, first ? NULL : &key, &next) == 0) {
-        first = 0;
-        key = next;
-        if (bpf_map_lookup_elem(allocs, &key, &a))
-            continue;
-        if (m.n == cap) {
-            struct rmark_block *nb = realloc(m.blocks, cap * 2 * sizeof(*nb));
-            if (!nb)
-                break;
-            m.blocks = nb;
-            cap *= 2;
-        }
-        m.blocks[m.n++] = (struct rmark_block){
-            .addr = key, .size = a.size, .stack_id = trc_drain_heap_site_id(d, &a.site)};
-    }
+    size_t cap = collect_blocks(d, allocs, &m);
     scratch = malloc(rmark_sort_scratch(m.n) + 1);
     m.stack = malloc((2 * m.n + 1) * sizeof(uint32_t));
     m.chunk = malloc(RMARK_READ_CHUNK);
@@ -432,40 +476,14 @@ out:
     resume_target(threads, n_threads);
     out->info.pause_ns = util_monotonic_ns() - pause0;
     if (rc == 0) {
-        /* per-stack totals */
-        uint32_t max_id = 0;
-        for (size_t i = 0; i < m.n; i++)
-            max_id = m.blocks[i].stack_id > max_id ? m.blocks[i].stack_id : max_id;
-        struct snap_reach_entry *per = calloc((size_t)max_id + 1, sizeof(*per));
-        if (!per) {
-            rc = -ENOMEM;
+        rc = per_stack_totals(&m, out, &extra);
+        if (rc < 0) {
             snprintf(err, errlen, "reachability: out of memory");
         } else {
-            extra += ((size_t)max_id + 1) * sizeof(*per);
-            for (size_t i = 0; i < m.n; i++) {
-                per[m.blocks[i].stack_id].bytes[m.blocks[i].state] += m.blocks[i].size;
-                per[m.blocks[i].stack_id].blocks[m.blocks[i].state]++;
-            }
-            size_t k = 0;
-            for (uint32_t id = 0; id <= max_id; id++) {
-                uint64_t b = 0;
-                for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++)
-                    b += per[id].blocks[c];
-                if (!b)
-                    continue;
-                per[id].stack_id = id;
-                per[k++] = per[id];
-            }
-            free(out->entries);
-            out->entries = per;
-            out->n = k;
-            out->info.flags = SNAP_REACH_ATTACH_ONLY;
             out->info.threads_stopped = (uint32_t)stopped;
             out->info.threads_missed = (uint32_t)(n_threads - stopped);
             if (out->info.threads_missed)
                 out->info.flags |= SNAP_REACH_THREADS_MISSED;
-            out->info.blocks_scanned = m.n;
-            out->info.roots_bytes = m.roots_bytes;
             out->info.extra_bytes = extra;
         }
     }

@@ -467,17 +467,18 @@ int trc_res_collect(struct trc_res *r, struct trc_drain *d)
     }
     int cnt = bpf_map__fd(r->skel->maps.res_counters);
     r->n_losses = 0;
+    r->losses[r->n_losses++] = (struct trc_loss_row){SNAP_LOSS_RESOURCE_OBJECTS_FULL,
+                                                     counter(r, cnt, TRC_RC_OBJECTS_FULL)};
     r->losses[r->n_losses++] =
-        (struct trc_loss_row){"resource_objects_full", counter(r, cnt, TRC_RC_OBJECTS_FULL)};
+        (struct trc_loss_row){SNAP_LOSS_RESOURCE_ROWS_FULL, counter(r, cnt, TRC_RC_ROWS_FULL)};
     r->losses[r->n_losses++] =
-        (struct trc_loss_row){"resource_rows_full", counter(r, cnt, TRC_RC_ROWS_FULL)};
-    r->losses[r->n_losses++] = (struct trc_loss_row){
-        "resource_events_dropped", counter(r, cnt, TRC_RC_EVENTS_DROPPED) + r->events_dropped_user};
-    r->losses[r->n_losses++] =
-        (struct trc_loss_row){"resource_pending_full", counter(r, cnt, TRC_RC_PENDING_FULL)};
+        (struct trc_loss_row){SNAP_LOSS_RESOURCE_EVENTS_DROPPED,
+                              counter(r, cnt, TRC_RC_EVENTS_DROPPED) + r->events_dropped_user};
+    r->losses[r->n_losses++] = (struct trc_loss_row){SNAP_LOSS_RESOURCE_PENDING_FULL,
+                                                     counter(r, cnt, TRC_RC_PENDING_FULL)};
     int stk = bpf_map__fd(r->skel->maps.counters);
-    r->losses[r->n_losses++] =
-        (struct trc_loss_row){"resource_stack_lost", counter(r, stk, TRC_C_STACK_COLLISION) +
+    r->losses[r->n_losses++] = (struct trc_loss_row){SNAP_LOSS_RESOURCE_STACK_LOST,
+                                                     counter(r, stk, TRC_C_STACK_COLLISION) +
                                                          counter(r, stk, TRC_C_STACK_FULL) +
                                                          counter(r, stk, TRC_C_STACK_FAULT)};
     r->drain = NULL;

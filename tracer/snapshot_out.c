@@ -1,16 +1,21 @@
 /*
- * Writing the tracer's snapshots with the common writer: one series per
- * attach, named <exe basename>.<pid>.<attach time in ms, hex> like the
- * shim's, files DIR/<series>.<seq, 6 digits>.snap. The header says
- * source=tracer and start_time = the attach time (the tracer only sees what
- * happened after it). The module map is re-read at every snapshot and the
- * last good one is kept, so the snapshot written after the target exited
- * can still be symbolized.
+ * Writing the tracer's snapshots with the common producer
+ * (common/snapshot_produce.h): this file only says where each section's
+ * records come from. One series per attach, named <exe basename>.<pid>.
+ * <attach time in ms, hex> like the shim's, files DIR/<series>.<seq, 6
+ * digits>.snap (common/series_name.h). The header says source=tracer and
+ * start_time = the attach time (the tracer only sees what happened after
+ * it). The module map is re-read at every snapshot and the last good one is
+ * kept, so the snapshot written after the target exited can still be
+ * symbolized.
  */
 #include "tracer.h"
 #include "modmap.h"
+#include "procfs.h"
 #include "retention.h"
 #include "safefile.h"
+#include "series_name.h"
+#include "snapshot_produce.h"
 #include "util.h"
 
 #include <errno.h>
@@ -18,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define EXE_BASENAME_MAX 32
 
 struct saved_module {
     struct snap_module m;
@@ -47,25 +50,11 @@ static void retire_snapshot(uint32_t seq, void *arg)
 {
     const struct trc_writer *w = arg;
     char path[PATH_MAX + SNAP_MAX_NAME + 32];
-    snprintf(path, sizeof(path), "%s/%s.%06u.snap", w->opts->out_dir, w->series, seq);
+    size_t len = (size_t)snprintf(path, sizeof(path), "%s/", w->opts->out_dir);
+    if (len >= sizeof(path))
+        return;
+    snap_file_name(path + len, sizeof(path) - len, w->series, seq);
     unlink(path);
-}
-
-static int read_ppid(int pid)
-{
-    char p[64], buf[512];
-    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *close_paren = strrchr(buf, ')'); /* comm may contain anything */
-    int ppid = 0;
-    if (close_paren)
-        sscanf(close_paren + 1, " %*c %d", &ppid);
-    return ppid;
 }
 
 int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char *allocator,
@@ -78,18 +67,11 @@ int trc_writer_new(struct trc_writer **out, const struct trc_opts *o, const char
     w->attach_ns = attach_realtime_ns;
     w->retain.e = w->retained;
     w->retain.cap = RETAIN_DEFAULT_TABLE_CAP;
-    w->ppid = read_ppid(o->pid);
+    struct procfs_stat st;
+    w->ppid = procfs_read_stat(o->pid, &st) == 0 ? st.ppid : 0;
     util_strlcpy(w->allocator, allocator ? allocator : "unknown", sizeof(w->allocator));
     util_read_exe(o->pid, w->exe, sizeof(w->exe));
-    const char *base = strrchr(w->exe, '/');
-    base = base ? base + 1 : w->exe;
-    char name[EXE_BASENAME_MAX + 1];
-    size_t len = 0;
-    for (; base[len] && len < EXE_BASENAME_MAX; len++)
-        name[len] = (base[len] == '.' || base[len] == '/') ? '_' : base[len];
-    name[len] = '\0';
-    snprintf(w->series, sizeof(w->series), "%s.%d.%llx", len ? name : "_", o->pid,
-             (unsigned long long)(attach_realtime_ns / 1000000));
+    snap_series_name(w->series, sizeof(w->series), w->exe, o->pid, attach_realtime_ns);
     *out = w;
     return 0;
 }
@@ -145,12 +127,121 @@ static void refresh_modules(struct trc_writer *w)
     w->cap_scratch = tc;
 }
 
+/* ---- the sources of a snapshot (common/snapshot_produce.h) ---- */
+
+struct source_ctx {
+    const struct trc_writer *w;
+    const struct trc_view *v;
+};
+
+static int src_modules(struct snap_writer *sw, void *arg)
+{
+    const struct trc_writer *w = ((const struct source_ctx *)arg)->w;
+    for (size_t i = 0; i < w->n_mods; i++) {
+        struct snap_module m = w->mods[i].m;
+        m.path = w->mods[i].path;
+        snap_write_module(sw, &m);
+    }
+    return sw->error;
+}
+
+static int src_stacks(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    uint32_t n = stk_table_count(v->stacks);
+    for (uint32_t id = 1; id <= n; id++) {
+        const uint64_t *frames;
+        uint32_t depth = stk_table_get(v->stacks, id, &frames);
+        if (depth)
+            snap_write_stack(sw, id, frames, depth);
+    }
+    return sw->error;
+}
+
+static int src_heap(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    for (size_t i = 0; i < v->n_heap; i++)
+        snap_write_heap(sw, &v->heap[i]);
+    return sw->error;
+}
+
+static int src_reach(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    if (!v->reach)
+        return 0;
+    snap_write_reach_info(sw, &v->reach->info);
+    for (size_t i = 0; i < v->reach->n; i++)
+        snap_write_reach(sw, &v->reach->entries[i]);
+    return sw->error;
+}
+
+static int src_fds(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    for (size_t i = 0; i < v->n_fds; i++) {
+        struct snap_fd_entry e = v->fds[i].e;
+        e.target = (char *)v->fds[i].target;
+        snap_write_fd(sw, &e);
+    }
+    return sw->error;
+}
+
+static int src_mmaps(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    for (size_t i = 0; i < v->n_mmaps; i++)
+        snap_write_mmap(sw, &v->mmaps[i].e);
+    return sw->error;
+}
+
+static int src_resources(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    for (size_t i = 0; i < v->n_resources; i++)
+        snap_write_resource(sw, &v->resources[i]);
+    return sw->error;
+}
+
+static int src_resource_events(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    for (size_t i = 0; i < v->n_res_events; i++)
+        snap_write_corruption(sw, &v->res_events[i]);
+    return sw->error;
+}
+
+static int src_losses(struct snap_writer *sw, void *arg)
+{
+    const struct source_ctx *c = arg;
+    for (size_t i = 0; i < c->v->n_losses; i++)
+        snap_emit_loss(sw, c->v->losses[i].id, c->v->losses[i].value);
+    for (size_t i = 0; i < c->v->n_res_losses; i++)
+        snap_emit_loss(sw, c->v->res_losses[i].id, c->v->res_losses[i].value);
+    snap_emit_loss(sw, SNAP_LOSS_SNAPSHOTS_RETIRED, c->w->retain.removed);
+    return sw->error;
+}
+
+static void describe(struct snap_description *d, struct source_ctx *c)
+{
+    snap_describe(d, SNAP_PART_MODULES, src_modules, c);
+    snap_describe(d, SNAP_PART_STACKS, src_stacks, c);
+    snap_describe(d, SNAP_PART_HEAP, src_heap, c);
+    snap_describe(d, SNAP_PART_REACHABILITY, src_reach, c);
+    snap_describe(d, SNAP_PART_FDS, src_fds, c);
+    snap_describe(d, SNAP_PART_MMAPS, src_mmaps, c);
+    snap_describe(d, SNAP_PART_RESOURCES, src_resources, c);
+    snap_describe(d, SNAP_PART_CORRUPTION, src_resource_events, c);
+    snap_describe(d, SNAP_PART_LOSSES, src_losses, c);
+}
+
 int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t trigger, char *err,
                      size_t errlen)
 {
     refresh_modules(w);
     char name[SNAP_MAX_NAME + 32];
-    snprintf(name, sizeof(name), "%s.%06u.snap", w->series, w->seq);
+    snap_file_name(name, sizeof(name), w->series, w->seq);
     struct snap_writer *sw = &w->w;
     uint64_t time_ns = util_realtime_ns();
     int rc = snap_writer_open_flags(sw, w->opts->out_dir, name,
@@ -161,7 +252,6 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
         return rc;
     }
     struct snap_header h = {
-        .format_version = SNAP_FORMAT_VERSION,
         .source = SNAP_SOURCE_TRACER,
         .mode = w->opts->mode,
         .unwind = w->opts->unwind,
@@ -183,72 +273,10 @@ int trc_writer_write(struct trc_writer *w, const struct trc_view *v, uint32_t tr
     util_strlcpy(h.series, w->series, sizeof(h.series));
     util_strlcpy(h.allocator, w->allocator, sizeof(h.allocator));
     gethostname(h.hostname, sizeof(h.hostname) - 1);
-    snap_write_header(sw, &h);
-
-    snap_begin_section(sw, SNAP_SEC_MODULES);
-    for (size_t i = 0; i < w->n_mods; i++) {
-        struct snap_module m = w->mods[i].m;
-        m.path = w->mods[i].path;
-        snap_write_module(sw, &m);
-    }
-    snap_end_section(sw);
-
-    snap_begin_section(sw, SNAP_SEC_STACKS);
-    uint32_t n = stk_table_count(v->stacks);
-    for (uint32_t id = 1; id <= n; id++) {
-        const uint64_t *frames;
-        uint32_t depth = stk_table_get(v->stacks, id, &frames);
-        if (depth)
-            snap_write_stack(sw, id, frames, depth);
-    }
-    snap_end_section(sw);
-
-    snap_begin_section(sw, SNAP_SEC_HEAP);
-    for (size_t i = 0; i < v->n_heap; i++)
-        snap_write_heap(sw, &v->heap[i]);
-    snap_end_section(sw);
-
-    if (v->reach) {
-        snap_begin_section(sw, SNAP_SEC_REACHABILITY);
-        snap_write_reach_info(sw, &v->reach->info);
-        for (size_t i = 0; i < v->reach->n; i++)
-            snap_write_reach(sw, &v->reach->entries[i]);
-        snap_end_section(sw);
-    }
-
-    snap_begin_section(sw, SNAP_SEC_FDS);
-    for (size_t i = 0; i < v->n_fds; i++) {
-        struct snap_fd_entry e = v->fds[i].e;
-        e.target = (char *)v->fds[i].target;
-        snap_write_fd(sw, &e);
-    }
-    snap_end_section(sw);
-
-    snap_begin_section(sw, SNAP_SEC_MMAPS);
-    for (size_t i = 0; i < v->n_mmaps; i++)
-        snap_write_mmap(sw, &v->mmaps[i].e);
-    snap_end_section(sw);
-
-    if (v->n_resources) {
-        snap_begin_section(sw, SNAP_SEC_RESOURCES);
-        for (size_t i = 0; i < v->n_resources; i++)
-            snap_write_resource(sw, &v->resources[i]);
-        snap_end_section(sw);
-    }
-    if (v->n_res_events) {
-        snap_begin_section(sw, SNAP_SEC_CORRUPTION);
-        for (size_t i = 0; i < v->n_res_events; i++)
-            snap_write_corruption(sw, &v->res_events[i]);
-        snap_end_section(sw);
-    }
-
-    snap_begin_section(sw, SNAP_SEC_LOSSES);
-    for (size_t i = 0; i < v->n_losses; i++)
-        snap_write_loss(sw, v->losses[i].name, v->losses[i].value);
-    for (size_t i = 0; i < v->n_res_losses; i++)
-        snap_write_loss(sw, v->res_losses[i].name, v->res_losses[i].value);
-    snap_write_loss(sw, "snapshots_retired", w->retain.removed);
-    snap_end_section(sw);
+    struct source_ctx c = {.w = w, .v = v};
+    struct snap_description d = {.header = &h};
+    describe(&d, &c);
+    snap_produce(sw, &d);
 
     rc = snap_writer_commit(sw);
     if (rc < 0) {

@@ -151,7 +151,7 @@ struct trc_mmap_row {
     struct snap_mmap_entry e;
 };
 struct trc_loss_row {
-    const char *name;
+    enum snap_loss_id id; /* common/losses.h */
     uint64_t value;
 };
 struct trc_view {

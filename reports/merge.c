@@ -1,36 +1,21 @@
 /*
- * Loading a snapshot series into the report model (report.h), and the trend
- * analysis that gives each stack its verdict.
- *
- * Snapshots are streamed: each file is read with the one reader in common/,
- * merged into per-stack rows (values over time) and freed before the next
- * one is read, so memory is bounded by the number of distinct stacks, not by
- * the number of snapshots. Frames are normalized to (module, file offset) on
- * the way in; stacks are identified by those, which makes them comparable
- * across processes (diff) and independent of the capture side's stack ids.
- *
- * The verdict algorithm is documented in docs/report.md ("Verdicts").
+ * Merging snapshots into the report model (report.h): each file of a series
+ * is read with the one reader in common/, merged into per-stack rows (values
+ * over time) and freed before the next one is read, so memory is bounded by
+ * the number of distinct stacks, not by the number of snapshots. Frames are
+ * normalized to (module, file offset) on the way in; stacks are identified
+ * by those, which makes them comparable across processes (diff) and
+ * independent of the capture side's stack ids. One merge step per section
+ * of the file (heap, reachability, fds, mmaps, resources, corruption,
+ * losses).
  */
 #include "report.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- verdict thresholds (docs/report.md) ---- */
-#define TREND_MIN_POINTS         3    /* fewer snapshots: no trend verdict */
-#define LEAK_MIN_R2              0.80 /* the growth must fit a line this well */
-#define LEAK_MIN_MONOTONIC       0.70 /* and not decrease in more than 30% of steps */
-#define PLATEAU_MIN_TAIL         3    /* the flat tail is at least this many points */
-#define PLATEAU_TAIL_SLOPE_RATIO 0.10 /* tail slope <= 10% of the earlier slope */
-#define PLATEAU_TAIL_SPREAD      0.05 /* tail varies by at most 5% of its max */
-#define FULL_CONFIDENCE_STEPS    8.0  /* confidence scales up to this many steps */
-/* `leak` is a claim: leak-shaped growth below any of these is `unknown`. */
-#define LEAK_MIN_POINTS     6   /* snapshots since the row first appeared */
-#define LEAK_MIN_CONFIDENCE 0.5 /* R² × monotonic fraction × coverage */
 
 /* ---- global module table ---- */
 
@@ -389,14 +374,11 @@ static struct rpt_fdinfo *fdinfo_for(struct rpt_row *r, uint32_t k, uint32_t *se
     return r->fd;
 }
 
-static int merge_snapshot(struct merge *m)
+/* The module map: interned modules, sorted for normalize(); the row cache
+ * is dropped when the map changed. */
+static int merge_modules(struct merge *m)
 {
-    struct rpt_series *s = m->s;
     const struct snapshot *snap = m->snap;
-    uint32_t k = m->k;
-    size_t n = s->n_snaps;
-    struct rpt_snapinfo *si = &s->snaps[k];
-
     m->n_mm = snap->n_modules;
     m->mm = calloc(m->n_mm ? m->n_mm : 1, sizeof(*m->mm));
     if (!m->mm)
@@ -413,6 +395,16 @@ static int merge_snapshot(struct merge *m)
         m->heap_rows_key = key;
     }
 
+    return 0;
+}
+
+/* HEAP: live bytes and counts per stack. */
+static int merge_heap(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
+    uint32_t k = m->k;
+    struct rpt_snapinfo *si = &s->snaps[k];
     for (size_t i = 0; i < snap->n_heap; i++) {
         const struct snap_heap_entry *e = &snap->heap[i];
         uint32_t d;
@@ -441,35 +433,56 @@ static int merge_snapshot(struct merge *m)
         si->live_count += e->live_count;
     }
 
-    if (snap->has_reach) {
-        /* the newest scan replaces an older one */
-        struct rpt_table *t = &s->tab[RPT_HEAP];
-        for (size_t i = 0; i < t->n; i++) {
-            memset(t->rows[i].reach_bytes, 0, sizeof(t->rows[i].reach_bytes));
-            memset(t->rows[i].reach_blocks, 0, sizeof(t->rows[i].reach_blocks));
-        }
-        memset(s->reach_bytes, 0, sizeof(s->reach_bytes));
-        memset(s->reach_blocks, 0, sizeof(s->reach_blocks));
-        s->has_reach = 1;
-        s->reach_snap = k;
-        s->reach_trigger = snap->hdr.trigger;
-        s->reach = snap->reach;
-        for (size_t i = 0; i < snap->n_reach; i++) {
-            const struct snap_reach_entry *e = &snap->reach_entries[i];
-            uint32_t d = resolve(m, e->stack_id);
-            struct rpt_row *r = table_get(t, m->locs, d, 0, n, k);
-            if (!r)
-                return -ENOMEM;
-            r->unattributed = d == 0;
-            for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
-                r->reach_bytes[c] += e->bytes[c];
-                r->reach_blocks[c] += e->blocks[c];
-                s->reach_bytes[c] += e->bytes[c];
-                s->reach_blocks[c] += e->blocks[c];
-            }
+    return 0;
+}
+
+/* REACHABILITY: the newest scan replaces an older one. */
+static int merge_reach(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
+    uint32_t k = m->k;
+    size_t n = s->n_snaps;
+    if (!snap->has_reach)
+        return 0;
+    /* the newest scan replaces an older one */
+    struct rpt_table *t = &s->tab[RPT_HEAP];
+    for (size_t i = 0; i < t->n; i++) {
+        memset(t->rows[i].reach_bytes, 0, sizeof(t->rows[i].reach_bytes));
+        memset(t->rows[i].reach_blocks, 0, sizeof(t->rows[i].reach_blocks));
+    }
+    memset(s->reach_bytes, 0, sizeof(s->reach_bytes));
+    memset(s->reach_blocks, 0, sizeof(s->reach_blocks));
+    s->has_reach = 1;
+    s->reach_snap = k;
+    s->reach_trigger = snap->hdr.trigger;
+    s->reach = snap->reach;
+    for (size_t i = 0; i < snap->n_reach; i++) {
+        const struct snap_reach_entry *e = &snap->reach_entries[i];
+        uint32_t d = resolve(m, e->stack_id);
+        struct rpt_row *r = table_get(t, m->locs, d, 0, n, k);
+        if (!r)
+            return -ENOMEM;
+        r->unattributed = d == 0;
+        for (int c = 0; c < SNAP_REACH_CLASS_COUNT; c++) {
+            r->reach_bytes[c] += e->bytes[c];
+            r->reach_blocks[c] += e->blocks[c];
+            s->reach_bytes[c] += e->bytes[c];
+            s->reach_blocks[c] += e->blocks[c];
         }
     }
 
+    return 0;
+}
+
+/* FDS: grouped by creating stack; unattributed ones by kind and origin. */
+static int merge_fds(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
+    uint32_t k = m->k;
+    size_t n = s->n_snaps;
+    struct rpt_snapinfo *si = &s->snaps[k];
     for (size_t i = 0; i < snap->n_fds; i++) {
         const struct snap_fd_entry *e = &snap->fds[i];
         int unattr = e->origin == SNAP_FDO_PREEXISTING || e->origin == SNAP_FDO_UNATTRIBUTED;
@@ -495,6 +508,17 @@ static int merge_snapshot(struct merge *m)
         si->n_fds++;
     }
 
+    return 0;
+}
+
+/* MMAPS: bytes mapped per creating stack. */
+static int merge_mmaps(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
+    uint32_t k = m->k;
+    size_t n = s->n_snaps;
+    struct rpt_snapinfo *si = &s->snaps[k];
     for (size_t i = 0; i < snap->n_mmaps; i++) {
         const struct snap_mmap_entry *e = &snap->mmaps[i];
         uint32_t d = resolve(m, e->stack_id);
@@ -516,6 +540,16 @@ static int merge_snapshot(struct merge *m)
         si->mmap_bytes += e->len;
     }
 
+    return 0;
+}
+
+/* RESOURCES: one row per (kind, creating stack). */
+static int merge_resources(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
+    uint32_t k = m->k;
+    size_t n = s->n_snaps;
     for (size_t i = 0; i < snap->n_resources; i++) {
         const struct snap_resource_entry *e = &snap->resources[i];
         char kind[SNAP_MAX_NAME];
@@ -554,6 +588,14 @@ static int merge_snapshot(struct merge *m)
         }
     }
 
+    return 0;
+}
+
+/* CORRUPTION: events, each once across the series, with their stacks. */
+static int merge_corruptions(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
     for (size_t i = 0; i < snap->n_corruptions; i++) {
         const struct snap_corruption *c = &snap->corruptions[i];
         int dup = 0;
@@ -585,6 +627,14 @@ static int merge_snapshot(struct merge *m)
         }
     }
 
+    return 0;
+}
+
+/* LOSSES: counters are cumulative, the largest figure is kept. */
+static int merge_losses(struct merge *m)
+{
+    struct rpt_series *s = m->s;
+    const struct snapshot *snap = m->snap;
     for (size_t i = 0; i < snap->n_losses; i++) {
         const struct snap_loss *l = &snap->losses[i];
         size_t j = 0;
@@ -604,6 +654,20 @@ static int merge_snapshot(struct merge *m)
          * keep the largest figure seen rather than hide losses. */
         if (l->value > s->losses[j].value)
             s->losses[j].value = l->value;
+    }
+    return 0;
+}
+
+/* One snapshot into the series, section by section. */
+static int merge_snapshot(struct merge *m)
+{
+    int (*const steps[])(struct merge *) = {merge_modules,     merge_heap,  merge_reach,
+                                            merge_fds,         merge_mmaps, merge_resources,
+                                            merge_corruptions, merge_losses};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int rc = steps[i](m);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -677,384 +741,10 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         }
     }
     free(m.heap_rows);
-    add_report_loss(s, "report_stack_id_not_in_table", m.missing_stacks);
+    add_report_loss(s, snap_loss_name(SNAP_LOSS_REPORT_STACK_ID_NOT_IN_TABLE), m.missing_stacks);
     s->reach_final =
         s->has_reach && s->reach_snap == (uint32_t)n - 1 &&
         (s->reach_trigger == SNAP_TRIGGER_EXIT || s->reach_trigger == SNAP_TRIGGER_DETACH);
     *out = s;
     return 0;
-}
-
-/* ---- picking a series among the inputs ---- */
-
-struct group {
-    char *name;
-    char **paths;
-    int n;
-};
-
-/* SERIES.SEQ.snap -> SERIES; other names are their own series. */
-static char *series_of_path(const char *path)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    if (len > 5 && !strcmp(base + len - 5, ".snap"))
-        len -= 5;
-    size_t d = len;
-    while (d > 0 && base[d - 1] >= '0' && base[d - 1] <= '9')
-        d--;
-    if (d < len && d > 1 && base[d - 1] == '.')
-        len = d - 1;
-    return strndup(base, len);
-}
-
-static int add_to_group(struct group **groups, int *n_groups, const char *path)
-{
-    char *name = series_of_path(path);
-    char *copy = strdup(path);
-    if (!name || !copy)
-        goto nomem;
-    int g = 0;
-    while (g < *n_groups && strcmp((*groups)[g].name, name))
-        g++;
-    if (g == *n_groups) {
-        struct group *p = realloc(*groups, (size_t)(*n_groups + 1) * sizeof(*p));
-        if (!p)
-            goto nomem;
-        *groups = p;
-        p[g] = (struct group){.name = name};
-        (*n_groups)++;
-    } else {
-        free(name);
-    }
-    char **pp = realloc((*groups)[g].paths, (size_t)((*groups)[g].n + 1) * sizeof(*pp));
-    if (!pp) {
-        free(copy);
-        return -ENOMEM;
-    }
-    (*groups)[g].paths = pp;
-    pp[(*groups)[g].n++] = copy;
-    return 0;
-nomem:
-    free(name);
-    free(copy);
-    return -ENOMEM;
-}
-
-static void free_groups(struct group *g, int n)
-{
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < g[i].n; j++)
-            free(g[i].paths[j]);
-        free(g[i].paths);
-        free(g[i].name);
-    }
-    free(g);
-}
-
-int rpt_series_load(char **inputs, int n_inputs, const struct rpt_options *opt,
-                    struct rpt_series **out, char *err, size_t errlen)
-{
-    struct group *groups = NULL;
-    int n_groups = 0, rc = 0;
-    *out = NULL;
-    for (int i = 0; i < n_inputs && rc == 0; i++) {
-        size_t l = strlen(inputs[i]);
-        int is_file = l > 5 && !strcmp(inputs[i] + l - 5, ".snap");
-        char **paths = NULL;
-        int n = 1;
-        if (!is_file) {
-            n = snapshot_list_dir(inputs[i], &paths, err, errlen);
-            if (n == -ENOTDIR) {
-                /* A file without the .snap suffix: let the reader judge it. */
-                n = 1;
-            } else if (n < 0) {
-                rc = n;
-                break;
-            }
-        }
-        for (int j = 0; j < n && rc == 0; j++)
-            rc = add_to_group(&groups, &n_groups, paths ? paths[j] : inputs[i]);
-        for (int j = 0; paths && j < n; j++)
-            free(paths[j]);
-        free(paths);
-        if (rc)
-            snprintf(err, errlen, "out of memory");
-    }
-    if (rc == 0 && n_groups == 0) {
-        snprintf(err, errlen, "no snapshot files given");
-        rc = -ENOENT;
-    }
-    int chosen = 0;
-    if (rc == 0 && n_groups > 1) {
-        /* Read the last snapshot of each series to pick one. */
-        uint64_t best = 0;
-        chosen = -1;
-        for (int g = 0; g < n_groups && rc == 0; g++) {
-            struct snapshot *snap;
-            rc = snapshot_read_file(groups[g].paths[groups[g].n - 1], &snap, err, errlen);
-            if (rc < 0)
-                break;
-            uint64_t live = 0;
-            for (size_t i = 0; i < snap->n_heap; i++)
-                live += snap->heap[i].live_bytes;
-            int match = opt->series ? !strcmp(opt->series, groups[g].name) ||
-                                          !strcmp(opt->series, snap->hdr.series)
-                        : opt->pid ? snap->hdr.pid == opt->pid
-                                   : chosen < 0 || live > best;
-            if (match && (chosen < 0 || (!opt->series && !opt->pid))) {
-                chosen = g;
-                best = live;
-            }
-            snapshot_free(snap);
-        }
-        if (rc == 0 && chosen < 0) {
-            size_t off = (size_t)snprintf(err, errlen, "no series %s in the input; it holds:",
-                                          opt->series ? opt->series : "with that pid");
-            for (int g = 0; g < n_groups && off < errlen; g++)
-                off += (size_t)snprintf(err + off, errlen - off, " %s", groups[g].name);
-            rc = -ENOENT;
-        }
-    }
-    if (rc == 0) {
-        rc = rpt_series_load_files(groups[chosen].paths, groups[chosen].n, out, err, errlen);
-        if (rc == 0 && opt->series && strcmp(opt->series, groups[chosen].name) &&
-            strcmp(opt->series, (*out)->name)) {
-            snprintf(err, errlen, "no series named %s in the input (found %s)", opt->series,
-                     (*out)->name);
-            rpt_series_free(*out);
-            *out = NULL;
-            rc = -ENOENT;
-        }
-        if (rc == 0 && opt->pid && (*out)->last.pid != opt->pid) {
-            snprintf(err, errlen, "no series with pid %d in the input (found pid %d)", opt->pid,
-                     (*out)->last.pid);
-            rpt_series_free(*out);
-            *out = NULL;
-            rc = -ENOENT;
-        }
-    }
-    if (rc == 0) {
-        struct rpt_series *s = *out;
-        for (int g = 0; g < n_groups; g++) {
-            if (g == chosen)
-                continue;
-            char **p = realloc(s->other_series, (s->n_other_series + 1) * sizeof(*p));
-            if (!p)
-                break;
-            s->other_series = p;
-            if ((p[s->n_other_series] = strdup(groups[g].name)))
-                s->n_other_series++;
-        }
-    }
-    free_groups(groups, n_groups);
-    return rc;
-}
-
-/* ---- trends ---- */
-
-const char *rpt_verdict_name(enum rpt_verdict v)
-{
-    switch (v) {
-    case RPT_VERDICT_NEW:
-        return "new";
-    case RPT_VERDICT_LEAK:
-        return "leak";
-    case RPT_VERDICT_PLATEAU:
-        return "plateau";
-    case RPT_VERDICT_STABLE:
-        return "stable";
-    case RPT_VERDICT_FREED:
-        return "freed";
-    default:
-        return "unknown";
-    }
-}
-
-/* Least-squares line through (t[i], y[i]) for i in [a, b): slope and R². */
-static void fit(const double *t, const double *y, size_t a, size_t b, double *slope, double *r2)
-{
-    double n = (double)(b - a), st = 0, sy = 0;
-    for (size_t i = a; i < b; i++) {
-        st += t[i];
-        sy += y[i];
-    }
-    double mt = st / n, my = sy / n, stt = 0, sty = 0, syy = 0;
-    for (size_t i = a; i < b; i++) {
-        stt += (t[i] - mt) * (t[i] - mt);
-        sty += (t[i] - mt) * (y[i] - my);
-        syy += (y[i] - my) * (y[i] - my);
-    }
-    *slope = stt > 0 ? sty / stt : 0;
-    *r2 = stt > 0 && syy > 0 ? (sty * sty) / (stt * syy) : 0;
-}
-
-/* The least net growth (value units) over the window for each class. */
-double rpt_leak_min_growth(enum rpt_class c)
-{
-    switch (c) {
-    case RPT_HEAP:
-        return RPT_LEAK_MIN_HEAP_BYTES;
-    case RPT_MMAPS:
-        return RPT_LEAK_MIN_MMAP_BYTES;
-    default:
-        return RPT_LEAK_MIN_COUNT; /* fds, tracked resources */
-    }
-}
-
-void rpt_trend_compute(const double *t, const double *y, size_t n, size_t first, double min_growth,
-                       struct rpt_trend *out)
-{
-    memset(out, 0, sizeof(*out));
-    double last = y[n - 1], peak = 0;
-    for (size_t i = 0; i < n; i++)
-        peak = y[i] > peak ? y[i] : peak;
-    if (n >= 2) {
-        double r2;
-        fit(t, y, 0, n, &out->rate_per_min, &r2);
-        out->r2 = r2;
-    }
-    size_t steps = 0, up = 0;
-    for (size_t i = first; i + 1 < n; i++, steps++)
-        up += y[i + 1] >= y[i];
-    out->monotonic = steps ? (double)up / (double)steps : 0;
-    double coverage = fmin(1.0, (double)steps / FULL_CONFIDENCE_STEPS);
-
-    if (last == 0 && peak > 0) {
-        out->verdict = RPT_VERDICT_FREED;
-        out->confidence = 1.0;
-        return;
-    }
-    if (n == 1) {
-        out->verdict = RPT_VERDICT_UNKNOWN;
-        return;
-    }
-    if (first == n - 1) {
-        out->verdict = RPT_VERDICT_NEW;
-        return;
-    }
-    if (n - first < TREND_MIN_POINTS) {
-        out->verdict = RPT_VERDICT_UNKNOWN;
-        return;
-    }
-
-    /* Plateau: rose in the early part, flat over the tail. */
-    size_t tail = (n - first) / 3;
-    if (tail < PLATEAU_MIN_TAIL)
-        tail = PLATEAU_MIN_TAIL;
-    if (n - first >= tail + 2) {
-        size_t ts = n - tail;
-        double early_slope, early_r2, tail_slope, tail_r2, tmin = y[ts], tmax = y[ts];
-        fit(t, y, first, ts + 1, &early_slope, &early_r2);
-        fit(t, y, ts, n, &tail_slope, &tail_r2);
-        for (size_t i = ts; i < n; i++) {
-            tmin = fmin(tmin, y[i]);
-            tmax = fmax(tmax, y[i]);
-        }
-        double spread = tmax > 0 ? (tmax - tmin) / tmax : 0;
-        if (early_slope > 0 && y[ts] > y[first] &&
-            fabs(tail_slope) <= PLATEAU_TAIL_SLOPE_RATIO * early_slope &&
-            spread <= PLATEAU_TAIL_SPREAD) {
-            out->verdict = RPT_VERDICT_PLATEAU;
-            out->confidence = (1.0 - spread / PLATEAU_TAIL_SPREAD * 0.5) * coverage;
-            return;
-        }
-    }
-    if (out->rate_per_min > 0 && last > y[first] && out->r2 >= LEAK_MIN_R2 &&
-        out->monotonic >= LEAK_MIN_MONOTONIC) {
-        out->confidence = out->r2 * out->monotonic * coverage;
-        /* Leak-shaped but not significant for the window observed. */
-        int significant = n - first >= LEAK_MIN_POINTS && out->confidence >= LEAK_MIN_CONFIDENCE &&
-                          last - y[first] >= min_growth;
-        out->verdict = significant ? RPT_VERDICT_LEAK : RPT_VERDICT_UNKNOWN;
-        return;
-    }
-    out->verdict = RPT_VERDICT_STABLE;
-    out->confidence = (out->rate_per_min > 0 ? 1.0 - out->r2 : 1.0) * coverage;
-}
-
-double rpt_elapsed_min(const struct rpt_series *s, size_t i)
-{
-    const struct rpt_snapinfo *a = &s->snaps[0], *b = &s->snaps[i];
-    /* Monotonic clocks are only comparable within one process. */
-    if (s->first.pid == s->last.pid && a->mono_ns && b->mono_ns >= a->mono_ns)
-        return (double)(b->mono_ns - a->mono_ns) / 60e9;
-    return b->time_ns >= a->time_ns ? (double)(b->time_ns - a->time_ns) / 60e9 : 0;
-}
-
-void rpt_series_analyze(struct rpt_series *s)
-{
-    size_t n = s->n_snaps;
-    double *t = calloc(n, sizeof(double)), *y = calloc(n, sizeof(double));
-    if (!t || !y) {
-        free(t);
-        free(y);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        t[i] = rpt_elapsed_min(s, i);
-    for (int c = 0; c < RPT_CLASS_COUNT; c++) {
-        struct rpt_table *tab = &s->tab[c];
-        for (size_t r = 0; r < tab->n; r++) {
-            struct rpt_row *row = &tab->rows[r];
-            for (size_t i = 0; i < n; i++)
-                y[i] = (double)row->value[i];
-            rpt_trend_compute(t, y, n, row->first_snap, rpt_leak_min_growth((enum rpt_class)c),
-                              &row->trend);
-        }
-    }
-    free(t);
-    free(y);
-}
-
-size_t rpt_count_verdict(const struct rpt_series *s, enum rpt_class c, enum rpt_verdict v)
-{
-    size_t k = 0;
-    for (size_t i = 0; i < s->tab[c].n; i++)
-        k += s->tab[c].rows[i].trend.verdict == v;
-    return k;
-}
-
-const char *rpt_class_name(enum rpt_class c)
-{
-    switch (c) {
-    case RPT_HEAP:
-        return "heap";
-    case RPT_FDS:
-        return "fds";
-    case RPT_MMAPS:
-        return "mmaps";
-    case RPT_RES:
-        return "resources";
-    default:
-        return "?";
-    }
-}
-
-int rpt_row_is_leak(const struct rpt_series *s, enum rpt_class c, const struct rpt_row *r)
-{
-    if (c == RPT_HEAP && s->has_reach) {
-        if (s->reach_final && rpt_row_lost_bytes(r))
-            return 1;
-        if (rpt_row_only_reachable(r))
-            return 0;
-    }
-    return r->trend.verdict == RPT_VERDICT_LEAK;
-}
-
-const char *rpt_reach_key(int cls)
-{
-    switch (cls) {
-    case SNAP_REACH_DEFINITE:
-        return "definitely_lost";
-    case SNAP_REACH_INDIRECT:
-        return "indirectly_lost";
-    case SNAP_REACH_POSSIBLE:
-        return "possibly_lost";
-    case SNAP_REACH_REACHABLE:
-        return "still_reachable";
-    default:
-        return "?";
-    }
 }
