@@ -87,8 +87,9 @@ static struct shim_node *pool_free;
 static char *pool_chunk;
 static size_t pool_chunk_left;
 
-static uint64_t lost_nodes;      /* allocations not recorded: no memory for a node */
-static uint64_t untracked_frees; /* full mode: free of a block never seen */
+static uint64_t lost_nodes;          /* allocations not recorded: no memory for a node */
+static uint64_t untracked_frees;     /* full mode: free of a block never seen */
+static uint64_t frees_before_attach; /* the same, injected: allocated before the attach */
 static uint64_t sampled_live;
 static uint64_t overloaded; /* node batches handed out with > 4 blocks per bucket */
 
@@ -394,7 +395,8 @@ int shim_heap_on_free(void *p)
     struct shim_node *n = unlink_addr((uintptr_t)p);
     if (!n) {
         if (shim_cfg.mode == SNAP_MODE_FULL)
-            __atomic_fetch_add(&untracked_frees, 1, __ATOMIC_RELAXED);
+            __atomic_fetch_add(shim_injected ? &frees_before_attach : &untracked_frees, 1,
+                               __ATOMIC_RELAXED);
         return 0;
     }
     account_free(n);
@@ -488,6 +490,9 @@ void shim_heap_loss_counters(shim_loss_cb cb, void *arg)
     cb(SNAP_LOSS_STACK_TABLE_FULL, __atomic_load_n(&stacks.dropped, __ATOMIC_RELAXED), arg);
     cb(SNAP_LOSS_HEAP_NODE_ALLOC_FAILED, __atomic_load_n(&lost_nodes, __ATOMIC_RELAXED), arg);
     cb(SNAP_LOSS_HEAP_FREE_UNTRACKED, __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
+    if (shim_injected)
+        cb(SNAP_LOSS_HEAP_FREE_BEFORE_ATTACH,
+           __atomic_load_n(&frees_before_attach, __ATOMIC_RELAXED), arg);
     cb(SNAP_LOSS_HEAP_TABLE_OVERLOADED, __atomic_load_n(&overloaded, __ATOMIC_RELAXED), arg);
 }
 

@@ -70,9 +70,11 @@ size_t shim_bootstrap_size(const void *p)
 static int init_state; /* 0 not started, 1 in progress, 2 done */
 static SHIM_TLS int init_thread;
 
+/* Preloaded: the definition after ours. Injected (inject.c): ours is not
+ * in the global scope, the program's definition is the real one. */
 void *shim_dlsym_next(const char *name)
 {
-    return dlsym(RTLD_NEXT, name);
+    return dlsym(shim_injected ? RTLD_DEFAULT : RTLD_NEXT, name);
 }
 
 pid_t shim_gettid(void)
@@ -102,7 +104,8 @@ void shim_init(void)
     }
     init_thread = 1;
     shim_tls.busy = 1;
-    shim_config_load();
+    if (!shim_injected) /* injected: inject.c loaded the attach's settings */
+        shim_config_load();
     /* free first: anything dlsym allocates after malloc resolves must be
      * freeable by the same allocator. */
     RESOLVE(free, "free");
@@ -175,8 +178,25 @@ static void fork_child(void)
     shim_snapshot_fork_child();
 }
 
+/* Loaded by dlopen into a running process rather than preloaded: the
+ * global malloc is not ours. Then nothing starts until the injector calls
+ * leakaudit_inject_start (inject.c). */
+static int loaded_late(void)
+{
+    if (shim_ready())
+        return 0; /* a malloc already came through us: preloaded */
+    Dl_info self, global;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    return m && dladdr((void *)&loaded_late, &self) && dladdr(m, &global) &&
+           self.dli_fbase != global.dli_fbase;
+}
+
 __attribute__((constructor(101))) static void shim_constructor(void)
 {
+    if (loaded_late()) {
+        shim_injected = 1;
+        return;
+    }
     shim_init();
     if (shim_cfg.off)
         return;
@@ -228,6 +248,8 @@ __attribute__((destructor(101))) static void shim_destructor(void)
 {
     if (!shim_ready() || shim_cfg.off)
         return;
+    if (shim_injected && !shim_inject_active())
+        return; /* detached (attach --inject): dormant, nothing more is written */
     if (atexit(shim_exit_late) != 0)
         shim_exit_late();
 }

@@ -675,16 +675,18 @@ static __attribute__((noinline)) void *dlopen_and_patch(const char *file, int mo
     void *h = real_dlopen(file, mode);
     if (h && res_enabled && !shim_tls.busy)
         rescan(h);
+    if (h && !shim_tls.busy)
+        shim_inject_rescan(h); /* attach --inject: the new module's imports */
     return h;
 }
 
 SHIM_EXPORT void *dlopen(const char *file, int mode)
 {
     if (!real_dlopen)
-        real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+        real_dlopen = (void *(*)(const char *, int))shim_dlsym_next("dlopen");
     /* Without resource tracking there is nothing to patch: always a tail
      * call, so the loader sees the program's caller ($ORIGIN, RUNPATH). */
-    if (!res_enabled)
+    if (!res_enabled && !shim_inject_active())
         return real_dlopen(file, mode);
     if (!needs_caller_context(file, __builtin_return_address(0)))
         return dlopen_and_patch(file, mode);

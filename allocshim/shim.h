@@ -308,6 +308,10 @@ void shim_termsig_init(void);
 extern pid_t shim_snapshot_tid;      /* the shim's snapshot thread, 0 if none */
 extern uint64_t shim_snapshot_stack; /* an address in its stack (no root), 0 if none */
 void shim_snapshot_init(void);
+/* inject.c: the snapshot thread stopped at detach, started again (and the
+ * series continued) at a later attach. */
+void shim_snapshot_stop_thread(void);
+void shim_snapshot_restart(void);
 int shim_snapshot_write(int trigger);
 void shim_snapshot_start_thread(void);
 #define SHIM_POLL_CALLS 256
@@ -386,5 +390,11 @@ static inline void shim_spin_unlock(int *l)
 {
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
 }
+
+/* inject.c: the shim dlopen'ed into a running process (attach --inject) */
+extern int shim_injected;
+int shim_inject_active(void);
+/* Patches a module dlopen'ed now (handle), or any new module (NULL). */
+void shim_inject_rescan(void *handle);
 
 #endif

@@ -45,6 +45,7 @@ static char series[SNAP_MAX_NAME];
 static char exe_path[SNAP_MAX_PATH];
 static volatile sig_atomic_t signal_pending;
 static int thread_running;
+static int thread_stop;      /* inject.c detached: the thread ends */
 static uint64_t next_due_ns; /* monotonic deadline of the next periodic snapshot */
 static int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 static uint64_t write_failures;
@@ -251,7 +252,7 @@ int shim_snapshot_write(int trigger)
     int rc = snap_writer_open_flags(w, shim_cfg.out_dir, name,
                                     shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0);
     if (rc == 0) {
-        struct snap_header h = {.source = SNAP_SOURCE_SHIM,
+        struct snap_header h = {.source = shim_injected ? SNAP_SOURCE_INJECTED : SNAP_SOURCE_SHIM,
                                 .mode = (uint32_t)shim_cfg.mode,
                                 .unwind = (uint32_t)shim_cfg.unwind,
                                 .trigger = (uint32_t)trigger,
@@ -330,6 +331,12 @@ static void *snapshot_thread(void *arg)
     for (;;) {
         struct timespec ts = {0, POLL_MS * 1000000L};
         nanosleep(&ts, NULL);
+        if (__atomic_load_n(&thread_stop, __ATOMIC_ACQUIRE)) {
+            __atomic_store_n(&shim_snapshot_tid, 0, __ATOMIC_RELEASE);
+            __atomic_store_n(&thread_running, 0, __ATOMIC_RELEASE);
+            return NULL; /* attach --inject detached */
+        }
+        shim_inject_rescan(NULL); /* modules loaded without our dlopen */
         /* When the program's last thread ends with pthread_exit, glibc
          * would call exit(0) in it -- but this thread still counts, so it
          * must do that itself, or the process would never end. */
@@ -441,6 +448,23 @@ void shim_snapshot_init(void)
     next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
     if (shim_cfg.thread_always)
         shim_snapshot_start_thread();
+}
+
+/* Detach (inject.c): the thread ends within POLL_MS; waits for it. */
+void shim_snapshot_stop_thread(void)
+{
+    __atomic_store_n(&thread_stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2000 && __atomic_load_n(&thread_running, __ATOMIC_ACQUIRE); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* A later attach: the settings may name another directory, a new series. */
+void shim_snapshot_restart(void)
+{
+    __atomic_store_n(&thread_stop, 0, __ATOMIC_RELEASE);
+    shim_snapshot_init();
 }
 
 void shim_snapshot_fork_prepare(void)

@@ -19,6 +19,8 @@ static const struct snap_loss_info table[SNAP_LOSS_COUNT] = {
          "blocks not tracked: no memory for their record"),
     LOSS(SNAP_LOSS_HEAP_FREE_UNTRACKED, "heap_free_untracked",
          "frees of blocks the shim holds no record of"),
+    NOTE(SNAP_LOSS_HEAP_FREE_BEFORE_ATTACH, "heap_free_before_attach",
+         "attach --inject: frees of blocks allocated before the attach (passed through)"),
     NOTE(SNAP_LOSS_HEAP_TABLE_OVERLOADED, "heap_table_overloaded",
          "the shim's address table held over 4 blocks per bucket "
          "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"),

@@ -32,7 +32,9 @@
 /* Stack id 0 is "no stack": unattributed or unknown. Real ids start at 1. */
 #define SNAP_STACK_NONE 0u
 
-enum snap_source { SNAP_SOURCE_SHIM = 1, SNAP_SOURCE_TRACER = 2 };
+/* INJECTED: the shim loaded into a running process (attach --inject);
+ * start_time_ns is then the attach time. */
+enum snap_source { SNAP_SOURCE_SHIM = 1, SNAP_SOURCE_TRACER = 2, SNAP_SOURCE_INJECTED = 3 };
 enum snap_mode { SNAP_MODE_FULL = 1, SNAP_MODE_SAMPLED = 2 };
 /* DWARF: the modules' call-frame information (unwind tables, the default);
  * LIBUNWIND: libunwind's unw_backtrace (comparison only). */

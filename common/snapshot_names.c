@@ -100,7 +100,10 @@ const char *snap_corruption_kind_name(uint32_t kind)
 
 const char *snap_source_name(uint32_t source)
 {
-    return source == SNAP_SOURCE_SHIM ? "shim" : source == SNAP_SOURCE_TRACER ? "tracer" : "?";
+    return source == SNAP_SOURCE_SHIM       ? "shim"
+           : source == SNAP_SOURCE_TRACER   ? "tracer"
+           : source == SNAP_SOURCE_INJECTED ? "injected"
+                                            : "?";
 }
 
 const char *snap_mode_name(uint32_t mode)

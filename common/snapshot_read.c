@@ -173,7 +173,8 @@ static int parse_header(struct cursor *c, struct snap_header *h)
     get_str(c, h->hostname, sizeof(h->hostname));
     if (c->failed)
         return -EINVAL;
-    if (h->source != SNAP_SOURCE_SHIM && h->source != SNAP_SOURCE_TRACER)
+    if (h->source != SNAP_SOURCE_SHIM && h->source != SNAP_SOURCE_TRACER &&
+        h->source != SNAP_SOURCE_INJECTED)
         return failf(c, "unknown source %u", h->source);
     if (h->mode != SNAP_MODE_FULL && h->mode != SNAP_MODE_SAMPLED)
         return failf(c, "unknown mode %u", h->mode);

@@ -63,6 +63,11 @@ size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max)
                  "tracer: only allocations made after %s (attach) are seen; older blocks and "
                  "their frees are invisible",
                  rpt_fmt_time(s->first.start_time_ns, t, sizeof(t)));
+    if (n < max && s->last.source == SNAP_SOURCE_INJECTED)
+        snprintf(lines[n++], 256,
+                 "attach --inject at %s: blocks allocated before it are not listed (their frees "
+                 "are counted as heap_free_before_attach); no reachability scan",
+                 rpt_fmt_time(s->first.start_time_ns, t, sizeof(t)));
     if (n < max && s->last.mode == SNAP_MODE_SAMPLED)
         snprintf(lines[n++], 256,
                  "sampled mode (one sample per %" PRIu64 " bytes on average): byte and count "

@@ -459,7 +459,9 @@ int rpt_render_html(struct rpt_ctx *ctx, FILE *out)
     rpt_html_escape(out, s->last.exe);
     fprintf(out, "</code></td></tr><tr><th>source</th><td>%s (%s), %s tracking, allocator ",
             snap_source_name(s->last.source),
-            s->last.source == SNAP_SOURCE_TRACER ? "eBPF attach" : "LD_PRELOAD",
+            s->last.source == SNAP_SOURCE_TRACER     ? "eBPF attach"
+            : s->last.source == SNAP_SOURCE_INJECTED ? "attach --inject"
+                                                     : "LD_PRELOAD",
             snap_mode_name(s->last.mode));
     rpt_html_escape(out, s->last.allocator);
     fprintf(out, "</td></tr><tr><th>snapshots</th><td>%zu over %s</td></tr>", s->n_snaps,

@@ -143,7 +143,7 @@ static void info_metric(FILE *out, const struct rpt_series *s)
     fputs(",allocator=", out);
     label_value(out, s->last.allocator);
     fprintf(out, ",source=\"%s\",mode=\"%s\"} 1\n",
-            s->last.source == SNAP_SOURCE_TRACER ? "tracer" : "shim", snap_mode_name(s->last.mode));
+            snap_source_name(s->last.source), snap_mode_name(s->last.mode));
 }
 
 static void totals(FILE *out, const struct rpt_series *s)

@@ -437,7 +437,10 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
     fprintf(out, "  exe:        %s\n", s->last.exe);
     fprintf(out, "  source:     %s (%s), %s tracking, allocator %s\n",
             snap_source_name(s->last.source),
-            s->last.source == SNAP_SOURCE_TRACER ? "eBPF attach" : "LD_PRELOAD",
+            s->last.source == SNAP_SOURCE_TRACER     ? "eBPF attach"
+            : s->last.source == SNAP_SOURCE_INJECTED ? "attach --inject: only blocks allocated "
+                                                       "since the attach"
+                                                     : "LD_PRELOAD",
             snap_mode_name(s->last.mode), s->last.allocator[0] ? s->last.allocator : "unknown");
     fprintf(out, "  snapshots:  %zu (seq %u..%u) from %s, over %s\n", s->n_snaps, s->snaps[0].seq,
             s->snaps[last].seq, rpt_fmt_time(s->snaps[0].time_ns, a, sizeof(a)),

@@ -70,6 +70,11 @@ static const char usage[] =
     "                         the modules' call-frame information (right without frame\n"
     "                         pointers); fp: frame pointers only (cheaper, wrong in\n"
     "                         code built without them) (docs/unwinding.md)\n"
+    "      --inject           load the shim into the process instead of probing it with\n"
+    "                         eBPF: ptrace calls the target's dlopen, imports are\n"
+    "                         patched; ~shim cost instead of a trap per call; blocks\n"
+    "                         allocated before the attach are not listed; x86-64, glibc\n"
+    "                         2.34+, no seccomp filter (docs/inject.md)\n"
     "      --no-heap          do not probe the allocator\n"
     "      --no-fds           do not trace fd/mmap syscalls\n"
     "      --track-resource SPEC  track a paired C-API resource (create/destroy,\n"
@@ -293,6 +298,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"stack-depth", required_argument, NULL, 'S'},
         {"unwind", required_argument, NULL, 'u'},
         {"no-heap", no_argument, NULL, 'H'},
+        {"inject", no_argument, NULL, 'J'},
         {"no-fds", no_argument, NULL, 'F'},
         {"track-resource", required_argument, NULL, 'X'},
         {"track-file", required_argument, NULL, 'Y'},
@@ -343,6 +349,9 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
                         c == 'i' ? "interval" : "duration", optarg);
                 return CLI_EXIT_USAGE;
             }
+            break;
+        case 'J':
+            o->inject = 1;
             break;
         case 'H':
             o->heap = 0;
@@ -784,6 +793,11 @@ int cmd_attach(int argc, char **argv)
     stop_signal = 0;
     request_signal = 0;
 
+    if (s->o.inject) {
+        s->o.quiet_inject = s->o.progress == 0;
+        rc = trc_attach_inject(&s->o, &stop_signal);
+        goto done;
+    }
     rc = attach_session(s);
     if (rc == 0) {
         s->last_status_ns = util_monotonic_ns();
@@ -798,6 +812,7 @@ int cmd_attach(int argc, char **argv)
                     trc_writer_count(s->writer) == 1 ? "" : "s", s->o.out_dir);
     }
     cleanup(s);
+done:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);

@@ -347,29 +347,28 @@ static ssize_t read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
     return n;
 }
 
-/* Calls fn(a0, a1) in the stopped thread on its own stack, below `below`
- * (with `data` copied there first: *data_addr gets its address). Returns
- * 0 with *ret set, or -1 with err. The thread is left stopped, registers
- * not restored. */
+/* Calls fn(a[0], a[1]) in the stopped thread on its own stack (with `data`
+ * copied below its stack pointer first: an argument equal to ARG_DATA is
+ * replaced by the copy's address). Returns 0 with *ret set, or -1 with
+ * err. The thread is left stopped, registers not restored. */
+#define ARG_DATA UINT64_MAX
 static int remote_call(pid_t pid, pid_t tid, const struct user_regs_struct *base, uint64_t fn,
-                       const void *data, size_t data_len, uint64_t *data_addr, uint64_t a1,
-                       uint64_t *ret, char *err, size_t errlen)
+                       const void *data, size_t data_len, uint64_t a0, uint64_t a1, uint64_t *ret,
+                       char *err, size_t errlen)
 {
     struct user_regs_struct r = *base;
     uint64_t sp = (base->rsp - 256 - data_len) & ~(uint64_t)15; /* past the red zone */
-    if (data_len) {
-        if (write_mem(pid, sp, data, data_len) < 0)
-            return errf(err, errlen, "writing the target's stack: %s", strerror(errno));
-        *data_addr = sp;
-    }
+    if (data_len && write_mem(pid, sp, data, data_len) < 0)
+        return errf(err, errlen, "writing the target's stack: %s", strerror(errno));
+    uint64_t data_at = sp;
     sp -= 8; /* at a call's entry, rsp + 8 is 16-byte aligned */
     uint64_t zero = 0;
     if (write_mem(pid, sp, &zero, sizeof(zero)) < 0)
         return errf(err, errlen, "writing the return address: %s", strerror(errno));
     r.rsp = sp;
     r.rip = fn;
-    r.rdi = data_len ? *data_addr : 0;
-    r.rsi = a1;
+    r.rdi = a0 == ARG_DATA ? data_at : a0;
+    r.rsi = a1 == ARG_DATA ? data_at : a1;
     r.rax = 0;
     r.orig_rax = (unsigned long long)-1; /* no syscall restart into the call */
     if (ptrace(PTRACE_SETREGS, tid, 0, &r) < 0)
@@ -404,8 +403,15 @@ static int remote_call(pid_t pid, pid_t tid, const struct user_regs_struct *base
     }
 }
 
-static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m, uint64_t dlopen_at,
-                            uint64_t dlerror_at, const char *lib, struct trc_inject_result *res,
+/* What to call in the target: dlopen(lib), then (call != NULL) the
+ * library's function `call` with the string `arg` (or NULL). */
+struct funcs {
+    uint64_t dlopen_at, dlerror_at, dlsym_at;
+    const char *call, *arg;
+};
+
+static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
+                            const struct funcs *f, const char *lib, struct trc_inject_result *res,
                             char *err, size_t errlen, int *not_safe)
 {
     *not_safe = 0;
@@ -452,15 +458,14 @@ static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m, u
         errf(err, errlen, "saving thread %d's registers: %s", (int)tid, strerror(errno));
         goto out;
     }
-    uint64_t path_at = 0, handle = 0;
-    int called = remote_call(pid, tid, &s.regs, dlopen_at, lib, strlen(lib) + 1, &path_at, RTLD_NOW,
-                             &handle, err, errlen);
+    uint64_t handle = 0;
+    int called = remote_call(pid, tid, &s.regs, f->dlopen_at, lib, strlen(lib) + 1, ARG_DATA,
+                             RTLD_NOW, &handle, err, errlen);
     if (called == 0 && !handle) {
-        uint64_t msg = 0, unused = 0;
+        uint64_t msg = 0;
         char text[512] = "";
-        if (dlerror_at &&
-            remote_call(pid, tid, &s.regs, dlerror_at, NULL, 0, &unused, 0, &msg, err, errlen) ==
-                0 &&
+        if (f->dlerror_at &&
+            remote_call(pid, tid, &s.regs, f->dlerror_at, NULL, 0, 0, 0, &msg, err, errlen) == 0 &&
             msg && read_mem(pid, msg, text, sizeof(text) - 1) > 0)
             text[sizeof(text) - 1] = 0;
         errf(err, errlen, "dlopen in pid %d failed: %s", (int)pid, text[0] ? text : "(no reason)");
@@ -469,6 +474,18 @@ static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m, u
         res->tid = tid;
         res->tries = tries + 1;
         rc = 0;
+        if (f->call) {
+            /* fn = dlsym(handle, call); fn(arg) */
+            uint64_t fn = 0, ret = 0;
+            rc = remote_call(pid, tid, &s.regs, f->dlsym_at, f->call, strlen(f->call) + 1, handle,
+                             ARG_DATA, &fn, err, errlen);
+            if (rc == 0 && !fn)
+                rc = errf(err, errlen, "%s does not define %s", lib, f->call);
+            if (rc == 0)
+                rc = remote_call(pid, tid, &s.regs, fn, f->arg, f->arg ? strlen(f->arg) + 1 : 0,
+                                 f->arg ? ARG_DATA : 0, 0, &ret, err, errlen);
+            res->call_ret = (int64_t)(int32_t)ret; /* an int */
+        }
     }
     if (restore(tid, &s) < 0 && rc == 0)
         rc = errf(err, errlen, "restoring thread %d's registers: %s", (int)tid, strerror(errno));
@@ -486,14 +503,16 @@ out:
 
 #endif /* __x86_64__ */
 
-int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res, char *err,
-                       size_t errlen)
+int trc_inject_call(pid_t pid, const char *lib, const char *call, const char *arg,
+                    struct trc_inject_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof(*res));
     if (lib[0] != '/')
         return errf(err, errlen, "%s: the library path must be absolute", lib);
 #if !defined(__x86_64__)
     (void)pid;
+    (void)call;
+    (void)arg;
     return errf(err, errlen, "injection is implemented for x86-64 only (use the eBPF path)");
 #else
     int sc = seccomp_mode(pid);
@@ -508,13 +527,17 @@ int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res
     if (read_maps(pid, lib, &m, err, errlen) < 0)
         return -1;
     res->already = m.lib_mapped;
-    uint64_t dlopen_at = libc_symbol(pid, &m, "dlopen", err, errlen);
-    if (!dlopen_at)
+    struct funcs f = {.call = call, .arg = arg};
+    f.dlopen_at = libc_symbol(pid, &m, "dlopen", err, errlen);
+    if (!f.dlopen_at)
         return errf(err, errlen,
                     "%s has no dlopen (glibc older than 2.34?): use attach without --inject (eBPF)",
                     m.libc);
     char ignored[256];
-    uint64_t dlerror_at = libc_symbol(pid, &m, "dlerror", ignored, sizeof(ignored));
+    f.dlerror_at = libc_symbol(pid, &m, "dlerror", ignored, sizeof(ignored));
+    f.dlsym_at = libc_symbol(pid, &m, "dlsym", ignored, sizeof(ignored));
+    if (call && !f.dlsym_at)
+        return errf(err, errlen, "%s has no dlsym", m.libc);
 
     /* the main thread first, then the others */
     char taskdir[64];
@@ -535,11 +558,16 @@ int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res
     int rc = -1;
     for (int i = 0; i < n; i++) {
         int not_safe = 0;
-        rc = inject_in_thread(pid, tids[i], &m, dlopen_at, dlerror_at, lib, res, err, errlen,
-                              &not_safe);
+        rc = inject_in_thread(pid, tids[i], &m, &f, lib, res, err, errlen, &not_safe);
         if (rc == 0 || !not_safe)
             break;
     }
     return rc;
 #endif
+}
+
+int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res, char *err,
+                       size_t errlen)
+{
+    return trc_inject_call(pid, lib, NULL, NULL, res, err, errlen);
 }

@@ -18,10 +18,11 @@
 #include <sys/types.h>
 
 struct trc_inject_result {
-    uint64_t handle; /* what dlopen returned in the target (never 0 on success) */
-    pid_t tid;       /* the thread that made the call */
-    int tries;       /* stops it took to find a thread at a safe point */
-    int already;     /* the library was mapped before the call (a second attach) */
+    uint64_t handle;  /* what dlopen returned in the target (never 0 on success) */
+    pid_t tid;        /* the thread that made the call */
+    int tries;        /* stops it took to find a thread at a safe point */
+    int already;      /* the library was mapped before the call (a second attach) */
+    int64_t call_ret; /* trc_inject_call: what the library's function returned (an int) */
 };
 
 /* Makes PID dlopen(LIB, RTLD_NOW) (LIB: an absolute path as the target sees
@@ -29,6 +30,13 @@ struct trc_inject_result {
  * running as it was in either case). */
 int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res, char *err,
                        size_t errlen);
+
+/* The same, then (in the same stop of the same thread) the library's
+ * function CALL (int fn(const char *)) with the string ARG (NULL: a null
+ * pointer): res->call_ret gets its return value. A library already loaded
+ * is not loaded again (dlopen only counts a reference). */
+int trc_inject_call(pid_t pid, const char *lib, const char *call, const char *arg,
+                    struct trc_inject_result *res, char *err, size_t errlen);
 
 /* The address of symbol NAME in the target's libc.so.6, from its dynamic
  * symbol table and /proc/PID/maps; 0 when absent. */

@@ -56,3 +56,10 @@ $(TESTBIN)/tracer/inject_target: tests/tracer/inject_target.c
 	$(CC) -std=gnu11 -g -O2 -pthread -o $@ $<
 TEST_TARGETS += $(TESTBIN)/tracer/inject_lib $(TESTBIN)/tracer/libinject_probe.so \
 	$(TESTBIN)/tracer/inject_target
+$(TESTBIN)/tracer/inject_leaker: tests/tracer/inject_leaker.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
+$(TESTBIN)/tracer/inject_leaker_noplt: tests/tracer/inject_leaker.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -fno-plt -o $@ $<
+TEST_TARGETS += $(TESTBIN)/tracer/inject_leaker $(TESTBIN)/tracer/inject_leaker_noplt

@@ -65,6 +65,8 @@ struct trc_opts {
     /* With SNAP_UNWIND_DWARF: the target's unwind tables, shared by every
      * BPF object (set by attach_cmd.c before the probes are opened). */
     struct trc_unwind *unwind_tables;
+    int inject;       /* --inject: load the shim into the target (attach_inject.c) */
+    int quiet_inject; /* -q with --inject */
 };
 
 /* A module of the target: the path it sees and the path we open. */
@@ -83,6 +85,9 @@ enum { TRC_REACH_OFF = 0, TRC_REACH_DETACH = 1, TRC_REACH_ALWAYS = 2 };
 /* permission.c: 0 when the caller may trace pid (the kernel's ptrace rule:
  * same real uid/gid as the target's, or CAP_SYS_PTRACE); else -1 and err. */
 int trc_may_trace(int pid, char *err, size_t errlen);
+/* attach_inject.c: `attach --inject` from start to detach (*stop: a signal
+ * asked to end); a CLI exit status. */
+int trc_attach_inject(struct trc_opts *o, volatile int *stop); /* a sig_atomic_t */
 /* What to add to an uprobe "Permission denied" when the caller lacks
  * CAP_SYS_ADMIN ("" when it has it). */
 const char *trc_uprobe_permission_hint(void);

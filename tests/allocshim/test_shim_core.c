@@ -24,9 +24,10 @@
 #include "allocshim/shim.h"
 #include "stacktable.h"
 
-/* What init.c provides in the library: the calling thread's shim state and
- * its thread id. */
+/* What init.c and inject.c provide in the library: the calling thread's
+ * shim state, its thread id, and whether the shim was injected (no). */
 SHIM_TLS struct shim_tls shim_tls;
+int shim_injected;
 pid_t shim_gettid(void)
 {
     return (pid_t)syscall(SYS_gettid);

@@ -1,0 +1,172 @@
+/*
+ * `leakaudit attach --inject -p PID`: the shim loaded into the running
+ * process (tracer/inject.c makes it dlopen libleakaudit.so and call
+ * leakaudit_inject_start; allocshim/inject.c patches its imports), writing
+ * the same snapshot series as `leakaudit run`, from inside the target, at
+ * the shim's cost instead of a uprobe trap per call. At the end
+ * (--duration, Ctrl-C, SIGTERM) leakaudit_inject_stop writes the final
+ * snapshot and puts every patched import back; the library stays mapped,
+ * dormant, and a later attach reuses it.
+ *
+ * The snapshots are written by the target itself, so the output directory
+ * must be the target's: it is created 0700 and given to the target's user,
+ * or, if it exists, must already belong to that user.
+ */
+#include "inject.h"
+#include "tracer.h"
+
+#include "allocators.h"
+#include "audit_options.h"
+#include "cli/cli.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int inject_fail(const char *what, const char *why)
+{
+    fprintf(stderr, "leakaudit attach --inject: %s%s\n", what, why ? why : "");
+    return CLI_EXIT_ERROR;
+}
+
+/* The target's effective uid and gid (/proc/PID/status). */
+static int target_ids(int pid, uid_t *uid, gid_t *gid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    int have = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned r, e;
+        if (sscanf(line, "Uid: %u %u", &r, &e) == 2)
+            *uid = e, have |= 1;
+        else if (sscanf(line, "Gid: %u %u", &r, &e) == 2)
+            *gid = e, have |= 2;
+    }
+    fclose(f);
+    return have == 3 ? 0 : -EINVAL;
+}
+
+/* DIR made absolute, created 0700 for the target's user, or checked to be
+ * that user's. */
+static int prepare_out_dir(const struct trc_opts *o, char *abs, size_t cap)
+{
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (target_ids(o->pid, &uid, &gid) < 0)
+        return inject_fail("cannot read the target's user", NULL);
+    if (mkdir(o->out_dir, 0700) == 0) {
+        if (chown(o->out_dir, uid, gid) < 0)
+            return inject_fail("chown of the output directory: ", strerror(errno));
+    } else if (errno != EEXIST) {
+        fprintf(stderr, "leakaudit attach --inject: output directory %s: %s\n", o->out_dir,
+                strerror(errno));
+        return CLI_EXIT_ERROR;
+    }
+    struct stat st;
+    if (lstat(o->out_dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return inject_fail("the output directory is not a directory: ", o->out_dir);
+    if (st.st_uid != uid && !o->allow_shared_dir) {
+        fprintf(stderr,
+                "leakaudit attach --inject: output directory %s belongs to uid %u; the target "
+                "(uid %u) writes the snapshots itself: use a new directory\n",
+                o->out_dir, (unsigned)st.st_uid, (unsigned)uid);
+        return CLI_EXIT_ERROR;
+    }
+    if (!realpath(o->out_dir, abs) || strlen(abs) >= cap)
+        return inject_fail("cannot resolve the output directory: ", strerror(errno));
+    return 0;
+}
+
+/* The shim's settings, as the environment of `leakaudit run` would hold them. */
+static void settings_text(const struct trc_opts *o, const char *dir, char *out, size_t cap)
+{
+    size_t n = 0;
+#define ADD(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    ADD("%s=%s\n", audit_env(AUDIT_OUT), dir);
+    ADD("%s=%llums\n", audit_env(AUDIT_INTERVAL), (unsigned long long)o->interval_ms);
+    ADD("%s=%s\n", audit_env(AUDIT_MODE), o->mode == SNAP_MODE_SAMPLED ? "sampled" : "full");
+    ADD("%s=%s\n", audit_env(AUDIT_UNWIND), o->unwind == SNAP_UNWIND_FP ? "fp" : "dwarf");
+    ADD("%s=%u\n", audit_env(AUDIT_DEPTH), o->stack_depth);
+    ADD("%s=%s\n", audit_env(AUDIT_TRACK),
+        o->heap && o->fds ? "heap,fd,mmap"
+        : o->heap         ? "heap"
+                          : "fd,mmap");
+    if (o->allow_shared_dir)
+        ADD("%s=1\n", audit_env(AUDIT_ALLOW_SHARED_DIR));
+    if (o->max_disk)
+        ADD("%s=%llu\n", audit_env(AUDIT_MAX_DISK), (unsigned long long)o->max_disk);
+    ADD("%s=1\n", audit_env(AUDIT_QUIET));
+#undef ADD
+}
+
+static int call(const struct trc_opts *o, const char *lib, const char *fn, const char *arg,
+                struct trc_inject_result *r)
+{
+    char err[512];
+    if (trc_inject_call(o->pid, lib, fn, arg, r, err, sizeof(err)) < 0)
+        return inject_fail(err, NULL);
+    return 0;
+}
+
+static int alive(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d", pid);
+    return access(path, F_OK) == 0;
+}
+
+int trc_attach_inject(struct trc_opts *o, volatile int *stop)
+{
+    char err[512], lib[PATH_MAX], dir[PATH_MAX], settings[8192];
+    if (trc_may_trace(o->pid, err, sizeof(err)) < 0)
+        return inject_fail(err, NULL);
+    if (alloc_find_shim(lib, sizeof(lib)) < 0)
+        return inject_fail("libleakaudit.so not found next to this binary (set LEAKAUDIT_SHIM)",
+                           NULL);
+    int rc = prepare_out_dir(o, dir, sizeof(dir));
+    if (rc)
+        return rc;
+    settings_text(o, dir, settings, sizeof(settings));
+    struct trc_inject_result r;
+    if (call(o, lib, "leakaudit_inject_start", settings, &r))
+        return CLI_EXIT_ERROR;
+    if (r.call_ret == -EALREADY)
+        return inject_fail("the target is already audited (started under the shim, or attached "
+                           "by another leakaudit)",
+                           NULL);
+    if (r.call_ret < 0)
+        return inject_fail("the shim could not start in the target: ", strerror((int)-r.call_ret));
+    if (!o->quiet_inject)
+        fprintf(stderr,
+                "leakaudit: injected into pid %d (thread %d)%s; snapshots every %llu ms in %s\n",
+                o->pid, (int)r.tid, r.already ? ", reusing the library loaded before" : "",
+                (unsigned long long)o->interval_ms, dir);
+    uint64_t start = util_monotonic_ns();
+    while (!*stop && alive(o->pid)) {
+        if (o->duration_ms && util_monotonic_ns() - start >= o->duration_ms * 1000000ull)
+            break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (!alive(o->pid)) {
+        if (!o->quiet_inject)
+            fprintf(stderr, "leakaudit: pid %d exited; its snapshots are in %s\n", o->pid, dir);
+        return CLI_EXIT_OK;
+    }
+    if (call(o, lib, "leakaudit_inject_stop", NULL, &r))
+        return CLI_EXIT_ERROR;
+    if (!o->quiet_inject)
+        fprintf(stderr, "leakaudit: detached from pid %d (imports restored); snapshots in %s\n",
+                o->pid, dir);
+    return r.call_ret < 0 ? inject_fail("the shim was not attached at the end", NULL) : CLI_EXIT_OK;
+}
