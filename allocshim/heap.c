@@ -698,3 +698,30 @@ void shim_heap_layout_release(void)
 {
     shim_spin_unlock(&resize_lock);
 }
+
+/* attach --inject detached (inject.c): every record goes back to the pool
+ * and the per-stack counters start again, so that a later attach does not
+ * inherit blocks freed while nothing was watching (their addresses would be
+ * recorded twice). Counters are zeroed without stopping the program: a
+ * hook still running on another thread may leave a stray count behind. */
+void shim_heap_clear(void)
+{
+    if (!cur)
+        return;
+    struct table *t = table_now();
+    for (size_t b = 0; b <= t->mask; b++) {
+        if (!__atomic_load_n(&t->buckets[b], __ATOMIC_ACQUIRE))
+            continue;
+        int *l = stripe_of((uint32_t)b);
+        shim_spin_lock(l);
+        struct shim_node *n = t->buckets[b];
+        t->buckets[b] = NULL;
+        shim_spin_unlock(l);
+        while (n) {
+            struct shim_node *next = n->next;
+            node_put(n);
+            n = next;
+        }
+    }
+    memset(counters, 0, ((size_t)shim_cfg.max_stacks + 1) * sizeof(*counters));
+}

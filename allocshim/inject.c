@@ -301,6 +301,9 @@ SHIM_EXPORT int leakaudit_inject_stop(void)
     SHIM_UNTRACKED(got_patch_all(&ops, NULL));
     __atomic_store_n(&inject_active, 0, __ATOMIC_RELEASE);
     shim_spin_unlock(&inject_lock);
-    SHIM_UNTRACKED(shim_snapshot_stop_thread());
+    SHIM_UNTRACKED({
+        shim_snapshot_stop_thread();
+        shim_heap_clear(); /* a later attach starts from what it sees */
+    });
     return 0;
 }

@@ -396,5 +396,7 @@ extern int shim_injected;
 int shim_inject_active(void);
 /* Patches a module dlopen'ed now (handle), or any new module (NULL). */
 void shim_inject_rescan(void *handle);
+/* heap.c: every record dropped, counters zeroed (after a detach). */
+void shim_heap_clear(void);
 
 #endif

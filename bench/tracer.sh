@@ -6,7 +6,8 @@
 # placement with empty programs (leakaudit with LEAKAUDIT_TRACER_BENCH_EMPTY,
 # the floor of our design), our tracer in full mode (unwind tables, the
 # default, and -u fp, the frame-pointer walk) and sampled mode, a bpftrace
-# memleak-style script, and bcc's memleak-bpfcc when it runs. Prints ns per allocator call and the
+# memleak-style script, bcc's memleak-bpfcc when it runs, and attach
+# --inject (the shim loaded into the target) in full and sampled mode. Prints ns per allocator call and the
 # ratios against bare and against the empty uprobe, plus our drop counters.
 #
 #   bench/tracer.sh [SECONDS]   (per config, default 20: sampled mode needs
@@ -150,6 +151,21 @@ with_leakaudit() { # NAME MODE [ENV=VALUE] [attach options...]
         grep -v -E 'free_unknown|pending_stale|caller_unknown|recvmmsg|mmap_by|unwind_|=0$' || true)
     NOTE[$name]="drops: ${drops:-none}"
 }
+with_inject() { # NAME MODE: attach --inject (the shim loaded into the target)
+    local name=$1 mode=$2
+    start_target
+    "$LEAKAUDIT" attach --inject -p $TPID -m "$mode" --no-fds -o "$W/$name" 2>"$W/la.log" &
+    local la=$!
+    if wait_for "$W/la.log" 'injected into pid'; then
+        NS[$name]=$(wait_result)
+        NOTE[$name]="the shim in the target: GOT-patched imports, no trap per call"
+    else
+        NS[$name]=n/a
+        NOTE[$name]=$(head -c 200 "$W/la.log" | tr '\n' ' ')
+    fi
+    stop -INT $la
+    stop $TPID
+}
 with_memleak_bcc() {
     local tool
     tool=$(command -v memleak-bpfcc || true)
@@ -190,11 +206,13 @@ want leakaudit_traps_only && with_leakaudit leakaudit_traps_only full LEAKAUDIT_
 want leakaudit_full && with_leakaudit leakaudit_full full
 want leakaudit_full_fp && with_leakaudit leakaudit_full_fp full "" -u fp
 want leakaudit_sampled && with_leakaudit leakaudit_sampled sampled
+want inject_full && with_inject inject_full full
+want inject_sampled && with_inject inject_sampled sampled
 want bpftrace_memleak && with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
 want bcc_memleak && with_memleak_bcc
 
 printf '\n%-22s %12s %10s %14s  %s\n' config ns/call "vs bare" "vs empty uprobe" notes
-for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_full_fp leakaudit_sampled bpftrace_memleak bcc_memleak; do
+for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_full_fp leakaudit_sampled inject_full inject_sampled bpftrace_memleak bcc_memleak; do
     v=${NS[$c]:-n/a}
     if [ "$v" = n/a ]; then
         printf '%-22s %12s %10s %14s  %s\n' "$c" n/a - - "${NOTE[$c]:-}"
@@ -215,3 +233,5 @@ echo "leakaudit_full_fp: the same with -u fp, the frame-pointer walk (the defaul
     printf 'leakaudit_full / leakaudit_full_fp: %.2fx (target <= 1.30x)\n' \
         "$(echo "${NS[leakaudit_full]} / ${NS[leakaudit_full_fp]}" | bc -l)"
 echo "leakaudit_sampled: allocation probes attached 1 s of every 10 s (only free stays probed)."
+echo "inject_full / inject_sampled: attach --inject, the shim loaded into the running target"
+echo "(targets: full <= 2.0x bare, sampled <= 1.05x bare; issue 21)."

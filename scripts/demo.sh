@@ -8,7 +8,10 @@
 #  2. prints the leak report: the planted sites on top with file:line and a
 #     `leak` verdict, the dup()ed fds by creating stack;
 #  3. starts a second inferd WITHOUT the shim and attaches the eBPF tracer
-#     to it (`leakaudit attach -p PID`), then reports again.
+#     to it (`leakaudit attach -p PID`), then reports again;
+#  5. attaches to the same running inferd again, this time by loading the
+#     shim into it (`leakaudit attach --inject`), reports, and prints what
+#     each way of attaching cost inferd in CPU time.
 # Leaves nothing running. Outputs in build/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,21 +69,43 @@ if [ "$(id -u)" != 0 ]; then
     say "3. skipped: leakaudit attach needs root (CAP_BPF + CAP_PERFMON)"
     exit 0
 fi
+# cpu_ms PID: user+system CPU time the process has used, in ms
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"; }
+
 say "3. a second inferd WITHOUT the shim; leakaudit attach -p PID --duration ${ATTACH_SECONDS}"
-"$INFERD" -c "$D/inferd-defects.json" --port-file "$D/port2" -d $((ATTACH_SECONDS + 15)) \
+"$INFERD" -c "$D/inferd-defects.json" --port-file "$D/port2" -d $((3 * ATTACH_SECONDS + 30)) \
     2>"$D/inferd2.log" &
 ipid=$!
 pids+=($ipid)
 for _ in $(seq 100); do [ -s "$D/port2" ] && break; sleep 0.1; done
 sleep 2
+c0=$(cpu_ms "$ipid")
+load "inferd (nothing attached)" "$D/port2" "$ATTACH_SECONDS"
+c1=$(cpu_ms "$ipid")
 echo "   inferd pid $ipid; attaching"
 "$LA" attach -p "$ipid" --duration "$ATTACH_SECONDS" -o "$D/attach" 2>"$D/attach.log" &
 apid=$!
 pids+=($apid)
 load "inferd (attached)" "$D/port2" $((ATTACH_SECONDS - 2))
 wait "$apid" || { tail -5 "$D/attach.log"; exit 1; }
+c2=$(cpu_ms "$ipid")
 tail -2 "$D/attach.log" | sed 's/^/   /'
 say "4. leakaudit report $D/attach --top 4"
 "$LA" report --top 4 "$D/attach" | tee "$D/report-attach.txt"
+
+say "5. the same inferd, attach --inject -p PID --duration ${ATTACH_SECONDS}: the shim loaded into it"
+c3=$(cpu_ms "$ipid")
+"$LA" attach --inject -p "$ipid" --duration "$ATTACH_SECONDS" -i 5 -o "$D/inject" 2>"$D/inject.log" &
+apid=$!
+pids+=($apid)
+load "inferd (injected)" "$D/port2" $((ATTACH_SECONDS - 2))
+wait "$apid" || { tail -5 "$D/inject.log"; exit 1; }
+c4=$(cpu_ms "$ipid")
+sed 's/^/   /' "$D/inject.log"
+say "6. leakaudit report $D/inject --top 4"
+"$LA" report --top 4 "$D/inject" | tee "$D/report-inject.txt"
+say "what attaching cost inferd (CPU time over ${ATTACH_SECONDS}s of the same load)"
+printf '   nothing attached   %6d ms\n   eBPF attach        %6d ms\n   attach --inject    %6d ms\n' \
+    $((c1 - c0)) $((c2 - c1)) $((c4 - c3))
 kill "$ipid" 2>/dev/null || true
-say "done: outputs in $D (reports: report-shim.txt, report-attach.txt; try --format html -o r.html)"
+say "done: outputs in $D (reports: report-shim.txt, report-attach.txt, report-inject.txt; try --format html -o r.html)"
