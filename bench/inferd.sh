@@ -3,8 +3,10 @@
 # convert, motion, memfd hand-over, OCR every 5th frame, JPEG snapshots) with
 # two streams read as fast as possible and a queue that blocks instead of
 # dropping, so frames/s is the pipeline's capacity. Measures bare, and, when
-# build/lib/libleakaudit.so exists, under the shim in full and sampled mode;
-# prints a table with ratios to bare. Each configuration runs REPS times and
+# build/lib/libleakaudit.so exists, under the shim in full and sampled mode
+# and, as root, attached with `leakaudit attach --inject` (the shim loaded
+# into the running inferd after its start) in full and sampled mode; prints
+# a table with ratios to bare. Each configuration runs REPS times and
 # the median is reported (these machines are noisy).
 #
 # usage: bench/inferd.sh [-d SECONDS] [-r REPS] [-b vendorsim|tesseract]
@@ -58,11 +60,19 @@ run_once() {
     [ -s "$tmp/port" ] || { cat "$tmp/err" >&2; echo "bench/inferd: inferd did not start" >&2; exit 1; }
     local port
     port=$(cat "$tmp/port")
+    local la=
+    if [ -n "${INJECT_MODE:-}" ]; then
+        rm -rf "$tmp/inj"
+        "$BUILD/bin/leakaudit" attach --inject -q -p $pid -m "$INJECT_MODE" -i 5 -o "$tmp/inj" &
+        la=$!
+        for _ in $(seq 1 100); do ls "$tmp/inj"/*.snap >/dev/null 2>&1 && break; sleep 0.1; done
+    fi
     sleep $WARMUP
     local n0 t0 n1 t1
     n0=$(inferred "$port"); t0=$(date +%s.%N)
     sleep "$seconds"
     n1=$(inferred "$port"); t1=$(date +%s.%N)
+    if [ -n "$la" ]; then kill -INT "$la"; wait "$la" || true; fi
     kill -TERM $pid
     wait $pid || true
     pid=
@@ -89,6 +99,12 @@ if [ -e "$SHIM" ]; then
             LEAKAUDIT_INTERVAL=5
         configs+=("shim-$mode")
     done
+    if [ "$(id -u)" = 0 ]; then
+        for mode in full sampled; do
+            INJECT_MODE=$mode measure "inject-$mode"
+            configs+=("inject-$mode")
+        done
+    fi
 else
     echo "bench/inferd: $SHIM not built: measuring bare only" >&2
 fi

@@ -166,6 +166,16 @@ with_inject() { # NAME MODE: attach --inject (the shim loaded into the target)
     stop -INT $la
     stop $TPID
 }
+with_preload() { # NAME MODE: the same target started under `leakaudit run` (the reference)
+    local name=$1 mode=$2
+    rm -f "$W/go" "$W/ns"
+    "$LEAKAUDIT" run -q -m "$mode" --track heap -o "$W/$name" -- "$W/target" "$W/go" "$SECS" >"$W/ns" &
+    TPID=$!
+    sleep 0.5
+    NS[$name]=$(wait_result)
+    NOTE[$name]="leakaudit run (LD_PRELOAD from the start), same mix"
+    stop $TPID
+}
 with_memleak_bcc() {
     local tool
     tool=$(command -v memleak-bpfcc || true)
@@ -206,13 +216,15 @@ want leakaudit_traps_only && with_leakaudit leakaudit_traps_only full LEAKAUDIT_
 want leakaudit_full && with_leakaudit leakaudit_full full
 want leakaudit_full_fp && with_leakaudit leakaudit_full_fp full "" -u fp
 want leakaudit_sampled && with_leakaudit leakaudit_sampled sampled
+want preload_full && with_preload preload_full full
 want inject_full && with_inject inject_full full
+want preload_sampled && with_preload preload_sampled sampled
 want inject_sampled && with_inject inject_sampled sampled
 want bpftrace_memleak && with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
 want bcc_memleak && with_memleak_bcc
 
 printf '\n%-22s %12s %10s %14s  %s\n' config ns/call "vs bare" "vs empty uprobe" notes
-for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_full_fp leakaudit_sampled inject_full inject_sampled bpftrace_memleak bcc_memleak; do
+for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_full_fp leakaudit_sampled preload_full inject_full preload_sampled inject_sampled bpftrace_memleak bcc_memleak; do
     v=${NS[$c]:-n/a}
     if [ "$v" = n/a ]; then
         printf '%-22s %12s %10s %14s  %s\n' "$c" n/a - - "${NOTE[$c]:-}"

@@ -379,6 +379,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         case 'q':
             o->progress = 0;
             o->verbose = 0;
+            o->quiet_inject = 1;
             break;
         case 'h':
             fputs(usage, stdout);
@@ -794,7 +795,6 @@ int cmd_attach(int argc, char **argv)
     request_signal = 0;
 
     if (s->o.inject) {
-        s->o.quiet_inject = s->o.progress == 0;
         rc = trc_attach_inject(&s->o, &stop_signal);
         goto done;
     }
