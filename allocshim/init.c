@@ -14,6 +14,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,17 +179,44 @@ static void fork_child(void)
     shim_snapshot_fork_child();
 }
 
-/* Loaded by dlopen into a running process rather than preloaded: the
- * global malloc is not ours. Then nothing starts until the injector calls
- * leakaudit_inject_start (inject.c). */
+/* Loaded by dlopen into a running process rather than preloaded: then
+ * nothing starts until the injector calls leakaudit_inject_start
+ * (inject.c). The loader's module list is in load order: a preloaded
+ * library comes before libc (which the program needs and so loads after
+ * the preloads), a dlopen'ed one after it. (Comparing dlsym(RTLD_DEFAULT,
+ * "malloc") with our own is not enough: a non-PIE program that takes
+ * malloc's address, python3 among them, exports a canonical PLT entry for
+ * it, which dlsym returns.) */
+struct load_order {
+    int index, self, libc;
+};
+
+static int find_order(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct load_order *o = arg;
+    uintptr_t self = (uintptr_t)&find_order;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && self >= lo && self < lo + ph->p_memsz)
+            o->self = o->index;
+    }
+    const char *n = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+    n = n ? n + 1 : info->dlpi_name ? info->dlpi_name : "";
+    if (o->libc < 0 && (!strncmp(n, "libc.so", 7) || !strncmp(n, "libc-", 5)))
+        o->libc = o->index;
+    o->index++;
+    return 0;
+}
+
 static int loaded_late(void)
 {
     if (shim_ready())
         return 0; /* a malloc already came through us: preloaded */
-    Dl_info self, global;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    return m && dladdr((void *)&loaded_late, &self) && dladdr(m, &global) &&
-           self.dli_fbase != global.dli_fbase;
+    struct load_order o = {0, -1, -1};
+    dl_iterate_phdr(find_order, &o);
+    return o.self >= 0 && o.libc >= 0 && o.self > o.libc;
 }
 
 __attribute__((constructor(101))) static void shim_constructor(void)
