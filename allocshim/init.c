@@ -71,11 +71,68 @@ size_t shim_bootstrap_size(const void *p)
 static int init_state; /* 0 not started, 1 in progress, 2 done */
 static SHIM_TLS int init_thread;
 
+/* The module that defines `name` itself, in load order, skipping the one
+ * holding `skip` (the executable's canonical PLT entry) and ours. */
+struct def_walk {
+    const char *name;
+    uintptr_t skip;
+    void *found;
+};
+
+static int in_module(const struct dl_phdr_info *info, uintptr_t a)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && a >= lo && a < lo + ph->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
+static int find_definition(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct def_walk *w = arg;
+    if (!info->dlpi_name || !info->dlpi_name[0] || in_module(info, w->skip) ||
+        in_module(info, (uintptr_t)&find_definition))
+        return 0;
+    void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+    if (!h)
+        return 0;
+    void *p = dlsym(h, w->name);
+    dlclose(h);
+    if (p && in_module(info, (uintptr_t)p)) {
+        w->found = p;
+        return 1;
+    }
+    return 0;
+}
+
+/* Injected: the definition the program's calls reach. dlsym(RTLD_DEFAULT)
+ * is that, except where a non-PIE executable exports a canonical PLT entry
+ * for the function (it takes its address: python3 does for malloc): that
+ * entry jumps through the executable's own GOT slot, which we patch, so the
+ * real function is the next module's definition. */
+void *shim_real_definition(const char *name)
+{
+    void *p = dlsym(RTLD_DEFAULT, name);
+    Dl_info di;
+    const ElfW(Sym) *sym = NULL;
+    if (p && dladdr1(p, &di, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_shndx == SHN_UNDEF) {
+        struct def_walk w = {name, (uintptr_t)p, NULL};
+        dl_iterate_phdr(find_definition, &w);
+        if (w.found)
+            return w.found;
+    }
+    return p;
+}
+
 /* Preloaded: the definition after ours. Injected (inject.c): ours is not
  * in the global scope, the program's definition is the real one. */
 void *shim_dlsym_next(const char *name)
 {
-    return dlsym(shim_injected ? RTLD_DEFAULT : RTLD_NEXT, name);
+    return shim_injected ? shim_real_definition(name) : dlsym(RTLD_NEXT, name);
 }
 
 pid_t shim_gettid(void)

@@ -117,7 +117,9 @@ static const char *const hooked[] = {"malloc",
                                      "dlopen"};
 #define N_HOOKED (sizeof(hooked) / sizeof(hooked[0]))
 
-static uintptr_t ours[N_HOOKED], real[N_HOOKED];
+/* alias: the executable's canonical PLT entry for the function, when it
+ * exports one (other modules' slots point there); 0 otherwise. */
+static uintptr_t ours[N_HOOKED], real[N_HOOKED], alias[N_HOOKED];
 static uint64_t slots_patched;
 
 /* ---- settings: "NAME=value" lines instead of the environment ---- */
@@ -176,7 +178,7 @@ static uintptr_t to_ours(int i, uintptr_t current, uintptr_t target, void *arg)
 {
     (void)current;
     (void)arg;
-    return target == real[i] ? ours[i] : 0;
+    return target == real[i] || (alias[i] && target == alias[i]) ? ours[i] : 0;
 }
 
 /* Detach: every slot that goes to ours goes back to the real function. */
@@ -232,7 +234,9 @@ static int resolve_hooks(void)
         return -ENOENT;
     for (size_t i = 0; i < N_HOOKED; i++) {
         ours[i] = (uintptr_t)dlsym(self, hooked[i]);
-        real[i] = (uintptr_t)dlsym(RTLD_DEFAULT, hooked[i]);
+        real[i] = (uintptr_t)shim_real_definition(hooked[i]);
+        uintptr_t global = (uintptr_t)dlsym(RTLD_DEFAULT, hooked[i]);
+        alias[i] = global != real[i] ? global : 0;
         if (ours[i] == real[i] || !real[i])
             ours[i] = 0; /* not ours to hook (or we are the global definition) */
     }

@@ -396,6 +396,8 @@ extern int shim_injected;
 int shim_inject_active(void);
 /* Patches a module dlopen'ed now (handle), or any new module (NULL). */
 void shim_inject_rescan(void *handle);
+/* init.c: the definition the program's calls to `name` really reach. */
+void *shim_real_definition(const char *name);
 /* heap.c: every record dropped, counters zeroed (after a detach). */
 void shim_heap_clear(void);
 

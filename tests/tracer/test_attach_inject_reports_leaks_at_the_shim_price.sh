@@ -95,3 +95,40 @@ for a in jemalloc tcmalloc mimalloc; do
 done
 run_one noplt "$PN" "" 12 6
 ok "[-fno-plt] calls through GOT entries are hooked too: both leaks named"
+
+# Debian's python3: a non-PIE executable that exports canonical PLT entries
+# for malloc and friends (it takes their addresses): its own calls, through
+# its GOT, are hooked, and the real functions are libc's (not the PLT
+# entries, which would loop back into the hooks).
+PY=/usr/bin/python3
+[ -x "$PY" ] || skip "no /usr/bin/python3"
+cat >"$T/pyleak.py" <<'PYEOF'
+import time, ctypes
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+keep = []
+print("ready", flush=True)
+t0 = time.time()
+while time.time() - t0 < 6:
+    keep.append(bytearray(4096))
+    libc.malloc(1000)
+    time.sleep(0.01)
+print("done", len(keep) > 100)
+PYEOF
+"$PY" "$T/pyleak.py" >"$T/py.out" &
+pid=$!
+wait_ready "$T/py.out"
+"$LEAKAUDIT" attach --inject -q -p "$pid" -o "$T/py" -i 1s -d 3 || fail "[python3] attach --inject failed"
+wait "$pid" || fail "[python3] exited with $?"
+assert_contains "$T/py.out" '^done True$'
+"$LEAKAUDIT" report -f json --top 0 "$T/py" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+heap = r["heap"]["stacks"]
+mods = {f["module"].rsplit("/", 1)[-1] for x in heap for f in x["frames"][:2]}
+live = sum(x["live_bytes"] for x in heap)
+assert any(m.startswith("python3") for m in mods), mods
+assert any(m.startswith("libffi") for m in mods), mods
+assert live > 200 * 4096, live
+' || fail "[python3] the executable's and ctypes' allocations are not both seen"
+ok "[python3, non-PIE with canonical PLT entries] the interpreter's and ctypes' allocations are hooked; output unchanged"
