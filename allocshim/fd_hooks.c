@@ -690,6 +690,16 @@ void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2)
     }
 }
 
+void shim_fd_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
+{
+    if (!fd_table)
+        return;
+    int max = __atomic_load_n(&fd_max_seen, __ATOMIC_ACQUIRE);
+    for (int fd = 0; fd <= max && fd < fd_cap; fd++)
+        if (__atomic_load_n(&fd_table[fd].live, __ATOMIC_ACQUIRE))
+            mark(fd_table[fd].stack_id, arg);
+}
+
 void shim_fd_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
 {
     cb("fd_unattributed", __atomic_load_n(&fd_unattributed, __ATOMIC_RELAXED), arg);

@@ -222,6 +222,16 @@ void shim_mmap_snapshot(struct snap_writer *w)
     }
 }
 
+void shim_mmap_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
+{
+    if (!regions)
+        return;
+    shim_spin_lock(&region_lock);
+    for (uint32_t i = 0; i < n_regions; i++)
+        mark(regions[i].stack_id, arg);
+    shim_spin_unlock(&region_lock);
+}
+
 void shim_mmap_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
 {
     cb("mmap_table_full", __atomic_load_n(&region_overflow, __ATOMIC_RELAXED), arg);

@@ -1043,6 +1043,37 @@ void shim_res_write_events(struct snap_writer *w)
             snap_write_corruption(w, &events[i]);
 }
 
+void shim_res_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
+{
+    if (!res_enabled)
+        return;
+    for (uint32_t i = 0; i < (1u << RES_STAT_BITS); i++) {
+        uint64_t key = __atomic_load_n(&stats[i].key, __ATOMIC_ACQUIRE);
+        if (key)
+            mark((uint32_t)key, arg);
+    }
+    for (uint32_t b = 0; b < (1u << RES_OBJ_BITS); b++) {
+        if (!__atomic_load_n(&obj_buckets[b], __ATOMIC_RELAXED))
+            continue;
+        int *l = lock_of(b);
+        shim_spin_lock(l);
+        for (struct res_obj *o = obj_buckets[b]; o; o = o->next) {
+            mark(o->stack, arg);
+            mark(o->create_stack, arg);
+            mark(o->destroy_stack, arg);
+            for (uint32_t k = 0; k < RES_REF_STACKS; k++)
+                mark(o->ref_stacks[k], arg);
+        }
+        shim_spin_unlock(l);
+    }
+    uint32_t n = __atomic_load_n(&n_events, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n && i < RES_MAX_EVENTS; i++) {
+        mark(events[i].alloc_stack, arg);
+        mark(events[i].free_stack, arg);
+        mark(events[i].access_stack, arg);
+    }
+}
+
 /* Only what means lost data is a loss counter: a full table, a dropped
  * event, a module patched late (calls before the patch were not seen). */
 void shim_res_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg)

@@ -211,16 +211,7 @@ int shim_snapshot_write(int trigger)
         snap_begin_section(w, SNAP_SEC_MODULES);
         modmap_foreach(0, write_module, w);
 
-        snap_begin_section(w, SNAP_SEC_STACKS);
-        struct stk_table *t = shim_stacks();
-        uint32_t n = t->slots ? stk_table_count(t) : 0;
-        for (uint32_t id = 1; id <= n; id++) {
-            const uint64_t *frames;
-            uint32_t depth = stk_table_get(t, id, &frames);
-            if (depth)
-                snap_write_stack(w, id, frames, depth);
-        }
-
+        shim_stacks_sweep(); /* stacks nothing live names leave the table */
         snap_begin_section(w, SNAP_SEC_HEAP);
         shim_heap_foreach_stack(write_heap, w);
         shim_reach_write(w, trigger);
@@ -235,7 +226,20 @@ int shim_snapshot_write(int trigger)
         shim_guard_snapshot(w);
         shim_res_write_events(w);
 
+        /* The stacks after every record that names one: a stack interned
+         * while the records were written is then in the table too. */
+        snap_begin_section(w, SNAP_SEC_STACKS);
+        struct stk_table *t = shim_stacks();
+        uint32_t n = shim_stacks_ready() ? stk_table_count(t) : 0;
+        for (uint32_t id = 1; id <= n; id++) {
+            const uint64_t *frames;
+            uint32_t depth = stk_table_get(t, id, &frames);
+            if (depth)
+                snap_write_stack(w, id, frames, depth);
+        }
+
         snap_begin_section(w, SNAP_SEC_LOSSES);
+        shim_stacks_loss_counters(write_loss, w);
         shim_heap_loss_counters(write_loss, w);
         shim_fd_loss_counters(write_loss, w);
         shim_mmap_loss_counters(write_loss, w);
@@ -245,6 +249,7 @@ int shim_snapshot_write(int trigger)
             shim_guard_loss_counters(write_loss, w);
         snap_write_loss(w, "snapshot_write_failed", write_failures);
         snap_write_loss(w, "snapshots_retired", retain.removed);
+        snap_write_loss(w, "shim_memory_bytes", shim_arena_resident());
         rc = snap_writer_commit(w);
     }
     if (rc < 0) {

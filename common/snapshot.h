@@ -177,6 +177,9 @@ struct snap_heap_entry {
     uint64_t freed_count;
 };
 #define SNAP_HEAP_ESTIMATED 0x1u /* scaled from samples */
+/* The retired-stacks row (stack_id 0): the summed totals of every stack that
+ * left the capture's stack table with nothing live (docs/snapshot-format.md). */
+#define SNAP_HEAP_RETIRED 0x2u
 
 struct snap_fd_entry {
     int32_t fd;

@@ -186,6 +186,12 @@ const char *snap_loss_note(const char *name)
     static const struct {
         const char *name, *note;
     } notes[] = {
+        {"stacks_retired", "stacks that left the capture's stack table with nothing live for "
+                           "two snapshots; their totals are in the retired-stacks row "
+                           "(docs/snapshot-format.md)"},
+        {"stacks_in_table", "stacks in the capture's stack table (the series' highest)"},
+        {"shim_memory_bytes", "the shim's own memory resident in the program (the series' "
+                              "highest)"},
         {"snapshots_retired", "older snapshots of this series deleted by retention (thinning, "
                               "--max-disk, --keep-for; docs/snapshot-format.md)"},
         {"heap_table_overloaded", "the shim's address table held over 4 blocks per bucket "
