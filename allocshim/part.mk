@@ -28,13 +28,16 @@ LEAKAUDIT_OBJS += $(OBJ)/allocshim/run_cmd.o
 
 # Test programs for the shim (not tests themselves: names do not start with test_).
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
-                   $(TESTBIN)/allocshim/planted_cxx
+                   $(TESTBIN)/allocshim/planted_cxx $(TESTBIN)/allocshim/stack_churn
 $(TESTBIN)/allocshim/planted: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/allocshim/planted_nofp: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -pthread -o $@ $<
+$(TESTBIN)/allocshim/stack_churn: tests/allocshim/stack_churn.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
 $(TESTBIN)/allocshim/planted_cxx: tests/allocshim/planted_cxx.cpp
 	@mkdir -p $(dir $@)
 	g++ -g -O1 -fno-omit-frame-pointer -o $@ $<
