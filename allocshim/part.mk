@@ -37,7 +37,7 @@ $(TESTBIN)/allocshim/planted_nofp: tests/allocshim/planted.c
 	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/allocshim/stack_churn: tests/allocshim/stack_churn.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/allocshim/planted_cxx: tests/allocshim/planted_cxx.cpp
 	@mkdir -p $(dir $@)
 	g++ -g -O1 -fno-omit-frame-pointer -o $@ $<

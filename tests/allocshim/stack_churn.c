@@ -10,12 +10,16 @@
  * without the recursion, so the stacks it made can leave the table, and
  * prints what it did.
  *
- * usage: stack_churn OUTDIR EPOCHS STACKS LEAKS QUIET
+ * With a sixth argument `overlap`, a second thread also makes new stacks
+ * all the time, so some are interned while a snapshot is being written.
+ *
+ * usage: stack_churn OUTDIR EPOCHS STACKS LEAKS QUIET [overlap]
  * It never calls malloc while waiting (getdents64 on the directory).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +35,14 @@
 #define DEPTH_RANGE 14
 
 void *volatile sink;
-static unsigned long churn_calls;
+static unsigned long churn_calls; /* the main thread's */
+static volatile int overlap_done;
 
 __attribute__((noinline)) void churn_leaf(void)
 {
     void *p = malloc(CHURN_SIZE);
     sink = p;
     free(p);
-    churn_calls++;
 }
 
 typedef void (*step_fn)(unsigned depth, uint64_t *rng);
@@ -71,6 +75,14 @@ STEP(step4)
 STEP(step5)
 STEP(step6)
 STEP(step7)
+
+static void *overlap_thread(void *arg)
+{
+    uint64_t rng = (uint64_t)(uintptr_t)arg | 1;
+    while (!overlap_done)
+        steps[next_rand(&rng) & 7](MIN_DEPTH + next_rand(&rng) % DEPTH_RANGE, &rng);
+    return NULL;
+}
 
 __attribute__((noinline)) void steady_site(void)
 {
@@ -126,8 +138,8 @@ static int next_snapshot(const char *dir, int seen)
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: stack_churn OUTDIR EPOCHS STACKS LEAKS QUIET\n");
+    if (argc != 6 && !(argc == 7 && !strcmp(argv[6], "overlap"))) {
+        fprintf(stderr, "usage: stack_churn OUTDIR EPOCHS STACKS LEAKS QUIET [overlap]\n");
         return 2;
     }
     const char *dir = argv[1];
@@ -139,15 +151,22 @@ int main(int argc, char **argv)
     steps[4] = step4, steps[5] = step5, steps[6] = step6, steps[7] = step7;
     uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
     int seen = next_snapshot(dir, 0), steady = 0, leaked = 0;
+    pthread_t th;
+    if (argc == 7 && pthread_create(&th, NULL, overlap_thread, (void *)(uintptr_t)rng) != 0)
+        return 1;
     for (int e = 0; e < epochs + quiet; e++) {
         if (e < epochs)
-            for (int i = 0; i < stacks; i++)
+            for (int i = 0; i < stacks; i++, churn_calls++)
                 steps[next_rand(&rng) & 7](MIN_DEPTH + next_rand(&rng) % DEPTH_RANGE, &rng);
         steady_site();
         steady++;
         if (leaked < leaks)
             leak_site(leaked++);
         seen = next_snapshot(dir, seen);
+    }
+    if (argc == 7) {
+        overlap_done = 1;
+        pthread_join(th, NULL);
     }
     printf("churn_calls=%lu steady_calls=%d leaked=%d leak_bytes=%d\n", churn_calls, steady, leaked,
            leaked * LEAK_SIZE);
