@@ -4,7 +4,9 @@
  * STACKS allocations from as many distinct call stacks (a recursion of
  * random depth through eight functions, each block freed at once), one
  * allocate+free from a fixed stack (steady_site), and one block that it
- * keeps (leak_site, the first LEAKS epochs). An epoch ends when the shim has
+ * keeps (leak_site, the first LEAKS epochs), and one allocate+free from
+ * returning_site in the first and the last epoch only, so that its stack
+ * leaves the table in between and comes back. An epoch ends when the shim has
  * written a new snapshot into OUTDIR, so what the table holds does not
  * depend on how fast the machine is. After EPOCHS epochs it runs QUIET more
  * without the recursion, so the stacks it made can leave the table, and
@@ -91,6 +93,13 @@ __attribute__((noinline)) void steady_site(void)
     free(p);
 }
 
+__attribute__((noinline)) void returning_site(void)
+{
+    void *p = malloc(STEADY_SIZE);
+    sink = p;
+    free(p);
+}
+
 void *kept[4096]; /* not static: the compiler may not drop the blocks */
 
 __attribute__((noinline)) void leak_site(int i)
@@ -160,6 +169,8 @@ int main(int argc, char **argv)
                 steps[next_rand(&rng) & 7](MIN_DEPTH + next_rand(&rng) % DEPTH_RANGE, &rng);
         steady_site();
         steady++;
+        if (e == 0 || e == epochs + quiet - 1)
+            returning_site();
         if (leaked < leaks)
             leak_site(leaked++);
         seen = next_snapshot(dir, seen);
