@@ -32,13 +32,13 @@
 #include <unistd.h>
 #include <string.h>
 
-#define LOCK_STRIPES     (1u << 14)
-#define START_BITS       14 /* log2 LOCK_STRIPES: the smallest array */
-#define FILTER_BITS      13 /* 8 KiB of counters: stays in L1 on the free fast path */
-#define FILTER_SLOTS     (1u << FILTER_BITS)
-#define NODE_BATCH       64
-#define NODE_CACHE_MAX   256
-#define NODE_CHUNK       (1u << 20)
+#define LOCK_STRIPES   (1u << 14)
+#define START_BITS     14 /* log2 LOCK_STRIPES: the smallest array */
+#define FILTER_BITS    13 /* 8 KiB of counters: stays in L1 on the free fast path */
+#define FILTER_SLOTS   (1u << FILTER_BITS)
+#define NODE_BATCH     64
+#define NODE_CACHE_MAX 256
+#define NODE_CHUNK     (1u << 20)
 
 struct shim_node {
     uintptr_t addr;

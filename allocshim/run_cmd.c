@@ -301,8 +301,8 @@ static void status_update(struct status *st, const char *dir, pid_t pid)
                 "\r\033[Kleakaudit run: pid %d, %lds: %llu snapshot%s, live %s in %llu blocks, "
                 "%zu fds",
                 (int)pid, secs, (unsigned long long)st->seq + 1, st->seq ? "s" : "",
-                rpt_fmt_bytes((double)st->live_bytes, b, sizeof(b)), (unsigned long long)st->live_count,
-                st->n_fds);
+                rpt_fmt_bytes((double)st->live_bytes, b, sizeof(b)),
+                (unsigned long long)st->live_count, st->n_fds);
     else
         fprintf(stderr, "\r\033[Kleakaudit run: pid %d, %lds: no snapshot yet", (int)pid, secs);
     fflush(stderr);

@@ -227,7 +227,7 @@ static int tab_ready(struct utab *t)
 
 #define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
-#define ID_MEMO   1024 /* per thread, 16 KiB */
+#define ID_MEMO   1024                        /* per thread, 16 KiB */
 #define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
 
 /* One unwound step: where the return address was and the caller's state. */

@@ -54,14 +54,14 @@ struct stk_table {
     struct stk_slot *slots;
     struct stk_entry *entries; /* [1..max_stacks] */
     uint64_t *frames;
-    uint32_t next_id;     /* atomic: ids handed out so far (1..next_id have been used) */
-    uint32_t live;        /* atomic: ids in use (published or unpublished) */
-    uint64_t free_head;   /* atomic: (tag << 32) | first free id, 0 = none */
-    uint32_t released;    /* sweeper only: ids released at the last sweep */
-    uint32_t epoch;       /* atomic: +1 at every sweep that released an id */
-    uint64_t dropped;     /* atomic: interning attempts refused because full */
-    uint64_t retired;     /* stacks released so far */
-    uint32_t sweeps;      /* atomic: stk_table_sweep calls */
+    uint32_t next_id;   /* atomic: ids handed out so far (1..next_id have been used) */
+    uint32_t live;      /* atomic: ids in use (published or unpublished) */
+    uint64_t free_head; /* atomic: (tag << 32) | first free id, 0 = none */
+    uint32_t released;  /* sweeper only: ids released at the last sweep */
+    uint32_t epoch;     /* atomic: +1 at every sweep that released an id */
+    uint64_t dropped;   /* atomic: interning attempts refused because full */
+    uint64_t retired;   /* stacks released so far */
+    uint32_t sweeps;    /* atomic: stk_table_sweep calls */
 };
 
 /* Bytes of memory stk_table_init needs for these limits. */

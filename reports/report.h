@@ -104,10 +104,10 @@ struct rpt_row {
     uint64_t retired_bytes, retired_count;
     uint64_t snap_bytes, snap_count; /* merging: totals in snapshot snap_k - 1 */
     uint32_t snap_k;
-    uint32_t first_snap;               /* index of the first snapshot it appears in */
-    uint32_t flags;                    /* SNAP_HEAP_ESTIMATED ... */
-    int unattributed;                  /* no creating stack (pre-existing / not seen) */
-    uint32_t info_snap;                /* fd/mmap rows: 1 + snapshot index the details describe */
+    uint32_t first_snap; /* index of the first snapshot it appears in */
+    uint32_t flags;      /* SNAP_HEAP_ESTIMATED ... */
+    int unattributed;    /* no creating stack (pre-existing / not seen) */
+    uint32_t info_snap;  /* fd/mmap rows: 1 + snapshot index the details describe */
     struct rpt_trend trend;
     struct rpt_fdinfo *fd;
     struct rpt_resinfo *res; /* resource rows */

@@ -31,9 +31,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define DRAIN_MAX_STACKS           (1u << 17)
-#define SITE_CACHE_SLOTS           (1u << 18)
-#define MAX_MAP_LINES              8192
+#define DRAIN_MAX_STACKS (1u << 17)
+#define SITE_CACHE_SLOTS (1u << 18)
+#define MAX_MAP_LINES    8192
 
 enum { SRC_HEAP = 1, SRC_FDS = 2, SRC_RES = 3 };
 

@@ -61,7 +61,7 @@ static uint64_t next_rand(uint64_t *r)
 /* One call site per function, so a stack is the sequence of functions. The
  * empty asm after the call keeps it from becoming a tail call. */
 #define STEP(name)                                                                                 \
-    __attribute__((noinline)) void name(unsigned depth, uint64_t *rng)                            \
+    __attribute__((noinline)) void name(unsigned depth, uint64_t *rng)                             \
     {                                                                                              \
         if (!depth)                                                                                \
             churn_leaf();                                                                          \

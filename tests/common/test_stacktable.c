@@ -99,7 +99,7 @@ static void test_full_table_refuses_and_counts(void **state)
 /* ---- retirement ---- */
 
 struct owner {
-    uint8_t idle[1 << 16];     /* by id: what the owner says at the next sweep */
+    uint8_t idle[1 << 16];      /* by id: what the owner says at the next sweep */
     uint32_t released[1 << 16]; /* by id: release calls */
     uint32_t recycled[1 << 16]; /* by id: recycle calls */
     unsigned seed;
@@ -138,7 +138,7 @@ static void test_idle_stacks_leave_in_two_sweeps_and_their_ids_come_back(void **
     struct stk_sweep_ops ops = owner_ops(o);
     uint64_t a[3] = {1, 2, 3}, b[3] = {4, 5, 6}, c[2] = {7, 8};
     uint32_t ida = stk_table_intern(&t, a, 3), idb = stk_table_intern(&t, b, 3);
-    o->idle[ida] = 1; /* b stays in use */
+    o->idle[ida] = 1;                               /* b stays in use */
     assert_int_equal(stk_table_sweep(&t, &ops), 0); /* interned since the last sweep: left alone */
     assert_int_equal(stk_table_sweep(&t, &ops), 0); /* now looked at, idle: unpublished */
     const uint64_t *f;
