@@ -276,6 +276,11 @@ struct row_cache_entry {
 };
 #define ROW_CACHE_MAX_ID (1u << 24)
 
+struct u32_list {
+    uint32_t *v;
+    size_t n, cap;
+};
+
 /* What the previous snapshots said about a stack id (heap section), to tell
  * a stack that left the capture's table from one that is still there. */
 struct id_life {
@@ -289,12 +294,10 @@ struct merge {
     struct rpt_series *s;
     struct id_life *ids; /* by stack id */
     size_t ids_cap;
-    uint32_t *seen, *seen_prev; /* ids with a heap record in this / the previous snapshot */
-    size_t n_seen, n_seen_prev, seen_cap, seen_prev_cap;
-    struct id_life *ended; /* lives that ended in this snapshot */
+    struct u32_list seen, seen_prev; /* ids with a heap record in this / the previous file */
+    struct u32_list rows_now;        /* heap rows with a record in this file */
+    struct id_life *ended;           /* lives that ended in this file */
     size_t n_ended, ended_cap;
-    uint32_t *rows_now; /* heap rows with a record in this snapshot */
-    size_t n_rows_now, rows_now_cap;
     const struct snapshot *snap;
     struct modmap_entry *mm;
     size_t n_mm;
@@ -412,23 +415,23 @@ static void merge_release(struct merge *m)
 {
     free(m->heap_rows);
     free(m->ids);
-    free(m->seen);
-    free(m->seen_prev);
+    free(m->seen.v);
+    free(m->seen_prev.v);
     free(m->ended);
-    free(m->rows_now);
+    free(m->rows_now.v);
 }
 
-static int push_u32(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
+static int push_u32(struct u32_list *l, uint32_t x)
 {
-    if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 1024;
-        uint32_t *p = realloc(*v, ncap * sizeof(*p));
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 1024;
+        uint32_t *p = realloc(l->v, ncap * sizeof(*p));
         if (!p)
             return -ENOMEM;
-        *v = p;
-        *cap = ncap;
+        l->v = p;
+        l->cap = ncap;
     }
-    (*v)[(*n)++] = x;
+    l->v[l->n++] = x;
     return 0;
 }
 
@@ -450,7 +453,7 @@ static void end_life(struct merge *m, const struct id_life *l)
 static int id_life_note(struct merge *m, const struct snap_heap_entry *e, uint32_t row)
 {
     uint32_t id = e->stack_id, k = m->k + 1;
-    if (push_u32(&m->rows_now, &m->n_rows_now, &m->rows_now_cap, row) < 0)
+    if (push_u32(&m->rows_now, row) < 0)
         return -ENOMEM;
     if (id >= ROW_CACHE_MAX_ID)
         return 0;
@@ -485,7 +488,7 @@ static int id_life_note(struct merge *m, const struct snap_heap_entry *e, uint32
         m->ended[m->n_ended++] = *l;
     }
     *l = (struct id_life){fh, e->total_bytes, e->total_count, row + 1, k};
-    return push_u32(&m->seen, &m->n_seen, &m->seen_cap, id);
+    return push_u32(&m->seen, id);
 }
 
 /* After a file's heap records: lives that ended (a record for a new life,
@@ -498,8 +501,8 @@ static void id_life_settle(struct merge *m, int retires)
     if (retires) {
         for (size_t i = 0; i < m->n_ended; i++)
             end_life(m, &m->ended[i]);
-        for (size_t i = 0; i < m->n_seen_prev; i++) {
-            struct id_life *l = &m->ids[m->seen_prev[i]];
+        for (size_t i = 0; i < m->seen_prev.n; i++) {
+            struct id_life *l = &m->ids[m->seen_prev.v[i]];
             if (l->k && l->k != k) {
                 end_life(m, l);
                 l->k = 0;
@@ -507,8 +510,8 @@ static void id_life_settle(struct merge *m, int retires)
         }
     }
     m->n_ended = 0;
-    for (size_t i = 0; i < m->n_rows_now; i++) {
-        struct rpt_row *r = &t->rows[m->rows_now[i]];
+    for (size_t i = 0; i < m->rows_now.n; i++) {
+        struct rpt_row *r = &t->rows[m->rows_now.v[i]];
         /* Totals are cumulative: keep the largest (a stack missing from a
          * later snapshot does not un-allocate anything). */
         if (r->retired_bytes + r->snap_bytes > r->total_bytes)
@@ -516,15 +519,11 @@ static void id_life_settle(struct merge *m, int retires)
         if (r->retired_count + r->snap_count > r->total_count)
             r->total_count = r->retired_count + r->snap_count;
     }
-    m->n_rows_now = 0;
-    uint32_t *swap = m->seen_prev;
-    size_t swap_cap = m->seen_prev_cap;
+    m->rows_now.n = 0;
+    struct u32_list older = m->seen_prev;
     m->seen_prev = m->seen;
-    m->seen_prev_cap = m->seen_cap;
-    m->n_seen_prev = m->n_seen;
-    m->seen = swap;
-    m->seen_cap = swap_cap;
-    m->n_seen = 0;
+    m->seen = older;
+    m->seen.n = 0;
 }
 
 static int merge_snapshot(struct merge *m)
