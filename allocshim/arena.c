@@ -7,7 +7,8 @@
  * Every mapping is also recorded (lock-free append, SHIM_ARENA_MAX_MAPS
  * slots) so the reachability scan can tell the shim's tables -- which hold a
  * pointer to every block -- from the program's own anonymous memory, which
- * is a root (docs/reachability.md).
+ * is a root (docs/reachability.md) -- and so that the shim can say how much
+ * of its own memory is resident (snapshots' shim_memory_bytes).
  */
 #include "shim.h"
 
@@ -47,4 +48,26 @@ long shim_arena_ranges(const struct shim_range **out)
     uint32_t n = __atomic_load_n(&n_ranges, __ATOMIC_ACQUIRE);
     *out = ranges;
     return n <= SHIM_ARENA_MAX_MAPS ? (long)n : -1;
+}
+
+/* Resident bytes of the recorded mappings (mincore, a chunk at a time into
+ * a static vector: called by the snapshot writer only, under its lock). */
+uint64_t shim_arena_resident(void)
+{
+    enum { CHUNK_PAGES = 16384 };
+    static unsigned char vec[CHUNK_PAGES];
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint32_t n = __atomic_load_n(&n_ranges, __ATOMIC_ACQUIRE);
+    uint64_t resident = 0;
+    for (uint32_t i = 0; i < n && i < SHIM_ARENA_MAX_MAPS; i++) {
+        uint64_t start = ranges[i].start, end = __atomic_load_n(&ranges[i].end, __ATOMIC_ACQUIRE);
+        for (uint64_t a = start; a < end; a += (uint64_t)CHUNK_PAGES * page) {
+            uint64_t len = end - a < (uint64_t)CHUNK_PAGES * page ? end - a : CHUNK_PAGES * page;
+            if (syscall(SYS_mincore, (void *)(uintptr_t)a, (size_t)len, vec) != 0)
+                break; /* unmapped meanwhile (fork, reachability scratch) */
+            for (uint64_t p = 0; p < (len + page - 1) / page; p++)
+                resident += (vec[p] & 1) * page;
+        }
+    }
+    return resident;
 }

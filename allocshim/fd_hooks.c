@@ -700,6 +700,16 @@ void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2)
     __atomic_fetch_add(&fd_closed_unseen, rc.closed_unseen, __ATOMIC_RELAXED);
 }
 
+void shim_fd_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
+{
+    if (!fd_table)
+        return;
+    int max = __atomic_load_n(&fd_max_seen, __ATOMIC_ACQUIRE);
+    for (int fd = 0; fd <= max && fd < fd_cap; fd++)
+        if (__atomic_load_n(&fd_table[fd].live, __ATOMIC_ACQUIRE))
+            mark(fd_table[fd].stack_id, arg);
+}
+
 void shim_fd_loss_counters(shim_loss_cb cb, void *arg)
 {
     cb(SNAP_LOSS_FD_UNATTRIBUTED, __atomic_load_n(&fd_unattributed, __ATOMIC_RELAXED), arg);

@@ -32,14 +32,13 @@
 #include <unistd.h>
 #include <string.h>
 
-#define LOCK_STRIPES     (1u << 14)
-#define START_BITS       14 /* log2 LOCK_STRIPES: the smallest array */
-#define FILTER_BITS      13 /* 8 KiB of counters: stays in L1 on the free fast path */
-#define FILTER_SLOTS     (1u << FILTER_BITS)
-#define NODE_BATCH       64
-#define NODE_CACHE_MAX   256
-#define NODE_CHUNK       (1u << 20)
-#define FRAMES_PER_STACK 16 /* average, sizes the frame pool */
+#define LOCK_STRIPES   (1u << 14)
+#define START_BITS     14 /* log2 LOCK_STRIPES: the smallest array */
+#define FILTER_BITS    13 /* 8 KiB of counters: stays in L1 on the free fast path */
+#define FILTER_SLOTS   (1u << FILTER_BITS)
+#define NODE_BATCH     64
+#define NODE_CACHE_MAX 256
+#define NODE_CHUNK     (1u << 20)
 
 struct shim_node {
     uintptr_t addr;
@@ -58,11 +57,16 @@ struct shim_node {
  * allocation (heaptrack's "temporary allocations"). */
 struct stack_counters {
     uint64_t total_bytes, total_count, freed_bytes, freed_count;
-    uint64_t peak_bytes, temp_count, temp_bytes, pad;
+    uint64_t seen_count; /* total_count at the previous sweep (the sweeper's) */
+    uint64_t peak_bytes, temp_count, temp_bytes;
+    uint32_t released; /* the stack left the table: allocations must not count here */
+    uint32_t pad;
 };
 
-static struct stk_table stacks;
 static struct stack_counters *counters; /* indexed by stack id; [0] = no stack */
+/* Stacks released from the table (stacks.c): their totals, summed. */
+static struct stack_counters folded;
+static uint64_t folded_stacks;
 struct table {
     struct shim_node **buckets;
     uint32_t mask;
@@ -93,11 +97,6 @@ static uint64_t frees_before_attach; /* the same, injected: allocated before the
 static uint64_t sampled_live;
 static uint64_t overloaded; /* node batches handed out with > 4 blocks per bucket */
 
-struct stk_table *shim_stacks(void)
-{
-    return &stacks;
-}
-
 static struct table *new_table(int bits)
 {
     if (n_tables == (int)(sizeof(tables) / sizeof(tables[0])))
@@ -119,18 +118,16 @@ static struct table *new_table(int bits)
 void shim_heap_init(void)
 {
     uint32_t max = shim_cfg.max_stacks;
-    uint64_t frame_cap = (uint64_t)max * FRAMES_PER_STACK;
-    void *mem = shim_arena_map(stk_table_memsize(max, frame_cap));
+    shim_stacks_init();
     counters = shim_arena_map(((size_t)max + 1) * sizeof(*counters));
     locks = shim_arena_map(sizeof(*locks) * LOCK_STRIPES);
-    if (!mem || !counters || !locks || !new_table(START_BITS)) {
+    if (!shim_stacks_ready() || !counters || !locks || !new_table(START_BITS)) {
         shim_cfg.track_heap = 0; /* cannot track: run untouched rather than crash */
         return;
     }
     cur = &tables[0];
     if (shim_cfg.table_bits == START_BITS)
         last_table = cur;
-    stk_table_init(&stacks, mem, max, frame_cap);
 }
 
 static inline uint64_t mix(uintptr_t p)
@@ -347,6 +344,21 @@ void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int ki
             __atomic_fetch_add(f, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&sampled_live, 1, __ATOMIC_RELAXED);
     }
+    struct stack_counters *c = &counters[stack_id];
+    /* Sequentially consistent with shim_heap_stack_release: either the
+     * sweeper sees this count and keeps the stack, or this sees its mark. */
+    __atomic_fetch_add(&c->total_count, count, __ATOMIC_SEQ_CST);
+    __atomic_fetch_add(&c->total_bytes, bytes, __ATOMIC_RELAXED);
+    if (SHIM_UNLIKELY(__atomic_load_n(&c->released, __ATOMIC_SEQ_CST))) {
+        /* The id was taken before its stack left the table (stacks.c) */
+        __atomic_fetch_sub(&c->total_count, count, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&c->total_bytes, bytes, __ATOMIC_RELAXED);
+        shim_stacks_count_released_race();
+        stack_id = SNAP_STACK_NONE;
+        c = &counters[stack_id];
+        __atomic_fetch_add(&c->total_count, count, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->total_bytes, bytes, __ATOMIC_RELAXED);
+    }
     n->addr = (uintptr_t)p;
     n->bytes = bytes;
     n->count = (uint32_t)count;
@@ -355,11 +367,9 @@ void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int ki
     n->free_stack = 0;
     n->flags = flags;
     insert(n);
-    struct stack_counters *c = &counters[stack_id];
-    uint64_t total = __atomic_add_fetch(&c->total_bytes, bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&c->total_count, count, __ATOMIC_RELAXED);
     /* A racy maximum: two threads raising it at once may keep the lower of
      * two close values, never one above what was live. */
+    uint64_t total = __atomic_load_n(&c->total_bytes, __ATOMIC_RELAXED);
     uint64_t freed = __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
     if (freed <= total && total - freed > __atomic_load_n(&c->peak_bytes, __ATOMIC_RELAXED))
         __atomic_store_n(&c->peak_bytes, total - freed, __ATOMIC_RELAXED);
@@ -459,8 +469,11 @@ void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *a
 {
     if (!counters)
         return;
-    uint32_t n = stk_table_count(&stacks);
+    uint32_t n = stk_table_count(&shim_stack_table);
     for (uint32_t id = 0; id <= n; id++) {
+        const uint64_t *frames;
+        if (id != SNAP_STACK_NONE && !stk_table_get(&shim_stack_table, id, &frames))
+            continue; /* released: its totals are in the retired-stacks row */
         const struct stack_counters *c = &counters[id];
         struct snap_heap_entry e = {.stack_id = id};
         e.total_bytes = __atomic_load_n(&c->total_bytes, __ATOMIC_RELAXED);
@@ -483,11 +496,67 @@ void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *a
             e.flags |= SNAP_HEAP_ESTIMATED;
         cb(&e, arg);
     }
+    if (folded_stacks) {
+        struct snap_heap_entry e = {.stack_id = SNAP_STACK_NONE, .flags = SNAP_HEAP_RETIRED};
+        e.total_bytes = e.freed_bytes = folded.freed_bytes;
+        e.total_count = e.freed_count = folded.freed_count;
+        if (shim_cfg.mode == SNAP_MODE_SAMPLED)
+            e.flags |= SNAP_HEAP_ESTIMATED;
+        cb(&e, arg);
+    }
+}
+
+/* ---- stack retirement (stacks.c): the heap's say, by stack id ---- */
+
+int shim_heap_stack_idle(uint32_t id, void *arg)
+{
+    (void)arg;
+    struct stack_counters *c = &counters[id];
+    uint64_t total = __atomic_load_n(&c->total_count, __ATOMIC_SEQ_CST);
+    uint64_t freed = __atomic_load_n(&c->freed_count, __ATOMIC_RELAXED);
+    int idle = total == freed && total == c->seen_count && !shim_stack_marked(id);
+    c->seen_count = total;
+    return idle;
+}
+
+/* Marks the stack released, then looks again: an allocation that counted
+ * before the mark is seen here (the stack stays), one after it sees the
+ * mark (shim_heap_on_alloc_weighted). A released stack has nothing live,
+ * so its freed figures are its totals. */
+int shim_heap_stack_release(uint32_t id, void *arg)
+{
+    (void)arg;
+    struct stack_counters *c = &counters[id];
+    __atomic_store_n(&c->released, 1, __ATOMIC_SEQ_CST);
+    uint64_t total = __atomic_load_n(&c->total_count, __ATOMIC_SEQ_CST);
+    uint64_t freed = __atomic_load_n(&c->freed_count, __ATOMIC_SEQ_CST);
+    if (total != c->seen_count || total != freed) {
+        __atomic_store_n(&c->released, 0, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    folded.freed_bytes += __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
+    folded.freed_count += freed;
+    folded_stacks++;
+    return 1;
+}
+
+void shim_heap_stack_recycle(uint32_t id, void *arg)
+{
+    (void)arg;
+    struct stack_counters *c = &counters[id];
+    __atomic_store_n(&c->total_bytes, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->total_count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->freed_bytes, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->freed_count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->peak_bytes, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->temp_count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->temp_bytes, 0, __ATOMIC_RELAXED);
+    c->seen_count = 0;
+    __atomic_store_n(&c->released, 0, __ATOMIC_RELEASE);
 }
 
 void shim_heap_loss_counters(shim_loss_cb cb, void *arg)
 {
-    cb(SNAP_LOSS_STACK_TABLE_FULL, __atomic_load_n(&stacks.dropped, __ATOMIC_RELAXED), arg);
     cb(SNAP_LOSS_HEAP_NODE_ALLOC_FAILED, __atomic_load_n(&lost_nodes, __ATOMIC_RELAXED), arg);
     cb(SNAP_LOSS_HEAP_FREE_UNTRACKED, __atomic_load_n(&untracked_frees, __ATOMIC_RELAXED), arg);
     if (shim_injected)

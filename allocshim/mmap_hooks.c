@@ -222,6 +222,16 @@ void shim_mmap_snapshot(struct snap_writer *w)
     }
 }
 
+void shim_mmap_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
+{
+    if (!regions)
+        return;
+    shim_spin_lock(&region_lock);
+    for (uint32_t i = 0; i < n_regions; i++)
+        mark(regions[i].stack_id, arg);
+    shim_spin_unlock(&region_lock);
+}
+
 void shim_mmap_loss_counters(shim_loss_cb cb, void *arg)
 {
     cb(SNAP_LOSS_MMAP_TABLE_FULL, __atomic_load_n(&region_overflow, __ATOMIC_RELAXED), arg);

@@ -28,13 +28,16 @@ ALL_TARGETS += $(SHIM)
 
 # Test programs for the shim (not tests themselves: names do not start with test_).
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
-                   $(TESTBIN)/allocshim/planted_cxx
+                   $(TESTBIN)/allocshim/planted_cxx $(TESTBIN)/allocshim/stack_churn
 $(TESTBIN)/allocshim/planted: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/allocshim/planted_nofp: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -fomit-frame-pointer -pthread -o $@ $<
+$(TESTBIN)/allocshim/stack_churn: tests/allocshim/stack_churn.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/allocshim/planted_cxx: tests/allocshim/planted_cxx.cpp
 	@mkdir -p $(dir $@)
 	g++ -g -O1 -fno-omit-frame-pointer -o $@ $<
@@ -70,7 +73,8 @@ SHIM_CORE_OBJS := $(OBJ)/shim/allocshim/heap.o $(OBJ)/shim/allocshim/arena.o \
                   $(OBJ)/shim/common/unwind_rows.o $(OBJ)/shim/common/unwind_elf.o \
                   $(OBJ)/shim/allocshim/config.o $(OBJ)/shim/common/audit_options.o \
                   $(OBJ)/shim/common/stacktable.o $(OBJ)/shim/common/util.o \
-                  $(OBJ)/shim/common/procfs.o $(OBJ)/shim/common/losses.o
+                  $(OBJ)/shim/common/procfs.o $(OBJ)/shim/common/losses.o \
+                  $(OBJ)/shim/allocshim/stacks.o
 $(TESTBIN)/allocshim/test_shim_core: tests/allocshim/test_shim_core.c $(SHIM_CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -o $@ $^ -lcmocka -lpthread -lm -ldl

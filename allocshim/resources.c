@@ -753,6 +753,37 @@ void shim_res_after_fork_child(void)
 
 /* ---- snapshots ---- */
 
+/* Visits every tracked object (live or destroyed), each under its bucket's lock. */
+static void foreach_object(void (*cb)(const struct res_obj *o, void *arg), void *arg)
+{
+    for (uint32_t b = 0; b < (1u << RES_OBJ_BITS); b++) {
+        if (!__atomic_load_n(&obj_buckets[b], __ATOMIC_RELAXED))
+            continue;
+        int *l = lock_of(b);
+        shim_spin_lock(l);
+        for (const struct res_obj *o = obj_buckets[b]; o; o = o->next)
+            cb(o, arg);
+        shim_spin_unlock(l);
+    }
+}
+
+static void accumulate_object(const struct res_obj *o, void *arg)
+{
+    (void)arg;
+    if (o->state != OBJ_LIVE)
+        return;
+    struct res_stat *s = stat_of(o->kind, o->stack);
+    if (!s)
+        return;
+    int64_t extra = o->count - (o->created ? 1 : 0);
+    s->snap_live++;
+    s->snap_balance += extra;
+    if (extra > 0 && o->ref_n)
+        s->snap_last_ref = o->ref_stacks[(o->ref_top + RES_REF_STACKS - 1) % RES_REF_STACKS];
+    if (o->created_ns && (!s->snap_oldest || o->created_ns < s->snap_oldest))
+        s->snap_oldest = o->created_ns;
+}
+
 static void accumulate(void)
 {
     for (uint32_t i = 0; i < (1u << RES_STAT_BITS); i++) {
@@ -760,28 +791,7 @@ static void accumulate(void)
         stats[i].snap_balance = 0;
         stats[i].snap_last_ref = SNAP_STACK_NONE;
     }
-    for (uint32_t b = 0; b < (1u << RES_OBJ_BITS); b++) {
-        if (!__atomic_load_n(&obj_buckets[b], __ATOMIC_RELAXED))
-            continue;
-        int *l = lock_of(b);
-        shim_spin_lock(l);
-        for (struct res_obj *o = obj_buckets[b]; o; o = o->next) {
-            if (o->state != OBJ_LIVE)
-                continue;
-            struct res_stat *s = stat_of(o->kind, o->stack);
-            if (!s)
-                continue;
-            int64_t extra = o->count - (o->created ? 1 : 0);
-            s->snap_live++;
-            s->snap_balance += extra;
-            if (extra > 0 && o->ref_n)
-                s->snap_last_ref =
-                    o->ref_stacks[(o->ref_top + RES_REF_STACKS - 1) % RES_REF_STACKS];
-            if (o->created_ns && (!s->snap_oldest || o->created_ns < s->snap_oldest))
-                s->snap_oldest = o->created_ns;
-        }
-        shim_spin_unlock(l);
-    }
+    foreach_object(accumulate_object, NULL);
 }
 
 void shim_res_snapshot(struct snap_writer *w)
@@ -822,6 +832,40 @@ void shim_res_write_events(struct snap_writer *w)
     for (uint32_t i = 0; i < n && i < RES_MAX_EVENTS; i++)
         if (__atomic_load_n(&events[i].kind, __ATOMIC_ACQUIRE))
             snap_write_corruption(w, &events[i]);
+}
+
+struct stack_marker {
+    void (*mark)(uint32_t id, void *arg);
+    void *arg;
+};
+
+static void mark_object(const struct res_obj *o, void *arg)
+{
+    const struct stack_marker *mk = arg;
+    mk->mark(o->stack, mk->arg);
+    mk->mark(o->create_stack, mk->arg);
+    mk->mark(o->destroy_stack, mk->arg);
+    for (uint32_t k = 0; k < RES_REF_STACKS; k++)
+        mk->mark(o->ref_stacks[k], mk->arg);
+}
+
+void shim_res_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
+{
+    if (!res_enabled)
+        return;
+    for (uint32_t i = 0; i < (1u << RES_STAT_BITS); i++) {
+        uint64_t key = __atomic_load_n(&stats[i].key, __ATOMIC_ACQUIRE);
+        if (key)
+            mark((uint32_t)key, arg);
+    }
+    struct stack_marker mk = {mark, arg};
+    foreach_object(mark_object, &mk);
+    uint32_t n = __atomic_load_n(&n_events, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < n && i < RES_MAX_EVENTS; i++) {
+        mark(events[i].alloc_stack, arg);
+        mark(events[i].free_stack, arg);
+        mark(events[i].access_stack, arg);
+    }
 }
 
 /* Only what means lost data is a loss counter: a full table, a dropped

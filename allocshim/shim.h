@@ -7,6 +7,7 @@
  *   init.c          bootstrap, symbol resolution, constructor, fork, exit
  *   arena.c         the shim's own memory (mmap), never the audited allocator
  *   unwind.c        stack capture: unwind tables from CFI (default), frame pointers, libunwind
+ *   stacks.c        the stack table, and stacks leaving it when nothing live names them
  *   heap.c          address table + per-stack counters, full and sampled modes
  *   malloc_hooks.c  the malloc family
  *   cxx_hooks.c     C++ operator new/delete
@@ -147,6 +148,7 @@ struct shim_range {
 void *shim_arena_map(size_t size);
 void shim_arena_forget(const void *p);                 /* before unmapping or moving a mapping */
 long shim_arena_ranges(const struct shim_range **out); /* -1: some not recorded */
+uint64_t shim_arena_resident(void); /* bytes of the shim's mappings in memory now */
 
 /* unwind.c: captures up to shim_cfg.depth frames; frames[0] = ret. */
 uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
@@ -260,10 +262,24 @@ void shim_heap_foreach_flagged_stopped(uint32_t flag,
 /* Keeps the address table from growing (fork, stop-the-world scans). */
 void shim_heap_layout_hold(void);
 void shim_heap_layout_release(void);
-struct stk_table *shim_stacks(void);
-/* Iteration for snapshots. */
+/* Iteration for snapshots (the retired-stacks row last). */
 void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *arg), void *arg);
 void shim_heap_loss_counters(shim_loss_cb cb, void *arg);
+/* The heap's part in stack retirement (struct stk_sweep_ops, stacks.c). */
+int shim_heap_stack_idle(uint32_t id, void *arg);
+int shim_heap_stack_release(uint32_t id, void *arg);
+void shim_heap_stack_recycle(uint32_t id, void *arg);
+
+/* stacks.c: the stack table and its retirement */
+extern struct stk_table shim_stack_table;
+struct stk_table *shim_stacks(void);
+void shim_stacks_init(void);
+int shim_stacks_ready(void);
+void shim_stack_mark(uint32_t id, void *arg); /* named by a live record: stays */
+int shim_stack_marked(uint32_t id);
+void shim_stacks_count_released_race(void);
+void shim_stacks_sweep(void); /* the snapshot writer, under its lock */
+void shim_stacks_loss_counters(shim_loss_cb cb, void *arg);
 
 /* fd_hooks.c */
 void shim_fd_init(void);
@@ -274,11 +290,13 @@ uint32_t shim_fd_origin(int fd);
 /* skip_fd, skip_fd2: the snapshot writer's own file and directory */
 void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2);
 void shim_fd_loss_counters(shim_loss_cb cb, void *arg);
+void shim_fd_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg); /* of open fds */
 
 /* mmap_hooks.c */
 void shim_mmap_init(void);
 void shim_mmap_snapshot(struct snap_writer *w);
 void shim_mmap_loss_counters(shim_loss_cb cb, void *arg);
+void shim_mmap_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg);
 void shim_mmap_fork_prepare(void);
 void shim_mmap_fork_parent(void);
 void shim_mmap_fork_child(void);
@@ -299,6 +317,8 @@ void shim_res_init(void);                          /* constructor: parse specs, 
 void shim_res_snapshot(struct snap_writer *w);     /* records of SNAP_SEC_RESOURCES */
 void shim_res_write_events(struct snap_writer *w); /* records of SNAP_SEC_CORRUPTION */
 void shim_res_loss_counters(shim_loss_cb cb, void *arg);
+/* Every stack a resource row, object or event names (rows never go away). */
+void shim_res_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg);
 void shim_res_after_fork_child(void);
 
 /* termsig.c: handlers for SIGINT/SIGTERM/SIGHUP when they are at SIG_DFL */

@@ -122,7 +122,7 @@ static int src_modules(struct snap_writer *w, void *arg)
 static int src_stacks(struct snap_writer *w, void *arg)
 {
     struct stk_table *t = shim_stacks();
-    uint32_t n = t->slots ? stk_table_count(t) : 0;
+    uint32_t n = shim_stacks_ready() ? stk_table_count(t) : 0;
     for (uint32_t id = 1; id <= n; id++) {
         const uint64_t *frames;
         uint32_t depth = stk_table_get(t, id, &frames);
@@ -180,6 +180,7 @@ static void write_loss(enum snap_loss_id id, uint64_t v, void *arg)
 
 static int src_losses(struct snap_writer *w, void *arg)
 {
+    shim_stacks_loss_counters(write_loss, w);
     shim_heap_loss_counters(write_loss, w);
     shim_fd_loss_counters(write_loss, w);
     shim_mmap_loss_counters(write_loss, w);
@@ -189,6 +190,7 @@ static int src_losses(struct snap_writer *w, void *arg)
         shim_guard_loss_counters(write_loss, w);
     snap_emit_loss(w, SNAP_LOSS_SNAPSHOT_WRITE_FAILED, write_failures);
     snap_emit_loss(w, SNAP_LOSS_SNAPSHOTS_RETIRED, retain.removed);
+    snap_emit_loss(w, SNAP_LOSS_SHIM_MEMORY_BYTES, shim_arena_resident());
     return w->error;
 }
 
@@ -269,6 +271,7 @@ int shim_snapshot_write(int trigger)
         util_strlcpy(h.series, series, sizeof(h.series));
         util_strlcpy(h.allocator, detect_allocator(), sizeof(h.allocator));
         gethostname(h.hostname, sizeof(h.hostname) - 1);
+        shim_stacks_sweep();              /* stacks nothing live names leave the table */
         static struct snap_description d; /* under snap_lock */
         memset(&d, 0, sizeof(d));
         d.header = &h;

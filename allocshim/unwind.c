@@ -246,7 +246,9 @@ struct unw_cache {
     uint32_t cur, prev_n, prev_complete;
     struct id_memo {
         uint64_t hash;
-        uint32_t depth, id;
+        uint32_t depth : 8;  /* <= SNAP_MAX_STACK_DEPTH */
+        uint32_t epoch : 24; /* the stack table's epoch when filled (low bits) */
+        uint32_t id;
     } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
     struct unw_step_rec step[2][MAX_STEPS];
     struct unw_cache *next_free;
@@ -633,13 +635,18 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
      * frames are cache misses on every allocation otherwise. A hit trusts
      * the 64-bit hash and the depth (two different stacks of one thread
      * colliding: ~n^2 / 2^65, nil for any real number of stacks). */
+    /* An entry from before the table last released stacks may name an id
+     * that is about to be handed out again (stacks.c): the epoch says. */
     struct unw_cache *c = shim_tls.unw_cache;
     uint32_t slot = (uint32_t)(h >> 40) & (ID_MEMO - 1);
-    if (c && c->ids[slot].hash == h && c->ids[slot].depth == n)
+    uint32_t epoch = __atomic_load_n(&shim_stack_table.epoch, __ATOMIC_ACQUIRE) & 0xffffff;
+    if (c && c->ids[slot].hash == h && c->ids[slot].depth == n && c->ids[slot].epoch == epoch)
         return c->ids[slot].id;
-    uint32_t id = stk_table_intern_hashed(shim_stacks(), frames, n, h);
+    if (!shim_stacks_ready())
+        return SNAP_STACK_NONE;
+    uint32_t id = stk_table_intern_hashed(&shim_stack_table, frames, n, h);
     if (c && id != SNAP_STACK_NONE)
-        c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .id = id};
+        c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .epoch = epoch, .id = id};
     return id;
 }
 

@@ -89,7 +89,7 @@ const struct audit_option audit_options[AUDIT_OPTION_COUNT] = {
                      "a comma list of heap, fd, mmap (or all)", "heap,fd,mmap", NULL,
                      "what to track: a comma list of heap, fd, mmap (or all)", NO_FIELD, 0},
     [AUDIT_MAX_STACKS] = {"LEAKAUDIT_MAX_STACKS", "max-stacks", 0, "N", AUDIT_P_SIZE, 16, 1u << 24,
-                          NULL, "16 to 16777216", "262144", NULL, "distinct stacks kept",
+                          NULL, "16 to 16777216", "262144", NULL, "distinct stacks in the table at once (stacks nothing live names leave it)",
                           FIELD(max_stacks), 0},
     [AUDIT_TABLE_BITS] = {"LEAKAUDIT_TABLE_BITS", NULL, 0, "N", AUDIT_P_SIZE, 14, 28, NULL,
                           "14 to 28", "22", NULL,

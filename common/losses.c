@@ -15,6 +15,16 @@
 static const struct snap_loss_info table[SNAP_LOSS_COUNT] = {
     LOSS(SNAP_LOSS_STACK_TABLE_FULL, "stack_table_full",
          "stacks that did not fit the stack table (their blocks count under no stack)"),
+    LOSS(SNAP_LOSS_STACK_RELEASED_RACE, "stack_released_race",
+         "allocations whose stack left the table while they were recorded (counted under no "
+         "stack)"),
+    NOTE(SNAP_LOSS_STACKS_RETIRED, "stacks_retired",
+         "stacks that left the capture's stack table with nothing live for two snapshots; "
+         "their totals are in the retired-stacks row (docs/snapshot-format.md)"),
+    NOTE(SNAP_LOSS_STACKS_IN_TABLE, "stacks_in_table",
+         "stacks in the capture's stack table (the series' highest)"),
+    NOTE(SNAP_LOSS_SHIM_MEMORY_BYTES, "shim_memory_bytes",
+         "the shim's own memory resident in the program (the series' highest)"),
     LOSS(SNAP_LOSS_HEAP_NODE_ALLOC_FAILED, "heap_node_alloc_failed",
          "blocks not tracked: no memory for their record"),
     LOSS(SNAP_LOSS_HEAP_FREE_UNTRACKED, "heap_free_untracked",

@@ -185,7 +185,10 @@ struct snap_heap_entry {
     uint64_t temp_bytes;
 };
 #define SNAP_HEAP_ESTIMATED 0x1u /* scaled from samples */
-#define SNAP_HEAP_PEAK_TEMP 0x2u /* peak_bytes, temp_count and temp_bytes were measured */
+/* The retired-stacks row (stack_id 0): the summed totals of every stack that
+ * left the capture's stack table with nothing live (docs/snapshot-format.md). */
+#define SNAP_HEAP_RETIRED   0x2u
+#define SNAP_HEAP_PEAK_TEMP 0x4u /* peak_bytes, temp_count and temp_bytes were measured */
 
 struct snap_fd_entry {
     int32_t fd;

@@ -21,15 +21,18 @@
 
 #include "snapshot.h"
 
+/* In the order written. The stacks come after every record that names one:
+ * a stack interned while the records were written (another thread
+ * allocating) is then in the table too. */
 enum snap_part {
     SNAP_PART_MODULES,
-    SNAP_PART_STACKS,
     SNAP_PART_HEAP,
     SNAP_PART_REACHABILITY,
     SNAP_PART_FDS,
     SNAP_PART_MMAPS,
     SNAP_PART_RESOURCES,
     SNAP_PART_CORRUPTION,
+    SNAP_PART_STACKS,
     SNAP_PART_LOSSES,
     SNAP_PART_COUNT
 };

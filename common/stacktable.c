@@ -1,9 +1,17 @@
 /*
  * Implementation of common/stacktable.h: open addressing with linear probing
- * over a power-of-two slot array sized at twice the stack limit, plus a bump
- * allocated frame pool. A writer claims an empty slot with one CAS (state
- * 0 -> BUSY), fills it and publishes the id with a release store; readers that
- * meet a BUSY slot wait for it, which is only as long as a memcpy of a stack.
+ * over a power-of-two slot array sized at twice the stack limit, and per id
+ * an entry with room for max_depth frames. A writer claims an empty (or
+ * removed) slot with one CAS, takes an id from the free list (a tagged CAS)
+ * or the never-used ones, fills the entry and publishes the id with a
+ * release store; readers that meet a slot being written wait for it, which
+ * is only as long as a memcpy of a stack.
+ *
+ * Removal leaves a tombstone that later inserts reuse; a tombstone followed
+ * by an empty slot becomes empty again, so probe chains do not grow with the
+ * number of stacks that ever lived. Only the sweeper removes, and entries
+ * stay readable until two sweeps later (stacktable.h), so a lookup that read
+ * an id just before its removal still compares against that id's frames.
  */
 #include "stacktable.h"
 #include "util.h"
@@ -11,8 +19,15 @@
 #include <string.h>
 
 #define STK_BUSY   0xffffffffu
-#define STK_DEAD   0xfffffffeu
+#define STK_TOMB   0xfffffffeu
 #define STK_MAX_ID 0xfffffff0u
+
+enum {
+    STK_ENTRY_FREE = 0,
+    STK_ENTRY_LIVE = 1,        /* published: lookups find it */
+    STK_ENTRY_UNPUBLISHED = 2, /* valid id, lookups no longer find it */
+    STK_ENTRY_RELEASED = 3,    /* folded; the id is reused after the next sweep */
+};
 
 static size_t align8(size_t n)
 {
@@ -27,13 +42,21 @@ static uint32_t slot_count(uint32_t max_stacks)
     return n;
 }
 
-size_t stk_table_memsize(uint32_t max_stacks, uint64_t frame_cap)
+static uint32_t clamp_depth(uint32_t max_depth)
 {
-    return align8((size_t)slot_count(max_stacks) * sizeof(struct stk_slot)) +
-           align8((size_t)frame_cap * 8) + align8(((size_t)max_stacks + 1) * 4);
+    return max_depth == 0 ? 1 : max_depth > SNAP_MAX_STACK_DEPTH ? SNAP_MAX_STACK_DEPTH : max_depth;
 }
 
-void stk_table_init(struct stk_table *t, void *mem, uint32_t max_stacks, uint64_t frame_cap)
+size_t stk_table_memsize(uint32_t max_stacks, uint32_t max_depth)
+{
+    if (max_stacks > STK_MAX_ID)
+        max_stacks = STK_MAX_ID;
+    size_t ids = (size_t)max_stacks + 1;
+    return align8((size_t)slot_count(max_stacks) * sizeof(struct stk_slot)) +
+           align8(ids * sizeof(struct stk_entry)) + ids * clamp_depth(max_depth) * 8;
+}
+
+void stk_table_init(struct stk_table *t, void *mem, uint32_t max_stacks, uint32_t max_depth)
 {
     if (max_stacks > STK_MAX_ID)
         max_stacks = STK_MAX_ID;
@@ -42,12 +65,12 @@ void stk_table_init(struct stk_table *t, void *mem, uint32_t max_stacks, uint64_
     memset(t, 0, sizeof(*t));
     t->slot_mask = slots - 1;
     t->max_stacks = max_stacks;
-    t->frame_cap = frame_cap;
+    t->max_depth = clamp_depth(max_depth);
     t->slots = (struct stk_slot *)p;
     p += align8((size_t)slots * sizeof(struct stk_slot));
+    t->entries = (struct stk_entry *)p;
+    p += align8(((size_t)max_stacks + 1) * sizeof(struct stk_entry));
     t->frames = (uint64_t *)p;
-    p += align8((size_t)frame_cap * 8);
-    t->id_to_slot = (uint32_t *)p;
 }
 
 /* Four independent lanes: a stack of 32 frames is hashed on every
@@ -88,62 +111,120 @@ static inline int frames_equal(const uint64_t *a, const uint64_t *b, uint32_t de
     return 1;
 }
 
+static inline uint64_t *frames_of(const struct stk_table *t, uint32_t id)
+{
+    return &t->frames[(size_t)id * t->max_depth];
+}
+
 static void count_drop(struct stk_table *t)
 {
     __atomic_fetch_add(&t->dropped, 1, __ATOMIC_RELAXED);
 }
 
+/* A free id: a recycled one first (so touched memory follows the most
+ * stacks ever in the table), else one never used; 0 when full. The tag in
+ * the list head's upper half makes a pop that raced with a pop and a push
+ * of the same id fail its CAS (ABA). */
+static uint32_t take_id(struct stk_table *t)
+{
+    uint64_t head = __atomic_load_n(&t->free_head, __ATOMIC_ACQUIRE);
+    while ((uint32_t)head) {
+        uint32_t id = (uint32_t)head;
+        uint32_t next = __atomic_load_n(&t->entries[id].next_free, __ATOMIC_RELAXED);
+        uint64_t want = ((head >> 32) + 1) << 32 | next;
+        if (__atomic_compare_exchange_n(&t->free_head, &head, want, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return id;
+    }
+    if (__atomic_load_n(&t->next_id, __ATOMIC_RELAXED) >= t->max_stacks)
+        return 0;
+    uint32_t id = __atomic_fetch_add(&t->next_id, 1, __ATOMIC_RELAXED) + 1;
+    if (id > t->max_stacks) {
+        __atomic_store_n(&t->next_id, t->max_stacks, __ATOMIC_RELAXED);
+        return 0;
+    }
+    return id;
+}
+
+static void push_free(struct stk_table *t, uint32_t id)
+{
+    uint64_t head = __atomic_load_n(&t->free_head, __ATOMIC_ACQUIRE);
+    for (;;) {
+        __atomic_store_n(&t->entries[id].next_free, (uint32_t)head, __ATOMIC_RELAXED);
+        uint64_t want = ((head >> 32) + 1) << 32 | id;
+        if (__atomic_compare_exchange_n(&t->free_head, &head, want, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            return;
+    }
+}
+
 uint32_t stk_table_intern(struct stk_table *t, const uint64_t *frames, uint32_t depth)
 {
-    if (depth > SNAP_MAX_STACK_DEPTH)
-        depth = SNAP_MAX_STACK_DEPTH;
+    if (depth > t->max_depth)
+        depth = t->max_depth;
     return stk_table_intern_hashed(t, frames, depth, stk_hash_frames(frames, depth));
+}
+
+/* Fills a claimed slot (state BUSY, previously `was`) with a new id. */
+static uint32_t insert_at(struct stk_table *t, uint32_t i, uint32_t was, const uint64_t *frames,
+                          uint32_t depth, uint64_t h)
+{
+    struct stk_slot *s = &t->slots[i];
+    uint32_t id = take_id(t);
+    if (!id) {
+        __atomic_store_n(&s->state, was, __ATOMIC_RELEASE);
+        count_drop(t);
+        return SNAP_STACK_NONE;
+    }
+    struct stk_entry *e = &t->entries[id];
+    memcpy(frames_of(t, id), frames, (size_t)depth * 8);
+    e->depth = depth;
+    e->slot = i + 1;
+    e->born = __atomic_load_n(&t->sweeps, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->state, STK_ENTRY_LIVE, __ATOMIC_RELEASE);
+    s->hash = h;
+    s->depth = depth;
+    __atomic_fetch_add(&t->live, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->state, id, __ATOMIC_RELEASE);
+    return id;
 }
 
 uint32_t stk_table_intern_hashed(struct stk_table *t, const uint64_t *frames, uint32_t depth,
                                  uint64_t h)
 {
-    if (depth > SNAP_MAX_STACK_DEPTH)
-        depth = SNAP_MAX_STACK_DEPTH;
+    if (depth > t->max_depth)
+        depth = t->max_depth;
+restart:;
+    uint32_t tomb = STK_TOMB; /* the first removed slot on the way: where a new stack goes */
     uint32_t i = (uint32_t)h & t->slot_mask;
     for (uint32_t probes = 0; probes <= t->slot_mask; probes++, i = (i + 1) & t->slot_mask) {
         struct stk_slot *s = &t->slots[i];
         uint32_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-        if (state == 0) {
-            if (__atomic_load_n(&t->next_id, __ATOMIC_RELAXED) >= t->max_stacks) {
-                count_drop(t);
-                return SNAP_STACK_NONE;
-            }
-            uint32_t expected = 0;
-            if (!__atomic_compare_exchange_n(&s->state, &expected, STK_BUSY, 0, __ATOMIC_ACQUIRE,
-                                             __ATOMIC_RELAXED)) {
-                state = expected; /* someone else claimed it: examine what they wrote */
-            } else {
-                uint64_t off = __atomic_fetch_add(&t->next_frame, depth, __ATOMIC_RELAXED);
-                uint32_t id = __atomic_fetch_add(&t->next_id, 1, __ATOMIC_RELAXED) + 1;
-                if (off + depth > t->frame_cap || id > t->max_stacks) {
-                    __atomic_store_n(&s->state, STK_DEAD, __ATOMIC_RELEASE);
-                    count_drop(t);
-                    return SNAP_STACK_NONE;
-                }
-                memcpy(&t->frames[off], frames, (size_t)depth * 8);
-                s->hash = h;
-                s->depth = depth;
-                s->frame_off = off;
-                __atomic_store_n(&t->id_to_slot[id], i + 1, __ATOMIC_RELEASE);
-                __atomic_store_n(&s->state, id, __ATOMIC_RELEASE);
-                return id;
-            }
-        }
         while (state == STK_BUSY) {
             util_cpu_relax();
             state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
         }
-        if (state == STK_DEAD)
+        if (state == STK_TOMB) {
+            if (tomb == STK_TOMB)
+                tomb = i;
             continue;
-        if (s->hash == h && s->depth == depth &&
-            frames_equal(&t->frames[s->frame_off], frames, depth))
+        }
+        if (state == 0) { /* the end of the chain: not in the table */
+            uint32_t at = tomb != STK_TOMB ? tomb : i;
+            uint32_t was = tomb != STK_TOMB ? STK_TOMB : 0, expected = was;
+            if (!__atomic_compare_exchange_n(&t->slots[at].state, &expected, STK_BUSY, 0,
+                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                goto restart; /* someone else took it: look again, it may be this stack */
+            return insert_at(t, at, was, frames, depth, h);
+        }
+        if (s->hash == h && s->depth == depth && frames_equal(frames_of(t, state), frames, depth))
             return state;
+    }
+    if (tomb != STK_TOMB) { /* no empty slot left, but a removed one */
+        uint32_t expected = STK_TOMB;
+        if (__atomic_compare_exchange_n(&t->slots[tomb].state, &expected, STK_BUSY, 0,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return insert_at(t, tomb, STK_TOMB, frames, depth, h);
     }
     count_drop(t);
     return SNAP_STACK_NONE;
@@ -155,16 +236,86 @@ uint32_t stk_table_count(const struct stk_table *t)
     return n > t->max_stacks ? t->max_stacks : n;
 }
 
+uint32_t stk_table_live(const struct stk_table *t)
+{
+    return __atomic_load_n(&t->live, __ATOMIC_RELAXED);
+}
+
 uint32_t stk_table_get(const struct stk_table *t, uint32_t id, const uint64_t **frames)
 {
     if (id == SNAP_STACK_NONE || id > t->max_stacks)
         return 0;
-    uint32_t si = __atomic_load_n(&t->id_to_slot[id], __ATOMIC_ACQUIRE);
-    if (si == 0)
+    const struct stk_entry *e = &t->entries[id];
+    uint32_t state = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
+    if (state != STK_ENTRY_LIVE && state != STK_ENTRY_UNPUBLISHED)
         return 0;
-    const struct stk_slot *s = &t->slots[si - 1];
-    if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != id)
-        return 0;
-    *frames = &t->frames[s->frame_off];
-    return s->depth;
+    *frames = frames_of(t, id);
+    return e->depth;
+}
+
+/* Takes id out of the hash index: its slot becomes a tombstone, and
+ * tombstones that end a chain become empty again. */
+static void unpublish(struct stk_table *t, uint32_t id)
+{
+    struct stk_entry *e = &t->entries[id];
+    if (e->slot) {
+        uint32_t i = e->slot - 1, expected = id;
+        if (!__atomic_compare_exchange_n(&t->slots[i].state, &expected, STK_TOMB, 0,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return; /* not published yet: look again at the next sweep */
+        e->slot = 0;
+        uint32_t next = __atomic_load_n(&t->slots[(i + 1) & t->slot_mask].state, __ATOMIC_ACQUIRE);
+        for (uint32_t n = 0; next == 0 && n <= t->slot_mask; n++, i = (i - 1) & t->slot_mask) {
+            uint32_t expected = STK_TOMB;
+            if (!__atomic_compare_exchange_n(&t->slots[i].state, &expected, 0, 0, __ATOMIC_RELEASE,
+                                             __ATOMIC_RELAXED))
+                break; /* not a tombstone (or an insert is reusing it) */
+        }
+    }
+    __atomic_store_n(&e->state, STK_ENTRY_UNPUBLISHED, __ATOMIC_RELEASE);
+}
+
+uint32_t stk_table_sweep(struct stk_table *t, const struct stk_sweep_ops *ops)
+{
+    uint32_t now = __atomic_add_fetch(&t->sweeps, 1, __ATOMIC_RELAXED);
+    /* Ids released at the previous sweep: a whole sweep interval has passed
+     * since any lookup could return them, so they can be handed out again. */
+    for (uint32_t id = t->released, next; id; id = next) {
+        next = t->entries[id].next_free;
+        if (ops->recycle)
+            ops->recycle(id, ops->arg);
+        t->entries[id].depth = 0;
+        __atomic_store_n(&t->entries[id].state, STK_ENTRY_FREE, __ATOMIC_RELEASE);
+        push_free(t, id);
+    }
+    t->released = 0;
+    uint32_t n = stk_table_count(t), released = 0;
+    for (uint32_t id = 1; id <= n; id++) {
+        struct stk_entry *e = &t->entries[id];
+        uint32_t state = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
+        if (state != STK_ENTRY_LIVE && state != STK_ENTRY_UNPUBLISHED)
+            continue;
+        /* Interned since the previous sweep (or being interned now): its
+         * first use may still be on its way. */
+        if (now - e->born < 2)
+            continue;
+        if (!ops->idle(id, ops->arg))
+            continue;
+        if (state == STK_ENTRY_LIVE) {
+            unpublish(t, id);
+            continue;
+        }
+        if (ops->release && !ops->release(id, ops->arg))
+            continue;
+        __atomic_store_n(&e->state, STK_ENTRY_RELEASED, __ATOMIC_RELEASE);
+        e->next_free = t->released;
+        t->released = id;
+        released++;
+    }
+    if (released) {
+        __atomic_fetch_sub(&t->live, released, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&t->epoch, 1, __ATOMIC_RELEASE);
+        t->retired += released;
+    }
+    return released;
 }

@@ -237,9 +237,11 @@ int rpt_render_json(struct rpt_ctx *ctx, FILE *out)
         fprintf(out,
                 ",\"trigger\":\"%s\",\"rss_bytes\":%" PRIu64 ",\"live_bytes\":%" PRIu64
                 ",\"live_count\":%" PRIu64 ",\"open_fds\":%" PRIu64 ",\"mmap_bytes\":%" PRIu64
-                ",\"file\":",
+                ",\"total_bytes\":%" PRIu64 ",\"total_count\":%" PRIu64
+                ",\"retired_bytes\":%" PRIu64 ",\"retired_count\":%" PRIu64 ",\"file\":",
                 snap_trigger_name(si->trigger), si->rss_bytes, si->live_bytes, si->live_count,
-                si->n_fds, si->mmap_bytes);
+                si->n_fds, si->mmap_bytes, si->total_bytes, si->total_count, si->retired_bytes,
+                si->retired_count);
         rpt_json_string(out, si->path);
         fputc('}', out);
     }

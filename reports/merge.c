@@ -261,8 +261,28 @@ struct row_cache_entry {
 };
 #define ROW_CACHE_MAX_ID (1u << 24)
 
+struct u32_list {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+/* What the previous snapshots said about a stack id (heap section), to tell
+ * a stack that left the capture's table from one that is still there. */
+struct id_life {
+    uint64_t frames_hash;
+    uint64_t total_bytes, total_count;
+    uint32_t row; /* heap row index + 1 */
+    uint32_t k;   /* 1 + snapshot index it was last seen in */
+};
+
 struct merge {
     struct rpt_series *s;
+    struct id_life *ids; /* by stack id */
+    size_t ids_cap;
+    struct u32_list seen, seen_prev; /* ids with a heap record in this / the previous file */
+    struct u32_list rows_now;        /* heap rows with a record in this file */
+    struct id_life *ended;           /* lives that ended in this file */
+    size_t n_ended, ended_cap;
     const struct snapshot *snap;
     struct modmap_entry *mm;
     size_t n_mm;
@@ -374,6 +394,123 @@ static struct rpt_fdinfo *fdinfo_for(struct rpt_row *r, uint32_t k, uint32_t *se
     return r->fd;
 }
 
+/* ---- heap totals across a stack's lives ---- */
+
+static void merge_release(struct merge *m)
+{
+    free(m->heap_rows);
+    free(m->ids);
+    free(m->seen.v);
+    free(m->seen_prev.v);
+    free(m->ended);
+    free(m->rows_now.v);
+}
+
+static int push_u32(struct u32_list *l, uint32_t x)
+{
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 1024;
+        uint32_t *p = realloc(l->v, ncap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        l->v = p;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = x;
+    return 0;
+}
+
+static void end_life(struct merge *m, const struct id_life *l)
+{
+    struct rpt_row *r = &m->s->tab[RPT_HEAP].rows[l->row - 1];
+    r->retired_bytes += l->total_bytes;
+    r->retired_count += l->total_count;
+}
+
+/*
+ * Notes what a heap record says about its stack id. A capture that folds
+ * stacks with nothing live (a SNAP_HEAP_RETIRED row in the file) restarts a
+ * stack's totals when it comes back: under a new id, or under the same id
+ * with other frames or lower totals. The life that ended is added to its
+ * row's retired_* figures (id_life_settle), so a row's total counts every
+ * life. Ids past ROW_CACHE_MAX_ID are not followed.
+ */
+static int id_life_note(struct merge *m, const struct snap_heap_entry *e, uint32_t row)
+{
+    uint32_t id = e->stack_id, k = m->k + 1;
+    if (push_u32(&m->rows_now, row) < 0)
+        return -ENOMEM;
+    if (id >= ROW_CACHE_MAX_ID)
+        return 0;
+    if (id >= m->ids_cap) {
+        size_t ncap = m->ids_cap ? m->ids_cap : 1024;
+        while (ncap <= id)
+            ncap *= 2;
+        struct id_life *p = realloc(m->ids, ncap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        memset(p + m->ids_cap, 0, (ncap - m->ids_cap) * sizeof(*p));
+        m->ids = p;
+        m->ids_cap = ncap;
+    }
+    const struct snap_stack *st = snapshot_find_stack(m->snap, id);
+    uint64_t fh = st ? hash_frames(st->frames, st->depth) : 0;
+    struct id_life *l = &m->ids[id];
+    if (l->k == k) { /* another record for the id in the same file: the same life */
+        l->total_bytes += e->total_bytes;
+        l->total_count += e->total_count;
+        return 0;
+    }
+    if (l->k && (l->frames_hash != fh || e->total_count < l->total_count)) {
+        if (m->n_ended == m->ended_cap) {
+            size_t ncap = m->ended_cap ? m->ended_cap * 2 : 256;
+            struct id_life *p = realloc(m->ended, ncap * sizeof(*p));
+            if (!p)
+                return -ENOMEM;
+            m->ended = p;
+            m->ended_cap = ncap;
+        }
+        m->ended[m->n_ended++] = *l;
+    }
+    *l = (struct id_life){fh, e->total_bytes, e->total_count, row + 1, k};
+    return push_u32(&m->seen, id);
+}
+
+/* After a file's heap records: lives that ended (a record for a new life,
+ * or an id with no record any more) go into their rows' retired_* figures
+ * when the capture retires stacks; then every row seen gets its total. */
+static void id_life_settle(struct merge *m, int retires)
+{
+    uint32_t k = m->k + 1;
+    struct rpt_table *t = &m->s->tab[RPT_HEAP];
+    if (retires) {
+        for (size_t i = 0; i < m->n_ended; i++)
+            end_life(m, &m->ended[i]);
+        for (size_t i = 0; i < m->seen_prev.n; i++) {
+            struct id_life *l = &m->ids[m->seen_prev.v[i]];
+            if (l->k && l->k != k) {
+                end_life(m, l);
+                l->k = 0;
+            }
+        }
+    }
+    m->n_ended = 0;
+    for (size_t i = 0; i < m->rows_now.n; i++) {
+        struct rpt_row *r = &t->rows[m->rows_now.v[i]];
+        /* Totals are cumulative: keep the largest (a stack missing from a
+         * later snapshot does not un-allocate anything). */
+        if (r->retired_bytes + r->snap_bytes > r->total_bytes)
+            r->total_bytes = r->retired_bytes + r->snap_bytes;
+        if (r->retired_count + r->snap_count > r->total_count)
+            r->total_count = r->retired_count + r->snap_count;
+    }
+    m->rows_now.n = 0;
+    struct u32_list older = m->seen_prev;
+    m->seen_prev = m->seen;
+    m->seen = older;
+    m->seen.n = 0;
+}
+
 /* The module map: interned modules, sorted for normalize(); the row cache
  * is dropped when the map changed. */
 static int merge_modules(struct merge *m)
@@ -405,8 +542,17 @@ static int merge_heap(struct merge *m)
     const struct snapshot *snap = m->snap;
     uint32_t k = m->k;
     struct rpt_snapinfo *si = &s->snaps[k];
+    int retires = 0; /* the capture folds stacks with nothing live (SNAP_HEAP_RETIRED) */
     for (size_t i = 0; i < snap->n_heap; i++) {
         const struct snap_heap_entry *e = &snap->heap[i];
+        si->total_bytes += e->total_bytes;
+        si->total_count += e->total_count;
+        if (e->flags & SNAP_HEAP_RETIRED) {
+            si->retired_bytes += e->total_bytes;
+            si->retired_count += e->total_count;
+            retires = 1;
+            continue;
+        }
         uint32_t d;
         struct rpt_row *r = heap_row(m, e->stack_id, &d);
         if (!r)
@@ -414,12 +560,12 @@ static int merge_heap(struct merge *m)
         r->unattributed = d == 0;
         r->value[k] += e->live_bytes;
         r->count[k] += e->live_count;
-        /* Totals are cumulative: keep the largest (a stack missing from a
-         * later snapshot does not un-allocate anything). */
-        if (e->total_bytes > r->total_bytes)
-            r->total_bytes = e->total_bytes;
-        if (e->total_count > r->total_count)
-            r->total_count = e->total_count;
+        if (r->snap_k != k + 1) {
+            r->snap_k = k + 1;
+            r->snap_bytes = r->snap_count = 0;
+        }
+        r->snap_bytes += e->total_bytes;
+        r->snap_count += e->total_count;
         if (e->flags & SNAP_HEAP_PEAK_TEMP) {
             if (e->peak_bytes > r->peak_bytes)
                 r->peak_bytes = e->peak_bytes;
@@ -431,7 +577,10 @@ static int merge_heap(struct merge *m)
         r->flags |= e->flags;
         si->live_bytes += e->live_bytes;
         si->live_count += e->live_count;
+        if (id_life_note(m, e, (uint32_t)(r - s->tab[RPT_HEAP].rows)) < 0)
+            return -ENOMEM;
     }
+    id_life_settle(m, retires);
 
     return 0;
 }
@@ -705,7 +854,7 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         struct snapshot *snap;
         int rc = snapshot_read_file(paths[i], &snap, err, errlen);
         if (rc < 0) {
-            free(m.heap_rows);
+            merge_release(&m);
             rpt_series_free(s);
             return rc;
         }
@@ -735,12 +884,12 @@ int rpt_series_load_files(char **paths, int n, struct rpt_series **out, char *er
         snapshot_free(snap);
         if (rc < 0) {
             snprintf(err, errlen, "%s: %s", paths[i], strerror(-rc));
-            free(m.heap_rows);
+            merge_release(&m);
             rpt_series_free(s);
             return rc;
         }
     }
-    free(m.heap_rows);
+    merge_release(&m);
     add_report_loss(s, snap_loss_name(SNAP_LOSS_REPORT_STACK_ID_NOT_IN_TABLE), m.missing_stacks);
     s->reach_final =
         s->has_reach && s->reach_snap == (uint32_t)n - 1 &&

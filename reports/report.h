@@ -99,12 +99,17 @@ struct rpt_row {
     uint64_t *value;                   /* [n_snaps] live bytes (heap, mmaps) or count (fds) */
     uint64_t *count;                   /* [n_snaps] live count */
     uint64_t total_bytes, total_count; /* since tracking began (heap) */
-    uint64_t peak_bytes;               /* heap: highest live bytes the capture saw (0: unknown) */
-    uint64_t temp_count, temp_bytes;   /* heap: temporary allocations (SNAP_HEAP_PEAK_TEMP) */
-    uint32_t first_snap;               /* index of the first snapshot it appears in */
-    uint32_t flags;                    /* SNAP_HEAP_ESTIMATED ... */
-    int unattributed;                  /* no creating stack (pre-existing / not seen) */
-    uint32_t info_snap;                /* fd/mmap rows: 1 + snapshot index the details describe */
+    /* heap rows: totals of earlier lives of the stack, before it left the
+     * capture's table with nothing live (SNAP_HEAP_RETIRED) and came back */
+    uint64_t retired_bytes, retired_count;
+    uint64_t peak_bytes;             /* heap: highest live bytes the capture saw (0: unknown) */
+    uint64_t temp_count, temp_bytes; /* heap: temporary allocations (SNAP_HEAP_PEAK_TEMP) */
+    uint64_t snap_bytes, snap_count; /* merging: totals in snapshot snap_k - 1 */
+    uint32_t snap_k;
+    uint32_t first_snap; /* index of the first snapshot it appears in */
+    uint32_t flags;      /* SNAP_HEAP_ESTIMATED ... */
+    int unattributed;    /* no creating stack (pre-existing / not seen) */
+    uint32_t info_snap;  /* fd/mmap rows: 1 + snapshot index the details describe */
     struct rpt_trend trend;
     struct rpt_fdinfo *fd;
     struct rpt_resinfo *res; /* resource rows */
@@ -139,6 +144,9 @@ struct rpt_snapinfo {
     uint32_t seq, trigger;
     uint64_t time_ns, mono_ns, rss_bytes;
     uint64_t live_bytes, live_count, n_fds, mmap_bytes;
+    /* heap: allocated since the start, every stack, and of that the stacks
+     * that left the capture's table (the retired-stacks row) */
+    uint64_t total_bytes, total_count, retired_bytes, retired_count;
     char *path;
 };
 

@@ -180,6 +180,15 @@ static void print_heap(struct rpt_ctx *ctx, FILE *out)
             rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_FREED),
             rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_NEW),
             rpt_count_verdict(s, RPT_HEAP, RPT_VERDICT_UNKNOWN));
+    const struct rpt_snapinfo *ls = &s->snaps[last];
+    if (ls->retired_count) {
+        char c[32];
+        fprintf(out,
+                "allocated since the start: %s in %" PRIu64 " allocations, of which %s in %" PRIu64
+                " from retired stacks (nothing live: folded out of the capture's table)\n",
+                rpt_fmt_bytes((double)ls->total_bytes, b, sizeof(b)), ls->total_count,
+                rpt_fmt_bytes((double)ls->retired_bytes, c, sizeof(c)), ls->retired_count);
+    }
     if (t->n_selected < t->n)
         fprintf(out, "showing %zu of %zu stacks (--top, --min-bytes, filters)\n", t->n_selected,
                 t->n);

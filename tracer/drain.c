@@ -32,10 +32,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define DRAIN_MAX_STACKS           (1u << 17)
-#define DRAIN_MAX_FRAMES_PER_STACK 24 /* average, for the frame pool */
-#define SITE_CACHE_SLOTS           (1u << 18)
-#define MAX_MAP_LINES              8192
+#define DRAIN_MAX_STACKS (1u << 17)
+#define SITE_CACHE_SLOTS (1u << 18)
+#define MAX_MAP_LINES    8192
 
 enum { SRC_HEAP = 1, SRC_FDS = 2, SRC_RES = 3 };
 
@@ -135,8 +134,7 @@ int trc_drain_new(struct trc_drain **out, struct trc_probes *p, const struct trc
     d->scale = 1.0;
     d->ncpu = libbpf_num_possible_cpus();
     d->percpu = calloc(d->ncpu > 0 ? (size_t)d->ncpu : 1, sizeof(uint64_t));
-    d->stack_mem_len = stk_table_memsize(DRAIN_MAX_STACKS,
-                                         (uint64_t)DRAIN_MAX_STACKS * DRAIN_MAX_FRAMES_PER_STACK);
+    d->stack_mem_len = stk_table_memsize(DRAIN_MAX_STACKS, TRC_MAX_STACK_DEPTH);
     d->stack_mem = mmap(NULL, d->stack_mem_len, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     d->cache = calloc(SITE_CACHE_SLOTS, sizeof(*d->cache));
@@ -151,8 +149,7 @@ int trc_drain_new(struct trc_drain **out, struct trc_probes *p, const struct trc
         trc_drain_free(d);
         return -ENOMEM;
     }
-    stk_table_init(&d->stacks, d->stack_mem, DRAIN_MAX_STACKS,
-                   (uint64_t)DRAIN_MAX_STACKS * DRAIN_MAX_FRAMES_PER_STACK);
+    stk_table_init(&d->stacks, d->stack_mem, DRAIN_MAX_STACKS, TRC_MAX_STACK_DEPTH);
     *out = d;
     return 0;
 }
