@@ -23,6 +23,7 @@
  * stays mapped (never dlclose'd: a thread may still be inside a hook) and a
  * later attach starts it again.
  */
+#include "allocators.h"
 #include "got_patch.h"
 #include "shim.h"
 #include "util.h"
@@ -50,26 +51,8 @@ static const char *const hooked[] = {"malloc",
                                      "valloc",
                                      "pvalloc",
                                      "malloc_usable_size",
-                                     "_Znwm",
-                                     "_Znam",
-                                     "_ZnwmRKSt9nothrow_t",
-                                     "_ZnamRKSt9nothrow_t",
-                                     "_ZnwmSt11align_val_t",
-                                     "_ZnamSt11align_val_t",
-                                     "_ZnwmSt11align_val_tRKSt9nothrow_t",
-                                     "_ZnamSt11align_val_tRKSt9nothrow_t",
-                                     "_ZdlPv",
-                                     "_ZdaPv",
-                                     "_ZdlPvm",
-                                     "_ZdaPvm",
-                                     "_ZdlPvRKSt9nothrow_t",
-                                     "_ZdaPvRKSt9nothrow_t",
-                                     "_ZdlPvSt11align_val_t",
-                                     "_ZdaPvSt11align_val_t",
-                                     "_ZdlPvmSt11align_val_t",
-                                     "_ZdaPvmSt11align_val_t",
-                                     "_ZdlPvSt11align_val_tRKSt9nothrow_t",
-                                     "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+                                     ALLOC_CXX_NEW_NAMES,
+                                     ALLOC_CXX_DELETE_NAMES,
                                      "open",
                                      "open64",
                                      "openat",

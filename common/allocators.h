@@ -44,4 +44,17 @@ int alloc_find_shim(char *out, size_t cap);
 int alloc_compose_preload(char *out, size_t cap, const char *shim, const char *allocator_lib,
                           const char *old);
 
+/* The C++ allocation operators' mangled names (Itanium ABI, 64-bit size_t):
+ * the functions a tracker hooks besides the malloc family (the tracer's
+ * probes, the injected shim's GOT patching). */
+#define ALLOC_CXX_NEW_NAMES                                                                        \
+    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",        \
+        "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t",                              \
+        "_ZnamSt11align_val_tRKSt9nothrow_t"
+#define ALLOC_CXX_DELETE_NAMES                                                                     \
+    "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t",    \
+        "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t", "_ZdlPvRKSt9nothrow_t",                \
+        "_ZdaPvRKSt9nothrow_t", "_ZdlPvSt11align_val_tRKSt9nothrow_t",                             \
+        "_ZdaPvSt11align_val_tRKSt9nothrow_t"
+
 #endif

@@ -51,31 +51,11 @@ static const struct trc_fn_spec c_api[] = {
 };
 
 /* operator new: the size is always the first argument. */
-static const char *const cxx_new[] = {
-    "_Znwm",
-    "_Znam",
-    "_ZnwmRKSt9nothrow_t",
-    "_ZnamRKSt9nothrow_t",
-    "_ZnwmSt11align_val_t",
-    "_ZnamSt11align_val_t",
-    "_ZnwmSt11align_val_tRKSt9nothrow_t",
-    "_ZnamSt11align_val_tRKSt9nothrow_t",
-};
+static const char *const cxx_new[] = {ALLOC_CXX_NEW_NAMES};
 
 /* operator delete: probed only in an allocator that defines its own (in
  * libstdc++ they call free, which is already probed). */
-static const char *const cxx_delete[] = {
-    "_ZdlPv",
-    "_ZdaPv",
-    "_ZdlPvm",
-    "_ZdaPvm",
-    "_ZdlPvSt11align_val_t",
-    "_ZdaPvSt11align_val_t",
-    "_ZdlPvmSt11align_val_t",
-    "_ZdaPvmSt11align_val_t",
-    "_ZdlPvRKSt9nothrow_t",
-    "_ZdaPvRKSt9nothrow_t",
-};
+static const char *const cxx_delete[] = {ALLOC_CXX_DELETE_NAMES};
 
 struct trc_module {
     char path[PATH_MAX];   /* as the target sees it */

@@ -323,28 +323,23 @@ static int restore(pid_t tid, const struct saved *s)
     return rc;
 }
 
-static int write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
+/* Reads or writes the target's memory through /proc/PID/mem (allowed to
+ * its tracer); returns the bytes moved or -1. */
+static ssize_t mem_io(pid_t pid, uint64_t addr, void *buf, size_t len, int write)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    ssize_t n = pwrite(fd, buf, len, (off_t)addr);
-    close(fd);
-    return n == (ssize_t)len ? 0 : -1;
-}
-
-static ssize_t read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = pread(fd, buf, len, (off_t)addr);
+    ssize_t n = write ? pwrite(fd, buf, len, (off_t)addr) : pread(fd, buf, len, (off_t)addr);
     close(fd);
     return n;
+}
+
+static int write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+    return mem_io(pid, addr, (void *)buf, len, 1) == (ssize_t)len ? 0 : -1;
 }
 
 /* Calls fn(a[0], a[1]) in the stopped thread on its own stack (with `data`
@@ -466,7 +461,7 @@ static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
         char text[512] = "";
         if (f->dlerror_at &&
             remote_call(pid, tid, &s.regs, f->dlerror_at, NULL, 0, 0, 0, &msg, err, errlen) == 0 &&
-            msg && read_mem(pid, msg, text, sizeof(text) - 1) > 0)
+            msg && mem_io(pid, msg, text, sizeof(text) - 1, 0) > 0)
             text[sizeof(text) - 1] = 0;
         errf(err, errlen, "dlopen in pid %d failed: %s", (int)pid, text[0] ? text : "(no reason)");
     } else if (called == 0) {
