@@ -796,7 +796,8 @@ int cmd_attach(int argc, char **argv)
 
     if (s->o.inject) {
         rc = trc_attach_inject(&s->o, &stop_signal);
-        goto done;
+        if (rc != TRC_INJECT_FALLBACK)
+            goto done;
     }
     rc = attach_session(s);
     if (rc == 0) {

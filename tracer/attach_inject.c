@@ -125,11 +125,38 @@ static int alive(int pid)
     return access(path, F_OK) == 0;
 }
 
+/* 1 when the target's malloc is defined in its executable (an allocator
+ * linked in statically): its calls there are not imports, GOT patching
+ * cannot see them. */
+static int allocator_in_executable(int pid, char *name, size_t cap)
+{
+    struct trc_allocator *a = calloc(1, sizeof(*a));
+    char err[256], exe[PATH_MAX], link[64];
+    int in_exe = 0;
+    snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+    if (a && n > 0 && trc_find_allocator(pid, a, err, sizeof(err)) == 0) {
+        exe[n] = 0;
+        in_exe = !strcmp(a->module, exe);
+        snprintf(name, cap, "%s", a->name);
+    }
+    free(a);
+    return in_exe;
+}
+
 int trc_attach_inject(struct trc_opts *o, volatile int *stop)
 {
-    char err[512], lib[PATH_MAX], dir[PATH_MAX], settings[8192];
+    char err[512], lib[PATH_MAX], dir[PATH_MAX], settings[8192], alloc[64] = "";
     if (trc_may_trace(o->pid, err, sizeof(err)) < 0)
         return inject_fail(err, NULL);
+    if (o->heap && allocator_in_executable(o->pid, alloc, sizeof(alloc))) {
+        fprintf(stderr,
+                "leakaudit attach --inject: pid %d's allocator (%s) is linked into its executable: "
+                "calls to it are not imports, which is all --inject can hook; using the eBPF "
+                "tracer instead\n",
+                o->pid, alloc);
+        return TRC_INJECT_FALLBACK;
+    }
     if (alloc_find_shim(lib, sizeof(lib)) < 0)
         return inject_fail("libleakaudit.so not found next to this binary (set LEAKAUDIT_SHIM)",
                            NULL);

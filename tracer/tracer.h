@@ -88,6 +88,7 @@ int trc_may_trace(int pid, char *err, size_t errlen);
 /* attach_inject.c: `attach --inject` from start to detach (*stop: a signal
  * asked to end); a CLI exit status. */
 int trc_attach_inject(struct trc_opts *o, volatile int *stop); /* a sig_atomic_t */
+#define TRC_INJECT_FALLBACK (-2) /* trc_attach_inject: use the eBPF tracer instead */
 /* What to add to an uprobe "Permission denied" when the caller lacks
  * CAP_SYS_ADMIN ("" when it has it). */
 const char *trc_uprobe_permission_hint(void);

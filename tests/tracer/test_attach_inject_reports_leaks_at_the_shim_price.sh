@@ -132,3 +132,18 @@ assert any(m.startswith("libffi") for m in mods), mods
 assert live > 200 * 4096, live
 ' || fail "[python3] the executable's and ctypes' allocations are not both seen"
 ok "[python3, non-PIE with canonical PLT entries] the interpreter's and ctypes' allocations are hooked; output unchanged"
+
+# an allocator linked into the executable: nothing to patch, so attach
+# --inject says so and uses the eBPF tracer, which still finds the leak
+PS=$TESTBIN/tracer/inject_leaker_static_alloc
+need_file "$PS"
+"$PS" 10 >"$T/st.out" &
+pid=$!
+wait_ready "$T/st.out"
+"$LEAKAUDIT" attach --inject -p "$pid" -o "$T/st" -i 1s -d 4 2>"$T/st.err" || fail "[static allocator] attach failed: $(cat "$T/st.err")"
+wait "$pid" || fail "[static allocator] exited with $?"
+assert_contains "$T/st.err" 'linked into its executable.*using the eBPF tracer instead'
+"$LEAKAUDIT" report "$T/st" >"$T/st.txt"
+assert_contains "$T/st.txt" 'source: +tracer \(eBPF attach\)'
+assert_contains "$T/st.txt" '#0 +leak_site '
+ok "[allocator linked into the executable] --inject says so and falls back to eBPF, which names the leak"
