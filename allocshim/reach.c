@@ -24,6 +24,7 @@
  * shim's own memory and the blocks themselves (scanned only once reached).
  * Marking and classification: common/reachmark.c.
  */
+#include "arch.h"
 #include "shim.h"
 #include "reachmark.h"
 #include "stacktable.h"
@@ -47,12 +48,11 @@
 #define REACH_MAX_THREADS     8192
 #define REACH_MAX_SEGMENTS    8192
 #define REACH_STOP_TIMEOUT_NS (500ull * 1000000) /* then a thread counts as missed */
-#define REACH_RED_ZONE        128                /* x86_64 ABI: live below sp */
 #define REACH_TLS_MAPPING_MAX (16u << 20)        /* a larger mapping around tp: scan a window */
 #define REACH_TLS_WINDOW      (64u << 10)
 #define REACH_TCB_BYTES       4096
 #define REACH_MAPS_INITIAL    (1u << 20)
-#define REACH_PAGE            4096u
+#define REACH_PAGE            util_page_size()
 #define REACH_MAX_SHIM_SEGS   8
 /* glibc's non-main arenas are heaps of HEAP_MAX_SIZE (2 x the largest mmap
  * threshold, 64 MiB on 64-bit) aligned to their size (malloc/arena.c). */
@@ -65,7 +65,7 @@ struct parked {
     pid_t tid;
     int pad;
     uint64_t sp, tp;
-    uint64_t regs[NGREG];
+    uint64_t regs[ARCH_NREGS];
 };
 
 struct segment {
@@ -178,9 +178,8 @@ static void on_stop_signal(int sig, siginfo_t *si, void *ctx)
     if (i < REACH_MAX_THREADS) {
         const ucontext_t *uc = ctx;
         struct parked *p = &slots[i];
-        for (int r = 0; r < NGREG; r++)
-            p->regs[r] = (uint64_t)uc->uc_mcontext.gregs[r];
-        p->sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+        arch_ctx_regs(uc, p->regs);
+        p->sp = arch_ctx_sp(uc);
         p->tp = (uint64_t)pthread_self();
         __atomic_store_n(&p->tid, shim_gettid(), __ATOMIC_RELEASE);
         __atomic_add_fetch(&n_parked, 1, __ATOMIC_ACQ_REL);
@@ -541,7 +540,7 @@ static void scan_tcbs(struct rmark *m, uint64_t start, uint64_t end)
  * mapping -- or of the heap block holding it (pthread_attr_setstack). */
 static void scan_stack(struct rmark *m, uint64_t sp)
 {
-    uint64_t from = sp - REACH_RED_ZONE;
+    uint64_t from = sp - ARCH_RED_ZONE;
     long b = rmark_find(m, sp);
     if (b >= 0) {
         rmark_scan_root(m, from, m->blocks[b].addr + m->blocks[b].size);
@@ -818,10 +817,9 @@ static __attribute__((noinline)) void scan_current_thread(struct rmark *m)
     }
     ucontext_t uc;
     getcontext(&uc);
-    uint64_t regs[NGREG];
-    for (int r = 0; r < NGREG; r++)
-        regs[r] = (uint64_t)uc.uc_mcontext.gregs[r];
-    rmark_scan_values(m, regs, NGREG);
+    uint64_t regs[ARCH_NREGS];
+    arch_ctx_regs(&uc, regs);
+    rmark_scan_values(m, regs, ARCH_NREGS);
     uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
     scan_stack(m, sp);
     scan_tls(m, (uint64_t)pthread_self(), sp);
@@ -893,7 +891,7 @@ void shim_reach_write(struct snap_writer *w, int trigger)
     shim_heap_foreach_flagged_stopped(SHIM_BLOCK_EXIT_LIST, scan_exit_list, &m);
     for (int i = 0; i < n_stopped; i++) {
         mark_live_stack(slots[i].sp);
-        rmark_scan_values(&m, slots[i].regs, NGREG);
+        rmark_scan_values(&m, slots[i].regs, ARCH_NREGS);
         scan_stack(&m, slots[i].sp);
         scan_tls(&m, slots[i].tp, slots[i].sp);
     }

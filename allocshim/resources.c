@@ -45,7 +45,7 @@
 #define RES_MAX_EVENTS      1024        /* use-after-destroy / double-destroy events kept */
 #define RES_EVENT_SNAPSHOTS 4           /* first events also write a snapshot at once */
 #define RES_FILE_MAX        (64 * 1024) /* LEAKAUDIT_TRACK_FILE */
-#define RES_PAGE            4096u
+#define RES_PAGE            util_page_size()
 #define RES_REF_STACKS      4 /* unmatched ref stacks remembered per object */
 
 #if defined(__x86_64__)

@@ -6,12 +6,22 @@ BPF_OUT := $(BUILD)/bpf
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BPF_OUT)/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BPF_OUT)/%.skel.h,$(BPF_SRCS))
-BPF_ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+BPF_ARCH := $(subst amd64,x86,$(ARCH))
 BPF_CLANG ?= clang
 BPFTOOL ?= bpftool
-VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Werror \
-              -I$(BPF_OUT) -Ibpf -Icommon -I/usr/include/$(shell uname -m)-linux-gnu
+              -I$(BPF_OUT) -Ibpf -Icommon -I/usr/include/$(TRIPLET)
+ifeq ($(CROSS),)
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+else
+# The running kernel's BTF has the build machine's struct pt_regs: take the
+# target architecture's from Debian's kernel package (scripts/vmlinux-btf.sh).
+VMLINUX_BTF ?= $(BPF_OUT)/vmlinux-$(ARCH).btf
+$(VMLINUX_BTF):
+	@mkdir -p $(dir $@)
+	bash scripts/vmlinux-btf.sh $(ARCH) $@
+$(BPF_OUT)/vmlinux.h: $(VMLINUX_BTF)
+endif
 
 $(BPF_OUT)/vmlinux.h:
 	@mkdir -p $(dir $@)

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -344,4 +345,10 @@ int util_parse_track(const char *s, int *heap, int *fd, int *mmap)
     *fd = f;
     *mmap = m;
     return 0;
+}
+
+size_t util_page_size(void)
+{
+    unsigned long pg = getauxval(AT_PAGESZ);
+    return pg ? (size_t)pg : (size_t)sysconf(_SC_PAGESIZE);
 }

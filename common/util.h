@@ -34,6 +34,10 @@ ssize_t util_read_exe(int pid, char *buf, size_t cap);
 /* Reads VmRSS of pid (0 = self) in bytes from /proc; 0 if unknown. */
 uint64_t util_read_rss(int pid);
 
+/* The page size of this process, from the auxiliary vector: 4 KiB on
+ * x86-64, 4, 16 or 64 KiB on aarch64 kernels. Async-signal-safe. */
+size_t util_page_size(void);
+
 /* Copies at most cap-1 bytes and NUL-terminates; returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t cap);
 
