@@ -382,7 +382,7 @@ static int file_is_safe(const struct mapping *m, const char *perms, const char *
     return offset + (m->end - m->start) <= covered;
 }
 
-/* Reads /proc/thread-self/maps into `mappings` (sorted by address). */
+/* Reads our maps (util_proc_path) into `mappings` (sorted by address). */
 static int read_maps(void)
 {
     size_t cap = REACH_MAPS_INITIAL;
@@ -391,7 +391,8 @@ static int read_maps(void)
         return -ENOMEM;
     size_t len;
     for (;;) {
-        int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+        char maps_path[64];
+        int fd = open(util_proc_path(maps_path, sizeof(maps_path), 0, "maps"), O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return -errno;
         len = 0;
