@@ -23,6 +23,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -298,12 +299,40 @@ static long stat_field(const char *path, int field, char *state)
     return v;
 }
 
+/* The process's thread count (num_threads, field 20), from this thread's
+ * own stat file: qemu-user fakes /proc/self/stat with zeros there. */
+static long thread_count(void)
+{
+    char path[64] = "/proc/self/task/";
+    util_u64_to_dec((uint64_t)shim_gettid(), path + 16, sizeof(path) - 16);
+    util_strlcpy(path + strlen(path), "/stat", sizeof(path) - strlen(path));
+    return stat_field(path, 20, NULL);
+}
+
+/* Threads of the process that are not the program's: qemu-user runs one of
+ * its own (an RCU thread) in every program it emulates, and /proc/self/stat
+ * counts it. Measured by the constructor under an emulator only (its
+ * /proc/thread-self/exe is the emulator, /proc/self/exe the program):
+ * natively a thread alive that early is the program's. */
+static long foreign_threads;
+
+static void count_foreign_threads(void)
+{
+    char self[PATH_MAX], thread[PATH_MAX];
+    ssize_t a = readlink("/proc/self/exe", self, sizeof(self));
+    ssize_t b = readlink("/proc/thread-self/exe", thread, sizeof(thread));
+    if (a > 0 && b > 0 && (a != b || memcmp(self, thread, (size_t)a) != 0)) {
+        long n = thread_count();
+        foreign_threads = n > 1 ? n - 1 : 0;
+    }
+}
+
 /* True when every thread of the program has ended and only this one is left:
- * num_threads (field 20) is 1, or 2 with the thread-group leader a zombie
- * (the main thread ended with pthread_exit). */
+ * num_threads (field 20, less the emulator's) is 1, or 2 with the
+ * thread-group leader a zombie (the main thread ended with pthread_exit). */
 static int only_thread_left(void)
 {
-    long n = stat_field("/proc/self/stat", 20, NULL);
+    long n = thread_count() - foreign_threads;
     if (n == 1)
         return 1;
     if (n != 2 || shim_gettid() == getpid())
@@ -417,6 +446,7 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 
 void shim_snapshot_init(void)
 {
+    count_foreign_threads();
     make_series();
     const char *why;
     int fd = safe_dir_open(shim_cfg.out_dir, shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);
