@@ -994,7 +994,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
     if (shim_cfg.unwind != SNAP_UNWIND_FP) {
         /* the call-frame information: right through leaf functions
          * (memset) and code without frame pointers */
-        depth = shim_capture_at(frames, pc, sp, fp);
+        depth = shim_capture_at(frames, pc, sp, fp, arch_ctx_lr(uc));
         goto have_stack;
     }
     frames[depth++] = pc + 1; /* reports subtract 1 from return addresses */

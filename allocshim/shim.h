@@ -179,7 +179,7 @@ void shim_unwind_init(void);
 void shim_unwind_loss_counters(void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
 void shim_unwind_fork_child(void);
 /* From a signal context: frames[0] = pc + 1, then the callers (unwind tables). */
-uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp);
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp, uint64_t lr);
 
 /* heap.c */
 void shim_heap_init(void);

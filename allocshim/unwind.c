@@ -646,7 +646,7 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
 /* A stack from a signal context (guard mode's fault handler): pc is the
  * faulting instruction, not a return address. Tables only, no per-thread
  * cache (the fault may have interrupted a capture on this thread). */
-uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp)
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp, uint64_t lr)
 {
     uint32_t depth = (uint32_t)shim_cfg.depth, n = 0;
     frames[n++] = pc + 1; /* reports look frames up at address - 1 */
@@ -655,13 +655,16 @@ uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp
     struct stack_bounds b = {.lo = sp, .hi = shim_tls.stack_hi};
     if (sp < shim_tls.stack_lo || b.hi <= b.lo + 16)
         return n;
-    struct unw_regs regs = {.pc = pc, .sp = sp, .fp = fp, .exact = 1};
+    struct unw_regs regs = {.pc = pc, .sp = sp, .fp = fp, .lr = lr, .exact = 1};
     const struct unw_row *r = row_for(NULL, &regs);
     while (n < depth && r) {
         if (r == NO_CFI)
             r = NULL;
-        uint64_t old_sp = regs.sp;
-        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
+        uint64_t old_sp = regs.sp, old_lr = regs.lr;
+        /* the caller's frame is above ours; only out of an interrupted
+         * aarch64 leaf (return address still in x30) may sp stay put */
+        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp < old_sp ||
+            (regs.sp == old_sp && !old_lr))
             break;
         if (!(r = row_for(NULL, &regs))) {
             __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);

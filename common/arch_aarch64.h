@@ -41,6 +41,12 @@ static inline uint64_t arch_ctx_fp(const ucontext_t *uc)
     return uc->uc_mcontext.regs[29];
 }
 
+/* The link register x30: a leaf's return address. */
+static inline uint64_t arch_ctx_lr(const ucontext_t *uc)
+{
+    return uc->uc_mcontext.regs[30];
+}
+
 /* Copies x0-x30 and sp. */
 static inline void arch_ctx_regs(const ucontext_t *uc, uint64_t regs[ARCH_NREGS])
 {
@@ -100,7 +106,7 @@ static inline int arch_fault_is_write(const ucontext_t *uc)
  * memset), its caller's return address is still in x30. */
 static inline uint64_t arch_ctx_leaf_return(const ucontext_t *uc)
 {
-    return uc->uc_mcontext.regs[30];
+    return arch_ctx_lr(uc);
 }
 
 /* Does the instruction before ret (readable) call: BL imm26 or BLR Xn

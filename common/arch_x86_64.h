@@ -33,6 +33,13 @@ static inline uint64_t arch_ctx_fp(const ucontext_t *uc)
     return (uint64_t)uc->uc_mcontext.gregs[REG_RBP];
 }
 
+/* The link register: x86-64 has none (0: unknown). */
+static inline uint64_t arch_ctx_lr(const ucontext_t *uc)
+{
+    (void)uc;
+    return 0;
+}
+
 /* Copies the ARCH_NREGS general registers (stack pointer included). */
 static inline void arch_ctx_regs(const ucontext_t *uc, uint64_t regs[ARCH_NREGS])
 {
