@@ -206,7 +206,7 @@ static void install_handler(void)
 }
 
 /* Appends the thread ids of the process to tids (at most cap); returns the count. */
-static size_t list_threads(pid_t *tids, size_t cap)
+size_t shim_list_threads(pid_t *tids, size_t cap)
 {
     int fd = open("/proc/thread-self/..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -254,11 +254,11 @@ static uint32_t stop_world(pid_t *signalled, size_t *n_signalled, pid_t *missed_
     size_t n_sig = 0;
     uint64_t deadline = util_monotonic_ns() + REACH_STOP_TIMEOUT_NS;
     for (;;) {
-        size_t n = list_threads(list, REACH_MAX_THREADS), added = 0;
+        size_t n = shim_list_threads(list, REACH_MAX_THREADS), added = 0;
         for (size_t i = 0; i < n; i++) {
             pid_t t = list[i];
             if (t == self || t == shim_snapshot_tid || contains_tid(signalled, n_sig, t) ||
-                n_sig == REACH_MAX_THREADS)
+                shim_foreign_thread(t) || n_sig == REACH_MAX_THREADS)
                 continue;
             if (syscall(SYS_tgkill, getpid(), t, handler_signal) == 0) {
                 signalled[n_sig++] = t;
@@ -392,7 +392,8 @@ static int read_maps(void)
     size_t len;
     for (;;) {
         char maps_path[64];
-        int fd = open(util_proc_path(maps_path, sizeof(maps_path), 0, "maps"), O_RDONLY | O_CLOEXEC);
+        int fd =
+            open(util_proc_path(maps_path, sizeof(maps_path), 0, "maps"), O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return -errno;
         len = 0;
@@ -510,31 +511,28 @@ static int has_blocks(const struct rmark *m, uint64_t start, uint64_t end)
  * thread control block points to one element (16 bytes) past its start,
  * an interior pointer that alone would make it "possibly lost" -- for
  * every live thread, and for every exited thread whose stack glibc keeps
- * in its cache. On x86_64 the TCB is found by its shape (tcbhead_t: tcb
- * and self both point to the TCB itself, dtv between them); its DTV is
- * then reachable, and so are the dynamic TLS blocks it holds.
+ * in its cache. The TCB is found as common/arch.h's arch_tcb_dtv says
+ * (x86-64: by its shape; aarch64: by the DTV block it points into); its DTV
+ * is then reachable, and so are the dynamic TLS blocks it holds.
  */
 #define REACH_TCB_SEARCH (64u << 10) /* the TCB is at the top of a thread's stack mapping */
-#define REACH_DTV_OFFSET 16          /* sizeof(dtv_t): the TCB points past dtv[0] */
 
 static void scan_tcbs(struct rmark *m, uint64_t start, uint64_t end)
 {
-#if defined(__x86_64__)
     start = (start + 7) & ~(uint64_t)7;
     if (end - start > REACH_TCB_SEARCH)
         start = end - REACH_TCB_SEARCH;
-    for (uint64_t a = start; a + 3 * sizeof(uint64_t) <= end; a += sizeof(uint64_t)) {
-        const uint64_t *w = (const uint64_t *)(uintptr_t)a;
-        if (w[0] != a || w[2] != a || w[1] < REACH_DTV_OFFSET)
+    for (uint64_t a = start; a + ARCH_TCB_WORDS * sizeof(uint64_t) <= end; a += sizeof(uint64_t)) {
+        uint64_t dtv = arch_tcb_dtv((const uint64_t *)(uintptr_t)a, a);
+        if (!dtv)
             continue;
-        uint64_t dtv = w[1] - REACH_DTV_OFFSET;
         long b = rmark_find(m, dtv);
-        if (b >= 0 && m->blocks[b].addr == dtv)
-            rmark_scan_values(m, &dtv, 1);
+        if (b < 0 || m->blocks[b].addr != dtv)
+            continue;
+        if (ARCH_DTV_CHECK_LEN && m->blocks[b].size != (*(const uint64_t *)(uintptr_t)dtv + 2) * 16)
+            continue; /* not a DTV: its length word does not give its size */
+        rmark_scan_values(m, &dtv, 1);
     }
-#else
-    (void)m, (void)start, (void)end; /* other TLS layouts: not yet */
-#endif
 }
 
 /* A thread's stack from sp down (minus the red zone) to the end of its

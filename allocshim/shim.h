@@ -308,6 +308,7 @@ void shim_mmap_fork_child(void);
  * the reachability section; only for exit and signal snapshots, full mode. */
 #define SHIM_REACH_SIGNAL (SIGRTMAX - 2) /* parks threads during the scan */
 void shim_reach_write(struct snap_writer *w, int trigger);
+size_t shim_list_threads(pid_t *tids, size_t cap); /* this process's thread ids */
 /* init.c: the stack pointer of the program's exit path where it called the
  * shim's exit handler; the exit scan's stack root for that thread starts
  * there (0: not exiting). */
@@ -329,6 +330,7 @@ extern uint64_t shim_snapshot_stack; /* an address in its stack (no root), 0 if 
 void shim_snapshot_init(void);
 int shim_snapshot_write(int trigger);
 void shim_snapshot_start_thread(void);
+int shim_foreign_thread(pid_t tid); /* an emulator's own thread (qemu-user), not the program's */
 #define SHIM_POLL_CALLS 256
 void shim_snapshot_poll(void);
 void shim_snapshot_fork_prepare(void);

@@ -310,21 +310,34 @@ static long thread_count(void)
 }
 
 /* Threads of the process that are not the program's: qemu-user runs one of
- * its own (an RCU thread) in every program it emulates, and /proc/self/stat
- * counts it. Measured by the constructor under an emulator only (its
- * /proc/thread-self/exe is the emulator, /proc/self/exe the program):
- * natively a thread alive that early is the program's. */
+ * its own (an RCU thread) in every program it emulates; /proc counts it,
+ * and it never takes a signal. Listed by the constructor under an emulator
+ * only (its /proc/thread-self/exe is the emulator, /proc/self/exe the
+ * program): natively a thread alive that early is the program's. */
+#define MAX_FOREIGN_THREADS 4
+static pid_t foreign_tids[MAX_FOREIGN_THREADS];
 static long foreign_threads;
 
-static void count_foreign_threads(void)
+static void find_foreign_threads(void)
 {
     char self[PATH_MAX], thread[PATH_MAX];
     ssize_t a = readlink("/proc/self/exe", self, sizeof(self));
     ssize_t b = readlink("/proc/thread-self/exe", thread, sizeof(thread));
-    if (a > 0 && b > 0 && (a != b || memcmp(self, thread, (size_t)a) != 0)) {
-        long n = thread_count();
-        foreign_threads = n > 1 ? n - 1 : 0;
-    }
+    if (a <= 0 || b <= 0 || (a == b && memcmp(self, thread, (size_t)a) == 0))
+        return;
+    pid_t tids[16];
+    size_t n = shim_list_threads(tids, 16);
+    for (size_t i = 0; i < n && foreign_threads < MAX_FOREIGN_THREADS; i++)
+        if (tids[i] != shim_gettid())
+            foreign_tids[foreign_threads++] = tids[i];
+}
+
+int shim_foreign_thread(pid_t tid)
+{
+    for (long i = 0; i < foreign_threads; i++)
+        if (foreign_tids[i] == tid)
+            return 1;
+    return 0;
 }
 
 /* True when every thread of the program has ended and only this one is left:
@@ -446,7 +459,7 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 
 void shim_snapshot_init(void)
 {
-    count_foreign_threads();
+    find_foreign_threads();
     make_series();
     const char *why;
     int fd = safe_dir_open(shim_cfg.out_dir, shim_cfg.allow_shared_dir ? SAFE_DIR_SHARED : 0, &why);

@@ -416,6 +416,19 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
     const uint64_t *rec = frame_addr;
     struct unw_regs regs = {
         .pc = (uint64_t)(uintptr_t)ret, .sp = (uint64_t)(uintptr_t)frame_addr + 16, .fp = rec[0]};
+#if defined(__aarch64__)
+    /* aarch64 keeps a frame record at the bottom of its frame, so the
+     * hook's caller's sp is the hook's CFA, not frame_addr + 16. Walk up
+     * from here instead, through the shim's own frames (never recorded)
+     * by their call-frame information; the step that reaches ret is the
+     * frames[0] already taken. */
+    int ret_pending = 1;
+    regs = (struct unw_regs){.pc = (uint64_t)(uintptr_t)__builtin_return_address(0),
+                             .sp = (uint64_t)(uintptr_t)__builtin_dwarf_cfa(),
+                             .fp = *(const uint64_t *)__builtin_frame_address(0)};
+#else
+    const int ret_pending = 0;
+#endif
     struct stack_bounds b = {.lo = regs.sp, .hi = shim_tls.stack_hi};
     if (b.hi <= b.lo + 16 || depth <= 1)
         return n;
@@ -470,6 +483,12 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
             }
         }
         uint64_t record = !in_shim(regs.pc);
+        if (record && ret_pending) {
+            record = 0; /* frames[0] */
+#if defined(__aarch64__)
+            ret_pending = 0;
+#endif
+        }
         if (c)
             cur[steps] = (struct unw_step_rec){ra_slot | record, regs.pc, regs.sp, regs.fp};
         steps++;

@@ -118,6 +118,20 @@ static inline int arch_follows_call(uint64_t ret)
            (insn & 0xfefff800u) == 0xd63f0800u;
 }
 
+/* glibc's thread control block (tcbhead_t: dtv, private) at the thread
+ * pointer has no shape of its own: any word may be its dtv pointer, which
+ * points one dtv_t (16 bytes) past the start of a calloc'ed block. The
+ * caller confirms it by the block (ARCH_DTV_CHECK_LEN: its first word, the
+ * DTV's length n, and its size, (n + 2) dtv_t). Returns the candidate
+ * block start, or 0. */
+#define ARCH_TCB_WORDS     1
+#define ARCH_DTV_CHECK_LEN 1
+static inline uint64_t arch_tcb_dtv(const uint64_t *w, uint64_t a)
+{
+    (void)a;
+    return w[0] >= 16 && (w[0] & 15) == 0 ? w[0] - 16 : 0;
+}
+
 /* The stack pointer in the registers ptrace(PTRACE_GETREGSET, NT_PRSTATUS) reads. */
 static inline uint64_t arch_user_regs_sp(const struct user_regs_struct *r)
 {

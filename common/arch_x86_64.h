@@ -69,6 +69,19 @@ static inline int arch_follows_call(uint64_t ret)
     return c[-5] == 0xe8 || c[-2] == 0xff || c[-3] == 0xff || c[-6] == 0xff;
 }
 
+/* glibc's thread control block (tcbhead_t: tcb, dtv, self) recognised by
+ * its shape at address a (words w[0..2]): tcb and self point to itself.
+ * Returns the start of its DTV block (the TCB points one dtv_t, 16 bytes,
+ * past it), or 0. */
+#define ARCH_TCB_WORDS     3
+#define ARCH_DTV_CHECK_LEN 0 /* the shape alone is proof */
+static inline uint64_t arch_tcb_dtv(const uint64_t *w, uint64_t a)
+{
+    if (w[0] != a || w[2] != a || w[1] < 16)
+        return 0;
+    return w[1] - 16;
+}
+
 /* The stack pointer in the registers ptrace(PTRACE_GETREGSET, NT_PRSTATUS) reads. */
 static inline uint64_t arch_user_regs_sp(const struct user_regs_struct *r)
 {

@@ -34,7 +34,7 @@ PACKAGES=(
 # runtime libraries below with the build machine's headers.
 ARM64_PACKAGES=(
     crossbuild-essential-arm64 qemu-user-static binutils-aarch64-linux-gnu
-    libc6:arm64 libc6-dev:arm64 libstdc++6:arm64 libcmocka-dev:arm64
+    libc6:arm64 libc6-dev:arm64 libc6-dbg:arm64 libstdc++6:arm64 libcmocka-dev:arm64
     libdw-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64 libbpf-dev:arm64
     libjemalloc2:arm64 libtcmalloc-minimal4:arm64 libmimalloc2.0:arm64
     libavformat-dev:arm64 libavcodec-dev:arm64 libavutil-dev:arm64 libswscale-dev:arm64
