@@ -24,7 +24,7 @@
 #define ARCH_ESR_EC_SHIFT   26
 #define ARCH_ESR_EC_DABT_LO 0x24u     /* data abort from EL0 */
 #define ARCH_ESR_WNR        (1u << 6) /* write, not read */
-#define ARCH_ESR_CM         (1u << 8) /* cache maintenance (DC ZVA counts as a write) */
+#define ARCH_ESR_CM         (1u << 8) /* cache maintenance: reported as a write */
 
 static inline uint64_t arch_ctx_pc(const ucontext_t *uc)
 {
