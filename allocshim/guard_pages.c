@@ -7,6 +7,7 @@
  * block's allocation and free stacks, then chains to the program's handler
  * or re-raises.
  */
+#include "arch.h"
 #include "guard_int.h"
 #include "stacktable.h"
 #include "util.h"
@@ -66,7 +67,7 @@ void shim_guard_refresh_modules(void)
 static int is_code(uintptr_t a)
 {
     for (int i = 0; i < n_exec_ranges; i++)
-        if (a >= exec_ranges[i].lo + 5 && a < exec_ranges[i].hi)
+        if (a >= exec_ranges[i].lo + ARCH_MAX_CALL_BYTES && a < exec_ranges[i].hi)
             return 1;
     return 0;
 }
@@ -225,28 +226,27 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
     int saved_busy = shim_tls.busy;
     shim_tls.busy = 1;
     ucontext_t *uc = ucv;
-    int write = 0;
+    int write = arch_fault_is_write(uc);
     uint64_t frames[SNAP_MAX_STACK_DEPTH];
     uint32_t depth = 0;
-#if defined(__x86_64__)
-    write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
     /* the faulting instruction, then its function's callers by frame pointer */
-    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-    uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    uintptr_t pc = (uintptr_t)arch_ctx_pc(uc);
+    uintptr_t fp = (uintptr_t)arch_ctx_fp(uc);
+    uintptr_t sp = (uintptr_t)arch_ctx_sp(uc);
     if (shim_cfg.unwind != SNAP_UNWIND_FP) {
         /* the call-frame information: right through leaf functions
          * (memset) and code without frame pointers */
-        depth = shim_capture_at(frames, pc, sp, fp);
+        depth = shim_capture_at(frames, pc, sp, fp, arch_ctx_lr(uc));
         goto have_stack;
     }
     frames[depth++] = pc + 1; /* reports subtract 1 from return addresses */
     /* A leaf function (memset, memcpy) has no frame of its own: its caller's
-     * return address is at the stack pointer. Take it if it points just
-     * after a call instruction in loaded code. */
-    uintptr_t top = *(const uintptr_t *)sp;
-    if (is_code(top) && (((const uint8_t *)top)[-5] == 0xe8 || ((const uint8_t *)top)[-2] == 0xff ||
-                         ((const uint8_t *)top)[-3] == 0xff || ((const uint8_t *)top)[-6] == 0xff))
+     * return address is at the stack pointer (x86-64) or in the link
+     * register (aarch64). Take it if it points just after a call
+     * instruction in loaded code. */
+    uintptr_t top = (uintptr_t)arch_ctx_leaf_return(uc);
+    int took_top = is_code(top) && arch_follows_call(top);
+    if (took_top)
         frames[depth++] = top;
     for (uintptr_t prev = sp; depth < (uint32_t)shim_cfg.depth; prev = fp) {
         if (fp <= prev || fp - prev > (1u << 24) || (fp & 7))
@@ -254,17 +254,11 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
         uintptr_t r = ((const uintptr_t *)fp)[1];
         if (r < 4096)
             break;
-        frames[depth++] = r;
+        /* not a leaf after all: its frame record holds the same link register */
+        if (!(took_top && depth == 2 && r == top))
+            frames[depth++] = r;
         fp = ((const uintptr_t *)fp)[0];
     }
-#elif defined(__aarch64__)
-    depth =
-        shim_capture_at(frames, uc->uc_mcontext.pc, uc->uc_mcontext.sp, uc->uc_mcontext.regs[29]);
-    goto have_stack;
-#else
-    frames[depth++] = a;
-    goto have_stack;
-#endif
 have_stack:;
     uint32_t access = stk_table_intern(shim_stacks(), frames, depth);
     uint64_t idx = (a - pool_lo) / (uint64_t)page_size;

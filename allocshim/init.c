@@ -301,10 +301,10 @@ uint64_t shim_exit_sp;
 /* The exit snapshot (and its reachability scan): after every destructor. */
 static __attribute__((noinline)) void shim_exit_late(void)
 {
-    /* The caller's stack pointer before the call: above our return address
-     * and saved frame pointer (the shim is built with frame pointers). */
-    __atomic_store_n(&shim_exit_sp, (uint64_t)(uintptr_t)__builtin_frame_address(0) + 16,
-                     __ATOMIC_RELEASE);
+    /* The caller's stack pointer before the call: our canonical frame
+     * address (frame pointer + 16 on x86-64; on aarch64 the frame record is
+     * at the bottom of the frame, so only the CFA says where it ends). */
+    __atomic_store_n(&shim_exit_sp, (uint64_t)(uintptr_t)__builtin_dwarf_cfa(), __ATOMIC_RELEASE);
     if (shim_cfg.guard)
         SHIM_UNTRACKED(shim_guard_scan()); /* last look at every redzone */
     if (shim_cfg.reachability && shim_cfg.mode == SNAP_MODE_FULL && shim_cfg.track_heap) {

@@ -40,7 +40,7 @@ $(TESTBIN)/allocshim/stack_churn: tests/allocshim/stack_churn.c
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/allocshim/planted_cxx: tests/allocshim/planted_cxx.cpp
 	@mkdir -p $(dir $@)
-	g++ -g -O1 -fno-omit-frame-pointer -o $@ $<
+	$(CXX) -g -O1 -fno-omit-frame-pointer -o $@ $<
 TEST_TARGETS += $(SHIM_TEST_PROGS) $(SHIM)
 
 # Guard-mode test programs.
@@ -50,7 +50,7 @@ $(TESTBIN)/guard/corrupt: tests/guard/corrupt.c
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/guard/corrupt_cxx: tests/guard/corrupt_cxx.cpp
 	@mkdir -p $(dir $@)
-	g++ -g -O1 -fno-omit-frame-pointer -Wno-mismatched-new-delete -o $@ $<
+	$(CXX) -g -O1 -fno-omit-frame-pointer -Wno-mismatched-new-delete -o $@ $<
 TEST_TARGETS += $(GUARD_TEST_PROGS)
 
 # Reachability test programs (tests/reach/, docs/reachability.md).

@@ -24,6 +24,7 @@
  * shim's own memory and the blocks themselves (scanned only once reached).
  * Marking and classification: common/reachmark.c.
  */
+#include "arch.h"
 #include "shim.h"
 #include "procfs.h"
 #include "reachmark.h"
@@ -48,12 +49,11 @@
 #define REACH_MAX_THREADS     8192
 #define REACH_MAX_SEGMENTS    8192
 #define REACH_STOP_TIMEOUT_NS (500ull * 1000000) /* then a thread counts as missed */
-#define REACH_RED_ZONE        128                /* x86_64 ABI: live below sp */
 #define REACH_TLS_MAPPING_MAX (16u << 20)        /* a larger mapping around tp: scan a window */
 #define REACH_TLS_WINDOW      (64u << 10)
 #define REACH_TCB_BYTES       4096
 #define REACH_MAPS_INITIAL    (1u << 20)
-#define REACH_PAGE            4096u
+#define REACH_PAGE            util_page_size()
 #define REACH_MAX_SHIM_SEGS   8
 /* glibc's non-main arenas are heaps of HEAP_MAX_SIZE (2 x the largest mmap
  * threshold, 64 MiB on 64-bit) aligned to their size (malloc/arena.c). */
@@ -66,7 +66,7 @@ struct parked {
     pid_t tid;
     int pad;
     uint64_t sp, tp;
-    uint64_t regs[NGREG];
+    uint64_t regs[ARCH_NREGS];
 };
 
 struct segment {
@@ -179,9 +179,8 @@ static void on_stop_signal(int sig, siginfo_t *si, void *ctx)
     if (i < REACH_MAX_THREADS) {
         const ucontext_t *uc = ctx;
         struct parked *p = &slots[i];
-        for (int r = 0; r < NGREG; r++)
-            p->regs[r] = (uint64_t)uc->uc_mcontext.gregs[r];
-        p->sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+        arch_ctx_regs(uc, p->regs);
+        p->sp = arch_ctx_sp(uc);
         p->tp = (uint64_t)pthread_self();
         __atomic_store_n(&p->tid, shim_gettid(), __ATOMIC_RELEASE);
         __atomic_add_fetch(&n_parked, 1, __ATOMIC_ACQ_REL);
@@ -229,7 +228,7 @@ static uint32_t stop_world(pid_t *signalled, size_t *n_signalled, pid_t *missed_
         for (size_t i = 0; i < n; i++) {
             pid_t t = list[i];
             if (t == self || t == shim_snapshot_tid || contains_tid(signalled, n_sig, t) ||
-                n_sig == REACH_MAX_THREADS)
+                shim_foreign_thread(t) || n_sig == REACH_MAX_THREADS)
                 continue;
             if (syscall(SYS_tgkill, getpid(), t, handler_signal) == 0) {
                 signalled[n_sig++] = t;
@@ -353,7 +352,7 @@ static int file_is_safe(const struct mapping *m, const char *perms, const char *
     return offset + (m->end - m->start) <= covered;
 }
 
-/* Reads /proc/thread-self/maps into `mappings` (sorted by address). */
+/* Reads our maps (util_proc_path) into `mappings` (sorted by address). */
 static int read_maps(void)
 {
     size_t cap = REACH_MAPS_INITIAL;
@@ -362,7 +361,9 @@ static int read_maps(void)
         return -ENOMEM;
     size_t len;
     for (;;) {
-        int fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+        char maps_path[64];
+        int fd =
+            open(util_proc_path(maps_path, sizeof(maps_path), 0, "maps"), O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return -errno;
         len = 0;
@@ -467,38 +468,35 @@ static void scan_mapped(struct rmark *m, uint64_t start, uint64_t end)
  * thread control block points to one element (16 bytes) past its start,
  * an interior pointer that alone would make it "possibly lost" -- for
  * every live thread, and for every exited thread whose stack glibc keeps
- * in its cache. On x86_64 the TCB is found by its shape (tcbhead_t: tcb
- * and self both point to the TCB itself, dtv between them); its DTV is
- * then reachable, and so are the dynamic TLS blocks it holds.
+ * in its cache. The TCB is found as common/arch.h's arch_tcb_dtv says
+ * (x86-64: by its shape; aarch64: by the DTV block it points into); its DTV
+ * is then reachable, and so are the dynamic TLS blocks it holds.
  */
 #define REACH_TCB_SEARCH (64u << 10) /* the TCB is at the top of a thread's stack mapping */
-#define REACH_DTV_OFFSET 16          /* sizeof(dtv_t): the TCB points past dtv[0] */
 
 static void scan_tcbs(struct rmark *m, uint64_t start, uint64_t end)
 {
-#if defined(__x86_64__)
     start = (start + 7) & ~(uint64_t)7;
     if (end - start > REACH_TCB_SEARCH)
         start = end - REACH_TCB_SEARCH;
-    for (uint64_t a = start; a + 3 * sizeof(uint64_t) <= end; a += sizeof(uint64_t)) {
-        const uint64_t *w = (const uint64_t *)(uintptr_t)a;
-        if (w[0] != a || w[2] != a || w[1] < REACH_DTV_OFFSET)
+    for (uint64_t a = start; a + ARCH_TCB_WORDS * sizeof(uint64_t) <= end; a += sizeof(uint64_t)) {
+        uint64_t dtv = arch_tcb_dtv((const uint64_t *)(uintptr_t)a, a);
+        if (!dtv)
             continue;
-        uint64_t dtv = w[1] - REACH_DTV_OFFSET;
         long b = rmark_find(m, dtv);
-        if (b >= 0 && m->blocks[b].addr == dtv)
-            rmark_scan_values(m, &dtv, 1);
+        if (b < 0 || m->blocks[b].addr != dtv)
+            continue;
+        if (ARCH_DTV_CHECK_LEN && m->blocks[b].size != (*(const uint64_t *)(uintptr_t)dtv + 2) * 16)
+            continue; /* not a DTV: its length word does not give its size */
+        rmark_scan_values(m, &dtv, 1);
     }
-#else
-    (void)m, (void)start, (void)end; /* other TLS layouts: not yet */
-#endif
 }
 
 /* A thread's stack from sp down (minus the red zone) to the end of its
  * mapping -- or of the heap block holding it (pthread_attr_setstack). */
 static void scan_stack(struct rmark *m, uint64_t sp)
 {
-    uint64_t from = sp - REACH_RED_ZONE;
+    uint64_t from = sp - ARCH_RED_ZONE;
     long b = rmark_find(m, sp);
     if (b >= 0) {
         rmark_scan_root(m, from, m->blocks[b].addr + m->blocks[b].size);
@@ -718,10 +716,9 @@ static __attribute__((noinline)) void scan_current_thread(struct rmark *m)
     }
     ucontext_t uc;
     getcontext(&uc);
-    uint64_t regs[NGREG];
-    for (int r = 0; r < NGREG; r++)
-        regs[r] = (uint64_t)uc.uc_mcontext.gregs[r];
-    rmark_scan_values(m, regs, NGREG);
+    uint64_t regs[ARCH_NREGS];
+    arch_ctx_regs(&uc, regs);
+    rmark_scan_values(m, regs, ARCH_NREGS);
     uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
     scan_stack(m, sp);
     scan_tls(m, (uint64_t)pthread_self(), sp);
@@ -825,7 +822,7 @@ int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
     shim_heap_foreach_flagged_stopped(SHIM_BLOCK_EXIT_LIST, scan_exit_list, &m);
     for (int i = 0; i < n_stopped; i++) {
         mark_live_stack(slots[i].sp);
-        rmark_scan_values(&m, slots[i].regs, NGREG);
+        rmark_scan_values(&m, slots[i].regs, ARCH_NREGS);
         scan_stack(&m, slots[i].sp);
         scan_tls(&m, slots[i].tp, slots[i].sp);
     }

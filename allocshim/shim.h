@@ -157,7 +157,7 @@ void shim_unwind_init(void);
 void shim_unwind_loss_counters(shim_loss_cb cb, void *arg);
 void shim_unwind_fork_child(void);
 /* From a signal context: frames[0] = pc + 1, then the callers (unwind tables). */
-uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp);
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp, uint64_t lr);
 
 /* heap.c */
 void shim_heap_init(void);
@@ -334,6 +334,7 @@ void shim_snapshot_stop_thread(void);
 void shim_snapshot_restart(void);
 int shim_snapshot_write(int trigger);
 void shim_snapshot_start_thread(void);
+int shim_foreign_thread(pid_t tid); /* an emulator's own thread (qemu-user), not the program's */
 #define SHIM_POLL_CALLS 256
 void shim_snapshot_poll(void);
 void shim_snapshot_fork_prepare(void);

@@ -27,6 +27,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -299,19 +300,54 @@ static void on_signal(int sig)
     shim_tls.countdown = 0;
 }
 
+/* Threads of the process that are not the program's: qemu-user runs one of
+ * its own (an RCU thread) in every program it emulates; /proc counts it,
+ * and it never takes a signal. Listed by the constructor under an emulator
+ * only (its /proc/thread-self/exe is the emulator, /proc/self/exe the
+ * program): natively a thread alive that early is the program's. */
+#define MAX_FOREIGN_THREADS 4
+static pid_t foreign_tids[MAX_FOREIGN_THREADS];
+static long foreign_threads;
+
+static void find_foreign_threads(void)
+{
+    char self[PATH_MAX], thread[PATH_MAX];
+    ssize_t a = readlink("/proc/self/exe", self, sizeof(self));
+    ssize_t b = readlink("/proc/thread-self/exe", thread, sizeof(thread));
+    if (a <= 0 || b <= 0 || (a == b && memcmp(self, thread, (size_t)a) == 0))
+        return;
+    pid_t tids[16];
+    size_t n = procfs_list_threads(tids, 16);
+    for (size_t i = 0; i < n && foreign_threads < MAX_FOREIGN_THREADS; i++)
+        if (tids[i] != shim_gettid())
+            foreign_tids[foreign_threads++] = tids[i];
+}
+
+int shim_foreign_thread(pid_t tid)
+{
+    for (long i = 0; i < foreign_threads; i++)
+        if (foreign_tids[i] == tid)
+            return 1;
+    return 0;
+}
+
 /* True when every thread of the program has ended and only this one is left:
- * num_threads (field 20) is 1, or 2 with the thread-group leader a zombie
- * (the main thread ended with pthread_exit). */
+ * num_threads (field 20, less the emulator's) is 1, or 2 with the
+ * thread-group leader a zombie (the main thread ended with pthread_exit). */
 static int only_thread_left(void)
 {
+    /* this thread's own stat file: qemu-user fakes /proc/self/stat's */
     struct procfs_stat st;
-    if (procfs_read_stat(0, &st) < 0)
-        return 0;
-    if (st.threads == 1)
-        return 1;
-    if (st.threads != 2 || shim_gettid() == getpid())
-        return 0;
     char path[64] = "/proc/self/task/";
+    util_u64_to_dec((uint64_t)shim_gettid(), path + 16, sizeof(path) - 16);
+    util_strlcpy(path + strlen(path), "/stat", sizeof(path) - strlen(path));
+    if (procfs_read_stat_path(path, &st) < 0)
+        return 0;
+    long n = (long)st.threads - foreign_threads;
+    if (n == 1)
+        return 1;
+    if (n != 2 || shim_gettid() == getpid())
+        return 0;
     util_u64_to_dec((uint64_t)getpid(), path + 16, sizeof(path) - 16);
     util_strlcpy(path + strlen(path), "/stat", sizeof(path) - strlen(path));
     return procfs_read_stat_path(path, &st) == 0 && procfs_stat_gone(&st);
@@ -426,6 +462,7 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *
 
 void shim_snapshot_init(void)
 {
+    find_foreign_threads();
     make_series();
     /* the capture side reaches us only through these (shim.h) */
     shim_evidence_hook = shim_snapshot_write;

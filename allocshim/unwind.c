@@ -418,6 +418,19 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
     const uint64_t *rec = frame_addr;
     struct unw_regs regs = {
         .pc = (uint64_t)(uintptr_t)ret, .sp = (uint64_t)(uintptr_t)frame_addr + 16, .fp = rec[0]};
+#if defined(__aarch64__)
+    /* aarch64 keeps a frame record at the bottom of its frame, so the
+     * hook's caller's sp is the hook's CFA, not frame_addr + 16. Walk up
+     * from here instead, through the shim's own frames (never recorded)
+     * by their call-frame information; the step that reaches ret is the
+     * frames[0] already taken. */
+    int ret_pending = 1;
+    regs = (struct unw_regs){.pc = (uint64_t)(uintptr_t)__builtin_return_address(0),
+                             .sp = (uint64_t)(uintptr_t)__builtin_dwarf_cfa(),
+                             .fp = *(const uint64_t *)__builtin_frame_address(0)};
+#else
+    const int ret_pending = 0;
+#endif
     struct stack_bounds b = {.lo = regs.sp, .hi = shim_tls.stack_hi};
     if (b.hi <= b.lo + 16 || depth <= 1)
         return n;
@@ -472,6 +485,12 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
             }
         }
         uint64_t record = !in_shim(regs.pc);
+        if (record && ret_pending) {
+            record = 0; /* frames[0] */
+#if defined(__aarch64__)
+            ret_pending = 0;
+#endif
+        }
         if (c)
             cur[steps] = (struct unw_step_rec){ra_slot | record, regs.pc, regs.sp, regs.fp};
         steps++;
@@ -653,7 +672,7 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
 /* A stack from a signal context (guard mode's fault handler): pc is the
  * faulting instruction, not a return address. Tables only, no per-thread
  * cache (the fault may have interrupted a capture on this thread). */
-uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp)
+uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp, uint64_t lr)
 {
     uint32_t depth = (uint32_t)shim_cfg.depth, n = 0;
     frames[n++] = pc + 1; /* reports look frames up at address - 1 */
@@ -662,13 +681,16 @@ uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp
     struct stack_bounds b = {.lo = sp, .hi = shim_tls.stack_hi};
     if (sp < shim_tls.stack_lo || b.hi <= b.lo + 16)
         return n;
-    struct unw_regs regs = {.pc = pc, .sp = sp, .fp = fp, .exact = 1};
+    struct unw_regs regs = {.pc = pc, .sp = sp, .fp = fp, .lr = lr, .exact = 1};
     const struct unw_row *r = row_for(NULL, &regs);
     while (n < depth && r) {
         if (r == NO_CFI)
             r = NULL;
-        uint64_t old_sp = regs.sp;
-        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
+        uint64_t old_sp = regs.sp, old_lr = regs.lr;
+        /* the caller's frame is above ours; only out of an interrupted
+         * aarch64 leaf (return address still in x30) may sp stay put */
+        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp < old_sp ||
+            (regs.sp == old_sp && !old_lr))
             break;
         if (!(r = row_for(NULL, &regs))) {
             __atomic_fetch_add(&n_bad_frame, 1, __ATOMIC_RELAXED);

@@ -128,7 +128,23 @@ static __always_inline int returns_from(__u64 w, __u64 ip)
     __u32 insn;
     if (w < PAGE_SIZE_BYTES || bpf_probe_read_user(&insn, sizeof(insn), (void *)(w - 4)))
         return 0;
-    return (insn & 0xfc000000u) == 0x94000000u || (insn & 0xfffffc1fu) == 0xd63f0000u;
+    if ((insn & 0xfffffc1fu) == 0xd63f0000u) /* blr xN */
+        return 1;
+    if ((insn & 0xfc000000u) != 0x94000000u) /* bl imm26 */
+        return 0;
+    __s64 imm26 = (__s64)((__s32)(insn << 6) >> 6);
+    __u64 target = w - 4 + (__u64)(imm26 * 4);
+    if (target <= ip && ip - target < WRAPPER_MAX_BYTES)
+        return 2;
+    /* a PLT stub: adrp x16, page; ldr x17, [x16, #off] */
+    __u32 s[2];
+    if (bpf_probe_read_user(s, sizeof(s), (void *)target))
+        return 1;
+    if ((s[0] & 0x9f00001fu) != 0x90000010u || (s[1] & 0xffc003ffu) != 0xf9400211u)
+        return 1;
+    __s64 page = (__s64)(((__u64)((s[0] >> 5) & 0x7ffff) << 2 | ((s[0] >> 29) & 3)) << 43) >> 31;
+    __u64 slot = (target & ~0xfffull) + (__u64)page + (((s[1] >> 10) & 0xfff) << 3);
+    return got_holds(slot, ip) ? 2 : 1;
 #else
     return 0;
 #endif

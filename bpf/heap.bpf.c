@@ -47,10 +47,10 @@ static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u32 ki
     count(TRC_C_ALLOC_CALLS, 1);
     __u64 sp = PT_REGS_SP(ctx);
     __u64 now = bpf_ktime_get_ns();
-    /* The return address at the top of the stack is the immediate caller,
-     * right even when the caller has no frame pointer. */
+    /* The return address (at the top of the stack, in the link register)
+     * is the immediate caller, right even when it has no frame pointer. */
     __u64 caller = 0;
-    if (bpf_probe_read_user(&caller, sizeof(caller), (void *)sp))
+    if (arch_entry_caller(ctx, sp, &caller))
         count(TRC_C_CALLER_UNREADABLE, 1);
     struct trc_pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
                                                  BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -144,9 +144,9 @@ static __always_inline int alloc_return(struct pt_regs *ctx, __u64 ret)
     if (!tid)
         return 0;
     struct trc_pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
-    /* Only the return of the outermost call (sp back to just above its
-     * return address) completes it; nested returns are ignored. */
-    if (!p || !p->sp || PT_REGS_SP(ctx) != p->sp + sizeof(__u64))
+    /* Only the return of the outermost call (sp back to where its caller
+     * had it) completes it; nested returns are ignored. */
+    if (!p || !p->sp || PT_REGS_SP(ctx) != ARCH_SP_AT_RETURN(p->sp))
         return 0;
     struct trc_pending c = *p;
     p->sp = 0;

@@ -308,7 +308,7 @@ int BPF_KPROBE(la_res_entry)
         return 0;
     }
     struct trc_site site = {};
-    bpf_probe_read_user(&site.caller, sizeof(site.caller), (void *)sp);
+    arch_entry_caller(ctx, sp, &site.caller);
     if (excluded(site.caller, f->kind)) {
         rcount(TRC_RC_EXCLUDED);
         return 0;
@@ -357,9 +357,9 @@ int BPF_KRETPROBE(la_res_return, __u64 rv)
     if (!tid)
         return 0;
     struct trc_res_pending *p = bpf_map_lookup_elem(&pending, &tid);
-    /* the return of the call that made the pending entry: sp is back above
-     * the return address it pushed */
-    if (!p || PT_REGS_SP(ctx) != p->sp + sizeof(__u64))
+    /* the return of the call that made the pending entry: sp is back where
+     * its caller had it */
+    if (!p || PT_REGS_SP(ctx) != ARCH_SP_AT_RETURN(p->sp))
         return 0;
     struct trc_res_pending c = *p;
     bpf_map_delete_elem(&pending, &tid);

@@ -11,6 +11,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "arch.bpf.h"
 #include "trace_events.h"
 #include "unwind_table.h"
 

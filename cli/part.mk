@@ -31,7 +31,9 @@ $(MAN_DIR)/leakaudit.1: $(BIN)/leakaudit scripts/gen-man.sh
 
 .PHONY: man install uninstall
 man: $(MAN_DIR)/leakaudit.1
+ifeq ($(CROSS),) # made by running leakaudit --help: a cross-built one needs binfmt (make man)
 ALL_TARGETS += $(MAN_DIR)/leakaudit.1
+endif
 
 install: $(BIN)/leakaudit $(SHIM) $(MAN_DIR)/leakaudit.1
 	install -d $(INSTALL_BIN) $(INSTALL_LIB) $(INSTALL_MAN) $(INSTALL_COMPLETION)

@@ -24,7 +24,7 @@
 #error "GOT patching: add this architecture's JUMP_SLOT / GLOB_DAT relocation types"
 #endif
 
-#define GOT_PAGE 4096u
+#define GOT_PAGE ((uintptr_t)util_page_size()) /* 4, 16 or 64 KiB on aarch64 */
 
 struct module_view {
     uintptr_t base, lo, hi; /* load bias, mapped range */
@@ -244,7 +244,7 @@ static void patch_relocs(struct patch_walk *w, const struct module_view *m, cons
             continue;
         uintptr_t a = (uintptr_t)slot;
         if (a >= m->relro_lo && a < m->relro_hi && !*relro_open) {
-            uintptr_t lo = m->relro_lo & ~(uintptr_t)(GOT_PAGE - 1);
+            uintptr_t lo = m->relro_lo & ~(GOT_PAGE - 1);
             if (mprotect((void *)lo, m->relro_hi - lo, PROT_READ | PROT_WRITE) < 0)
                 continue;
             *relro_open = 1;
@@ -266,7 +266,7 @@ static int patch_module(struct dl_phdr_info *info, size_t size, void *arg)
     patch_relocs(w, &m, m.jmprel, m.jmprel_n, &relro_open);
     patch_relocs(w, &m, m.rela, m.rela_n, &relro_open);
     if (relro_open) {
-        uintptr_t lo = m.relro_lo & ~(uintptr_t)(GOT_PAGE - 1);
+        uintptr_t lo = m.relro_lo & ~(GOT_PAGE - 1);
         mprotect((void *)lo, m.relro_hi - lo, PROT_READ);
     }
     return 0;

@@ -9,7 +9,7 @@ COMMON_LIBS :=
 $(COMMON_LIB): $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 ALL_TARGETS += $(COMMON_LIB)
 

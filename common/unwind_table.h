@@ -145,6 +145,7 @@ struct unw_regs {
     uint64_t pc; /* return address (or the exact pc after a signal frame) */
     uint64_t sp;
     uint64_t fp; /* rbp / x29 */
+    uint64_t lr; /* aarch64: x30 when the walk starts in a signal context, else 0 */
     int exact;   /* pc is not a return address: look it up as is, not pc - 1 */
 };
 
@@ -214,10 +215,15 @@ unw_step(int arch, const struct unw_row *r, struct unw_regs *regs,
     }
     if (cfa <= regs->sp && !(cfa == regs->sp && (r->flags & UNW_ROW_RA_IN_LR)))
         return UNW_STEP_FAIL; /* the caller's frame lies above ours: never below */
-    if (r->flags & UNW_ROW_RA_IN_LR)
-        return UNW_STEP_FAIL; /* only a leaf has it there; we start at a call site */
-    if (read(ctx, cfa + (int64_t)r->ra_off, &ra))
+    if (r->flags & UNW_ROW_RA_IN_LR) {
+        /* Only a leaf has it there: known when the walk starts in one that a
+         * signal interrupted (regs->lr), never at a call site. */
+        if (!regs->lr)
+            return UNW_STEP_FAIL;
+        ra = regs->lr;
+    } else if (read(ctx, cfa + (int64_t)r->ra_off, &ra)) {
         return UNW_STEP_FAIL;
+    }
     if ((r->flags & UNW_ROW_FP_SAVED) && read(ctx, cfa + (int64_t)r->fp_off, &fp))
         return UNW_STEP_FAIL;
     if (arch == UNW_ARCH_AARCH64)
@@ -225,6 +231,7 @@ unw_step(int arch, const struct unw_row *r, struct unw_regs *regs,
     regs->pc = ra;
     regs->sp = cfa;
     regs->fp = fp;
+    regs->lr = 0; /* the caller's x30 is not known */
     regs->exact = 0;
     return UNW_STEP_OK;
 }

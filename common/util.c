@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,7 +136,12 @@ size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap)
 
 char *util_proc_path(char *buf, size_t cap, int pid, const char *leaf)
 {
-    size_t n = util_strlcpy(buf, pid > 0 ? "/proc/" : "/proc/thread-self/", cap);
+    const char *dir = "/proc/";
+    if (pid <= 0) {
+        char one;
+        dir = readlink("/proc/self/exe", &one, 1) > 0 ? "/proc/self/" : "/proc/thread-self/";
+    }
+    size_t n = util_strlcpy(buf, dir, cap);
     if (pid > 0 && n < cap) {
         n += util_u64_to_dec((uint64_t)pid, buf + n, cap - n);
         n += util_strlcpy(buf + n, "/", n < cap ? cap - n : 0);
@@ -339,4 +345,10 @@ int util_parse_track(const char *s, int *heap, int *fd, int *mmap)
     *fd = f;
     *mmap = m;
     return 0;
+}
+
+size_t util_page_size(void)
+{
+    unsigned long pg = getauxval(AT_PAGESZ);
+    return pg ? (size_t)pg : (size_t)sysconf(_SC_PAGESIZE);
 }

@@ -22,9 +22,11 @@ uint32_t util_crc32(uint32_t crc, const void *data, size_t len);
 size_t util_u64_to_dec(uint64_t v, char *buf, size_t cap);
 size_t util_u64_to_hex(uint64_t v, char *buf, size_t cap);
 
-/* Builds "/proc/PID/LEAF" into buf, or "/proc/thread-self/LEAF" for pid <= 0
- * (which, unlike /proc/self, still works once the main thread has exited).
- * Returns buf. */
+/* Builds "/proc/PID/LEAF" into buf or, for pid <= 0, "/proc/self/LEAF"
+ * while the main thread lives and "/proc/thread-self/LEAF" once it has
+ * exited (then /proc/self/exe, maps and fd no longer answer). /proc/self
+ * first because qemu-user emulates it, and only it, for the program it
+ * runs: its /proc/thread-self/ is the emulator's own. Returns buf. */
 char *util_proc_path(char *buf, size_t cap, int pid, const char *leaf);
 
 /* Reads the path of pid's executable (0 = self) into buf, NUL-terminated;
@@ -33,6 +35,10 @@ ssize_t util_read_exe(int pid, char *buf, size_t cap);
 
 /* Reads VmRSS of pid (0 = self) in bytes from /proc; 0 if unknown. */
 uint64_t util_read_rss(int pid);
+
+/* The page size of this process, from the auxiliary vector: 4 KiB on
+ * x86-64, 4, 16 or 64 KiB on aarch64 kernels. Async-signal-safe. */
+size_t util_page_size(void);
 
 /* Copies at most cap-1 bytes and NUL-terminates; returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t cap);

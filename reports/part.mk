@@ -17,7 +17,7 @@ CFLAGS_GEN := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fno-inline -fno-optimiz
 $(OBJ)/tests/reports/fixture_hostile.o: tests/reports/fixture_hostile.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_GEN) -c $< -o $@.tmp.o
-	objcopy --redefine-sym 'hostile_render_frame=<script>alert(1)</script><img src=x onerror=alert(2)>' $@.tmp.o $@
+	$(OBJCOPY) --redefine-sym 'hostile_render_frame=<script>alert(1)</script><img src=x onerror=alert(2)>' $@.tmp.o $@
 	rm -f $@.tmp.o
 
 $(REPORTS_TESTBIN)/gen_series: tests/reports/gen_series.c $(OBJ)/tests/reports/fixture_hostile.o $(COMMON_LIB)
@@ -39,7 +39,9 @@ $(REPORTS_TESTBIN)/fuzz_snapshot_reader: tests/reports/fuzz_snapshot_reader.c co
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Icommon -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -o $@ $^
+ifeq ($(CROSS),) # libFuzzer needs clang's runtime for the target: native builds only
 TEST_TARGETS += $(REPORTS_TESTBIN)/fuzz_snapshot_reader
+endif
 
 # A small leaking "service" run under the real shim by test_report_under_shim.sh.
 $(REPORTS_TESTBIN)/leaky_service: tests/reports/leaky_service.c

@@ -2,6 +2,8 @@
 # Installs, with apt-get, only the Debian 12 packages leakaudit needs that are
 # missing. Safe to run again: it does nothing when everything is present.
 # Usage: scripts/deps.sh            (build + test + demo dependencies)
+#        scripts/deps.sh arm64      (those, and the arm64 cross-build and
+#                                   qemu-user test dependencies: make test-arm64)
 set -euo pipefail
 
 PACKAGES=(
@@ -23,6 +25,34 @@ PACKAGES=(
     # make install's man pages (man -l) and promtool for the Prometheus output
     man-db groff-base prometheus
 )
+
+# make ARCH=arm64 / make test-arm64 (docs/architectures.md): the cross
+# toolchain, the static qemu-aarch64 for binfmt_misc, and arm64 libraries
+# from Debian's multiarch (dpkg --add-architecture arm64). Not
+# libtesseract-dev:arm64: it cannot be installed beside the amd64 one
+# (libleptonica-dev is not Multi-Arch: same); inferd/part.mk links the
+# runtime libraries below with the build machine's headers.
+ARM64_PACKAGES=(
+    crossbuild-essential-arm64 qemu-user-static binutils-aarch64-linux-gnu
+    libc6:arm64 libc6-dev:arm64 libc6-dbg:arm64 libstdc++6:arm64 libcmocka-dev:arm64
+    libdw-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64 libbpf-dev:arm64
+    libjemalloc2:arm64 libtcmalloc-minimal4:arm64 libmimalloc2.0:arm64
+    libavformat-dev:arm64 libavcodec-dev:arm64 libavutil-dev:arm64 libswscale-dev:arm64
+    libtesseract5:arm64 liblept5:arm64 libturbojpeg0-dev:arm64 libmicrohttpd-dev:arm64
+    libjansson-dev:arm64
+)
+force_update=0
+if [ "${1:-}" = arm64 ]; then
+    PACKAGES+=("${ARM64_PACKAGES[@]}")
+    if ! dpkg --print-foreign-architectures | grep -qx arm64 && [ "$(dpkg --print-architecture)" != arm64 ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "deps: run as root to add the arm64 architecture (dpkg --add-architecture arm64)" >&2
+            exit 1
+        fi
+        dpkg --add-architecture arm64
+        force_update=1
+    fi
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -46,7 +76,7 @@ fi
 echo "deps: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 stamp=/var/lib/apt/periodic/update-success-stamp
-if [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] ||
+if [ $force_update = 1 ] || [ ! -d /var/lib/apt/lists ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ] ||
     [ -n "$(find /var/lib/apt/lists -maxdepth 0 -mmin +360 2>/dev/null)" ]; then
     apt-get update -qq
 fi

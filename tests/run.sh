@@ -8,6 +8,10 @@
 # TESTS=<regex> runs only the tests whose name matches.
 # In `make check` (LEAKAUDIT_SANITIZED=1) scripts marked "# check: no" are left
 # out of the selection (they only exercise code that is never sanitized).
+# With LEAKAUDIT_ARCH=arm64 (make test-arm64) only the tests listed in
+# tests/arm64/tests.txt run (LEAKAUDIT_ARCH_SET=ci: those marked ci), against
+# an arm64 build that qemu-user runs (docs/architectures.md); the tests in
+# tests/arm64/ run only then.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -24,6 +28,14 @@ if [ -d "$BUILD/tests" ]; then
 fi
 while IFS= read -r t; do tests+=("$t"); done < <(find tests -type f -name 'test_*.sh' | sort)
 
+arch=${LEAKAUDIT_ARCH:-}
+listed=" "
+if [ -n "$arch" ]; then
+    # "name [ci]" lines; # starts a comment
+    listed=" $(sed 's/#.*//' "tests/$arch/tests.txt" |
+        awk -v set="${LEAKAUDIT_ARCH_SET:-}" 'NF && (set == "" || $2 == set) {print $1}' | tr '\n' ' ')"
+fi
+
 pass=0 fail=0 skip=0
 failed=()
 start_all=$(date +%s)
@@ -31,6 +43,11 @@ for t in "${tests[@]}"; do
     name=${t#"$BUILD"/tests/}
     name=${name#tests/}
     [[ "$name" =~ $filter ]] || continue
+    if [ -n "$arch" ]; then
+        [[ "$listed" == *" $name "* ]] || continue
+    elif [[ "$name" == arm64/* ]]; then
+        continue
+    fi
     if [ "${LEAKAUDIT_SANITIZED:-0}" = 1 ] && [[ "$t" == *.sh ]] && grep -q '^# check: no' "$t"; then
         continue
     fi

@@ -14,12 +14,14 @@
  * section's SNAP_REACH_ATTACH_ONLY flag says so.
  */
 #include "tracer.h"
+#include "arch.h"
 #include "reachmark.h"
 #include "bpf/trace_events.h"
 #include "util.h"
 
 #include <bpf/bpf.h>
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,8 +34,7 @@
 #include <unistd.h>
 
 #define REACH_MAX_THREADS 65536
-#define REACH_STOP_ROUNDS 8 /* re-list threads until no new one appears */
-#define REACH_RED_ZONE    128
+#define REACH_STOP_ROUNDS 8            /* re-list threads until no new one appears */
 #define REACH_BATCH       8192         /* allocs map entries per lookup_batch call */
 #define REACH_COPY_MAX    (1ull << 30) /* copy the known blocks up front below this */
 #define REACH_IOV_MAX     1024         /* remote iovecs per process_vm_readv */
@@ -174,7 +175,8 @@ static size_t stop_target(pid_t pid, struct thread_state *t, size_t *n_threads)
          * signal arriving meanwhile) are also stops, good enough to read */
         if (waitpid(t[i].tid, &status, __WALL) == t[i].tid && WIFSTOPPED(status)) {
             t[i].stopped = 1;
-            if (ptrace(PTRACE_GETREGS, t[i].tid, NULL, &t[i].regs) == 0)
+            struct iovec regs = {.iov_base = &t[i].regs, .iov_len = sizeof(t[i].regs)};
+            if (ptrace(PTRACE_GETREGSET, t[i].tid, (void *)NT_PRSTATUS, &regs) == 0)
                 stopped++;
             else
                 t[i].stopped = 0;
@@ -448,11 +450,11 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
             continue;
         rmark_scan_values(&m, (const uint64_t *)&threads[i].regs,
                           sizeof(threads[i].regs) / sizeof(uint64_t));
-        uint64_t sp = threads[i].regs.rsp;
+        uint64_t sp = arch_user_regs_sp(&threads[i].regs);
         const struct mapping *mp = mapping_of(maps, n_maps, sp);
         if (mp && mp->readable)
             scan_excluding_blocks(&m, target,
-                                  sp - REACH_RED_ZONE < mp->start ? mp->start : sp - REACH_RED_ZONE,
+                                  sp - ARCH_RED_ZONE < mp->start ? mp->start : sp - ARCH_RED_ZONE,
                                   mp->end);
     }
     /* every other writable mapping: data, bss, TLS, and heap memory the
@@ -463,8 +465,8 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
             continue;
         int is_stack = 0;
         for (size_t k = 0; k < n_threads && !is_stack; k++)
-            is_stack = threads[k].stopped && threads[k].regs.rsp >= mp->start &&
-                       threads[k].regs.rsp < mp->end;
+            is_stack = threads[k].stopped && arch_user_regs_sp(&threads[k].regs) >= mp->start &&
+                       arch_user_regs_sp(&threads[k].regs) < mp->end;
         if (!is_stack)
             scan_excluding_blocks(&m, target, mp->start, mp->end);
     }

@@ -49,4 +49,12 @@ ok "fork+exec: both images audited in their own series"
 # and a final snapshot.
 timeout 20 "$LEAKAUDIT" run -q -o "$T/pexit" -- "$PLANTED" pthread_exit || fail "pthread_exit program did not end cleanly (rc $?)"
 dump_last "$T/pexit" >"$T/d"
-expect_site "$T/d" heap thread_leaker "12800 50" "[pthread_exit] "
+if [ "${LEAKAUDIT_ARCH:-}" = arm64 ]; then
+    # qemu-user builds the program's /proc/self/maps from the kernel's, empty
+    # once the main thread has exited: that final snapshot has no module map
+    # to name frames by (docs/architectures.md). Its blocks are all there.
+    grep -q 'live_bytes=12800 live_count=50 ' "$T/d" || fail "[pthread_exit] the 50 leaked blocks are missing"
+    ok "[pthread_exit] ended, 50 blocks of 256 bytes in the final snapshot (qemu: no module map)"
+else
+    expect_site "$T/d" heap thread_leaker "12800 50" "[pthread_exit] "
+fi

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,7 @@ static void *holder_stack(void *arg __attribute__((unused)))
  * forever: the register is the only place that still holds it. */
 static void *holder_register(void *arg __attribute__((unused)))
 {
+#if defined(__x86_64__)
     __asm__ volatile("mov g_for_register(%%rip), %%r12\n\t"
                      "movq $0, g_for_register(%%rip)\n\t"
                      "lock incl g_ready(%%rip)\n\t"
@@ -172,6 +174,30 @@ static void *holder_register(void *arg __attribute__((unused)))
                      "syscall\n\t"
                      "jmp 1b\n\t" ::
                          : "rax", "rcx", "r11", "r12", "memory");
+#elif defined(__aarch64__)
+    /* x19 (callee-saved) holds it; ppoll(NULL, 0, NULL, NULL) waits forever
+     * (aarch64 has no pause syscall). */
+    __asm__ volatile("adrp x9, g_for_register\n\t"
+                     "add x9, x9, :lo12:g_for_register\n\t"
+                     "ldr x19, [x9]\n\t"
+                     "str xzr, [x9]\n\t"
+                     "adrp x10, g_ready\n\t"
+                     "add x10, x10, :lo12:g_ready\n\t"
+                     "1: ldaxr w11, [x10]\n\t"
+                     "add w11, w11, #1\n\t"
+                     "stlxr w12, w11, [x10]\n\t"
+                     "cbnz w12, 1b\n\t"
+                     "2: mov x0, #0\n\t"
+                     "mov x1, #0\n\t"
+                     "mov x2, #0\n\t"
+                     "mov x3, #0\n\t"
+                     "mov x8, %0\n\t"
+                     "svc #0\n\t"
+                     "b 2b\n\t" ::"i"(SYS_ppoll)
+                     : "x0", "x1", "x2", "x3", "x8", "x9", "x10", "x11", "x12", "x19", "memory");
+#else
+#error "holder_register: add this architecture's register-only holder"
+#endif
     return NULL;
 }
 

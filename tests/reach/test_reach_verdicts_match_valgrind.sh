@@ -22,6 +22,12 @@ diff -u "$T/expected.txt" "$T/ours.txt" || fail "leakaudit's classes differ from
 ok "leakaudit classifies every case as expected"
 assert_contains "$T/dump.txt" '^info flags=0 threads_stopped=3 threads_missed=0 '
 
+if [ "${LEAKAUDIT_ARCH:-}" = arm64 ]; then
+    # valgrind cannot run an arm64 program here (make test-arm64 emulates it
+    # with qemu-user): the classes above are checked against the expected ones
+    echo "NOTE: not compared with valgrind memcheck under qemu-aarch64"
+    exit 0
+fi
 need_cmd valgrind
 valgrind --leak-check=full --show-leak-kinds=all --log-file="$T/vg.log" "$REACH_CASES" ||
     fail "reach_cases failed under valgrind"

@@ -27,5 +27,5 @@ TEST_TARGETS += $(RES_TEST_PROGS)
 # The real-library case: FFmpeg's libavutil.
 $(RES_TESTBIN)/ffmpeg_app: tests/resources/ffmpeg_app.c
 	@mkdir -p $(dir $@)
-	$(CC) $(RES_PROG_CFLAGS) $$(pkg-config --cflags libavutil) -o $@ $< $$(pkg-config --libs libavutil)
+	$(CC) $(RES_PROG_CFLAGS) $$($(PKG_CONFIG) --cflags libavutil) -o $@ $< $$($(PKG_CONFIG) --libs libavutil)
 TEST_TARGETS += $(RES_TESTBIN)/ffmpeg_app

@@ -76,11 +76,17 @@ __attribute__((noinline)) void app_deep(void)
     lib_outer(64);
 }
 
-/* %rbp holds garbage across the call: a frame-pointer walk reads it as a
- * frame, the unwind tables never look at it here. */
+/* The frame pointer register (%rbp, x29) holds garbage across the call: a
+ * frame-pointer walk reads it as a frame, the unwind tables never look at
+ * it here. */
+#if defined(__aarch64__)
+#define FRAME_POINTER_REGISTER "x29"
+#else
+#define FRAME_POINTER_REGISTER "rbp"
+#endif
 __attribute__((noinline)) void app_bad_rbp(void)
 {
-    register unsigned long rbp asm("rbp") = GARBAGE;
+    register unsigned long rbp asm(FRAME_POINTER_REGISTER) = GARBAGE;
     asm volatile("" : "+r"(rbp));
     sink = malloc(BAD_RBP_BYTES);
     asm volatile("" : "+r"(rbp));

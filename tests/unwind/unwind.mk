@@ -11,7 +11,7 @@ $(UNWIND_TESTBIN)/libplugin.so: tests/unwind/libplugin.c
 $(UNWIND_TESTBIN)/unwind_cases: tests/unwind/unwind_cases.c tests/unwind/unwind_cases_cxx.cpp \
                                 $(UNWIND_TESTBIN)/libdeep.so $(UNWIND_TESTBIN)/libplugin.so
 	@mkdir -p $(dir $@)
-	g++ $(UNWIND_NOFP) -c -o $@.cxx.o tests/unwind/unwind_cases_cxx.cpp
+	$(CXX) $(UNWIND_NOFP) -c -o $@.cxx.o tests/unwind/unwind_cases_cxx.cpp
 	$(CC) -std=gnu11 $(UNWIND_NOFP) -c -o $@.o tests/unwind/unwind_cases.c
-	g++ -o $@ $@.o $@.cxx.o -L$(UNWIND_TESTBIN) -ldeep -ldl -Wl,-rpath,'$$ORIGIN'
+	$(CXX) -o $@ $@.o $@.cxx.o -L$(UNWIND_TESTBIN) -ldeep -ldl -Wl,-rpath,'$$ORIGIN'
 TEST_TARGETS += $(UNWIND_TESTBIN)/unwind_cases

@@ -96,6 +96,7 @@ __attribute__((noinline)) void app_deep(void)
 
 /* void *app_garbage(size_t n): malloc(n) under a lying frame record. */
 void *app_garbage(size_t n);
+#if defined(__x86_64__)
 __asm__(".text\n"
         ".globl app_garbage\n"
         ".type app_garbage,@function\n"
@@ -117,6 +118,38 @@ __asm__(".text\n"
         "  ret\n"
         ".cfi_endproc\n"
         ".size app_garbage, .-app_garbage\n");
+#elif defined(__aarch64__)
+/* The same lie: x29 and the CFA rule point at the "tnamed\0o" bytes, where
+ * both the frame record and the CFI say the caller's x29 and x30 are. */
+__asm__(".text\n"
+        ".globl app_garbage\n"
+        ".type app_garbage,%function\n"
+        "app_garbage:\n"
+        ".cfi_startproc\n"
+        "  stp x29, x30, [sp, #-48]!\n"
+        ".cfi_def_cfa_offset 48\n"
+        ".cfi_offset x29, -48\n"
+        ".cfi_offset x30, -40\n"
+        "  movz x9, #0x6e74\n"
+        "  movk x9, #0x6d61, lsl #16\n"
+        "  movk x9, #0x0065, lsl #32\n"
+        "  movk x9, #0x6f64, lsl #48\n"
+        "  stp x9, x9, [sp, #16]\n"
+        "  add x29, sp, #16\n"
+        ".cfi_def_cfa x29, 16\n" /* the lie: the real CFA is 48 bytes above sp */
+        ".cfi_offset x29, -16\n"
+        ".cfi_offset x30, -8\n"
+        "  bl malloc\n"
+        "  ldp x29, x30, [sp], #48\n"
+        ".cfi_def_cfa sp, 0\n"
+        ".cfi_restore x29\n"
+        ".cfi_restore x30\n"
+        "  ret\n"
+        ".cfi_endproc\n"
+        ".size app_garbage, .-app_garbage\n");
+#else
+#error "app_garbage: add this architecture's lying frame"
+#endif
 
 __attribute__((noinline)) void altstack_alloc(int sig)
 {
