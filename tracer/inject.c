@@ -207,6 +207,7 @@ uint64_t trc_inject_libc_symbol(pid_t pid, const char *name, char *err, size_t e
 
 /* ---- refusals ---- */
 
+#if defined(__x86_64__)
 static int seccomp_mode(pid_t pid)
 {
     char path[64], line[256];
@@ -224,7 +225,6 @@ static int seccomp_mode(pid_t pid)
 
 /* ---- one thread, stopped ---- */
 
-#if defined(__x86_64__)
 
 struct saved {
     struct user_regs_struct regs;

@@ -63,9 +63,12 @@ $(TESTBIN)/tracer/inject_leaker_noplt: tests/tracer/inject_leaker.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -fno-plt -o $@ $<
 TEST_TARGETS += $(TESTBIN)/tracer/inject_leaker $(TESTBIN)/tracer/inject_leaker_noplt
-# the same with jemalloc linked into the executable (its malloc is not an import)
+# the same with jemalloc linked into the executable (its malloc is not an
+# import); attach --inject is x86-64 only, so is this target
+ifeq ($(ARCH),amd64)
 $(TESTBIN)/tracer/inject_leaker_static_alloc: tests/tracer/inject_leaker.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $< \
 		/usr/lib/$(shell $(CC) -dumpmachine)/libjemalloc.a -lpthread -ldl -lm
 TEST_TARGETS += $(TESTBIN)/tracer/inject_leaker_static_alloc
+endif
