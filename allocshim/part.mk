@@ -75,7 +75,22 @@ SHIM_CORE_OBJS := $(OBJ)/shim/allocshim/heap.o $(OBJ)/shim/allocshim/arena.o \
                   $(OBJ)/shim/common/stacktable.o $(OBJ)/shim/common/util.o \
                   $(OBJ)/shim/common/procfs.o $(OBJ)/shim/common/losses.o \
                   $(OBJ)/shim/allocshim/stacks.o
-$(TESTBIN)/allocshim/test_shim_core: tests/allocshim/test_shim_core.c $(SHIM_CORE_OBJS)
+$(TESTBIN)/allocshim/test_shim_core: tests/allocshim/test_shim_core.c \
+                                      tests/allocshim/shim_core_stubs.c $(SHIM_CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SHIM_CFLAGS) -o $@ $^ -lcmocka -lpthread -lm -ldl
 TEST_TARGETS += $(TESTBIN)/allocshim/test_shim_core
+
+# Canary mode's quarantine outside a preload: the guard objects on top.
+GUARD_CORE_OBJS := $(SHIM_CORE_OBJS) $(OBJ)/shim/allocshim/guard.o \
+                   $(OBJ)/shim/allocshim/guard_canary.o $(OBJ)/shim/allocshim/guard_quarantine.o \
+                   $(OBJ)/shim/allocshim/guard_report.o $(OBJ)/shim/allocshim/guard_pages.o \
+                   $(OBJ)/shim/common/snapshot_write.o $(OBJ)/shim/common/snapshot_names.o \
+                   $(OBJ)/shim/common/safefile.o $(OBJ)/shim/common/series_name.o
+# (the reader is compiled in: the tools' common library is sanitized in make check)
+$(TESTBIN)/allocshim/test_guard_quarantine: tests/allocshim/test_guard_quarantine.c \
+                                            tests/allocshim/shim_core_stubs.c \
+                                            common/snapshot_read.c $(GUARD_CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SHIM_CFLAGS) -o $@ $^ -lcmocka -lpthread -lm -ldl
+TEST_TARGETS += $(TESTBIN)/allocshim/test_guard_quarantine

@@ -20,8 +20,9 @@
  *                   its parts (guard_int.h): guard_report.c events and policy,
  *                   guard_canary.c redzones, guard_quarantine.c freed blocks,
  *                   guard_pages.c guard pages and the SIGSEGV handler
- *   resources.c     paired C-API resources: spec glue, wrappers, handles by stack
- *                   (imports patched by common/got_patch.c)
+ *   resources.c     paired C-API resources: spec glue, wrappers, dlopen (imports
+ *                   patched by common/got_patch.c); res_table.c the object table
+ *                   (res_int.h between the two)
  *   exit_hooks.c    the atexit family: glibc's exit-handler lists left out of the exit scan
  *
  * Rules on the hot path (malloc/free): no allocation through the audited

@@ -96,7 +96,7 @@ static int install(int sig)
 
 void shim_termsig_init(void)
 {
-    const char *v = getenv("LEAKAUDIT_TERM_SNAPSHOT");
+    const char *v = getenv(audit_env(AUDIT_TERM_SNAPSHOT));
     if (v && !strcmp(v, "0"))
         return;
     resolve();

@@ -407,6 +407,27 @@ static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t t
     return 1;
 }
 
+/* The step at return-address slot ra_slot (pc) is where the previous
+ * capture went too (*j: where the search resumes), with the rest of that
+ * capture's slots still holding their values. */
+static int match_prev(const struct unw_step_rec *prev, uint32_t prev_n, uint32_t *j,
+                      uint64_t ra_slot, uint64_t pc, const struct stack_bounds *b)
+{
+    while (*j < prev_n && (prev[*j].slot & ~1ull) < ra_slot)
+        (*j)++;
+    return *j < prev_n && (prev[*j].slot & ~1ull) == ra_slot && prev[*j].pc == pc &&
+           tail_holds(prev, *j + 1, prev_n, b);
+}
+
+/* This capture's steps become the previous capture of the next one. */
+static void cache_keep(struct unw_cache *c, int in_place, uint32_t steps, uint32_t complete)
+{
+    if (!in_place)
+        c->cur ^= 1;
+    c->prev_n = steps;
+    c->prev_complete = complete;
+}
+
 static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
 {
     uint32_t depth = (uint32_t)shim_cfg.depth, n = 0;
@@ -470,13 +491,7 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         /* The same return address in the same slot as in the previous
          * capture: the rest of the stack is that capture's if its slots
          * still hold their values (and this pc was validated then). */
-        int matched = 0;
-        if (c && ra_slot && !reused) {
-            while (j < prev_n && (prev[j].slot & ~1ull) < ra_slot)
-                j++;
-            matched = j < prev_n && (prev[j].slot & ~1ull) == ra_slot && prev[j].pc == regs.pc &&
-                      tail_holds(prev, j + 1, prev_n, &b);
-        }
+        int matched = c && ra_slot && !reused && match_prev(prev, prev_n, &j, ra_slot, regs.pc, &b);
         if (!matched) {
             r = row_for(c, &regs); /* also validates: NULL = in no executable mapping */
             if (!r) {
@@ -527,12 +542,8 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         r = row_for(c, &regs);
         reused = 1;
     }
-    if (c) {
-        if (!in_place)
-            c->cur ^= 1;
-        c->prev_n = steps;
-        c->prev_complete = complete;
-    }
+    if (c)
+        cache_keep(c, in_place, steps, complete);
     shim_tls.in_capture = 0;
     return n;
 }

@@ -7,8 +7,12 @@
  * functions of snapshot.h (and loss counters with snap_emit_loss) and never
  * opens, ends or orders a section itself.
  *
- * Section order: header, MODULES, STACKS, HEAP, REACHABILITY, FDS, MMAPS,
- * RESOURCES, CORRUPTION, LOSSES (docs/snapshot-format.md). A section has any
+ * Section order: header, MODULES, HEAP, REACHABILITY, FDS, MMAPS, RESOURCES,
+ * CORRUPTION, STACKS, LOSSES (docs/snapshot-format.md). STACKS comes after
+ * every section that names stacks: in a running program a stack interned
+ * while the snapshot is written is then in the table of every record that
+ * names it (written first, a heap record could name a stack the table did
+ * not hold yet: report_stack_id_not_in_table). A section has any
  * number of sources, emitted in the order given (CORRUPTION: guard mode's
  * events, then the resource tracker's). Empty-section policy: a section
  * appears in the file only when its sources wrote at least one record; a
@@ -32,7 +36,7 @@ enum snap_part {
     SNAP_PART_MMAPS,
     SNAP_PART_RESOURCES,
     SNAP_PART_CORRUPTION,
-    SNAP_PART_STACKS,
+    SNAP_PART_STACKS, /* after every section that names a stack */
     SNAP_PART_LOSSES,
     SNAP_PART_COUNT
 };

@@ -24,27 +24,9 @@
 #include "allocshim/shim.h"
 #include "stacktable.h"
 
-/* What init.c and inject.c provide in the library: the calling thread's
- * shim state, its thread id, and whether the shim was injected (no). */
+/* What init.c provides in the library: the calling thread's shim state and
+ * its thread id (the rest: shim_core_stubs.c). */
 SHIM_TLS struct shim_tls shim_tls;
-int shim_injected;
-/* The other holders of stack ids (fd, mmap and resource tables) are not
- * linked in: they name no stack here. */
-void shim_fd_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
-{
-    (void)mark;
-    (void)arg;
-}
-void shim_mmap_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
-{
-    (void)mark;
-    (void)arg;
-}
-void shim_res_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)
-{
-    (void)mark;
-    (void)arg;
-}
 pid_t shim_gettid(void)
 {
     return (pid_t)syscall(SYS_gettid);

@@ -8,7 +8,8 @@
 source "$(dirname "$0")/../lib.sh"
 need_cmd aarch64-linux-gnu-gcc
 need_cmd qemu-aarch64
-SRC="$ROOT/tests/unwind/selfunwind.c $ROOT/common/unwind_table.c $ROOT/common/unwind_elf.c"
+SRC="$ROOT/tests/unwind/selfunwind.c $ROOT/common/unwind_table.c $ROOT/common/unwind_rows.c \
+    $ROOT/common/unwind_elf.c"
 F="-std=gnu11 -D_GNU_SOURCE -O2 -g -fomit-frame-pointer -fno-optimize-sibling-calls -I$ROOT/common"
 
 # shellcheck disable=SC2086
