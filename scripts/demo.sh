@@ -95,7 +95,7 @@ say "4. leakaudit report $D/attach --top 4"
 
 say "5. the same inferd, attach --inject -p PID --duration ${ATTACH_SECONDS}: the shim loaded into it"
 c3=$(cpu_ms "$ipid")
-"$LA" attach --inject -p "$ipid" --duration "$ATTACH_SECONDS" -i 5 -o "$D/inject" 2>"$D/inject.log" &
+"$LA" attach --inject -p "$ipid" --duration "$ATTACH_SECONDS" -i 2 -o "$D/inject" 2>"$D/inject.log" &
 apid=$!
 pids+=($apid)
 load "inferd (injected)" "$D/port2" $((ATTACH_SECONDS - 2))
