@@ -404,6 +404,8 @@ int shim_heap_on_free(void *p)
 {
     struct shim_node *n = unlink_addr((uintptr_t)p);
     if (!n) {
+        if (shim_injected && shim_prior_free_missed(p))
+            return 1;
         if (shim_cfg.mode == SNAP_MODE_FULL)
             __atomic_fetch_add(shim_injected ? &frees_before_attach : &untracked_frees, 1,
                                __ATOMIC_RELAXED);
@@ -428,6 +430,23 @@ void shim_heap_commit_free(struct shim_node *n)
 void shim_heap_restore(struct shim_node *n)
 {
     insert(n);
+}
+
+int shim_heap_drop_flagged(const void *p, uint32_t flag)
+{
+    int *l;
+    struct shim_node **link = link_locked((uintptr_t)p, &l);
+    while (*link && ((*link)->addr != (uintptr_t)p || !((*link)->flags & flag)))
+        link = &(*link)->next;
+    struct shim_node *n = *link;
+    if (n)
+        *link = n->next;
+    shim_spin_unlock(l);
+    if (!n)
+        return 0;
+    account_free(n);
+    node_put(n);
+    return 1;
 }
 
 uint64_t shim_rand(void)

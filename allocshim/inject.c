@@ -12,11 +12,11 @@
  * The real functions are what the program's global scope resolves
  * (dlsym(RTLD_DEFAULT)): libc's, or a preloaded allocator's.
  *
- * Blocks allocated before the attach are not in the table: their frees
- * pass through (counted as heap_free_untracked) and they are not reported.
- * Without them the reachability scan would call new blocks that only old
- * ones point to lost, so it is off; guard mode needs every block's
- * redzones, so it is refused.
+ * Blocks allocated before the attach enter the table when glibc's heap
+ * can be walked (prior_heap.c); then the reachability scan runs too.
+ * Otherwise their frees pass through (heap_free_before_attach) and the scan
+ * is off (new blocks that only old ones point to would look lost). Guard
+ * mode needs every block's redzones, so it is refused.
  *
  * leakaudit_inject_stop writes the final snapshot, puts every patched slot
  * back to the real function, and stops the snapshot thread. The library
@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 int shim_injected;              /* loaded by dlopen into a running process */
+int shim_reach_every_snapshot;  /* attach --inject --reachability=always */
 static int inject_active;       /* between start and stop */
 static int inject_lock;         /* start, stop and rescans */
 static unsigned long long adds; /* got_loader_adds() at the last patch */
@@ -108,6 +109,9 @@ static uint64_t slots_patched;
 /* ---- settings: "NAME=value" lines instead of the environment ---- */
 
 #define SETTINGS_MAX 8192
+/* attach --inject only: when the reachability scan runs ("always": every
+ * snapshot; otherwise at detach) */
+#define INJECT_REACH_WHEN "LEAKAUDIT_INJECT_REACH"
 static char settings[SETTINGS_MAX];
 
 /* settings holds the lines NUL-terminated, then an empty one. */
@@ -247,6 +251,10 @@ SHIM_EXPORT int leakaudit_inject_start(const char *text)
         rc = -EINVAL;
         goto out;
     }
+    /* reachability needs the blocks from before the attach: decided once
+     * they are enumerated (after the hooks are in) */
+    int reach = shim_cfg.reachability;
+    const char *when = settings_get(INJECT_REACH_WHEN);
     shim_cfg.reachability = 0;
     shim_cfg.thread_always = 1;
     if (!shim_ready()) {
@@ -267,6 +275,9 @@ SHIM_EXPORT int leakaudit_inject_start(const char *text)
     if (rc == 0) {
         __atomic_store_n(&inject_active, 1, __ATOMIC_RELEASE);
         SHIM_UNTRACKED(patch(NULL));
+        SHIM_UNTRACKED(shim_prior_heap_load());
+        shim_cfg.reachability = reach && shim_prior_heap_enumerated();
+        shim_reach_every_snapshot = shim_cfg.reachability && when && !strcmp(when, "always");
     }
 out:
     shim_spin_unlock(&inject_lock);

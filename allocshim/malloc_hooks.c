@@ -259,6 +259,8 @@ realloc_common(void *p, size_t size, size_t n, int is_array, void *frame_addr, v
     int saved = errno;
     if (old)
         shim_heap_commit_free(old);
+    else if (p && shim_injected)
+        shim_prior_free_missed(p); /* a block from before the attach, being enumerated */
     errno = saved;
     if (q) {
         int sample = shim_cfg.mode != SNAP_MODE_SAMPLED || shim_heap_should_sample(total);

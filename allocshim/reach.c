@@ -760,7 +760,9 @@ int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
     int trigger = *(const int *)trigger_arg;
     if (!shim_cfg.reachability || shim_cfg.mode != SNAP_MODE_FULL || !shim_cfg.track_heap)
         return w->error;
-    if (trigger != SNAP_TRIGGER_EXIT && trigger != SNAP_TRIGGER_SIGNAL)
+    int injected_scan = trigger == SNAP_TRIGGER_DETACH ||
+                        (trigger == SNAP_TRIGGER_INTERVAL && shim_reach_every_snapshot);
+    if (trigger != SNAP_TRIGGER_EXIT && trigger != SNAP_TRIGGER_SIGNAL && !injected_scan)
         return w->error;
     uint64_t t0 = util_monotonic_ns();
     struct snap_reach_info info = {0};

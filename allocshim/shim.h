@@ -194,10 +194,11 @@ static inline int shim_heap_maybe_tracked(const void *p)
 }
 void shim_heap_after_fork_child(void);
 /* Guard mode: a block's record and its state. */
-#define SHIM_BLOCK_FREED     0x1u /* a page block whose slot is in the freed window */
-#define SHIM_BLOCK_REPORTED  0x2u /* a corruption of it was already reported */
-#define SHIM_BLOCK_PAGE      0x4u /* lives in a guard-page slot */
-#define SHIM_BLOCK_EXIT_LIST 0x8u /* glibc's exit-handler list: exit() frees it after the scan */
+#define SHIM_BLOCK_FREED     0x1u  /* a page block whose slot is in the freed window */
+#define SHIM_BLOCK_REPORTED  0x2u  /* a corruption of it was already reported */
+#define SHIM_BLOCK_PAGE      0x4u  /* lives in a guard-page slot */
+#define SHIM_BLOCK_EXIT_LIST 0x8u  /* glibc's exit-handler list: exit() frees it after the scan */
+#define SHIM_BLOCK_PRIOR     0x10u /* attach --inject: live before the attach (prior_heap.c) */
 enum { SHIM_LOOKUP_NONE = 0, SHIM_LOOKUP_LIVE = 1, SHIM_LOOKUP_FREED = 2 };
 struct shim_block_info {
     uint64_t size;
@@ -412,6 +413,15 @@ static inline void shim_spin_unlock(int *l)
 {
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
 }
+
+/* prior_heap.c: attach --inject's blocks from before the attach */
+void shim_prior_heap_load(void); /* walks the heap into the table (glibc) */
+int shim_prior_heap_enumerated(void);
+extern int shim_reach_every_snapshot; /* attach --inject --reachability=always */
+int shim_prior_free_missed(void *p);  /* a free the table missed: 1 if taken care of */
+void shim_prior_loss_counters(shim_loss_cb cb, void *arg);
+/* Unlinks and counts as freed p's record if it carries flag; 1 if it did. */
+int shim_heap_drop_flagged(const void *p, uint32_t flag);
 
 /* inject.c: the shim dlopen'ed into a running process (attach --inject) */
 extern int shim_injected;

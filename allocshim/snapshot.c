@@ -183,6 +183,7 @@ static int src_losses(struct snap_writer *w, void *arg)
 {
     shim_stacks_loss_counters(write_loss, w);
     shim_heap_loss_counters(write_loss, w);
+    shim_prior_loss_counters(write_loss, w);
     shim_fd_loss_counters(write_loss, w);
     shim_mmap_loss_counters(write_loss, w);
     shim_res_loss_counters(write_loss, w);

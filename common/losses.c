@@ -30,7 +30,17 @@ static const struct snap_loss_info table[SNAP_LOSS_COUNT] = {
     LOSS(SNAP_LOSS_HEAP_FREE_UNTRACKED, "heap_free_untracked",
          "frees of blocks the shim holds no record of"),
     NOTE(SNAP_LOSS_HEAP_FREE_BEFORE_ATTACH, "heap_free_before_attach",
-         "attach --inject: frees of blocks allocated before the attach (passed through)"),
+         "attach --inject: frees of blocks allocated before the attach that the heap walk did "
+         "not find (passed through)"),
+    NOTE(SNAP_LOSS_HEAP_BEFORE_ATTACH_BLOCKS, "heap_before_attach_blocks",
+         "attach --inject: blocks live at the attach, found by walking glibc's arenas (the "
+         "rows 'allocated before attach', no stack)"),
+    NOTE(SNAP_LOSS_HEAP_BEFORE_ATTACH_NOT_ENUMERATED, "heap_before_attach_not_enumerated",
+         "attach --inject: 1 when the heap live at the attach was not enumerated (an allocator "
+         "other than glibc's, or its arenas did not validate): older blocks are not reported"),
+    LOSS(SNAP_LOSS_HEAP_BEFORE_ATTACH_FREE_LOG_FULL, "heap_before_attach_free_log_full",
+         "attach --inject: frees during the heap walk past its log (those blocks may show as "
+         "live before-attach blocks)"),
     NOTE(SNAP_LOSS_HEAP_TABLE_OVERLOADED, "heap_table_overloaded",
          "the shim's address table held over 4 blocks per bucket "
          "(slower lookups, nothing lost; raise LEAKAUDIT_TABLE_BITS)"),

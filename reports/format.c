@@ -54,6 +54,21 @@ const char *rpt_fmt_age(const struct rpt_series *s, uint64_t ns, char *buf, size
     return rpt_fmt_duration((double)(s->last.snapshot_time_ns - ns) / 1e9, buf, cap);
 }
 
+uint64_t rpt_loss_value(const struct rpt_series *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_losses; i++)
+        if (!strcmp(s->losses[i].name, name))
+            return s->losses[i].value;
+    return 0;
+}
+
+int rpt_heap_walked_at_attach(const struct rpt_series *s)
+{
+    return s->last.source == SNAP_SOURCE_INJECTED &&
+           rpt_loss_value(s, "heap_before_attach_blocks") > 0 &&
+           !rpt_loss_value(s, "heap_before_attach_not_enumerated");
+}
+
 size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max)
 {
     size_t n = 0;
@@ -63,7 +78,12 @@ size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max)
                  "tracer: only allocations made after %s (attach) are seen; older blocks and "
                  "their frees are invisible",
                  rpt_fmt_time(s->first.start_time_ns, t, sizeof(t)));
-    if (n < max && s->last.source == SNAP_SOURCE_INJECTED)
+    if (n < max && rpt_heap_walked_at_attach(s))
+        snprintf(lines[n++], 256,
+                 "attach --inject at %s: the blocks live then were found by walking glibc's heap "
+                 "(the heap rows 'allocated before attach': no stack, usable sizes)",
+                 rpt_fmt_time(s->first.start_time_ns, t, sizeof(t)));
+    else if (n < max && s->last.source == SNAP_SOURCE_INJECTED)
         snprintf(lines[n++], 256,
                  "attach --inject at %s: blocks allocated before it are not listed (their frees "
                  "are counted as heap_free_before_attach); no reachability scan",

@@ -135,6 +135,8 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
         json_u64_array(out, r->count, s->n_snaps);
     }
     fprintf(out, ",\"attributed\":%s", r->unattributed ? "false" : "true");
+    if (c == RPT_HEAP && !r->depth && rpt_heap_walked_at_attach(s))
+        fputs(",\"before_attach\":true", out);
     if (c == RPT_HEAP && s->has_reach) {
         fputs(",\"reachability\":{", out);
         for (int k = 0; k < SNAP_REACH_CLASS_COUNT; k++)

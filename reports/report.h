@@ -332,6 +332,11 @@ const char *rpt_fmt_age(const struct rpt_series *s, uint64_t ns, char *buf, size
 size_t rpt_count_verdict(const struct rpt_series *s, enum rpt_class c, enum rpt_verdict v);
 /* Coverage caveats (attach time, sampling...) as sentences; returns count. */
 size_t rpt_caveats(const struct rpt_series *s, char lines[][256], size_t max);
+/* A loss counter or note of the series by name (0 when absent). */
+uint64_t rpt_loss_value(const struct rpt_series *s, const char *name);
+/* attach --inject with the heap live at the attach walked: heap rows
+ * without a stack are the blocks allocated before the attach. */
+int rpt_heap_walked_at_attach(const struct rpt_series *s);
 /* Elapsed minutes of snapshot i since the first one. */
 double rpt_elapsed_min(const struct rpt_series *s, size_t i);
 const char *rpt_class_name(enum rpt_class c);

@@ -64,7 +64,9 @@ static void print_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r
     uint32_t end = rpt_row_end(ctx, r);
     if (!r->depth) {
         fprintf(out, "      (no stack: %s)\n",
-                r->unattributed ? "creation not seen" : "unattributed");
+                rpt_heap_walked_at_attach(ctx->series) ? "allocated before attach"
+                : r->unattributed                      ? "creation not seen"
+                                                       : "unattributed");
         return;
     }
     print_loc_frames(ctx, out, r->locs, r->skip, end, "      ");
@@ -446,7 +448,8 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
     fprintf(out, "  exe:        %s\n", s->last.exe);
     fprintf(out, "  source:     %s (%s), %s tracking, allocator %s\n",
             snap_source_name(s->last.source),
-            s->last.source == SNAP_SOURCE_TRACER     ? "eBPF attach"
+            s->last.source == SNAP_SOURCE_TRACER ? "eBPF attach"
+            : rpt_heap_walked_at_attach(s)       ? "attach --inject: older blocks from a heap walk"
             : s->last.source == SNAP_SOURCE_INJECTED ? "attach --inject: only blocks allocated "
                                                        "since the attach"
                                                      : "LD_PRELOAD",

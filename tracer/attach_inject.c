@@ -101,6 +101,12 @@ static void settings_text(const struct trc_opts *o, const char *dir, char *out, 
         o->heap && o->fds ? "heap,fd,mmap"
         : o->heap         ? "heap"
                           : "fd,mmap");
+    if (o->reachability != TRC_REACH_OFF && o->heap && o->mode != SNAP_MODE_SAMPLED) {
+        /* the scan needs the heap from before the attach (glibc, walked) */
+        ADD("%s=on\n", audit_env(AUDIT_REACHABILITY));
+        ADD("LEAKAUDIT_INJECT_REACH=%s\n",
+            o->reachability == TRC_REACH_ALWAYS ? "always" : "detach");
+    }
     if (o->allow_shared_dir)
         ADD("%s=1\n", audit_env(AUDIT_ALLOW_SHARED_DIR));
     if (o->max_disk)

@@ -63,6 +63,10 @@ $(TESTBIN)/tracer/inject_leaker_noplt: tests/tracer/inject_leaker.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -fno-plt -o $@ $<
 TEST_TARGETS += $(TESTBIN)/tracer/inject_leaker $(TESTBIN)/tracer/inject_leaker_noplt
+$(TESTBIN)/tracer/inject_prior: tests/tracer/inject_prior.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
+TEST_TARGETS += $(TESTBIN)/tracer/inject_prior
 # the same with jemalloc linked into the executable (its malloc is not an
 # import); attach --inject is x86-64 only, so is this target
 ifeq ($(ARCH),amd64)

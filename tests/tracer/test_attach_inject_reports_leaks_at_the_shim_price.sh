@@ -5,8 +5,8 @@
 # entries directly): the shim is loaded into the target, the planted heap
 # leak (40 KiB/s) and fd leak (1/s) are reported at their functions with
 # rates within 5 % (30 s attach under glibc); a block allocated before the
-# attach and freed after it is not reported (counted as
-# heap_free_before_attach); the target's output is unchanged; after the
+# attach and freed after it is not reported (under glibc the heap was
+# walked at the attach; otherwise the free is counted as heap_free_before_attach); the target's output is unchanged; after the
 # detach no snapshot is written any more, and a second attach to the same
 # process reuses the dormant library and starts a new series.
 source "$(dirname "$0")/../lib.sh"
@@ -50,7 +50,13 @@ if long_run:
     frate = fd["growth_per_min"] / 60.0
     assert abs(frate - 1.0) <= 0.05, (label, "fd rate", frate)
 losses = {l["name"]: l["value"] for l in r["coverage"]["losses"]}
-assert losses.get("heap_free_before_attach", 0) >= 1, (label, losses)
+# glibc: the heap was walked at the attach, the free is recognised; the
+# other allocators are not walked: the free passes through, counted
+if losses.get("heap_before_attach_not_enumerated", 1):
+    assert losses.get("heap_free_before_attach", 0) >= 1, (label, losses)
+else:
+    assert label in ("glibc", "noplt"), (label, losses)
+    assert losses.get("heap_before_attach_blocks", 0) >= 2, (label, losses)
 assert r["series"]["source"] == "injected", r["series"]
 print(label, "heap", leak["growth_per_min"] / 60.0, "B/s; fds", fd["growth_per_min"] / 60.0, "/s")
 PY
