@@ -1,0 +1,52 @@
+/*
+ * Test program: heap fragmentation, not a leak. Allocates ~100 MB in
+ * 256-byte blocks, then frees 99 % of them, keeping every 100th -- a pattern
+ * no allocator can give back to the kernel (every page or run keeps a live
+ * block). Takes a snapshot (raise(SIGUSR2), then one allocation to let the
+ * shim write it) before, after the allocation and after the frees.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK  256
+#define BLOCKS (100u * 1024 * 1024 / BLOCK)
+#define KEEP   100 /* every KEEP-th block stays */
+
+static void snapshot_now(void)
+{
+    raise(SIGUSR2);
+    void *volatile p = malloc(16); /* the shim writes the requested snapshot here */
+    free(p);
+}
+
+static void **blocks;
+
+__attribute__((noinline)) static void fill(void)
+{
+    for (size_t i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc(BLOCK);
+        memset(blocks[i], 0x5a, BLOCK); /* resident, not just reserved */
+    }
+}
+
+__attribute__((noinline)) static void free_most(void)
+{
+    for (size_t i = 0; i < BLOCKS; i++)
+        if (i % KEEP != KEEP - 1) {
+            free(blocks[i]);
+            blocks[i] = NULL;
+        }
+}
+
+int main(void)
+{
+    blocks = calloc(BLOCKS, sizeof(*blocks));
+    snapshot_now();
+    fill();
+    snapshot_now();
+    free_most();
+    snapshot_now();
+    snapshot_now();
+    return 0;
+}
