@@ -9,7 +9,7 @@
  *     exp_name:\t%s       the exporter (e.g. "system", "qcom,system", "i915")
  *     name:\t%s           only when userspace named it (DMA_BUF_SET_NAME)
  *
- * The inode ("ino:", kernels 5.14+) identifies the buffer: every fd and every
+ * The inode ("ino:", printed by the kernels that have it) identifies the buffer: every fd and every
  * mapping of one buffer shares it, so buffers are counted once per inode.
  * Allocation-free: the shim parses from inside the audited process.
  */
