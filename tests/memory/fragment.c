@@ -3,12 +3,14 @@
  * 256-byte blocks, then frees 99 % of them, keeping every 100th -- a pattern
  * no allocator can give back to the kernel (every page or run keeps a live
  * block). Takes a snapshot (raise(SIGUSR2), then one allocation to let the
- * shim write it) before, after the allocation and after the frees.
+ * shim write it) before, after the allocation and after the frees; with an
+ * argument, stays that many seconds before the last one.
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define BLOCK  256
 #define BLOCKS (100u * 1024 * 1024 / BLOCK)
@@ -40,7 +42,7 @@ __attribute__((noinline)) static void free_most(void)
         }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     /* The table of blocks is an mmap, not heap: the live heap is the kept blocks only. */
     blocks = mmap(NULL, BLOCKS * sizeof(*blocks), PROT_READ | PROT_WRITE,
@@ -52,6 +54,8 @@ int main(void)
     snapshot_now();
     free_most();
     snapshot_now();
+    if (argc > 1) /* linger (soak samples a running program) */
+        sleep((unsigned)atoi(argv[1]));
     snapshot_now();
     return 0;
 }
