@@ -13,6 +13,15 @@ need_cmd python3
 need_file /usr/bin/python3
 CHECK=$(dirname "$0")/check_adds_up.py
 snapshots_at_least() { [ "$(find "$1" -name "*.snap" 2>/dev/null | wc -l)" -ge "$2" ]; }
+# check_series LABEL DIR: every snapshot in DIR dumped, then checked.
+check_series() {
+    local n=0 f
+    for f in "$2"/*.snap; do
+        n=$((n + 1))
+        "$SNAPDUMP" "$f" >"$T/$1.$n.dump"
+    done
+    python3 "$CHECK" "$1" "$T/$1".*.dump
+}
 
 inferd_clip "$T/counter.mp4" --seconds 3
 cat >"$T/inferd.cfg" <<JSON
@@ -37,12 +46,7 @@ for i in 1 2 3; do
 done
 kill -TERM "$pid"
 wait "$pid" || true
-n=0
-for f in "$T/inferd"/*.snap; do
-    n=$((n + 1))
-    "$SNAPDUMP" "$f" >"$T/inferd.$n.dump"
-done
-python3 "$CHECK" inferd "$T"/inferd.*.dump
+check_series inferd "$T/inferd"
 
 "$LEAKAUDIT" run -q -i 1 -o "$T/py" -- /usr/bin/python3 -c '
 import time
@@ -54,9 +58,4 @@ while time.monotonic() < deadline:
         del keep[:25]
     time.sleep(0.01)
 '
-n=0
-for f in "$T/py"/*.snap; do
-    n=$((n + 1))
-    "$SNAPDUMP" "$f" >"$T/py.$n.dump"
-done
-python3 "$CHECK" python3 "$T"/py.*.dump
+check_series python3 "$T/py"
