@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# check: no (a sanitized inferd cannot run under the preloaded shim: ASan must come first)
 # timeout: 150
 # On real programs -- inferd serving two streams with HTTP traffic, and the
 # distro's python3 building and dropping objects -- every snapshot's memory
