@@ -207,6 +207,13 @@ uint32_t shim_fd_origin(int fd)
     return fd_table[fd].origin;
 }
 
+uint32_t shim_fd_stack(int fd)
+{
+    if (fd < 0 || fd >= fd_cap || !fd_table[fd].live)
+        return SNAP_STACK_NONE;
+    return fd_table[fd].stack_id;
+}
+
 static inline int tracking(void)
 {
     return shim_active && !shim_tls.busy && shim_cfg.track_fds && fd_table;

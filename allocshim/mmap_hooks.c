@@ -9,6 +9,7 @@
  * rare compared to malloc, and a full table is counted, not ignored.
  */
 #include "shim.h"
+#include "membreak.h"
 #include "util.h"
 
 #include <errno.h>
@@ -220,6 +221,21 @@ void shim_mmap_snapshot(struct snap_writer *w)
                                     .path = ""};
         snap_write_mmap(w, &e);
     }
+}
+
+size_t shim_mmap_regions(struct mb_region *out, size_t cap)
+{
+    if (!regions)
+        return 0;
+    shim_spin_lock(&region_lock);
+    size_t n = 0;
+    for (uint32_t i = 0; i < n_regions && n < cap; i++, n++)
+        out[n] = (struct mb_region){.start = regions[i].addr,
+                                    .end = regions[i].addr + regions[i].len,
+                                    .stack_id = regions[i].stack_id,
+                                    .kind = regions[i].kind};
+    shim_spin_unlock(&region_lock);
+    return n;
 }
 
 void shim_mmap_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg)

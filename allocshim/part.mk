@@ -7,7 +7,7 @@ SHIM_SRCS += common/safefile.c common/retention.c
 SHIM_COMMON := common/audit_options.c common/snapshot_write.c common/snapshot_names.c \
                common/losses.c common/procfs.c common/series_name.c common/allocators.c \
                common/got_patch.c common/snapshot_produce.c common/modmap.c common/fdscan.c common/stacktable.c common/util.c \
-               common/resspec.c common/reachmark.c common/unwind_table.c common/unwind_rows.c common/unwind_elf.c
+               common/resspec.c common/reachmark.c common/membreak.c common/dmabuf.c common/unwind_table.c common/unwind_rows.c common/unwind_elf.c
 SHIM_OBJS := $(patsubst %.c,$(OBJ)/shim/%.o,$(SHIM_SRCS) $(SHIM_COMMON))
 SHIM_CFLAGS := $(BASE_CFLAGS) -fPIC -fvisibility=hidden -fno-omit-frame-pointer \
                -ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-free \

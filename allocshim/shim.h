@@ -14,6 +14,7 @@
  *   fd_hooks.c      fd-creating and fd-closing calls, fd table
  *   mmap_hooks.c    mmap/munmap/mremap regions
  *   snapshot.c      writing snapshots (periodic thread, signal, exit)
+ *   memory.c        the memory breakdown source (common/membreak.h) and the allocator's stats
  *   termsig.c       final snapshot on SIGINT/SIGTERM/SIGHUP deaths; sigaction/signal
  *   reach.c         reachability scan (valgrind's classes) at exit / on the signal
  *   guard.c         heap-corruption guard mode: init, the hooks' entry points, the scan;
@@ -288,6 +289,7 @@ void shim_fd_init(void);
 void shim_fd_record(int fd, uint32_t origin, uint32_t stack_id, int source_fd);
 void shim_fd_forget(int fd);
 uint32_t shim_fd_origin(int fd);
+uint32_t shim_fd_stack(int fd); /* SNAP_STACK_NONE if not recorded */
 /* Reconciles with /proc/self/fd and emits one record per open fd. */
 /* skip_fd, skip_fd2: the snapshot writer's own file and directory */
 void shim_fd_snapshot(struct snap_writer *w, int skip_fd, int skip_fd2);
@@ -297,6 +299,9 @@ void shim_fd_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg); /* of
 /* mmap_hooks.c */
 void shim_mmap_init(void);
 void shim_mmap_snapshot(struct snap_writer *w);
+struct mb_region;
+/* The tracked regions (common/membreak.h), at most cap; returns how many. */
+size_t shim_mmap_regions(struct mb_region *out, size_t cap);
 void shim_mmap_loss_counters(shim_loss_cb cb, void *arg);
 void shim_mmap_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg);
 void shim_mmap_fork_prepare(void);
@@ -325,6 +330,9 @@ void shim_res_after_fork_child(void);
 
 /* termsig.c: handlers for SIGINT/SIGTERM/SIGHUP when they are at SIG_DFL */
 void shim_termsig_init(void);
+
+/* memory.c: the MEMORY source (docs/memory.md); arg is the allocator's name */
+int shim_memory_emit(struct snap_writer *w, void *allocator);
 
 /* snapshot.c */
 extern pid_t shim_snapshot_tid;      /* the shim's snapshot thread, 0 if none */

@@ -207,6 +207,7 @@ static void describe(struct snap_description *d, int *trigger)
     snap_describe(d, SNAP_PART_FDS, src_fds, NULL);
     snap_describe(d, SNAP_PART_MMAPS, src_mmaps, NULL);
     snap_describe(d, SNAP_PART_RESOURCES, src_resources, NULL);
+    snap_describe(d, SNAP_PART_MEMORY, shim_memory_emit, (void *)(uintptr_t)d->header->allocator);
     snap_describe(d, SNAP_PART_CORRUPTION, src_guard_events, NULL);
     snap_describe(d, SNAP_PART_CORRUPTION, src_resource_events, NULL);
     snap_describe(d, SNAP_PART_LOSSES, src_losses, NULL);

@@ -116,6 +116,11 @@ uint64_t procfs_blocked_sp(pid_t tid)
     size_t len = strlen(path);
     len += util_u64_to_dec((uint64_t)tid, path + len, sizeof(path) - len);
     util_strlcpy(path + len, "/syscall", sizeof(path) - len);
+    return procfs_blocked_sp_path(path);
+}
+
+uint64_t procfs_blocked_sp_path(const char *path)
+{
     char buf[256];
     if (procfs_read_file(path, buf, sizeof(buf)) <= 0)
         return 0;

@@ -41,6 +41,9 @@ size_t procfs_list_threads(pid_t *tids, size_t cap);
  * from /proc/thread-self/../TID/syscall ("nr args... sp pc"); 0 if unknown
  * (running, or not readable). */
 uint64_t procfs_blocked_sp(pid_t tid);
+/* The same from a syscall file's path (/proc/PID/task/TID/syscall: other
+ * processes, with the permission to read it). */
+uint64_t procfs_blocked_sp_path(const char *path);
 
 /* True for a process that has exited (a zombie or dead, not yet reaped). */
 static inline int procfs_stat_gone(const struct procfs_stat *st)

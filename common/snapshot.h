@@ -62,6 +62,8 @@ enum snap_section_type {
     SNAP_SEC_LOSSES = 8,
     SNAP_SEC_REACHABILITY = 9, /* docs/reachability.md */
     SNAP_SEC_RESOURCES = 10,   /* docs/resources.md */
+    SNAP_SEC_MEMORY = 11,      /* docs/memory.md: the memory breakdown */
+    /* 12: reserved for the kernel-memory section (issue 23, kernel side) */
     SNAP_SEC_END = 0xffff,
 };
 
@@ -293,6 +295,70 @@ struct snap_resource_entry {
     uint64_t oldest_ns; /* CLOCK_REALTIME creation of the oldest outstanding, 0 unknown */
 };
 
+/*
+ * The memory breakdown (SNAP_SEC_MEMORY, docs/memory.md): where the
+ * process's resident memory is, by component, measured at snapshot time from
+ * /proc/PID/smaps and smaps_rollup, the allocator's own statistics and the
+ * capture's counters (common/membreak.h). One info record, then component
+ * entries (one per component and creating stack; the entries of one
+ * component add up to it), then one entry per dma-buf (by inode).
+ * Adding a component is one enum value here and one row in
+ * common/snapshot_names.c's table.
+ */
+enum snap_mem_component {
+    SNAP_MEM_HEAP_LIVE = 1,      /* live heap blocks the capture tracks */
+    SNAP_MEM_ALLOC_RETAINED = 2, /* the allocator holds it, the program does not */
+    SNAP_MEM_STACKS = 3,         /* thread stacks (and the main stack) */
+    SNAP_MEM_ANON_MMAP = 4,      /* the program's own anonymous mmaps (by stack) */
+    SNAP_MEM_FILE = 5,           /* file-backed mappings: code, data, mapped files */
+    SNAP_MEM_SHMEM = 6,          /* memfd, /dev/shm, SysV, shared anonymous (by stack) */
+    SNAP_MEM_DMABUF = 7,         /* dma-buf mappings */
+    SNAP_MEM_TOOL = 8,           /* leakaudit's own memory in the process */
+    SNAP_MEM_OTHER_ANON = 9,     /* anonymous memory none of the above explains */
+    SNAP_MEM_UNACCOUNTED = 10,   /* smaps_rollup minus the sum of the mappings (signed) */
+    SNAP_MEM_COMPONENT_COUNT
+};
+#define SNAP_MEM_ESTIMATED 0x1u /* entry: the value is an estimate (docs/memory.md) */
+
+#define SNAP_MEMI_ROLLUP          0x1u  /* rss..swap came from smaps_rollup */
+#define SNAP_MEMI_ALLOC_STATS     0x2u  /* alloc_* were asked from the allocator */
+#define SNAP_MEMI_ALLOC_ESTIMATED 0x4u  /* retained is estimated from smaps and live bytes */
+#define SNAP_MEMI_TRUNCATED       0x8u  /* too many (component, stack) pairs: rest in stack 0 */
+#define SNAP_MEMI_NO_SMAPS        0x10u /* /proc/PID/smaps could not be read */
+
+struct snap_mem_info {
+    uint32_t flags; /* SNAP_MEMI_* */
+    uint32_t n_threads;
+    uint64_t rss, pss, anon, file, shmem, swap; /* smaps_rollup */
+    uint64_t smaps_rss, smaps_pss;              /* the sum over the mappings of smaps */
+    uint64_t live_heap;                         /* the capture's live heap bytes */
+    uint64_t alloc_resident; /* the allocator's resident (or committed) bytes, 0 unknown */
+    uint64_t alloc_in_use;   /* the allocator's allocated bytes (its own count), 0 unknown */
+    uint64_t dmabuf_bytes;   /* sum of the dma-buf sizes held (fds or maps), deduplicated */
+};
+
+struct snap_mem_entry {
+    uint32_t component; /* enum snap_mem_component */
+    uint32_t stack_id;  /* creating stack, SNAP_STACK_NONE if not attributed */
+    uint32_t flags;     /* SNAP_MEM_ESTIMATED */
+    uint32_t n_maps;    /* mappings (or parts of them) counted */
+    int64_t rss;        /* bytes; only SNAP_MEM_UNACCOUNTED may be negative */
+    int64_t pss;
+    uint64_t swap;
+    uint64_t size; /* virtual size of those mappings */
+};
+
+struct snap_dmabuf {
+    uint64_t inode;
+    uint64_t size; /* fdinfo size: */
+    uint32_t stack_id;
+    uint32_t n_fds; /* fds of the process on this buffer */
+    uint32_t n_maps;
+    uint32_t pad;
+    char exporter[SNAP_MAX_NAME]; /* fdinfo exp_name: */
+    char name[SNAP_MAX_NAME];     /* fdinfo name: (may be "") */
+};
+
 struct snapshot {
     struct snap_header hdr;
     size_t n_modules, n_stacks, n_heap, n_fds, n_mmaps, n_corruptions, n_losses;
@@ -310,6 +376,11 @@ struct snapshot {
     struct snap_reach_entry *reach_entries;
     size_t n_resources;
     struct snap_resource_entry *resources;
+    int has_memory; /* a memory section was present */
+    struct snap_mem_info mem;
+    size_t n_mem, n_dmabufs;
+    struct snap_mem_entry *mem_entries;
+    struct snap_dmabuf *dmabufs;
 };
 
 /* ---- reader ---- */
@@ -393,6 +464,11 @@ int snap_write_reach(struct snap_writer *w, const struct snap_reach_entry *e);
 /* Inside SNAP_SEC_RESOURCES. */
 int snap_write_resource(struct snap_writer *w, const struct snap_resource_entry *e);
 
+/* Inside SNAP_SEC_MEMORY: the info record first, then the entries. */
+int snap_write_mem_info(struct snap_writer *w, const struct snap_mem_info *i);
+int snap_write_mem(struct snap_writer *w, const struct snap_mem_entry *e);
+int snap_write_dmabuf(struct snap_writer *w, const struct snap_dmabuf *d);
+
 /* Writes the end marker + checksum and renames DIR/NAME.tmp to DIR/NAME. */
 int snap_writer_commit(struct snap_writer *w);
 /* Removes the temporary file (after an error). */
@@ -409,6 +485,8 @@ const char *snap_mode_name(uint32_t mode);
 const char *snap_trigger_name(uint32_t trigger);
 /* "definitely lost", "indirectly lost", "possibly lost", "still reachable". */
 const char *snap_reach_class_name(uint32_t cls);
+/* "heap_live", "allocator_retained", ... (docs/memory.md); "unknown" if out of range. */
+const char *snap_mem_component_key(uint32_t component);
 /* Classifies a readlink(/proc/PID/fd/N) target into enum snap_fd_kind. */
 uint32_t snap_fd_kind_from_target(const char *target);
 

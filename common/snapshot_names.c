@@ -183,3 +183,20 @@ uint32_t snap_fd_kind_from_target(const char *t)
         return SNAP_FD_FILE;
     return SNAP_FD_UNKNOWN;
 }
+
+const char *snap_mem_component_key(uint32_t component)
+{
+    static const char *const keys[SNAP_MEM_COMPONENT_COUNT] = {
+        [SNAP_MEM_HEAP_LIVE] = "heap_live",
+        [SNAP_MEM_ALLOC_RETAINED] = "allocator_retained",
+        [SNAP_MEM_STACKS] = "thread_stacks",
+        [SNAP_MEM_ANON_MMAP] = "anon_mmap",
+        [SNAP_MEM_FILE] = "file",
+        [SNAP_MEM_SHMEM] = "shmem",
+        [SNAP_MEM_DMABUF] = "dmabuf",
+        [SNAP_MEM_TOOL] = "leakaudit",
+        [SNAP_MEM_OTHER_ANON] = "other_anon",
+        [SNAP_MEM_UNACCOUNTED] = "unaccounted",
+    };
+    return component < SNAP_MEM_COMPONENT_COUNT && keys[component] ? keys[component] : "unknown";
+}

@@ -211,8 +211,9 @@ static int check_heap_entry(struct cursor *c, const struct snap_heap_entry *e)
                      (unsigned long long)e->live_count, (unsigned long long)e->total_count);
     if ((e->flags & SNAP_HEAP_PEAK_TEMP) &&
         (e->peak_bytes > e->total_bytes || e->temp_count > e->freed_count))
-        return failf(c, "stack %u: peak_bytes %llu > total_bytes %llu or temp_count %llu > "
-                        "freed_count %llu",
+        return failf(c,
+                     "stack %u: peak_bytes %llu > total_bytes %llu or temp_count %llu > "
+                     "freed_count %llu",
                      e->stack_id, (unsigned long long)e->peak_bytes,
                      (unsigned long long)e->total_bytes, (unsigned long long)e->temp_count,
                      (unsigned long long)e->freed_count);
@@ -442,6 +443,72 @@ static int parse_resource(struct cursor *c, struct snapshot *s, size_t caps[])
     return 0;
 }
 
+static int parse_mem_entry(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->mem_entries, &caps[9], s->n_mem, sizeof(*s->mem_entries)))
+        return failf(c, "out of memory");
+    struct snap_mem_entry *e = &s->mem_entries[s->n_mem];
+    e->component = get_u32(c);
+    e->stack_id = get_u32(c);
+    e->flags = get_u32(c);
+    e->n_maps = get_u32(c);
+    e->rss = (int64_t)get_u64(c);
+    e->pss = (int64_t)get_u64(c);
+    e->swap = get_u64(c);
+    e->size = get_u64(c);
+    if (c->failed)
+        return -EINVAL;
+    if (e->component == 0 || e->component >= SNAP_MEM_COMPONENT_COUNT)
+        return 0; /* a newer component: skipped */
+    s->n_mem++;
+    return 0;
+}
+
+static int parse_dmabuf(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->dmabufs, &caps[10], s->n_dmabufs, sizeof(*s->dmabufs)))
+        return failf(c, "out of memory");
+    struct snap_dmabuf *d = &s->dmabufs[s->n_dmabufs];
+    memset(d, 0, sizeof(*d));
+    d->inode = get_u64(c);
+    d->size = get_u64(c);
+    d->stack_id = get_u32(c);
+    d->n_fds = get_u32(c);
+    d->n_maps = get_u32(c);
+    get_str(c, d->exporter, sizeof(d->exporter));
+    get_str(c, d->name, sizeof(d->name));
+    if (c->failed)
+        return -EINVAL;
+    s->n_dmabufs++;
+    return 0;
+}
+
+/* The memory section (SNAP_SEC_MEMORY): tagged records. */
+static int parse_memory(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    uint32_t tag = get_u32(c);
+    if (tag == 1) {
+        struct snap_mem_info *i = &s->mem;
+        i->flags = get_u32(c);
+        i->n_threads = get_u32(c);
+        uint64_t *v[] = {
+            &i->rss,          &i->pss,         &i->anon,      &i->file,      &i->shmem,
+            &i->swap,         &i->smaps_rss,   &i->smaps_pss, &i->live_heap, &i->alloc_resident,
+            &i->alloc_in_use, &i->dmabuf_bytes};
+        for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
+            *v[k] = get_u64(c);
+        if (c->failed)
+            return -EINVAL;
+        s->has_memory = 1;
+        return 0;
+    }
+    if (tag == 2)
+        return parse_mem_entry(c, s, caps);
+    if (tag == 3)
+        return parse_dmabuf(c, s, caps);
+    return c->failed ? -EINVAL : 0; /* a newer record kind: skipped */
+}
+
 /* One record of a section, by the section's type. */
 static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, size_t caps[])
 {
@@ -466,6 +533,8 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         return parse_reach(c, s, caps);
     case SNAP_SEC_RESOURCES:
         return parse_resource(c, s, caps);
+    case SNAP_SEC_MEMORY:
+        return parse_memory(c, s, caps);
     default:
         return 0; /* unknown section: records are skipped by length */
     }
@@ -494,6 +563,8 @@ static const char *section_name(uint16_t type)
         return "reachability section";
     case SNAP_SEC_RESOURCES:
         return "resources section";
+    case SNAP_SEC_MEMORY:
+        return "memory section";
     default:
         return "unknown section";
     }
@@ -676,6 +747,8 @@ void snapshot_free(struct snapshot *s)
     free(s->losses);
     free(s->reach_entries);
     free(s->resources);
+    free(s->mem_entries);
+    free(s->dmabufs);
     free(s->path);
     free(s);
 }

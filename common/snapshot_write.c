@@ -365,6 +365,62 @@ int snap_write_resource(struct snap_writer *w, const struct snap_resource_entry 
     return w->error;
 }
 
+/* Memory records start with a tag, as reachability's do. */
+#define MEM_TAG_INFO   1u
+#define MEM_TAG_ENTRY  2u
+#define MEM_TAG_DMABUF 3u
+
+int snap_write_mem_info(struct snap_writer *w, const struct snap_mem_info *i)
+{
+    if (begin_record(w, 3 * 4 + 12 * 8) < 0)
+        return w->error;
+    put_u32(w, MEM_TAG_INFO);
+    put_u32(w, i->flags);
+    put_u32(w, i->n_threads);
+    const uint64_t v[] = {
+        i->rss,          i->pss,         i->anon,      i->file,      i->shmem,
+        i->swap,         i->smaps_rss,   i->smaps_pss, i->live_heap, i->alloc_resident,
+        i->alloc_in_use, i->dmabuf_bytes};
+    for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++)
+        put_u64(w, v[k]);
+    return w->error;
+}
+
+int snap_write_mem(struct snap_writer *w, const struct snap_mem_entry *e)
+{
+    if (begin_record(w, 5 * 4 + 4 * 8) < 0)
+        return w->error;
+    put_u32(w, MEM_TAG_ENTRY);
+    put_u32(w, e->component);
+    put_u32(w, e->stack_id);
+    put_u32(w, e->flags);
+    put_u32(w, e->n_maps);
+    put_u64(w, (uint64_t)e->rss);
+    put_u64(w, (uint64_t)e->pss);
+    put_u64(w, e->swap);
+    put_u64(w, e->size);
+    return w->error;
+}
+
+int snap_write_dmabuf(struct snap_writer *w, const struct snap_dmabuf *d)
+{
+    char exp[SNAP_MAX_NAME], name[SNAP_MAX_NAME];
+    util_strlcpy(exp, d->exporter, sizeof(exp));
+    util_strlcpy(name, d->name, sizeof(name));
+    if (begin_record(w, 4 * 4 + 2 * 8 + str_size(exp, sizeof(exp)) + str_size(name, sizeof(name))) <
+        0)
+        return w->error;
+    put_u32(w, MEM_TAG_DMABUF);
+    put_u64(w, d->inode);
+    put_u64(w, d->size);
+    put_u32(w, d->stack_id);
+    put_u32(w, d->n_fds);
+    put_u32(w, d->n_maps);
+    put_str(w, exp, sizeof(exp));
+    put_str(w, name, sizeof(name));
+    return w->error;
+}
+
 int snap_writer_commit(struct snap_writer *w)
 {
     if (w->in_section)

@@ -12,6 +12,7 @@
  * this report's nonce, so even markup that slipped through could not run.
  */
 #include "report.h"
+#include "memory.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -514,6 +515,7 @@ int rpt_render_html(struct rpt_ctx *ctx, FILE *out)
         fputs("</p>\n", out);
     }
     rpt_html_charts(ctx, out);
+    rpt_memory_html(ctx, out);
     if (s->snaps[last].live_bytes || s->tab[RPT_HEAP].n) {
         fputs("<section id=\"flame\"><h2>Flame graph: live heap bytes by stack</h2>\n"
               "<p class=\"note\">Callers above callees, width by live bytes at the last snapshot; "

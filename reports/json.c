@@ -6,6 +6,7 @@
  * UTF-8 JSON whatever bytes the audited binaries' symbols contain.
  */
 #include "report.h"
+#include "memory.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -52,7 +53,7 @@ static void json_u64_array(FILE *out, const uint64_t *v, size_t n)
     fputc(']', out);
 }
 
-static void json_locs(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t n)
+void rpt_json_locs(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t n)
 {
     fputc('[', out);
     for (uint32_t i = 0; i < n; i++) {
@@ -92,7 +93,7 @@ static void json_resource_fields(struct rpt_ctx *ctx, FILE *out, const struct rp
                 (double)(s->last.snapshot_time_ns - ri->oldest_ns) / 1e9);
     fputs(",\"last_unmatched_ref\":", out);
     if (ri->last_ref && ri->balance > 0)
-        json_locs(ctx, out, ri->last_ref, ri->last_ref_depth);
+        rpt_json_locs(ctx, out, ri->last_ref, ri->last_ref_depth);
     else
         fputs("null", out);
 }
@@ -281,6 +282,7 @@ int rpt_render_json(struct rpt_ctx *ctx, FILE *out)
     } else {
         fputs("null", out);
     }
+    rpt_memory_json(ctx, out); /* ,"memory":{...}: the breakdown and the growth verdict */
     fputs(",\n", out);
     for (int c = 0; c < RPT_CLASS_COUNT; c++) {
         json_table(ctx, out, (enum rpt_class)c);

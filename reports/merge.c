@@ -6,13 +6,13 @@
  * normalized to (module, file offset) on the way in; stacks are identified
  * by those, which makes them comparable across processes (diff) and
  * independent of the capture side's stack ids. One merge step per section
- * of the file (heap, reachability, fds, mmaps, resources, corruption,
- * losses).
+ * of the file (heap, reachability, fds, mmaps, resources, memory,
+ * corruption, losses).
  */
 #include "report.h"
+#include "memory.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,24 +200,6 @@ static void table_free(struct rpt_table *t)
     free(t->selected);
 }
 
-void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    for (size_t i = 0; i < s->n_warnings; i++)
-        if (!strcmp(s->warnings[i], buf))
-            return;
-    char **p = realloc(s->warnings, (s->n_warnings + 1) * sizeof(*p));
-    if (!p)
-        return;
-    s->warnings = p;
-    if ((s->warnings[s->n_warnings] = strdup(buf)))
-        s->n_warnings++;
-}
-
 void rpt_series_free(struct rpt_series *s)
 {
     if (!s)
@@ -238,6 +220,7 @@ void rpt_series_free(struct rpt_series *s)
     for (size_t i = 0; i < s->n_warnings; i++)
         free(s->warnings[i]);
     free(s->warnings);
+    rpt_memory_free(s->memory);
     free(s->name);
     free(s);
 }
@@ -807,12 +790,23 @@ static int merge_losses(struct merge *m)
     return 0;
 }
 
+static uint32_t memory_resolve(void *arg, uint32_t stack_id, const struct rpt_loc **locs)
+{
+    *locs = ((struct merge *)arg)->locs;
+    return resolve(arg, stack_id);
+}
+
+static int merge_memory(struct merge *m) /* reports/memory.c */
+{
+    return rpt_memory_merge(m->s, m->k, m->snap, memory_resolve, m);
+}
+
 /* One snapshot into the series, section by section. */
 static int merge_snapshot(struct merge *m)
 {
-    int (*const steps[])(struct merge *) = {merge_modules,     merge_heap,  merge_reach,
-                                            merge_fds,         merge_mmaps, merge_resources,
-                                            merge_corruptions, merge_losses};
+    int (*const steps[])(struct merge *) = {merge_modules, merge_heap,        merge_reach,
+                                            merge_fds,     merge_mmaps,       merge_resources,
+                                            merge_memory,  merge_corruptions, merge_losses};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int rc = steps[i](m);
         if (rc < 0)

@@ -54,3 +54,4 @@ $(REPORTS_TESTBIN)/peak_temp: tests/reports/peak_temp.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
 TEST_TARGETS += $(REPORTS_TESTBIN)/peak_temp
+include tests/memory/memory.mk

@@ -18,6 +18,7 @@
  * cardinality. Label values are escaped as the format requires (\\, \", \n).
  */
 #include "report.h"
+#include "memory.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -142,8 +143,8 @@ static void info_metric(FILE *out, const struct rpt_series *s)
     label_value(out, s->last.exe);
     fputs(",allocator=", out);
     label_value(out, s->last.allocator);
-    fprintf(out, ",source=\"%s\",mode=\"%s\"} 1\n",
-            snap_source_name(s->last.source), snap_mode_name(s->last.mode));
+    fprintf(out, ",source=\"%s\",mode=\"%s\"} 1\n", snap_source_name(s->last.source),
+            snap_mode_name(s->last.mode));
 }
 
 static void totals(FILE *out, const struct rpt_series *s)
@@ -315,5 +316,6 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
     per_stack(ctx, out, RPT_MMAPS, "leakaudit_stack_mmap_bytes", "gauge",
               "Mapped bytes by creating stack (top stacks).", SV_VALUE);
     prometheus_resources(ctx, out);
+    rpt_memory_prometheus(ctx, out, base_labels);
     return ferror(out) ? -5 : 0;
 }

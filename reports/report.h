@@ -161,6 +161,8 @@ struct rpt_loss {
     uint64_t value;
 };
 
+struct rpt_memory; /* memory.h: the memory breakdown over the series */
+
 struct rpt_series {
     char *name;
     struct snap_header first, last; /* headers of the first and last snapshot */
@@ -183,6 +185,7 @@ struct rpt_series {
     struct snap_reach_info reach;
     uint64_t reach_bytes[SNAP_REACH_CLASS_COUNT];
     uint64_t reach_blocks[SNAP_REACH_CLASS_COUNT];
+    struct rpt_memory *memory; /* NULL: no snapshot had a memory section */
 };
 
 struct rpt_options {
@@ -288,6 +291,8 @@ size_t rpt_res_kinds(const struct rpt_series *s, const char *kinds[], size_t max
 int rpt_res_event_of_kind(const struct rpt_corruption *c, const char *kind);
 /* A kind's outstanding handles at the last snapshot; *n_leak its leak rows. */
 uint64_t rpt_res_outstanding(const struct rpt_series *s, const char *kind, size_t *n_leak);
+/* json.c: a stack as JSON frames (outermost function of each location) */
+void rpt_json_locs(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t n);
 /* text.c helpers */
 void rpt_text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
                      uint32_t to, const char *indent);

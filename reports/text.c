@@ -7,6 +7,7 @@
  * renderers are in format.c.
  */
 #include "report.h"
+#include "memory.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -443,6 +444,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
     const struct rpt_series *s = ctx->series;
     char a[64], b[64], d[32];
     size_t last = s->n_snaps - 1;
+    rpt_memory_text_verdict(ctx, out); /* where the RSS went, first */
     fprintf(out, "leakaudit report: series %s (pid %d%s%s)\n", s->name, s->last.pid,
             s->last.hostname[0] ? " on " : "", s->last.hostname);
     fprintf(out, "  exe:        %s\n", s->last.exe);
@@ -491,6 +493,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
         fputc('\n', out);
 
     print_heap(ctx, out);
+    rpt_memory_text(ctx, out);
     print_resource(ctx, out, RPT_FDS);
     print_resource(ctx, out, RPT_MMAPS);
     text_resources(ctx, out); /* resources by kind, then their use-after/double-destroy events */

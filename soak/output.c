@@ -126,7 +126,7 @@ int soak_write_csv(const struct soak_config *cfg, const struct soak_run *r)
 }
 
 struct row {
-    char peak[32], final[32], slope[40], thr[32], p99[32], cpu[32], drops[32];
+    char peak[32], final[32], slope[40], thr[32], p99[32], cpu[32], drops[32], retained[32];
 };
 
 static void make_row(const struct soak_run *r, struct row *w)
@@ -138,18 +138,53 @@ static void make_row(const struct soak_run *r, struct row *w)
     format_num(r->p99_ms, 2, w->p99, sizeof(w->p99));
     format_num(r->cpu_pct, 1, w->cpu, sizeof(w->cpu));
     format_num(r->drops, 0, w->drops, sizeof(w->drops));
+    if (r->has_memory)
+        rpt_fmt_bytes((double)r->retained_bytes, w->retained, sizeof(w->retained));
+    else
+        snprintf(w->retained, sizeof(w->retained), "-");
+}
+
+/* The run retention is compared with: glibc's shim run, else the first measured. */
+static const struct soak_run *retention_base(const struct soak_run *runs, size_t n)
+{
+    const struct soak_run *base = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (runs[i].has_memory && (!base || (!strcmp(runs[i].alloc->name, "glibc") &&
+                                             strcmp(base->alloc->name, "glibc"))))
+            base = &runs[i];
+    return base;
+}
+
+int soak_print_retention(FILE *out, const struct soak_run *runs, size_t n, const char *prefix)
+{
+    const struct soak_run *base = retention_base(runs, n);
+    int lines = 0;
+    for (size_t i = 0; base && i < n; i++) {
+        const struct soak_run *r = &runs[i];
+        if (!r->has_memory || r == base || !strcmp(r->alloc->name, base->alloc->name))
+            continue;
+        double d = (double)base->retained_bytes - (double)r->retained_bytes;
+        char a[32], b[32], c[32];
+        fprintf(out, "%s%s %s %s more of freed memory than %s (keeps %s, %s keeps %s)\n", prefix,
+                r->alloc->name, d >= 0 ? "returns" : "keeps", rpt_fmt_bytes(fabs(d), a, sizeof(a)),
+                base->alloc->name, rpt_fmt_bytes((double)r->retained_bytes, b, sizeof(b)),
+                base->alloc->name, rpt_fmt_bytes((double)base->retained_bytes, c, sizeof(c)));
+        lines++;
+    }
+    return lines;
 }
 
 void soak_print_table(FILE *out, const struct soak_run *runs, size_t n)
 {
-    fprintf(out, "%-18s %11s %11s %14s %10s %9s %6s  %s\n", "run", "peak RSS", "final RSS",
-            "RSS slope", "thr/s", "p99 ms", "CPU %", "verdict");
+    fprintf(out, "%-18s %11s %11s %11s %14s %10s %9s %6s  %s\n", "run", "peak RSS", "final RSS",
+            "retained", "RSS slope", "thr/s", "p99 ms", "CPU %", "verdict");
     for (size_t i = 0; i < n; i++) {
         struct row w;
         make_row(&runs[i], &w);
-        fprintf(out, "%-18s %11s %11s %14s %10s %9s %6s  %s\n", runs[i].name, w.peak, w.final,
-                w.slope, w.thr, w.p99, w.cpu, runs[i].verdict);
+        fprintf(out, "%-18s %11s %11s %11s %14s %10s %9s %6s  %s\n", runs[i].name, w.peak, w.final,
+                w.retained, w.slope, w.thr, w.p99, w.cpu, runs[i].verdict);
     }
+    soak_print_retention(out, runs, n, "retention: ");
 }
 
 static void tsv_text(FILE *f, const char *s)
@@ -175,7 +210,7 @@ int soak_write_summary_tsv(const struct soak_config *cfg, const struct soak_run 
         return -errno;
     fputs("run\tallocator\tshim\tsamples\tpeak_rss_bytes\tfinal_rss_bytes\t"
           "rss_slope_bytes_per_h\tthroughput_per_s\tp99_ms\tcpu_pct\tdrops\tcrashed\t"
-          "crash_time_s\tcrash_message\theap_message\tverdict\n",
+          "crash_time_s\tcrash_message\theap_message\tverdict\tretained_bytes\tlive_heap_bytes\n",
           f);
     for (size_t i = 0; i < n; i++) {
         const struct soak_run *r = &runs[i];
@@ -197,6 +232,10 @@ int soak_write_summary_tsv(const struct soak_config *cfg, const struct soak_run 
         tsv_text(f, r->heap_msg[0] ? r->heap_msg : "-");
         fputc('\t', f);
         tsv_text(f, r->verdict);
+        fputc('\t', f);
+        tsv_num(f, r->has_memory ? (double)r->retained_bytes : NAN, 0);
+        fputc('\t', f);
+        tsv_num(f, r->has_memory ? (double)r->live_heap_bytes : NAN, 0);
         fputc('\n', f);
     }
     return soak_close_file(f);
@@ -293,6 +332,9 @@ int soak_write_summary_md(const struct soak_config *cfg, const struct soak_run *
         md_escape(f, r->crashed ? "crashed" : r->verdict); /* the message is in Crash */
         fputs(" |\n", f);
     }
+    fputs("\n", f);
+    if (soak_print_retention(f, runs, n, "- Retention: "))
+        fputs("  (from the shim runs' memory breakdown, docs/memory.md)\n", f);
     fputs("\n## Runs\n\n", f);
     for (size_t i = 0; i < n; i++) {
         const struct soak_run *r = &runs[i];

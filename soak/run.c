@@ -482,7 +482,9 @@ static void classify_exit(struct run_state *st)
         snprintf(r->crash_msg, sizeof(r->crash_msg), "exit status %d", r->exit_code);
 }
 
-static void count_guard_events(struct soak_run *r, const char *snapdir)
+/* What the shim's snapshots say: guard-mode events, and the newest memory
+ * breakdown (the exit snapshot's): freed memory the allocator kept. */
+static void read_snapshots(struct soak_run *r, const char *snapdir)
 {
     char **paths, err[256];
     int n = snapshot_list_dir(snapdir, &paths, err, sizeof(err));
@@ -493,6 +495,15 @@ static void count_guard_events(struct soak_run *r, const char *snapdir)
         if (snapshot_read_file(paths[i], &s, err, sizeof(err)) == 0) {
             if (s->n_corruptions > r->guard_corruptions)
                 r->guard_corruptions = s->n_corruptions;
+            if (s->has_memory) {
+                r->has_memory = 1;
+                r->retained_bytes = r->live_heap_bytes = 0;
+                for (size_t k = 0; k < s->n_mem; k++)
+                    if (s->mem_entries[k].component == SNAP_MEM_ALLOC_RETAINED)
+                        r->retained_bytes += (uint64_t)s->mem_entries[k].rss;
+                    else if (s->mem_entries[k].component == SNAP_MEM_HEAP_LIVE)
+                        r->live_heap_bytes += (uint64_t)s->mem_entries[k].rss;
+            }
             snapshot_free(s);
         }
         free(paths[i]);
@@ -603,7 +614,7 @@ int soak_run_one(const struct soak_config *cfg, struct soak_run *r,
         fputs("\r\033[K", stderr);
     classify_exit(&st);
     if (r->with_shim)
-        count_guard_events(r, snapdir);
+        read_snapshots(r, snapdir);
     if (st.errfd >= 0)
         close(st.errfd);
     if (st.pidfd >= 0)

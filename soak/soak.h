@@ -104,8 +104,12 @@ struct soak_run {
     char crash_msg[SOAK_MAX_MSG]; /* "SIGABRT", "exit status 3" */
     char heap_msg[SOAK_MAX_MSG];  /* first allocator/heap error seen on stderr */
     double heap_msg_t;
-    int heap_msg_is_glibc;        /* a glibc malloc/free consistency check */
-    uint64_t guard_corruptions;   /* events in the shim's snapshots */
+    int heap_msg_is_glibc;      /* a glibc malloc/free consistency check */
+    uint64_t guard_corruptions; /* events in the shim's snapshots */
+    /* the shim's last memory breakdown (docs/memory.md), shim runs only */
+    int has_memory;
+    uint64_t retained_bytes;      /* freed memory the allocator kept */
+    uint64_t live_heap_bytes;     /* what the program still held */
     char load_note[SOAK_MAX_MSG]; /* load generator ended early */
 
     /* summary, filled by soak_run_summarize() */
@@ -163,6 +167,10 @@ void soak_assign_verdicts(struct soak_run *runs, size_t n);
 /* output.c */
 int soak_write_csv(const struct soak_config *cfg, const struct soak_run *r);
 void soak_print_table(FILE *out, const struct soak_run *runs, size_t n);
+/* One line per allocator comparing the freed memory it kept with glibc's (or
+ * the first measured run's): "jemalloc returns 40.0 MiB more of freed memory
+ * than glibc". `prefix` starts each line. Returns the lines written. */
+int soak_print_retention(FILE *out, const struct soak_run *runs, size_t n, const char *prefix);
 /* summary.tsv: the table with raw numbers, one run a line, for scripts. */
 int soak_write_summary_tsv(const struct soak_config *cfg, const struct soak_run *runs, size_t n);
 int soak_write_summary_md(const struct soak_config *cfg, const struct soak_run *runs, size_t n);

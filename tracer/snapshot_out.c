@@ -10,6 +10,7 @@
  * symbolized.
  */
 #include "tracer.h"
+#include "membreak.h"
 #include "modmap.h"
 #include "procfs.h"
 #include "retention.h"
@@ -223,6 +224,42 @@ static int src_losses(struct snap_writer *sw, void *arg)
     return sw->error;
 }
 
+static uint32_t fd_stack(int fd, void *arg)
+{
+    const struct trc_view *v = arg;
+    for (size_t i = 0; i < v->n_fds; i++)
+        if (v->fds[i].e.fd == fd)
+            return v->fds[i].e.stack_id;
+    return SNAP_STACK_NONE;
+}
+
+/* The memory breakdown (docs/memory.md) of the target: smaps with the
+ * mmaps the probes saw. The allocator cannot be asked from outside, so the
+ * retained part is estimated (SNAP_MEMI_ALLOC_ESTIMATED). Nothing is
+ * written once the target is gone (no smaps). */
+static int src_memory(struct snap_writer *sw, void *arg)
+{
+    const struct source_ctx *c = arg;
+    static struct mb_result result; /* one writer per tracer process */
+    struct mb_region *regions = calloc(c->v->n_mmaps + 1, sizeof(*regions));
+    if (!regions)
+        return 0;
+    for (size_t i = 0; i < c->v->n_mmaps; i++) {
+        const struct snap_mmap_entry *e = &c->v->mmaps[i].e;
+        regions[i] = (struct mb_region){e->addr, e->addr + e->len, e->stack_id, e->kind};
+    }
+    struct mb_input in = {.pid = c->w->opts->pid,
+                          .regions = regions,
+                          .n_regions = c->v->n_mmaps,
+                          .live_heap = sw->heap_live_bytes,
+                          .fd_stack = fd_stack,
+                          .fd_stack_arg = (void *)c->v};
+    if (mb_collect(&in, &result) == 0)
+        mb_emit(sw, &result);
+    free(regions);
+    return sw->error;
+}
+
 static void describe(struct snap_description *d, struct source_ctx *c)
 {
     snap_describe(d, SNAP_PART_MODULES, src_modules, c);
@@ -232,6 +269,7 @@ static void describe(struct snap_description *d, struct source_ctx *c)
     snap_describe(d, SNAP_PART_FDS, src_fds, c);
     snap_describe(d, SNAP_PART_MMAPS, src_mmaps, c);
     snap_describe(d, SNAP_PART_RESOURCES, src_resources, c);
+    snap_describe(d, SNAP_PART_MEMORY, src_memory, c);
     snap_describe(d, SNAP_PART_CORRUPTION, src_resource_events, c);
     snap_describe(d, SNAP_PART_LOSSES, src_losses, c);
 }

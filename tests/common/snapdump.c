@@ -9,7 +9,7 @@
  *   snapdump --last DIR PID    the newest snapshot of PID's series in DIR
  *
  * Lines: header, heap, fd, mmap, res (resources), event (resource misuse),
- * corruption (heap corruption), loss.
+ * corruption (heap corruption), meminfo + mem (memory breakdown), dmabuf, loss.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +128,35 @@ int main(int argc, char **argv)
         frames(s, "frames", e->stack_id);
         if (e->last_ref_stack)
             frames(s, "lastref", e->last_ref_stack);
+        printf("\n");
+    }
+    if (s->has_memory) {
+        const struct snap_mem_info *m = &s->mem;
+        printf("meminfo flags=%u rss=%llu pss=%llu anon=%llu file=%llu shmem=%llu swap=%llu "
+               "smaps_rss=%llu smaps_pss=%llu live_heap=%llu alloc_resident=%llu "
+               "alloc_in_use=%llu dmabuf_bytes=%llu threads=%u\n",
+               m->flags, (unsigned long long)m->rss, (unsigned long long)m->pss,
+               (unsigned long long)m->anon, (unsigned long long)m->file,
+               (unsigned long long)m->shmem, (unsigned long long)m->swap,
+               (unsigned long long)m->smaps_rss, (unsigned long long)m->smaps_pss,
+               (unsigned long long)m->live_heap, (unsigned long long)m->alloc_resident,
+               (unsigned long long)m->alloc_in_use, (unsigned long long)m->dmabuf_bytes,
+               m->n_threads);
+    }
+    for (size_t i = 0; i < s->n_mem; i++) {
+        const struct snap_mem_entry *e = &s->mem_entries[i];
+        printf("mem component=%s rss=%lld pss=%lld swap=%llu size=%llu maps=%u flags=%u",
+               snap_mem_component_key(e->component), (long long)e->rss, (long long)e->pss,
+               (unsigned long long)e->swap, (unsigned long long)e->size, e->n_maps, e->flags);
+        frames(s, "frames", e->stack_id);
+        printf("\n");
+    }
+    for (size_t i = 0; i < s->n_dmabufs; i++) {
+        const struct snap_dmabuf *d = &s->dmabufs[i];
+        printf("dmabuf inode=%llu size=%llu fds=%u maps=%u exporter=%s name=%s",
+               (unsigned long long)d->inode, (unsigned long long)d->size, d->n_fds, d->n_maps,
+               d->exporter, d->name);
+        frames(s, "frames", d->stack_id);
         printf("\n");
     }
     for (size_t i = 0; i < s->n_corruptions; i++) {
