@@ -504,19 +504,6 @@ static int cmp_fd(const void *a, const void *b)
     return (x->fd > y->fd) - (x->fd < y->fd);
 }
 
-static uint32_t fd_flags(int pid, int fd)
-{
-    char p[64], buf[256];
-    snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
-    if (procfs_read_file(p, buf, sizeof(buf)) <= 0)
-        return 0;
-    const char *fl = strstr(buf, "flags:");
-    if (!fl)
-        return 0;
-    unsigned long v = strtoul(fl + 6, NULL, 8);
-    return (v & O_CLOEXEC) ? SNAP_FD_CLOEXEC : 0;
-}
-
 static struct trc_fd_row *new_fd_row(struct trc_drain *d)
 {
     if (grow((void **)&d->fds, &d->cap_fds, d->n_fds + 1, sizeof(*d->fds)))
@@ -562,8 +549,7 @@ static int fd_emit(struct snap_fd_entry *e, void *arg)
         return -ENOMEM;
     r->e = *e;
     util_strlcpy(r->target, e->target, sizeof(r->target));
-    r->e.target = NULL;
-    r->e.flags = fd_flags(c->d->opts->pid, e->fd);
+    r->e.target = NULL; /* flags: the reconcile rule read them from fdinfo */
     return 0;
 }
 
