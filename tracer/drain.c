@@ -328,19 +328,12 @@ static uint64_t scaled(const struct trc_drain *d, uint64_t v)
 }
 
 /*
- * Idle stacks leave the tracer's tables (docs/attach.md#stacks-that-leave),
- * as the shim's do (allocshim/stacks.c), at every collection:
- *  - `sites`: a site's key carries the generation it counts in; odd
- *    collections flip the generation, even ones delete the old generation's
- *    entries with nothing live, folding their totals into `folded` by stack
- *    id (bpf/heap.bpf.c says why no program writes them any more);
- *  - the BPF `stacks` map: an id no site named at two walks in a row is
- *    deleted (a call in flight for two intervals that names it would keep
- *    only its caller frame);
- *  - the interned stacks (common/stacktable.h, two sweeps): an id resolved
- *    by no source (heap site, fd, mapping, resource) since the previous
- *    sweep is unpublished, then released: its folded totals go to the
- *    retired-stacks row.
+ * Idle stacks leave the tracer's tables at every collection (the rules and
+ * why they are race-safe: docs/attach.md#stacks-that-leave, bpf/heap.bpf.c):
+ * `sites` entries of the old generation with nothing live (folded by stack
+ * id), BPF stack ids no site named at two walks in a row, and interned
+ * stacks no source resolved since the previous sweep (two sweeps, as the
+ * shim's; their folded totals go to the retired-stacks row).
  */
 static int sweep_idle(uint32_t id, void *arg)
 {
@@ -470,6 +463,14 @@ static uint64_t walk_sites(struct trc_drain *d, int sites, int stacks)
     return n - d->n_doomed;
 }
 
+/* After ids were released or BPF stacks deleted: sites are resolved afresh. */
+static void wipe_stale_cache(struct trc_drain *d)
+{
+    if (d->cache_stale)
+        memset(d->cache, 0, SITE_CACHE_SLOTS * sizeof(*d->cache));
+    d->cache_stale = 0;
+}
+
 static void emit_heap_row(struct trc_drain *d, const struct snap_heap_entry *e, uint32_t id)
 {
     struct snap_heap_entry *o = &d->heap[d->n_heap++];
@@ -493,11 +494,10 @@ static void collect_heap(struct trc_drain *d)
     if (trc_probes_heap_fds(d->probes, &allocs, &sites, &stacks))
         return;
     sweep_stack_table(d);
+    wipe_stale_cache(d); /* before the walk: no site may resolve to a released id */
     d->user_losses[SNAP_LOSS_TRACER_SITES] = walk_sites(d, sites, stacks);
     sweep_bpf_stacks(d, stacks);
-    if (d->cache_stale) /* ids released, BPF stacks deleted: resolve afresh */
-        memset(d->cache, 0, SITE_CACHE_SLOTS * sizeof(*d->cache));
-    d->cache_stale = 0;
+    wipe_stale_cache(d); /* a deleted BPF id may come back as another stack */
     uint32_t count = stk_table_count(&d->stacks);
     for (uint32_t id = 0; id <= count && id <= DRAIN_MAX_STACKS; id++) {
         struct snap_heap_entry *e = &d->heap_by_id[id];

@@ -21,10 +21,18 @@ out=$T/out
 "$CHURN" "$out" $EPOCHS $STACKS $LEAKS $QUIET >"$T/prog" 2>"$T/err" &
 pid=$!
 on_exit "kill $pid 2>/dev/null"
+wait_mapped $pid 'libc\.so'
 log=$T/attach.log
 "$LEAKAUDIT" attach -p $pid -o "$out" -i 500ms -v 2>"$log" &
 apid=$!
 on_exit "kill $apid 2>/dev/null"
+# The program waits for snapshots: if attach ends first, nothing would.
+for _ in $(seq 2400); do
+    kill -0 $pid 2>/dev/null || break
+    kill -0 $apid 2>/dev/null || { cat "$log"; fail "attach ended before the program"; }
+    sleep 0.1
+done
+kill -0 $pid 2>/dev/null && fail "the program did not finish in 240 s"
 wait $pid || { cat "$T/err"; fail "the program failed"; }
 wait $apid || { cat "$log"; fail "attach exited with $?"; }
 read -r churn steady leaked leak_bytes < <(sed -E 's/[a-z_]+=//g' "$T/prog")
