@@ -6,6 +6,17 @@
  * `sites` with atomic adds, so user space only reads maps when it takes a
  * snapshot: no per-event traffic. The programs are attached by
  * tracer/probes.c to whatever functions the target's allocator really has.
+ *
+ * Idle sites leave `sites` (tracer/drain.c, docs/attach.md#stacks-that-leave):
+ * a site's key carries the generation (heap_gen, 0 or 1) that was current
+ * when its allocations were counted. User space flips the generation at one
+ * snapshot and, one snapshot later, deletes the old generation's entries
+ * that hold nothing live. By then no program still adds to them: new
+ * allocations count in the other generation, a program that read the old
+ * one finished long ago, and a free lowers live_count as its last write, so
+ * an entry seen with live_count 0 has no writer left. Deleting an entry a
+ * program could still write would lose that count (or, in a preallocated
+ * map, land it in another site's recycled entry).
  */
 #include "site.bpf.h"
 
@@ -35,8 +46,13 @@ struct {
     __type(value, struct trc_pending);
 } pending SEC(".maps");
 
-/* Where allocations go when `sites` is full: pre-created by the tracer. */
-static const struct trc_site overflow_site = {.caller = 0, .stack_id = -1};
+/* The generation new allocations are counted in (written by user space). */
+volatile __u32 heap_gen = 0;
+
+/* Where allocations go when `sites` is full: pre-created by the tracer, one
+ * per generation (pad = generation). */
+static const struct trc_site overflow_sites[2] = {{.caller = 0, .stack_id = -1, .pad = 0},
+                                                  {.caller = 0, .stack_id = -1, .pad = 1}};
 
 static __always_inline int alloc_enter(struct pt_regs *ctx, __u64 size, __u32 kind, __u64 old_ptr,
                                        __u64 memptr)
@@ -98,10 +114,10 @@ static __always_inline void track_free(__u64 ptr)
     struct trc_heap_stats *s = bpf_map_lookup_elem(&sites, &copy.site);
     if (!s)
         return;
-    __sync_fetch_and_sub(&s->live_bytes, copy.size);
-    __sync_fetch_and_sub(&s->live_count, 1);
     __sync_fetch_and_add(&s->freed_bytes, copy.size);
     __sync_fetch_and_add(&s->freed_count, 1);
+    __sync_fetch_and_sub(&s->live_bytes, copy.size);
+    __sync_fetch_and_sub(&s->live_count, 1); /* last: see the top of this file */
 }
 
 static __always_inline void track_alloc(__u64 ptr, __u64 size, struct trc_site *site)
@@ -120,7 +136,7 @@ static __always_inline void track_alloc(__u64 ptr, __u64 size, struct trc_site *
         s = bpf_map_lookup_elem(&sites, site);
         if (!s) {
             count(TRC_C_SITES_FULL, 1);
-            site = (struct trc_site *)&overflow_site;
+            site = (struct trc_site *)&overflow_sites[site->pad & 1];
             s = bpf_map_lookup_elem(&sites, site);
             if (!s)
                 return;
@@ -164,6 +180,7 @@ static __always_inline int alloc_return(struct pt_regs *ctx, __u64 ret)
             count(TRC_C_ALLOC_FAILED, 1);
         return 0;
     }
+    c.site.pad = heap_gen & 1; /* counted in the current generation */
     track_alloc(ptr, c.size, &c.site);
     return 0;
 }

@@ -4,6 +4,15 @@
 
 # `leakaudit run` (the front-end of the shim; allocshim/ holds only the shim).
 LEAKAUDIT_OBJS += $(OBJ)/cli/run_cmd.o
+# --help option lists and docs/options.md's table, from the option table.
+LEAKAUDIT_OBJS += $(OBJ)/cli/help.o
+
+# docs/options.md's table of the shim's settings is generated from the option
+# table (common/audit_options.c); tests/common/test_options_table_matches_docs
+# fails when the committed one is stale. `make options-doc` rewrites it.
+.PHONY: options-doc
+options-doc: $(BIN)/leakaudit
+	bash scripts/gen-options-doc.sh $(BIN)/leakaudit docs/options.md
 
 CLI_TESTBIN := $(TESTBIN)/cli
 $(CLI_TESTBIN)/doomed: tests/cli/doomed.c

@@ -7,6 +7,7 @@
  * (reports/summary.c) under the lines saying what it is the state of.
  */
 #include "cli/cli.h"
+#include "cli/help.h"
 #include "cli/opts.h"
 #include "reports/report.h"
 #include "allocators.h"
@@ -41,16 +42,16 @@ static const char usage_head[] =
     "\n"
     "options (each also as an environment variable, see docs/options.md):\n";
 
-/* run's own options, not settings of the shim */
-static const char usage_own[] =
-    "  -n, --top N              stacks in the exit summary (default 10, 0 = none)\n"
-    "      --progress           status line (snapshots, live bytes, fds) on stderr even\n"
-    "                           when it is not a terminal\n"
-    "      --no-progress        no status line (default: on when stderr is a terminal)\n"
-    "  -q, --quiet              nothing on stderr from leakaudit: no output directory,\n"
-    "                           status line or summary\n"
-    "  -h, --help               this text\n"
-    "      --version            print the version\n";
+/* run's own options, not settings of the shim: --help and docs/options.md */
+static const struct cli_help_row own_rows[] = {
+    {CLI_HELP_OWN, 'n', "top", "N", "10", "stacks in the exit summary (symbolized; 0 = none)"},
+    {CLI_HELP_OWN, 0, "progress", NULL, "on a terminal",
+     "status line on stderr (snapshots so far, live bytes and blocks, fds)"},
+    {CLI_HELP_OWN, 0, "no-progress", NULL, NULL, "no status line"},
+    {CLI_HELP_OWN, 'q', "quiet", NULL, "off",
+     "nothing on stderr from `run`: no output directory line, status line or summary"},
+};
+#define OWN_ROWS (sizeof(own_rows) / sizeof(own_rows[0]))
 
 static const char usage_tail[] =
     "\n"
@@ -59,89 +60,15 @@ static const char usage_tail[] =
     "exit status: CMD's (128+N if it was killed by signal N); 1 runtime error and\n"
     "2 usage error when CMD could not be started; 127 CMD not found.\n";
 
-#define HELP_WIDTH  80
-#define HELP_INDENT 27
-
-/* The flag's value as --help shows it: "[=MODE]" for an optional one. */
-static const char *flag_value(const struct audit_option *o)
-{
-    if (o == &audit_options[AUDIT_GUARD])
-        return "[=MODE]";
-    if (o == &audit_options[AUDIT_REACHABILITY])
-        return "[=end|off]";
-    return o->parser == AUDIT_P_FLAG ? NULL : o->metavar;
-}
-
-/* Words of text after the current column, wrapped at HELP_WIDTH. */
-static void print_wrapped(FILE *out, const char *text, int col)
-{
-    while (*text) {
-        size_t word = strcspn(text, " ");
-        if (col > HELP_INDENT && col + 1 + (int)word > HELP_WIDTH) {
-            fprintf(out, "\n%*s", HELP_INDENT, "");
-            col = HELP_INDENT;
-        } else if (col > HELP_INDENT) {
-            fputc(' ', out);
-            col++;
-        }
-        fprintf(out, "%.*s", (int)word, text);
-        col += (int)word;
-        text += word;
-        while (*text == ' ')
-            text++;
-    }
-    fputc('\n', out);
-}
-
 /* --help: the shim's settings from the one option table, then run's own. */
 static void print_usage(FILE *out)
 {
     fputs(usage_head, out);
-    for (int id = 0; id < AUDIT_OPTION_COUNT; id++) {
-        const struct audit_option *o = &audit_options[id];
-        if (!o->flag)
-            continue;
-        char left[64], text[512];
-        const char *v = flag_value(o);
-        int n = snprintf(left, sizeof(left), "  %c%c%s--%s%s%s", o->letter ? '-' : ' ',
-                         o->letter ? o->letter : ' ', o->letter ? ", " : "  ", o->flag,
-                         v && v[0] != '[' ? " " : "", v ? v : "");
-        fputs(left, out);
-        if (n >= HELP_INDENT - 1) {
-            fprintf(out, "\n%*s", HELP_INDENT, "");
-        } else {
-            fprintf(out, "%*s", HELP_INDENT - n, "");
-        }
-        const char *def = o->def_doc ? o->def_doc : o->def;
-        if (def && strcmp(def, "—"))
-            snprintf(text, sizeof(text), "%s (%s, default %s)", o->doc, o->env, def);
-        else
-            snprintf(text, sizeof(text), "%s (%s)", o->doc, o->env);
-        for (char *p = text; (p = strchr(p, '`'));) /* markdown quotes: docs only */
-            memmove(p, p + 1, strlen(p));
-        print_wrapped(out, text, HELP_INDENT);
-    }
-    fputs(usage_own, out);
-    fputs("\nBy environment only (docs/options.md):", out);
-    int col = (int)strlen("By environment only (docs/options.md):");
-    for (int id = 0; id < AUDIT_OPTION_COUNT; id++) {
-        const struct audit_option *o = &audit_options[id];
-        if (o->flag)
-            continue;
-        char item[128];
-        int n = snprintf(item, sizeof(item), " %s (%s)%s", o->env, o->def_doc ? o->def_doc : o->def,
-                         id + 1 < AUDIT_OPTION_COUNT ? "," : "");
-        if (col + n > HELP_WIDTH) {
-            fputc('\n', out);
-            col = 0;
-            n--;
-            fputs(item + 1, out);
-        } else {
-            fputs(item, out);
-        }
-        col += n;
-    }
+    cli_help_settings(out);
+    cli_help_rows(out, own_rows, OWN_ROWS);
+    cli_help_common(out);
     fputc('\n', out);
+    cli_help_env_only(out);
     fputs(usage_tail, out);
 }
 
@@ -441,6 +368,7 @@ enum {
     OPT_PROGRESS = 0x100,
     OPT_NO_PROGRESS,
     OPT_DEPTH_OLD,
+    OPT_MARKDOWN, /* hidden: docs/options.md's table (make options-doc) */
     OPT_SETTING = 0x200,
 };
 
@@ -501,9 +429,9 @@ static void build_options(struct option *opts, size_t cap)
         const struct audit_option *o = &audit_options[id];
         if (!o->flag)
             continue;
-        int has_arg = o->parser == AUDIT_P_FLAG                         ? no_argument
-                      : (id == AUDIT_GUARD || id == AUDIT_REACHABILITY) ? optional_argument
-                                                                        : required_argument;
+        int has_arg = o->parser == AUDIT_P_FLAG            ? no_argument
+                      : o->metavar && o->metavar[0] == '[' ? optional_argument
+                                                           : required_argument;
         opts[n++] =
             (struct option){o->flag, has_arg, NULL, o->letter ? o->letter : OPT_SETTING + id};
     }
@@ -514,6 +442,7 @@ static void build_options(struct option *opts, size_t cap)
                                         {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
                                         {"help", no_argument, NULL, 'h'},
                                         {"version", no_argument, NULL, CLI_OPT_VERSION},
+                                        {"options-markdown", no_argument, NULL, OPT_MARKDOWN},
                                         {NULL, 0, NULL, 0}};
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]) && n < cap; i++)
         opts[n++] = own[i];
@@ -592,6 +521,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
             return CLI_EXIT_OK;
         } else if (c == CLI_OPT_VERSION) {
             return cli_print_version("run");
+        } else if (c == OPT_MARKDOWN) {
+            cli_help_markdown(stdout, own_rows, OWN_ROWS);
+            return CLI_EXIT_OK;
         } else {
             return cli_bad_option("run", argc, argv, opts, c);
         }

@@ -4,9 +4,10 @@
  * the `leakaudit run` flag that sets it (if any), how its value is parsed and
  * checked, its default, and one doc line. The shim's configuration
  * (allocshim/config.c: audit_config_load), `leakaudit run` (its flags and
- * --help, cli/run_cmd.c), `leakaudit soak` (the variables it sets) and the
- * options test (docs/options.md's table) all read this table, so a name, a
- * limit or a default is written once.
+ * --help, cli/run_cmd.c), `leakaudit soak` (the variables it sets, its
+ * --help) read this table, and docs/options.md's table is generated from it
+ * (cli/help.c, `make options-doc`), so a name, a limit or a default is
+ * written once.
  *
  * Parsing is allocation-free and stdio-free: the shim loads its
  * configuration during early init, possibly before constructors.
@@ -114,19 +115,21 @@ struct audit_choice {
 #define AUDIT_NO_FIELD ((size_t)-1)
 
 struct audit_option {
-    const char *env;     /* LEAKAUDIT_MODE */
-    const char *flag;    /* run's long option without "--" ("mode"), NULL: environment only */
-    char letter;         /* run's short option, 0: none */
-    const char *metavar; /* the value in help and docs ("full|sampled") */
+    const char *env;  /* LEAKAUDIT_MODE */
+    const char *flag; /* run's long option without "--" ("mode"), NULL: environment only */
+    char letter;      /* run's short option, 0: none */
+    const char
+        *metavar; /* the flag's value in help and docs ("full|sampled"); "[=...]": optional */
     enum audit_parser parser;
     uint64_t min, max;                  /* sizes, counts, durations */
     const struct audit_choice *choices; /* AUDIT_P_CHOICE, ends with {NULL, 0} */
     const char *expected;               /* for errors: "full or sampled" */
     const char *def;                    /* default, parsed like a value (NULL: zero / empty) */
     const char *def_doc;                /* the default as docs/options.md says it (NULL: def) */
-    const char *doc;                    /* one line */
+    const char *doc;                    /* one line: --help and docs (markdown `quotes` allowed) */
     size_t offset, width;               /* where the value goes in struct audit_config */
     int empty_ignored;                  /* an empty value leaves the default */
+    const char *more; /* docs/options.md only: markdown appended to doc (details, links) */
 };
 
 /* The table (AUDIT_OPTION_COUNT rows, index = enum audit_option_id). */

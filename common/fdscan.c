@@ -3,12 +3,14 @@
  * no malloc) is involved, and the fd reconcile rule built on it.
  */
 #include "fdscan.h"
+#include "procfs.h"
 #include "snapshot.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -56,6 +58,29 @@ out:
     return rc ? rc : count;
 }
 
+/* SNAP_FD_* of an open fd from /proc/PID/fdinfo/FD: its "flags:" (octal)
+ * carry O_CLOEXEC when the fd is close-on-exec (set at open, by fcntl or
+ * ioctl FIOCLEX, whichever way: the kernel's word, read at snapshot time).
+ * 0 when it cannot be read (closed meanwhile). Allocation-free. */
+static uint32_t fd_flags(int pid, int fd)
+{
+    char path[96], buf[256];
+    util_proc_path(path, sizeof(path), pid, "fdinfo/");
+    size_t n = strlen(path);
+    util_u64_to_dec((uint64_t)fd, path + n, sizeof(path) - n);
+    if (procfs_read_file(path, buf, sizeof(buf)) <= 0)
+        return 0;
+    const char *p = strstr(buf, "flags:");
+    if (!p)
+        return 0;
+    for (p += 6; *p == ' ' || *p == '\t'; p++)
+        ;
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '7'; p++)
+        v = v * 8 + (uint64_t)(*p - '0');
+    return (v & O_CLOEXEC) ? SNAP_FD_CLOEXEC : 0;
+}
+
 static int reconcile_one(int fd, const char *target, void *arg)
 {
     struct fdscan_reconcile *r = arg;
@@ -63,6 +88,7 @@ static int reconcile_one(int fd, const char *target, void *arg)
         return 0;
     struct snap_fd_entry e = {.fd = fd, .source_fd = -1, .target = (char *)target};
     e.kind = snap_fd_kind_from_target(target);
+    e.flags = fd_flags(r->pid, fd);
     if (r->recorded(&e, r->arg)) {
         if (e.origin == SNAP_FDO_OPENDIR && e.kind == SNAP_FD_FILE)
             e.kind = SNAP_FD_DIR;

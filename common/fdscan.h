@@ -25,6 +25,8 @@ struct snap_fd_entry;
  *    (snap_fd_kind_from_target), a file opened by opendir is a dir;
  *  - an open fd without a record is listed as unattributed and counted
  *    (fd_unattributed, a level: how many right now);
+ *  - every listed fd gets its flags from /proc/PID/fdinfo (SNAP_FD_CLOEXEC:
+ *    close-on-exec; an fd without it is inherited by exec'd children);
  *  - a record whose fd is no longer open was closed by a path that was not
  *    seen (a raw syscall, close-on-exec, io_uring): it is forgotten and
  *    counted (fd_closed_unseen), but only after a complete walk, and only

@@ -23,6 +23,8 @@ static const struct snap_loss_info table[SNAP_LOSS_COUNT] = {
          "their totals are in the retired-stacks row (docs/snapshot-format.md)"),
     NOTE(SNAP_LOSS_STACKS_IN_TABLE, "stacks_in_table",
          "stacks in the capture's stack table (the series' highest)"),
+    NOTE(SNAP_LOSS_TRACER_SITES, "tracer_sites",
+         "heap sites in the tracer's BPF sites map (the series' highest; idle ones leave it)"),
     NOTE(SNAP_LOSS_SHIM_MEMORY_BYTES, "shim_memory_bytes",
          "the shim's own memory resident in the program (the series' highest)"),
     LOSS(SNAP_LOSS_HEAP_NODE_ALLOC_FAILED, "heap_node_alloc_failed",

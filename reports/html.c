@@ -287,6 +287,8 @@ static void section(struct rpt_ctx *ctx, FILE *out, enum rpt_class c)
             for (uint32_t i = 0; c == RPT_FDS && i < SNAP_FDO_COUNT; i++)
                 if (r->fd->origins[i])
                     fprintf(out, "via %s ", snap_fd_origin_name(i));
+            if (c == RPT_FDS && r->fd->open)
+                fprintf(out, "<br>cloexec %u/%u", r->fd->cloexec, r->fd->open);
             for (uint32_t i = 0; i < r->fd->n_targets; i++) {
                 fputs("<br><code>", out);
                 rpt_html_escape(out, r->fd->targets[i]);

@@ -372,6 +372,7 @@ static struct rpt_fdinfo *fdinfo_for(struct rpt_row *r, uint32_t k, uint32_t *se
         memset(r->fd->origins, 0, sizeof(r->fd->origins));
         r->fd->oldest_ns = 0;
         r->fd->n_fds = 0;
+        r->fd->open = r->fd->cloexec = 0;
         *seen_snap = k + 1;
     }
     return r->fd;
@@ -632,6 +633,8 @@ static int merge_fds(struct merge *m)
             return -ENOMEM;
         fi->kinds[e->kind < SNAP_FD_KIND_COUNT ? e->kind : 0]++;
         fi->origins[e->origin < SNAP_FDO_COUNT ? e->origin : 0]++;
+        fi->open++;
+        fi->cloexec += (e->flags & SNAP_FD_CLOEXEC) != 0;
         if (e->created_ns && (!fi->oldest_ns || e->created_ns < fi->oldest_ns))
             fi->oldest_ns = e->created_ns;
         if (fi->n_fds < RPT_MAX_TARGETS)
@@ -639,7 +642,6 @@ static int merge_fds(struct merge *m)
         fdinfo_add_target(fi, e->target);
         si->n_fds++;
     }
-
     return 0;
 }
 
@@ -671,7 +673,6 @@ static int merge_mmaps(struct merge *m)
         fdinfo_add_target(fi, e->path);
         si->mmap_bytes += e->len;
     }
-
     return 0;
 }
 

@@ -76,6 +76,8 @@ struct rpt_fdinfo {
     uint64_t oldest_ns;           /* creation time of the oldest one still open, 0 if unknown */
     int32_t fds[RPT_MAX_TARGETS]; /* a few fd numbers still open */
     uint32_t n_fds;
+    uint32_t open;    /* fd rows: open in the last snapshot (mmap rows: 0) */
+    uint32_t cloexec; /* fd rows: of those, close-on-exec (SNAP_FD_CLOEXEC) */
 };
 
 /* Details of a resource row (class RPT_RES, docs/resources.md): one row per

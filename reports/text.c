@@ -249,6 +249,8 @@ static void print_fdinfo(FILE *out, const struct rpt_row *r, int mmaps, const st
         fprintf(out, "; oldest %s old",
                 rpt_fmt_duration((double)(s->last.snapshot_time_ns - fi->oldest_ns) / 1e9, d,
                                  sizeof(d)));
+    if (fi->open) /* an fd without close-on-exec leaks into every exec'd child */
+        fprintf(out, "; cloexec %u/%u", fi->cloexec, fi->open);
     if (fi->n_fds) {
         fprintf(out, "; fd");
         for (uint32_t k = 0; k < fi->n_fds; k++)

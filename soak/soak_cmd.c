@@ -7,6 +7,7 @@
  * writes the outputs; see run.c for one run and docs/soak.md for the rules.
  */
 #include "cli/cli.h"
+#include "cli/help.h"
 #include "cli/opts.h"
 #include "audit_options.h"
 #include "soak.h"
@@ -34,7 +35,7 @@
 #define MAX_REPEAT                 1000
 #define MAX_ALLOCATORS             8
 
-static const char usage_text[] =
+static const char usage_head[] =
     "usage: leakaudit soak [options] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD once per allocator (and with/without the leak-auditing shim) for a\n"
@@ -43,49 +44,62 @@ static const char usage_text[] =
     "/metrics, CPU, crashes. Writes a CSV per run, summary.md, summary.tsv and\n"
     "report.html (docs/soak.md).\n"
     "\n"
-    "options:\n"
-    "  -a, --allocator LIST      comma list of glibc,jemalloc,tcmalloc,mimalloc\n"
-    "                            (default: all four; each must be installed;\n"
-    "                            --allocators is the same)\n"
-    "      --with-shim           every run with libleakaudit.so preloaded too\n"
-    "      --without-shim        no shim (default)\n"
-    "      --both                each allocator without and with the shim\n"
-    "  -d, --duration D          per run, e.g. 90s, 10m (default 60s); then SIGTERM\n"
-    "      --grace D             SIGTERM to SIGKILL (default 5s)\n"
-    "  -r, --repeat N            run the whole set N times (default 1)\n"
-    "  -i, --interval D          sampling interval (default 1s)\n"
-    "      --load CMD            load generator run with sh -c alongside each run,\n"
-    "                            loopback URLs only; LEAKAUDIT_SOAK_PID is the target\n"
-    "      --load-delay D        start it this long after the target (default 1s)\n"
-    "      --metrics-url URL     the target's Prometheus endpoint on the loopback,\n"
-    "                            e.g. http://127.0.0.1:8080/metrics\n"
-    "      --throughput-metric N counter for throughput (default: the sum of\n"
-    "                            *_frames_inferred_total, else the first *_total)\n"
-    "      --latency-metric N    histogram for p99 latency (default: the first\n"
-    "                            *latency*/*duration* histogram)\n"
-    "      --drops-metric N      counter of drops (default: every *drop*_total)\n"
-    "  -m, --mode full|sampled   shim mode in shim runs (LEAKAUDIT_MODE; --shim-mode\n"
-    "                            is a deprecated spelling)\n"
-    "      --shim-interval D     snapshot interval of the shim (LEAKAUDIT_INTERVAL)\n"
-    "      --guard[=MODE]        heap-corruption guard in shim runs: canary (default),\n"
-    "                            pages or both\n"
-    "      --leak-threshold PCT  leak verdict when RSS grows by more than PCT% of\n"
-    "                            its post-warm-up value over a run (default 10)\n"
-    "      --warmup PCT          first PCT% of each run left out of the slope (10)\n"
-    "  -o, --output DIR          results directory (default soak-<cmd>-<date>-<time>),\n"
-    "                            created 0700; an existing one must be yours and not\n"
-    "                            writable by others\n"
-    "      --allow-shared-dir    accept an output directory that is not private\n"
-    "  -v, --verbose             also copy the target's stderr to this terminal\n"
-    "      --progress            progress line even when stderr is not a terminal\n"
-    "      --no-progress         no progress line (default: on a terminal)\n"
-    "  -q, --quiet               no progress line\n"
-    "  -h, --help                this text\n"
-    "      --version             print the version\n"
+    "options:\n";
+
+/* --help's option list: soak's own, and the shim's settings it sets in shim
+ * runs (their text, variable and default from the option table). */
+static const struct cli_help_row help_rows[] = {
+    {CLI_HELP_OWN, 'a', "allocator", "LIST", "all four",
+     "comma list of glibc, jemalloc, tcmalloc, mimalloc (each must be installed)"},
+    {CLI_HELP_OWN, 0, "with-shim", NULL, NULL, "every run with libleakaudit.so preloaded too"},
+    {CLI_HELP_OWN, 0, "without-shim", NULL, NULL, "no shim (the default)"},
+    {CLI_HELP_OWN, 0, "both", NULL, NULL, "each allocator without and with the shim"},
+    {CLI_HELP_OWN, 'd', "duration", "D", "60s", "per run, e.g. 90s, 10m; then SIGTERM"},
+    {CLI_HELP_OWN, 0, "grace", "D", "5s", "SIGTERM to SIGKILL"},
+    {CLI_HELP_OWN, 'r', "repeat", "N", "1", "run the whole set N times"},
+    {CLI_HELP_OWN, 'i', "interval", "D", "1s", "sampling interval"},
+    {CLI_HELP_OWN, 0, "load", "CMD", NULL,
+     "load generator run with sh -c alongside each run, loopback URLs only; "
+     "LEAKAUDIT_SOAK_PID is the target"},
+    {CLI_HELP_OWN, 0, "load-delay", "D", "1s", "start it this long after the target"},
+    {CLI_HELP_OWN, 0, "metrics-url", "URL", NULL,
+     "the target's Prometheus endpoint on the loopback, e.g. http://127.0.0.1:8080/metrics"},
+    {CLI_HELP_OWN, 0, "throughput-metric", "N", NULL,
+     "counter for throughput (default: the sum of *_frames_inferred_total, else the first "
+     "*_total)"},
+    {CLI_HELP_OWN, 0, "latency-metric", "N", NULL,
+     "histogram for p99 latency (default: the first *latency*/*duration* histogram)"},
+    {CLI_HELP_OWN, 0, "drops-metric", "N", NULL, "counter of drops (default: every *drop*_total)"},
+    {AUDIT_MODE, 0, NULL, NULL, NULL, "shim runs:"},
+    {AUDIT_INTERVAL, 0, "shim-interval", "D", NULL, "shim runs:"},
+    {AUDIT_GUARD, 0, NULL, NULL, NULL, "shim runs:"},
+    {CLI_HELP_OWN, 0, "leak-threshold", "PCT", "10",
+     "leak verdict when RSS grows by more than PCT% of its post-warm-up value over a run"},
+    {CLI_HELP_OWN, 0, "warmup", "PCT", "10", "first PCT% of each run left out of the slope"},
+    {CLI_HELP_OWN, 'o', "output", "DIR", "soak-<cmd>-<date>-<time>",
+     "results directory, created 0700; an existing one must be yours and not writable by "
+     "others"},
+    {AUDIT_ALLOW_SHARED_DIR, 0, NULL, NULL, NULL, NULL},
+    {CLI_HELP_OWN, 'v', "verbose", NULL, NULL, "also copy the target's stderr to this terminal"},
+    {CLI_HELP_OWN, 0, "progress", NULL, NULL, "progress line even when stderr is not a terminal"},
+    {CLI_HELP_OWN, 0, "no-progress", NULL, NULL, "no progress line (default: on a terminal)"},
+    {CLI_HELP_OWN, 'q', "quiet", NULL, NULL, "no progress line"},
+};
+
+static const char usage_tail[] =
     "\n"
-    "Options stop at CMD (or --). A crash ends that run, not the soak.\n"
+    "Options stop at CMD (or --). A crash ends that run, not the soak. Old spellings:\n"
+    "--allocators (-a), --shim-mode (-m).\n"
     "exit status: 0 when every run was carried out (whatever the verdicts),\n"
     "1 runtime error, 2 usage error (bad option or value).\n";
+
+static void print_usage(FILE *out)
+{
+    fputs(usage_head, out);
+    cli_help_rows(out, help_rows, sizeof(help_rows) / sizeof(help_rows[0]));
+    cli_help_common(out);
+    fputs(usage_tail, out);
+}
 
 static volatile sig_atomic_t interrupted;
 
@@ -349,7 +363,7 @@ static int parse_args(int argc, char **argv, struct soak_config *cfg, struct soa
             cfg->allow_shared_dir = 1;
             break;
         case 'h':
-            fputs(usage_text, stdout);
+            print_usage(stdout);
             return CLI_EXIT_OK;
         case CLI_OPT_VERSION:
             return cli_print_version("soak");

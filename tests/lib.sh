@@ -71,6 +71,25 @@ site() {
     if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
 }
 
+# wait_mapped PID REGEX...: waits up to 10 s until /proc/PID/maps shows every
+# REGEX (a started program's libraries: then `attach` finds its allocator and
+# its functions); fails if PID exits first. Instead of a fixed sleep after
+# starting a program, which a slow machine (an ASan build) loses.
+wait_mapped() {
+    local pid=$1 re i ok
+    shift
+    for i in $(seq 200); do
+        ok=1
+        for re in "$@"; do
+            grep -Eq "$re" "/proc/$pid/maps" 2>/dev/null || { ok=0; break; }
+        done
+        [ $ok = 1 ] && return 0
+        kill -0 "$pid" 2>/dev/null || fail "pid $pid exited before mapping $*"
+        sleep 0.05
+    done
+    fail "pid $pid did not map $* in 10 s"
+}
+
 # wait_attached LOG PID: waits up to 10 s for `leakaudit attach -v` (PID,
 # logging to LOG) to say it attached; fails if it exits first.
 wait_attached() {

@@ -46,6 +46,12 @@ struct site_slot {
     uint32_t id;
 };
 
+/* Totals of a stack's heap site entries deleted from `sites` while the stack
+ * stays in the table (folded into the retired-stacks row when it leaves). */
+struct folded {
+    uint64_t total_bytes, total_count, freed_bytes, freed_count;
+};
+
 struct map_line {
     uint64_t start, end;
     int exec;
@@ -78,13 +84,11 @@ static const struct {
 
 /* Counted on the user side, at each collection. */
 static const enum snap_loss_id user_loss_ids[] = {
-    SNAP_LOSS_FD_UNATTRIBUTED,
-    SNAP_LOSS_FD_CLOSED_UNSEEN,
-    SNAP_LOSS_MMAP_UNMAPPED_UNSEEN,
-    SNAP_LOSS_MMAP_BY_ALLOCATOR_OR_LOADER,
-    SNAP_LOSS_STACK_TABLE_FULL,
-    SNAP_LOSS_SITE_CACHE_FULL,
-    SNAP_LOSS_UNWIND_MODULES_WITHOUT_CFI,
+    SNAP_LOSS_FD_UNATTRIBUTED,      SNAP_LOSS_FD_CLOSED_UNSEEN,
+    SNAP_LOSS_MMAP_UNMAPPED_UNSEEN, SNAP_LOSS_MMAP_BY_ALLOCATOR_OR_LOADER,
+    SNAP_LOSS_STACK_TABLE_FULL,     SNAP_LOSS_SITE_CACHE_FULL,
+    SNAP_LOSS_STACKS_RETIRED,       SNAP_LOSS_STACKS_IN_TABLE,
+    SNAP_LOSS_TRACER_SITES,         SNAP_LOSS_UNWIND_MODULES_WITHOUT_CFI,
     SNAP_LOSS_UNWIND_ROWS_FULL,
 };
 
@@ -106,6 +110,17 @@ struct trc_drain {
     struct snap_heap_entry *heap_by_id; /* index: interned stack id */
     struct snap_heap_entry *heap;
     size_t n_heap;
+
+    /* Idle stacks leaving the tables (docs/attach.md#stacks-that-leave). */
+    struct folded *folded;          /* index: interned stack id */
+    uint64_t *used;                 /* bit per id: resolved since the previous sweep */
+    struct snap_heap_entry retired; /* totals of the stacks released so far */
+    uint32_t sweeps;
+    int cache_stale;         /* an id was released or a BPF stack deleted: wipe the cache */
+    struct trc_site *doomed; /* `sites` keys to delete after the walk */
+    int32_t *named;          /* BPF stack ids the sites name, sorted */
+    int32_t *unnamed, *next; /* BPF stack ids named by no site at the last walk, sorted */
+    size_t n_doomed, n_named, n_unnamed;
 
     struct trc_fd_row *fds;
     size_t n_fds, cap_fds;
@@ -140,10 +155,17 @@ int trc_drain_new(struct trc_drain **out, struct trc_probes *p, const struct trc
     d->cache = calloc(SITE_CACHE_SLOTS, sizeof(*d->cache));
     d->frame_buf = calloc(TRC_MAX_STACK_DEPTH + 1, sizeof(uint64_t));
     d->heap_by_id = calloc(DRAIN_MAX_STACKS + 1, sizeof(*d->heap_by_id));
-    d->heap = calloc(DRAIN_MAX_STACKS, sizeof(*d->heap));
+    d->heap = calloc(DRAIN_MAX_STACKS + 2, sizeof(*d->heap)); /* + no stack + retired */
+    d->folded = calloc(DRAIN_MAX_STACKS + 1, sizeof(*d->folded));
+    d->used = calloc(DRAIN_MAX_STACKS / 64 + 1, sizeof(*d->used));
+    d->doomed = calloc(TRC_MAX_HEAP_STACKS, sizeof(*d->doomed));
+    d->named = calloc(TRC_MAX_HEAP_STACKS, sizeof(*d->named));
+    d->unnamed = calloc(TRC_MAX_STACK_IDS, sizeof(*d->unnamed));
+    d->next = calloc(TRC_MAX_STACK_IDS, sizeof(*d->next));
     d->lines = calloc(MAX_MAP_LINES, sizeof(*d->lines));
     if (d->ncpu <= 0 || !d->percpu || d->stack_mem == MAP_FAILED || !d->cache || !d->frame_buf ||
-        !d->heap_by_id || !d->heap || !d->lines) {
+        !d->heap_by_id || !d->heap || !d->lines || !d->folded || !d->used || !d->doomed ||
+        !d->named || !d->unnamed || !d->next) {
         if (d->stack_mem == MAP_FAILED)
             d->stack_mem = NULL;
         trc_drain_free(d);
@@ -165,6 +187,12 @@ void trc_drain_free(struct trc_drain *d)
     free(d->frame_buf);
     free(d->heap_by_id);
     free(d->heap);
+    free(d->folded);
+    free(d->used);
+    free(d->doomed);
+    free(d->named);
+    free(d->unnamed);
+    free(d->next);
     free(d->fds);
     free(d->mmaps);
     free(d->gone);
@@ -213,6 +241,12 @@ static int frame_ok(const struct trc_drain *d, uint64_t pc)
     return l && l->exec;
 }
 
+static uint32_t mark_used(struct trc_drain *d, uint32_t id)
+{
+    d->used[id / 64] |= 1ull << (id % 64);
+    return id;
+}
+
 /* The interned stack id of a BPF site (SNAP_STACK_NONE if it has no frames). */
 static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struct trc_site *s)
 {
@@ -227,7 +261,7 @@ static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struc
             break;
         }
         if (c->src == src && c->caller == s->caller && c->stack_id == s->stack_id)
-            return c->id;
+            return mark_used(d, c->id);
     }
     uint64_t *f = d->frame_buf;
     uint32_t depth = d->opts->stack_depth, n = 0;
@@ -268,7 +302,7 @@ static uint32_t site_id(struct trc_drain *d, int src, int stack_map, const struc
     } else {
         d->user_losses[SNAP_LOSS_SITE_CACHE_FULL]++;
     }
-    return id;
+    return mark_used(d, id);
 }
 
 static void sum_counters(struct trc_drain *d)
@@ -293,52 +327,195 @@ static uint64_t scaled(const struct trc_drain *d, uint64_t v)
     return d->scale == 1.0 ? v : (uint64_t)((double)v * d->scale + 0.5);
 }
 
-static void collect_heap(struct trc_drain *d)
+/*
+ * Idle stacks leave the tracer's tables at every collection (the rules and
+ * why they are race-safe: docs/attach.md#stacks-that-leave, bpf/heap.bpf.c):
+ * `sites` entries of the old generation with nothing live (folded by stack
+ * id), BPF stack ids no site named at two walks in a row, and interned
+ * stacks no source resolved since the previous sweep (two sweeps, as the
+ * shim's; their folded totals go to the retired-stacks row).
+ */
+static int sweep_idle(uint32_t id, void *arg)
 {
-    d->n_heap = 0;
-    int allocs, sites, stacks;
-    if (trc_probes_heap_fds(d->probes, &allocs, &sites, &stacks))
+    const struct trc_drain *d = arg;
+    return !(d->used[id / 64] >> (id % 64) & 1);
+}
+
+static int sweep_release(uint32_t id, void *arg)
+{
+    struct trc_drain *d = arg;
+    if (!sweep_idle(id, d))
+        return 0;
+    struct folded *f = &d->folded[id];
+    d->retired.total_bytes += f->total_bytes;
+    d->retired.total_count += f->total_count;
+    d->retired.freed_bytes += f->freed_bytes;
+    d->retired.freed_count += f->freed_count;
+    memset(f, 0, sizeof(*f));
+    d->cache_stale = 1;
+    return 1;
+}
+
+static void sweep_recycle(uint32_t id, void *arg)
+{
+    struct trc_drain *d = arg;
+    memset(&d->folded[id], 0, sizeof(d->folded[id]));
+}
+
+static void sweep_stack_table(struct trc_drain *d)
+{
+    struct stk_sweep_ops ops = {sweep_idle, sweep_release, sweep_recycle, d};
+    stk_table_sweep(&d->stacks, &ops);
+    memset(d->used, 0, (DRAIN_MAX_STACKS / 64 + 1) * sizeof(*d->used));
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int in_sorted(const int32_t *v, size_t n, int32_t x)
+{
+    return n && bsearch(&x, v, n, sizeof(*v), cmp_i32) != NULL;
+}
+
+/* BPF stack ids named by no site at this walk and the previous one leave. */
+static void sweep_bpf_stacks(struct trc_drain *d, int stacks)
+{
+    qsort(d->named, d->n_named, sizeof(*d->named), cmp_i32);
+    size_t n_next = 0, n_gone = 0;
+    int32_t key, next;
+    int first = 1;
+    while (bpf_map_get_next_key(stacks, first ? NULL : &key, &next) == 0) {
+        first = 0;
+        key = next;
+        if (in_sorted(d->named, d->n_named, key))
+            continue;
+        if (in_sorted(d->unnamed, d->n_unnamed, key))
+            d->named[n_gone++] = key; /* reused as the list to delete */
+        else if (n_next < TRC_MAX_STACK_IDS)
+            d->next[n_next++] = key;
+    }
+    for (size_t i = 0; i < n_gone; i++) /* after the walk: deleting moves its cursor */
+        bpf_map_delete_elem(stacks, &d->named[i]);
+    d->cache_stale |= n_gone > 0;
+    qsort(d->next, n_next, sizeof(*d->next), cmp_i32);
+    int32_t *t = d->unnamed;
+    d->unnamed = d->next;
+    d->next = t;
+    d->n_unnamed = n_next;
+}
+
+/* One `sites` entry: summed by stack id, or folded and doomed when its
+ * generation is the old one, it holds nothing live and deleting is due. */
+static void add_site(struct trc_drain *d, int stacks, const struct trc_site *key,
+                     const struct trc_heap_stats *st, int doom_gen)
+{
+    int overflow = !key->caller && key->stack_id < 0;
+    int doomed = doom_gen >= 0 && (int)key->pad == doom_gen && !st->live_count && !overflow &&
+                 d->n_doomed < TRC_MAX_HEAP_STACKS;
+    if (!st->total_count && !st->live_count && !doomed)
         return;
-    uint32_t max_id = 0;
+    uint32_t id = site_id(d, SRC_HEAP, stacks, key);
+    if (key->stack_id >= 0 && d->n_named < TRC_MAX_HEAP_STACKS)
+        d->named[d->n_named++] = key->stack_id;
+    if (doomed) {
+        struct folded *f = &d->folded[id];
+        f->total_bytes += st->total_bytes;
+        f->total_count += st->total_count;
+        f->freed_bytes += st->freed_bytes;
+        f->freed_count += st->freed_count;
+        d->doomed[d->n_doomed++] = *key;
+        return;
+    }
+    struct snap_heap_entry *e = &d->heap_by_id[id];
+    e->live_bytes += st->live_bytes;
+    e->live_count += st->live_count;
+    e->total_bytes += st->total_bytes;
+    e->total_count += st->total_count;
+    e->freed_bytes += st->freed_bytes;
+    e->freed_count += st->freed_count;
+}
+
+/* Walks `sites` (see above for what leaves); returns how many it holds. */
+static uint64_t walk_sites(struct trc_drain *d, int sites, int stacks)
+{
+    volatile uint32_t *gen = trc_probes_heap_gen(d->probes);
+    d->sweeps++;
+    int doom_gen = gen && d->sweeps % 2 == 0 ? (int)(*gen & 1) ^ 1 : -1;
+    d->n_doomed = d->n_named = 0;
+    uint64_t n = 0;
     struct trc_site key, next;
     struct trc_heap_stats st;
     int first = 1;
     while (bpf_map_get_next_key(sites, first ? NULL : &key, &next) == 0) {
         first = 0;
         key = next;
-        if (bpf_map_lookup_elem(sites, &key, &st))
-            continue;
-        if (!st.total_count && !st.live_count)
-            continue;
-        uint32_t id = site_id(d, SRC_HEAP, stacks, &key);
-        struct snap_heap_entry *e = &d->heap_by_id[id];
-        e->live_bytes += st.live_bytes;
-        e->live_count += st.live_count;
-        e->total_bytes += st.total_bytes;
-        e->total_count += st.total_count;
-        e->freed_bytes += st.freed_bytes;
-        e->freed_count += st.freed_count;
-        if (id > max_id)
-            max_id = id;
+        n++;
+        if (bpf_map_lookup_elem(sites, &key, &st) == 0)
+            add_site(d, stacks, &key, &st, doom_gen);
     }
-    for (uint32_t id = 0; id <= max_id; id++) {
+    for (size_t i = 0; i < d->n_doomed; i++) /* nothing writes them (bpf/heap.bpf.c) */
+        bpf_map_delete_elem(sites, &d->doomed[i]);
+    if (gen && d->sweeps % 2 == 1)
+        *gen ^= 1; /* new allocations count in the other generation from now on */
+    return n - d->n_doomed;
+}
+
+/* After ids were released or BPF stacks deleted: sites are resolved afresh. */
+static void wipe_stale_cache(struct trc_drain *d)
+{
+    if (d->cache_stale)
+        memset(d->cache, 0, SITE_CACHE_SLOTS * sizeof(*d->cache));
+    d->cache_stale = 0;
+}
+
+static void emit_heap_row(struct trc_drain *d, const struct snap_heap_entry *e, uint32_t id)
+{
+    struct snap_heap_entry *o = &d->heap[d->n_heap++];
+    *o = *e;
+    o->stack_id = id;
+    if (d->scale != 1.0) {
+        o->flags |= SNAP_HEAP_ESTIMATED;
+        o->live_bytes = scaled(d, o->live_bytes);
+        o->live_count = scaled(d, o->live_count);
+        o->total_bytes = scaled(d, o->total_bytes);
+        o->total_count = scaled(d, o->total_count);
+        o->freed_bytes = scaled(d, o->freed_bytes);
+        o->freed_count = scaled(d, o->freed_count);
+    }
+}
+
+static void collect_heap(struct trc_drain *d)
+{
+    d->n_heap = 0;
+    int allocs, sites, stacks;
+    if (trc_probes_heap_fds(d->probes, &allocs, &sites, &stacks))
+        return;
+    sweep_stack_table(d);
+    wipe_stale_cache(d); /* before the walk: no site may resolve to a released id */
+    d->user_losses[SNAP_LOSS_TRACER_SITES] = walk_sites(d, sites, stacks);
+    sweep_bpf_stacks(d, stacks);
+    wipe_stale_cache(d); /* a deleted BPF id may come back as another stack */
+    uint32_t count = stk_table_count(&d->stacks);
+    for (uint32_t id = 0; id <= count && id <= DRAIN_MAX_STACKS; id++) {
         struct snap_heap_entry *e = &d->heap_by_id[id];
-        if (!e->total_count && !e->live_count)
-            continue;
-        struct snap_heap_entry *o = &d->heap[d->n_heap++];
-        *o = *e;
-        o->stack_id = id;
-        if (d->scale != 1.0) {
-            o->flags |= SNAP_HEAP_ESTIMATED;
-            o->live_bytes = scaled(d, o->live_bytes);
-            o->live_count = scaled(d, o->live_count);
-            o->total_bytes = scaled(d, o->total_bytes);
-            o->total_count = scaled(d, o->total_count);
-            o->freed_bytes = scaled(d, o->freed_bytes);
-            o->freed_count = scaled(d, o->freed_count);
-        }
+        const struct folded *f = &d->folded[id];
+        e->total_bytes += f->total_bytes;
+        e->total_count += f->total_count;
+        e->freed_bytes += f->freed_bytes;
+        e->freed_count += f->freed_count;
+        if (e->total_count || e->live_count)
+            emit_heap_row(d, e, id);
         memset(e, 0, sizeof(*e));
     }
+    if (d->retired.total_count) {
+        d->retired.flags = SNAP_HEAP_RETIRED;
+        emit_heap_row(d, &d->retired, SNAP_STACK_NONE);
+    }
+    d->user_losses[SNAP_LOSS_STACKS_RETIRED] = d->stacks.retired;
+    d->user_losses[SNAP_LOSS_STACKS_IN_TABLE] = stk_table_live(&d->stacks);
 }
 
 static int read_map_lines(struct trc_drain *d)
@@ -504,19 +681,6 @@ static int cmp_fd(const void *a, const void *b)
     return (x->fd > y->fd) - (x->fd < y->fd);
 }
 
-static uint32_t fd_flags(int pid, int fd)
-{
-    char p[64], buf[256];
-    snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
-    if (procfs_read_file(p, buf, sizeof(buf)) <= 0)
-        return 0;
-    const char *fl = strstr(buf, "flags:");
-    if (!fl)
-        return 0;
-    unsigned long v = strtoul(fl + 6, NULL, 8);
-    return (v & O_CLOEXEC) ? SNAP_FD_CLOEXEC : 0;
-}
-
 static struct trc_fd_row *new_fd_row(struct trc_drain *d)
 {
     if (grow((void **)&d->fds, &d->cap_fds, d->n_fds + 1, sizeof(*d->fds)))
@@ -562,8 +726,7 @@ static int fd_emit(struct snap_fd_entry *e, void *arg)
         return -ENOMEM;
     r->e = *e;
     util_strlcpy(r->target, e->target, sizeof(r->target));
-    r->e.target = NULL;
-    r->e.flags = fd_flags(c->d->opts->pid, e->fd);
+    r->e.target = NULL; /* flags: the reconcile rule read them from fdinfo */
     return 0;
 }
 

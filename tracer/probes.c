@@ -178,11 +178,14 @@ static int open_heap(struct trc_probes *p, const struct trc_opts *o, char *err, 
         snprintf(err, errlen, "cannot load the heap BPF programs: %s", strerror(-rc));
         return rc;
     }
-    /* The site that absorbs allocations once `sites` is full. */
-    struct trc_site overflow = {.caller = 0, .stack_id = -1};
+    /* The sites that absorb allocations once `sites` is full, one per
+     * generation (bpf/heap.bpf.c). */
     struct trc_heap_stats zero = {0};
-    bpf_map__update_elem(s->maps.sites, &overflow, sizeof(overflow), &zero, sizeof(zero),
-                         BPF_NOEXIST);
+    for (uint32_t gen = 0; gen < 2; gen++) {
+        struct trc_site overflow = {.caller = 0, .stack_id = -1, .pad = gen};
+        bpf_map__update_elem(s->maps.sites, &overflow, sizeof(overflow), &zero, sizeof(zero),
+                             BPF_NOEXIST);
+    }
 
     /* Frees first: a block allocated while we attach must not be freed
      * unseen. */
@@ -326,6 +329,11 @@ int trc_probes_heap_fds(const struct trc_probes *p, int *allocs, int *sites, int
     *sites = bpf_map__fd(p->heap->maps.sites);
     *stacks = bpf_map__fd(p->heap->maps.stacks);
     return 0;
+}
+
+volatile uint32_t *trc_probes_heap_gen(const struct trc_probes *p)
+{
+    return p->heap && p->heap->bss ? (volatile uint32_t *)&p->heap->bss->heap_gen : NULL;
 }
 
 int trc_probes_fd_fds(const struct trc_probes *p, int *fds, int *mmaps, int *stacks)

@@ -126,6 +126,9 @@ int trc_probes_open(struct trc_probes **out, const struct trc_opts *o,
 int trc_probes_set_alloc_side(struct trc_probes *p, int on);
 void trc_probes_close(struct trc_probes *p);
 int trc_probes_heap_fds(const struct trc_probes *p, int *allocs, int *sites, int *stacks);
+/* The generation new heap allocations are counted in (bpf/heap.bpf.c), or
+ * NULL without heap tracking. */
+volatile uint32_t *trc_probes_heap_gen(const struct trc_probes *p);
 int trc_probes_fd_fds(const struct trc_probes *p, int *fds, int *mmaps, int *stacks);
 int trc_probes_counter_fds(const struct trc_probes *p, int *heap_counters, int *fd_counters);
 const char *trc_probes_describe(const struct trc_probes *p);

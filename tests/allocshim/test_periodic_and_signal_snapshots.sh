@@ -8,7 +8,9 @@ source "$(dirname "$0")/lib_shim.sh"
 for s in loop loopmt; do
     "$LEAKAUDIT" run -q -i 1 -o "$T/$s" -- "$PLANTED" "$s" 4 &
     pid=$!
-    sleep 2
+    # a periodic snapshot first (the program runs 4 s at -i 1), then the signal
+    for _ in $(seq 200); do ls "$T/$s"/*.snap >/dev/null 2>&1 && break; sleep 0.05; done
+    ls "$T/$s"/*.snap >/dev/null 2>&1 || fail "[$s] no periodic snapshot in 10 s"
     kill -USR2 "$(pgrep -P $pid -f "planted $s" | head -1)"
     wait $pid
     n=$(ls "$T/$s"/*.snap | wc -l)
@@ -33,8 +35,13 @@ if [ "$(grep -c . /proc/self/status)" -gt 0 ]; then
     # thread of the shim's ("leakaudit"), and natively one thread (qemu-user
     # runs a thread of its own in some programs: make test-arm64)
     "$LEAKAUDIT" run -q -i 1 -o "$T/st" -- "$PLANTED" loop 2 &
-    sleep 1
-    p=$(pgrep -f "planted loop 2" | tail -1)
+    p=""
+    for _ in $(seq 200); do # the program, with the shim loaded and running
+        p=$(pgrep -f "planted loop 2" | tail -1) && [ -n "$p" ] &&
+            grep -q libleakaudit "/proc/$p/maps" 2>/dev/null && break
+        sleep 0.05
+    done
+    [ -n "$p" ] || fail "planted loop 2 did not start in 10 s"
     threads=$(awk '/^Threads:/ {print $2}' /proc/$p/status)
     names=$(cat /proc/$p/task/*/comm | tr '\n' ' ')
     wait

@@ -2,9 +2,11 @@
  * The one option table (common/audit_options.c) against what users read:
  * docs/options.md's table of the shim's settings must have a row for every
  * variable, with its `run` flag and its default, and name no variable the
- * table lacks; `leakaudit run --help` (generated from the table) must show
- * every flag and variable; and the defaults the table parses are the ones
- * the code's constants say. Fails when they drift.
+ * table lacks, and be exactly what `leakaudit run --options-markdown`
+ * generates from the table (a stale doc fails: `make options-doc`);
+ * `leakaudit run --help` (generated from the table) must show every flag and
+ * variable, `soak --help` the settings soak sets; and the defaults the table
+ * parses are the ones the code's constants say. Fails when they drift.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -143,19 +145,26 @@ static void test_docs_name_no_variable_the_table_lacks(void **state)
     free(docs);
 }
 
-static void test_run_help_shows_every_flag_and_variable(void **state)
+/* The output of `leakaudit ARGS` (SKIP when it cannot run). */
+static char *leakaudit_output(const char *args)
 {
     const char *build = getenv("BUILD");
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s/bin/leakaudit run --help", build && *build ? build : "build");
+    snprintf(cmd, sizeof(cmd), "%s/bin/leakaudit %s", build && *build ? build : "build", args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
-    char *help = read_all(p);
-    int rc = pclose(p);
-    if (rc != 0) {
+    char *out = read_all(p);
+    if (pclose(p) != 0) {
         printf("SKIP: %s failed (build leakaudit first)\n", cmd);
         exit(77);
     }
+    assert_non_null(out);
+    return out;
+}
+
+static void test_run_help_shows_every_flag_and_variable(void **state)
+{
+    char *help = leakaudit_output("run --help");
     for (int id = 0; id < AUDIT_OPTION_COUNT; id++) {
         const struct audit_option *o = &audit_options[id];
         if (!strstr(help, o->env))
@@ -166,6 +175,65 @@ static void test_run_help_shows_every_flag_and_variable(void **state)
             if (!strstr(help, flag))
                 fail_msg("run --help lacks %s", flag + 1);
         }
+    }
+    free(help);
+}
+
+#define BEGIN_MARK "<!-- generated from common/audit_options.c by `make options-doc`"
+#define END_MARK   "<!-- end of the generated table -->"
+
+static void test_docs_table_is_the_one_generated_from_the_option_table(void **state)
+{
+    char *docs = shim_section();
+    char *begin = strstr(docs, BEGIN_MARK);
+    if (!begin)
+        fail_msg("%s: no line starting '%s'", DOCS, BEGIN_MARK);
+    begin = strchr(begin, '\n') + 1;
+    char *end = strstr(begin, END_MARK);
+    if (!end)
+        fail_msg("%s: no line '%s'", DOCS, END_MARK);
+    *end = '\0';
+    char *generated = leakaudit_output("run --options-markdown");
+    if (strcmp(begin, generated)) {
+        const char *d = begin, *g = generated;
+        while (*d && *d == *g)
+            d++, g++;
+        while (d > begin && d[-1] != '\n')
+            d--, g--;
+        fail_msg("%s's table is stale (run `make options-doc`); first difference:\n"
+                 "  committed: %.*s\n  generated: %.*s",
+                 DOCS, (int)strcspn(d, "\n"), d, (int)strcspn(g, "\n"), g);
+    }
+    free(generated);
+    free(docs);
+}
+
+/* soak sets LEAKAUDIT_MODE, _INTERVAL, _GUARD and _ALLOW_SHARED_DIR in shim
+ * runs: its --help names them, with the table's defaults. */
+static void test_soak_help_shows_the_settings_it_sets_from_the_table(void **state)
+{
+    char *help = leakaudit_output("soak --help");
+    static const enum audit_option_id set[] = {AUDIT_MODE, AUDIT_INTERVAL, AUDIT_GUARD,
+                                               AUDIT_ALLOW_SHARED_DIR};
+    for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
+        const struct audit_option *o = &audit_options[set[i]];
+        char named[128];
+        snprintf(named, sizeof(named), "(%s, default %s)", o->env,
+                 o->def_doc ? o->def_doc : o->def);
+        /* the line may wrap inside the parenthesis: compare without blanks */
+        char squeezed_help[1 << 14], squeezed[128];
+        size_t k = 0;
+        for (const char *c = help; *c && k + 1 < sizeof(squeezed_help); c++)
+            if (*c != ' ' && *c != '\n')
+                squeezed_help[k++] = *c;
+        squeezed_help[k] = '\0';
+        k = 0;
+        for (const char *c = named; *c; c++)
+            if (*c != ' ')
+                squeezed[k++] = *c;
+        squeezed[k] = '\0';
+        if (!strstr(squeezed_help, squeezed))
+            fail_msg("soak --help lacks %s", named);
     }
     free(help);
 }
@@ -225,6 +293,8 @@ int main(void)
         cmocka_unit_test(test_every_setting_has_a_docs_row_with_its_flag_and_default),
         cmocka_unit_test(test_docs_name_no_variable_the_table_lacks),
         cmocka_unit_test(test_run_help_shows_every_flag_and_variable),
+        cmocka_unit_test(test_docs_table_is_the_one_generated_from_the_option_table),
+        cmocka_unit_test(test_soak_help_shows_the_settings_it_sets_from_the_table),
         cmocka_unit_test(test_defaults_are_the_constants_the_code_uses),
         cmocka_unit_test(test_loading_parses_values_and_keeps_defaults_for_bad_ones),
     };

@@ -18,7 +18,7 @@ attach_run() {
     GO=$T/$name.go "$RES/vendor_app" "$mode" "$n" &
     local tpid=$!
     on_exit "kill $tpid 2>/dev/null"
-    sleep 0.2
+    wait_mapped "$tpid" 'libvendor\.so' 'libc\.so'
     "$LEAKAUDIT" attach -p "$tpid" -o "$T/$name" --no-heap --no-fds -v -d 60 \
         --track-resource "$VENDOR_SPEC" --track-resource "$VBUF_SPEC" 2>"$log" &
     local apid=$!

@@ -11,7 +11,7 @@ need_file /usr/bin/time
 "$LEAKER" clean "$T/never" "$T/counters" &
 TPID=$!
 on_exit "kill $TPID 2>/dev/null"
-sleep 0.2
+wait_mapped "$TPID" 'libc\.so'
 [ -z "$(our_bpf_left)" ] || fail "programs of ours loaded before the test: $(our_bpf_left)"
 first_rss=0
 for i in $(seq 20); do

@@ -14,7 +14,7 @@ COUNTERS=$T/counters
 "$LEAKER" leak "$GO" "$COUNTERS" "$ITERATIONS" &
 TPID=$!
 on_exit "kill $TPID 2>/dev/null"
-sleep 0.2
+wait_mapped "$TPID" 'libc\.so'
 "$LEAKAUDIT" attach -p "$TPID" -o "$T/s" -m sampled --no-fds -d 100 -v 2>"$T/attach.log" &
 apid=$!
 on_exit "kill $apid 2>/dev/null"
