@@ -6,6 +6,7 @@
 #   make check      the same tests against an ASan+UBSan build in build-san/
 #   make demo       deps + build + the end-to-end demo (scripts/demo.sh)
 #   make format     clang-format every C source and header
+#   make options-doc  regenerate docs/options.md's table from the option table
 #   make install    PREFIX=/usr/local DESTDIR= : binary, shim, man pages,
 #                   bash completion (cli/part.mk); make uninstall
 #   make clean

@@ -33,7 +33,7 @@ need_root
 "$APP" 3000 2000 >/dev/null &
 tpid=$!
 on_exit "kill $tpid 2>/dev/null"
-sleep 0.3
+wait_mapped $tpid 'libavutil' 'libc\.so'
 "$LEAKAUDIT" attach -p $tpid -o "$T/a" --no-heap --no-fds -d 2 -v \
     --track-resource preset:ffmpeg 2>"$T/log" || { cat "$T/log"; fail "attach failed"; }
 kill $tpid 2>/dev/null || true

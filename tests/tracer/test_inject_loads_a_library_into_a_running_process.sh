@@ -25,6 +25,12 @@ wait_ready() {
     fail "target never got ready"
 }
 
+# wait_status PID REGEX: a line of /proc/PID/status matches (bound 10 s)
+wait_status() {
+    for _ in $(seq 200); do grep -Eq "$2" "/proc/$1/status" 2>/dev/null && return 0; sleep 0.05; done
+    fail "pid $1: no status line '$2' in 10 s"
+}
+
 for mode in sleep join busy; do
     "$TGT" 3 2 "$mode" >"$T/base.$mode"
     grep -v '^ready$' "$T/base.$mode" >"$T/base.$mode.s"
@@ -33,7 +39,12 @@ for mode in sleep join busy; do
 
     "$TGT" 3 3 "$mode" >"$T/out.$mode" &
     pid=$!
-    if [ "$mode" = sleep ]; then sleep 0.5; else wait_ready "$T/out.$mode"; fi
+    if [ "$mode" = sleep ]; then # its 3 workers started, the main thread asleep
+        wait_status $pid '^Threads:[[:space:]]+4$'
+        wait_status $pid '^State:[[:space:]]+S'
+    else
+        wait_ready "$T/out.$mode"
+    fi
     rm -f "/tmp/leakaudit-inject-probe.$pid"
     "$INJ" "$pid" "$LIB" >"$T/inj.$mode" 2>&1 || { cat "$T/inj.$mode"; fail "[$mode] injection failed"; }
     grep -q "libinject_probe.so" "/proc/$pid/maps" || fail "[$mode] library not mapped"
@@ -72,7 +83,7 @@ ok "30 injections into a busy target: output unchanged; a missing library names 
 
 "$TGT" 1 2 seccomp >/dev/null &
 pid=$!
-sleep 0.3
+wait_status $pid '^Seccomp:[[:space:]]+2$' # its filter is installed
 "$INJ" "$pid" "$LIB" >"$T/sc" 2>&1 && fail "a seccomp-filtered target was injected"
 assert_contains "$T/sc" 'runs under a seccomp filter'
 wait "$pid"
