@@ -123,18 +123,6 @@ static void emit(struct walk *w, uint64_t addr, uint64_t size)
         w->failed = 1;
 }
 
-static uint64_t hex(const char **s)
-{
-    uint64_t v = 0;
-    for (;; (*s)++) {
-        char c = **s;
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return v;
-        v = v << 4 | (uint64_t)d;
-    }
-}
-
 static uint64_t name_hash(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -152,9 +140,9 @@ static void parse_line(struct walk *w, const char *s)
     }
     struct region *r = &w->r[w->n];
     memset(r, 0, sizeof(*r));
-    r->start = hex(&s);
+    r->start = util_parse_hex(&s);
     s++;
-    r->end = hex(&s);
+    r->end = util_parse_hex(&s);
     s++;
     r->rw = s[0] == 'r' && s[1] == 'w';
     for (int field = 0; field < 4 && *s; field++) { /* perms offset dev inode */

@@ -227,18 +227,6 @@ static void classify(struct walk *w, const struct vma *v)
     }
 }
 
-static uint64_t parse_hex(const char **s)
-{
-    uint64_t v = 0;
-    for (;; (*s)++) {
-        char c = **s;
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (d < 0)
-            return v;
-        v = v * 16 + (uint64_t)d;
-    }
-}
-
 static uint64_t parse_dec(const char *s)
 {
     while (*s == ' ' || *s == '\t')
@@ -254,11 +242,11 @@ static int parse_header_line(const char *s, struct vma *v)
 {
     const char *p = s;
     memset(v, 0, sizeof(*v));
-    v->start = parse_hex(&p);
+    v->start = util_parse_hex(&p);
     if (p == s || *p != '-')
         return 0;
     p++;
-    v->end = parse_hex(&p);
+    v->end = util_parse_hex(&p);
     if (*p != ' ')
         return 0;
     p++;

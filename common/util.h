@@ -60,6 +60,20 @@ int util_parse_signal(const char *s);
 int util_parse_track(const char *s, int *heap, int *fd, int *mmap);
 
 /* Tells the CPU we are spinning (x86 pause / arm64 yield). */
+/* Lowercase hex digits at *s (a /proc/PID/maps address), *s moved past
+ * them. No allocation, no libc: usable in a bare clone of the process. */
+static inline uint64_t util_parse_hex(const char **s)
+{
+    uint64_t v = 0;
+    for (;; (*s)++) {
+        char c = **s;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return v;
+        v = v << 4 | (uint64_t)d;
+    }
+}
+
 static inline void util_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
