@@ -211,8 +211,9 @@ static int check_heap_entry(struct cursor *c, const struct snap_heap_entry *e)
                      (unsigned long long)e->live_count, (unsigned long long)e->total_count);
     if ((e->flags & SNAP_HEAP_PEAK_TEMP) &&
         (e->peak_bytes > e->total_bytes || e->temp_count > e->freed_count))
-        return failf(c, "stack %u: peak_bytes %llu > total_bytes %llu or temp_count %llu > "
-                        "freed_count %llu",
+        return failf(c,
+                     "stack %u: peak_bytes %llu > total_bytes %llu or temp_count %llu > "
+                     "freed_count %llu",
                      e->stack_id, (unsigned long long)e->peak_bytes,
                      (unsigned long long)e->total_bytes, (unsigned long long)e->temp_count,
                      (unsigned long long)e->freed_count);
@@ -442,6 +443,81 @@ static int parse_resource(struct cursor *c, struct snapshot *s, size_t caps[])
     return 0;
 }
 
+/* KMEM (tags as in snapshot_write.c): info, kernel stack, row, dma-buf. */
+static int parse_kstack(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->kstacks, &caps[12], s->n_kstacks, sizeof(*s->kstacks)))
+        return failf(c, "out of memory");
+    struct snap_kstack *k = &s->kstacks[s->n_kstacks];
+    k->id = get_u32(c);
+    uint32_t depth = get_u32(c);
+    if (c->failed)
+        return -EINVAL;
+    if (!k->id || depth > SNAP_MAX_STACK_DEPTH)
+        return failf(c, "kernel stack %u of depth %u", k->id, depth);
+    s->n_kstacks++; /* owns what follows, freed with the snapshot */
+    k->addrs = calloc(depth ? depth : 1, sizeof(*k->addrs));
+    k->names = calloc(depth ? depth : 1, sizeof(*k->names));
+    if (!k->addrs || !k->names)
+        return failf(c, "out of memory");
+    for (uint32_t i = 0; i < depth && !c->failed; i++, k->depth++) {
+        k->addrs[i] = get_u64(c);
+        k->names[i] = get_str(c, NULL, 0);
+    }
+    return c->failed ? -EINVAL : 0;
+}
+
+static int parse_kmem(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    uint32_t tag = get_u32(c);
+    s->has_kmem = 1;
+    if (tag == 1) {
+        s->kmem.flags = get_u32(c);
+        s->kmem.n_dmabufs = get_u32(c);
+        s->kmem.live_bytes = get_u64(c);
+        s->kmem.excluded_bytes = get_u64(c);
+    } else if (tag == 2) {
+        return parse_kstack(c, s, caps);
+    } else if (tag == 3) {
+        if (grow((void **)&s->kmem_rows, &caps[13], s->n_kmem, sizeof(*s->kmem_rows)))
+            return failf(c, "out of memory");
+        struct snap_kmem_row *e = &s->kmem_rows[s->n_kmem];
+        e->kind = get_u32(c);
+        e->kstack_id = get_u32(c);
+        e->stack_id = get_u32(c);
+        e->flags = get_u32(c);
+        uint64_t *v[] = {&e->live_bytes,        &e->live_count,       &e->total_bytes,
+                         &e->total_count,       &e->freed_bytes,      &e->freed_count,
+                         &e->freed_other_bytes, &e->freed_other_count};
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+            *v[i] = get_u64(c);
+        get_str(c, e->cache, sizeof(e->cache));
+        if (!c->failed)
+            s->n_kmem++;
+    } else if (tag == 4) {
+        if (grow((void **)&s->dmabufs, &caps[14], s->n_dmabufs, sizeof(*s->dmabufs)))
+            return failf(c, "out of memory");
+        struct snap_dmabuf *d = &s->dmabufs[s->n_dmabufs];
+        d->target_fds = get_u32(c);
+        d->flags = get_u32(c);
+        d->inode = get_u64(c);
+        d->size = get_u64(c);
+        get_str(c, d->exporter, sizeof(d->exporter));
+        get_str(c, d->name, sizeof(d->name));
+        if (!c->failed)
+            s->n_dmabufs++;
+    } /* else a newer record kind: skipped */
+    return c->failed ? -EINVAL : 0;
+}
+
+const struct snap_kstack *snapshot_find_kstack(const struct snapshot *s, uint32_t id)
+{
+    for (size_t i = 0; id && i < s->n_kstacks; i++)
+        if (s->kstacks[i].id == id)
+            return &s->kstacks[i];
+    return NULL;
+}
+
 /* One record of a section, by the section's type. */
 static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, size_t caps[])
 {
@@ -466,6 +542,8 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         return parse_reach(c, s, caps);
     case SNAP_SEC_RESOURCES:
         return parse_resource(c, s, caps);
+    case SNAP_SEC_KMEM:
+        return parse_kmem(c, s, caps);
     default:
         return 0; /* unknown section: records are skipped by length */
     }
@@ -494,6 +572,8 @@ static const char *section_name(uint16_t type)
         return "reachability section";
     case SNAP_SEC_RESOURCES:
         return "resources section";
+    case SNAP_SEC_KMEM:
+        return "kernel memory section";
     default:
         return "unknown section";
     }
@@ -553,7 +633,7 @@ int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char 
     struct snapshot *s = calloc(1, sizeof(*s));
     if (!s)
         return failf(&c, "out of memory"), -ENOMEM;
-    size_t caps[12] = {0};
+    size_t caps[16] = {0};
     int have_header = 0;
     c.end = tail;
     while (c.p < c.end && !c.failed) {
@@ -676,6 +756,15 @@ void snapshot_free(struct snapshot *s)
     free(s->losses);
     free(s->reach_entries);
     free(s->resources);
+    for (size_t i = 0; i < s->n_kstacks; i++) {
+        for (uint32_t k = 0; k < s->kstacks[i].depth; k++)
+            free(s->kstacks[i].names[k]);
+        free(s->kstacks[i].addrs);
+        free(s->kstacks[i].names);
+    }
+    free(s->kstacks);
+    free(s->kmem_rows);
+    free(s->dmabufs);
     free(s->path);
     free(s);
 }
