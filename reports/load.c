@@ -8,6 +8,7 @@
 #include "series_name.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,3 +173,21 @@ int rpt_series_load(char **inputs, int n_inputs, const struct rpt_options *opt,
 }
 
 /* ---- trends ---- */
+
+void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < s->n_warnings; i++)
+        if (!strcmp(s->warnings[i], buf))
+            return;
+    char **p = realloc(s->warnings, (s->n_warnings + 1) * sizeof(*p));
+    if (!p)
+        return;
+    s->warnings = p;
+    if ((s->warnings[s->n_warnings] = strdup(buf)))
+        s->n_warnings++;
+}

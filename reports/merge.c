@@ -200,24 +200,6 @@ static void table_free(struct rpt_table *t)
     free(t->selected);
 }
 
-void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    for (size_t i = 0; i < s->n_warnings; i++)
-        if (!strcmp(s->warnings[i], buf))
-            return;
-    char **p = realloc(s->warnings, (s->n_warnings + 1) * sizeof(*p));
-    if (!p)
-        return;
-    s->warnings = p;
-    if ((s->warnings[s->n_warnings] = strdup(buf)))
-        s->n_warnings++;
-}
-
 void rpt_series_free(struct rpt_series *s)
 {
     if (!s)
@@ -239,6 +221,7 @@ void rpt_series_free(struct rpt_series *s)
         free(s->warnings[i]);
     free(s->warnings);
     free(s->name);
+    rpt_kmem_free(s->kmem);
     free(s);
 }
 
@@ -807,12 +790,24 @@ static int merge_losses(struct merge *m)
     return 0;
 }
 
+uint32_t rpt_merge_stack(void *merge, uint32_t stack_id, const struct rpt_loc **locs)
+{
+    uint32_t d = resolve(merge, stack_id);
+    *locs = ((struct merge *)merge)->locs;
+    return d;
+}
+
+static int merge_kmem(struct merge *m)
+{
+    return rpt_kmem_merge(m->s, m->snap, m->k, m);
+}
+
 /* One snapshot into the series, section by section. */
 static int merge_snapshot(struct merge *m)
 {
-    int (*const steps[])(struct merge *) = {merge_modules,     merge_heap,  merge_reach,
-                                            merge_fds,         merge_mmaps, merge_resources,
-                                            merge_corruptions, merge_losses};
+    int (*const steps[])(struct merge *) = {merge_modules, merge_heap,        merge_reach,
+                                            merge_fds,     merge_mmaps,       merge_resources,
+                                            merge_kmem,    merge_corruptions, merge_losses};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int rc = steps[i](m);
         if (rc < 0)

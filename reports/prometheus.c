@@ -142,8 +142,8 @@ static void info_metric(FILE *out, const struct rpt_series *s)
     label_value(out, s->last.exe);
     fputs(",allocator=", out);
     label_value(out, s->last.allocator);
-    fprintf(out, ",source=\"%s\",mode=\"%s\"} 1\n",
-            snap_source_name(s->last.source), snap_mode_name(s->last.mode));
+    fprintf(out, ",source=\"%s\",mode=\"%s\"} 1\n", snap_source_name(s->last.source),
+            snap_mode_name(s->last.mode));
 }
 
 static void totals(FILE *out, const struct rpt_series *s)
@@ -315,5 +315,6 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
     per_stack(ctx, out, RPT_MMAPS, "leakaudit_stack_mmap_bytes", "gauge",
               "Mapped bytes by creating stack (top stacks).", SV_VALUE);
     prometheus_resources(ctx, out);
+    rpt_kmem_prometheus(ctx, out, program_name(s));
     return ferror(out) ? -5 : 0;
 }
