@@ -9,7 +9,8 @@
  * Creates ROUNDS * PER_ROUND files first, then waits for the file GO. leak:
  * each round adds PER_ROUND watches in add_watches_and_forget() and never
  * removes them. balance: each round adds PER_ROUND watches and removes them
- * again in add_and_remove_watches(). A round every 250 ms; then writes
+ * again in add_and_remove_watches(), and reads the IN_IGNORED events the
+ * removals queue (unread, they are kernel memory that grows). A round every 250 ms; then writes
  * "watches=N" into DONE and sleeps until killed.
  */
 #define _GNU_SOURCE
@@ -52,6 +53,10 @@ __attribute__((noinline)) static int add_and_remove_watches(int fd, int first, i
     for (int i = 0; i < n; i++)
         if (wds[i] >= 0 && inotify_rm_watch(fd, wds[i]) == 0)
             added++;
+    /* each removal queues an IN_IGNORED event (kernel memory until read) */
+    char buf[4096];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
     return added;
 }
 
@@ -77,7 +82,7 @@ int main(int argc, char **argv)
         }
         close(f);
     }
-    int fd = inotify_init1(IN_CLOEXEC);
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
     if (fd < 0) {
         perror("inotify_init1");
         return 1;
