@@ -291,6 +291,21 @@ static void set_defaults(struct trc_opts *o)
     o->thin = 1;
 }
 
+/* The options' combinations, once parsed: -1 (said on stderr) when wrong. */
+static int check_opts(const struct trc_opts *o)
+{
+    const char *why = NULL;
+    if (!o->pid)
+        why = "-p PID is required (see --help)";
+    else if (o->kmem && o->inject)
+        why = "--kmem needs the eBPF tracer, not --inject";
+    else if (!o->heap && !o->fds && !o->track_specs && !o->kmem)
+        why = "--no-heap and --no-fds leave nothing to trace";
+    if (why)
+        fprintf(stderr, "leakaudit attach: %s\n", why);
+    return why ? -1 : 0;
+}
+
 static int parse_opts(int argc, char **argv, struct trc_opts *o)
 {
     static const struct option longopts[] = {
@@ -403,18 +418,8 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         fprintf(stderr, "leakaudit attach: unexpected argument '%s' (see --help)\n", argv[optind]);
         return CLI_EXIT_USAGE;
     }
-    if (!o->pid) {
-        fprintf(stderr, "leakaudit attach: -p PID is required (see --help)\n");
+    if (check_opts(o) < 0)
         return CLI_EXIT_USAGE;
-    }
-    if (o->kmem && o->inject) {
-        fprintf(stderr, "leakaudit attach: --kmem needs the eBPF tracer, not --inject\n");
-        return CLI_EXIT_USAGE;
-    }
-    if (!o->heap && !o->fds && !o->track_specs && !o->kmem) {
-        fprintf(stderr, "leakaudit attach: --no-heap and --no-fds leave nothing to trace\n");
-        return CLI_EXIT_USAGE;
-    }
     if (!interval_given)
         o->interval_ms = default_interval_ms(o->duration_ms);
     if (o->progress < 0)
