@@ -326,7 +326,7 @@ struct snap_kmem_row {
     char cache[SNAP_MAX_NAME];                     /* slab cache (kmem_cache_alloc), else "" */
 };
 
-struct snap_dmabuf {
+struct snap_kdmabuf {
     uint64_t inode, size;
     uint32_t target_fds; /* fds of the target on this buffer */
     uint32_t flags;
@@ -359,10 +359,10 @@ struct snapshot {
     struct snap_resource_entry *resources;
     int has_kmem; /* a SNAP_SEC_KMEM section was present */
     struct snap_kmem_info kmem;
-    size_t n_kstacks, n_kmem, n_dmabufs;
+    size_t n_kstacks, n_kmem, n_kdmabufs;
     struct snap_kstack *kstacks; /* in file order */
     struct snap_kmem_row *kmem_rows;
-    struct snap_dmabuf *dmabufs;
+    struct snap_kdmabuf *kdmabufs;
 };
 
 /* ---- reader ---- */
@@ -451,7 +451,7 @@ int snap_write_kmem_info(struct snap_writer *w, const struct snap_kmem_info *i);
 int snap_write_kstack(struct snap_writer *w, uint32_t id, const uint64_t *addrs,
                       const char *const *names, uint32_t depth);
 int snap_write_kmem_row(struct snap_writer *w, const struct snap_kmem_row *e);
-int snap_write_dmabuf(struct snap_writer *w, const struct snap_dmabuf *d);
+int snap_write_kdmabuf(struct snap_writer *w, const struct snap_kdmabuf *d);
 /* The kernel stack of an id in a read snapshot, NULL if absent. */
 const struct snap_kstack *snapshot_find_kstack(const struct snapshot *snap, uint32_t id);
 

@@ -495,9 +495,9 @@ static int parse_kmem(struct cursor *c, struct snapshot *s, size_t caps[])
         if (!c->failed)
             s->n_kmem++;
     } else if (tag == 4) {
-        if (grow((void **)&s->dmabufs, &caps[14], s->n_dmabufs, sizeof(*s->dmabufs)))
+        if (grow((void **)&s->kdmabufs, &caps[14], s->n_kdmabufs, sizeof(*s->kdmabufs)))
             return failf(c, "out of memory");
-        struct snap_dmabuf *d = &s->dmabufs[s->n_dmabufs];
+        struct snap_kdmabuf *d = &s->kdmabufs[s->n_kdmabufs];
         d->target_fds = get_u32(c);
         d->flags = get_u32(c);
         d->inode = get_u64(c);
@@ -505,7 +505,7 @@ static int parse_kmem(struct cursor *c, struct snapshot *s, size_t caps[])
         get_str(c, d->exporter, sizeof(d->exporter));
         get_str(c, d->name, sizeof(d->name));
         if (!c->failed)
-            s->n_dmabufs++;
+            s->n_kdmabufs++;
     } /* else a newer record kind: skipped */
     return c->failed ? -EINVAL : 0;
 }
@@ -764,7 +764,7 @@ void snapshot_free(struct snapshot *s)
     }
     free(s->kstacks);
     free(s->kmem_rows);
-    free(s->dmabufs);
+    free(s->kdmabufs);
     free(s->path);
     free(s);
 }

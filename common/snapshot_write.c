@@ -425,7 +425,7 @@ int snap_write_kmem_row(struct snap_writer *w, const struct snap_kmem_row *e)
     return w->error;
 }
 
-int snap_write_dmabuf(struct snap_writer *w, const struct snap_dmabuf *d)
+int snap_write_kdmabuf(struct snap_writer *w, const struct snap_kdmabuf *d)
 {
     if (begin_record(w, 3 * 4 + 2 * 8 + str_size(d->exporter, sizeof(d->exporter)) +
                             str_size(d->name, sizeof(d->name))) < 0)

@@ -28,8 +28,8 @@ struct rpt_kmem {
     int dmabuf_iter;
     uint32_t machine_dmabufs;
     size_t n_bufs;
-    struct snap_dmabuf *bufs; /* of the last snapshot that had the section */
-    uint32_t *order;          /* rows shown, largest last value first */
+    struct snap_kdmabuf *bufs; /* of the last snapshot that had the section */
+    uint32_t *order;           /* rows shown, largest last value first */
     size_t n_order;
 };
 
@@ -134,10 +134,10 @@ int rpt_kmem_merge(struct rpt_series *s, const struct snapshot *snap, uint32_t k
     }
     free(km->bufs);
     km->n_bufs = 0;
-    km->bufs = snap->n_dmabufs ? malloc(snap->n_dmabufs * sizeof(*km->bufs)) : NULL;
+    km->bufs = snap->n_kdmabufs ? malloc(snap->n_kdmabufs * sizeof(*km->bufs)) : NULL;
     if (km->bufs) {
-        memcpy(km->bufs, snap->dmabufs, snap->n_dmabufs * sizeof(*km->bufs));
-        km->n_bufs = snap->n_dmabufs;
+        memcpy(km->bufs, snap->kdmabufs, snap->n_kdmabufs * sizeof(*km->bufs));
+        km->n_bufs = snap->n_kdmabufs;
     }
     return 0;
 }

@@ -63,7 +63,7 @@ struct trc_kmem {
     size_t n_kstacks, cap_kstacks;
     struct snap_kmem_row *rows;
     size_t n_rows, cap_rows;
-    struct snap_dmabuf *bufs;
+    struct snap_kdmabuf *bufs;
     size_t n_bufs, cap_bufs;
     struct snap_kmem_info info;
     struct trc_loss_row losses[12];
@@ -449,7 +449,7 @@ static void collect_dmabufs(struct trc_kmem *k)
             k->bufs = p;
             k->cap_bufs = nc;
         }
-        struct snap_dmabuf *b = &k->bufs[k->n_bufs++];
+        struct snap_kdmabuf *b = &k->bufs[k->n_bufs++];
         memset(b, 0, sizeof(*b));
         b->inode = r.inode;
         b->size = r.size;
@@ -514,6 +514,6 @@ int trc_kmem_write(const struct trc_kmem *k, struct snap_writer *w)
     for (size_t i = 0; i < k->n_rows && !w->error; i++)
         snap_write_kmem_row(w, &k->rows[i]);
     for (size_t i = 0; i < k->n_bufs && !w->error; i++)
-        snap_write_dmabuf(w, &k->bufs[i]);
+        snap_write_kdmabuf(w, &k->bufs[i]);
     return w->error;
 }

@@ -167,10 +167,10 @@ int main(int argc, char **argv)
         frames(s, "frames", e->stack_id);
         printf("\n");
     }
-    for (size_t i = 0; i < s->n_dmabufs; i++)
+    for (size_t i = 0; i < s->n_kdmabufs; i++)
         printf("dmabuf inode=%llu size=%llu exporter=%s fds=%u\n",
-               (unsigned long long)s->dmabufs[i].inode, (unsigned long long)s->dmabufs[i].size,
-               s->dmabufs[i].exporter, s->dmabufs[i].target_fds);
+               (unsigned long long)s->kdmabufs[i].inode, (unsigned long long)s->kdmabufs[i].size,
+               s->kdmabufs[i].exporter, s->kdmabufs[i].target_fds);
     for (size_t i = 0; i < s->n_losses; i++)
         printf("loss %s=%llu\n", s->losses[i].name, (unsigned long long)s->losses[i].value);
     snapshot_free(s);
