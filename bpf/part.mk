@@ -27,7 +27,7 @@ $(BPF_OUT)/vmlinux.h:
 	@mkdir -p $(dir $@)
 	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-$(BPF_OUT)/%.bpf.o: bpf/%.bpf.c bpf/arch.bpf.h bpf/trace_events.h bpf/res_events.h bpf/site.bpf.h common/unwind_table.h $(BPF_OUT)/vmlinux.h
+$(BPF_OUT)/%.bpf.o: bpf/%.bpf.c bpf/arch.bpf.h bpf/trace_events.h bpf/res_events.h bpf/site.bpf.h bpf/kmem_events.h common/unwind_table.h $(BPF_OUT)/vmlinux.h
 	$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 $(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o

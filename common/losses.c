@@ -125,6 +125,26 @@ static const struct snap_loss_info table[SNAP_LOSS_COUNT] = {
          "fds received by recvmmsg (they show as unattributed)"),
     LOSS(SNAP_LOSS_SITE_CACHE_FULL, "site_cache_full",
          "allocation sites that did not fit the tracer's site cache"),
+    LOSS(SNAP_LOSS_KMEM_OBJECTS_FULL, "kmem_objects_full",
+         "kernel allocations not tracked: the kmem objects map was full"),
+    LOSS(SNAP_LOSS_KMEM_ROWS_FULL, "kmem_rows_full",
+         "kernel allocations not tracked: the kmem rows map was full"),
+    LOSS(SNAP_LOSS_KMEM_KSTACK_LOST, "kmem_kstack_lost",
+         "kernel allocations without a kernel stack (stack map full or a bucket collision)"),
+    LOSS(SNAP_LOSS_KMEM_USTACK_LOST, "kmem_ustack_lost",
+         "kernel allocations whose user stack was lost (stack map full or a collision)"),
+    LOSS(SNAP_LOSS_KMEM_FREE_MISSED, "kmem_free_missed",
+         "kernel addresses allocated again without a free that was seen (bulk or RCU frees "
+         "without a tracepoint)"),
+    NOTE(SNAP_LOSS_KMEM_FREED_BY_OTHER, "kmem_freed_by_other_context",
+         "kernel objects of the target freed by another task (a kworker, an RCU callback): "
+         "counted as freed"),
+    NOTE(SNAP_LOSS_KMEM_PAGES_USER, "kmem_pages_user_skipped",
+         "movable page allocations in the target's context (its own memory, page cache): "
+         "not kernel memory, skipped"),
+    NOTE(SNAP_LOSS_KMEM_EXCLUDED_BYTES, "kmem_excluded_bytes",
+         "outstanding kernel bytes kept out of the total: interrupt context, or the pages "
+         "behind slab objects"),
     LOSS(SNAP_LOSS_REPORT_STACK_ID_NOT_IN_TABLE, "report_stack_id_not_in_table",
          "records naming a stack the snapshot's stack table does not hold"),
 };

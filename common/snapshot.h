@@ -63,7 +63,7 @@ enum snap_section_type {
     SNAP_SEC_REACHABILITY = 9, /* docs/reachability.md */
     SNAP_SEC_RESOURCES = 10,   /* docs/resources.md */
     SNAP_SEC_MEMORY = 11,      /* docs/memory.md: the memory breakdown */
-    /* 12: reserved for the kernel-memory section (issue 23, kernel side) */
+    SNAP_SEC_KMEM = 12,        /* kernel memory by stack, dma-bufs (docs/memory-kernel.md) */
     SNAP_SEC_END = 0xffff,
 };
 
@@ -359,6 +359,52 @@ struct snap_dmabuf {
     char name[SNAP_MAX_NAME];     /* fdinfo name: (may be "") */
 };
 
+/*
+ * Kernel memory (SNAP_SEC_KMEM, attach --kmem, docs/memory-kernel.md):
+ * allocations made in the target's context and still outstanding, one row
+ * per (kind, kernel stack, user stack). Kernel stacks are symbolized at
+ * capture (the capturing machine's /proc/kallsyms): each frame keeps its
+ * address and "function+0xoff [module]". dma-bufs of the machine (the BPF
+ * iterator) keyed by inode, with how many of the target's fds hold each.
+ */
+enum snap_kmem_kind { SNAP_KMEM_SLAB = 1, SNAP_KMEM_PAGES = 2 };
+/* Row flags: the rows below are kept out of the outstanding total. */
+#define SNAP_KMEM_IRQ          0x1u /* allocated in interrupt / softirq context (kernel stack) */
+#define SNAP_KMEM_SLAB_BACKING 0x2u /* pages of a slab or a large kmalloc: counted as objects */
+/* Info flags. */
+#define SNAP_KMEM_DMABUF_ITER 0x1u /* the dma-buf iterator ran (0 buffers means none) */
+
+struct snap_kstack {
+    uint32_t id; /* >= 1, this section's own ids */
+    uint32_t depth;
+    uint64_t *addrs; /* reader: heap array */
+    char **names;    /* reader: heap strings, "" when no symbol */
+};
+
+struct snap_kmem_row {
+    uint32_t kind;      /* enum snap_kmem_kind */
+    uint32_t kstack_id; /* 0: kernel stack lost */
+    uint32_t stack_id;  /* the user stack (stack table), SNAP_STACK_NONE if lost */
+    uint32_t flags;     /* SNAP_KMEM_* */
+    uint64_t live_bytes, live_count, total_bytes, total_count, freed_bytes, freed_count;
+    uint64_t freed_other_bytes, freed_other_count; /* freed by another task (kworker, RCU) */
+    char cache[SNAP_MAX_NAME];                     /* slab cache (kmem_cache_alloc), else "" */
+};
+
+struct snap_kdmabuf {
+    uint64_t inode, size;
+    uint32_t target_fds; /* fds of the target on this buffer */
+    uint32_t flags;
+    char exporter[SNAP_MAX_NAME], name[SNAP_MAX_NAME];
+};
+
+struct snap_kmem_info {
+    uint32_t flags;          /* SNAP_KMEM_DMABUF_ITER */
+    uint32_t n_dmabufs;      /* dma-bufs the iterator saw on the machine */
+    uint64_t live_bytes;     /* outstanding kernel bytes (rows without IRQ/SLAB_BACKING) */
+    uint64_t excluded_bytes; /* live bytes of the IRQ and SLAB_BACKING rows */
+};
+
 struct snapshot {
     struct snap_header hdr;
     size_t n_modules, n_stacks, n_heap, n_fds, n_mmaps, n_corruptions, n_losses;
@@ -381,6 +427,12 @@ struct snapshot {
     size_t n_mem, n_dmabufs;
     struct snap_mem_entry *mem_entries;
     struct snap_dmabuf *dmabufs;
+    int has_kmem; /* a SNAP_SEC_KMEM section was present */
+    struct snap_kmem_info kmem;
+    size_t n_kstacks, n_kmem, n_kdmabufs;
+    struct snap_kstack *kstacks; /* in file order */
+    struct snap_kmem_row *kmem_rows;
+    struct snap_kdmabuf *kdmabufs;
 };
 
 /* ---- reader ---- */
@@ -468,6 +520,14 @@ int snap_write_resource(struct snap_writer *w, const struct snap_resource_entry 
 int snap_write_mem_info(struct snap_writer *w, const struct snap_mem_info *i);
 int snap_write_mem(struct snap_writer *w, const struct snap_mem_entry *e);
 int snap_write_dmabuf(struct snap_writer *w, const struct snap_dmabuf *d);
+/* Inside SNAP_SEC_KMEM: info, kernel stacks, rows, dma-bufs (any order). */
+int snap_write_kmem_info(struct snap_writer *w, const struct snap_kmem_info *i);
+int snap_write_kstack(struct snap_writer *w, uint32_t id, const uint64_t *addrs,
+                      const char *const *names, uint32_t depth);
+int snap_write_kmem_row(struct snap_writer *w, const struct snap_kmem_row *e);
+int snap_write_kdmabuf(struct snap_writer *w, const struct snap_kdmabuf *d);
+/* The kernel stack of an id in a read snapshot, NULL if absent. */
+const struct snap_kstack *snapshot_find_kstack(const struct snapshot *snap, uint32_t id);
 
 /* Writes the end marker + checksum and renames DIR/NAME.tmp to DIR/NAME. */
 int snap_writer_commit(struct snap_writer *w);

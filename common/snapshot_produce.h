@@ -8,7 +8,7 @@
  * opens, ends or orders a section itself.
  *
  * Section order: header, MODULES, HEAP, REACHABILITY, FDS, MMAPS, RESOURCES,
- * MEMORY, CORRUPTION, STACKS, LOSSES (docs/snapshot-format.md). STACKS comes after
+ * MEMORY, KMEM, CORRUPTION, STACKS, LOSSES (docs/snapshot-format.md). STACKS comes after
  * every section that names stacks: in a running program a stack interned
  * while the snapshot is written is then in the table of every record that
  * names it (written first, a heap record could name a stack the table did
@@ -36,6 +36,7 @@ enum snap_part {
     SNAP_PART_MMAPS,
     SNAP_PART_RESOURCES,
     SNAP_PART_MEMORY, /* docs/memory.md */
+    SNAP_PART_KMEM,   /* names user stacks: before STACKS */
     SNAP_PART_CORRUPTION,
     SNAP_PART_STACKS, /* after every section that names a stack */
     SNAP_PART_LOSSES,

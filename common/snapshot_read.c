@@ -9,7 +9,6 @@
 #include "series_name.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -509,6 +508,81 @@ static int parse_memory(struct cursor *c, struct snapshot *s, size_t caps[])
     return c->failed ? -EINVAL : 0; /* a newer record kind: skipped */
 }
 
+/* KMEM (tags as in snapshot_write.c): info, kernel stack, row, dma-buf. */
+static int parse_kstack(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    if (grow((void **)&s->kstacks, &caps[12], s->n_kstacks, sizeof(*s->kstacks)))
+        return failf(c, "out of memory");
+    struct snap_kstack *k = &s->kstacks[s->n_kstacks];
+    k->id = get_u32(c);
+    uint32_t depth = get_u32(c);
+    if (c->failed)
+        return -EINVAL;
+    if (!k->id || depth > SNAP_MAX_STACK_DEPTH)
+        return failf(c, "kernel stack %u of depth %u", k->id, depth);
+    s->n_kstacks++; /* owns what follows, freed with the snapshot */
+    k->addrs = calloc(depth ? depth : 1, sizeof(*k->addrs));
+    k->names = calloc(depth ? depth : 1, sizeof(*k->names));
+    if (!k->addrs || !k->names)
+        return failf(c, "out of memory");
+    for (uint32_t i = 0; i < depth && !c->failed; i++, k->depth++) {
+        k->addrs[i] = get_u64(c);
+        k->names[i] = get_str(c, NULL, 0);
+    }
+    return c->failed ? -EINVAL : 0;
+}
+
+static int parse_kmem(struct cursor *c, struct snapshot *s, size_t caps[])
+{
+    uint32_t tag = get_u32(c);
+    s->has_kmem = 1;
+    if (tag == 1) {
+        s->kmem.flags = get_u32(c);
+        s->kmem.n_dmabufs = get_u32(c);
+        s->kmem.live_bytes = get_u64(c);
+        s->kmem.excluded_bytes = get_u64(c);
+    } else if (tag == 2) {
+        return parse_kstack(c, s, caps);
+    } else if (tag == 3) {
+        if (grow((void **)&s->kmem_rows, &caps[13], s->n_kmem, sizeof(*s->kmem_rows)))
+            return failf(c, "out of memory");
+        struct snap_kmem_row *e = &s->kmem_rows[s->n_kmem];
+        e->kind = get_u32(c);
+        e->kstack_id = get_u32(c);
+        e->stack_id = get_u32(c);
+        e->flags = get_u32(c);
+        uint64_t *v[] = {&e->live_bytes,        &e->live_count,       &e->total_bytes,
+                         &e->total_count,       &e->freed_bytes,      &e->freed_count,
+                         &e->freed_other_bytes, &e->freed_other_count};
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+            *v[i] = get_u64(c);
+        get_str(c, e->cache, sizeof(e->cache));
+        if (!c->failed)
+            s->n_kmem++;
+    } else if (tag == 4) {
+        if (grow((void **)&s->kdmabufs, &caps[14], s->n_kdmabufs, sizeof(*s->kdmabufs)))
+            return failf(c, "out of memory");
+        struct snap_kdmabuf *d = &s->kdmabufs[s->n_kdmabufs];
+        d->target_fds = get_u32(c);
+        d->flags = get_u32(c);
+        d->inode = get_u64(c);
+        d->size = get_u64(c);
+        get_str(c, d->exporter, sizeof(d->exporter));
+        get_str(c, d->name, sizeof(d->name));
+        if (!c->failed)
+            s->n_kdmabufs++;
+    } /* else a newer record kind: skipped */
+    return c->failed ? -EINVAL : 0;
+}
+
+const struct snap_kstack *snapshot_find_kstack(const struct snapshot *s, uint32_t id)
+{
+    for (size_t i = 0; id && i < s->n_kstacks; i++)
+        if (s->kstacks[i].id == id)
+            return &s->kstacks[i];
+    return NULL;
+}
+
 /* One record of a section, by the section's type. */
 static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, size_t caps[])
 {
@@ -535,6 +609,8 @@ static int parse_record(struct cursor *c, uint16_t type, struct snapshot *s, siz
         return parse_resource(c, s, caps);
     case SNAP_SEC_MEMORY:
         return parse_memory(c, s, caps);
+    case SNAP_SEC_KMEM:
+        return parse_kmem(c, s, caps);
     default:
         return 0; /* unknown section: records are skipped by length */
     }
@@ -565,6 +641,8 @@ static const char *section_name(uint16_t type)
         return "resources section";
     case SNAP_SEC_MEMORY:
         return "memory section";
+    case SNAP_SEC_KMEM:
+        return "kernel memory section";
     default:
         return "unknown section";
     }
@@ -624,7 +702,7 @@ int snapshot_read_mem(const void *data, size_t len, struct snapshot **out, char 
     struct snapshot *s = calloc(1, sizeof(*s));
     if (!s)
         return failf(&c, "out of memory"), -ENOMEM;
-    size_t caps[12] = {0};
+    size_t caps[16] = {0};
     int have_header = 0;
     c.end = tail;
     while (c.p < c.end && !c.failed) {
@@ -749,6 +827,15 @@ void snapshot_free(struct snapshot *s)
     free(s->resources);
     free(s->mem_entries);
     free(s->dmabufs);
+    for (size_t i = 0; i < s->n_kstacks; i++) {
+        for (uint32_t k = 0; k < s->kstacks[i].depth; k++)
+            free(s->kstacks[i].names[k]);
+        free(s->kstacks[i].addrs);
+        free(s->kstacks[i].names);
+    }
+    free(s->kstacks);
+    free(s->kmem_rows);
+    free(s->kdmabufs);
     free(s->path);
     free(s);
 }
@@ -774,69 +861,4 @@ uint64_t snapshot_loss(const struct snapshot *s, const char *name)
         if (!strcmp(s->losses[i].name, name))
             return s->losses[i].value;
     return 0;
-}
-
-/* File names are SERIES.SEQ.snap with SEQ zero-padded to 6 digits -- and
- * longer past 999,999, where a plain strcmp would put 1000000 before 999999.
- * So names compare by SERIES (strcmp: its hex start time sorts as text),
- * then by SEQ as a number: by series, then by time, at any length. */
-static size_t seq_start(const char *path, size_t *digits)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t series = snap_file_name_split(base, digits);
-    return (size_t)(base - path) + series + (*digits ? 1 : 0);
-}
-
-static int cmp_path(const void *a, const void *b)
-{
-    const char *x = *(char *const *)a, *y = *(char *const *)b;
-    size_t dx, dy, sx = seq_start(x, &dx), sy = seq_start(y, &dy);
-    if (!dx || !dy || sx != sy || strncmp(x, y, sx))
-        return strcmp(x, y);
-    const char *nx = x + sx, *ny = y + sy;
-    while (dx > 1 && *nx == '0')
-        nx++, dx--;
-    while (dy > 1 && *ny == '0')
-        ny++, dy--;
-    if (dx != dy)
-        return dx < dy ? -1 : 1;
-    int c = strncmp(nx, ny, dx);
-    return c ? c : strcmp(x, y);
-}
-
-int snapshot_list_dir(const char *dir, char ***paths, char *err, size_t errlen)
-{
-    *paths = NULL;
-    DIR *d = opendir(dir);
-    if (!d) {
-        int e = errno;
-        snprintf(err, errlen, "%s: %s", dir, strerror(e));
-        return -e;
-    }
-    size_t n = 0, cap = 0;
-    char **list = NULL;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (!snap_file_name_has_suffix(de->d_name))
-            continue;
-        if (grow((void **)&list, &cap, n, sizeof(*list)) < 0)
-            break;
-        size_t pl = strlen(dir) + 1 + l + 1;
-        list[n] = malloc(pl);
-        if (!list[n])
-            break;
-        snprintf(list[n], pl, "%s/%s", dir, de->d_name);
-        n++;
-    }
-    closedir(d);
-    if (n == 0) {
-        free(list);
-        snprintf(err, errlen, "%s: no snapshot files (*.snap) in this directory", dir);
-        return -ENOENT;
-    }
-    qsort(list, n, sizeof(*list), cmp_path);
-    *paths = list;
-    return (int)n;
 }

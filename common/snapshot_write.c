@@ -421,6 +421,81 @@ int snap_write_dmabuf(struct snap_writer *w, const struct snap_dmabuf *d)
     return w->error;
 }
 
+/* Kernel-memory records start with a tag (docs/snapshot-format.md). */
+#define KMEM_TAG_INFO   1u
+#define KMEM_TAG_KSTACK 2u
+#define KMEM_TAG_ROW    3u
+#define KMEM_TAG_DMABUF 4u
+#define KFRAME_NAME_CAP 128 /* "function+0xoff [module]" */
+
+int snap_write_kmem_info(struct snap_writer *w, const struct snap_kmem_info *i)
+{
+    if (begin_record(w, 3 * 4 + 2 * 8) < 0)
+        return w->error;
+    put_u32(w, KMEM_TAG_INFO);
+    put_u32(w, i->flags);
+    put_u32(w, i->n_dmabufs);
+    put_u64(w, i->live_bytes);
+    put_u64(w, i->excluded_bytes);
+    return w->error;
+}
+
+int snap_write_kstack(struct snap_writer *w, uint32_t id, const uint64_t *addrs,
+                      const char *const *names, uint32_t depth)
+{
+    if (depth > SNAP_MAX_STACK_DEPTH)
+        depth = SNAP_MAX_STACK_DEPTH;
+    size_t len = 3 * 4;
+    for (uint32_t i = 0; i < depth; i++)
+        len += 8 + str_size(names[i], KFRAME_NAME_CAP);
+    if (begin_record(w, len) < 0)
+        return w->error;
+    put_u32(w, KMEM_TAG_KSTACK);
+    put_u32(w, id);
+    put_u32(w, depth);
+    for (uint32_t i = 0; i < depth; i++) {
+        put_u64(w, addrs[i]);
+        put_str(w, names[i], KFRAME_NAME_CAP);
+    }
+    return w->error;
+}
+
+int snap_write_kmem_row(struct snap_writer *w, const struct snap_kmem_row *e)
+{
+    if (begin_record(w, 5 * 4 + 8 * 8 + str_size(e->cache, sizeof(e->cache))) < 0)
+        return w->error;
+    put_u32(w, KMEM_TAG_ROW);
+    put_u32(w, e->kind);
+    put_u32(w, e->kstack_id);
+    put_u32(w, e->stack_id);
+    put_u32(w, e->flags);
+    put_u64(w, e->live_bytes);
+    put_u64(w, e->live_count);
+    put_u64(w, e->total_bytes);
+    put_u64(w, e->total_count);
+    put_u64(w, e->freed_bytes);
+    put_u64(w, e->freed_count);
+    put_u64(w, e->freed_other_bytes);
+    put_u64(w, e->freed_other_count);
+    put_str(w, e->cache, sizeof(e->cache));
+    return w->error;
+}
+
+int snap_write_kdmabuf(struct snap_writer *w, const struct snap_kdmabuf *d)
+{
+    if (begin_record(w, 3 * 4 + 2 * 8 + str_size(d->exporter, sizeof(d->exporter)) +
+                            str_size(d->name, sizeof(d->name))) < 0)
+        return w->error;
+    put_u32(w, KMEM_TAG_DMABUF);
+    put_u32(w, d->target_fds);
+    put_u32(w, d->flags);
+    put_u64(w, d->inode);
+    put_u64(w, d->size);
+    put_str(w, d->exporter, sizeof(d->exporter));
+    put_str(w, d->name, sizeof(d->name));
+    return w->error;
+}
+
 int snap_writer_commit(struct snap_writer *w)
 {
     if (w->in_section)

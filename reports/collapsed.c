@@ -138,5 +138,6 @@ int rpt_render_collapsed(struct rpt_ctx *ctx, FILE *out)
     }
     heaptrack_towers(ctx, out);
     collapsed_resources(ctx, out); /* one root frame per resource kind */
+    rpt_kmem_collapsed(ctx, out);  /* root frame [kernel] */
     return ferror(out) ? -5 : 0;
 }

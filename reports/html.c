@@ -531,6 +531,7 @@ int rpt_render_html(struct rpt_ctx *ctx, FILE *out)
     fputs("<p><label>Filter rows: <input id=\"filter\" type=\"search\"></label></p>\n", out);
     for (int c = 0; c < RPT_CLASS_COUNT; c++)
         section(ctx, out, (enum rpt_class)c);
+    rpt_kmem_html(ctx, out);
     corruption(ctx, out);
     const char **w;
     size_t nw = rpt_sym_warnings(ctx->sym, &w);

@@ -290,6 +290,7 @@ int rpt_render_json(struct rpt_ctx *ctx, FILE *out)
         json_table(ctx, out, (enum rpt_class)c);
         fputs(",\n", out);
     }
+    rpt_kmem_json(ctx, out);
     fputs("\"corruption\":[", out);
     static const char *const names[3] = {"alloc_stack", "free_stack", "access_stack"};
     for (size_t i = 0; i < s->n_corruptions; i++) {

@@ -5,6 +5,7 @@
  * (merge.c).
  */
 #include "report.h"
+#include "memory.h"
 #include "series_name.h"
 
 #include <errno.h>
@@ -191,4 +192,54 @@ void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
     s->warnings = p;
     if ((s->warnings[s->n_warnings] = strdup(buf)))
         s->n_warnings++;
+}
+
+/* ---- freeing a series ---- */
+
+static void table_free(struct rpt_table *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        struct rpt_row *r = &t->rows[i];
+        free(r->locs);
+        free(r->value);
+        free(r->count);
+        if (r->fd) {
+            for (uint32_t k = 0; k < r->fd->n_targets; k++)
+                free(r->fd->targets[k]);
+            free(r->fd);
+        }
+        if (r->res) {
+            free(r->res->last_ref);
+            free(r->res);
+        }
+    }
+    free(t->rows);
+    free(t->index);
+    free(t->selected);
+}
+
+void rpt_series_free(struct rpt_series *s)
+{
+    if (!s)
+        return;
+    for (int c = 0; c < RPT_CLASS_COUNT; c++)
+        table_free(&s->tab[c]);
+    for (size_t i = 0; i < s->n_snaps; i++)
+        free(s->snaps[i].path);
+    free(s->snaps);
+    for (size_t i = 0; i < s->n_corruptions; i++)
+        for (int k = 0; k < 3; k++)
+            free(s->corruptions[i].stacks[k]);
+    free(s->corruptions);
+    free(s->losses);
+    for (size_t i = 0; i < s->n_other_series; i++)
+        free(s->other_series[i]);
+    free(s->other_series);
+    for (size_t i = 0; i < s->n_warnings; i++)
+        free(s->warnings[i]);
+    free(s->warnings);
+    rpt_memory_free(s->memory);
+    free(s->name);
+    rpt_kmem_free(s->kmem);
+    free(s);
 }

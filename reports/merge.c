@@ -178,53 +178,6 @@ static struct rpt_row *table_get(struct rpt_table *t, const struct rpt_loc *locs
     return r;
 }
 
-static void table_free(struct rpt_table *t)
-{
-    for (size_t i = 0; i < t->n; i++) {
-        struct rpt_row *r = &t->rows[i];
-        free(r->locs);
-        free(r->value);
-        free(r->count);
-        if (r->fd) {
-            for (uint32_t k = 0; k < r->fd->n_targets; k++)
-                free(r->fd->targets[k]);
-            free(r->fd);
-        }
-        if (r->res) {
-            free(r->res->last_ref);
-            free(r->res);
-        }
-    }
-    free(t->rows);
-    free(t->index);
-    free(t->selected);
-}
-
-void rpt_series_free(struct rpt_series *s)
-{
-    if (!s)
-        return;
-    for (int c = 0; c < RPT_CLASS_COUNT; c++)
-        table_free(&s->tab[c]);
-    for (size_t i = 0; i < s->n_snaps; i++)
-        free(s->snaps[i].path);
-    free(s->snaps);
-    for (size_t i = 0; i < s->n_corruptions; i++)
-        for (int k = 0; k < 3; k++)
-            free(s->corruptions[i].stacks[k]);
-    free(s->corruptions);
-    free(s->losses);
-    for (size_t i = 0; i < s->n_other_series; i++)
-        free(s->other_series[i]);
-    free(s->other_series);
-    for (size_t i = 0; i < s->n_warnings; i++)
-        free(s->warnings[i]);
-    free(s->warnings);
-    rpt_memory_free(s->memory);
-    free(s->name);
-    free(s);
-}
-
 /* ---- merging one snapshot ---- */
 
 /*
@@ -791,23 +744,31 @@ static int merge_losses(struct merge *m)
     return 0;
 }
 
-static uint32_t memory_resolve(void *arg, uint32_t stack_id, const struct rpt_loc **locs)
+uint32_t rpt_merge_stack(void *merge, uint32_t stack_id, const struct rpt_loc **locs)
 {
-    *locs = ((struct merge *)arg)->locs;
-    return resolve(arg, stack_id);
+    uint32_t d = resolve(merge, stack_id);
+    *locs = ((struct merge *)merge)->locs;
+    return d;
 }
 
 static int merge_memory(struct merge *m) /* reports/memory.c */
 {
-    return rpt_memory_merge(m->s, m->k, m->snap, memory_resolve, m);
+    return rpt_memory_merge(m->s, m->k, m->snap, rpt_merge_stack, m);
+}
+
+static int merge_kmem(struct merge *m)
+{
+    int rc = rpt_kmem_merge(m->s, m->snap, m->k, m);
+    rpt_memory_feed_kernel(m->s, m->k, rpt_kmem_total_bytes(m->s, m->k)); /* a component */
+    return rc;
 }
 
 /* One snapshot into the series, section by section. */
 static int merge_snapshot(struct merge *m)
 {
-    int (*const steps[])(struct merge *) = {merge_modules, merge_heap,        merge_reach,
-                                            merge_fds,     merge_mmaps,       merge_resources,
-                                            merge_memory,  merge_corruptions, merge_losses};
+    int (*const steps[])(struct merge *) = {
+        merge_modules,   merge_heap,   merge_reach, merge_fds,         merge_mmaps,
+        merge_resources, merge_memory, merge_kmem,  merge_corruptions, merge_losses};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int rc = steps[i](m);
         if (rc < 0)

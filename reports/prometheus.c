@@ -317,5 +317,6 @@ int rpt_render_prometheus(struct rpt_ctx *ctx, FILE *out)
               "Mapped bytes by creating stack (top stacks).", SV_VALUE);
     prometheus_resources(ctx, out);
     rpt_memory_prometheus(ctx, out, base_labels);
+    rpt_kmem_prometheus(ctx, out, program_name(s));
     return ferror(out) ? -5 : 0;
 }

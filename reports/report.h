@@ -164,6 +164,21 @@ struct rpt_loss {
 };
 
 struct rpt_memory; /* memory.h: the memory breakdown over the series */
+/* A kernel-memory row (kmem.c, docs/memory-kernel.md): one per (kind, kernel
+ * stack, user stack); value[] is its outstanding bytes per snapshot. */
+struct rpt_kmem_row {
+    uint64_t hash;
+    uint32_t kind, flags; /* enum snap_kmem_kind, SNAP_KMEM_* */
+    char cache[SNAP_MAX_NAME];
+    char **kframes; /* kernel frames as the capture named them, innermost first */
+    uint32_t kdepth, depth;
+    struct rpt_loc *locs; /* user frames, innermost first */
+    uint64_t *value, *count;
+    uint64_t total_bytes, total_count, freed_other_bytes, freed_other_count;
+    uint32_t first_snap;
+    struct rpt_trend trend;
+};
+struct rpt_kmem;
 
 struct rpt_series {
     char *name;
@@ -188,6 +203,7 @@ struct rpt_series {
     uint64_t reach_bytes[SNAP_REACH_CLASS_COUNT];
     uint64_t reach_blocks[SNAP_REACH_CLASS_COUNT];
     struct rpt_memory *memory; /* NULL: no snapshot had a memory section */
+    struct rpt_kmem *kmem;     /* kernel memory (kmem.c); NULL: no snapshot had it */
 };
 
 struct rpt_options {
@@ -247,6 +263,25 @@ void rpt_series_warn(struct rpt_series *s, const char *fmt, ...)
 const struct rpt_module *rpt_module_get(uint32_t idx);
 uint32_t rpt_module_count(void);
 void rpt_modules_reset(void);
+
+/* merge.c: for merge steps in their own files (kmem.c): a stack id of the
+ * snapshot being merged as normalized frames; returns the depth (0: none). */
+uint32_t rpt_merge_stack(void *merge, uint32_t stack_id, const struct rpt_loc **locs);
+
+/* kmem.c: kernel memory (attach --kmem) */
+int rpt_kmem_merge(struct rpt_series *s, const struct snapshot *snap, uint32_t k, void *merge);
+/* Verdicts per row, rows to show; after rpt_series_analyze (report_cmd.c). */
+void rpt_kmem_analyze(struct rpt_series *s);
+void rpt_kmem_free(struct rpt_kmem *km);
+int rpt_kmem_present(const struct rpt_series *s);
+/* Outstanding kernel bytes in snapshot `snap` of the series (0 without
+ * --kmem): the "kernel" component of a memory breakdown. */
+uint64_t rpt_kmem_total_bytes(const struct rpt_series *s, size_t snap);
+void rpt_kmem_text(struct rpt_ctx *ctx, FILE *out);
+void rpt_kmem_json(struct rpt_ctx *ctx, FILE *out);
+void rpt_kmem_html(struct rpt_ctx *ctx, FILE *out);
+void rpt_kmem_collapsed(struct rpt_ctx *ctx, FILE *out);
+void rpt_kmem_prometheus(struct rpt_ctx *ctx, FILE *out, const char *program);
 
 /* ---- fold.c + selection ---- */
 

@@ -299,6 +299,7 @@ int cmd_report(int argc, char **argv)
         return CLI_EXIT_ERROR;
     }
     rpt_series_analyze(s);
+    rpt_kmem_analyze(s); /* kernel memory rows (kmem.c) */
     struct rpt_ctx ctx = {.opt = &opt, .series = s};
     ctx.sym = rpt_sym_create(opt.debuginfo_dirs, opt.n_debuginfo_dirs, opt.sysroot);
     if (!ctx.sym) {

@@ -499,6 +499,7 @@ int rpt_render_text(struct rpt_ctx *ctx, FILE *out)
     print_resource(ctx, out, RPT_FDS);
     print_resource(ctx, out, RPT_MMAPS);
     text_resources(ctx, out); /* resources by kind, then their use-after/double-destroy events */
+    rpt_kmem_text(ctx, out);
     print_corruption(ctx, out);
 
     const char **w;

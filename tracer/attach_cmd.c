@@ -81,6 +81,10 @@ static const char usage[] =
     "                         ref/unref), e.g. 'name=ctx;create=ctx_new:ret;destroy=\n"
     "                         ctx_free:arg0' or preset:ffmpeg; repeatable (docs/resources.md)\n"
     "      --track-file FILE  resource specs, one per line\n"
+    "      --kmem             also kernel memory allocated in the process's context and\n"
+    "                         still outstanding, by kernel and user stack, and its\n"
+    "                         dma-bufs; off by default: every kfree on the machine pays\n"
+    "                         a map lookup while attached (docs/memory-kernel.md)\n"
     "      --reachability[=end|always|off]  classify the allocations seen as\n"
     "                         definitely/indirectly/possibly lost or still reachable\n"
     "                         (target briefly stopped with ptrace): end (default in\n"
@@ -287,6 +291,21 @@ static void set_defaults(struct trc_opts *o)
     o->thin = 1;
 }
 
+/* The options' combinations, once parsed: -1 (said on stderr) when wrong. */
+static int check_opts(const struct trc_opts *o)
+{
+    const char *why = NULL;
+    if (!o->pid)
+        why = "-p PID is required (see --help)";
+    else if (o->kmem && o->inject)
+        why = "--kmem needs the eBPF tracer, not --inject";
+    else if (!o->heap && !o->fds && !o->track_specs && !o->kmem)
+        why = "--no-heap and --no-fds leave nothing to trace";
+    if (why)
+        fprintf(stderr, "leakaudit attach: %s\n", why);
+    return why ? -1 : 0;
+}
+
 static int parse_opts(int argc, char **argv, struct trc_opts *o)
 {
     static const struct option longopts[] = {
@@ -302,6 +321,7 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         {"no-fds", no_argument, NULL, 'F'},
         {"track-resource", required_argument, NULL, 'X'},
         {"track-file", required_argument, NULL, 'Y'},
+        {"kmem", no_argument, NULL, 'N'},
         {"reachability", optional_argument, NULL, 'R'},
         {"progress", no_argument, NULL, 'P'},
         {"no-progress", no_argument, NULL, 'Q'},
@@ -359,6 +379,9 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         case 'F':
             o->fds = 0;
             break;
+        case 'N':
+            o->kmem = 1;
+            break;
         case 'P':
             o->progress = 1;
             break;
@@ -395,14 +418,8 @@ static int parse_opts(int argc, char **argv, struct trc_opts *o)
         fprintf(stderr, "leakaudit attach: unexpected argument '%s' (see --help)\n", argv[optind]);
         return CLI_EXIT_USAGE;
     }
-    if (!o->pid) {
-        fprintf(stderr, "leakaudit attach: -p PID is required (see --help)\n");
+    if (check_opts(o) < 0)
         return CLI_EXIT_USAGE;
-    }
-    if (!o->heap && !o->fds && !o->track_specs) {
-        fprintf(stderr, "leakaudit attach: --no-heap and --no-fds leave nothing to trace\n");
-        return CLI_EXIT_USAGE;
-    }
     if (!interval_given)
         o->interval_ms = default_interval_ms(o->duration_ms);
     if (o->progress < 0)
@@ -444,7 +461,8 @@ struct session {
     struct trc_opts o;
     struct trc_allocator alloc;
     struct trc_probes *probes;
-    struct trc_res *res; /* paired C-API resources, NULL when none are tracked */
+    struct trc_res *res;   /* paired C-API resources, NULL when none are tracked */
+    struct trc_kmem *kmem; /* kernel memory (--kmem), else NULL */
     struct trc_drain *drain;
     struct trc_writer *writer;
     unsigned long long start;
@@ -501,9 +519,11 @@ static int snapshot(struct session *s, uint32_t trigger, int alive)
                 (unsigned long long)s->frees_on);
     trc_drain_collect(s->drain, alive);
     trc_res_collect(s->res, s->drain);
+    trc_kmem_collect(s->kmem, s->drain);
     struct trc_view v = {0};
     trc_drain_view(s->drain, &v);
     trc_res_view(s->res, &v);
+    trc_kmem_view(s->kmem, &v);
     /* reachability needs every allocation (full mode) and a live target */
     struct trc_reach reach = {0};
     int scan = alive && s->o.heap && s->o.mode == SNAP_MODE_FULL &&
@@ -662,6 +682,7 @@ static int check_out_dir(const struct trc_opts *o)
 
 static void cleanup(struct session *s)
 {
+    trc_kmem_close(s->kmem);     /* NULL-safe */
     trc_res_close(s->res);       /* NULL-safe */
     trc_probes_close(s->probes); /* NULL-safe; destroys every link and program */
     trc_drain_free(s->drain);
@@ -747,6 +768,9 @@ static int attach_session(struct session *s)
             return fail("pid %s exited while attaching%s", pidstr, "");
         return fail("%s%s", s->err, "");
     }
+    rc = trc_kmem_open(&s->kmem, o, s->err, sizeof(s->err));
+    if (rc < 0)
+        return fail("%s%s", s->err, "");
     s->on_since = s->attach_mono;
     trc_drain_attach_probes(s->drain, s->probes);
     if (o->heap)
@@ -757,6 +781,8 @@ static int attach_session(struct session *s)
                 trc_probes_describe(s->probes));
         if (s->res)
             fprintf(stderr, "leakaudit:   %s\n", trc_res_describe(s->res));
+        if (s->kmem)
+            fprintf(stderr, "leakaudit:   %s\n", trc_kmem_describe(s->kmem));
         fprintf(stderr, "leakaudit:   stacks: %s%s\n",
                 o->unwind_tables ? trc_unwind_describe(o->unwind_tables) : "frame pointers",
                 o->unwind_tables ? "" : " (-u fp)");

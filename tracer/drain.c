@@ -36,7 +36,7 @@
 #define SITE_CACHE_SLOTS (1u << 18)
 #define MAX_MAP_LINES    8192
 
-enum { SRC_HEAP = 1, SRC_FDS = 2, SRC_RES = 3 };
+enum { SRC_HEAP = 1, SRC_FDS = 2, SRC_RES = 3, SRC_KMEM = 4 };
 
 struct site_slot {
     uint64_t caller;
@@ -892,4 +892,9 @@ void trc_drain_view(const struct trc_drain *d, struct trc_view *v)
 uint32_t trc_drain_site(struct trc_drain *d, int stack_map, const struct trc_site *s)
 {
     return site_id(d, SRC_RES, stack_map, s);
+}
+
+uint32_t trc_drain_kmem_site(struct trc_drain *d, int stack_map, const struct trc_site *s)
+{
+    return site_id(d, SRC_KMEM, stack_map, s);
 }

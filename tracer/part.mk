@@ -76,3 +76,8 @@ $(TESTBIN)/tracer/inject_leaker_static_alloc: tests/tracer/inject_leaker.c
 		/usr/lib/$(shell $(CC) -dumpmachine)/libjemalloc.a -lpthread -ldl -lm
 TEST_TARGETS += $(TESTBIN)/tracer/inject_leaker_static_alloc
 endif
+# kernel memory (attach --kmem): inotify watches added from user space
+$(TESTBIN)/tracer/kmem_target: tests/tracer/kmem_target.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
+TEST_TARGETS += $(TESTBIN)/tracer/kmem_target

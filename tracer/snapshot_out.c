@@ -213,6 +213,12 @@ static int src_resource_events(struct snap_writer *sw, void *arg)
     return sw->error;
 }
 
+static int src_kmem(struct snap_writer *sw, void *arg)
+{
+    const struct trc_view *v = ((const struct source_ctx *)arg)->v;
+    return v->kmem ? trc_kmem_write(v->kmem, sw) : 0;
+}
+
 static int src_losses(struct snap_writer *sw, void *arg)
 {
     const struct source_ctx *c = arg;
@@ -220,6 +226,8 @@ static int src_losses(struct snap_writer *sw, void *arg)
         snap_emit_loss(sw, c->v->losses[i].id, c->v->losses[i].value);
     for (size_t i = 0; i < c->v->n_res_losses; i++)
         snap_emit_loss(sw, c->v->res_losses[i].id, c->v->res_losses[i].value);
+    for (size_t i = 0; i < c->v->n_kmem_losses; i++)
+        snap_emit_loss(sw, c->v->kmem_losses[i].id, c->v->kmem_losses[i].value);
     snap_emit_loss(sw, SNAP_LOSS_SNAPSHOTS_RETIRED, c->w->retain.removed);
     return sw->error;
 }
@@ -270,6 +278,7 @@ static void describe(struct snap_description *d, struct source_ctx *c)
     snap_describe(d, SNAP_PART_MMAPS, src_mmaps, c);
     snap_describe(d, SNAP_PART_RESOURCES, src_resources, c);
     snap_describe(d, SNAP_PART_MEMORY, src_memory, c);
+    snap_describe(d, SNAP_PART_KMEM, src_kmem, c);
     snap_describe(d, SNAP_PART_CORRUPTION, src_resource_events, c);
     snap_describe(d, SNAP_PART_LOSSES, src_losses, c);
 }

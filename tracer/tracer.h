@@ -65,6 +65,7 @@ struct trc_opts {
     /* With SNAP_UNWIND_DWARF: the target's unwind tables, shared by every
      * BPF object (set by attach_cmd.c before the probes are opened). */
     struct trc_unwind *unwind_tables;
+    int kmem;         /* --kmem: kernel memory by stack (kmem.c, docs/memory-kernel.md) */
     int inject;       /* --inject: load the shim into the target (attach_inject.c) */
     int quiet_inject; /* -q with --inject */
 };
@@ -181,6 +182,10 @@ struct trc_view {
     size_t n_res_events;
     const struct trc_loss_row *res_losses;
     size_t n_res_losses;
+    /* kernel memory (NULL/0 without --kmem) */
+    const struct trc_kmem *kmem;
+    const struct trc_loss_row *kmem_losses;
+    size_t n_kmem_losses;
 };
 void trc_drain_view(const struct trc_drain *d, struct trc_view *v);
 /* The snapshot stack id of a heap site (interned like collect does). */
@@ -188,6 +193,8 @@ struct trc_site;
 uint32_t trc_drain_heap_site_id(struct trc_drain *d, const struct trc_site *s);
 /* Interned stack id of a site from another BPF object's stack map. */
 uint32_t trc_drain_site(struct trc_drain *d, int stack_map, const struct trc_site *s);
+/* The same for kmem.c's sites (a cache of its own: its stack map is another). */
+uint32_t trc_drain_kmem_site(struct trc_drain *d, int stack_map, const struct trc_site *s);
 
 /* resources.c: paired C-API resources (--track-resource, docs/resources.md) */
 struct trc_res;
@@ -197,6 +204,18 @@ void trc_res_close(struct trc_res *r); /* NULL-safe; detaches every probe */
 int trc_res_collect(struct trc_res *r, struct trc_drain *d);
 void trc_res_view(const struct trc_res *r, struct trc_view *v);
 const char *trc_res_describe(const struct trc_res *r);
+
+/* kmem.c: kernel memory allocated in the target's context (--kmem) */
+struct trc_kmem;
+struct snap_writer;
+int trc_kmem_open(struct trc_kmem **out, const struct trc_opts *o, char *err, size_t errlen);
+void trc_kmem_close(struct trc_kmem *k); /* NULL-safe; detaches every program */
+int trc_kmem_collect(struct trc_kmem *k, struct trc_drain *d); /* NULL-safe */
+void trc_kmem_view(const struct trc_kmem *k, struct trc_view *v);
+/* Outstanding kernel bytes at the last collection (the status line). */
+uint64_t trc_kmem_live_bytes(const struct trc_kmem *k);
+int trc_kmem_write(const struct trc_kmem *k, struct snap_writer *w);
+const char *trc_kmem_describe(const struct trc_kmem *k);
 
 /* reach.c: stops the target with ptrace, classifies the allocations the
  * probes saw, always detaches; result in out (free with trc_reach_free). */

@@ -9,7 +9,9 @@
  *   snapdump --last DIR PID    the newest snapshot of PID's series in DIR
  *
  * Lines: header, heap, fd, mmap, res (resources), event (resource misuse),
- * corruption (heap corruption), meminfo + mem (memory breakdown), dmabuf, loss.
+ * corruption (heap corruption), meminfo + mem (memory breakdown), dmabuf (its
+ * dma-bufs), kmem (kernel memory rows, kernel frames as names), kmeminfo,
+ * kdmabuf (the kernel section's dma-bufs), loss.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +180,27 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+    if (s->has_kmem)
+        printf("kmeminfo live=%llu excluded=%llu flags=%u dmabufs=%u\n",
+               (unsigned long long)s->kmem.live_bytes, (unsigned long long)s->kmem.excluded_bytes,
+               s->kmem.flags, s->kmem.n_dmabufs);
+    for (size_t i = 0; i < s->n_kmem; i++) {
+        const struct snap_kmem_row *e = &s->kmem_rows[i];
+        printf("kmem kind=%u flags=%u live=%llu count=%llu total=%llu freed_other=%llu cache=%s",
+               e->kind, e->flags, (unsigned long long)e->live_bytes,
+               (unsigned long long)e->live_count, (unsigned long long)e->total_bytes,
+               (unsigned long long)e->freed_other_bytes, e->cache[0] ? e->cache : "-");
+        const struct snap_kstack *k = snapshot_find_kstack(s, e->kstack_id);
+        printf(" kframes=");
+        for (uint32_t f = 0; k && f < k->depth; f++)
+            printf("%s%s", f ? "," : "", k->names[f][0] ? k->names[f] : "?");
+        frames(s, "frames", e->stack_id);
+        printf("\n");
+    }
+    for (size_t i = 0; i < s->n_kdmabufs; i++)
+        printf("kdmabuf inode=%llu size=%llu exporter=%s fds=%u\n",
+               (unsigned long long)s->kdmabufs[i].inode, (unsigned long long)s->kdmabufs[i].size,
+               s->kdmabufs[i].exporter, s->kdmabufs[i].target_fds);
     for (size_t i = 0; i < s->n_losses; i++)
         printf("loss %s=%llu\n", s->losses[i].name, (unsigned long long)s->losses[i].value);
     snapshot_free(s);
