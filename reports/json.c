@@ -175,7 +175,7 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
             rpt_json_string(out, fi->targets[k]);
         }
         if (c == RPT_FDS)
-            fprintf(out, "],\"open\":%u,\"cloexec\":%u", fi->open, fi->cloexec);
+            fprintf(out, "],\"cloexec\":%u", fi->cloexec);
         fputs(c == RPT_FDS ? ",\"fds\":[" : "],\"fds\":[", out);
         for (uint32_t k = 0; k < fi->n_fds; k++)
             fprintf(out, "%s%d", k ? "," : "", fi->fds[k]);
