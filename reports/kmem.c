@@ -395,6 +395,16 @@ static void collapsed_name(FILE *out, const char *s)
         fputc(*s == ';' ? ':' : *s, out);
 }
 
+size_t rpt_kmem_shown(const struct rpt_series *s, const struct rpt_kmem_row **rows,
+                      const uint32_t **order)
+{
+    if (!s->kmem)
+        return 0;
+    *rows = s->kmem->rows;
+    *order = s->kmem->order;
+    return s->kmem->n_order;
+}
+
 void rpt_kmem_collapsed(struct rpt_ctx *ctx, FILE *out)
 {
     const struct rpt_kmem *km = ctx->series->kmem;

@@ -7,8 +7,10 @@
  * count) and mmap_space (mapped bytes by creating stack), so
  * `-sample_index=fds` shows the fd leak sites; peak_space (the stack's
  * highest live heap bytes, or mapped bytes) and temporary_objects
- * (heaptrack's temporary allocations). Each sample has one non-zero
- * group and a class label (heap, fds, mmaps, resources). Locations carry
+ * (heaptrack's temporary allocations), kernel_space (attach --kmem:
+ * outstanding kernel bytes, kernel frames then the user stack). Each sample
+ * has one non-zero group and a class label (heap, fds, mmaps, resources,
+ * kernel). Locations carry
  * function + file:line, with
  * inlined frames as extra lines of one location (innermost first), so no
  * symbolization is needed on the viewing side. Each sample is labelled with
@@ -305,7 +307,7 @@ static void mappings(struct pprof *p)
     }
 }
 
-#define N_VALUES 8 /* sample types, in the order the header declares them */
+#define N_VALUES 9 /* sample types, in the order the header declares them */
 
 /* A sample's locations, then its values (in sample-type order). */
 static void sample_start(struct pprof *p, struct rpt_ctx *ctx, struct samples *b,
@@ -345,9 +347,9 @@ static void heap_samples(struct pprof *p, struct rpt_ctx *ctx, struct samples *b
         const struct rpt_row *r = &t->rows[t->selected[k]];
         if (!r->value[last] && !r->total_bytes)
             continue;
-        uint64_t v[N_VALUES] = {r->total_count,  r->total_bytes, r->count[last],
-                                r->value[last],  0,              0,
-                                rpt_row_peak(s, r), r->temp_count};
+        uint64_t v[N_VALUES] = {
+            r->total_count,     r->total_bytes, r->count[last], r->value[last], 0, 0,
+            rpt_row_peak(s, r), r->temp_count};
         sample_start(p, ctx, b, r, v);
         sample_label(p, b, b->class_key, "heap", 0, NULL);
         sample_label(p, b, b->verdict_key, rpt_verdict_name(r->trend.verdict), 0, NULL);
@@ -406,6 +408,62 @@ static void resource_samples(struct pprof *p, struct rpt_ctx *ctx, struct sample
     }
 }
 
+/* A kernel frame as the capture named it ("function+0xoff [module]"): a
+ * location without a mapping, its function the name up to the offset. */
+static uint64_t kernel_location_id(struct pprof *p, const char *frame)
+{
+    char fn[128];
+    size_t n = strcspn(frame, "+ ");
+    snprintf(fn, sizeof(fn), "%.*s", (int)(n < sizeof(fn) ? n : sizeof(fn) - 1), frame);
+    uint64_t key = (1ull << 63) | str_id(p, frame); /* apart from module/offset keys */
+    uint32_t *slot = intern_slot(&p->locations, key, &p->oom);
+    if (!slot)
+        return 0;
+    if (*slot)
+        return *slot;
+    uint32_t id = ++p->n_locations;
+    *slot = id;
+    p->locations.n++;
+    struct buf *l = &p->tmp2, line = {0};
+    l->n = 0;
+    field_varint(l, 1, id);
+    field_varint(&line, 1, function_id(p, fn[0] ? fn : frame, "[kernel]"));
+    field_bytes(l, 4, line.p, line.n);
+    l->oom |= line.oom;
+    free(line.p);
+    field_bytes(&p->out, PB_PROFILE_LOCATION, l->p, l->n);
+    l->n = 0;
+    return id;
+}
+
+/* attach --kmem (docs/memory-kernel.md): outstanding kernel bytes by kernel
+ * stack then user stack, sample type kernel_space, labelled class=kernel. */
+static void kmem_samples(struct pprof *p, struct rpt_ctx *ctx, struct samples *b)
+{
+    const struct rpt_series *s = ctx->series;
+    const struct rpt_kmem_row *rows;
+    const uint32_t *order;
+    size_t n = rpt_kmem_shown(s, &rows, &order), last = s->n_snaps - 1;
+    for (size_t i = 0; i < n; i++) {
+        const struct rpt_kmem_row *r = &rows[order[i]];
+        if (!r->value[last])
+            continue;
+        for (uint32_t f = 0; f < r->kdepth; f++)
+            varint(&b->packed, kernel_location_id(p, r->kframes[f]));
+        for (uint32_t f = 0; f < r->depth; f++)
+            varint(&b->packed, location_id(p, ctx, r->locs[f]));
+        field_bytes(&b->sample, 1, b->packed.p, b->packed.n);
+        b->packed.n = 0;
+        for (int v = 0; v < N_VALUES; v++)
+            varint(&b->packed, v == N_VALUES - 1 ? r->value[last] : 0);
+        field_bytes(&b->sample, 2, b->packed.p, b->packed.n);
+        b->packed.n = 0;
+        sample_label(p, b, b->class_key, "kernel", 0, NULL);
+        sample_label(p, b, b->verdict_key, rpt_verdict_name(r->trend.verdict), 0, NULL);
+        field_msg(&p->out, PB_PROFILE_SAMPLE, &b->sample);
+    }
+}
+
 /* Time, period, default type, then the string table (complete only now). */
 static void trailer(struct pprof *p, const struct rpt_series *s)
 {
@@ -454,6 +512,7 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "mmap_space", "bytes");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "peak_space", "bytes");
     value_type(&p, PB_PROFILE_SAMPLE_TYPE, "temporary_objects", "count");
+    value_type(&p, PB_PROFILE_SAMPLE_TYPE, "kernel_space", "bytes");
     mappings(&p);
 
     struct samples b;
@@ -464,6 +523,7 @@ int rpt_render_pprof(struct rpt_ctx *ctx, FILE *out)
     fd_mmap_samples(&p, ctx, &b);
     b.resource_key = str_id(&p, "resource");
     resource_samples(&p, ctx, &b);
+    kmem_samples(&p, ctx, &b);
     p.oom |= b.sample.oom | b.packed.oom | b.label.oom;
     free(b.sample.p);
     free(b.packed.p);

@@ -277,6 +277,9 @@ int rpt_kmem_present(const struct rpt_series *s);
 /* Outstanding kernel bytes in snapshot `snap` of the series (0 without
  * --kmem): the "kernel" component of a memory breakdown. */
 uint64_t rpt_kmem_total_bytes(const struct rpt_series *s, size_t snap);
+/* The kernel rows renderers show: rows[order[i]] for i < the count returned. */
+size_t rpt_kmem_shown(const struct rpt_series *s, const struct rpt_kmem_row **rows,
+                      const uint32_t **order);
 void rpt_kmem_text(struct rpt_ctx *ctx, FILE *out);
 void rpt_kmem_json(struct rpt_ctx *ctx, FILE *out);
 void rpt_kmem_html(struct rpt_ctx *ctx, FILE *out);

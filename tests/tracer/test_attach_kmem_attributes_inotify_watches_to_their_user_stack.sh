@@ -40,3 +40,18 @@ ok "attach: $ours bytes of marks and connectors; kernel slab accounting: +$kerne
 total=$(jq '.kernel_memory.live_bytes[-1]' "$R")
 [ "$total" -ge "$ours" ] || fail "outstanding kernel total $total < the rows' $ours"
 ok "outstanding kernel bytes at the last snapshot: $total"
+
+# pprof: kernel_space samples, kernel frames above the user stack
+if command -v go >/dev/null; then
+    export HOME=$T/home GOCACHE=$T/gocache GOPATH=$T/gopath GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local
+    mkdir -p "$HOME"
+    "$LEAKAUDIT" report -f pprof -o "$T/k.pb.gz" "$T/out" || fail "pprof report failed"
+    go tool pprof -top -sample_index=kernel_space "$T/k.pb.gz" >"$T/k.txt" 2>&1 ||
+        { cat "$T/k.txt"; fail "pprof kernel_space"; }
+    go tool pprof -traces -sample_index=kernel_space "$T/k.pb.gz" >"$T/kt.txt" 2>&1 || fail "pprof -traces"
+    grep -q 'add_watches_and_forget' "$T/kt.txt" && grep -q 'inotify_update_watch' "$T/kt.txt" ||
+        { head -40 "$T/kt.txt"; fail "pprof kernel_space: no trace through inotify_update_watch and add_watches_and_forget"; }
+    ok "pprof -sample_index=kernel_space: traces from inotify_update_watch up to add_watches_and_forget"
+else
+    skip "go not installed (pprof check)"
+fi
