@@ -3,8 +3,9 @@
  * snapshot format: the info record, component entries (with a negative
  * unaccounted remainder) and dma-buf entries round-trip exactly; a record
  * kind or component this reader does not know is skipped, and so is a
- * whole section it does not know (12, the kernel side's): older readers
- * read newer files.
+ * whole section it does not know (13): older readers read newer files. The
+ * kernel-memory section (SNAP_SEC_KMEM, attach --kmem) round-trips too:
+ * info, kernel stacks with their names, rows, dma-bufs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,7 +75,7 @@ static struct snapshot *write_and_read(void)
     strcpy(d.exporter, "system");
     strcpy(d.name, "camera preview");
     assert_int_equal(snap_write_dmabuf(w, &d), 0);
-    snap_begin_section(w, 12); /* a section this reader does not know */
+    snap_begin_section(w, 13); /* a section this reader does not know */
     snap_write_loss(w, "kernel-record", 5);
     snap_begin_section(w, SNAP_SEC_STACKS);
     uint64_t frames[1] = {0x1234};
@@ -114,6 +115,75 @@ static void test_memory_section_round_trips(void **state)
     snapshot_free(s);
 }
 
+static void test_kmem_section_round_trips(void **state)
+{
+    struct snap_writer *w = &writer;
+    assert_int_equal(snap_writer_open(w, dir, "k.snap"), 0);
+    struct snap_header h = {.source = SNAP_SOURCE_TRACER, .mode = SNAP_MODE_FULL, .pid = 9};
+    snap_write_header(w, &h);
+    snap_begin_section(w, SNAP_SEC_KMEM);
+    struct snap_kmem_info info = {.flags = SNAP_KMEM_DMABUF_ITER,
+                                  .n_dmabufs = 3,
+                                  .live_bytes = 416000,
+                                  .excluded_bytes = 4096};
+    assert_int_equal(snap_write_kmem_info(w, &info), 0);
+    uint64_t addrs[2] = {0xffffffff81234567ull, 0xffffffff81000010ull};
+    const char *names[2] = {"inotify_update_watch+0x1a7", "do_syscall_64+0x40"};
+    assert_int_equal(snap_write_kstack(w, 5, addrs, names, 2), 0);
+    struct snap_kmem_row r = {.kind = SNAP_KMEM_SLAB,
+                              .kstack_id = 5,
+                              .stack_id = 2,
+                              .flags = 0,
+                              .live_bytes = 416000,
+                              .live_count = 2000,
+                              .total_bytes = 420000,
+                              .total_count = 2020,
+                              .freed_bytes = 4000,
+                              .freed_count = 20,
+                              .freed_other_bytes = 208,
+                              .freed_other_count = 1};
+    strcpy(r.cache, "inotify_inode_mark");
+    assert_int_equal(snap_write_kmem_row(w, &r), 0);
+    struct snap_kdmabuf d = {.inode = 77, .size = 1 << 20, .target_fds = 2};
+    strcpy(d.exporter, "udmabuf");
+    assert_int_equal(snap_write_kdmabuf(w, &d), 0);
+    snap_begin_section(w, SNAP_SEC_STACKS);
+    uint64_t frames[1] = {0x1234};
+    snap_write_stack(w, 2, frames, 1);
+    assert_int_equal(snap_writer_commit(w), 0);
+    char path[512], err[256];
+    snprintf(path, sizeof(path), "%s/k.snap", dir);
+    struct snapshot *s;
+    assert_int_equal(snapshot_read_file(path, &s, err, sizeof(err)), 0);
+    assert_true(s->has_kmem);
+    assert_int_equal(s->kmem.flags, SNAP_KMEM_DMABUF_ITER);
+    assert_int_equal(s->kmem.n_dmabufs, 3);
+    assert_int_equal(s->kmem.live_bytes, 416000);
+    assert_int_equal(s->kmem.excluded_bytes, 4096);
+    const struct snap_kstack *k = snapshot_find_kstack(s, 5);
+    assert_non_null(k);
+    assert_int_equal(k->depth, 2);
+    assert_int_equal(k->addrs[0], 0xffffffff81234567ull);
+    assert_string_equal(k->names[0], "inotify_update_watch+0x1a7");
+    assert_string_equal(k->names[1], "do_syscall_64+0x40");
+    assert_null(snapshot_find_kstack(s, 6));
+    assert_int_equal(s->n_kmem, 1);
+    assert_int_equal(s->kmem_rows[0].kind, SNAP_KMEM_SLAB);
+    assert_int_equal(s->kmem_rows[0].kstack_id, 5);
+    assert_int_equal(s->kmem_rows[0].stack_id, 2);
+    assert_int_equal(s->kmem_rows[0].live_bytes, 416000);
+    assert_int_equal(s->kmem_rows[0].total_count, 2020);
+    assert_int_equal(s->kmem_rows[0].freed_other_bytes, 208);
+    assert_string_equal(s->kmem_rows[0].cache, "inotify_inode_mark");
+    assert_int_equal(s->n_kdmabufs, 1);
+    assert_int_equal(s->kdmabufs[0].inode, 77);
+    assert_int_equal(s->kdmabufs[0].size, 1 << 20);
+    assert_int_equal(s->kdmabufs[0].target_fds, 2);
+    assert_string_equal(s->kdmabufs[0].exporter, "udmabuf");
+    assert_int_equal(s->n_stacks, 1);
+    snapshot_free(s);
+}
+
 static void test_component_keys_name_every_component(void **state)
 {
     for (uint32_t c = 1; c < SNAP_MEM_COMPONENT_COUNT; c++)
@@ -127,6 +197,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_memory_section_round_trips, setup, teardown),
         cmocka_unit_test(test_component_keys_name_every_component),
+        cmocka_unit_test_setup_teardown(test_kmem_section_round_trips, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
