@@ -36,6 +36,8 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -57,6 +59,7 @@
 #define LOG_CAP         (1u << 20) /* 8 MiB of addresses, touched as used */
 #define REC_DONE        0xd0e5eull /* (0, REC_DONE): the walk ended well */
 #define WALK_MAX_ARENAS 1024
+#define WALK_TIMEOUT_MS 30000
 
 struct region {
     uint64_t start, end;
@@ -508,10 +511,13 @@ int shim_prior_free_missed(void *p)
 }
 
 /* Reads the child's pairs into *out (mapped: *bytes, grown by mremap);
- * the number of blocks, or -1 when the walk did not end well. */
-static long read_records(int fd, struct rec **out, size_t *bytes)
+ * the number of blocks, or -1 when the walk did not end well or took over
+ * WALK_TIMEOUT_MS (a page that blocks on read -- a userfaultfd region --
+ * would hold the attach forever: the child is killed instead). */
+static long read_records(int fd, long child, struct rec **out, size_t *bytes)
 {
     size_t cap = 1u << 20, have = 0;
+    uint64_t deadline = util_monotonic_ns() + WALK_TIMEOUT_MS * 1000000ull;
     char *v = raw_map(cap);
     if (!v)
         return -1;
@@ -522,6 +528,16 @@ static long read_records(int fd, struct rec **out, size_t *bytes)
                 break;
             v = (char *)bigger;
             cap *= 2;
+        }
+        uint64_t now = util_monotonic_ns();
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int ready = now < deadline ? poll(&pfd, 1, (int)((deadline - now) / 1000000ull) + 1) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) {
+            syscall(SYS_kill, child, SIGKILL);
+            have = 0;
+            break;
         }
         ssize_t got = read(fd, v + have, cap - have);
         if (got < 0 && errno == EINTR)
@@ -555,7 +571,7 @@ static int walk_once(uint64_t malloc_addr, uint64_t key, struct rec **recs, long
         close(fds[0]);
         return -1;
     }
-    *n = read_records(fds[0], recs, bytes);
+    *n = read_records(fds[0], pid, recs, bytes);
     close(fds[0]);
     int st = 0;
     while (waitpid((pid_t)pid, &st, __WALL) < 0 && errno == EINTR)
