@@ -13,13 +13,18 @@
  *   serve N     N slow requests (3 ms apart): handle_request() leaking 1 in
  *               10 and clean_request() destroying everything, for series
  *   spin N      N create+run+destroy cycles as fast as possible (bench)
- *   inject N    for attach --inject (GO required): creates a handle, prints
- *               "slot FILE" (where its GOT slot of vendor_create goes) and
- *               "ready", churns until $GO; then prints "slot FILE" again,
- *               destroys the old handle in destroy_old(), leaks 1 in 10 of
- *               N requests at handle_request(), writes $GO.done, churns
- *               until $GO.detached; then prints "slot FILE", runs N clean
- *               requests, prints "worked" and exits 0
+ *   inject N    for attach --inject (GO and PLUGIN required): creates a
+ *               handle, prints "slot FILE" (where its GOT slot of
+ *               vendor_create goes) and "ready", churns until $GO; then
+ *               prints "slot FILE" again, destroys the old handle in
+ *               destroy_old(), leaks 1 in 10 of N requests at
+ *               handle_request(), writes $GO.done, churns until
+ *               $GO.detached; prints "slot FILE", runs N clean requests,
+ *               prints "worked", writes $GO.worked, churns until $GO.again;
+ *               dlopens $PLUGIN, runs its N requests (1 in 10 leaked at
+ *               plugin_request()) and N more handle_request(), writes
+ *               $GO.done2, churns until $GO.detached2; prints "slot FILE",
+ *               runs N clean requests, prints "worked" and exits 0
  *
  * With GO set (a path), it waits for that file to exist before planting
  * (for attach mode), and afterwards writes "done" to $GO.done and idles
@@ -184,26 +189,49 @@ static void finish(const char *go)
         pause();
 }
 
-static int inject_mode(const char *go, int n)
+/* Writes $GO<done>, then churns until $GO<next> exists. */
+static void inject_step(const char *go, const char *done, const char *next)
 {
     char path[4096];
-    if (!go)
+    snprintf(path, sizeof(path), "%s%s", go, done);
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof(path), "%s%s", go, next);
+    wait_go(path);
+}
+
+static int inject_mode(const char *go, int n)
+{
+    const char *plugin = getenv("PLUGIN");
+    if (!go || !plugin)
         return 2;
     struct vendor_ctx *old = vendor_create(1);
     print_slot();
     printf("ready\n");
     fflush(stdout);
     wait_go(go);
+    /* attached */
     print_slot();
     destroy_old(old);
     for (int i = 0; i < n; i++)
         results += handle_request(i);
-    snprintf(path, sizeof(path), "%s.done", go);
-    FILE *f = fopen(path, "w");
-    if (f)
-        fclose(f);
-    snprintf(path, sizeof(path), "%s.detached", go);
-    wait_go(path);
+    inject_step(go, ".done", ".detached");
+    print_slot();
+    for (int i = 0; i < n; i++)
+        results += clean_request(i);
+    printf("worked\n");
+    fflush(stdout);
+    inject_step(go, ".worked", ".again");
+    /* attached again: a plugin loaded now is patched too */
+    void *h = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
+    int (*requests)(int) = h ? (int (*)(int))dlsym(h, "plugin_requests") : NULL;
+    if (!requests)
+        return 3;
+    results += requests(n);
+    for (int i = 0; i < n; i++)
+        results += handle_request(i);
+    inject_step(go, ".done2", ".detached2");
     print_slot();
     for (int i = 0; i < n; i++)
         results += clean_request(i);
