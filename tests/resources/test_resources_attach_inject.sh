@@ -75,3 +75,19 @@ assert_eq "$(sed -n 7p "$T/out")" "worked" "after the second detach"
 assert_eq "$(res_at "$T/o2.d" vendor plugin_request)" "10 100 90 0 " "plugin dlopen'd while attached"
 assert_eq "$(res_at "$T/o2.d" vendor handle_request)" "10 100 90 0 " "second series"
 ok "attached again: a new series (10 of 100 at handle_request, not 20), the plugin dlopen'd then patched (10 of 100 at plugin_request); the program exits 0"
+
+# Specs longer than the settings the injector passes: refused, not cut.
+long=""
+for k in $(seq 30); do
+    f=$(printf 'f%02d_%076d' "$k" 0) # names of 84 characters (at most 95)
+    long="$long${long:+|}name=k$k;create=${f}_new:ret;destroy=${f}_free:arg0;use=${f}_run:arg0"
+done
+sleep 60 &
+spid=$!
+on_exit "kill $spid 2>/dev/null"
+rc=0
+"$LEAKAUDIT" attach --inject -p "$spid" -o "$T/long" -d 1 --track-resource "$long" 2>"$T/long.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "specs of ${#long} bytes accepted"
+assert_contains "$T/long.err" "^leakaudit attach --inject: the settings \(resource specs: ${#long} bytes\) exceed"
+! grep -q libleakaudit "/proc/$spid/maps" || fail "the library was loaded anyway"
+ok "specs of ${#long} bytes: refused before anything is injected"
