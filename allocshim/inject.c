@@ -108,7 +108,8 @@ static uint64_t slots_patched;
 
 /* ---- settings: "NAME=value" lines instead of the environment ---- */
 
-#define SETTINGS_MAX 8192
+/* the text, and the empty line that ends the list */
+#define SETTINGS_MAX (AUDIT_INJECT_SETTINGS_MAX + 1)
 /* attach --inject only: when the reachability scan runs ("always": every
  * snapshot; otherwise at detach) */
 #define INJECT_REACH_WHEN "LEAKAUDIT_INJECT_REACH"
@@ -135,7 +136,7 @@ static void settings_warn(const char *var, const char *val)
 static void settings_load(const char *text)
 {
     memset(settings, 0, sizeof(settings));
-    util_strlcpy(settings, text ? text : "", sizeof(settings) - 1);
+    util_strlcpy(settings, text ? text : "", AUDIT_INJECT_SETTINGS_MAX);
     for (char *p = settings; (p = strchr(p, '\n'));)
         *p++ = 0;
     audit_config_load(&shim_cfg, settings_get, settings_warn);
@@ -262,7 +263,6 @@ SHIM_EXPORT int leakaudit_inject_start(const char *text)
         SHIM_UNTRACKED({
             shim_unwind_init();
             shim_snapshot_init();
-            shim_res_init();
         });
     } else {
         SHIM_UNTRACKED(shim_snapshot_restart());
@@ -275,6 +275,8 @@ SHIM_EXPORT int leakaudit_inject_start(const char *text)
     if (rc == 0) {
         __atomic_store_n(&inject_active, 1, __ATOMIC_RELEASE);
         SHIM_UNTRACKED(patch(NULL));
+        SHIM_UNTRACKED(shim_res_inject_start(settings_get(audit_env(AUDIT_TRACK_RESOURCES)),
+                                             settings_get(audit_env(AUDIT_TRACK_FILE))));
         SHIM_UNTRACKED(shim_prior_heap_load());
         shim_cfg.reachability = reach && shim_prior_heap_enumerated();
         shim_reach_every_snapshot = shim_cfg.reachability && when && !strcmp(when, "always");
@@ -296,6 +298,9 @@ SHIM_EXPORT int leakaudit_inject_stop(void)
     /* the final snapshot while still attached: what is live at detach */
     SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_DETACH));
     struct got_patch_ops ops = {wanted, to_real, NULL, NULL};
+    /* resource wrappers first: a tracked function the hooks also cover
+     * (fopen) was wrapped over our hook, and goes back to it, then to libc */
+    shim_res_inject_stop();
     SHIM_UNTRACKED(got_patch_all(&ops, NULL));
     __atomic_store_n(&inject_active, 0, __ATOMIC_RELEASE);
     shim_spin_unlock(&inject_lock);

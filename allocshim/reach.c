@@ -842,10 +842,16 @@ int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
         mark_live_stack(exit_sp ? exit_sp : (uint64_t)(uintptr_t)__builtin_frame_address(0));
         scan_current_thread(&m);
     }
-    /* The snapshot thread is the shim's: its stack is no root. */
+    /* The snapshot thread is the shim's: its stack is no root. Its DTV is
+     * glibc's, reached from its TCB as any thread's (under attach --inject
+     * the heap walk lists it: pthread_create calloc'ed it through the
+     * loader, which passes no GOT slot -- docs/inject.md). */
     uint64_t snapshot_stack = __atomic_load_n(&shim_snapshot_stack, __ATOMIC_ACQUIRE);
-    if (snapshot_stack)
+    const struct mapping *snapshot_mp = snapshot_stack ? mapping_of(snapshot_stack) : NULL;
+    if (snapshot_mp) {
         mark_live_stack(snapshot_stack);
+        scan_tcbs(&m, snapshot_stack, snapshot_mp->end);
+    }
     root_allocator_blocks(&m);
     if (build_exclusions() == 0)
         scan_other_mappings(&m, glibc);

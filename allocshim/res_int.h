@@ -13,7 +13,7 @@
 extern struct res_spec_set shim_res_spec;
 
 /* ---- res_table.c ---- */
-int res_table_init(void); /* maps the table's memory; 0 or -ENOMEM */
+int res_table_init(void); /* maps the table's memory (or empties it); 0 or -ENOMEM */
 void res_table_fork_child(void);
 /* What a tracked call did (stack: the caller's, interned). */
 void res_on_create(uint32_t kind, uintptr_t h, uint32_t stack);

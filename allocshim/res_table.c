@@ -13,6 +13,7 @@
 #include "util.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 /* Limits (docs/resources.md, "Limits"). */
 #define RES_OBJ_BITS        16 /* hash buckets for tracked objects */
@@ -81,14 +82,41 @@ static uint32_t n_events; /* atomic: events claimed */
 static uint64_t c_objects_full, c_stats_full, c_events_dropped, c_events_repeated;
 static uint64_t c_destroy_unknown, c_unref_unknown;
 
-/* Maps the table's memory; 0 or -ENOMEM. */
+#define OBJ_BUCKETS_SIZE (sizeof(*obj_buckets) << RES_OBJ_BITS)
+#define OBJ_POOL_SIZE    (sizeof(*obj_pool) * RES_MAX_OBJECTS)
+#define STATS_SIZE       (sizeof(*stats) << RES_STAT_BITS)
+#define TOMBS_SIZE       (sizeof(*tombs) * RES_MAX_TOMBSTONES)
+#define EVENTS_SIZE      (sizeof(*events) * RES_MAX_EVENTS)
+
+/* A table mapped before (attach --inject, attached again) starts empty:
+ * its pages are dropped (anonymous private memory reads back as zeros). */
+static void table_empty(void)
+{
+    madvise(obj_buckets, OBJ_BUCKETS_SIZE, MADV_DONTNEED);
+    madvise(obj_pool, OBJ_POOL_SIZE, MADV_DONTNEED);
+    madvise(stats, STATS_SIZE, MADV_DONTNEED);
+    madvise(tombs, TOMBS_SIZE, MADV_DONTNEED);
+    madvise(events, EVENTS_SIZE, MADV_DONTNEED);
+    obj_next = n_events = tomb_gen = 0;
+    tomb_next = 0;
+    obj_free = NULL;
+    c_objects_full = c_stats_full = c_events_dropped = c_events_repeated = 0;
+    c_destroy_unknown = c_unref_unknown = 0;
+}
+
+/* Maps the table's memory, or empties it when mapped already; 0 or
+ * -ENOMEM. */
 int res_table_init(void)
 {
-    obj_buckets = shim_arena_map(sizeof(*obj_buckets) << RES_OBJ_BITS);
-    obj_pool = shim_arena_map(sizeof(*obj_pool) * RES_MAX_OBJECTS);
-    stats = shim_arena_map(sizeof(*stats) << RES_STAT_BITS);
-    tombs = shim_arena_map(sizeof(*tombs) * RES_MAX_TOMBSTONES);
-    events = shim_arena_map(sizeof(*events) * RES_MAX_EVENTS);
+    if (obj_buckets && obj_pool && stats && tombs && events) {
+        table_empty();
+        return 0;
+    }
+    obj_buckets = shim_arena_map(OBJ_BUCKETS_SIZE);
+    obj_pool = shim_arena_map(OBJ_POOL_SIZE);
+    stats = shim_arena_map(STATS_SIZE);
+    tombs = shim_arena_map(TOMBS_SIZE);
+    events = shim_arena_map(EVENTS_SIZE);
     return obj_buckets && obj_pool && stats && tombs && events ? 0 : -ENOMEM;
 }
 

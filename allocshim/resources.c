@@ -236,6 +236,11 @@ static void rescan(void *handle)
     int saved_busy = shim_tls.busy;
     shim_tls.busy = 1; /* dlsym may allocate */
     shim_spin_lock(&patch_lock);
+    if (!__atomic_load_n(&res_enabled, __ATOMIC_ACQUIRE)) { /* detached meanwhile */
+        shim_spin_unlock(&patch_lock);
+        shim_tls.busy = saved_busy;
+        return;
+    }
     last_adds = got_loader_adds();
     if (shim_res_spec.n_patterns) {
         got_for_each_export(module_wanted, offer_symbol, NULL);
@@ -307,16 +312,16 @@ static void say(const char *a, const char *b, const char *c)
             return;
 }
 
-void shim_res_init(void)
+/* Parses the specs (a '|'-separated list, and/or a spec file's path) and
+ * starts tracking: the table mapped (or emptied), every import patched. */
+static void res_start(const char *specs, const char *file)
 {
-    const char *env = shim_getenv(audit_env(AUDIT_TRACK_RESOURCES));
-    const char *file = shim_getenv(audit_env(AUDIT_TRACK_FILE));
-    if ((!env || !*env) && (!file || !*file))
+    if ((!specs || !*specs) && (!file || !*file))
         return;
     static char text[RES_FILE_MAX];
     char err[256];
     res_spec_init(&shim_res_spec);
-    if (env && *env && res_spec_parse(&shim_res_spec, env, err, sizeof(err)) < 0) {
+    if (specs && *specs && res_spec_parse(&shim_res_spec, specs, err, sizeof(err)) < 0) {
         say("LEAKAUDIT_TRACK_RESOURCES: ", err, "; resources are not tracked");
         return;
     }
@@ -336,6 +341,46 @@ void shim_res_init(void)
     }
     __atomic_store_n(&res_enabled, 1, __ATOMIC_RELEASE);
     rescan(NULL);
+}
+
+void shim_res_init(void)
+{
+    res_start(shim_getenv(audit_env(AUDIT_TRACK_RESOURCES)),
+              shim_getenv(audit_env(AUDIT_TRACK_FILE)));
+}
+
+/* attach --inject. A new attach starts a new series: the function table
+ * is refilled by the new specs' patching (a thread still inside a wrapper
+ * of the previous attach read its real function when it entered), the
+ * object table starts empty. */
+void shim_res_inject_start(const char *specs, const char *file)
+{
+    memset(real_fns, 0, sizeof(real_fns));
+    memset(patched_slots, 0, sizeof(patched_slots));
+    c_other_definition = c_not_patched_dlopen = 0;
+    res_start(specs, file);
+}
+
+/* Detach: every slot that goes to a wrapper goes back to the function it
+ * replaced (real_fns stays set: a thread that read the slot before the
+ * restore still calls through the wrapper, which now only passes on). */
+static uintptr_t to_real(int fn, uintptr_t current, uintptr_t target, void *arg)
+{
+    return current == (uintptr_t)wrappers[fn] ? (uintptr_t)real_fns[fn] : 0;
+}
+
+void shim_res_inject_stop(void)
+{
+    if (!__atomic_load_n(&res_enabled, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(&res_enabled, 0, __ATOMIC_RELEASE);
+    static const struct got_patch_ops ops = {wanted, to_real, NULL, NULL};
+    int saved_busy = shim_tls.busy;
+    shim_tls.busy = 1; /* dlsym may allocate */
+    shim_spin_lock(&patch_lock);
+    got_patch_all(&ops, NULL);
+    shim_spin_unlock(&patch_lock);
+    shim_tls.busy = saved_busy;
 }
 
 void shim_res_after_fork_child(void)

@@ -327,6 +327,10 @@ void shim_res_loss_counters(shim_loss_cb cb, void *arg);
 /* Every stack a resource row, object or event names (rows never go away). */
 void shim_res_mark_stacks(void (*mark)(uint32_t id, void *arg), void *arg);
 void shim_res_after_fork_child(void);
+/* attach --inject: tracking from the settings' specs (text, file: either may
+ * be NULL), then at detach every patched import back to its function. */
+void shim_res_inject_start(const char *specs, const char *file);
+void shim_res_inject_stop(void);
 
 /* termsig.c: handlers for SIGINT/SIGTERM/SIGHUP when they are at SIG_DFL */
 void shim_termsig_init(void);

@@ -23,6 +23,11 @@
 #define AUDIT_GUARD_CANARY 0x1
 #define AUDIT_GUARD_PAGES  0x2
 /* LEAKAUDIT_GUARD_POISON's default (guard.c has a fast path for it) */
+/* attach --inject passes the settings as one text of NAME=value lines
+ * (tracer/attach_inject.c -> allocshim/inject.c): its most bytes, NUL
+ * included. */
+#define AUDIT_INJECT_SETTINGS_MAX 8192
+
 #define AUDIT_GUARD_POISON_DEFAULT 256
 #define AUDIT_GUARD_POISON_ALL     (UINT64_MAX / 4) /* "all": whole blocks (2x cannot overflow) */
 

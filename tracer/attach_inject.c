@@ -87,8 +87,9 @@ static int prepare_out_dir(const struct trc_opts *o, char *abs, size_t cap)
     return 0;
 }
 
-/* The shim's settings, as the environment of `leakaudit run` would hold them. */
-static void settings_text(const struct trc_opts *o, const char *dir, char *out, size_t cap)
+/* The shim's settings, as the environment of `leakaudit run` would hold them;
+ * 0, or -ENOSPC when they do not fit in cap (long resource specs). */
+static int settings_text(const struct trc_opts *o, const char *dir, char *out, size_t cap)
 {
     size_t n = 0;
 #define ADD(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
@@ -111,8 +112,11 @@ static void settings_text(const struct trc_opts *o, const char *dir, char *out, 
         ADD("%s=1\n", audit_env(AUDIT_ALLOW_SHARED_DIR));
     if (o->max_disk)
         ADD("%s=%llu\n", audit_env(AUDIT_MAX_DISK), (unsigned long long)o->max_disk);
+    if (o->track_specs) /* checked by attach_cmd.c, lines joined with '|' */
+        ADD("%s=%s\n", audit_env(AUDIT_TRACK_RESOURCES), o->track_specs);
     ADD("%s=1\n", audit_env(AUDIT_QUIET));
 #undef ADD
+    return n < cap ? 0 : -ENOSPC;
 }
 
 static int call(const struct trc_opts *o, const char *lib, const char *fn, const char *arg,
@@ -152,7 +156,8 @@ static int allocator_in_executable(int pid, char *name, size_t cap)
 
 int trc_attach_inject(struct trc_opts *o, volatile int *stop)
 {
-    char err[512], lib[PATH_MAX], dir[PATH_MAX], settings[8192], alloc[64] = "";
+    char err[512], lib[PATH_MAX], dir[PATH_MAX], settings[AUDIT_INJECT_SETTINGS_MAX],
+        alloc[64] = "";
     if (trc_may_trace(o->pid, err, sizeof(err)) < 0)
         return inject_fail(err, NULL);
     if (o->heap && allocator_in_executable(o->pid, alloc, sizeof(alloc))) {
@@ -169,7 +174,13 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
     int rc = prepare_out_dir(o, dir, sizeof(dir));
     if (rc)
         return rc;
-    settings_text(o, dir, settings, sizeof(settings));
+    if (settings_text(o, dir, settings, sizeof(settings)) < 0) {
+        fprintf(stderr,
+                "leakaudit attach --inject: the settings (resource specs: %zu bytes) exceed "
+                "the %zu bytes passed to the target; use fewer or shorter specs\n",
+                o->track_specs ? strlen(o->track_specs) : (size_t)0, sizeof(settings));
+        return CLI_EXIT_ERROR;
+    }
     struct trc_inject_result r;
     if (call(o, lib, "leakaudit_inject_start", settings, &r))
         return CLI_EXIT_ERROR;

@@ -13,11 +13,26 @@
  *   serve N     N slow requests (3 ms apart): handle_request() leaking 1 in
  *               10 and clean_request() destroying everything, for series
  *   spin N      N create+run+destroy cycles as fast as possible (bench)
+ *   inject N    for attach --inject (GO and PLUGIN required): creates a
+ *               handle, prints "slot FILE" (where its GOT slot of
+ *               vendor_create goes) and "ready", churns until $GO; then
+ *               prints "slot FILE" again, destroys the old handle in
+ *               destroy_old(), leaks 1 in 10 of N requests at
+ *               handle_request(), writes $GO.done, churns until
+ *               $GO.detached; prints "slot FILE", runs N clean requests,
+ *               prints "worked", writes $GO.worked, churns until $GO.again;
+ *               dlopens $PLUGIN, runs its N requests (1 in 10 leaked at
+ *               plugin_request()) and N more handle_request(), writes
+ *               $GO.done2, churns until $GO.detached2; prints "slot FILE",
+ *               runs N clean requests, prints "worked" and exits 0
  *
  * With GO set (a path), it waits for that file to exist before planting
  * (for attach mode), and afterwards writes "done" to $GO.done and idles
  * until killed.
  */
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +109,59 @@ __attribute__((noinline)) int open_request(int i)
     return r;
 }
 
+__attribute__((noinline)) void destroy_old(struct vendor_ctx *c)
+{
+    vendor_destroy(c); /* created before the attach */
+}
+
+struct slot_query {
+    const char *symbol;
+    const char *file; /* out: the file of the function the slot goes to */
+};
+
+/* The executable's (the first module's) JUMP_SLOT for q->symbol. */
+static int find_slot(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    struct slot_query *q = arg;
+    const ElfW(Dyn) *dyn = NULL;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const ElfW(Rela) *rel = NULL;
+    size_t relsz = 0;
+    for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+        if (dyn->d_tag == DT_SYMTAB)
+            symtab = (const ElfW(Sym) *)dyn->d_un.d_ptr;
+        else if (dyn->d_tag == DT_STRTAB)
+            strtab = (const char *)dyn->d_un.d_ptr;
+        else if (dyn->d_tag == DT_JMPREL)
+            rel = (const ElfW(Rela) *)dyn->d_un.d_ptr;
+        else if (dyn->d_tag == DT_PLTRELSZ)
+            relsz = dyn->d_un.d_val;
+    }
+    for (size_t i = 0; rel && symtab && strtab && i < relsz / sizeof(*rel); i++) {
+        if (strcmp(strtab + symtab[ELF64_R_SYM(rel[i].r_info)].st_name, q->symbol))
+            continue;
+        Dl_info d;
+        void *to = *(void **)(info->dlpi_addr + rel[i].r_offset);
+        if (dladdr(to, &d) && d.dli_fname) {
+            const char *base = strrchr(d.dli_fname, '/');
+            q->file = base ? base + 1 : d.dli_fname;
+        }
+    }
+    return 1; /* the executable only */
+}
+
+static void print_slot(void)
+{
+    struct slot_query q = {"vendor_create", "none"};
+    dl_iterate_phdr(find_slot, &q);
+    printf("slot %s\n", q.file);
+    fflush(stdout);
+}
+
 static void wait_go(const char *go)
 {
     if (!go)
@@ -121,6 +189,56 @@ static void finish(const char *go)
         pause();
 }
 
+/* Writes $GO<done>, then churns until $GO<next> exists. */
+static void inject_step(const char *go, const char *done, const char *next)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s%s", go, done);
+    FILE *f = fopen(path, "w");
+    if (f)
+        fclose(f);
+    snprintf(path, sizeof(path), "%s%s", go, next);
+    wait_go(path);
+}
+
+static int inject_mode(const char *go, int n)
+{
+    const char *plugin = getenv("PLUGIN");
+    if (!go || !plugin)
+        return 2;
+    struct vendor_ctx *old = vendor_create(1);
+    print_slot();
+    printf("ready\n");
+    fflush(stdout);
+    wait_go(go);
+    /* attached */
+    print_slot();
+    destroy_old(old);
+    for (int i = 0; i < n; i++)
+        results += handle_request(i);
+    inject_step(go, ".done", ".detached");
+    print_slot();
+    for (int i = 0; i < n; i++)
+        results += clean_request(i);
+    printf("worked\n");
+    fflush(stdout);
+    inject_step(go, ".worked", ".again");
+    /* attached again: a plugin loaded now is patched too */
+    void *h = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
+    int (*requests)(int) = h ? (int (*)(int))dlsym(h, "plugin_requests") : NULL;
+    if (!requests)
+        return 3;
+    results += requests(n);
+    for (int i = 0; i < n; i++)
+        results += handle_request(i);
+    inject_step(go, ".done2", ".detached2");
+    print_slot();
+    for (int i = 0; i < n; i++)
+        results += clean_request(i);
+    printf("worked\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -130,6 +248,8 @@ int main(int argc, char **argv)
     const char *mode = argv[1];
     int n = argc > 2 ? atoi(argv[2]) : 100;
     const char *go = getenv("GO");
+    if (!strcmp(mode, "inject"))
+        return inject_mode(go, n);
     wait_go(go);
     if (!strcmp(mode, "leak")) {
         for (int i = 0; i < n; i++)

@@ -5,7 +5,8 @@
 # in the row "allocated before attach"; a block allocated before and freed
 # after the attach is recognised (heap_free_before_attach stays 0) and not
 # reported; blocks of a second arena (a thread's) and one served by mmap are
-# found; chunks in the tcache and fastbins are not listed. Under jemalloc
+# found; chunks in the tcache and fastbins are not listed; the only block
+# definitely lost is the program's own 777-byte leak. Under jemalloc
 # (not walked) the report says the older heap was not enumerated.
 source "$(dirname "$0")/../lib.sh"
 need_root
@@ -64,8 +65,12 @@ blocks = losses["heap_before_attach_blocks"]
 assert 104 <= blocks <= 150, blocks
 b0, b1 = before(first), before(last)
 lost0 = b0["reachability"]["definitely_lost"]
-# pre_lost's 777 bytes (792 usable); glibc's own allocations are reachable
-assert lost0["blocks"] >= 1 and 792 <= lost0["bytes"] <= 792 + 2048, lost0
+# pre_lost's 777 bytes (792 usable), and nothing else: glibc's own
+# allocations are reachable, and so is the DTV of the shim's snapshot
+# thread, calloc'ed by the loader during the injection; possibly lost:
+# the segment of _dl_find_object's table our dlopen added (docs/inject.md)
+assert lost0["blocks"] == 1 and lost0["bytes"] == 792, lost0
+assert before(last)["reachability"]["definitely_lost"] == lost0, before(last)["reachability"]
 assert b0["live_bytes"] >= 5000 + 3000 + 777 + (1 << 20) + 100 * 200, b0["live_bytes"]
 # pre_freed (3000 bytes, 3000 usable) is gone, its free recognised
 assert b0["live_bytes"] - b1["live_bytes"] == 3000, (b0["live_bytes"], b1["live_bytes"])
