@@ -236,7 +236,23 @@ static int64_t delta(const struct rpt_memory *m, uint32_t c, size_t a, size_t b)
     return m->pts[b].rss[c] - m->pts[a].rss[c];
 }
 
-/* The stack the component grew at most: a heap row, or a memory row. */
+/* Growth of the heap rows whose verdict is "leak" from snapshot a to b:
+ * a leak under a live heap that shrank overall (start-up buffers freed)
+ * is still the answer to "whose is the growth". */
+static int64_t leaking_growth(const struct rpt_series *s, size_t a, size_t b)
+{
+    const struct rpt_table *t = &s->tab[RPT_HEAP];
+    int64_t sum = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct rpt_row *r = &t->rows[i];
+        if (r->trend.verdict == RPT_VERDICT_LEAK && r->value[b] > r->value[a])
+            sum += (int64_t)(r->value[b] - r->value[a]);
+    }
+    return sum;
+}
+
+/* The stack the component grew at most: a heap row (a leaking one when
+ * there is one), or a memory row. */
 static void verdict_stack(struct rpt_ctx *ctx, struct rpt_mem_verdict *v, size_t a, size_t b)
 {
     const struct rpt_series *s = ctx->series;
@@ -244,9 +260,12 @@ static void verdict_stack(struct rpt_ctx *ctx, struct rpt_mem_verdict *v, size_t
     int64_t best = 0;
     if (v->component == SNAP_MEM_HEAP_LIVE) {
         const struct rpt_table *t = &s->tab[RPT_HEAP];
+        int leaks_only = leaking_growth(s, a, b) > 0;
         for (size_t i = 0; i < t->n; i++) {
             const struct rpt_row *r = &t->rows[i];
             int64_t d = (int64_t)r->value[b] - (int64_t)r->value[a];
+            if (leaks_only && r->trend.verdict != RPT_VERDICT_LEAK)
+                continue;
             if (d > best && r->depth > r->skip) {
                 best = d;
                 v->locs = r->locs + r->skip;
@@ -290,6 +309,11 @@ static void verdict_summary(struct rpt_ctx *ctx, struct rpt_mem_verdict *v, size
     } else {
         snprintf(v->summary, sizeof(v->summary), "%s%s (+%s)", c->growth, at, y);
     }
+    if (v->component == SNAP_MEM_HEAP_LIVE && v->also_retained > 0) {
+        size_t n = strlen(v->summary);
+        rpt_fmt_bytes((double)v->also_retained, x, sizeof(x));
+        snprintf(v->summary + n, sizeof(v->summary) - n, "; allocator retention +%s", x);
+    }
 }
 
 const struct rpt_mem_verdict *rpt_memory_verdict(struct rpt_ctx *ctx)
@@ -322,6 +346,14 @@ const struct rpt_mem_verdict *rpt_memory_verdict(struct rpt_ctx *ctx)
             v->component_growth = d;
             v->component = components[i].id;
         }
+    }
+    /* a heap leak the trend analysis found outranks the component totals */
+    int64_t leak = leaking_growth(ctx->series, a, b);
+    if ((double)leak >= RPT_MEM_MIN_GROWTH && v->component != SNAP_MEM_HEAP_LIVE) {
+        int64_t retained = delta(m, SNAP_MEM_ALLOC_RETAINED, a, b);
+        v->also_retained = (double)retained >= min ? retained : 0;
+        v->component = SNAP_MEM_HEAP_LIVE;
+        v->component_growth = leak;
     }
     verdict_stack(ctx, v, a, b);
     verdict_summary(ctx, v, a, b);

@@ -43,6 +43,7 @@ struct rpt_mem_verdict {
     int grows;          /* RSS grew by at least the minimum */
     uint32_t component; /* the one that grew most, 0 if none */
     int64_t rss_growth, component_growth;
+    int64_t also_retained; /* a heap leak's verdict: retention that grew as well, 0 if not */
     uint64_t first_rss, last_rss;
     const struct rpt_loc *locs; /* the stack it grew at, NULL if none */
     uint32_t depth;
