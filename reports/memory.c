@@ -274,6 +274,21 @@ static void verdict_stack(struct rpt_ctx *ctx, struct rpt_mem_verdict *v, size_t
         }
         return;
     }
+    if (v->component == RPT_MEM_KERNEL) { /* the kernel row that grew most: its user stack */
+        const struct rpt_kmem_row *rows;
+        const uint32_t *order;
+        size_t n = rpt_kmem_shown(s, &rows, &order);
+        for (size_t i = 0; i < n; i++) {
+            const struct rpt_kmem_row *r = &rows[order[i]];
+            int64_t d = (int64_t)r->value[b] - (int64_t)r->value[a];
+            if (d > best && r->depth) {
+                best = d;
+                v->locs = r->locs;
+                v->depth = r->depth;
+            }
+        }
+        return;
+    }
     for (size_t i = 0; i < m->n_rows; i++) {
         const struct mem_row *r = &m->rows[i];
         int64_t d = r->rss[b] - r->rss[a];
@@ -338,6 +353,19 @@ const struct rpt_mem_verdict *rpt_memory_verdict(struct rpt_ctx *ctx)
         snprintf(v->summary, sizeof(v->summary), "RSS did not grow (%s -> %s)",
                  rpt_fmt_bytes((double)v->first_rss, x, sizeof(x)),
                  rpt_fmt_bytes((double)v->last_rss, y, sizeof(y)));
+        /* kernel memory is not in RSS: its growth is said on its own */
+        int64_t k = delta(m, RPT_MEM_KERNEL, a, b);
+        if (b > a && k >= RPT_MEM_MIN_KERNEL_GROWTH) {
+            v->component = RPT_MEM_KERNEL;
+            v->component_growth = k;
+            verdict_stack(ctx, v, a, b);
+            char at[160] = "";
+            if (v->locs)
+                snprintf(at, sizeof(at), " at %s", function_at(ctx, v->locs));
+            size_t n = strlen(v->summary);
+            snprintf(v->summary + n, sizeof(v->summary) - n, "; kernel memory grows%s (+%s)", at,
+                     rpt_fmt_bytes((double)k, x, sizeof(x)));
+        }
         return v;
     }
     for (size_t i = 0; i < N_COMPONENTS; i++) {

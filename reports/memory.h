@@ -23,6 +23,8 @@ enum { RPT_MEM_KERNEL = SNAP_MEM_COMPONENT_COUNT, RPT_MEM_COMPONENTS };
 /* Least RSS growth over the series for a verdict (also at least 2 % of the
  * first RSS). */
 #define RPT_MEM_MIN_GROWTH (1u << 20)
+/* Kernel memory (attach --kmem) is not part of RSS: its own, lower bar. */
+#define RPT_MEM_MIN_KERNEL_GROWTH (256u << 10)
 /* The breakdown must add up to RSS within this (|unaccounted| / RSS). */
 #define RPT_MEM_TOLERANCE_PCT 5.0
 

@@ -41,6 +41,12 @@ total=$(jq '.kernel_memory.live_bytes[-1]' "$R")
 [ "$total" -ge "$ours" ] || fail "outstanding kernel total $total < the rows' $ours"
 ok "outstanding kernel bytes at the last snapshot: $total"
 
+# the report's first line: RSS is flat, the kernel memory grows, at the call
+"$LEAKAUDIT" report "$T/out" >"$T/report.txt" || fail "text report failed"
+head -1 "$T/report.txt" | grep -q '^memory: .*; kernel memory grows at inotify_add_watch (+' ||
+    { head -3 "$T/report.txt"; fail "the first line does not say the kernel memory grows at inotify_add_watch"; }
+ok "$(head -1 "$T/report.txt")"
+
 # pprof: kernel_space samples, kernel frames above the user stack
 if command -v go >/dev/null; then
     export HOME=$T/home GOCACHE=$T/gocache GOPATH=$T/gopath GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local
