@@ -220,17 +220,27 @@ static uint64_t function_id(struct pprof *p, const char *name, const char *file)
     return *slot;
 }
 
+/* The location id of key; *fresh = 1 when it is new (the caller writes
+ * its message). 0 when out of memory. */
+static uint32_t location_slot(struct pprof *p, uint64_t key, int *fresh)
+{
+    uint32_t *slot = intern_slot(&p->locations, key, &p->oom);
+    *fresh = 0;
+    if (!slot || *slot)
+        return slot ? *slot : 0;
+    *slot = ++p->n_locations;
+    p->locations.n++;
+    *fresh = 1;
+    return *slot;
+}
+
 static uint64_t location_id(struct pprof *p, struct rpt_ctx *ctx, struct rpt_loc loc)
 {
     uint64_t key = ((uint64_t)loc.mod << MOD_SPACING_SHIFT) + loc.off + 1;
-    uint32_t *slot = intern_slot(&p->locations, key, &p->oom);
-    if (!slot)
-        return 0;
-    if (*slot)
-        return *slot;
-    uint32_t id = ++p->n_locations;
-    *slot = id;
-    p->locations.n++;
+    int fresh;
+    uint32_t id = location_slot(p, key, &fresh);
+    if (!fresh)
+        return id;
     const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, loc);
     struct buf *l = &p->tmp2;
     l->n = 0;
@@ -416,14 +426,10 @@ static uint64_t kernel_location_id(struct pprof *p, const char *frame)
     size_t n = strcspn(frame, "+ ");
     snprintf(fn, sizeof(fn), "%.*s", (int)(n < sizeof(fn) ? n : sizeof(fn) - 1), frame);
     uint64_t key = (1ull << 63) | str_id(p, frame); /* apart from module/offset keys */
-    uint32_t *slot = intern_slot(&p->locations, key, &p->oom);
-    if (!slot)
-        return 0;
-    if (*slot)
-        return *slot;
-    uint32_t id = ++p->n_locations;
-    *slot = id;
-    p->locations.n++;
+    int fresh;
+    uint32_t id = location_slot(p, key, &fresh);
+    if (!fresh)
+        return id;
     struct buf *l = &p->tmp2, line = {0};
     l->n = 0;
     field_varint(l, 1, id);
