@@ -44,6 +44,10 @@
 #include "snapshot.h"
 #include "util.h"
 
+/* Everything declared below lives in the shim: hidden, so the hooks reach its
+ * data without a GOT load (the free fast path's bootstrap-arena test). */
+#pragma GCC visibility push(hidden)
+
 /* How a module hands its loss counters to the snapshot: by id (losses.h). */
 typedef void (*shim_loss_cb)(enum snap_loss_id id, uint64_t value, void *arg);
 
@@ -440,5 +444,7 @@ void shim_inject_rescan(void *handle);
 void *shim_real_definition(const char *name);
 /* heap.c: every record dropped, counters zeroed (after a detach). */
 void shim_heap_clear(void);
+
+#pragma GCC visibility pop
 
 #endif
