@@ -334,11 +334,6 @@ static double sample_weight(size_t size)
     return p > 0 ? 1.0 / p : 1.0;
 }
 
-void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind)
-{
-    shim_heap_on_alloc_weighted(p, size, stack_id, kind, shim_cfg.mode == SNAP_MODE_SAMPLED, 0);
-}
-
 void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled,
                                  uint32_t flags)
 {
