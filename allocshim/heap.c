@@ -51,17 +51,32 @@ struct shim_node {
     uint32_t flags;      /* guard mode: SHIM_BLOCK_* */
 };
 
-/* One cache line per stack. peak_bytes: the highest live bytes seen when
- * the stack allocated (heaptrack's per-site peak); temp_*: blocks freed by
- * the thread that allocated them before it made another tracked
- * allocation (heaptrack's "temporary allocations"). */
+/* One cache line per stack (64 bytes, the array page-aligned). peak_bytes:
+ * the highest live bytes seen when the stack allocated (heaptrack's per-site
+ * peak); temp_*: blocks freed by the thread that allocated them before it
+ * made another tracked allocation (heaptrack's "temporary allocations").
+ * A free adds to either other_freed_* or temp_*, never both (two locked adds
+ * per free, not four): freed = other_freed + temp (freed_of()). */
 struct stack_counters {
-    uint64_t total_bytes, total_count, freed_bytes, freed_count;
-    uint64_t seen_count; /* total_count at the previous sweep (the sweeper's) */
+    uint64_t total_bytes, total_count, other_freed_bytes, other_freed_count;
+    /* total_count at the previous sweep (the sweeper's), and in its top bit
+     * STACK_RELEASED: the stack left the table, allocations must not count
+     * here */
+    uint64_t seen_count;
     uint64_t peak_bytes, temp_count, temp_bytes;
-    uint32_t released; /* the stack left the table: allocations must not count here */
-    uint32_t pad;
 };
+#define STACK_RELEASED (1ull << 63)
+_Static_assert(sizeof(struct stack_counters) == 64, "one cache line per stack");
+
+/* Freed bytes and count of a stack: the two disjoint parts, each read once. */
+static inline uint64_t freed_bytes_of(const struct stack_counters *c, int order)
+{
+    return __atomic_load_n(&c->other_freed_bytes, order) + __atomic_load_n(&c->temp_bytes, order);
+}
+static inline uint64_t freed_count_of(const struct stack_counters *c, int order)
+{
+    return __atomic_load_n(&c->other_freed_count, order) + __atomic_load_n(&c->temp_count, order);
+}
 
 static struct stack_counters *counters; /* indexed by stack id; [0] = no stack */
 /* Stacks released from the table (stacks.c): their totals, summed. */
@@ -319,11 +334,6 @@ static double sample_weight(size_t size)
     return p > 0 ? 1.0 / p : 1.0;
 }
 
-void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind)
-{
-    shim_heap_on_alloc_weighted(p, size, stack_id, kind, shim_cfg.mode == SNAP_MODE_SAMPLED, 0);
-}
-
 void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled,
                                  uint32_t flags)
 {
@@ -349,7 +359,7 @@ void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int ki
      * sweeper sees this count and keeps the stack, or this sees its mark. */
     __atomic_fetch_add(&c->total_count, count, __ATOMIC_SEQ_CST);
     __atomic_fetch_add(&c->total_bytes, bytes, __ATOMIC_RELAXED);
-    if (SHIM_UNLIKELY(__atomic_load_n(&c->released, __ATOMIC_SEQ_CST))) {
+    if (SHIM_UNLIKELY(__atomic_load_n(&c->seen_count, __ATOMIC_SEQ_CST) & STACK_RELEASED)) {
         /* The id was taken before its stack left the table (stacks.c) */
         __atomic_fetch_sub(&c->total_count, count, __ATOMIC_RELAXED);
         __atomic_fetch_sub(&c->total_bytes, bytes, __ATOMIC_RELAXED);
@@ -370,22 +380,24 @@ void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int ki
     /* A racy maximum: two threads raising it at once may keep the lower of
      * two close values, never one above what was live. */
     uint64_t total = __atomic_load_n(&c->total_bytes, __ATOMIC_RELAXED);
-    uint64_t freed = __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
+    uint64_t freed = freed_bytes_of(c, __ATOMIC_RELAXED);
     if (freed <= total && total - freed > __atomic_load_n(&c->peak_bytes, __ATOMIC_RELAXED))
         __atomic_store_n(&c->peak_bytes, total - freed, __ATOMIC_RELAXED);
     shim_tls.last_alloc = ~(uintptr_t)p; /* complemented: not a root for the reachability scan */
 }
 
-/* A free's share of its stack's counters, from the freeing thread. */
+/* A free's share of its stack's counters, from the freeing thread: a
+ * temporary one or another one. */
 static void count_free(struct stack_counters *c, uintptr_t addr, uint64_t bytes, uint64_t count)
 {
-    __atomic_fetch_add(&c->freed_bytes, bytes, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&c->freed_count, count, __ATOMIC_RELAXED);
     if (~addr == shim_tls.last_alloc) {
         __atomic_fetch_add(&c->temp_bytes, bytes, __ATOMIC_RELAXED);
         __atomic_fetch_add(&c->temp_count, count, __ATOMIC_RELAXED);
         shim_tls.last_alloc = 0;
+        return;
     }
+    __atomic_fetch_add(&c->other_freed_bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->other_freed_count, count, __ATOMIC_RELAXED);
 }
 
 static void account_free(struct shim_node *n)
@@ -499,8 +511,8 @@ void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *a
         e.total_count = __atomic_load_n(&c->total_count, __ATOMIC_RELAXED);
         if (!e.total_count)
             continue;
-        e.freed_bytes = __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
-        e.freed_count = __atomic_load_n(&c->freed_count, __ATOMIC_RELAXED);
+        e.freed_bytes = freed_bytes_of(c, __ATOMIC_RELAXED);
+        e.freed_count = freed_count_of(c, __ATOMIC_RELAXED);
         /* Counters are read without stopping the program: clamp the rare
          * free that is seen before its allocation's total. */
         e.live_bytes = e.total_bytes > e.freed_bytes ? e.total_bytes - e.freed_bytes : 0;
@@ -517,8 +529,8 @@ void shim_heap_foreach_stack(void (*cb)(const struct snap_heap_entry *e, void *a
     }
     if (folded_stacks) {
         struct snap_heap_entry e = {.stack_id = SNAP_STACK_NONE, .flags = SNAP_HEAP_RETIRED};
-        e.total_bytes = e.freed_bytes = folded.freed_bytes;
-        e.total_count = e.freed_count = folded.freed_count;
+        e.total_bytes = e.freed_bytes = folded.other_freed_bytes;
+        e.total_count = e.freed_count = folded.other_freed_count;
         if (shim_cfg.mode == SNAP_MODE_SAMPLED)
             e.flags |= SNAP_HEAP_ESTIMATED;
         cb(&e, arg);
@@ -532,9 +544,9 @@ int shim_heap_stack_idle(uint32_t id, void *arg)
     (void)arg;
     struct stack_counters *c = &counters[id];
     uint64_t total = __atomic_load_n(&c->total_count, __ATOMIC_SEQ_CST);
-    uint64_t freed = __atomic_load_n(&c->freed_count, __ATOMIC_RELAXED);
+    uint64_t freed = freed_count_of(c, __ATOMIC_RELAXED);
     int idle = total == freed && total == c->seen_count && !shim_stack_marked(id);
-    c->seen_count = total;
+    __atomic_store_n(&c->seen_count, total, __ATOMIC_RELAXED); /* not released: top bit 0 */
     return idle;
 }
 
@@ -546,15 +558,16 @@ int shim_heap_stack_release(uint32_t id, void *arg)
 {
     (void)arg;
     struct stack_counters *c = &counters[id];
-    __atomic_store_n(&c->released, 1, __ATOMIC_SEQ_CST);
+    uint64_t seen = c->seen_count;
+    __atomic_store_n(&c->seen_count, seen | STACK_RELEASED, __ATOMIC_SEQ_CST);
     uint64_t total = __atomic_load_n(&c->total_count, __ATOMIC_SEQ_CST);
-    uint64_t freed = __atomic_load_n(&c->freed_count, __ATOMIC_SEQ_CST);
-    if (total != c->seen_count || total != freed) {
-        __atomic_store_n(&c->released, 0, __ATOMIC_SEQ_CST);
+    uint64_t freed = freed_count_of(c, __ATOMIC_SEQ_CST);
+    if (total != seen || total != freed) {
+        __atomic_store_n(&c->seen_count, seen, __ATOMIC_SEQ_CST);
         return 0;
     }
-    folded.freed_bytes += __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
-    folded.freed_count += freed;
+    folded.other_freed_bytes += freed_bytes_of(c, __ATOMIC_RELAXED);
+    folded.other_freed_count += freed;
     folded_stacks++;
     return 1;
 }
@@ -565,13 +578,12 @@ void shim_heap_stack_recycle(uint32_t id, void *arg)
     struct stack_counters *c = &counters[id];
     __atomic_store_n(&c->total_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->total_count, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&c->freed_bytes, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&c->freed_count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->other_freed_bytes, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->other_freed_count, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->peak_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->temp_count, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->temp_bytes, 0, __ATOMIC_RELAXED);
-    c->seen_count = 0;
-    __atomic_store_n(&c->released, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->seen_count, 0, __ATOMIC_RELEASE); /* not released any more */
 }
 
 void shim_heap_loss_counters(shim_loss_cb cb, void *arg)

@@ -93,7 +93,9 @@ static __attribute__((noinline)) void free_pages_slow(void *p)
         shim_guard_page_release(p, FRAME, RET);
 }
 
-SHIM_EXPORT void free(void *p)
+/* Everything but sampled mode's fast path, out of line and reached by a tail
+ * call: FRAME and RET here are those free would have had. */
+static __attribute__((noinline)) void free_slow(void *p)
 {
     if (shim_fast_mode == SHIM_FAST_PAGES) {
         if (SHIM_UNLIKELY(shim_guard_in_pool(p) || shim_is_bootstrap(p)))
@@ -131,6 +133,20 @@ SHIM_EXPORT void free(void *p)
     shim_heap_on_free(p);
     shim_real.free(p);
     shim_tls.busy = 0;
+}
+
+SHIM_EXPORT void free(void *p)
+{
+    /* Sampled mode's fast path, without a stack frame: one global load, one
+     * filter byte, a tail call (free(NULL) included: the real free takes
+     * it). Frees of blocks that were sampled, and every other mode, go on. */
+    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) && SHIM_LIKELY(!shim_guard_pages_only) &&
+        SHIM_LIKELY(!shim_sample_filter[shim_filter_slot((uintptr_t)p)]) &&
+        SHIM_LIKELY(!shim_is_bootstrap(p))) {
+        shim_real.free(p);
+        return;
+    }
+    free_slow(p);
 }
 
 /* calloc's slow path, out of line for the same reason as malloc_slow. */

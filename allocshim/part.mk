@@ -29,7 +29,7 @@ ALL_TARGETS += $(SHIM)
 # Test programs for the shim (not tests themselves: names do not start with test_).
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
                    $(TESTBIN)/allocshim/planted_cxx $(TESTBIN)/allocshim/stack_churn \
-                   $(TESTBIN)/allocshim/cloexec_fds
+                   $(TESTBIN)/allocshim/cloexec_fds $(TESTBIN)/allocshim/same_site
 $(TESTBIN)/allocshim/planted: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
@@ -39,6 +39,9 @@ $(TESTBIN)/allocshim/planted_nofp: tests/allocshim/planted.c
 $(TESTBIN)/allocshim/stack_churn: tests/allocshim/stack_churn.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
+$(TESTBIN)/allocshim/same_site: tests/allocshim/same_site.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
 $(TESTBIN)/allocshim/cloexec_fds: tests/allocshim/cloexec_fds.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<

@@ -44,6 +44,10 @@
 #include "snapshot.h"
 #include "util.h"
 
+/* Everything declared below lives in the shim: hidden, so the hooks reach its
+ * data without a GOT load (the free fast path's bootstrap-arena test). */
+#pragma GCC visibility push(hidden)
+
 /* How a module hands its loss counters to the snapshot: by id (losses.h). */
 typedef void (*shim_loss_cb)(enum snap_loss_id id, uint64_t value, void *arg);
 
@@ -91,6 +95,7 @@ struct shim_tls {
     int in_exit_registration;    /* exit_hooks.c: inside __cxa_atexit / atexit / on_exit */
     uintptr_t last_alloc; /* heap.c: ~ this thread's latest tracked block (temporaries; ~ hides it
                              from the scan) */
+    int *errno_at;        /* this thread's errno (shim_record_alloc: no __errno_location call) */
 };
 
 extern struct audit_config shim_cfg; /* common/audit_options.h */
@@ -163,13 +168,16 @@ uint32_t shim_capture_at(uint64_t *frames, uint64_t pc, uint64_t sp, uint64_t fp
 
 /* heap.c */
 void shim_heap_init(void);
-void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind);
 /* sampled = 0 records the block at its exact size even in sampled mode
  * (guard-page blocks: every one of them is known, none is an estimate).
  * flags (SHIM_BLOCK_*) are set before the record becomes visible: a
  * concurrent scan never sees a guard-page block without SHIM_BLOCK_PAGE. */
 void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int kind, int sampled,
                                  uint32_t flags);
+static inline void shim_heap_on_alloc(void *p, size_t size, uint32_t stack_id, int kind)
+{
+    shim_heap_on_alloc_weighted(p, size, stack_id, kind, shim_cfg.mode == SNAP_MODE_SAMPLED, 0);
+}
 /* Removes p from the table; returns 1 if it was tracked. */
 int shim_heap_on_free(void *p);
 /* realloc support: detach p's record (0 if untracked), then either commit
@@ -395,13 +403,16 @@ static inline int shim_should_track(size_t size)
 static inline __attribute__((always_inline)) void shim_record_alloc(void *p, size_t size, int kind,
                                                                     void *frame_addr, void *ret)
 {
-    int saved = errno;
+    int *err = shim_tls.errno_at; /* errno's place never changes for a thread */
+    if (SHIM_UNLIKELY(!err))
+        err = shim_tls.errno_at = &errno;
+    int saved = *err;
     uint32_t id = shim_capture_stack_id(frame_addr, ret);
     shim_heap_on_alloc(p, size, id, kind);
     if (SHIM_UNLIKELY(shim_tls.in_exit_registration))
         shim_heap_set_flag(p, SHIM_BLOCK_EXIT_LIST);
     shim_alloc_tick();
-    errno = saved;
+    *err = saved;
 }
 
 /* Runs fn with the busy flag set so nothing it allocates is tracked. */
@@ -444,5 +455,7 @@ void shim_inject_rescan(void *handle);
 void *shim_real_definition(const char *name);
 /* heap.c: every record dropped, counters zeroed (after a detach). */
 void shim_heap_clear(void);
+
+#pragma GCC visibility pop
 
 #endif

@@ -85,6 +85,7 @@ struct useg_set {
 };
 
 static struct useg_set *seg_set; /* published with a release store; old sets stay mapped */
+static uint32_t seg_gen;         /* seg_set's generation, read without the pointer chase */
 static int seg_lock;
 static struct utab *tabs; /* every table ever made (reused by identity) */
 static uint32_t n_tabs;
@@ -177,6 +178,7 @@ static struct useg_set *refresh_segs(void)
         sort_segs(s);
         s->gen = old ? old->gen + 1 : 1;
         __atomic_store_n(&seg_set, s, __ATOMIC_RELEASE);
+        __atomic_store_n(&seg_gen, s->gen, __ATOMIC_RELEASE);
     }
     shim_spin_unlock(&seg_lock);
     return s ? s : old;
@@ -228,6 +230,7 @@ static int tab_ready(struct utab *t)
 #define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
 #define ID_MEMO   1024                        /* per thread, 16 KiB */
+#define SITE_MEMO 8                           /* per thread, 5 KiB */
 #define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
 
 /* One unwound step: where the return address was and the caller's state. */
@@ -251,6 +254,12 @@ struct unw_cache {
         uint32_t id;
     } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
     struct unw_step_rec step[2][MAX_STEPS];
+    uint32_t captures; /* captures kept in step[] (cache_keep): tells a nested one happened */
+    struct site_memo {
+        uint64_t ret, frame, fp; /* the hook's return address, frame, caller's frame pointer */
+        uint32_t id, epoch, gen, n;
+        uint64_t slot[MAX_STEPS], val[MAX_STEPS]; /* return-address slots and their values */
+    } sites[SITE_MEMO]; /* shim_capture_stack_id: the stack of a call site, by its frame */
     struct unw_cache *next_free;
 };
 
@@ -288,6 +297,8 @@ static struct unw_cache *cache_get(void)
     c->gen = 0;
     c->prev_n = 0;
     memset(c->ids, 0, sizeof(c->ids)); /* a pooled cache may hold another thread's */
+    for (uint32_t i = 0; i < SITE_MEMO; i++)
+        c->sites[i].ret = 0;
     if (cache_key_state != 1 || pthread_setspecific(cache_key, c) != 0) {
         cache_release(c); /* no way to give it back at exit: go uncached */
         return NULL;
@@ -426,6 +437,7 @@ static void cache_keep(struct unw_cache *c, int in_place, uint32_t steps, uint32
         c->cur ^= 1;
     c->prev_n = steps;
     c->prev_complete = complete;
+    c->captures++;
 }
 
 static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
@@ -654,8 +666,77 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
     return capture_fp(frames, frame_addr, ret);
 }
 
+/* ---- call sites: the stack id of a hook called from the same frame again ---- */
+
+/* A call site's memo: the hook's return address, its frame address and the
+ * caller's saved frame pointer decide the first unwinding step entirely;
+ * when every return-address slot the capture went through still holds the
+ * same value, the capture would walk the same steps again (the rule the
+ * previous-capture reuse above already trusts from its matching step on),
+ * so the stack, and its id, are the memo's. One load and compare per frame
+ * instead of an unwind, a hash and a lookup. Filled only from a capture
+ * that ran through the cache with nothing nested in it (a signal handler's
+ * capture in between bumps `captures`). */
+static inline uint32_t site_of(const void *frame_addr, const void *ret)
+{
+    uint64_t k =
+        ((uint64_t)(uintptr_t)ret ^ ((uint64_t)(uintptr_t)frame_addr << 7)) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(k >> 61) & (SITE_MEMO - 1);
+}
+
+static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch,
+                       uint32_t *id)
+{
+    const struct site_memo *m = &c->sites[site_of(frame_addr, ret)];
+    if (m->ret != (uint64_t)(uintptr_t)ret || m->frame != (uint64_t)(uintptr_t)frame_addr ||
+        m->fp != *(const uint64_t *)frame_addr || m->epoch != epoch ||
+        m->gen != __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE))
+        return 0;
+    /* Slots lie at or above the caller's stack pointer, in this thread's
+     * stack, as when the memo was filled from the same frame. */
+    for (uint32_t k = 0; k < m->n; k++)
+        if (*(const volatile uint64_t *)(uintptr_t)m->slot[k] != m->val[k])
+            return 0;
+    *id = m->id;
+    return 1;
+}
+
+static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch, uint32_t id)
+{
+    struct site_memo *m = &c->sites[site_of(frame_addr, ret)];
+    const struct unw_step_rec *st = c->step[c->cur];
+    m->ret = 0; /* invalid while it is rewritten */
+    for (uint32_t k = 0; k < c->prev_n; k++) {
+        if (!(st[k].slot & ~1ull))
+            return; /* a step without a slot (a signal frame): nothing to check it by */
+        m->slot[k] = st[k].slot & ~1ull;
+        m->val[k] = st[k].pc;
+    }
+    m->n = c->prev_n;
+    m->frame = (uint64_t)(uintptr_t)frame_addr;
+    m->fp = *(const uint64_t *)frame_addr;
+    m->epoch = epoch;
+    m->gen = __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE);
+    m->id = id;
+    m->ret = (uint64_t)(uintptr_t)ret;
+}
+
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
 {
+    /* An entry from before the table last released stacks may name an id
+     * that is about to be handed out again (stacks.c): the epoch says. */
+    uint32_t epoch = __atomic_load_n(&shim_stack_table.epoch, __ATOMIC_ACQUIRE) & 0xffffff;
+    struct unw_cache *c = shim_tls.unw_cache;
+    uint32_t captures = 0, id;
+    int sites = c && shim_cfg.unwind == SNAP_UNWIND_DWARF && !shim_tls.in_capture;
+    if (sites) {
+        shim_tls.in_capture = 1; /* a nested capture (signal handler) leaves the cache alone */
+        int hit = site_lookup(c, frame_addr, ret, epoch, &id);
+        shim_tls.in_capture = 0;
+        if (hit)
+            return id;
+        captures = c->captures;
+    }
     uint64_t frames[SNAP_MAX_STACK_DEPTH];
     uint32_t n = shim_capture(frames, frame_addr, ret);
     if (n > SNAP_MAX_STACK_DEPTH)
@@ -665,18 +746,19 @@ uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
      * frames are cache misses on every allocation otherwise. A hit trusts
      * the 64-bit hash and the depth (two different stacks of one thread
      * colliding: ~n^2 / 2^65, nil for any real number of stacks). */
-    /* An entry from before the table last released stacks may name an id
-     * that is about to be handed out again (stacks.c): the epoch says. */
-    struct unw_cache *c = shim_tls.unw_cache;
+    c = shim_tls.unw_cache;
     uint32_t slot = (uint32_t)(h >> 40) & (ID_MEMO - 1);
-    uint32_t epoch = __atomic_load_n(&shim_stack_table.epoch, __ATOMIC_ACQUIRE) & 0xffffff;
-    if (c && c->ids[slot].hash == h && c->ids[slot].depth == n && c->ids[slot].epoch == epoch)
-        return c->ids[slot].id;
-    if (!shim_stacks_ready())
-        return SNAP_STACK_NONE;
-    uint32_t id = stk_table_intern_hashed(&shim_stack_table, frames, n, h);
-    if (c && id != SNAP_STACK_NONE)
-        c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .epoch = epoch, .id = id};
+    if (c && c->ids[slot].hash == h && c->ids[slot].depth == n && c->ids[slot].epoch == epoch) {
+        id = c->ids[slot].id;
+    } else {
+        if (!shim_stacks_ready())
+            return SNAP_STACK_NONE;
+        id = stk_table_intern_hashed(&shim_stack_table, frames, n, h);
+        if (c && id != SNAP_STACK_NONE)
+            c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .epoch = epoch, .id = id};
+    }
+    if (sites && id != SNAP_STACK_NONE && c->captures == captures + 1)
+        site_fill(c, frame_addr, ret, epoch, id);
     return id;
 }
 

@@ -12,7 +12,10 @@
 #
 #   bench/tracer.sh [SECONDS]   (per config, default 20: sampled mode needs
 #                               a few of its 10 s periods; root, after
-#                               `make all tests`; ONLY=REGEX picks configs)
+#                               `make all tests`; ONLY=REGEX picks configs;
+#                               ROUNDS=N runs the configs N times in turn
+#                               and prints medians: ns/call, and ratios
+#                               taken within each round)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -209,28 +212,55 @@ echo "bench/tracer.sh: ${SECS}s per config of the malloc/calloc/realloc/free mix
 # ONLY=REGEX runs the configs whose names match (bare and empty_uprobe,
 # the references, always run).
 want() { [ -z "${ONLY:-}" ] || [[ $1 =~ $ONLY ]]; }
-bare
-with_bpftrace empty_uprobe "$EMPTY_UPROBE"
-want empty_same_traps && with_bpftrace empty_same_traps "$EMPTY_SAME_TRAPS"
-want leakaudit_traps_only && with_leakaudit leakaudit_traps_only full LEAKAUDIT_TRACER_BENCH_EMPTY=1
-want leakaudit_full && with_leakaudit leakaudit_full full
-want leakaudit_full_fp && with_leakaudit leakaudit_full_fp full "" -u fp
-want leakaudit_sampled && with_leakaudit leakaudit_sampled sampled
-want preload_full && with_preload preload_full full
-want inject_full && with_inject inject_full full
-want preload_sampled && with_preload preload_sampled sampled
-want inject_sampled && with_inject inject_sampled sampled
-want bpftrace_memleak && with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
-want bcc_memleak && with_memleak_bcc
+CONFIGS="bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_full_fp leakaudit_sampled preload_full inject_full preload_sampled inject_sampled bpftrace_memleak bcc_memleak"
+run_round() {
+    bare
+    with_bpftrace empty_uprobe "$EMPTY_UPROBE"
+    want empty_same_traps && with_bpftrace empty_same_traps "$EMPTY_SAME_TRAPS"
+    want leakaudit_traps_only && with_leakaudit leakaudit_traps_only full LEAKAUDIT_TRACER_BENCH_EMPTY=1
+    want leakaudit_full && with_leakaudit leakaudit_full full
+    want leakaudit_full_fp && with_leakaudit leakaudit_full_fp full "" -u fp
+    want leakaudit_sampled && with_leakaudit leakaudit_sampled sampled
+    want preload_full && with_preload preload_full full
+    want inject_full && with_inject inject_full full
+    want preload_sampled && with_preload preload_sampled sampled
+    want inject_sampled && with_inject inject_sampled sampled
+    want bpftrace_memleak && with_bpftrace bpftrace_memleak "$MEMLEAK_BT"
+    want bcc_memleak && with_memleak_bcc
+    return 0
+}
+# Rounds: each config's ns/call, and its ratios to bare and to the empty
+# uprobe of the same round (this machine has slow phases lasting seconds).
+declare -A ALL_NS ALL_RB ALL_RU
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for round in $(seq "${ROUNDS:-1}"); do
+    NS=()
+    run_round
+    for c in $CONFIGS; do
+        v=${NS[$c]:-n/a}
+        [ "$v" = n/a ] && continue
+        ALL_NS[$c]="${ALL_NS[$c]:-} $v"
+        ALL_RB[$c]="${ALL_RB[$c]:-} $(echo "$v / ${NS[bare]}" | bc -l)"
+        [ "${NS[empty_uprobe]:-n/a}" != n/a ] &&
+            ALL_RU[$c]="${ALL_RU[$c]:-} $(echo "$v / ${NS[empty_uprobe]}" | bc -l)"
+    done
+done
+declare -A RB RU
+for c in $CONFIGS; do
+    [ -n "${ALL_NS[$c]:-}" ] || continue
+    NS[$c]=$(echo "${ALL_NS[$c]}" | median)
+    RB[$c]=$(echo "${ALL_RB[$c]}" | median)
+    RU[$c]=$(echo "${ALL_RU[$c]:-}" | median)
+done
 
+[ "${ROUNDS:-1}" -gt 1 ] && echo "medians of ${ROUNDS} rounds (ratios: within each round)"
 printf '\n%-22s %12s %10s %14s  %s\n' config ns/call "vs bare" "vs empty uprobe" notes
-for c in bare empty_uprobe empty_same_traps leakaudit_traps_only leakaudit_full leakaudit_full_fp leakaudit_sampled preload_full inject_full preload_sampled inject_sampled bpftrace_memleak bcc_memleak; do
+for c in $CONFIGS; do
     v=${NS[$c]:-n/a}
     if [ "$v" = n/a ]; then
         printf '%-22s %12s %10s %14s  %s\n' "$c" n/a - - "${NOTE[$c]:-}"
     else
-        printf '%-22s %12s %9.2fx %13.2fx  %s\n' "$c" "$v" "$(echo "$v / ${NS[bare]}" | bc -l)" \
-            "$(echo "$v / ${NS[empty_uprobe]}" | bc -l)" "${NOTE[$c]:-}"
+        printf '%-22s %12s %9.2fx %13.2fx  %s\n' "$c" "$v" "${RB[$c]}" "${RU[$c]:-0}" "${NOTE[$c]:-}"
     fi
 done
 echo
