@@ -126,14 +126,6 @@ static void emit(struct walk *w, uint64_t addr, uint64_t size)
         w->failed = 1;
 }
 
-static uint64_t name_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
-}
-
 /* One line of /proc/self/maps into a region. */
 static void parse_line(struct walk *w, const char *s)
 {
@@ -156,7 +148,7 @@ static void parse_line(struct walk *w, const char *s)
     }
     r->anon = !*s;
     r->heap = !strcmp(s, "[heap]");
-    r->name = *s ? name_hash(s) : 0;
+    r->name = *s ? util_fnv1a(UTIL_FNV_SEED, s, strlen(s)) : 0;
     w->n++;
 }
 

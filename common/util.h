@@ -60,6 +60,17 @@ int util_parse_signal(const char *s);
 int util_parse_track(const char *s, int *heap, int *fd, int *mmap);
 
 /* Tells the CPU we are spinning (x86 pause / arm64 yield). */
+/* FNV-1a over n bytes, continuing from h (start with UTIL_FNV_SEED). No
+ * allocation, no libc: usable in a bare clone of the process. */
+#define UTIL_FNV_SEED 0xcbf29ce484222325ull
+static inline uint64_t util_fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 /* Lowercase hex digits at *s (a /proc/PID/maps address), *s moved past
  * them. No allocation, no libc: usable in a bare clone of the process. */
 static inline uint64_t util_parse_hex(const char **s)

@@ -10,6 +10,7 @@
  * are kept out of the totals and of the rows shown.
  */
 #include "report.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,22 +34,14 @@ struct rpt_kmem {
     size_t n_order;
 };
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* Row identity: kind, kernel frame names (symbol+offset), user frames. */
 static uint64_t row_hash(const struct snap_kmem_row *e, const struct snap_kstack *k,
                          const struct rpt_loc *locs, uint32_t depth)
 {
-    uint64_t h = fnv(0xcbf29ce484222325ull, &e->kind, sizeof(e->kind));
+    uint64_t h = util_fnv1a(UTIL_FNV_SEED, &e->kind, sizeof(e->kind));
     for (uint32_t i = 0; k && i < k->depth; i++)
-        h = fnv(h, k->names[i], strlen(k->names[i]) + 1);
-    return fnv(h, locs, depth * sizeof(*locs));
+        h = util_fnv1a(h, k->names[i], strlen(k->names[i]) + 1);
+    return util_fnv1a(h, locs, depth * sizeof(*locs));
 }
 
 static struct rpt_kmem_row *row_for(struct rpt_kmem *km, uint64_t h, size_t n_snaps)

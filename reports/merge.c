@@ -11,6 +11,7 @@
  */
 #include "report.h"
 #include "memory.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -642,9 +643,7 @@ static int merge_resources(struct merge *m)
         snprintf(kind, sizeof(kind), "%s", e->kind);
         uint32_t d = resolve(m, e->stack_id);
         /* one row per (kind, stack): the kind's name salts the stack hash */
-        uint64_t salt = 0xcbf29ce484222325ull;
-        for (const char *p = kind; *p; p++)
-            salt = (salt ^ (unsigned char)*p) * 0x100000001b3ull;
+        uint64_t salt = util_fnv1a(UTIL_FNV_SEED, kind, strlen(kind));
         struct rpt_row *r = table_get(&s->tab[RPT_RES], m->locs, d, salt, n, k);
         if (!r || (!r->res && !(r->res = calloc(1, sizeof(*r->res)))))
             return -ENOMEM;
