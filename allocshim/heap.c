@@ -19,7 +19,8 @@
  * jemalloc do), so only ~1 allocation per LEAKAUDIT_SAMPLE_PERIOD bytes pays
  * for a stack walk and a table insert. Each sample stores its estimated
  * weight (bytes/p, 1/p with p = 1 - exp(-size/period)), and frees of
- * unsampled blocks are rejected by an 8 Ki counting filter without locking.
+ * unsampled blocks are rejected by an 8 Ki-slot counting filter (its 1 KiB
+ * bitmap) without locking.
  */
 #include "shim.h"
 #include "stacktable.h"
@@ -34,8 +35,7 @@
 
 #define LOCK_STRIPES   (1u << 14)
 #define START_BITS     14 /* log2 LOCK_STRIPES: the smallest array */
-#define FILTER_BITS    13 /* 8 KiB of counters: stays in L1 on the free fast path */
-#define FILTER_SLOTS   (1u << FILTER_BITS)
+#define FILTER_SLOTS   (1u << SHIM_FILTER_BITS)
 #define NODE_BATCH     64
 #define NODE_CACHE_MAX 256
 #define NODE_CHUNK     (1u << 20)
@@ -96,10 +96,15 @@ static int resize_lock;    /* held by the grower, and across fork and stopped-wo
 static uint64_t nodes_out; /* nodes handed out of the pool (pool_lock) */
 static const struct table *last_table; /* no growing past it */
 static int *locks;
-/* sampled mode: blocks per filter slot, saturating; static so the free fast
- * path indexes it without loading a pointer first */
-uint8_t shim_sample_filter[FILTER_SLOTS];
-#define filter shim_sample_filter
+/* sampled mode: blocks per filter slot, saturating, and the bitmap the free
+ * fast path reads (shim.h; not behind a pointer, so it indexes it without
+ * loading one first). Both change under filter_lock: only sampled blocks
+ * come and go here, so the lock is rare; it makes a slot's count and bit
+ * change together (a bit cleared after another thread set it again would
+ * hide a sampled block from its free). */
+static uint8_t filter[FILTER_SLOTS];
+uint64_t shim_sample_bits[FILTER_SLOTS / 64];
+static int filter_lock;
 
 static int pool_lock;
 static struct shim_node *pool_free;
@@ -174,9 +179,22 @@ static inline struct table *table_now(void)
     return __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
 }
 
-static inline uint32_t filter_of(uintptr_t p)
+/* A sampled block p comes (+1) or goes (-1): its slot's count, and the bit
+ * while the count is not 0. A saturated count stays (the bit too). */
+static void filter_add(uintptr_t p, int d)
 {
-    return shim_filter_slot(p);
+    uint32_t s = shim_filter_slot(p);
+    shim_spin_lock(&filter_lock);
+    uint8_t v = filter[s];
+    if (v != 0xff && (d > 0 || v != 0)) {
+        filter[s] = (uint8_t)(v + d);
+        uint64_t bit = 1ull << (s & 63);
+        if (filter[s])
+            __atomic_fetch_or(&shim_sample_bits[s >> 6], bit, __ATOMIC_RELEASE);
+        else
+            __atomic_fetch_and(&shim_sample_bits[s >> 6], ~bit, __ATOMIC_RELEASE);
+    }
+    shim_spin_unlock(&filter_lock);
 }
 
 /* Grows the bucket array 4x, up to 2^LEAKAUDIT_TABLE_BITS: holds every
@@ -349,9 +367,7 @@ void shim_heap_on_alloc_weighted(void *p, size_t size, uint32_t stack_id, int ki
         count = (uint64_t)(w + 0.5);
         if (count > 0xffffff)
             count = 0xffffff;
-        uint8_t *f = &filter[filter_of((uintptr_t)p)];
-        if (__atomic_load_n(f, __ATOMIC_RELAXED) != 0xff)
-            __atomic_fetch_add(f, 1, __ATOMIC_RELAXED);
+        filter_add((uintptr_t)p, 1);
         __atomic_fetch_add(&sampled_live, 1, __ATOMIC_RELAXED);
     }
     struct stack_counters *c = &counters[stack_id];
@@ -404,10 +420,7 @@ static void account_free(struct shim_node *n)
 {
     count_free(&counters[n->stack_id], n->addr, n->bytes, n->count);
     if (shim_cfg.mode == SNAP_MODE_SAMPLED) {
-        uint8_t *f = &filter[filter_of(n->addr)];
-        uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
-        if (v != 0xff && v != 0)
-            __atomic_fetch_sub(f, 1, __ATOMIC_RELAXED);
+        filter_add(n->addr, -1);
         __atomic_fetch_sub(&sampled_live, 1, __ATOMIC_RELAXED);
     }
 }
@@ -493,6 +506,7 @@ void shim_heap_after_fork_child(void)
     if (locks)
         memset(locks, 0, sizeof(*locks) * LOCK_STRIPES);
     pool_lock = 0;
+    filter_lock = 0;
     resize_lock = 0;
 }
 
@@ -687,10 +701,7 @@ void shim_heap_prefetch(const void *p)
 static void drop_node(struct shim_node *n)
 {
     if (shim_cfg.mode == SNAP_MODE_SAMPLED) { /* undo the filter entry, counters already done */
-        uint8_t *f = &filter[filter_of(n->addr)];
-        uint8_t v = __atomic_load_n(f, __ATOMIC_RELAXED);
-        if (v != 0xff && v != 0)
-            __atomic_fetch_sub(f, 1, __ATOMIC_RELAXED);
+        filter_add(n->addr, -1);
         __atomic_fetch_sub(&sampled_live, 1, __ATOMIC_RELAXED);
     }
     node_put(n);
@@ -824,4 +835,9 @@ void shim_heap_clear(void)
         }
     }
     memset(counters, 0, ((size_t)shim_cfg.max_stacks + 1) * sizeof(*counters));
+    shim_spin_lock(&filter_lock);
+    memset(filter, 0, sizeof(filter));
+    for (size_t i = 0; i < FILTER_SLOTS / 64; i++)
+        __atomic_store_n(&shim_sample_bits[i], 0, __ATOMIC_RELEASE);
+    shim_spin_unlock(&filter_lock);
 }

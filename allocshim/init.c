@@ -25,6 +25,7 @@ struct shim_real shim_real;
 SHIM_TLS struct shim_tls shim_tls;
 int shim_active;
 int shim_fast_mode;
+int shim_fast_sampled;
 int (*shim_evidence_hook)(int trigger); /* shim.h: set by shim_snapshot_init */
 void (*shim_poll_hook)(void);
 
@@ -205,6 +206,8 @@ void shim_init(void)
     else if (shim_guard_pages_only && !shim_cfg.track_heap)
         fast = SHIM_FAST_PAGES;
     __atomic_store_n(&shim_fast_mode, fast, __ATOMIC_RELEASE);
+    __atomic_store_n(&shim_fast_sampled, fast == SNAP_MODE_SAMPLED && !shim_guard_pages_only,
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 }
 

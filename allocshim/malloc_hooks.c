@@ -63,17 +63,20 @@ static __attribute__((noinline)) void *malloc_slow(size_t size, int page_due, vo
 
 SHIM_EXPORT void *malloc(size_t size)
 {
+    /* Sampled mode's fast path: one global load, one TLS update, a tail
+     * call. The busy flag needs no check here: a call that does not sample
+     * only forwards. */
+    if (SHIM_LIKELY(shim_fast_sampled) && SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
+        return shim_real.malloc(size);
     int page_due;
     if (shim_fast_mode == SHIM_FAST_PAGES) {
         if (SHIM_LIKELY(--shim_tls.page_countdown > 0))
             return shim_real.malloc(size);
         page_due = 1;
     } else if (SHIM_LIKELY(!(page_due = PAGES_ONLY && --shim_tls.page_countdown <= 0))) {
-        /* Sampled mode's fast path: one global load, one TLS update, a tail
-         * call. The busy flag needs no check here: a call that does not
-         * sample only forwards. */
+        /* sampled mode with guard pages: the countdown as above */
         int mode = shim_fast_mode;
-        if (SHIM_LIKELY(mode == SNAP_MODE_SAMPLED) &&
+        if (!shim_fast_sampled && mode == SNAP_MODE_SAMPLED &&
             SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
             return shim_real.malloc(size);
         if (mode == 0 && SHIM_LIKELY(shim_real.malloc != NULL)) /* heap not tracked */
@@ -115,8 +118,7 @@ static __attribute__((noinline)) void free_slow(void *p)
         return;
     }
     if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) &&
-        SHIM_LIKELY(!shim_sample_filter[shim_filter_slot((uintptr_t)p)]) &&
-        SHIM_LIKELY(!shim_is_bootstrap(p))) {
+        SHIM_LIKELY(!shim_sample_filter_hit(p)) && SHIM_LIKELY(!shim_is_bootstrap(p))) {
         shim_real.free(p); /* certainly not a sampled block */
         return;
     }
@@ -140,8 +142,7 @@ SHIM_EXPORT void free(void *p)
     /* Sampled mode's fast path, without a stack frame: one global load, one
      * filter byte, a tail call (free(NULL) included: the real free takes
      * it). Frees of blocks that were sampled, and every other mode, go on. */
-    if (SHIM_LIKELY(shim_fast_mode == SNAP_MODE_SAMPLED) && SHIM_LIKELY(!shim_guard_pages_only) &&
-        SHIM_LIKELY(!shim_sample_filter[shim_filter_slot((uintptr_t)p)]) &&
+    if (SHIM_LIKELY(shim_fast_sampled) && SHIM_LIKELY(!shim_sample_filter_hit(p)) &&
         SHIM_LIKELY(!shim_is_bootstrap(p))) {
         shim_real.free(p);
         return;
@@ -312,7 +313,7 @@ SHIM_EXPORT void *realloc(void *p, size_t size)
     /* Sampled fast path: the old block is certainly not sampled and the new
      * one will not be either. */
     if (SHIM_LIKELY(mode == SNAP_MODE_SAMPLED) &&
-        (!p || (!shim_sample_filter[shim_filter_slot((uintptr_t)p)] && !shim_is_bootstrap(p) &&
+        (!p || (!shim_sample_filter_hit(p) && !shim_is_bootstrap(p) &&
                 !(PAGES_ONLY && shim_guard_in_pool(p)))) &&
         SHIM_LIKELY((shim_tls.countdown -= (int64_t)size) > 0))
         return shim_real.realloc(p, size);

@@ -108,6 +108,9 @@ extern int shim_active; /* tracking on (after init, before final teardown) */
  * initialised, or heap tracking off), SNAP_MODE_FULL, SNAP_MODE_SAMPLED,
  * SHIM_FAST_GUARD (canaries) or SHIM_FAST_PAGES (guard pages alone). */
 extern int shim_fast_mode;
+/* sampled mode without guard pages: the one flag malloc's and free's
+ * fastest paths test (one load where two were) */
+extern int shim_fast_sampled;
 
 /* The real functions, resolved with dlsym(RTLD_NEXT). */
 struct shim_real {
@@ -187,19 +190,28 @@ void shim_heap_commit_free(struct shim_node *n);
 void shim_heap_restore(struct shim_node *n);
 /* sampled mode: does this allocation get recorded? (updates countdown) */
 int shim_heap_should_sample(size_t size);
-/* Sampled mode: a counting filter over block addresses; 0 means "certainly
- * not sampled", so most frees skip the table entirely. */
-extern uint8_t shim_sample_filter[1u << 13];
+/* Sampled mode: a counting filter over block addresses (heap.c keeps the
+ * counts); the free path reads only its bitmap, one bit per slot (set while
+ * the slot's count is not 0): 1 KiB that stays in cache where the 8 KiB of
+ * counts did not -- a program churning megabytes evicted them, and that miss
+ * was most of what sampled mode cost a free. 0 means "certainly not
+ * sampled", so most frees skip the table entirely. */
+#define SHIM_FILTER_BITS 13
+extern uint64_t shim_sample_bits[(1u << SHIM_FILTER_BITS) / 64];
 static inline uint32_t shim_filter_slot(uintptr_t p)
 {
-    return (uint32_t)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - 13));
+    return (uint32_t)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - SHIM_FILTER_BITS));
+}
+static inline int shim_sample_filter_hit(const void *p)
+{
+    uint32_t s = shim_filter_slot((uintptr_t)p);
+    return (int)((__atomic_load_n(&shim_sample_bits[s >> 6], __ATOMIC_RELAXED) >> (s & 63)) & 1);
 }
 static inline int shim_heap_maybe_tracked(const void *p)
 {
     if (shim_cfg.mode != SNAP_MODE_SAMPLED)
         return 1;
-    return __atomic_load_n(&shim_sample_filter[shim_filter_slot((uintptr_t)p)], __ATOMIC_RELAXED) !=
-           0;
+    return shim_sample_filter_hit(p);
 }
 void shim_heap_after_fork_child(void);
 /* Guard mode: a block's record and its state. */
