@@ -107,7 +107,13 @@ uint64_t shim_sample_bits[FILTER_SLOTS / 64];
 static int filter_lock;
 
 static int pool_lock;
-static struct shim_node *pool_free;
+/* Free nodes given back by threads, as whole chains of NODE_CACHE_MAX / 2:
+ * a chain's first node holds the next chain in addr and its length in
+ * bytes, so taking or giving one is O(1) under pool_lock. (One node at a
+ * time, a refill followed 64 next pointers last written by other threads:
+ * a cache miss each, with the lock held while the other threads spun --
+ * most of what full mode cost inferd's two workers.) */
+static struct shim_node *pool_chains;
 static char *pool_chunk;
 static size_t pool_chunk_left;
 
@@ -244,25 +250,29 @@ static struct shim_node *node_get(void)
     if (SHIM_LIKELY(n)) {
         shim_tls.free_nodes = n->next;
         shim_tls.n_free_nodes--;
+        /* the next call's node: often a line another thread wrote last */
+        __builtin_prefetch(n->next, 1);
         return n;
     }
-    /* Refill a batch from the global pool. */
+    /* Refill: a chain given back by a thread, or a batch of new nodes. */
     shim_spin_lock(&pool_lock);
-    for (int i = 0; i < NODE_BATCH; i++) {
-        struct shim_node *m = pool_free;
-        if (m) {
-            pool_free = m->next;
-        } else {
-            if (pool_chunk_left < sizeof(*m)) {
-                pool_chunk = shim_arena_map(NODE_CHUNK);
-                pool_chunk_left = pool_chunk ? NODE_CHUNK : 0;
-                if (!pool_chunk)
-                    break;
-            }
-            m = (struct shim_node *)pool_chunk;
-            pool_chunk += sizeof(*m);
-            pool_chunk_left -= sizeof(*m);
+    struct shim_node *chain = pool_chains;
+    if (chain) {
+        pool_chains = (struct shim_node *)chain->addr;
+        shim_tls.free_nodes = chain;
+        shim_tls.n_free_nodes = (uint32_t)chain->bytes;
+        nodes_out += chain->bytes;
+    }
+    for (int i = 0; !chain && i < NODE_BATCH; i++) {
+        if (pool_chunk_left < sizeof(struct shim_node)) {
+            pool_chunk = shim_arena_map(NODE_CHUNK);
+            pool_chunk_left = pool_chunk ? NODE_CHUNK : 0;
+            if (!pool_chunk)
+                break;
         }
+        struct shim_node *m = (struct shim_node *)pool_chunk;
+        pool_chunk += sizeof(*m);
+        pool_chunk_left -= sizeof(*m);
         m->next = shim_tls.free_nodes;
         shim_tls.free_nodes = m;
         shim_tls.n_free_nodes++;
@@ -300,9 +310,11 @@ static void node_put(struct shim_node *n)
         tail = tail->next;
     shim_tls.free_nodes = tail->next;
     shim_tls.n_free_nodes -= NODE_CACHE_MAX / 2;
+    tail->next = NULL;
+    head->bytes = NODE_CACHE_MAX / 2;
     shim_spin_lock(&pool_lock);
-    tail->next = pool_free;
-    pool_free = head;
+    head->addr = (uintptr_t)pool_chains;
+    pool_chains = head;
     nodes_out -= NODE_CACHE_MAX / 2;
     shim_spin_unlock(&pool_lock);
 }

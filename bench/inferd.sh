@@ -6,8 +6,13 @@
 # build/lib/libleakaudit.so exists, under the shim in full and sampled mode
 # and, as root, attached with `leakaudit attach --inject` (the shim loaded
 # into the running inferd after its start) in full and sampled mode; prints
-# a table with ratios to bare. Each configuration runs REPS times and
-# the median is reported (these machines are noisy).
+# a table with ratios to bare. The configurations run in turn, REPS rounds
+# (round-robin, so a slow phase of the machine hits every configuration
+# alike); each configuration's ratio to bare is taken within its round and
+# the median is reported. Next to frames/s, frames per CPU-second of inferd
+# (its user+system time over the window, the shim's work included): at
+# capacity on a shared machine this is the steadier measure of what the
+# tool costs, since it does not move when another process takes a core.
 #
 # usage: bench/inferd.sh [-d SECONDS] [-r REPS] [-b vendorsim|tesseract]
 #   -d  measured seconds per run, after a 2 s warm-up (default 10)
@@ -47,6 +52,11 @@ cat >"$tmp/bench.json" <<JSON
 }
 JSON
 
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { # utime + stime of every thread of PID, in clock ticks
+    awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+}
+
 inferred() {
     curl -sf "http://127.0.0.1:$1/metrics" | awk '/^inferd_frames_inferred_total/ {n += $2} END {print n + 0}'
 }
@@ -68,53 +78,60 @@ run_once() {
         for _ in $(seq 1 100); do ls "$tmp/inj"/*.snap >/dev/null 2>&1 && break; sleep 0.1; done
     fi
     sleep $WARMUP
-    local n0 t0 n1 t1
-    n0=$(inferred "$port"); t0=$(date +%s.%N)
+    local n0 t0 n1 t1 c0 c1
+    n0=$(inferred "$port"); t0=$(date +%s.%N); c0=$(cpu_ticks $pid)
     sleep "$seconds"
-    n1=$(inferred "$port"); t1=$(date +%s.%N)
+    n1=$(inferred "$port"); t1=$(date +%s.%N); c1=$(cpu_ticks $pid)
     if [ -n "$la" ]; then kill -INT "$la"; wait "$la" || true; fi
     kill -TERM $pid
     wait $pid || true
     pid=
-    echo "($n1 - $n0) / ($t1 - $t0)" | bc -l
+    echo "$(echo "($n1 - $n0) / ($t1 - $t0)" | bc -l) $(echo "($n1 - $n0) * $HZ / ($c1 - $c0)" | bc -l)"
 }
 
-median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
-
-measure() { # measure LABEL [env...]
-    local label=$1
-    shift
-    local vals=()
-    for _ in $(seq 1 "$reps"); do vals+=("$(run_once "$@")"); done
-    printf '%s\n' "${vals[@]}" | median >"$tmp/$label"
-    echo "bench/inferd: $label: $(printf '%.1f ' "${vals[@]}")frames/s" >&2
-}
+median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 configs=(bare)
-measure bare
 if [ -e "$SHIM" ]; then
-    for mode in full sampled; do
-        mkdir -p "$tmp/snap-$mode"
-        measure "shim-$mode" LD_PRELOAD="$SHIM" LEAKAUDIT_MODE=$mode LEAKAUDIT_OUT="$tmp/snap-$mode" \
-            LEAKAUDIT_INTERVAL=5
-        configs+=("shim-$mode")
-    done
-    if [ "$(id -u)" = 0 ]; then
-        for mode in full sampled; do
-            INJECT_MODE=$mode measure "inject-$mode"
-            configs+=("inject-$mode")
-        done
-    fi
+    configs+=(shim-full shim-sampled)
+    [ "$(id -u)" = 0 ] && configs+=(inject-full inject-sampled)
 else
     echo "bench/inferd: $SHIM not built: measuring bare only" >&2
 fi
 
-bare=$(cat "$tmp/bare")
+run_config() { # LABEL: one run of that configuration, prints "frames/s frames/cpu-s"
+    case $1 in
+    bare) run_once ;;
+    shim-*)
+        mkdir -p "$tmp/snap-${1#shim-}"
+        run_once LD_PRELOAD="$SHIM" LEAKAUDIT_MODE="${1#shim-}" LEAKAUDIT_OUT="$tmp/snap-${1#shim-}" \
+            LEAKAUDIT_INTERVAL=5
+        ;;
+    inject-*) INJECT_MODE=${1#inject-} run_once ;;
+    esac
+}
+
+declare -A FPS CPS RF RC
+for r in $(seq 1 "$reps"); do
+    bare_fps= bare_cps=
+    for c in "${configs[@]}"; do
+        read -r fps cps < <(run_config "$c") || true
+        [ -n "${cps:-}" ] || { echo "bench/inferd: $c: no measurement" >&2; exit 1; }
+        [ "$c" = bare ] && bare_fps=$fps bare_cps=$cps
+        FPS[$c]="${FPS[$c]:-} $fps"
+        CPS[$c]="${CPS[$c]:-} $cps"
+        RF[$c]="${RF[$c]:-} $(echo "$fps / $bare_fps" | bc -l)"
+        RC[$c]="${RC[$c]:-} $(echo "$cps / $bare_cps" | bc -l)"
+        printf 'bench/inferd: round %d %-14s %7.1f frames/s %7.1f frames/cpu-s\n' "$r" "$c" "$fps" "$cps" >&2
+    done
+done
+
+med() { echo "$1" | tr ' ' '\n' | grep . | median; }
 echo
-echo "inferd throughput, backend $backend, 2 streams, 2 workers, ${seconds} s x $reps runs (median)"
-printf '%-14s %12s %10s %10s\n' configuration frames/s "vs bare" loss
+echo "inferd throughput, backend $backend, 2 streams, 2 workers, ${seconds} s x $reps rounds (medians;"
+echo "ratios to bare taken within each round)"
+printf '%-14s %10s %9s %14s %9s\n' configuration frames/s "vs bare" frames/cpu-s "vs bare"
 for c in "${configs[@]}"; do
-    v=$(cat "$tmp/$c")
-    printf '%-14s %12.1f %9.3fx %9.1f%%\n' "$c" "$v" "$(echo "$v / $bare" | bc -l)" \
-        "$(echo "(1 - $v / $bare) * 100" | bc -l)"
+    printf '%-14s %10.1f %8.3fx %14.1f %8.3fx\n' "$c" "$(med "${FPS[$c]}")" "$(med "${RF[$c]}")" \
+        "$(med "${CPS[$c]}")" "$(med "${RC[$c]}")"
 done
