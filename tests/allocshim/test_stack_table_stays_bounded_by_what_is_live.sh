@@ -74,7 +74,7 @@ total_of() { # FUNC: "total_bytes total_count" of its rows
     echo "$tb $tc"
 }
 assert_eq "$(total_of leak_site)" "$leak_bytes $leaked" "leak_site totals"
-assert_eq "$(total_of steady_site | cut -d' ' -f2)" "$steady" "steady_site total count"
+assert_eq "$(total_of steady_site | cut -d" " -f2)" "$steady" "steady_site total count: $(total_of steady_site), expected $steady calls"
 assert_eq "$(total_of churn_leaf)" "0 0" "churned stacks still in the last snapshot"
 ok "leak_site: $leaked blocks, $leak_bytes B live and in total; steady_site: $steady calls"
 
