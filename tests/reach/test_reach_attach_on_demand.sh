@@ -6,6 +6,7 @@
 # block still held in a global as still reachable, says that only blocks
 # since the attach were classified -- and the program keeps running normally
 # during and after the scans and the detach.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_reach.sh"
 need_root

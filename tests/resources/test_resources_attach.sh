@@ -6,6 +6,7 @@
 # open_request(), a double destroy (close_session then finalize_session),
 # a use after destroy in run_after_close(), and 20 unmatched references
 # last taken in on_reconnect(). Nothing of ours stays in the kernel.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_resources.sh"
 need_root

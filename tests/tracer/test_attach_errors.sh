@@ -3,6 +3,7 @@
 # Every reason not to attach is one line on stderr with a non-zero exit and
 # nothing of ours left loaded: no such pid, a bad pid, a missing -p, a
 # process that exits while the tracer attaches. --help works.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 

@@ -8,6 +8,7 @@
 # allocated under inferd_frame_alloc <- inferd_decode_packet. inferd keeps
 # running and answers HTTP after the detach.
 # check: no
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 source "$(dirname "$0")/../inferd/lib_inferd.sh"

@@ -6,6 +6,7 @@
 # first attach and no mapping per cycle (the dormant library and the shim's
 # tables are mapped once); it still answers and ends cleanly on SIGTERM.
 # check: no
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../inferd/lib_inferd.sh"
 need_root

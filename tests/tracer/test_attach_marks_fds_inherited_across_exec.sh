@@ -3,6 +3,7 @@
 # reconcile rule reads /proc/PID/fdinfo): flags=1 on the fds opened with
 # O_CLOEXEC, SOCK_CLOEXEC, F_DUPFD_CLOEXEC or marked by F_SETFD, 0 on a
 # plain open and on a dup, and the report's rows count them.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 PROG=$TESTBIN/allocshim/cloexec_fds

@@ -4,6 +4,7 @@
 # heap leaked at a steady rate in leak_heap() over ~25 s is estimated
 # within +-30% of the program's own counters, the records are marked as
 # estimates, and the header says mode=sampled.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 

@@ -4,6 +4,7 @@
 # table at first: its frames end their stacks (counted, never guessed) until
 # the tracer notices the new mapping and loads its table; from then on its
 # allocations carry the whole stack. Snapshots every 300 ms show when.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 TARGET=$TESTBIN/tracer/target_unwind
