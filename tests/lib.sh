@@ -71,6 +71,19 @@ site() {
     if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
 }
 
+# wait_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds (0) or
+# SECONDS have passed (1). Tests wait for what they check with this, with a
+# generous bound, instead of sleeping a fixed time and hoping it happened.
+wait_until() {
+    local limit=$1
+    shift
+    local end=$((SECONDS + limit))
+    while ! "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.2
+    done
+}
+
 # wait_mapped PID REGEX...: waits up to 10 s until /proc/PID/maps shows every
 # REGEX (a started program's libraries: then `attach` finds its allocator and
 # its functions); fails if PID exits first. Instead of a fixed sleep after
