@@ -38,7 +38,7 @@ observe() {
     config "$T/$1.json" "$2"
     inferd_start "$T/$1.json"
     running() { [ "$(metric inferd_frames_inferred_total 'stream="1"')" -ge 5 ]; }
-    wait_until 15 running || fail "$1: no frames"
+    wait_until 30 running || fail "$1: no frames"
     local fd0 t0=$SECONDS
     fd0=$(fds)
     for i in 1 2 3 4 5; do
