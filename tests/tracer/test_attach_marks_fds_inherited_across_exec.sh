@@ -12,11 +12,7 @@ need_file "$PROG"
 "$PROG" "$T/fds" wait &
 pid=$!
 on_exit "kill $pid 2>/dev/null"
-for i in $(seq 100); do
-    [ -e "$T/fds" ] && break
-    sleep 0.1
-done
-[ -e "$T/fds" ] || fail "the program did not open its fds in 10 s"
+wait_until 30 test -e "$T/fds" || fail "the program did not open its fds in 30 s"
 read -r _ inherited < <(grep '^inherited' "$T/fds")
 read -r _ cloexec < <(grep '^cloexec' "$T/fds")
 
