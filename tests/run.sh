@@ -84,6 +84,14 @@ bpf_lock_is_ours() {
     return 1
 }
 
+# lock_holder: the command line of the process holding $BPF_LOCK.
+lock_holder() {
+    local ino pid
+    ino=$(stat -c %i "$BPF_LOCK" 2>/dev/null) || return 0
+    pid=$(awk -v ino="$ino" '$2 == "FLOCK" { n = split($6, a, ":"); if (a[n] == ino) print $5 }' /proc/locks | head -1)
+    [ -n "$pid" ] && ps -o args= -p "$pid" 2>/dev/null | cut -c1-100
+}
+
 # result KIND NAME: one line in this lane's results file.
 result() { echo "$1 $2" >>"$RUNDIR/results.$lane"; }
 
@@ -102,7 +110,7 @@ run_one() {
     if [ "$bpf" = 1 ] && [ -n "$BPF_LOCK" ] && [ "$bpf_lock_ours" = 0 ]; then
         exec 8>>"$BPF_LOCK"
         if ! flock -n 8; then
-            say "      (waiting for $BPF_LOCK: another BPF run holds it)"
+            say "      (waiting for $BPF_LOCK, held by: $(lock_holder))"
             flock 8
         fi
         locked=1
