@@ -50,7 +50,7 @@ held() { # HOLD_MS: starts a held target_leaker, its pid in HPID
     "$HELD" "$1" "$T/hpid" "$LEAKER" clean "$T/never" "$T/counters" &
     HOLDER=$!
     on_exit "kill $HOLDER 2>/dev/null"
-    for _ in $(seq 100); do [ -s "$T/hpid" ] && break; sleep 0.05; done
+    wait_until 30 test -s "$T/hpid" || fail "exec_held did not start its program in 30 s"
     HPID=$(cat "$T/hpid")
     on_exit "kill $HPID 2>/dev/null"
     grep -q 'libc\.so' /proc/$HPID/maps && fail "held target already has libc mapped"
@@ -64,7 +64,9 @@ assert_contains "$T/d" '^heap .*total_count=[1-9]'
 kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
 ok "attach right after exec waits for the allocator"
 
-held 5000
+# held far longer than the tracer's 2 s (a slow, sanitized tracer still gives
+# up before the program goes on), then killed
+held 60000
 expect_error 1 'no allocator found.*none appeared within 2 s' -p "$HPID" -o "$T/young2" -d 1
 [ -z "$(our_bpf_left)" ] || fail "left behind: $(our_bpf_left)"
 kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
