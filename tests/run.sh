@@ -86,10 +86,13 @@ bpf_lock_is_ours() {
 
 # lock_holder: the command line of the process holding $BPF_LOCK.
 lock_holder() {
-    local ino pid
+    local ino pid args
     ino=$(stat -c %i "$BPF_LOCK" 2>/dev/null) || return 0
     pid=$(awk -v ino="$ino" '$2 == "FLOCK" { n = split($6, a, ":"); if (a[n] == ino) print $5 }' /proc/locks | head -1)
-    [ -n "$pid" ] && ps -o args= -p "$pid" 2>/dev/null | cut -c1-100
+    [ -n "$pid" ] || return 0
+    # a lane's lock was taken by a short-lived `flock FD` (gone by now)
+    args=$(ps -o args= -p "$pid" 2>/dev/null) && echo "${args:0:100}" ||
+        echo "pid $pid (exited; another tests/run.sh?)"
 }
 
 # result KIND NAME: one line in this lane's results file.
