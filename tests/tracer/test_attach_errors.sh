@@ -65,11 +65,12 @@ kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
 ok "attach right after exec waits for the allocator"
 
 # held far longer than the tracer's 2 s (a slow, sanitized tracer still gives
-# up before the program goes on), then killed
+# up before the program goes on), then killed with its holder
 held 60000
 expect_error 1 'no allocator found.*none appeared within 2 s' -p "$HPID" -o "$T/young2" -d 1
 [ -z "$(our_bpf_left)" ] || fail "left behind: $(our_bpf_left)"
-kill "$HPID"; wait "$HOLDER" 2>/dev/null || true
+# SIGKILL both: a TERM to the stopped program would wait for the hold to end
+kill -KILL "$HPID" "$HOLDER"; wait "$HOLDER" 2>/dev/null || true
 
 # Detaching because the target exited writes a final snapshot.
 # The target is killed once the tracer says it attached (a condition, not a
