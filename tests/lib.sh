@@ -71,14 +71,27 @@ site() {
     if [ "$kind" = heap ]; then echo "$bytes $count"; else echo "$count"; fi
 }
 
-# wait_mapped PID REGEX...: waits up to 10 s until /proc/PID/maps shows every
+# wait_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds (0) or
+# SECONDS have passed (1). Tests wait for what they check with this, with a
+# generous bound, instead of sleeping a fixed time and hoping it happened.
+wait_until() {
+    local limit=$1
+    shift
+    local end=$((SECONDS + limit))
+    while ! "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.2
+    done
+}
+
+# wait_mapped PID REGEX...: waits up to 30 s until /proc/PID/maps shows every
 # REGEX (a started program's libraries: then `attach` finds its allocator and
 # its functions); fails if PID exits first. Instead of a fixed sleep after
 # starting a program, which a slow machine (an ASan build) loses.
 wait_mapped() {
     local pid=$1 re i ok
     shift
-    for i in $(seq 200); do
+    for i in $(seq 600); do
         ok=1
         for re in "$@"; do
             grep -Eq "$re" "/proc/$pid/maps" 2>/dev/null || { ok=0; break; }
@@ -87,18 +100,18 @@ wait_mapped() {
         kill -0 "$pid" 2>/dev/null || fail "pid $pid exited before mapping $*"
         sleep 0.05
     done
-    fail "pid $pid did not map $* in 10 s"
+    fail "pid $pid did not map $* in 30 s"
 }
 
-# wait_attached LOG PID: waits up to 10 s for `leakaudit attach -v` (PID,
+# wait_attached LOG PID: waits up to 60 s for `leakaudit attach -v` (PID,
 # logging to LOG) to say it attached; fails if it exits first.
 wait_attached() {
     local log=$1 apid=$2 i
-    for i in $(seq 100); do
+    for i in $(seq 600); do
         grep -q "attached to pid" "$log" && return 0
         kill -0 "$apid" 2>/dev/null || { cat "$log"; fail "attach exited early"; }
         sleep 0.1
     done
     cat "$log"
-    fail "attach did not attach in 10 s"
+    fail "attach did not attach in 60 s"
 }

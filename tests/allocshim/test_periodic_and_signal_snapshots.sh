@@ -9,8 +9,8 @@ for s in loop loopmt; do
     "$LEAKAUDIT" run -q -i 1 -o "$T/$s" -- "$PLANTED" "$s" 4 &
     pid=$!
     # a periodic snapshot first (the program runs 4 s at -i 1), then the signal
-    for _ in $(seq 200); do ls "$T/$s"/*.snap >/dev/null 2>&1 && break; sleep 0.05; done
-    ls "$T/$s"/*.snap >/dev/null 2>&1 || fail "[$s] no periodic snapshot in 10 s"
+    for _ in $(seq 600); do ls "$T/$s"/*.snap >/dev/null 2>&1 && break; sleep 0.05; done
+    ls "$T/$s"/*.snap >/dev/null 2>&1 || fail "[$s] no periodic snapshot in 30 s"
     kill -USR2 "$(pgrep -P $pid -f "planted $s" | head -1)"
     wait $pid
     n=$(ls "$T/$s"/*.snap | wc -l)

@@ -12,7 +12,7 @@ need_file "$DOOMED"
 # wait_ready FILE PID: until the program wrote its pid (fails if run ended)
 wait_ready() {
     local i
-    for i in $(seq 200); do
+    for i in $(seq 600); do
         [ -s "$1" ] && return 0
         kill -0 "$2" 2>/dev/null || fail "leakaudit run ended before the program was ready"
         sleep 0.05

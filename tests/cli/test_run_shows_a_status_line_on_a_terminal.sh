@@ -13,7 +13,7 @@ export LEAKAUDIT_THREAD=always # snapshots while the program only waits
 script -qefc "'$LEAKAUDIT' run -i 100ms -o '$T/out' -- '$DOOMED' '$T/ready'" "$T/tty" \
     >/dev/null 2>&1 </dev/null &
 spid=$!
-for i in $(seq 200); do
+for i in $(seq 600); do
     grep -aq 'snapshots, live .* in [0-9]* blocks, [0-9]* fds' "$T/tty" 2>/dev/null && break
     kill -0 $spid 2>/dev/null || { cat -v "$T/tty"; fail "run ended before a status line"; }
     sleep 0.05

@@ -4,7 +4,6 @@
 #                                         INFERD_PID and URL (http://127.0.0.1:port)
 #   inferd_stop [SIGNAL]                  signal it (TERM) and wait; sets INFERD_RC
 #   metric NAME [LABEL-REGEX]             a value from /metrics (first match)
-#   wait_until SECONDS CMD...             retry CMD every 0.2 s until it succeeds
 #   http METHOD PATH [curl args]          prints the status code; body in $T/body
 INFERD=$BUILD/bin/inferd
 VENDORSIM=$BUILD/lib/libvendorsim.so
@@ -50,16 +49,6 @@ inferd_stop() {
 
 metric() {
     curl -sf "$URL/metrics" | grep -E "^$1(\{[^}]*${2:-}[^}]*\})? " | head -1 | awk '{print $2}'
-}
-
-wait_until() {
-    local limit=$1
-    shift
-    local end=$((SECONDS + limit))
-    while ! "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.2
-    done
 }
 
 http() {

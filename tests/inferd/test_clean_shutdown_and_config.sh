@@ -17,7 +17,7 @@ JSON
 for sig in TERM INT; do
     inferd_start "$T/c.json"
     busy() { [ "$(metric inferd_frames_inferred_total 'stream="1"')" -ge 5 ]; }
-    wait_until 10 busy || fail "no frames inferred"
+    wait_until 30 busy || fail "no frames inferred"
     (for i in $(seq 1 50); do curl -s "$URL/metrics" >/dev/null; done) &
     load=$!
     sleep 0.3

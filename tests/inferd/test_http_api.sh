@@ -3,7 +3,7 @@
 # bad JSON and bad fields, 403 for sources outside the allow-list (no request
 # reaches the filesystem), 404 for unknown paths and streams, 405 with Allow
 # for wrong methods, 413 for oversized bodies.
-# timeout: 60
+# timeout: 120
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_inferd.sh"
 
@@ -38,12 +38,12 @@ done
 BODY_RE='"streams":\[\{"id":1' expect 200 GET /streams
 BODY_RE='"source":"counter"' expect 200 GET /streams/1
 decoded() { [ "$(metric inferd_frames_inferred_total 'stream="1"')" -ge 10 ]; }
-wait_until 20 decoded || fail "stream 1 produced no results"
+wait_until 30 decoded || fail "stream 1 produced no results"
 BODY_RE='"detections":\[\{' expect 200 GET '/streams/1/detections?limit=3'
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["detections"]) == 3' \
     "$T/body" || fail "limit=3 did not give 3 detections"
 snap() { [ "$(http GET /streams/1/snapshot.jpg)" = 200 ]; }
-wait_until 10 snap || fail "no snapshot"
+wait_until 30 snap || fail "no snapshot"
 head -c 2 "$T/body" | od -An -tx1 | grep -q "ff d8" || fail "snapshot is not a JPEG"
 BODY_RE='"reconnecting"' expect 202 POST /streams/1/reconnect
 

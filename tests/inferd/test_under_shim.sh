@@ -31,8 +31,9 @@ config() { # config OUT 'defects'
 JSON
 }
 
-# run_under_shim NAME: inferd under the shim for ~7 s with traffic and three
-# reconnects, then the JSON report in $T/NAME.json.
+# run_under_shim NAME [DONE]: inferd under the shim for ~7 s with traffic and
+# three reconnects, then until DONE (a command; may read $pid, leakaudit run's
+# pid) holds (60 s at most), then the JSON report in $T/NAME.json.
 run_under_shim() {
     local name=$1 pf=$T/$1.port
     "$LEAKAUDIT" run -q -i 2 -o "$T/$name" -- "$INFERD" -c "$T/$name.cfg" --port-file "$pf" \
@@ -53,6 +54,7 @@ run_under_shim() {
     sleep 1
     curl -sf -XDELETE "$URL/streams/3" >/dev/null
     sleep 1
+    wait_until 60 "${2:-true}" || echo "$name: still not done after 60 s"
     # leakaudit run forwards SIGTERM to inferd.
     kill -TERM "$pid"
     local rc=0
@@ -98,7 +100,16 @@ PY
 
 # 2. Defects 2, 3 and 4: found at their planted sites.
 config "$T/leaky.cfg" '"dup_input_fd": true, "decode_error_leak": true, "reconnect_ref_leak": true'
-run_under_shim leaky
+# what the report is then asked to show has happened: >= 20 fds dup()ed, >= 5
+# frame buffers leaked, both reconnects done (each leaks an info reference)
+leaky_done() {
+    local ipid
+    ipid=$(cat /proc/"$pid"/task/*/children 2>/dev/null | awk '{print $1}')
+    [ -n "$ipid" ] && [ "$(ls /proc/"$ipid"/fd | wc -l)" -ge 40 ] &&
+        [ "$(metric inferd_frames_live)" -ge 5 ] &&
+        [ "$(curl -sf "$URL/metrics" | awk '/^inferd_reconnects_total/ {n += $2} END {print n + 0}')" -ge 2 ]
+}
+run_under_shim leaky leaky_done
 python3 - "$T/leaky.json" <<'PY' || fail "a planted defect was not found at its site"
 import json, sys
 r = json.load(open(sys.argv[1]))

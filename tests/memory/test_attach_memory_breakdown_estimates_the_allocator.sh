@@ -5,6 +5,7 @@
 # snapshot and in the report); the components still add up to the target's
 # RSS within 5 %, and the live heap holds the leak the target planted.
 # (A BPF test: run it under flock /tmp/leakaudit-bpf.lock.)
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../tracer/lib_tracer.sh"
 start_target leak "$LEAKER" leak

@@ -6,6 +6,7 @@
 # block still held in a global as still reachable, says that only blocks
 # since the attach were classified -- and the program keeps running normally
 # during and after the scans and the detach.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_reach.sh"
 need_root
@@ -17,7 +18,7 @@ need_file "$TARGET"
 tpid=$!
 on_exit "kill $tpid 2>/dev/null"
 # attach once the target has its allocator mapped (not while exec is loading it)
-for _ in $(seq 100); do grep -q 'libc\.so' "/proc/$tpid/maps" 2>/dev/null && break; sleep 0.05; done
+wait_mapped "$tpid" 'libc\.so'
 "$LEAKAUDIT" attach -p "$tpid" -o "$T/out" -v 2>"$T/attach.log" &
 apid=$!
 on_exit "kill -INT $apid 2>/dev/null"
@@ -25,12 +26,12 @@ wait_attached "$T/attach.log" "$apid"
 
 step() { # step N: let the target run step N and wait for it
     touch "$T/go"
-    for _ in $(seq 100); do grep -q "^step $1$" "$T/log" 2>/dev/null && return; sleep 0.05; done
-    fail "target did not run step $1"
+    wait_until 30 grep -q "^step $1$" "$T/log" || fail "target did not run step $1 in 30 s"
 }
 step 1
 kill -USR2 "$apid"
-for _ in $(seq 100); do ls "$T/out"/*.snap >/dev/null 2>&1 && break; sleep 0.1; done
+have_snap() { ls "$T/out"/*.snap >/dev/null 2>&1; }
+wait_until 60 have_snap || true
 snap=$(last_snapshot "$T/out")
 [ -n "$snap" ] || { cat "$T/attach.log"; fail "no on-demand snapshot"; }
 classify_snapshot "$snap" "$TARGET" >"$T/classes.txt"

@@ -13,10 +13,11 @@ expected_cases >"$T/expected.txt"
 LD_PRELOAD=$SHIM LEAKAUDIT_OUT=$T/out LEAKAUDIT_INTERVAL=0 "$REACH_CASES" hold >"$T/fifo.log" 2>&1 &
 pid=$!
 on_exit "kill -9 $pid 2>/dev/null"
-for _ in $(seq 100); do grep -q ready "$T/fifo.log" && break; sleep 0.1; done
+wait_until 30 grep -q ready "$T/fifo.log" || true
 assert_contains "$T/fifo.log" ready
 kill -USR2 "$pid"
-for _ in $(seq 100); do ls "$T/out"/*.snap >/dev/null 2>&1 && break; sleep 0.1; done
+have_snap() { ls "$T/out"/*.snap >/dev/null 2>&1; }
+wait_until 60 have_snap || true
 snap=$(last_snapshot "$T/out")
 assert_contains <("$REACHDUMP" "$snap") '^info '
 classify_snapshot "$snap" "$REACH_CASES" >"$T/signal.txt"

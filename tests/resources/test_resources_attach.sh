@@ -6,6 +6,7 @@
 # open_request(), a double destroy (close_session then finalize_session),
 # a use after destroy in run_after_close(), and 20 unmatched references
 # last taken in on_reconnect(). Nothing of ours stays in the kernel.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_resources.sh"
 need_root
@@ -26,12 +27,7 @@ attach_run() {
     wait_attached "$log" "$apid"
     grep -q "resources: 2 kinds, 7 of 7 functions found" "$log" || { cat "$log"; fail "probes"; }
     touch "$T/$name.go"
-    for i in $(seq 100); do
-        [ -e "$T/$name.go.done" ] && break
-        sleep 0.1
-    done
-    [ -e "$T/$name.go.done" ] || fail "$name: target did not finish"
-    sleep 0.2
+    wait_until 60 test -e "$T/$name.go.done" || fail "$name: target did not finish in 60 s"
     kill -INT $apid
     wait $apid || { cat "$log"; fail "attach exited with $?"; }
     kill $tpid 2>/dev/null || true

@@ -9,6 +9,7 @@
 # program keeps working. A second attach (the library reused) starts a new
 # series with the table empty, and patches a plugin the program dlopens
 # then (plugin_request, 10 of 100); after its detach the program exits 0.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_resources.sh"
 need_root

@@ -5,6 +5,7 @@
 # preset -- nothing else named -- both are found at process_packet() as
 # growing leaks under the shim, and found again by attaching to the
 # running pipeline.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_resources.sh"
 APP=$RES/ffmpeg_app

@@ -40,7 +40,10 @@ run() {
         sleep 1
         curl -sf -XPOST "$URL/streams/1/reconnect" >/dev/null || fail "$name: reconnect $i"
     done
-    sleep 1.2
+    # inferd reconnects asynchronously: wait until it has done all 6
+    all_reconnected() { [ "$(metric inferd_reconnects_total)" -ge 6 ]; }
+    wait_until 60 all_reconnected || echo "$name: inferd did not do all 6 reconnects in 60 s"
+    sleep 1.2 # one more snapshot interval: the last reference is in a periodic snapshot too
     reconnects=$(metric inferd_reconnects_total)
     kill -TERM "$pid"
     wait "$pid" || fail "$name: inferd under the shim exited with $?"

@@ -25,21 +25,18 @@ start_target() {
 }
 
 # attach_and_plant OUTDIR [attach options]: attaches to $TPID, lets the
-# target plant its leaks, waits for its counters, then detaches with SIGINT.
+# target plant its leaks, waits for its counters, then detaches with SIGINT
+# (right away: the probes record in the target's own calls, and the final
+# snapshot drains what is still in flight).
 attach_and_plant() {
-    local out=$1 log=$T/attach.log i
+    local out=$1 log=$T/attach.log
     shift
     "$LEAKAUDIT" attach -p "$TPID" -o "$out" -d 60 -v "$@" 2>"$log" &
     local apid=$!
     on_exit "kill $apid 2>/dev/null"
     wait_attached "$log" "$apid"
     touch "$GO"
-    for i in $(seq 100); do
-        [ -e "$COUNTERS" ] && break
-        sleep 0.1
-    done
-    [ -e "$COUNTERS" ] || fail "target did not finish planting"
-    sleep 0.3
+    wait_until 60 test -e "$COUNTERS" || fail "target did not finish planting in 60 s"
     kill -INT $apid
     wait $apid || { cat "$log"; fail "attach exited with $?"; }
 }

@@ -8,6 +8,7 @@
 # a -O2 -fomit-frame-pointer library two calls deep, and a function with
 # garbage in %rbp. (An allocation in a library constructor happens before
 # any attach can see it: nothing to test here.)
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 TARGET=$TESTBIN/tracer/target_unwind

@@ -4,6 +4,7 @@
 # (target_unwind's app_bad_ra): the in-kernel walk stops at that frame and
 # counts it (unwind_bad_frame); no stack word is ever reported as a frame,
 # with the unwind tables (default) or with frame pointers (-u fp).
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 TARGET=$TESTBIN/tracer/target_unwind

@@ -7,6 +7,7 @@
 # tcmalloc and mimalloc preloaded (their own operator new/delete never
 # reach malloc/free). Churn through new/delete, new[]/delete[] and
 # malloc/free leaves nothing outstanding, and nothing is dropped.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 CXX_TARGET=$TESTBIN/tracer/target_cxx

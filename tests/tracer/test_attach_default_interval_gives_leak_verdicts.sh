@@ -5,6 +5,7 @@
 # leaking 40 KiB/s of heap and one fd a second is reported as LEAK on both,
 # at rates within 10 % of the real ones. The README's attach examples rely on
 # this.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 need_cmd python3

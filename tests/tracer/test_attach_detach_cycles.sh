@@ -4,6 +4,7 @@
 # the target keeps running, after every detach no program or link of ours
 # is left in the kernel, each cycle writes its snapshot, and the tracer's
 # peak memory does not grow from cycle to cycle.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 need_file /usr/bin/time

@@ -8,6 +8,7 @@
 # allocated under inferd_frame_alloc <- inferd_decode_packet. inferd keeps
 # running and answers HTTP after the detach.
 # check: no
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 source "$(dirname "$0")/../inferd/lib_inferd.sh"
@@ -25,7 +26,9 @@ cat >"$T/inferd.cfg" <<JSON
 }
 JSON
 inferd_start "$T/inferd.cfg"
-sleep 1
+# attach to a running pipeline (not one still starting its streams)
+busy() { [ "$(metric inferd_frames_inferred_total 'stream="1"')" -ge 5 ]; }
+wait_until 30 busy || fail "inferd inferred no frames"
 "$LEAKAUDIT" attach -p "$INFERD_PID" -o "$T/a" -d 5 -v 2>"$T/attach.log" ||
     { cat "$T/attach.log"; fail "attach failed"; }
 kill -0 "$INFERD_PID" || fail "inferd died while attached"

@@ -9,6 +9,7 @@
 # walked at the attach; otherwise the free is counted as heap_free_before_attach); the target's output is unchanged; after the
 # detach no snapshot is written any more, and a second attach to the same
 # process reuses the dormant library and starts a new series.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 need_root
 P=$TESTBIN/tracer/inject_leaker

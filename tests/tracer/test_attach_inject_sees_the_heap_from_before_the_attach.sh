@@ -8,6 +8,7 @@
 # found; chunks in the tcache and fastbins are not listed; the only block
 # definitely lost is the program's own 777-byte leak. Under jemalloc
 # (not walked) the report says the older heap was not enumerated.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 need_root
 P=$TESTBIN/tracer/inject_prior

@@ -5,6 +5,7 @@
 # with -fomit-frame-pointer -O2 the immediate caller of malloc is still
 # right (it is read from the stack at malloc's entry), and with the unwind
 # tables (attach's default) the frames above it too, down to _start.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 need_file "$JEMALLOC"

@@ -7,6 +7,7 @@
 # takes (inotify_inode_mark, fsnotify_mark_connector) are within 20% of the
 # kernel's own accounting of those caches over the same time. Detach leaves
 # no BPF program of ours loaded.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 source "$(dirname "$0")/lib_kmem.sh"

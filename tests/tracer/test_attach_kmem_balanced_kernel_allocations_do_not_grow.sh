@@ -3,6 +3,7 @@
 # A program that adds inotify watches and removes them again, round after
 # round (the kernel frees the marks later, from a kworker): attach --kmem
 # sees them allocated and freed, and no kernel-memory row of it is a leak.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 source "$(dirname "$0")/lib_kmem.sh"

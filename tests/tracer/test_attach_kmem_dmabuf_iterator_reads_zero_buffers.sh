@@ -4,6 +4,7 @@
 # --kmem and walks the machine's dma-bufs: this machine has no exporter
 # (no udmabuf, no dma heaps), so it reads zero buffers, for real. SKIP
 # when the kernel has no such iterator.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 need_cmd jq

@@ -3,6 +3,7 @@
 # reconcile rule reads /proc/PID/fdinfo): flags=1 on the fds opened with
 # O_CLOEXEC, SOCK_CLOEXEC, F_DUPFD_CLOEXEC or marked by F_SETFD, 0 on a
 # plain open and on a dup, and the report's rows count them.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 PROG=$TESTBIN/allocshim/cloexec_fds
@@ -11,11 +12,7 @@ need_file "$PROG"
 "$PROG" "$T/fds" wait &
 pid=$!
 on_exit "kill $pid 2>/dev/null"
-for i in $(seq 100); do
-    [ -e "$T/fds" ] && break
-    sleep 0.1
-done
-[ -e "$T/fds" ] || fail "the program did not open its fds in 10 s"
+wait_until 30 test -e "$T/fds" || fail "the program did not open its fds in 30 s"
 read -r _ inherited < <(grep '^inherited' "$T/fds")
 read -r _ cloexec < <(grep '^cloexec' "$T/fds")
 

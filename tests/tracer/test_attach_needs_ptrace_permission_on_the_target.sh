@@ -5,6 +5,7 @@
 # (same real uid/gid, or CAP_SYS_PTRACE) and refuses with one clear line.
 # On the user's own process the capabilities work (with --no-heap; heap
 # tracking's uprobes need CAP_SYS_ADMIN too, and the error says so).
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 need_cmd setpriv

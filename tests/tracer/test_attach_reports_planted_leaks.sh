@@ -5,6 +5,7 @@
 # 5%), and the fds leaked through dup, fcntl(F_DUPFD) and memfd_create at
 # their functions with the right origin; churn and fds closed again are not
 # reported. A clean program has nothing outstanding in its own code.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 

@@ -4,6 +4,7 @@
 # heap leaked at a steady rate in leak_heap() over ~25 s is estimated
 # within +-30% of the program's own counters, the records are marked as
 # estimates, and the header says mode=sampled.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 
@@ -18,11 +19,7 @@ wait_mapped "$TPID" 'libc\.so'
 "$LEAKAUDIT" attach -p "$TPID" -o "$T/s" -m sampled --no-fds -d 100 -v 2>"$T/attach.log" &
 apid=$!
 on_exit "kill $apid 2>/dev/null"
-for i in $(seq 100); do
-    grep -q "attached to pid" "$T/attach.log" && break
-    sleep 0.1
-done
-grep -q "attached to pid" "$T/attach.log" || { cat "$T/attach.log"; fail "attach did not attach"; }
+wait_attached "$T/attach.log" "$apid"
 touch "$GO"
 for i in $(seq 900); do
     [ -e "$COUNTERS" ] && break

@@ -11,6 +11,7 @@
 #  - totals are still right: the leak by stack, the steady site's calls,
 #    and the retired-stacks row holds every churned allocation.
 # Epochs follow snapshots, not time (tests/allocshim/stack_churn.c).
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 CHURN=$TESTBIN/allocshim/stack_churn

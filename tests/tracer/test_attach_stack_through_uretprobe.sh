@@ -5,6 +5,7 @@
 # address with the uretprobe trampoline, so a plain frame-pointer walk from
 # malloc would show "[uprobes]" where leak_wrapped() is. The heap walk puts
 # the real return address back; the stack is make_obj <- leak_wrapped.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 

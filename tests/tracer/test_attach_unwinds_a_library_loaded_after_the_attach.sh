@@ -4,6 +4,7 @@
 # table at first: its frames end their stacks (counted, never guessed) until
 # the tracer notices the new mapping and loads its table; from then on its
 # allocations carry the whole stack. Snapshots every 300 ms show when.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 TARGET=$TESTBIN/tracer/target_unwind
@@ -18,7 +19,7 @@ wait_attached "$T/attach.log" "$apid"
 touch "$GO"
 want='dl_inner dl_outer app_dlopen_loop main _start$'
 seen=0
-for i in $(seq 200); do
+for i in $(seq 600); do
     if "$DUMP" "$T/out" >"$T/d" 2>/dev/null && app_frames "$T/d" heap >"$T/heap" &&
         grep -Eq "^[1-9][0-9]* $want" "$T/heap"; then
         seen=1
@@ -27,10 +28,7 @@ for i in $(seq 200); do
     sleep 0.1
 done
 touch "$COUNTERS.stop"
-for i in $(seq 100); do
-    [ -e "$COUNTERS" ] && break
-    sleep 0.1
-done
+wait_until 30 test -e "$COUNTERS" || echo "the target did not stop in 30 s"
 kill -INT $apid
 wait $apid || { cat "$T/attach.log"; fail "attach exited with $?"; }
 [ "$seen" = 1 ] || { cat "$T/heap" "$T/attach.log"; fail "no whole stack through the dlopen'ed library"; }

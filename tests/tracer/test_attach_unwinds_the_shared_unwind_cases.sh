@@ -7,6 +7,7 @@
 # coroutine are attributed to their application functions with their
 # callers; the lying frame record ends its stack at app_garbage; no frame
 # lies outside a module. (Its library constructor ran before any attach.)
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
 CASES=$TESTBIN/unwind/unwind_cases

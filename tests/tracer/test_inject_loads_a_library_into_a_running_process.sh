@@ -10,6 +10,7 @@
 # injections in one run change nothing either; a second load reports the
 # library as already there; a missing library is an error with dlerror's
 # reason; a target under a seccomp filter is refused.
+# lane: bpf
 source "$(dirname "$0")/../lib.sh"
 need_root
 INJ=$TESTBIN/tracer/inject_lib
