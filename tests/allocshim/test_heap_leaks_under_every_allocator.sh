@@ -29,7 +29,7 @@ for a in $ALLOCATORS; do
     audit "$T/$a-cross" "$a" "$PLANTED" crossfree
     dump_last "$T/$a-cross" >"$T/d"
     expect_site "$T/d" heap cross_alloc "0 0" "[$a] "
-    grep "^heap " "$T/d" | grep -q "total_count=100 " || fail "[$a] cross-thread allocations not counted"
+    grep "^heap " "$T/d" | grep "total_count=100 " >/dev/null || fail "[$a] cross-thread allocations not counted"
 
     audit "$T/$a-cxx" "$a" "$PLANTED_CXX" >/dev/null
     dump_last "$T/$a-cxx" >"$T/d"

@@ -11,7 +11,7 @@ for s in loop loopmt; do
     # a periodic snapshot first (the program runs 4 s at -i 1), then the signal
     for _ in $(seq 600); do ls "$T/$s"/*.snap >/dev/null 2>&1 && break; sleep 0.05; done
     ls "$T/$s"/*.snap >/dev/null 2>&1 || fail "[$s] no periodic snapshot in 30 s"
-    kill -USR2 "$(pgrep -P $pid -f "planted $s" | head -1)"
+    kill -USR2 "$(pgrep -P $pid -f "planted $s" | sed -n 1p)"
     wait $pid
     n=$(ls "$T/$s"/*.snap | wc -l)
     [ "$n" -ge 4 ] || fail "[$s] expected >= 4 snapshots (3 periodic, 1 signal, 1 exit), got $n"

@@ -21,7 +21,7 @@ LEAKAUDIT_THREAD=always "$LEAKAUDIT" run -q -i 20ms --max-disk 24K -o "$T/out" -
 bytes=$(du -sb --apparent-size "$T/out" | cut -f1)
 n=$(ls "$T/out" | wc -l)
 echo "# $n snapshots kept, $bytes bytes (bound 24K + first, peak, newest)"
-first=$(ls "$T/out" | grep '\.000000\.snap$' | head -1)
+first=$(ls "$T/out" | grep '\.000000\.snap$' | sed -n 1p)
 [ -n "$first" ] || fail "the first snapshot was retired"
 size=$(stat -c %s "$T/out/$first")
 [ "$bytes" -le $((24 * 1024 + 3 * size + 4096)) ] || fail "$bytes bytes on disk, over the bound"

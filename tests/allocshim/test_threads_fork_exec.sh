@@ -32,7 +32,7 @@ for a in glibc jemalloc; do
     # The child inherits every block live at fork (they are its memory too);
     # its own leak is the stress_leak call on the fork branch: 10 blocks.
     "$SNAPDUMP" "$child" >"$T/c"
-    line=$(grep '^heap .*live_bytes=1000 live_count=10 ' "$T/c" | head -1)
+    line=$(grep -m1 '^heap .*live_bytes=1000 live_count=10 ' "$T/c")
     f0=${line##*frames=}; f0=${f0%%,*}
     [ "$(func_of "$f0")" = stress_leak ] || { cat "$T/c" | head; fail "[$a] child's own leak not found"; }
     ok "[$a child] own series with its own leak"

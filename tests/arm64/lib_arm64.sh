@@ -8,7 +8,7 @@ NATIVE_LEAKAUDIT=$NATIVE_BUILD/bin/leakaudit
 # scripts/qemu-binfmt.sh), and $BUILD holds an arm64 leakaudit.
 need_arm64_exec() {
     need_file "$LEAKAUDIT"
-    readelf -h "$LEAKAUDIT" | grep -q 'Machine: *AArch64' || skip "$LEAKAUDIT is not an arm64 build"
+    readelf -h "$LEAKAUDIT" | grep 'Machine: *AArch64' >/dev/null || skip "$LEAKAUDIT is not an arm64 build"
     "$LEAKAUDIT" --help >/dev/null 2>&1 ||
         skip "arm64 programs do not run here (bash scripts/qemu-binfmt.sh registers qemu-aarch64)"
 }

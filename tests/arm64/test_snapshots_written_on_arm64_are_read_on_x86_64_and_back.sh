@@ -33,7 +33,7 @@ report_both() {
 # 1. Written on arm64.
 "$LEAKAUDIT" run -q -i 0 -o "$T/a64" -- "$TESTBIN/$SVC" 12
 exe=$("$NATIVE_BUILD/tests/common/snapdump" "$(ls "$T"/a64/*.snap | tail -1)" | sed -n 's/^header.* exe=\([^ ]*\).*/\1/p')
-readelf -h "$exe" | grep -q 'Machine: *AArch64' || fail "the series was not written by an arm64 program: $exe"
+readelf -h "$exe" | grep 'Machine: *AArch64' >/dev/null || fail "the series was not written by an arm64 program: $exe"
 report_both "$T/a64" a64
 assert_contains "$T/a64.x86_64.txt" '^#1 LEAK '
 first=$(grep -m1 -E '^ +#0 ' "$T/a64.x86_64.txt")

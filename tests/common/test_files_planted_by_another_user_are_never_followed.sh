@@ -22,7 +22,7 @@ check_victim() {
 }
 
 "$LEAKAUDIT" run -q -o "$T/snaps" -- /bin/true
-snap=$(ls "$T/snaps"/*.snap | head -1)
+snap=$(ls "$T/snaps"/*.snap | sed -n 1p)
 
 # report -o / diff -o onto a symlink planted by nobody
 as_nobody ln -s "$victim" "$T/shared/report.txt"

@@ -18,7 +18,7 @@ grep -q survived "$T/je.out" && ok "jemalloc alone survives: the corruption is h
 
 "$LEAKAUDIT" run -q --guard=pages --guard-sample 1 -o "$T/p" -- "$C" field >"$T/p.out" 2>"$T/p.err" || true
 dump_last "$T/p" >"$T/d"
-line=$(grep '^corruption kind=heap-buffer-overflow' "$T/d" | head -1)
+line=$(grep -m1 '^corruption kind=heap-buffer-overflow' "$T/d")
 [ -n "$line" ] || { cat "$T/p.err"; fail "guard pages did not catch the write"; }
 acc=${line#* access frames=}
 found=0
@@ -30,13 +30,13 @@ al=${line#* alloc frames=}; al=${al%%,*}
 ok "guard pages: writer vendor_runtime_thread, block from alloc_tensor"
 # the symbolized report names them with file:line too
 "$LEAKAUDIT" report "$T/p" >"$T/r.txt" 2>&1 || true
-grep -A4 'bad access at' "$T/r.txt" | grep -q 'vendor_runtime_thread  .*corrupt.c:' ||
+grep -A4 'bad access at' "$T/r.txt" | grep 'vendor_runtime_thread  .*corrupt.c:' >/dev/null ||
     fail "report does not name the writer with file:line"
 ok "report: writer with file:line"
 
 "$LEAKAUDIT" run -q --guard=canary -o "$T/c" -- "$C" field >"$T/c.out" 2>"$T/c.err" || true
 dump_last "$T/c" >"$T/d"
-line=$(grep '^corruption kind=heap-buffer-overflow' "$T/d" | head -1)
+line=$(grep -m1 '^corruption kind=heap-buffer-overflow' "$T/d")
 al=${line#* alloc frames=}; al=${al%%,*}
 [ "$(func_of "$al")" = alloc_tensor ] || fail "canary mode does not name the block's allocator: $line"
 ok "canary: the overwritten block and its allocator (alloc_tensor) are named"

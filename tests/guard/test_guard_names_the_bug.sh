@@ -22,7 +22,7 @@ guarded() {
 # expect KIND FUNC-OF-FIELD FIELD(alloc|access|free) LABEL
 expect() {
     local kind=$1 func=$2 field=$3 label=$4 line frames f0
-    line=$(grep "^corruption kind=$kind " "$T/d" | head -1)
+    line=$(grep -m1 "^corruption kind=$kind " "$T/d")
     [ -n "$line" ] || { cat "$T/stderr" | head -20; fail "$label: no $kind event"; }
     frames=${line#* $field frames=}; frames=${frames%% *}
     local found=0 fr

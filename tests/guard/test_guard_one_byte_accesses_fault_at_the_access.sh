@@ -17,7 +17,7 @@ fault() {
     LEAKAUDIT_GUARD_ALIGN=$align "$LEAKAUDIT" run -q --guard=pages --guard-sample 1 -a "$alloc" \
         -o "$T/o" -- "$C" "$sc" >"$T/stdout" 2>"$T/stderr" || true
     dump_last "$T/o" >"$T/d"
-    line=$(grep "^corruption kind=$kind " "$T/d" | head -1)
+    line=$(grep -m1 "^corruption kind=$kind " "$T/d")
     [ -n "$line" ] || { head -20 "$T/stderr"; fail "[$alloc] $sc: no $kind event"; }
     frames=${line#* access frames=}
     frames=${frames%% *}

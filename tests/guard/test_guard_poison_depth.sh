@@ -26,7 +26,7 @@ for depth in all 1024; do
     deep "$depth"
     line=$(grep '^corruption kind=use-after-free-write ' "$T/d" | head -1 || true)
     [ -n "$line" ] || fail "LEAKAUDIT_GUARD_POISON=$depth: no use-after-free-write: $(head -5 "$T/stderr")"
-    echo "$line" | grep -q ' offset=1000 ' || fail "LEAKAUDIT_GUARD_POISON=$depth: wrong offset: $line"
+    echo "$line" | grep ' offset=1000 ' >/dev/null || fail "LEAKAUDIT_GUARD_POISON=$depth: wrong offset: $line"
     frames=${line#* alloc frames=}; frames=${frames%% *}
     [ "$(func_of "${frames%%,*}")" = alloc_block ] || fail "LEAKAUDIT_GUARD_POISON=$depth: alloc stack: $line"
     ! grep -q '^churned' "$T/stdout" || fail "LEAKAUDIT_GUARD_POISON=$depth: policy abort did not stop it"

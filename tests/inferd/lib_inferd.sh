@@ -48,7 +48,7 @@ inferd_stop() {
 }
 
 metric() {
-    curl -sf "$URL/metrics" | grep -E "^$1(\{[^}]*${2:-}[^}]*\})? " | head -1 | awk '{print $2}'
+    curl -sf "$URL/metrics" | grep -E "^$1(\{[^}]*${2:-}[^}]*\})? " | awk 'NR == 1 {print $2}'
 }
 
 http() {

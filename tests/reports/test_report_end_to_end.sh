@@ -144,11 +144,11 @@ assert_contains "$T/err" '^leakaudit report: no series nope in the input; it hol
 ok "series selection"
 
 # --- diff: the leak grew most
-first=$(ls "$T/mixed"/*.snap | head -1)
+first=$(ls "$T/mixed"/*.snap | sed -n 1p)
 last=$(ls "$T/mixed"/*.snap | tail -1)
 "$LEAKAUDIT" diff "$first" "$last" >"$T/diff.txt"
 assert_contains "$T/diff.txt" '^  grew:'
-grep -A2 -m1 '^  #1 ' "$T/diff.txt" | grep -q "leaky_decode_frame .*gen_series.c:$LEAK_LINE" ||
+grep -A2 -m1 '^  #1 ' "$T/diff.txt" | grep "leaky_decode_frame .*gen_series.c:$LEAK_LINE" >/dev/null ||
     { cat "$T/diff.txt"; fail "diff: leak is not the top grower"; }
 assert_contains "$T/diff.txt" 'shrank:'
 "$LEAKAUDIT" diff -f json "$first" "$T/mixed" | python3 -c '

@@ -28,7 +28,7 @@ bounded "$T/out" "$T/err" report "$T/dir" || rc=$?
 [ "$rc" != 0 ] || fail "report on a directory with a FIFO *.snap exited 0"
 assert_contains "$T/err" "planted.000000.snap: not a regular file"
 rc=0
-bounded "$T/out" "$T/err" diff "$T/dir/planted.000000.snap" "$(ls "$T/dir"/mixed.*.snap | head -1)" || rc=$?
+bounded "$T/out" "$T/err" diff "$T/dir/planted.000000.snap" "$(ls "$T/dir"/mixed.*.snap | sed -n 1p)" || rc=$?
 [ "$rc" != 0 ] || fail "diff with a FIFO input exited 0"
 assert_contains "$T/err" "planted.000000.snap: not a regular file"
 ok "a FIFO named *.snap is an error naming it, not a hang"

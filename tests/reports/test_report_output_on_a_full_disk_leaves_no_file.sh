@@ -10,7 +10,7 @@ mount -t tmpfs -o size=1m tmpfs "$T/mnt" 2>/dev/null || skip "cannot mount a tmp
 on_exit "umount -l '$T/mnt'"
 
 "$LEAKAUDIT" run -q -o "$T/snaps" -- /bin/true
-snap=$(ls "$T/snaps"/*.snap | head -1)
+snap=$(ls "$T/snaps"/*.snap | sed -n 1p)
 echo "previous report" >"$T/mnt/old.txt"
 dd if=/dev/zero of="$T/mnt/fill" bs=64k count=64 2>/dev/null || true
 

@@ -42,7 +42,7 @@ PY
 done
 
 "$LEAKAUDIT" report --top 0 "$T/o" >"$T/r.txt"
-grep -A1 '^#' "$T/r.txt" | grep -q 'peak 1.0 MiB' || fail "text: no 'peak 1.0 MiB' row: $(cat "$T/r.txt")"
+grep -A1 '^#' "$T/r.txt" | grep 'peak 1.0 MiB' >/dev/null || fail "text: no 'peak 1.0 MiB' row: $(cat "$T/r.txt")"
 assert_contains "$T/r.txt" '; 500 temporary'
 ok "text: peak and temporary count on the stack's line"
 
@@ -64,7 +64,7 @@ rm -rf "$T/o2"
 "$LEAKAUDIT" run -q -o "$T/o2" -- "$P" 30 >/dev/null
 a=$(ls "$T/o"/*.snap | tail -1) b=$(ls "$T/o2"/*.snap | tail -1)
 "$LEAKAUDIT" diff "$a" "$b" >"$T/d.txt" || fail "diff failed"
-grep -A1 -E '^  #1 \+19.5 KiB \(\+20 allocations\): 9.8 KiB -> 29.3 KiB \(peak 29.3 KiB\)$' "$T/d.txt" | grep -q keep ||
+grep -A1 -E '^  #1 \+19.5 KiB \(\+20 allocations\): 9.8 KiB -> 29.3 KiB \(peak 29.3 KiB\)$' "$T/d.txt" | grep keep >/dev/null ||
     fail "diff text: no keep row with its peak: $(cat "$T/d.txt")"
 "$LEAKAUDIT" diff -f json "$a" "$b" | python3 -c '
 import json, sys

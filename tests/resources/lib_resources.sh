@@ -39,7 +39,7 @@ res_at() {
 # event_funcs DUMP KIND: "create-func destroy-func access-func" of the first event of KIND.
 event_funcs() {
     local line
-    line=$(grep "^event kind=$2 " "$1" | head -1)
+    line=$(grep -m1 "^event kind=$2 " "$1")
     [ -n "$line" ] || { echo "none"; return; }
     echo "$(first_func "$line" create) $(first_func "$line" destroy) $(first_func "$line" access)"
 }

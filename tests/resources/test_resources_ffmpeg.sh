@@ -22,7 +22,7 @@ assert_eq "$(res_at "$T/d" avbuffer main)" "0 1 1 0 " "the shared buffer, releas
 for kind in avframe avbuffer; do
     sed -n "/^RESOURCE $kind:/,/^RESOURCE\|^WARNINGS/p" "$T/text" >"$T/$kind"
     assert_contains "$T/$kind" "^RESOURCE $kind: 50 outstanding .*\(1 leak"
-    grep -A4 '^#1 leak' "$T/$kind" | grep -q process_packet || fail "$kind leak not at process_packet"
+    grep -A4 '^#1 leak' "$T/$kind" | grep process_packet >/dev/null || fail "$kind leak not at process_packet"
 done
 ok "shim: 50 AVFrames and 50 AVBufferRefs leaked at process_packet, verdict leak"
 

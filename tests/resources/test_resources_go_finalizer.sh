@@ -24,9 +24,9 @@ assert_contains "$T/uad.d" '^event kind=use-after-destroy detail="vendor: vendor
 "$LEAKAUDIT" report "$T/uad" >"$T/uad.txt"
 assert_contains "$T/uad.txt" '!! use-after-destroy: vendor: vendor_run'
 # cgo calls run on the thread's system stack: the stub is the frame we get
-grep -A1 'offending call at:' "$T/uad.txt" | grep -q '_Cfunc_vendor_run' || fail "offender not named"
-grep -A1 '^     destroyed at:' "$T/uad.txt" | grep -q '_Cfunc_vendor_destroy' || fail "destroy not named"
-grep -A1 '^     created at:' "$T/uad.txt" | grep -q '_Cfunc_vendor_create' || fail "create not named"
+grep -A1 'offending call at:' "$T/uad.txt" | grep '_Cfunc_vendor_run' >/dev/null || fail "offender not named"
+grep -A1 '^     destroyed at:' "$T/uad.txt" | grep '_Cfunc_vendor_destroy' >/dev/null || fail "destroy not named"
+grep -A1 '^     created at:' "$T/uad.txt" | grep '_Cfunc_vendor_create' >/dev/null || fail "create not named"
 ok "use after a finalizer's destroy: reported with the cgo calls that destroyed and used it"
 
 LEAKAUDIT_THREAD=always "$LEAKAUDIT" run -q -i 100ms -o "$T/dd" --track-resource "$VENDOR_SPEC" -- "$T/goapp" double >/dev/null

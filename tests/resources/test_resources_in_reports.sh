@@ -62,8 +62,8 @@ ok "html, prometheus, collapsed sections per kind; --fail-on-leak exits $rc"
     -- "$RES/vendor_app" double
 "$LEAKAUDIT" report "$T/e" >"$T/etext"
 assert_contains "$T/etext" '!! double-destroy: vendor: vendor_destroy\(0x[0-9a-f]+\) destroyed twice'
-grep -A2 'destroyed again at:' "$T/etext" | grep -q finalize_session || fail "offender not named"
-grep -A2 '^     destroyed at:' "$T/etext" | grep -q close_session || fail "first destroy not named"
+grep -A2 'destroyed again at:' "$T/etext" | grep finalize_session >/dev/null || fail "offender not named"
+grep -A2 '^     destroyed at:' "$T/etext" | grep close_session >/dev/null || fail "first destroy not named"
 assert_not_contains "$T/etext" '^HEAP CORRUPTION'
 "$LEAKAUDIT" report --format json "$T/e" >"$T/ejson"
 python3 "$VALIDATE" "$SCHEMA" "$T/ejson" || fail "JSON (events) does not match the schema"
@@ -80,7 +80,7 @@ ok "double destroy in text and json with the three stacks"
 "$LEAKAUDIT" run -q -i 0 -o "$T/r" --track-resource "$VBUF_SPEC" -- "$RES/vendor_app" refs 20
 "$LEAKAUDIT" report "$T/r" >"$T/rtext"
 assert_contains "$T/rtext" '20 unmatched refs \(refs 120, unrefs 100\)'
-grep -A1 'last unmatched ref at:' "$T/rtext" | grep -q on_reconnect || fail "last ref not on_reconnect"
+grep -A1 'last unmatched ref at:' "$T/rtext" | grep on_reconnect >/dev/null || fail "last ref not on_reconnect"
 ok "reference imbalance: 20 unmatched refs, last taken in on_reconnect"
 
 if command -v go >/dev/null 2>&1; then

@@ -33,6 +33,6 @@ port=$(free_port)
 soak "$T/idle" -a glibc -d 2s -i 250ms --metrics-url "http://127.0.0.1:$port/metrics" \
     -- "$SOAKLOAD" serve_idle "$port"
 assert_eq "$(field "$T/idle" glibc throughput_per_s)" 0.00 "idle throughput"
-field "$T/idle" glibc verdict | grep -q 'no throughput' ||
+field "$T/idle" glibc verdict | grep 'no throughput' >/dev/null ||
     fail "idle workload's verdict: $(field "$T/idle" glibc verdict)"
 ok "a workload that does nothing is flagged: $(field "$T/idle" glibc verdict)"

@@ -16,7 +16,7 @@ on_exit "kill $TPID 2>/dev/null"
 cd "$T"
 "$LEAKAUDIT" attach -p "$TPID" --duration 30 2>"$T/attach.log" ||
     { cat "$T/attach.log"; fail "attach failed"; }
-out=$(ls -d "$T"/leakaudit-"$TPID"-* 2>/dev/null | head -1)
+out=$(ls -d "$T"/leakaudit-"$TPID"-* 2>/dev/null | sed -n 1p)
 [ -n "$out" ] || fail "no default output directory"
 n=$(ls "$out"/*.snap | wc -l)
 [ "$n" -ge 6 ] || fail "only $n snapshots in 30 s"

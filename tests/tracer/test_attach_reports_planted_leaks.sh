@@ -24,7 +24,7 @@ expect_heap "$T/d" churn 0 0
     fail "memfd kind/target wrong"
 # The dups' source is the target's /dev/null fd (not always 3: an fd the
 # target inherited, such as flock(1)'s lock file, takes the lowest number).
-src=$(sed -n 's/^fd .*origin=dup source=\([0-9]*\) .*/\1/p' "$T/d" | head -1)
+src=$(sed -n 's/^fd .*origin=dup source=\([0-9]*\) .*/\1/p' "$T/d" | sed -n 1p)
 grep -q "^fd fd=${src:-none} .*target=/dev/null" "$T/d" || { grep "^fd " "$T/d"; fail "dup source fd missing"; }
 grep -q 'origin=pre-existing.*target=/dev/null' "$T/d" || fail "pre-existing fds not listed"
 no_drops "$T/d"

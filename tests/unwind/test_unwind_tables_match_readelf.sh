@@ -40,6 +40,6 @@ check "$T/a64pac.so"
 # .debug_frame only (no .eh_frame): -fno-asynchronous-unwind-tables -g
 gcc -O2 -g -fno-asynchronous-unwind-tables -fno-unwind-tables -fPIC -shared \
     -o "$T/dbgframe.so" "$ROOT/tests/unwind/libdeep.c"
-readelf -S "$T/dbgframe.so" | grep -q '\.debug_frame' || fail "gcc made no .debug_frame"
+readelf -S "$T/dbgframe.so" | grep '\.debug_frame' >/dev/null || fail "gcc made no .debug_frame"
 check "$T/dbgframe.so"
 ok "tables match readelf -wF"
