@@ -89,7 +89,6 @@ run_once() {
     echo "$(echo "($n1 - $n0) / ($t1 - $t0)" | bc -l) $(echo "($n1 - $n0) * $HZ / ($c1 - $c0)" | bc -l)"
 }
 
-median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 configs=(bare)
 if [ -e "$SHIM" ]; then
@@ -126,7 +125,8 @@ for r in $(seq 1 "$reps"); do
     done
 done
 
-med() { echo "$1" | tr ' ' '\n' | grep . | median; }
+# med "V1 V2 ...": the median
+med() { echo "$1" | tr ' ' '\n' | grep . | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 echo
 echo "inferd throughput, backend $backend, 2 streams, 2 workers, ${seconds} s x $reps rounds (medians;"
 echo "ratios to bare taken within each round)"
