@@ -11,6 +11,9 @@
  * allow-everything seccomp filter is installed first (the injector must
  * refuse); "busy" -- the main thread works too, never sleeping (the
  * injector must find a moment when it is outside libc).
+ * With INJECT_TARGET_STOP_FILE set, the run ends once that file exists
+ * (looked for every 50 ms) instead of after argv[2] seconds: a test makes
+ * its injections, then ends the run, however slow the machine is.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile int stop;
 static uint64_t sums[16];
@@ -55,10 +59,19 @@ static void *worker(void *arg)
 }
 
 static double secs;
+static const char *stop_file;
 
 static void *timer(void *arg)
 {
     (void)arg;
+    if (stop_file) {
+        while (access(stop_file, F_OK) != 0) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL); /* an EINTR only shortens one look */
+        }
+        stop = 1;
+        return NULL;
+    }
     struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
@@ -71,6 +84,7 @@ int main(int argc, char **argv)
     int nt = argc > 1 ? atoi(argv[1]) : 2;
     secs = argc > 2 ? atof(argv[2]) : 3;
     const char *mode = argc > 3 ? argv[3] : "";
+    stop_file = getenv("INJECT_TARGET_STOP_FILE");
     if (!strcmp(mode, "seccomp")) {
         struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
         struct sock_fprog prog = {1, &allow};
@@ -110,7 +124,8 @@ int main(int argc, char **argv)
         if ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec) < 99e6)
             early++;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= secs)
+        if (stop_file ? access(stop_file, F_OK) == 0
+                      : (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= secs)
             break;
     }
     stop = 1;

@@ -38,7 +38,9 @@ for mode in sleep join busy; do
     assert_contains "$T/base.$mode.s" '^ok$'
     assert_not_contains "$T/base.$mode.s" 'early wake'
 
-    "$TGT" 3 3 "$mode" >"$T/out.$mode" &
+    # runs until $T/stop.$mode exists (made after the injections): a slow
+    # injection (ASan, a loaded machine) never finds the target gone
+    INJECT_TARGET_STOP_FILE=$T/stop.$mode "$TGT" 3 0 "$mode" >"$T/out.$mode" &
     pid=$!
     if [ "$mode" = sleep ]; then # its 3 workers started, the main thread asleep
         wait_status $pid '^Threads:[[:space:]]+4$'
@@ -58,6 +60,7 @@ for mode in sleep join busy; do
     # again: dlopen of a loaded library, the constructor does not run twice
     "$INJ" "$pid" "$LIB" >"$T/inj2.$mode" 2>&1 || fail "[$mode] second injection failed: $(cat "$T/inj2.$mode")"
     assert_contains "$T/inj2.$mode" 'already=1'
+    touch "$T/stop.$mode"
     wait "$pid" || fail "[$mode] target exited with $?"
     [ "$(wc -l <"/tmp/leakaudit-inject-probe.$pid")" = 1 ] || fail "[$mode] constructor ran twice"
     rm -f "/tmp/leakaudit-inject-probe.$pid"
@@ -67,7 +70,7 @@ for mode in sleep join busy; do
 done
 
 # 30 calls into one busy run (each one a full save / call / restore)
-"$TGT" 3 4 busy >"$T/many" &
+INJECT_TARGET_STOP_FILE=$T/stop.many "$TGT" 3 0 busy >"$T/many" &
 pid=$!
 wait_ready "$T/many"
 for i in $(seq 30); do
@@ -75,6 +78,7 @@ for i in $(seq 30); do
 done
 "$INJ" "$pid" /nonexistent/libnothere.so >"$T/missing" 2>&1 && fail "a missing library was not an error"
 assert_contains "$T/missing" 'dlopen in pid [0-9]* failed: /nonexistent/libnothere.so: cannot open shared object file'
+touch "$T/stop.many"
 wait "$pid" || fail "target exited with $? after 30 injections"
 rm -f "/tmp/leakaudit-inject-probe.$pid"
 grep -v '^ready$' "$T/many" >"$T/many.s"
