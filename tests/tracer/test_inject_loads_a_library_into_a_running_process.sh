@@ -86,11 +86,12 @@ grep -v '^ready$' "$T/many" >"$T/many.s"
 diff "$T/many.base" "$T/many.s" || fail "output changed by 30 injections"
 ok "30 injections into a busy target: output unchanged; a missing library names dlerror's reason"
 
-"$TGT" 1 2 seccomp >/dev/null &
+INJECT_TARGET_STOP_FILE=$T/stop.seccomp "$TGT" 1 0 seccomp >/dev/null &
 pid=$!
 wait_status $pid '^Seccomp:[[:space:]]+2$' # its filter is installed
 "$INJ" "$pid" "$LIB" >"$T/sc" 2>&1 && fail "a seccomp-filtered target was injected"
 assert_contains "$T/sc" 'runs under a seccomp filter'
+touch "$T/stop.seccomp"
 wait "$pid"
 grep -q libinject_probe "/proc/$pid/maps" 2>/dev/null && fail "library mapped into the seccomp target"
 ok "a target under a seccomp filter is refused with the reason"
