@@ -31,7 +31,7 @@ if [ "${LEAKAUDIT_ARCH:-}" = arm64 ]; then
     exit 0
 fi
 need_root
-"$APP" 3000 2000 >/dev/null &
+"$APP" 30000 2000 >/dev/null & # 60 s at most: killed once the attach is done
 tpid=$!
 on_exit "kill $tpid 2>/dev/null"
 wait_mapped $tpid 'libavutil' 'libc\.so'
