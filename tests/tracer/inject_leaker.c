@@ -6,6 +6,11 @@
  * pre_attach_site()'s block (freed 3 s after "ready", i.e. after an attach
  * made at "ready") and pre_attach_leak()'s (never freed). Prints "done
  * <ticks>" at the end. Built with and without -fno-plt.
+ * With INJECT_LEAKER_CONTROL=DIR the test says when instead of the clock:
+ * the pre-attach block is freed once DIR/free exists (made when the attach
+ * is in) and the run ends once DIR/stop exists (argv[1] is then ignored),
+ * so a slow attach (ASan, a loaded machine) never finds the target gone or
+ * the block already freed.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -55,9 +60,18 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Whether DIR/NAME exists. */
+static int told(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
 int main(int argc, char **argv)
 {
     double secs = argc > 1 ? atof(argv[1]) : 10;
+    const char *ctl = getenv("INJECT_LEAKER_CONTROL");
     void *pre = pre_attach_site();
     pre_attach_leak();
     printf("ready\n");
@@ -66,7 +80,7 @@ int main(int argc, char **argv)
     int ticks = 0;
     /* ticks on a fixed schedule, not after fixed sleeps: the rate stays
      * 40 KiB/s however long a tick takes */
-    while (now() - t0 < secs) {
+    while (ctl ? !told(ctl, "stop") : now() - t0 < secs) {
         double due = t0 + 0.1 * (ticks + 1);
         double wait = due - now();
         if (wait > 0) {
@@ -77,8 +91,10 @@ int main(int argc, char **argv)
         scratch();
         if (ticks % 10 == 0)
             fd_site();
-        if (ticks == 30)
+        if (pre && (ctl ? told(ctl, "free") : ticks == 30)) {
             free(pre);
+            pre = NULL;
+        }
         ticks++;
     }
     printf("done %d\n", ticks);

@@ -64,17 +64,25 @@ PY
 }
 
 run_one() {
-    local label=$1 prog=$2 lib=$3 secs=$4 attach_s=$5
+    local label=$1 prog=$2 lib=$3 attach_s=$4 ctl=$T/ctl.$1
     rm -rf "$T/o.$label"
+    mkdir -p "$ctl"
+    # the target runs until $ctl/stop exists; its pre-attach block is freed
+    # once $ctl/free does (made when the attach is in: its first snapshot)
     if [ -n "$lib" ]; then
-        LD_PRELOAD=$lib "$prog" "$secs" >"$T/out.$label" &
+        INJECT_LEAKER_CONTROL=$ctl LD_PRELOAD=$lib "$prog" >"$T/out.$label" &
     else
-        "$prog" "$secs" >"$T/out.$label" &
+        INJECT_LEAKER_CONTROL=$ctl "$prog" >"$T/out.$label" &
     fi
     local pid=$!
+    on_exit "kill $pid 2>/dev/null"
     wait_ready "$T/out.$label"
-    "$LEAKAUDIT" attach --inject -q -p "$pid" -o "$T/o.$label" -i 1s -d "$attach_s" ||
-        fail "[$label] attach --inject failed"
+    "$LEAKAUDIT" attach --inject -q -p "$pid" -o "$T/o.$label" -i 1s -d "$attach_s" &
+    local apid=$!
+    attached() { compgen -G "$T/o.$label/*.snap" >/dev/null; }
+    wait_until 60 attached || fail "[$label] attach --inject wrote no snapshot in 60 s"
+    touch "$ctl/free"
+    wait "$apid" || fail "[$label] attach --inject failed"
     local n1
     n1=$(ls "$T/o.$label"/*.snap | wc -l)
     sleep 1.5
@@ -89,6 +97,7 @@ run_one() {
         grep -q 'leak_site' "$T/r2.$label.txt" || fail "[$label] second attach saw no leak"
         [ "$(grep -c libleakaudit "/proc/$pid/maps")" -ge 1 ] || fail "[$label] library gone"
     fi
+    touch "$ctl/stop"
     wait "$pid" || fail "[$label] target exited with $?"
     grep -q '^done [0-9]*$' "$T/out.$label" || fail "[$label] target output: $(cat "$T/out.$label")"
     check "$T/o.$label" "$label" "$attach_s"
@@ -97,18 +106,18 @@ run_one() {
 # the 30 s rate measurement once, in `make test`; the sanitized build
 # (`make check`) checks the same findings in a shorter attach
 if [ "${LEAKAUDIT_SANITIZED:-0}" = 1 ]; then
-    run_one glibc "$P" "" 14 6
+    run_one glibc "$P" "" 6
     ok "[glibc] both leaks named, pre-attach block not reported, no snapshot after detach, second attach reuses the library"
 else
-    run_one glibc "$P" "" 40 30
+    run_one glibc "$P" "" 30
     ok "[glibc] 30 s attach: leak_site at 40 KiB/s and fd_site at 1/s (within 5 %), pre-attach block not reported, no snapshot after detach, second attach reuses the library"
 fi
 for a in jemalloc tcmalloc mimalloc; do
     [ -e "${LIBS[$a]}" ] || skip "$a not installed (${LIBS[$a]})"
-    run_one "$a" "$P" "${LIBS[$a]}" 9 6
+    run_one "$a" "$P" "${LIBS[$a]}" 6
     ok "[$a preloaded] both leaks named, pre-attach block not reported"
 done
-run_one noplt "$PN" "" 9 6
+run_one noplt "$PN" "" 6
 ok "[-fno-plt] calls through GOT entries are hooked too: both leaks named"
 
 # Debian's python3: a non-PIE executable that exports canonical PLT entries
@@ -123,17 +132,19 @@ libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 keep = []
 print("ready", flush=True)
-t0 = time.time()
-while time.time() - t0 < 6:
+import os, sys
+while not os.path.exists(sys.argv[1]):
     keep.append(bytearray(4096))
     libc.malloc(1000)
     time.sleep(0.01)
 print("done", len(keep) > 100)
 PYEOF
-"$PY" "$T/pyleak.py" >"$T/py.out" &
+"$PY" "$T/pyleak.py" "$T/py.stop" >"$T/py.out" & # runs until $T/py.stop exists
 pid=$!
+on_exit "kill $pid 2>/dev/null"
 wait_ready "$T/py.out"
 "$LEAKAUDIT" attach --inject -q -p "$pid" -o "$T/py" -i 1s -d 3 || fail "[python3] attach --inject failed"
+touch "$T/py.stop"
 wait "$pid" || fail "[python3] exited with $?"
 assert_contains "$T/py.out" '^done True$'
 "$LEAKAUDIT" report -f json --top 0 "$T/py" | python3 -c '
@@ -152,10 +163,13 @@ ok "[python3, non-PIE with canonical PLT entries] the interpreter's and ctypes' 
 # --inject says so and uses the eBPF tracer, which still finds the leak
 PS=$TESTBIN/tracer/inject_leaker_static_alloc
 need_file "$PS"
-"$PS" 10 >"$T/st.out" &
+mkdir -p "$T/ctl.st"
+INJECT_LEAKER_CONTROL=$T/ctl.st "$PS" >"$T/st.out" &
 pid=$!
+on_exit "kill $pid 2>/dev/null"
 wait_ready "$T/st.out"
 "$LEAKAUDIT" attach --inject -p "$pid" -o "$T/st" -i 1s -d 4 2>"$T/st.err" || fail "[static allocator] attach failed: $(cat "$T/st.err")"
+touch "$T/ctl.st/stop"
 wait "$pid" || fail "[static allocator] exited with $?"
 assert_contains "$T/st.err" 'linked into its executable.*using the eBPF tracer instead'
 "$LEAKAUDIT" report "$T/st" >"$T/st.txt"
