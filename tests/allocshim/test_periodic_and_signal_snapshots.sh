@@ -6,9 +6,10 @@
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_shim.sh"
 for s in loop loopmt; do
-    "$LEAKAUDIT" run -q -i 1 -o "$T/$s" -- "$PLANTED" "$s" 4 &
+    "$LEAKAUDIT" run -q -i 1 -o "$T/$s" -- "$PLANTED" "$s" 8 &
     pid=$!
-    # a periodic snapshot first (the program runs 4 s at -i 1), then the signal
+    # a periodic snapshot first (the program runs 8 s at -i 1: time to spare
+    # for the signal on a slow machine), then the signal
     for _ in $(seq 600); do ls "$T/$s"/*.snap >/dev/null 2>&1 && break; sleep 0.05; done
     ls "$T/$s"/*.snap >/dev/null 2>&1 || fail "[$s] no periodic snapshot in 30 s"
     kill -USR2 "$(pgrep -P $pid -f "planted $s" | sed -n 1p)"
@@ -34,14 +35,14 @@ if [ "$(grep -c . /proc/self/status)" -gt 0 ]; then
     # single-threaded programs stay single-threaded under the shim: no
     # thread of the shim's ("leakaudit"), and natively one thread (qemu-user
     # runs a thread of its own in some programs: make test-arm64)
-    "$LEAKAUDIT" run -q -i 1 -o "$T/st" -- "$PLANTED" loop 2 &
+    "$LEAKAUDIT" run -q -i 1 -o "$T/st" -- "$PLANTED" loop 6 &
     p=""
     for _ in $(seq 200); do # the program, with the shim loaded and running
-        p=$(pgrep -f "planted loop 2" | tail -1) && [ -n "$p" ] &&
+        p=$(pgrep -f "planted loop 6" | tail -1) && [ -n "$p" ] &&
             grep -q libleakaudit "/proc/$p/maps" 2>/dev/null && break
         sleep 0.05
     done
-    [ -n "$p" ] || fail "planted loop 2 did not start in 10 s"
+    [ -n "$p" ] || fail "planted loop 6 did not start in 10 s"
     threads=$(awk '/^Threads:/ {print $2}' /proc/$p/status)
     names=$(cat /proc/$p/task/*/comm | tr '\n' ' ')
     wait
