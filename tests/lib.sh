@@ -84,6 +84,10 @@ wait_until() {
     done
 }
 
+# snapshots_at_least DIR N: DIR holds N or more snapshot files (for
+# wait_until: a run or an attach has got that far).
+snapshots_at_least() { [ "$(find "$1" -name '*.snap' 2>/dev/null | wc -l)" -ge "$2" ]; }
+
 # wait_mapped PID REGEX...: waits up to 30 s until /proc/PID/maps shows every
 # REGEX (a started program's libraries: then `attach` finds its allocator and
 # its functions); fails if PID exits first. Instead of a fixed sleep after

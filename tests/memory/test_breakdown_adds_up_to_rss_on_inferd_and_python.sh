@@ -13,7 +13,6 @@ need_file "$VENDORSIM"
 need_cmd python3
 need_file /usr/bin/python3
 CHECK=$(dirname "$0")/check_adds_up.py
-snapshots_at_least() { [ "$(find "$1" -name "*.snap" 2>/dev/null | wc -l)" -ge "$2" ]; }
 # check_series LABEL DIR: every snapshot in DIR dumped, then checked.
 check_series() {
     local n=0 f

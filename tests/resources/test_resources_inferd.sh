@@ -42,7 +42,6 @@ run() {
     URL=http://127.0.0.1:$(cat "$pf")
     local n=0 end=$((SECONDS + 90))
     reconnected() { [ "$(metric inferd_reconnects_total)" -ge "$n" ]; }
-    snapshots() { find "$T/$name" -name '*.snap' 2>/dev/null | wc -l; }
     reconnect_once() {
         n=$((n + 1))
         curl -sf -XPOST "$URL/streams/1/reconnect" >/dev/null || fail "$name: reconnect $n"
@@ -50,8 +49,8 @@ run() {
         wait_until 30 reconnected || fail "$name: inferd did not do reconnect $n in 30 s"
         sleep 0.3
     }
-    while [ "$n" -lt 10 ] || [ "$(snapshots)" -lt 8 ]; do
-        [ $SECONDS -lt $end ] || fail "$name: $n reconnects and $(snapshots) snapshots in 90 s"
+    while [ "$n" -lt 10 ] || ! snapshots_at_least "$T/$name" 8; do
+        [ $SECONDS -lt $end ] || fail "$name: $n reconnects and not 8 snapshots in 90 s"
         reconnect_once
     done
     reconnect_once # after the last periodic snapshot: the one at exit has one more

@@ -79,8 +79,7 @@ run_one() {
     wait_ready "$T/out.$label"
     "$LEAKAUDIT" attach --inject -q -p "$pid" -o "$T/o.$label" -i 1s -d "$attach_s" &
     local apid=$!
-    attached() { compgen -G "$T/o.$label/*.snap" >/dev/null; }
-    wait_until 60 attached || fail "[$label] attach --inject wrote no snapshot in 60 s"
+    wait_until 60 snapshots_at_least "$T/o.$label" 1 || fail "[$label] attach --inject wrote no snapshot in 60 s"
     touch "$ctl/free"
     wait "$apid" || fail "[$label] attach --inject failed"
     local n1
