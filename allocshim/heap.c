@@ -706,6 +706,8 @@ void shim_heap_prefetch(const void *p)
 {
     uint32_t key = key_of((uintptr_t)p);
     struct table *t = table_now();
+    if (SHIM_UNLIKELY(!t))
+        return; /* heap tracking never started */
     __builtin_prefetch(&t->buckets[key & t->mask], 1);
     __builtin_prefetch(stripe_of(key), 1);
 }

@@ -419,6 +419,7 @@ static inline __attribute__((always_inline)) void shim_record_alloc(void *p, siz
     if (SHIM_UNLIKELY(!err))
         err = shim_tls.errno_at = &errno;
     int saved = *err;
+    shim_heap_prefetch(p); /* the record's bucket arrives while the stack is taken */
     uint32_t id = shim_capture_stack_id(frame_addr, ret);
     shim_heap_on_alloc(p, size, id, kind);
     if (SHIM_UNLIKELY(shim_tls.in_exit_registration))
