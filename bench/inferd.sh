@@ -72,6 +72,16 @@ inferred() {
     curl -sf "http://127.0.0.1:$1/metrics" | awk '/^inferd_frames_inferred_total/ {n += $2} END {print n + 0}'
 }
 
+# inject_into PID: `leakaudit attach --inject` (INJECT_MODE) into PID, until
+# its first snapshot is written; the attach's pid goes to la.
+inject_into() {
+    rm -rf "$tmp/inj"
+    "$BUILD/bin/leakaudit" attach --inject -q -p "$1" -m "$INJECT_MODE" -i 5 -o "$tmp/inj" &
+    la=$!
+    local i
+    for i in $(seq 1 100); do ls "$tmp/inj"/*.snap >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 # run_once [env assignments...]: prints frames/s of one run.
 run_once() {
     rm -f "$tmp/port"
@@ -82,12 +92,7 @@ run_once() {
     local port
     port=$(cat "$tmp/port")
     local la=
-    if [ -n "${INJECT_MODE:-}" ]; then
-        rm -rf "$tmp/inj"
-        "$BUILD/bin/leakaudit" attach --inject -q -p $pid -m "$INJECT_MODE" -i 5 -o "$tmp/inj" &
-        la=$!
-        for _ in $(seq 1 100); do ls "$tmp/inj"/*.snap >/dev/null 2>&1 && break; sleep 0.1; done
-    fi
+    if [ -n "${INJECT_MODE:-}" ]; then inject_into $pid; fi
     sleep $WARMUP
     local n0 t0 n1 t1 c0 c1
     n0=$(inferred "$port"); t0=$(date +%s.%N); c0=$(cpu_ticks $pid)
@@ -122,12 +127,7 @@ run_pair() {
         { cat "$tmp/err.a" "$tmp/err.b" >&2; echo "bench/inferd: inferd did not start" >&2; exit 1; }
     local pa pb la=
     pa=$(cat "$tmp/port.a") pb=$(cat "$tmp/port.b")
-    if [ -n "${INJECT_MODE:-}" ]; then
-        rm -rf "$tmp/inj"
-        "$BUILD/bin/leakaudit" attach --inject -q -p $pid_b -m "$INJECT_MODE" -i 5 -o "$tmp/inj" &
-        la=$!
-        for i in $(seq 1 100); do ls "$tmp/inj"/*.snap >/dev/null 2>&1 && break; sleep 0.1; done
-    fi
+    if [ -n "${INJECT_MODE:-}" ]; then inject_into $pid_b; fi
     sleep $WARMUP
     local a0 b0 ca0 cb0 a1 b1 ca1 cb1
     a0=$(inferred "$pa") b0=$(inferred "$pb") ca0=$(cpu_ticks $pid_a) cb0=$(cpu_ticks $pid_b)
