@@ -69,12 +69,7 @@ struct utab {
     const void *eh_hdr; /* PT_GNU_EH_FRAME, runtime address; NULL: none */
     const struct unw_row *rows;
     uint32_t n;
-    /* Page index: for each 4 KiB page of the module from rows[0]'s on, the
-     * last row starting at or before the page's first byte, so a lookup
-     * searches the few rows of one page, not the whole table (tesseract's
-     * ~10^5 rows: 17 dependent cache misses a lookup). NULL: none. */
-    const uint32_t *page_row;
-    uint32_t page0, pages;
+    struct unw_page_index index; /* row.NULL: not indexed (no memory for it) */
 };
 
 struct useg {
@@ -205,30 +200,13 @@ static const struct useg *find_seg(const struct useg_set *s, uintptr_t pc)
     return &s->seg[lo - 1];
 }
 
+/* The table's page index, in memory of the shim's own; without it the
+ * whole table is searched. */
 static void index_pages(struct utab *t)
 {
-    uint32_t p0 = t->rows[0].pc >> 12, p1 = t->rows[t->n - 1].pc >> 12;
-    uint32_t *idx = shim_arena_map(((size_t)p1 - p0 + 1) * sizeof(*idx));
-    if (!idx)
-        return; /* the whole-table search still works */
-    for (uint32_t p = p0, j = 0; p <= p1; p++) {
-        while (j + 1 < t->n && t->rows[j + 1].pc <= p << 12)
-            j++;
-        idx[p - p0] = j;
-    }
-    t->page0 = p0;
-    t->pages = p1 - p0 + 1;
-    t->page_row = idx;
-}
-
-/* The row covering module-relative pc (unw_table_find), through the index. */
-static const struct unw_row *tab_find(const struct utab *t, uint32_t rel)
-{
-    uint32_t p = (rel >> 12) - t->page0;
-    if (!t->page_row || rel < t->rows[0].pc || p >= t->pages)
-        return unw_table_find(t->rows, t->n, rel);
-    uint32_t lo = t->page_row[p], hi = p + 1 < t->pages ? t->page_row[p + 1] + 1 : t->n;
-    return unw_table_find(t->rows + lo, hi - lo, rel);
+    uint32_t *row = shim_arena_map(unw_page_index_pages(t->rows, t->n) * sizeof(*row));
+    if (row)
+        unw_page_index_fill(t->rows, t->n, row, &t->index);
 }
 
 /* Builds a module's table the first time it is needed. A thread that finds
@@ -359,7 +337,10 @@ static const struct unw_row *row_uncached(uintptr_t pc, uintptr_t lookup, int *c
         return NO_CFI;
     }
     uintptr_t rel = lookup - g->tab->bias;
-    const struct unw_row *r = rel > UINT32_MAX ? NULL : tab_find(g->tab, (uint32_t)rel);
+    const struct unw_row *r =
+        rel > UINT32_MAX
+            ? NULL
+            : unw_table_find_indexed(g->tab->rows, g->tab->n, &g->tab->index, (uint32_t)rel);
     if (!r || r->cfa == UNW_CFA_NONE || r->cfa == UNW_CFA_UNSUPPORTED)
         return NO_CFI;
     return r;

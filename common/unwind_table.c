@@ -861,6 +861,26 @@ int unw_table_merge(struct unw_table *t, const struct unw_cfi_src *src)
     return rc < 0 ? rc : 0;
 }
 
+uint32_t unw_page_index_pages(const struct unw_row *rows, uint32_t n)
+{
+    return (rows[n - 1].pc >> 12) - (rows[0].pc >> 12) + 1;
+}
+
+void unw_page_index_fill(const struct unw_row *rows, uint32_t n, uint32_t *row,
+                         struct unw_page_index *ix)
+{
+    uint32_t p0 = rows[0].pc >> 12, pages = unw_page_index_pages(rows, n);
+    for (uint32_t i = 0, j = 0; i < pages; i++) {
+        uint32_t start = (p0 + i) << 12;
+        while (j + 1 < n && rows[j + 1].pc <= start)
+            j++;
+        row[i] = j;
+    }
+    ix->page0 = p0;
+    ix->pages = pages;
+    ix->row = row;
+}
+
 void unw_table_free(struct unw_table *t)
 {
     raw_unmap(t->rows, t->map_bytes);
