@@ -31,6 +31,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 int shim_injected;              /* loaded by dlopen into a running process */
@@ -257,7 +258,10 @@ SHIM_EXPORT int leakaudit_inject_start(const char *text)
     int reach = shim_cfg.reachability;
     const char *when = settings_get(INJECT_REACH_WHEN);
     shim_cfg.reachability = 0;
-    shim_cfg.thread_always = 1;
+    /* A single-threaded target stays so (glibc's malloc is lock-free only
+     * then: a thread of ours would cost it ~4 % of every call); its
+     * snapshots come from its allocations and from leakaudit_inject_poll. */
+    shim_cfg.thread_always |= !__libc_single_threaded;
     if (!shim_ready()) {
         shim_init();
         SHIM_UNTRACKED({
@@ -283,6 +287,21 @@ SHIM_EXPORT int leakaudit_inject_start(const char *text)
     }
 out:
     shim_spin_unlock(&inject_lock);
+    return rc;
+}
+
+/* The attaching process, every interval while a target without the
+ * snapshot thread has written none: the periodic snapshot if due. 1 if
+ * written, 0 if not due (or the thread takes them), -ENOENT when not
+ * attached. */
+SHIM_EXPORT int leakaudit_inject_poll(void)
+{
+    if (!__atomic_load_n(&inject_active, __ATOMIC_ACQUIRE))
+        return -ENOENT;
+    int busy = shim_tls.busy, rc;
+    shim_tls.busy = 1;
+    rc = shim_snapshot_due_now();
+    shim_tls.busy = busy;
     return rc;
 }
 

@@ -371,6 +371,7 @@ void shim_snapshot_start_thread(void);
 int shim_foreign_thread(pid_t tid); /* an emulator's own thread (qemu-user), not the program's */
 #define SHIM_POLL_CALLS 256
 void shim_snapshot_poll(void);
+int shim_snapshot_due_now(void); /* attach --inject without the thread */
 void shim_snapshot_fork_prepare(void);
 void shim_snapshot_fork_parent(void);
 void shim_snapshot_fork_child(void);

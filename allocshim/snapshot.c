@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -420,18 +421,42 @@ void shim_snapshot_start_thread(void)
 
 /*
  * Without the thread (a program that has not created one), periodic and
- * signal-requested snapshots are taken from the allocation hooks: every
- * SHIM_POLL_CALLS recorded allocations the deadline is checked. This keeps
- * single-threaded programs single-threaded -- glibc's malloc takes a
- * lock-free fast path only then -- at the price that a single-threaded
- * program that stops allocating is next snapshotted when it allocates
- * again, or at exit. LEAKAUDIT_THREAD=always starts the thread anyway.
+ * signal-requested snapshots are taken from the allocation hooks: the
+ * deadline is checked about every POLL_MS of the program's allocating --
+ * every SHIM_POLL_CALLS recorded allocations at most, every one when they
+ * come a few a second (each poll sets the next countdown from the rate it
+ * saw). This keeps single-threaded programs single-threaded -- glibc's
+ * malloc takes a lock-free fast path only then -- at the price that a
+ * single-threaded program that stops allocating is next snapshotted when it
+ * allocates again, at exit, or (attach --inject) when the attaching
+ * process asks (leakaudit_inject_poll). LEAKAUDIT_THREAD=always starts the
+ * thread anyway; so does a program that has threads our pthread_create did
+ * not see start (attach --inject patches no thread hook): the thread costs
+ * it nothing more from then on.
  */
+static uint64_t last_poll_ns;
+static int32_t poll_calls = SHIM_POLL_CALLS; /* the countdown the last poll set */
+
 void shim_snapshot_poll(void)
 {
     shim_tls.poll_countdown = SHIM_POLL_CALLS;
     if (__atomic_load_n(&thread_running, __ATOMIC_RELAXED))
         return;
+    if (!__libc_single_threaded && shim_ready() && !shim_cfg.off) {
+        shim_snapshot_start_thread();
+        if (__atomic_load_n(&thread_running, __ATOMIC_RELAXED))
+            return;
+    }
+    uint64_t now = util_monotonic_ns(), since = now - last_poll_ns;
+    uint64_t next = since ? (uint64_t)poll_calls * POLL_MS * 1000000ull / since : SHIM_POLL_CALLS;
+    poll_calls = next < 1 ? 1 : next > SHIM_POLL_CALLS ? SHIM_POLL_CALLS : (int32_t)next;
+    shim_tls.poll_countdown = poll_calls;
+    last_poll_ns = now;
+    static uint64_t next_rescan_ns;
+    if (now >= next_rescan_ns) { /* modules loaded without our dlopen, as the thread looks */
+        shim_inject_rescan(NULL);
+        next_rescan_ns = now + POLL_MS * 1000000ull;
+    }
     if (signal_pending) {
         signal_pending = 0;
         shim_snapshot_write(SNAP_TRIGGER_SIGNAL);
@@ -445,6 +470,20 @@ void shim_snapshot_poll(void)
         shim_guard_scan();
         next_scan_ns = util_monotonic_ns() + shim_guard_scan_interval_ms() * 1000000ull;
     }
+}
+
+/* attach --inject, a target without the snapshot thread: the periodic
+ * snapshot if it is due (1 if written), called by the attaching process
+ * while the target is stopped at a safe point -- a single-threaded program
+ * that has stopped allocating still gets its snapshots. */
+int shim_snapshot_due_now(void)
+{
+    if (__atomic_load_n(&thread_running, __ATOMIC_RELAXED) || !shim_cfg.interval_ms ||
+        util_monotonic_ns() < next_due_ns)
+        return 0;
+    shim_snapshot_write(SNAP_TRIGGER_INTERVAL);
+    next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
+    return 1;
 }
 
 /* The program's first thread is when ours can start at no extra cost. */

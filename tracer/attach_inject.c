@@ -20,6 +20,7 @@
 #include "cli/cli.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <limits.h>
@@ -154,6 +155,63 @@ static int allocator_in_executable(int pid, char *name, size_t cap)
     return in_exe;
 }
 
+/* The target's thread count (/proc/PID/status), 0 if unknown. */
+static int threads_of(int pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Newest modification time (ns, realtime) of a file in dir, 0 if none. */
+static uint64_t newest_file_ns(const char *dir)
+{
+    DIR *d = opendir(dir);
+    uint64_t best = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        struct stat st;
+        if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0 &&
+            S_ISREG(st.st_mode)) {
+            uint64_t t = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+            if (t > best)
+                best = t;
+        }
+    }
+    if (d)
+        closedir(d);
+    return best;
+}
+
+/* A single-threaded target keeps no snapshot thread (allocshim/inject.c):
+ * its snapshots come from its allocations. One that has stopped allocating
+ * is asked, once an interval has gone by without a snapshot, to take the
+ * one that is due -- a call made at a safe point like the attach's. */
+static void nudge_if_idle(const struct trc_opts *o, const char *lib, const char *dir,
+                          uint64_t *next_ns)
+{
+    uint64_t now = util_monotonic_ns();
+    if (!o->interval_ms || now < *next_ns)
+        return;
+    uint64_t period = o->interval_ms * 1000000ull;
+    *next_ns = now + period;
+    if (threads_of(o->pid) != 1 || util_realtime_ns() - newest_file_ns(dir) < period)
+        return;
+    struct trc_inject_result r;
+    char err[512];
+    if (trc_inject_call(o->pid, lib, "leakaudit_inject_poll", NULL, &r, err, sizeof(err)) < 0 &&
+        o->verbose)
+        fprintf(stderr, "leakaudit: pid %d is idle and could not be asked for a snapshot: %s\n",
+                o->pid, err);
+}
+
 int trc_attach_inject(struct trc_opts *o, volatile int *stop)
 {
     char err[512], lib[PATH_MAX], dir[PATH_MAX], settings[AUDIT_INJECT_SETTINGS_MAX],
@@ -195,12 +253,13 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
                 "leakaudit: injected into pid %d (thread %d)%s; snapshots every %llu ms in %s\n",
                 o->pid, (int)r.tid, r.already ? ", reusing the library loaded before" : "",
                 (unsigned long long)o->interval_ms, dir);
-    uint64_t start = util_monotonic_ns();
+    uint64_t start = util_monotonic_ns(), next_nudge = start + o->interval_ms * 1000000ull;
     while (!*stop && alive(o->pid)) {
         if (o->duration_ms && util_monotonic_ns() - start >= o->duration_ms * 1000000ull)
             break;
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
+        nudge_if_idle(o, lib, dir, &next_nudge);
     }
     if (!alive(o->pid)) {
         if (!o->quiet_inject)
