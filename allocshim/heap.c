@@ -104,6 +104,12 @@ static int *locks;
  * hide a sampled block from its free). */
 static uint8_t filter[FILTER_SLOTS];
 uint64_t shim_sample_bits[FILTER_SLOTS / 64];
+/* all set until sampled mode's fast path is on (shim.h) */
+#define COARSE_WORDS ((1u << SHIM_COARSE_BITS) / 64)
+#define COARSE_SHIFT (SHIM_FILTER_BITS - SHIM_COARSE_BITS)
+uint64_t shim_sample_coarse[COARSE_WORDS]
+    __attribute__((aligned(64))) = {[0 ... COARSE_WORDS - 1] = ~0ull};
+static int coarse_on; /* filter_lock */
 static int filter_lock;
 
 static int pool_lock;
@@ -185,6 +191,22 @@ static inline struct table *table_now(void)
     return __atomic_load_n(&cur, __ATOMIC_ACQUIRE);
 }
 
+/* Coarse bit c from bitmap bits 16c..16c+15 (filter_lock held). A bit is
+ * set before the block can reach a free and cleared only when no sampled
+ * block maps to it, like the bitmap's. */
+static void coarse_update(uint32_t c)
+{
+    uint32_t first = c << COARSE_SHIFT;
+    uint64_t span =
+        (__atomic_load_n(&shim_sample_bits[first >> 6], __ATOMIC_RELAXED) >> (first & 63)) &
+        ((1ull << (1u << COARSE_SHIFT)) - 1);
+    uint64_t bit = 1ull << (c & 63);
+    if (span)
+        __atomic_fetch_or(&shim_sample_coarse[c >> 6], bit, __ATOMIC_RELEASE);
+    else
+        __atomic_fetch_and(&shim_sample_coarse[c >> 6], ~bit, __ATOMIC_RELEASE);
+}
+
 /* A sampled block p comes (+1) or goes (-1): its slot's count, and the bit
  * while the count is not 0. A saturated count stays (the bit too). */
 static void filter_add(uintptr_t p, int d)
@@ -199,7 +221,18 @@ static void filter_add(uintptr_t p, int d)
             __atomic_fetch_or(&shim_sample_bits[s >> 6], bit, __ATOMIC_RELEASE);
         else
             __atomic_fetch_and(&shim_sample_bits[s >> 6], ~bit, __ATOMIC_RELEASE);
+        if (coarse_on)
+            coarse_update(s >> COARSE_SHIFT);
     }
+    shim_spin_unlock(&filter_lock);
+}
+
+void shim_heap_coarse_enable(void)
+{
+    shim_spin_lock(&filter_lock);
+    coarse_on = 1;
+    for (uint32_t c = 0; c < (1u << SHIM_COARSE_BITS); c++)
+        coarse_update(c);
     shim_spin_unlock(&filter_lock);
 }
 
@@ -853,5 +886,7 @@ void shim_heap_clear(void)
     memset(filter, 0, sizeof(filter));
     for (size_t i = 0; i < FILTER_SLOTS / 64; i++)
         __atomic_store_n(&shim_sample_bits[i], 0, __ATOMIC_RELEASE);
+    for (uint32_t c = 0; coarse_on && c < (1u << SHIM_COARSE_BITS); c++)
+        coarse_update(c);
     shim_spin_unlock(&filter_lock);
 }

@@ -208,6 +208,8 @@ void shim_init(void)
     __atomic_store_n(&shim_fast_mode, fast, __ATOMIC_RELEASE);
     __atomic_store_n(&shim_fast_sampled, fast == SNAP_MODE_SAMPLED && !shim_guard_pages_only,
                      __ATOMIC_RELEASE);
+    if (shim_fast_sampled)
+        shim_heap_coarse_enable();
     __atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 }
 

@@ -139,11 +139,11 @@ static __attribute__((noinline)) void free_slow(void *p)
 
 SHIM_EXPORT void free(void *p)
 {
-    /* Sampled mode's fast path, without a stack frame: one global load, one
-     * filter byte, a tail call (free(NULL) included: the real free takes
-     * it). Frees of blocks that were sampled, and every other mode, go on. */
-    if (SHIM_LIKELY(shim_fast_sampled) && SHIM_LIKELY(!shim_sample_filter_hit(p)) &&
-        SHIM_LIKELY(!shim_is_bootstrap(p))) {
+    /* Sampled mode's fast path, without a stack frame: one bit of the
+     * coarse filter's cache line (which also says sampled mode is on), a
+     * tail call (free(NULL) included: the real free takes it). Frees the
+     * coarse filter cannot clear, and every other mode, go on. */
+    if (SHIM_LIKELY(!shim_sample_coarse_hit(p)) && SHIM_LIKELY(!shim_is_bootstrap(p))) {
         shim_real.free(p);
         return;
     }

@@ -202,11 +202,29 @@ static inline uint32_t shim_filter_slot(uintptr_t p)
 {
     return (uint32_t)(((uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - SHIM_FILTER_BITS));
 }
+/* In front of it, a coarse filter of 512 bits -- one cache line, which
+ * every free reads, so it stays in L1 where the 1 KiB bitmap did not (a
+ * program churning megabytes evicted that too, and its miss was most of
+ * what sampled mode still cost a free). Coarse bit c is set while any of
+ * bits 16c..16c+15 of the bitmap is, and every coarse bit is set while
+ * sampled mode's fast path is off (before initialisation, other modes), so
+ * free's fastest path tests nothing else: 0 means "certainly not sampled,
+ * and sampled mode is on". */
+#define SHIM_COARSE_BITS 9
+extern uint64_t shim_sample_coarse[(1u << SHIM_COARSE_BITS) / 64];
+static inline int shim_sample_coarse_hit(const void *p)
+{
+    uint32_t c = shim_filter_slot((uintptr_t)p) >> (SHIM_FILTER_BITS - SHIM_COARSE_BITS);
+    return (int)((__atomic_load_n(&shim_sample_coarse[c >> 6], __ATOMIC_RELAXED) >> (c & 63)) & 1);
+}
 static inline int shim_sample_filter_hit(const void *p)
 {
     uint32_t s = shim_filter_slot((uintptr_t)p);
-    return (int)((__atomic_load_n(&shim_sample_bits[s >> 6], __ATOMIC_RELAXED) >> (s & 63)) & 1);
+    return shim_sample_coarse_hit(p) &&
+           (int)((__atomic_load_n(&shim_sample_bits[s >> 6], __ATOMIC_RELAXED) >> (s & 63)) & 1);
 }
+/* Sampled mode's fast path is on: the coarse filter from the bitmap. */
+void shim_heap_coarse_enable(void);
 static inline int shim_heap_maybe_tracked(const void *p)
 {
     if (shim_cfg.mode != SNAP_MODE_SAMPLED)
