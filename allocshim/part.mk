@@ -70,7 +70,7 @@ $(REACH_TESTBIN)/reachdump: tests/reach/reachdump.c $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_TOOL) -o $@ $< $(COMMON_LIB) $(LDFLAGS_TOOL)
 TEST_TARGETS += $(REACH_TESTBIN)/reach_cases $(REACH_TESTBIN)/reachdump $(REACH_TESTBIN)/reach_clean \
-                $(REACH_TESTBIN)/reach_attach_target
+                $(REACH_TESTBIN)/reach_attach_target $(REACH_TESTBIN)/reach_why_chain
 include tests/resources/resources.mk
 
 # Unit tests of the shim's core outside a preload (cmocka): the shim's own

@@ -352,6 +352,13 @@ void shim_mmap_fork_child(void);
 /* The REACHABILITY source: scans (at exit and on the snapshot signal only:
  * *(int *)trigger) and writes the info record and one entry per stack. */
 int shim_reach_emit(struct snap_writer *w, void *trigger);
+/* reach_why.c (LEAKAUDIT_REACH_WHY): memory for n blocks (0: off), the
+ * recording hook, and the explanation on stderr (world still stopped). */
+struct rmark;
+size_t shim_reach_why_bytes(size_t n);
+void shim_reach_why_begin(struct rmark *m, void *mem);
+void shim_reach_why_report(const struct rmark *m, void *mem, const pid_t *tids,
+                           const uint64_t *sps, int n_threads);
 /* init.c: the stack pointer of the program's exit path where it called the
  * shim's exit handler; the exit scan's stack root for that thread starts
  * there (0: not exiting). */

@@ -40,6 +40,7 @@ struct audit_config {
     int track_heap, track_fds, track_mmap;
     int quiet;
     int reachability;                        /* scan at exit / on the snapshot signal */
+    uint64_t reach_why;                      /* explain the class of blocks of this size */
     int thread_always;                       /* snapshot thread from the start */
     int guard;                               /* AUDIT_GUARD_* bits, 0 = off */
     int guard_abort;                         /* policy: 1 abort (default), 0 log and continue */
@@ -89,6 +90,7 @@ enum audit_option_id {
     AUDIT_GUARD_POISON,
     AUDIT_GUARD_SCAN,
     AUDIT_REACHABILITY,
+    AUDIT_REACH_WHY,
     AUDIT_TERM_SNAPSHOT,
     AUDIT_TRACK_RESOURCES,
     AUDIT_TRACK_FILE,

@@ -9,10 +9,11 @@
 
 #include <string.h>
 
-#define WORD          8u
-#define RADIX_BITS    16
-#define RADIX_BUCKETS (1u << RADIX_BITS)
-#define KEY_SHIFT     3 /* blocks are at least 8-byte aligned: the low bits carry nothing */
+#define WORD              8u
+#define RADIX_BITS        16
+#define RADIX_BUCKETS     (1u << RADIX_BITS)
+#define KEY_SHIFT         3 /* blocks are at least 8-byte aligned: the low bits carry nothing */
+#define RMARK_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 size_t rmark_sort_scratch(size_t n)
 {
@@ -67,6 +68,7 @@ void rmark_begin(struct rmark *m)
         m->blocks[i].state = RMARK_UNREACHED;
     }
     m->depth = 0;
+    m->scanning = -1;
     m->roots_bytes = 0;
     m->read_failures = 0;
 }
@@ -104,7 +106,7 @@ static inline int next_chunk_header(const struct rmark *m, const struct rmark_bl
     return m->ignore_chunk_tail && p != b->addr && p % 16 == 0 && p + 8 >= b->addr + b->size;
 }
 
-static inline void found(struct rmark *m, uint64_t p, int definite)
+static inline void found(struct rmark *m, uint64_t p, int definite, uint64_t at)
 {
     long k = rmark_find(m, p);
     if (k < 0)
@@ -120,7 +122,11 @@ static inline void found(struct rmark *m, uint64_t p, int definite)
     } else if (b->state == RMARK_UNREACHED) {
         b->state = RMARK_POSSIBLE;
         push(m, (size_t)k);
+    } else {
+        return;
     }
+    if (RMARK_UNLIKELY(m->why))
+        m->why(m->why_arg, (size_t)k, at, m->scanning);
 }
 
 /* The same in the clique phase: any pointer into an unclaimed lost block
@@ -156,7 +162,7 @@ static void scan_range(struct rmark *m, uint64_t start, uint64_t end, int defini
             if (clique)
                 found_in_clique(m, v, leader);
             else
-                found(m, v, definite);
+                found(m, v, definite, (uint64_t)(uintptr_t)w);
         }
         return;
     }
@@ -170,7 +176,7 @@ static void scan_range(struct rmark *m, uint64_t start, uint64_t end, int defini
             if (clique)
                 found_in_clique(m, v, leader);
             else
-                found(m, v, definite);
+                found(m, v, definite, start + i * WORD);
         }
         if (got < len) {
             /* skip the unreadable page and go on with the next one */
@@ -197,16 +203,20 @@ void rmark_scan_values(struct rmark *m, const uint64_t *v, size_t n)
     m->roots_bytes += n * WORD;
     for (size_t i = 0; i < n && m->n; i++)
         if (v[i] >= m->lo && v[i] < m->hi)
-            found(m, v[i], 1);
+            found(m, v[i], 1, 0);
     rmark_propagate(m);
 }
 
 void rmark_propagate(struct rmark *m)
 {
+    long outer = m->scanning;
     while (m->depth) {
-        const struct rmark_block *b = &m->blocks[m->stack[--m->depth]];
+        uint32_t i = m->stack[--m->depth];
+        const struct rmark_block *b = &m->blocks[i];
+        m->scanning = (long)i;
         scan_range(m, b->addr, b->addr + b->size, b->state == RMARK_REACHABLE, 0, 0);
     }
+    m->scanning = outer;
 }
 
 void rmark_classify(struct rmark *m)

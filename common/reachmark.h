@@ -60,6 +60,14 @@ struct rmark {
      * chunk's header (malloc's top or a bin), not a pointer to the block:
      * ignored (docs/reachability.md). */
     int ignore_chunk_tail;
+    /* Optional, for explaining a block's class (LEAKAUDIT_REACH_WHY): called
+     * whenever a block's mark rises (to possibly lost, or reachable) with
+     * the address of the word that pointed at it (0: a saved register
+     * value) and the block that word is in (-1: a root). NULL: nothing is
+     * recorded. rmark_begin sets scanning to -1. */
+    void (*why)(void *arg, size_t block, uint64_t at, long from);
+    void *why_arg;
+    long scanning; /* the block whose words are being scanned, -1: a root */
 };
 
 /* Bytes of scratch rmark_sort needs for n blocks. */

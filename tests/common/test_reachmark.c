@@ -160,6 +160,67 @@ static void test_a_root_range_around_blocks_skips_their_insides(void **state)
     free(b);
 }
 
+/* The why hook (LEAKAUDIT_REACH_WHY): each rise of a mark names the word
+ * and the block it was in; a root range gives -1, a saved value address 0;
+ * a possibly lost block later reached by a start pointer is recorded again. */
+struct why_log {
+    uint64_t at[N_BLOCKS];
+    long from[N_BLOCKS];
+    int calls;
+};
+static void log_why(void *arg, size_t block, uint64_t at, long from)
+{
+    struct why_log *l = arg;
+    l->at[block] = at;
+    l->from[block] = from;
+    l->calls++;
+}
+
+static long index_of(const struct fixture *f, int i)
+{
+    for (int k = 0; k < N_BLOCKS; k++)
+        if (f->blocks[k].addr == (uint64_t)(uintptr_t)f->mem[i])
+            return k;
+    return -1;
+}
+
+static void test_the_why_hook_records_each_rise_and_its_cause(void **state)
+{
+    (void)state;
+    struct fixture f;
+    setup_blocks(&f);
+    for (int i = 0; i < N_BLOCKS; i++)
+        f.blocks[i] = (struct rmark_block){
+            .addr = (uint64_t)(uintptr_t)f.mem[i], .size = BLOCK_SZ, .stack_id = (uint32_t)i + 1};
+    void *scratch = malloc(rmark_sort_scratch(N_BLOCKS));
+    rmark_sort(f.blocks, N_BLOCKS, scratch);
+    free(scratch);
+    f.mem[0][2] = (uint64_t)(uintptr_t)f.mem[1] + 8; /* 0 -> inside 1 */
+    f.mem[2][1] = (uint64_t)(uintptr_t)f.mem[1];     /* 2 -> 1 */
+    uint64_t root[2] = {(uint64_t)(uintptr_t)f.mem[0], 0};
+    struct why_log l = {.calls = 0};
+    f.m = (struct rmark){.blocks = f.blocks, .n = N_BLOCKS, .stack = f.stack, .why = log_why,
+                         .why_arg = &l};
+    rmark_begin(&f.m);
+    rmark_scan_root(&f.m, (uint64_t)(uintptr_t)root, (uint64_t)(uintptr_t)(root + 2));
+    long b0 = index_of(&f, 0), b1 = index_of(&f, 1), b2 = index_of(&f, 2);
+    assert_int_equal(l.from[b0], -1);
+    assert_int_equal(l.at[b0], (uint64_t)(uintptr_t)&root[0]);
+    assert_int_equal(l.from[b1], b0); /* possibly lost, from block 0's word 2 */
+    assert_int_equal(l.at[b1], (uint64_t)(uintptr_t)&f.mem[0][2]);
+    assert_int_equal(l.calls, 2);
+    uint64_t regs[1] = {(uint64_t)(uintptr_t)f.mem[2]};
+    rmark_scan_values(&f.m, regs, 1); /* a register reaches 2, whose start pointer lifts 1 */
+    assert_int_equal(l.from[b2], -1);
+    assert_int_equal(l.at[b2], 0);
+    assert_int_equal(l.from[b1], b2);
+    assert_int_equal(l.at[b1], (uint64_t)(uintptr_t)&f.mem[2][1]);
+    assert_int_equal(l.calls, 4);
+    rmark_classify(&f.m);
+    assert_int_equal(class_of(&f, 1), SNAP_REACH_REACHABLE);
+    teardown_blocks(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +229,7 @@ int main(void)
         cmocka_unit_test(test_a_lost_chain_has_one_definitely_lost_leader),
         cmocka_unit_test(test_a_lost_cycle_is_one_definite_block_and_the_rest_indirect),
         cmocka_unit_test(test_a_root_range_around_blocks_skips_their_insides),
+        cmocka_unit_test(test_the_why_hook_records_each_rise_and_its_cause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
