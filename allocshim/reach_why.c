@@ -176,13 +176,15 @@ static void say_link(const struct why_ctx *c, size_t k, size_t depth)
                      depth ? "<- " : "");
     } else if (w->from >= 0) {
         const struct rmark_block *f = &m->blocks[w->from];
+        char frames[256];
+        frames_of(frames, sizeof(frames), f->stack_id, c->maps, c->maps_len);
         n = snprintf(line, sizeof(line),
-                     "  %s%s (+0x%llx) at 0x%llx, %llu B into block 0x%llx (%llu B, stack %u, "
-                     "%s)\n",
+                     "  %s%s (+0x%llx) at 0x%llx, %llu B into block 0x%llx (%llu B, stack %u: "
+                     "%s, %s)\n",
                      depth ? "<- " : "", how, (unsigned long long)(v - kb->addr),
                      (unsigned long long)w->at, (unsigned long long)(w->at - f->addr),
                      (unsigned long long)f->addr, (unsigned long long)f->size, f->stack_id,
-                     class_name(f->state));
+                     frames, class_name(f->state));
     } else {
         size_t ll = 0;
         const char *ml = maps_line(c->maps, c->maps_len, w->at, &ll);
