@@ -25,7 +25,7 @@ why() { # SIZE OUT PROGRAM: the program's stderr under LEAKAUDIT_REACH_WHY=SIZE
 
 why 333 "$T/333" "$CHAIN"
 assert_contains "$T/333" '^leakaudit: why block 0x[0-9a-f]+ \(333 B, stack [0-9]+: reach_why_chain\+0x[0-9a-f]+ < reach_why_chain\+0x[0-9a-f]+ < .*\) is still reachable:$'
-assert_contains "$T/333" '^  start pointer \(\+0x0\) at 0x[0-9a-f]+, 40 B into block 0x[0-9a-f]+ \(200 B, stack [0-9]+, still reachable\)$'
+assert_contains "$T/333" '^  start pointer \(\+0x0\) at 0x[0-9a-f]+, 40 B into block 0x[0-9a-f]+ \(200 B, stack [0-9]+: reach_why_chain\+0x[0-9a-f]+ < .*, still reachable\)$'
 assert_contains "$T/333" '^  <- start pointer \(\+0x0\) at 0x[0-9a-f]+, a root: [0-9a-f]+-[0-9a-f]+ rw-p .*/reach_why_chain$'
 ok "reachable: two links, the root is the program's data"
 
