@@ -755,6 +755,21 @@ static void write_classes(struct snap_writer *w, const struct rmark *m,
     }
 }
 
+/* LEAKAUDIT_REACH_WHY, the world still stopped: the stopped threads' ids and
+ * stack pointers name the stacks roots are found in. */
+static void explain(const struct rmark *m, void *why, int n_stopped)
+{
+    pid_t *tids = scan_map((size_t)(n_stopped + 1) * sizeof(pid_t));
+    uint64_t *sps = scan_map((size_t)(n_stopped + 1) * sizeof(uint64_t));
+    if (!tids || !sps)
+        return;
+    for (int i = 0; i < n_stopped; i++) {
+        tids[i] = slots[i].tid;
+        sps[i] = slots[i].sp;
+    }
+    shim_reach_why_report(m, why, tids, sps, n_stopped);
+}
+
 int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
 {
     int trigger = *(const int *)trigger_arg;
@@ -820,8 +835,7 @@ int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
         .blocks = col.blocks, .n = col.n, .stack = mark_stack, .ignore_chunk_tail = glibc};
     rmark_begin(&m);
     void *why = shim_cfg.reach_why ? scan_map(shim_reach_why_bytes(m.n)) : NULL;
-    if (why)
-        shim_reach_why_begin(&m, why);
+    shim_reach_why_begin(&m, why); /* LEAKAUDIT_REACH_WHY (NULL: off) */
     for (size_t i = 0; i < n_segments; i++)
         scan_mapped(&m, segments[i].start, segments[i].end);
     shim_heap_foreach_flagged_stopped(SHIM_BLOCK_EXIT_LIST, scan_exit_list, &m);
@@ -861,15 +875,8 @@ int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
     else
         info.flags |= SNAP_REACH_MAPPINGS_SKIPPED;
     rmark_classify(&m);
-    pid_t *why_tids = why ? scan_map((size_t)(n_stopped + 1) * sizeof(pid_t)) : NULL;
-    uint64_t *why_sps = why ? scan_map((size_t)(n_stopped + 1) * sizeof(uint64_t)) : NULL;
-    if (why_tids && why_sps) {
-        for (int i = 0; i < n_stopped; i++) {
-            why_tids[i] = slots[i].tid;
-            why_sps[i] = slots[i].sp;
-        }
-        shim_reach_why_report(&m, why, why_tids, why_sps, n_stopped);
-    }
+    if (why)
+        explain(&m, why, n_stopped);
     resume_world();
     shim_heap_layout_release();
     uint64_t pause_ns = util_monotonic_ns() - pause0;

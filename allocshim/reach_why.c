@@ -46,6 +46,8 @@ static void record(void *arg, size_t block, uint64_t at, long from)
 void shim_reach_why_begin(struct rmark *m, void *mem)
 {
     struct why_rec *r = mem;
+    if (!r)
+        return;
     for (size_t i = 0; i < m->n; i++)
         r[i] = (struct why_rec){0, -2};
     m->why = record;
@@ -183,8 +185,8 @@ static void say_link(const struct why_ctx *c, size_t k, size_t depth)
                      "%s, %s)\n",
                      depth ? "<- " : "", how, (unsigned long long)(v - kb->addr),
                      (unsigned long long)w->at, (unsigned long long)(w->at - f->addr),
-                     (unsigned long long)f->addr, (unsigned long long)f->size, f->stack_id,
-                     frames, class_name(f->state));
+                     (unsigned long long)f->addr, (unsigned long long)f->size, f->stack_id, frames,
+                     class_name(f->state));
     } else {
         size_t ll = 0;
         const char *ml = maps_line(c->maps, c->maps_len, w->at, &ll);
