@@ -18,6 +18,7 @@
 #include "allocators.h"
 #include "audit_options.h"
 #include "cli/cli.h"
+#include "procfs.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -155,21 +156,6 @@ static int allocator_in_executable(int pid, char *name, size_t cap)
     return in_exe;
 }
 
-/* The target's thread count (/proc/PID/status), 0 if unknown. */
-static int threads_of(int pid)
-{
-    char path[64], line[128];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
-}
-
 /* Newest modification time (ns, realtime) of a file in dir, 0 if none. */
 static uint64_t newest_file_ns(const char *dir)
 {
@@ -202,7 +188,9 @@ static void nudge_if_idle(const struct trc_opts *o, const char *lib, const char 
         return;
     uint64_t period = o->interval_ms * 1000000ull;
     *next_ns = now + period;
-    if (threads_of(o->pid) != 1 || util_realtime_ns() - newest_file_ns(dir) < period)
+    struct procfs_stat st;
+    if (procfs_read_stat(o->pid, &st) < 0 || st.threads != 1 ||
+        util_realtime_ns() - newest_file_ns(dir) < period)
         return;
     struct trc_inject_result r;
     char err[512];

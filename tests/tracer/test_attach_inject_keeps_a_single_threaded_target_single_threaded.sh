@@ -20,17 +20,23 @@ need_file "$TGT"
 threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 has_our_thread() { grep -qx leakaudit /proc/"$1"/task/*/comm 2>/dev/null; }
 
+# attached_stays_single PID DIR N WHAT: attach --inject every 500 ms, N
+# snapshots within 60 s, the target still one thread, detach cleanly
+attached_stays_single() {
+    local pid=$1 dir=$2 n=$3 what=$4 la
+    "$LEAKAUDIT" attach --inject -q -p "$pid" -i 500ms -d 120 -o "$dir" &
+    la=$!
+    wait_until 60 snapshots_at_least "$dir" "$n" || fail "$what: fewer than $n snapshots in 60 s"
+    [ "$(threads "$pid")" = 1 ] || fail "$what has $(threads "$pid") threads under attach --inject"
+    kill -INT $la
+    wait $la || fail "attach --inject on $what exited $?"
+}
+
 # 1. an idle program (coreutils sleep): snapshots only because attach asks
 sleep 300 &
 sp=$!
 wait_mapped $sp 'libc\.so'
-"$LEAKAUDIT" attach --inject -q -p $sp -i 500ms -d 120 -o "$T/idle" &
-la=$!
-wait_until 60 snapshots_at_least "$T/idle" 5 ||
-    fail "idle single-threaded target: fewer than 5 snapshots in 60 s (every 500 ms asked)"
-[ "$(threads $sp)" = 1 ] || fail "sleep has $(threads $sp) threads under attach --inject"
-kill -INT $la
-wait $la || fail "attach --inject on sleep exited $?"
+attached_stays_single $sp "$T/idle" 5 "idle sleep (every 500 ms asked)"
 kill -0 $sp || fail "sleep did not survive the attach"
 kill $sp
 wait $sp 2>/dev/null || true
@@ -40,13 +46,7 @@ mkdir -p "$T/ctl"
 INJECT_LEAKER_CONTROL=$T/ctl "$LEAKER" >"$T/leaker.out" &
 lp=$!
 wait_until 30 grep -q '^ready$' "$T/leaker.out" || fail "leaker not ready"
-"$LEAKAUDIT" attach --inject -q -p $lp -i 500ms -d 120 -o "$T/alloc" &
-la=$!
-wait_until 60 snapshots_at_least "$T/alloc" 6 ||
-    fail "allocating single-threaded target: fewer than 6 snapshots in 60 s"
-[ "$(threads $lp)" = 1 ] || fail "the leaker has $(threads $lp) threads under attach --inject"
-kill -INT $la
-wait $la || fail "attach --inject on the leaker exited $?"
+attached_stays_single $lp "$T/alloc" 6 "the allocating leaker"
 touch "$T/ctl/stop"
 wait $lp || fail "the leaker exited $?"
 assert_contains "$T/leaker.out" '^done '
