@@ -236,11 +236,16 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
                            NULL);
     if (r.call_ret < 0)
         return inject_fail("the shim could not start in the target: ", strerror((int)-r.call_ret));
+    struct procfs_stat st;
+    int single = procfs_read_stat(o->pid, &st) == 0 && st.threads == 1;
     if (!o->quiet_inject)
         fprintf(stderr,
-                "leakaudit: injected into pid %d (thread %d)%s; snapshots every %llu ms in %s\n",
+                "leakaudit: injected into pid %d (thread %d)%s; snapshots every %llu ms in %s%s\n",
                 o->pid, (int)r.tid, r.already ? ", reusing the library loaded before" : "",
-                (unsigned long long)o->interval_ms, dir);
+                (unsigned long long)o->interval_ms, dir,
+                single ? " (single-threaded: no thread of ours, glibc's malloc stays lock-free; "
+                         "taken as it allocates, asked for while it is idle)"
+                       : "");
     uint64_t start = util_monotonic_ns(), next_nudge = start + o->interval_ms * 1000000ull;
     while (!*stop && alive(o->pid)) {
         if (o->duration_ms && util_monotonic_ns() - start >= o->duration_ms * 1000000ull)

@@ -24,12 +24,13 @@ has_our_thread() { grep -qx leakaudit /proc/"$1"/task/*/comm 2>/dev/null; }
 # snapshots within 60 s, the target still one thread, detach cleanly
 attached_stays_single() {
     local pid=$1 dir=$2 n=$3 what=$4 la
-    "$LEAKAUDIT" attach --inject -q -p "$pid" -i 500ms -d 120 -o "$dir" &
+    "$LEAKAUDIT" attach --inject -p "$pid" -i 500ms -d 120 -o "$dir" 2>"$dir.log" &
     la=$!
     wait_until 60 snapshots_at_least "$dir" "$n" || fail "$what: fewer than $n snapshots in 60 s"
     [ "$(threads "$pid")" = 1 ] || fail "$what has $(threads "$pid") threads under attach --inject"
     kill -INT $la
     wait $la || fail "attach --inject on $what exited $?"
+    assert_contains "$dir.log" '^leakaudit: injected into pid .*\(single-threaded: no thread of ours'
 }
 
 # 1. an idle program (coreutils sleep): snapshots only because attach asks
@@ -69,11 +70,12 @@ rm -f "$T/stop"
 INJECT_TARGET_STOP_FILE=$T/stop "$TGT" 2 600 sleep >"$T/tgt.out" &
 tp=$!
 wait_until 30 grep -Eq '^Threads:[[:space:]]+3$' /proc/$tp/status || fail "target's workers not started"
-"$LEAKAUDIT" attach --inject -q -p $tp -i 500ms -d 120 -o "$T/mt" &
+"$LEAKAUDIT" attach --inject -p $tp -i 500ms -d 120 -o "$T/mt" 2>"$T/mt.log" &
 la=$!
 wait_until 60 snapshots_at_least "$T/mt" 2 || fail "multi-threaded target: no snapshots"
 has_our_thread $tp || fail "multi-threaded target: no leakaudit thread"
 kill -INT $la
 wait $la || fail "attach --inject on the multi-threaded target exited $?"
+assert_not_contains "$T/mt.log" 'single-threaded'
 touch "$T/stop"
 wait $tp || fail "the multi-threaded target exited $?"
