@@ -227,12 +227,18 @@ static void filter_add(uintptr_t p, int d)
     shim_spin_unlock(&filter_lock);
 }
 
+/* Every coarse bit from the bitmap, once it is on (filter_lock held). */
+static void coarse_refresh(void)
+{
+    for (uint32_t c = 0; coarse_on && c < (1u << SHIM_COARSE_BITS); c++)
+        coarse_update(c);
+}
+
 void shim_heap_coarse_enable(void)
 {
     shim_spin_lock(&filter_lock);
     coarse_on = 1;
-    for (uint32_t c = 0; c < (1u << SHIM_COARSE_BITS); c++)
-        coarse_update(c);
+    coarse_refresh();
     shim_spin_unlock(&filter_lock);
 }
 
@@ -886,7 +892,6 @@ void shim_heap_clear(void)
     memset(filter, 0, sizeof(filter));
     for (size_t i = 0; i < FILTER_SLOTS / 64; i++)
         __atomic_store_n(&shim_sample_bits[i], 0, __ATOMIC_RELEASE);
-    for (uint32_t c = 0; coarse_on && c < (1u << SHIM_COARSE_BITS); c++)
-        coarse_update(c);
+    coarse_refresh();
     shim_spin_unlock(&filter_lock);
 }

@@ -461,10 +461,7 @@ void shim_snapshot_poll(void)
         signal_pending = 0;
         shim_snapshot_write(SNAP_TRIGGER_SIGNAL);
     }
-    if (shim_cfg.interval_ms && util_monotonic_ns() >= next_due_ns) {
-        shim_snapshot_write(SNAP_TRIGGER_INTERVAL);
-        next_due_ns = util_monotonic_ns() + shim_cfg.interval_ms * 1000000ull;
-    }
+    shim_snapshot_due_now();
     static uint64_t next_scan_ns;
     if (shim_cfg.guard && util_monotonic_ns() >= next_scan_ns) {
         shim_guard_scan();
@@ -472,10 +469,11 @@ void shim_snapshot_poll(void)
     }
 }
 
-/* attach --inject, a target without the snapshot thread: the periodic
- * snapshot if it is due (1 if written), called by the attaching process
- * while the target is stopped at a safe point -- a single-threaded program
- * that has stopped allocating still gets its snapshots. */
+/* Without the snapshot thread: the periodic snapshot if it is due (1 if
+ * written). From the allocation hooks' poll, and (attach --inject) from the
+ * attaching process while the target is stopped at a safe point -- a
+ * single-threaded program that has stopped allocating still gets its
+ * snapshots. */
 int shim_snapshot_due_now(void)
 {
     if (__atomic_load_n(&thread_running, __ATOMIC_RELAXED) || !shim_cfg.interval_ms ||
