@@ -54,14 +54,6 @@ void shim_reach_why_begin(struct rmark *m, void *mem)
     m->why_arg = r;
 }
 
-static const char *class_name(uint32_t c)
-{
-    return c == SNAP_REACH_REACHABLE  ? "still reachable"
-           : c == SNAP_REACH_POSSIBLE ? "possibly lost"
-           : c == SNAP_REACH_INDIRECT ? "indirectly lost"
-                                      : "definitely lost";
-}
-
 static void say(const char *s, size_t n)
 {
     while (n) {
@@ -186,7 +178,7 @@ static void say_link(const struct why_ctx *c, size_t k, size_t depth)
                      depth ? "<- " : "", how, (unsigned long long)(v - kb->addr),
                      (unsigned long long)w->at, (unsigned long long)(w->at - f->addr),
                      (unsigned long long)f->addr, (unsigned long long)f->size, f->stack_id, frames,
-                     class_name(f->state));
+                     snap_reach_class_name(f->state));
     } else {
         size_t ll = 0;
         const char *ml = maps_line(c->maps, c->maps_len, w->at, &ll);
@@ -237,7 +229,7 @@ void shim_reach_why_report(const struct rmark *m, void *mem, const pid_t *tids, 
         int n = snprintf(line, sizeof(line),
                          "leakaudit: why block 0x%llx (%llu B, stack %u: %s) is %s:\n",
                          (unsigned long long)b->addr, (unsigned long long)b->size, b->stack_id,
-                         frames, class_name(b->state));
+                         frames, snap_reach_class_name(b->state));
         say(line, (size_t)n);
         if (b->state == SNAP_REACH_DEFINITE || b->state == SNAP_REACH_INDIRECT) {
             n = snprintf(line, sizeof(line), "  %s\n",
