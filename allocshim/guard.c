@@ -95,9 +95,8 @@ insert_block(void *p, size_t size, int kind, uint32_t flags, int was_busy, uint3
      * another thread could find a guard-page block without SHIM_BLOCK_PAGE
      * and check it for canaries it never had (a false heap-buffer-underflow
      * at offset -32, seen under load in `make check`). */
-    shim_heap_on_alloc_weighted(p, size, id, kind,
-                                !(flags & SHIM_BLOCK_PAGE) && shim_cfg.mode == SNAP_MODE_SAMPLED,
-                                flags);
+    shim_heap_on_alloc_weighted(
+        p, size, id, kind, !(flags & SHIM_BLOCK_PAGE) && shim_cfg.mode == SNAP_MODE_SAMPLED, flags);
     if (!was_busy)
         shim_alloc_tick(); /* snapshots and the redzone scan without a thread */
 }

@@ -357,8 +357,8 @@ int shim_reach_emit(struct snap_writer *w, void *trigger);
 struct rmark;
 size_t shim_reach_why_bytes(size_t n);
 void shim_reach_why_begin(struct rmark *m, void *mem);
-void shim_reach_why_report(const struct rmark *m, void *mem, const pid_t *tids,
-                           const uint64_t *sps, int n_threads);
+void shim_reach_why_report(const struct rmark *m, void *mem, const pid_t *tids, const uint64_t *sps,
+                           int n_threads);
 /* init.c: the stack pointer of the program's exit path where it called the
  * shim's exit handler; the exit scan's stack root for that thread starts
  * there (0: not exiting). */

@@ -163,13 +163,14 @@ const struct audit_option audit_options[AUDIT_OPTION_COUNT] = {
                             FIELD(reachability), 0,
                             "; the end includes death by SIGINT/SIGTERM/SIGHUP; the variable takes "
                             "`on` or `off` ([reachability.md](reachability.md))"},
-    [AUDIT_REACH_WHY] = {"LEAKAUDIT_REACH_WHY", NULL, 0, "SIZE", AUDIT_P_SIZE, 0, UINT64_MAX, NULL,
-                         "a size in bytes (0: off)", "0", NULL,
-                         "at each reachability scan, say on stderr why every outstanding block of "
-                         "exactly this size got its class: the word that pointed at it, the block "
-                         "that word is in, and so on up to the root",
-                         FIELD(reach_why), 0,
-                         " ([Explaining a block's class](reachability.md#explaining-a-blocks-class))"},
+    [AUDIT_REACH_WHY] =
+        {"LEAKAUDIT_REACH_WHY", NULL, 0, "SIZE", AUDIT_P_SIZE, 0, UINT64_MAX, NULL,
+         "a size in bytes (0: off)", "0", NULL,
+         "at each reachability scan, say on stderr why every outstanding block of "
+         "exactly this size got its class: the word that pointed at it, the block "
+         "that word is in, and so on up to the root",
+         FIELD(reach_why), 0,
+         " ([Explaining a block's class](reachability.md#explaining-a-blocks-class))"},
     [AUDIT_TERM_SNAPSHOT] = {"LEAKAUDIT_TERM_SNAPSHOT", NULL, 0, "0|1", AUDIT_P_FLAG, 0, 0, NULL,
                              "0 or 1", NULL, "1",
                              "a final snapshot when the program dies of SIGINT, SIGTERM or SIGHUP",

@@ -225,7 +225,6 @@ static int seccomp_mode(pid_t pid)
 
 /* ---- one thread, stopped ---- */
 
-
 struct saved {
     struct user_regs_struct regs;
     unsigned char *xstate;

@@ -199,8 +199,8 @@ static void test_the_why_hook_records_each_rise_and_its_cause(void **state)
     f.mem[2][1] = (uint64_t)(uintptr_t)f.mem[1];     /* 2 -> 1 */
     uint64_t root[2] = {(uint64_t)(uintptr_t)f.mem[0], 0};
     struct why_log l = {.calls = 0};
-    f.m = (struct rmark){.blocks = f.blocks, .n = N_BLOCKS, .stack = f.stack, .why = log_why,
-                         .why_arg = &l};
+    f.m = (struct rmark){
+        .blocks = f.blocks, .n = N_BLOCKS, .stack = f.stack, .why = log_why, .why_arg = &l};
     rmark_begin(&f.m);
     rmark_scan_root(&f.m, (uint64_t)(uintptr_t)root, (uint64_t)(uintptr_t)(root + 2));
     long b0 = index_of(&f, 0), b1 = index_of(&f, 1), b2 = index_of(&f, 2);

@@ -238,7 +238,8 @@ NOINLINE int big_frees(void)
 SITE(0)
 SITE(1)
 SITE(2)
-SITE(3) SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9)
+SITE(3)
+SITE(4) SITE(5) SITE(6) SITE(7) SITE(8) SITE(9)
 
     int main(int argc, char **argv)
 {
