@@ -57,7 +57,7 @@ int procfs_parse_stat(const char *text, struct procfs_stat *st)
         return -EINVAL;
     st->state = p[2];
     p += 3; /* after the state: field 4 next */
-    for (int field = 4; field <= 22; field++) {
+    for (int field = 4; field <= 28; field++) {
         if (*p != ' ')
             return field > 4 ? 0 : -EINVAL; /* an older kernel's shorter line */
         p++;
@@ -80,6 +80,9 @@ int procfs_parse_stat(const char *text, struct procfs_stat *st)
             break;
         case 22:
             st->starttime = v;
+            break;
+        case 28:
+            st->startstack = v;
             break;
         default:
             break;

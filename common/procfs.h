@@ -17,13 +17,14 @@ ssize_t procfs_read_file(const char *path, char *buf, size_t cap);
 
 /* The fields of /proc/PID/stat the tools use (proc(5) numbering). */
 struct procfs_stat {
-    char state;         /* field 3: R, S, D, Z, X, ... */
-    int ppid;           /* field 4 */
-    uint64_t majflt;    /* field 12 */
-    uint64_t utime;     /* field 14, clock ticks */
-    uint64_t stime;     /* field 15, clock ticks */
-    uint64_t threads;   /* field 20 */
-    uint64_t starttime; /* field 22, clock ticks after boot */
+    char state;          /* field 3: R, S, D, Z, X, ... */
+    int ppid;            /* field 4 */
+    uint64_t majflt;     /* field 12 */
+    uint64_t utime;      /* field 14, clock ticks */
+    uint64_t stime;      /* field 15, clock ticks */
+    uint64_t threads;    /* field 20 */
+    uint64_t starttime;  /* field 22, clock ticks after boot */
+    uint64_t startstack; /* field 28: new at every exec (0 when the kernel hides it) */
 };
 
 /* Parses the text of a stat file; 0, or -EINVAL when it is not one. */

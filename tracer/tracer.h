@@ -94,6 +94,10 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop); /* a sig_atomic_t
  * CAP_SYS_ADMIN ("" when it has it). */
 const char *trc_uprobe_permission_hint(void);
 
+/* attach_opts.c: `leakaudit attach`'s command line into *o (defaults set
+ * first); 0, a CLI exit status to exit with, or -1 after --help/--version. */
+int trc_attach_parse_opts(int argc, char **argv, struct trc_opts *o);
+
 /* allocator.c */
 /* -EAGAIN: the process looks mid-exec (nothing, only its executable, or the
  * dynamic linker without libc mapped so far). */

@@ -90,7 +90,7 @@ static void test_stat_parser_counts_fields_after_the_last_paren(void **state)
 {
     struct procfs_stat st;
     const char *line = "77 (a) (b c) S 12 77 77 0 -1 4194560 100 0 5 0 31 9 0 0 20 0 3 0 "
-                       "8888 1000 200";
+                       "8888 1000 200 1 2 3 140737488347136";
     assert_int_equal(procfs_parse_stat(line, &st), 0);
     assert_int_equal(st.state, 'S');
     assert_int_equal(st.ppid, 12);
@@ -99,6 +99,9 @@ static void test_stat_parser_counts_fields_after_the_last_paren(void **state)
     assert_int_equal(st.stime, 9);
     assert_int_equal(st.threads, 3);
     assert_int_equal(st.starttime, 8888);
+    assert_true(st.startstack == 140737488347136ull);
+    assert_int_equal(procfs_parse_stat("77 (a) S 1 2 3", &st), 0); /* shorter: zeros */
+    assert_int_equal(st.starttime, 0);
     assert_int_equal(procfs_parse_stat("no parenthesis here", &st), -EINVAL);
 }
 
