@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -111,6 +112,21 @@ int procfs_read_stat(int pid, struct procfs_stat *st)
         util_strlcpy(path + len, "/stat", sizeof(path) - len);
     }
     return procfs_read_stat_path(path, st);
+}
+
+uint64_t procfs_image_id(int pid)
+{
+    char path[64] = "/proc/self/exe";
+    if (pid > 0) {
+        size_t len = util_strlcpy(path, "/proc/", sizeof(path));
+        len += util_u64_to_dec((uint64_t)pid, path + len, sizeof(path) - len);
+        util_strlcpy(path + len, "/exe", sizeof(path) - len);
+    }
+    struct procfs_stat st;
+    struct stat exe;
+    if (procfs_read_stat(pid, &st) < 0 || procfs_stat_gone(&st) || stat(path, &exe) < 0)
+        return 0;
+    return st.startstack ^ ((uint64_t)exe.st_ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t)exe.st_dev;
 }
 
 uint64_t procfs_blocked_sp(pid_t tid)

@@ -34,6 +34,11 @@ int procfs_read_stat_path(const char *path, struct procfs_stat *st);
 /* Reads and parses /proc/PID/stat (pid > 0) or /proc/self/stat (pid <= 0). */
 int procfs_read_stat(int pid, struct procfs_stat *st);
 
+/* Which program image process `pid` runs (pid <= 0: this one): a value
+ * that changes at every exec (the executable's inode, the stack's place);
+ * 0 when the process is gone or unreadable. */
+uint64_t procfs_image_id(int pid);
+
 /* The thread ids of this process (/proc/thread-self/..), at most cap;
  * returns how many (0 if unreadable). Raw getdents64: no allocation. */
 size_t procfs_list_threads(pid_t *tids, size_t cap);

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,19 +87,6 @@ static int target_alive(int pid, unsigned long long start)
     return start_time_of(pid) == start;
 }
 
-/* The program image a process runs: an exec changes the executable and
- * the stack's place. 0 when the process is gone. */
-static uint64_t image_of(int pid)
-{
-    struct procfs_stat st;
-    char p[64];
-    struct stat exe;
-    snprintf(p, sizeof(p), "/proc/%d/exe", pid);
-    if (procfs_read_stat(pid, &st) < 0 || stat(p, &exe) < 0)
-        return 0;
-    return st.startstack ^ ((uint64_t)exe.st_ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t)exe.st_dev;
-}
-
 struct session {
     struct trc_opts o;
     struct trc_allocator alloc;
@@ -110,7 +96,7 @@ struct session {
     struct trc_drain *drain;
     struct trc_writer *writer;
     unsigned long long start;
-    uint64_t image; /* image_of() when the attach began */
+    uint64_t image; /* procfs_image_id() when the attach began */
     int execed;     /* the attach ended because the target ran exec */
     int pidfd;
     uint64_t last_events, last_status_ns;
@@ -130,7 +116,7 @@ struct session {
 /* The target ran exec since the attach began. */
 static int execed(const struct session *s)
 {
-    uint64_t now = image_of(s->o.pid);
+    uint64_t now = procfs_image_id(s->o.pid);
     return now && now != s->image && target_alive(s->o.pid, s->start);
 }
 
@@ -389,7 +375,7 @@ static int attach_session(struct session *s)
     char pidstr[16];
     snprintf(pidstr, sizeof(pidstr), "%d", o->pid);
     s->start = start_time_of(o->pid);
-    s->image = image_of(o->pid);
+    s->image = procfs_image_id(o->pid);
     if (!s->start)
         return fail("no such process: %s%s", pidstr, "");
     if (o->pid == getpid())

@@ -121,11 +121,12 @@ static int settings_text(const struct trc_opts *o, const char *dir, char *out, s
     return n < cap ? 0 : -ENOSPC;
 }
 
-static int call(const struct trc_opts *o, const char *lib, const char *fn, const char *arg,
-                struct trc_inject_result *r)
+/* IMAGE: 0 for the first call, then the program image it was made in. */
+static int call(const struct trc_opts *o, uint64_t image, const char *lib, const char *fn,
+                const char *arg, struct trc_inject_result *r)
 {
     char err[512];
-    if (trc_inject_call(o->pid, lib, fn, arg, r, err, sizeof(err)) < 0)
+    if (trc_inject_call_in(o->pid, image, lib, fn, arg, r, err, sizeof(err)) < 0)
         return inject_fail(err, NULL);
     return 0;
 }
@@ -180,8 +181,8 @@ static uint64_t newest_file_ns(const char *dir)
  * its snapshots come from its allocations. One that has stopped allocating
  * is asked, once an interval has gone by without a snapshot, to take the
  * one that is due -- a call made at a safe point like the attach's. */
-static void nudge_if_idle(const struct trc_opts *o, const char *lib, const char *dir,
-                          uint64_t *next_ns)
+static void nudge_if_idle(const struct trc_opts *o, uint64_t image, const char *lib,
+                          const char *dir, uint64_t *next_ns)
 {
     uint64_t now = util_monotonic_ns();
     if (!o->interval_ms || now < *next_ns)
@@ -194,7 +195,8 @@ static void nudge_if_idle(const struct trc_opts *o, const char *lib, const char 
         return;
     struct trc_inject_result r;
     char err[512];
-    if (trc_inject_call(o->pid, lib, "leakaudit_inject_poll", NULL, &r, err, sizeof(err)) < 0 &&
+    if (trc_inject_call_in(o->pid, image, lib, "leakaudit_inject_poll", NULL, &r, err,
+                           sizeof(err)) < 0 &&
         o->verbose)
         fprintf(stderr, "leakaudit: pid %d is idle and could not be asked for a snapshot: %s\n",
                 o->pid, err);
@@ -228,7 +230,7 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
         return CLI_EXIT_ERROR;
     }
     struct trc_inject_result r;
-    if (call(o, lib, "leakaudit_inject_start", settings, &r))
+    if (call(o, 0, lib, "leakaudit_inject_start", settings, &r))
         return CLI_EXIT_ERROR;
     if (r.call_ret == -EALREADY)
         return inject_fail("the target is already audited (started under the shim, or attached "
@@ -247,19 +249,33 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
                          "taken as it allocates, asked for while it is idle)"
                        : "");
     uint64_t start = util_monotonic_ns(), next_nudge = start + o->interval_ms * 1000000ull;
-    while (!*stop && alive(o->pid)) {
+    uint64_t image = r.image;
+    int execed = 0;
+    while (!*stop && alive(o->pid) && !execed) {
         if (o->duration_ms && util_monotonic_ns() - start >= o->duration_ms * 1000000ull)
             break;
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
-        nudge_if_idle(o, lib, dir, &next_nudge);
+        /* An exec unloads the shim with the rest of the program: the new
+         * one is not ours to load it into. */
+        uint64_t now = procfs_image_id(o->pid);
+        execed = now && now != image;
+        if (!execed)
+            nudge_if_idle(o, image, lib, dir, &next_nudge);
+    }
+    if (execed) {
+        fprintf(stderr,
+                "leakaudit attach: pid %d ran exec: the program injected into has ended (its "
+                "snapshots are in %s); attach again to follow the new program\n",
+                o->pid, dir);
+        return CLI_EXIT_OK;
     }
     if (!alive(o->pid)) {
         if (!o->quiet_inject)
             fprintf(stderr, "leakaudit: pid %d exited; its snapshots are in %s\n", o->pid, dir);
         return CLI_EXIT_OK;
     }
-    if (call(o, lib, "leakaudit_inject_stop", NULL, &r))
+    if (call(o, image, lib, "leakaudit_inject_stop", NULL, &r))
         return CLI_EXIT_ERROR;
     if (!o->quiet_inject)
         fprintf(stderr, "leakaudit: detached from pid %d (imports restored); snapshots in %s\n",

@@ -17,6 +17,7 @@
  * text is read back for the error message.
  */
 #include "inject.h"
+#include "procfs.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -63,6 +64,7 @@ struct target_maps {
     struct range runtime[MAX_RUNTIME_RANGES];
     int n_runtime;
     int lib_mapped; /* the library to inject is already there */
+    uint64_t image; /* procfs_image_id() before the maps were read */
 };
 
 /* Libraries whose code may hold a lock dlopen needs (or be dlopen). */
@@ -80,6 +82,7 @@ static int is_runtime(const char *base)
 static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *err, size_t errlen)
 {
     memset(m, 0, sizeof(*m));
+    m->image = procfs_image_id(pid);
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
     FILE *f = fopen(path, "re");
@@ -404,6 +407,10 @@ struct funcs {
     const char *call, *arg;
 };
 
+/* inject_in_thread's answer when the process ran exec after its maps were
+ * read: the addresses were the old program's; nothing was called. */
+#define INJECT_EXECED (-2)
+
 static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
                             const struct funcs *f, const char *lib, struct trc_inject_result *res,
                             char *err, size_t errlen, int *not_safe)
@@ -448,6 +455,13 @@ static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
         errf(err, errlen, "thread %d was never at a safe point in %d stops", (int)tid, tries);
         goto out;
     }
+    /* Stopped, the thread cannot exec; had the process run one since its
+     * maps were read, dlopen's address would be garbage in the new program. */
+    if (procfs_image_id(pid) != m->image) {
+        rc = INJECT_EXECED;
+        errf(err, errlen, "pid %d ran exec while we injected", (int)pid);
+        goto out;
+    }
     if (save(tid, &s) < 0) {
         errf(err, errlen, "saving thread %d's registers: %s", (int)tid, strerror(errno));
         goto out;
@@ -465,6 +479,7 @@ static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
         errf(err, errlen, "dlopen in pid %d failed: %s", (int)pid, text[0] ? text : "(no reason)");
     } else if (called == 0) {
         res->handle = handle;
+        res->image = m->image;
         res->tid = tid;
         res->tries = tries + 1;
         rc = 0;
@@ -495,31 +510,17 @@ out:
     return rc;
 }
 
-#endif /* __x86_64__ */
-
-int trc_inject_call(pid_t pid, const char *lib, const char *call, const char *arg,
-                    struct trc_inject_result *res, char *err, size_t errlen)
+/* One try: maps, libc's functions, then a thread at a safe point. */
+static int inject_once(pid_t pid, uint64_t image, const char *lib, const char *call,
+                       const char *arg, struct trc_inject_result *res, char *err, size_t errlen)
 {
-    memset(res, 0, sizeof(*res));
-    if (lib[0] != '/')
-        return errf(err, errlen, "%s: the library path must be absolute", lib);
-#if !defined(__x86_64__)
-    (void)pid;
-    (void)call;
-    (void)arg;
-    return errf(err, errlen, "injection is implemented for x86-64 only (use the eBPF path)");
-#else
-    int sc = seccomp_mode(pid);
-    if (sc < 0)
-        return errf(err, errlen, "pid %d: no such process", (int)pid);
-    if (sc != 0)
-        return errf(err, errlen,
-                    "pid %d runs under a seccomp %s: loading a library into it could kill it "
-                    "(use attach without --inject: eBPF)",
-                    (int)pid, sc == 1 ? "strict mode" : "filter");
     struct target_maps m;
     if (read_maps(pid, lib, &m, err, errlen) < 0)
         return -1;
+    if (image && m.image != image) {
+        errf(err, errlen, "pid %d ran exec: the program called into before has ended", (int)pid);
+        return INJECT_EXECED;
+    }
     res->already = m.lib_mapped;
     struct funcs f = {.call = call, .arg = arg};
     f.dlopen_at = libc_symbol(pid, &m, "dlopen", err, errlen);
@@ -557,6 +558,46 @@ int trc_inject_call(pid_t pid, const char *lib, const char *call, const char *ar
             break;
     }
     return rc;
+}
+
+#endif /* __x86_64__ */
+
+int trc_inject_call(pid_t pid, const char *lib, const char *call, const char *arg,
+                    struct trc_inject_result *res, char *err, size_t errlen)
+{
+    return trc_inject_call_in(pid, 0, lib, call, arg, res, err, errlen);
+}
+
+int trc_inject_call_in(pid_t pid, uint64_t image, const char *lib, const char *call,
+                       const char *arg, struct trc_inject_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof(*res));
+    if (lib[0] != '/')
+        return errf(err, errlen, "%s: the library path must be absolute", lib);
+#if !defined(__x86_64__)
+    (void)pid;
+    (void)image;
+    (void)call;
+    (void)arg;
+    return errf(err, errlen, "injection is implemented for x86-64 only (use the eBPF path)");
+#else
+    int sc = seccomp_mode(pid);
+    if (sc < 0)
+        return errf(err, errlen, "pid %d: no such process", (int)pid);
+    if (sc != 0)
+        return errf(err, errlen,
+                    "pid %d runs under a seccomp %s: loading a library into it could kill it "
+                    "(use attach without --inject: eBPF)",
+                    (int)pid, sc == 1 ? "strict mode" : "filter");
+    /* A process caught in exec (started through env or a shell) is
+     * injected into the program it runs now. */
+    int rc;
+    for (int attempt = 0;
+         (rc = inject_once(pid, image, lib, call, arg, res, err, errlen)) == INJECT_EXECED &&
+         !image && attempt < 20;
+         attempt++)
+        usleep(50 * 1000);
+    return rc == INJECT_EXECED ? -1 : rc;
 #endif
 }
 

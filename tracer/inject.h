@@ -23,6 +23,7 @@ struct trc_inject_result {
     int tries;        /* stops it took to find a thread at a safe point */
     int already;      /* the library was mapped before the call (a second attach) */
     int64_t call_ret; /* trc_inject_call: what the library's function returned (an int) */
+    uint64_t image;   /* the program image called in (procfs_image_id) */
 };
 
 /* Makes PID dlopen(LIB, RTLD_NOW) (LIB: an absolute path as the target sees
@@ -37,6 +38,13 @@ int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res
  * is not loaded again (dlopen only counts a reference). */
 int trc_inject_call(pid_t pid, const char *lib, const char *call, const char *arg,
                     struct trc_inject_result *res, char *err, size_t errlen);
+
+/* trc_inject_call in the program image IMAGE only (res->image of an earlier
+ * call): a process that has run exec since is left alone (-1, and err says
+ * so). A process caught in exec by trc_inject_call is called in the program
+ * it runs once the exec is done. */
+int trc_inject_call_in(pid_t pid, uint64_t image, const char *lib, const char *call,
+                       const char *arg, struct trc_inject_result *res, char *err, size_t errlen);
 
 /* The address of symbol NAME in the target's libc.so.6, from its dynamic
  * symbol table and /proc/PID/maps; 0 when absent. */

@@ -59,3 +59,27 @@ assert_contains "$log" "pid $TPID ran exec: the program attached to has ended"
 assert_contains "$log" "detached from pid $TPID \(exit\)"
 snapshots_at_least "$T/x" 1 || fail "no snapshot written"
 ok "exec after the attach: the attach ends with a final snapshot and says why"
+
+# (3) the same with --inject: the shim goes with the program that exec'd;
+# attach says so and ends, and never loads it into the new program.
+GO=$T/j.go
+COUNTERS=$T/j.counters
+bash -c 'while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" leak "$1.2" "$3" 200' \
+    x "$GO" "$CXX_TARGET" "$COUNTERS" &
+TPID=$!
+on_exit "kill $TPID 2>/dev/null"
+wait_mapped "$TPID" 'libc\.so'
+log=$T/j.log
+"$LEAKAUDIT" attach --inject -p "$TPID" -o "$T/j" -d 60 -i 200ms 2>"$log" &
+apid=$!
+on_exit "kill $apid 2>/dev/null"
+wait_until 30 grep -q "injected into pid $TPID" "$log" || { cat "$log"; fail "not injected"; }
+wait_until 10 snapshots_at_least "$T/j" 1 || { cat "$log"; fail "no snapshot from bash"; }
+touch "$GO"
+wait_until 30 sh -c "! kill -0 $apid 2>/dev/null" ||
+    { cat "$log"; fail "attach --inject still runs 30 s after the exec"; }
+wait "$apid" || { cat "$log"; fail "attach --inject exited with $? after the exec"; }
+assert_contains "$log" "pid $TPID ran exec: the program injected into has ended"
+kill -0 "$TPID" 2>/dev/null || fail "the new program died"
+grep -q libleakaudit "/proc/$TPID/maps" && fail "the shim was loaded into the new program"
+ok "exec after attach --inject: the attach ends, the new program runs without the shim"
