@@ -38,6 +38,20 @@ static int inject_fail(const char *what, const char *why)
     return CLI_EXIT_ERROR;
 }
 
+static int gone(int pid)
+{
+    struct procfs_stat st;
+    return procfs_read_stat(pid, &st) < 0 || procfs_stat_gone(&st);
+}
+
+/* ERR, or what explains it when the target has exited meanwhile. */
+static int fail_or_gone(int pid, const char *err)
+{
+    char why[64];
+    snprintf(why, sizeof(why), "pid %d exited while attaching", pid);
+    return inject_fail(gone(pid) ? why : err, NULL);
+}
+
 /* The target's effective uid and gid (/proc/PID/status). */
 static int target_ids(int pid, uid_t *uid, gid_t *gid)
 {
@@ -64,8 +78,9 @@ static int prepare_out_dir(const struct trc_opts *o, char *abs, size_t cap)
 {
     uid_t uid = 0;
     gid_t gid = 0;
-    if (target_ids(o->pid, &uid, &gid) < 0)
-        return inject_fail("cannot read the target's user", NULL);
+    int rc = target_ids(o->pid, &uid, &gid);
+    if (rc < 0)
+        return fail_or_gone(o->pid, "cannot read the target's user");
     if (mkdir(o->out_dir, 0700) == 0) {
         if (chown(o->out_dir, uid, gid) < 0)
             return inject_fail("chown of the output directory: ", strerror(errno));
@@ -127,7 +142,7 @@ static int call(const struct trc_opts *o, uint64_t image, const char *lib, const
 {
     char err[512];
     if (trc_inject_call_in(o->pid, image, lib, fn, arg, r, err, sizeof(err)) < 0)
-        return inject_fail(err, NULL);
+        return fail_or_gone(o->pid, err);
     return 0;
 }
 
@@ -206,8 +221,12 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
 {
     char err[512], lib[PATH_MAX], dir[PATH_MAX], settings[AUDIT_INJECT_SETTINGS_MAX],
         alloc[64] = "";
+    if (gone(o->pid)) {
+        snprintf(err, sizeof(err), "%d", o->pid);
+        return inject_fail("no such process: ", err);
+    }
     if (trc_may_trace(o->pid, err, sizeof(err)) < 0)
-        return inject_fail(err, NULL);
+        return fail_or_gone(o->pid, err);
     if (o->heap && allocator_in_executable(o->pid, alloc, sizeof(alloc))) {
         fprintf(stderr,
                 "leakaudit attach --inject: pid %d's allocator (%s) is linked into its executable: "

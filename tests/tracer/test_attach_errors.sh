@@ -2,7 +2,8 @@
 # timeout: 60
 # Every reason not to attach is one line on stderr with a non-zero exit and
 # nothing of ours left loaded: no such pid, a bad pid, a missing -p, a
-# process that exits while the tracer attaches. --help works.
+# process that exits while the tracer attaches (eBPF and --inject). --help
+# works.
 # lane: bpf
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_tracer.sh"
@@ -13,13 +14,14 @@ expect_error() { # EXIT-CODE REGEX ARGS...
     "$LEAKAUDIT" attach "$@" >"$T/out" 2>"$T/err" || rc=$?
     [ "$rc" = "$want" ] || { cat "$T/err"; fail "attach $*: exit $rc, expected $want"; }
     [ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err"; fail "attach $*: not one line"; }
-    assert_contains "$T/err" "^leakaudit attach: .*$re"
+    assert_contains "$T/err" "^leakaudit attach( --inject)?: .*$re"
     ok "attach $*: $(cat "$T/err")"
 }
 
 "$LEAKAUDIT" attach --help >"$T/help"
 assert_contains "$T/help" '--duration'
 expect_error 1 'no such process' -p 999999999
+expect_error 1 'no such process: 999999999' --inject -p 999999999
 expect_error 2 'bad pid' -p abc
 expect_error 2 'required' -o "$T/x"
 expect_error 2 'bad mode' -p 1 -m fast
@@ -38,6 +40,18 @@ for i in $(seq 5); do
     [ -z "$(our_bpf_left)" ] || fail "left behind after the target exited: $(our_bpf_left)"
 done
 ok "target exiting mid-attach: clean"
+for i in $(seq 5); do
+    sleep 0.00$i &
+    spid=$!
+    rc=0
+    "$LEAKAUDIT" attach --inject -p $spid -d 1 -o "$T/igone$i" 2>"$T/err" || rc=$?
+    wait $spid 2>/dev/null || true
+    if [ $rc -ne 0 ]; then
+        [ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err"; fail "exit mid-inject: not one line"; }
+        assert_contains "$T/err" 'no such process|exited while attaching'
+    fi
+done
+ok "target exiting mid-attach --inject: one clear line"
 
 # Attaching the moment a program starts: only the program and the dynamic
 # linker are mapped, libc is not yet. The tracer waits for the allocator
