@@ -38,23 +38,36 @@ for i in 1 2 3; do
 done
 ok "attached while running exec: jemalloc and the leaks, 3 of 3 ($retried attached again)"
 
+# start_waiting_bash NAME: bash that waits for $T/NAME.go, then execs the
+# C++ target (glibc); pid in TPID.
+start_waiting_bash() {
+    GO=$T/$1.go
+    COUNTERS=$T/$1.counters
+    bash -c 'while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" leak "$1.2" "$3" 200' \
+        x "$GO" "$CXX_TARGET" "$COUNTERS" &
+    TPID=$!
+    on_exit "kill $TPID 2>/dev/null"
+    wait_mapped "$TPID" 'libc\.so'
+}
+
+# exec_and_wait_for_attach_end LOG APID: lets bash exec, then waits for
+# the attach to end by itself, with exit 0.
+exec_and_wait_for_attach_end() {
+    touch "$GO"
+    wait_until 30 sh -c "! kill -0 $2 2>/dev/null" ||
+        { cat "$1"; fail "attach still runs 30 s after the exec"; }
+    wait "$2" || { cat "$1"; fail "attach exited with $? after the exec"; }
+}
+
 # (2) exec after the attach: bash waits for a file, then becomes the target.
-GO=$T/x.go
-COUNTERS=$T/x.counters
-bash -c 'while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" leak "$1.2" "$3" 200' \
-    x "$GO" "$CXX_TARGET" "$COUNTERS" &
-TPID=$!
-on_exit "kill $TPID 2>/dev/null"
-wait_mapped "$TPID" 'libc\.so'
+start_waiting_bash x
 log=$T/x.log
 "$LEAKAUDIT" attach -p "$TPID" -o "$T/x" -d 60 -i 200ms -v --no-fds 2>"$log" &
 apid=$!
 on_exit "kill $apid 2>/dev/null"
 wait_attached "$log" "$apid"
 assert_contains "$log" "uprobes in .*libc\.so.* \(glibc\)"
-touch "$GO"
-wait_until 30 sh -c "! kill -0 $apid 2>/dev/null" || { cat "$log"; fail "attach still runs 30 s after the exec"; }
-wait "$apid" || { cat "$log"; fail "attach exited with $? after the exec"; }
+exec_and_wait_for_attach_end "$log" "$apid"
 assert_contains "$log" "pid $TPID ran exec: the program attached to has ended"
 assert_contains "$log" "detached from pid $TPID \(exit\)"
 snapshots_at_least "$T/x" 1 || fail "no snapshot written"
@@ -62,23 +75,14 @@ ok "exec after the attach: the attach ends with a final snapshot and says why"
 
 # (3) the same with --inject: the shim goes with the program that exec'd;
 # attach says so and ends, and never loads it into the new program.
-GO=$T/j.go
-COUNTERS=$T/j.counters
-bash -c 'while [ ! -e "$1" ]; do sleep 0.05; done; exec "$2" leak "$1.2" "$3" 200' \
-    x "$GO" "$CXX_TARGET" "$COUNTERS" &
-TPID=$!
-on_exit "kill $TPID 2>/dev/null"
-wait_mapped "$TPID" 'libc\.so'
+start_waiting_bash j
 log=$T/j.log
 "$LEAKAUDIT" attach --inject -p "$TPID" -o "$T/j" -d 60 -i 200ms 2>"$log" &
 apid=$!
 on_exit "kill $apid 2>/dev/null"
 wait_until 30 grep -q "injected into pid $TPID" "$log" || { cat "$log"; fail "not injected"; }
 wait_until 10 snapshots_at_least "$T/j" 1 || { cat "$log"; fail "no snapshot from bash"; }
-touch "$GO"
-wait_until 30 sh -c "! kill -0 $apid 2>/dev/null" ||
-    { cat "$log"; fail "attach --inject still runs 30 s after the exec"; }
-wait "$apid" || { cat "$log"; fail "attach --inject exited with $? after the exec"; }
+exec_and_wait_for_attach_end "$log" "$apid"
 assert_contains "$log" "pid $TPID ran exec: the program injected into has ended"
 kill -0 "$TPID" 2>/dev/null || fail "the new program died"
 grep -q libleakaudit "/proc/$TPID/maps" && fail "the shim was loaded into the new program"
