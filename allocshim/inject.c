@@ -30,6 +30,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/single_threaded.h>
 #include <unistd.h>
@@ -238,6 +239,34 @@ static int resolve_hooks(void)
 /* 0, or a negative errno: -EALREADY (attached now, or the shim was
  * preloaded), -EINVAL (guard mode asked for), -ENOENT (own symbols not
  * found). */
+/* Every patched slot back to the real function: the resource wrappers
+ * first (a tracked function the hooks also cover, fopen, was wrapped over
+ * our hook, and goes back to it, then to libc), then the hooks. */
+static void unpatch_all(void)
+{
+    struct got_patch_ops ops = {wanted, to_real, NULL, NULL};
+    shim_res_inject_stop();
+    SHIM_UNTRACKED(got_patch_all(&ops, NULL));
+}
+
+/*
+ * A child forked while attached runs without us: `attach --inject -p PID`
+ * audits PID alone (as the eBPF attach does), and nobody would ever detach
+ * the child, which would stay hooked for the rest of its life (a pre-fork
+ * server's workers) with a table nobody reads. Threads that held our locks
+ * at the fork do not exist here; the locks are released first.
+ */
+static void inject_fork_child(void)
+{
+    if (!__atomic_load_n(&inject_active, __ATOMIC_ACQUIRE))
+        return;
+    inject_lock = 0;
+    shim_heap_after_fork_child();
+    shim_res_after_fork_child();
+    unpatch_all();
+    __atomic_store_n(&inject_active, 0, __ATOMIC_RELEASE);
+}
+
 SHIM_EXPORT int leakaudit_inject_start(const char *text)
 {
     if (!shim_injected)
@@ -276,6 +305,9 @@ SHIM_EXPORT int leakaudit_inject_start(const char *text)
         goto out;
     }
     rc = resolve_hooks();
+    static int atfork_set; /* once: the library is never unloaded */
+    if (rc == 0 && !atfork_set)
+        rc = pthread_atfork(NULL, NULL, inject_fork_child) ? -ENOMEM : (atfork_set = 1, 0);
     if (rc == 0) {
         __atomic_store_n(&inject_active, 1, __ATOMIC_RELEASE);
         SHIM_UNTRACKED(patch(NULL));
@@ -316,11 +348,7 @@ SHIM_EXPORT int leakaudit_inject_stop(void)
     }
     /* the final snapshot while still attached: what is live at detach */
     SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_DETACH));
-    struct got_patch_ops ops = {wanted, to_real, NULL, NULL};
-    /* resource wrappers first: a tracked function the hooks also cover
-     * (fopen) was wrapped over our hook, and goes back to it, then to libc */
-    shim_res_inject_stop();
-    SHIM_UNTRACKED(got_patch_all(&ops, NULL));
+    unpatch_all();
     __atomic_store_n(&inject_active, 0, __ATOMIC_RELEASE);
     shim_spin_unlock(&inject_lock);
     SHIM_UNTRACKED({

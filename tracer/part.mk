@@ -45,17 +45,21 @@ TEST_TARGETS += $(TESTBIN)/tracer/libtarget_unwind_lib.so $(TESTBIN)/tracer/libt
 	$(TESTBIN)/tracer/target_unwind
 # Injection (tracer/inject.c): its driver, a library to inject and a busy
 # multi-threaded target.
-$(TESTBIN)/tracer/inject_lib: tests/tracer/inject_lib.c tracer/inject.c tracer/inject.h
+$(TESTBIN)/tracer/inject_lib: tests/tracer/inject_lib.c tracer/inject.c tracer/inject.h $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_TOOL) -Itracer -o $@ tests/tracer/inject_lib.c tracer/inject.c $(LDFLAGS_TOOL)
+	$(CC) $(CFLAGS_TOOL) -Itracer -o $@ tests/tracer/inject_lib.c tracer/inject.c $(COMMON_LIB) \
+		$(LDFLAGS_TOOL)
 $(TESTBIN)/tracer/libinject_probe.so: tests/tracer/inject_probe.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -fPIC -shared -o $@ $<
 $(TESTBIN)/tracer/inject_target: tests/tracer/inject_target.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O2 -pthread -o $@ $<
+$(TESTBIN)/tracer/inject_forker: tests/tracer/inject_forker.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -pthread -o $@ $< -ldl
 TEST_TARGETS += $(TESTBIN)/tracer/inject_lib $(TESTBIN)/tracer/libinject_probe.so \
-	$(TESTBIN)/tracer/inject_target
+	$(TESTBIN)/tracer/inject_target $(TESTBIN)/tracer/inject_forker
 $(TESTBIN)/tracer/inject_leaker: tests/tracer/inject_leaker.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
