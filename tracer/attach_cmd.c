@@ -442,6 +442,13 @@ static int attach_session(struct session *s)
     /* Everything above read the program the process ran when we began. */
     if (execed(s))
         return ATTACH_AGAIN;
+    char who[96];
+    if (o->reachability != TRC_REACH_OFF && !o->quiet_inject &&
+        trc_traced_by(o->pid, who, sizeof(who)) > 0)
+        fprintf(stderr,
+                "leakaudit attach: pid %d is traced by %s: the reachability scan (which stops "
+                "it with ptrace) is skipped while it is\n",
+                o->pid, who);
     s->on_since = s->attach_mono;
     trc_drain_attach_probes(s->drain, s->probes);
     if (o->heap)

@@ -227,6 +227,14 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
     }
     if (trc_may_trace(o->pid, err, sizeof(err)) < 0)
         return fail_or_gone(o->pid, err);
+    char who[96];
+    if (trc_traced_by(o->pid, who, sizeof(who)) > 0) {
+        fprintf(stderr,
+                "leakaudit attach --inject: pid %d is traced by %s, and a process has one ptrace "
+                "tracer: detach it, or attach without --inject (eBPF)\n",
+                o->pid, who);
+        return CLI_EXIT_ERROR;
+    }
     if (o->heap && allocator_in_executable(o->pid, alloc, sizeof(alloc))) {
         fprintf(stderr,
                 "leakaudit attach --inject: pid %d's allocator (%s) is linked into its executable: "

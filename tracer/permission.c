@@ -85,6 +85,30 @@ int trc_may_trace(int pid, char *err, size_t errlen)
     return 0;
 }
 
+int trc_traced_by(int pid, char *who, size_t len)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "re");
+    int tracer = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (tracer <= 0)
+        return 0;
+    char comm[64] = "";
+    snprintf(path, sizeof(path), "/proc/%d/comm", tracer);
+    f = fopen(path, "re");
+    if (f && fgets(comm, sizeof(comm), f))
+        comm[strcspn(comm, "\n")] = 0;
+    if (f)
+        fclose(f);
+    snprintf(who, len, comm[0] ? "pid %d (%s)" : "pid %d", tracer, comm);
+    return tracer;
+}
+
 const char *trc_uprobe_permission_hint(void)
 {
     if (effective_caps() & (1ull << CAP_SYS_ADMIN_BIT))

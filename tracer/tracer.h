@@ -86,6 +86,10 @@ enum { TRC_REACH_OFF = 0, TRC_REACH_DETACH = 1, TRC_REACH_ALWAYS = 2 };
 /* permission.c: 0 when the caller may trace pid (the kernel's ptrace rule:
  * same real uid/gid as the target's, or CAP_SYS_PTRACE); else -1 and err. */
 int trc_may_trace(int pid, char *err, size_t errlen);
+/* permission.c: the pid of the process ptrace-attached to pid (a debugger,
+ * strace), and "pid M (comm)" in who; 0 when none. A process has one
+ * tracer: --inject and the reachability scan need to be it. */
+int trc_traced_by(int pid, char *who, size_t len);
 /* attach_inject.c: `attach --inject` from start to detach (*stop: a signal
  * asked to end); a CLI exit status. */
 int trc_attach_inject(struct trc_opts *o, volatile int *stop); /* a sig_atomic_t */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 60
+# timeout: 90
 # Every reason not to attach is one line on stderr with a non-zero exit and
 # nothing of ours left loaded: no such pid, a bad pid, a missing -p, a
 # process that exits while the tracer attaches (eBPF and --inject). --help
@@ -52,6 +52,28 @@ for i in $(seq 5); do
     fi
 done
 ok "target exiting mid-attach --inject: one clear line"
+
+# A process already ptrace'd (a debugger, strace; here python3 with
+# PTRACE_SEIZE) can have no other tracer: --inject says who holds it; the
+# eBPF attach works, and says its reachability scan is skipped.
+sleep 120 &
+spid=$!
+on_exit "kill $spid 2>/dev/null"
+python3 -c 'import ctypes, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.ptrace(0x4206, int(sys.argv[1]), None, None) != 0:
+    sys.exit("PTRACE_SEIZE failed: errno %d" % ctypes.get_errno())
+print("seized", flush=True)
+time.sleep(120)' $spid >"$T/seize" &
+tracer=$!
+on_exit "kill $tracer 2>/dev/null"
+wait_until 10 grep -q seized "$T/seize" || fail "python3 could not seize the target"
+expect_error 1 "pid $spid is traced by pid $tracer \\(python3" --inject -p $spid -o "$T/tr"
+"$LEAKAUDIT" attach -p $spid -d 1 -o "$T/tr2" --no-progress 2>"$T/err" ||
+    { cat "$T/err"; fail "eBPF attach to a traced process failed"; }
+assert_contains "$T/err" "pid $spid is traced by pid $tracer .*reachability scan .* is skipped"
+assert_contains "$T/err" "reachability: skipped: pid $spid is traced by pid $tracer"
+ok "a process traced by another: --inject refuses and names the tracer; eBPF attach says the scan is skipped"
 
 # Attaching the moment a program starts: only the program and the dynamic
 # linker are mapped, libc is not yet. The tracer waits for the allocator
