@@ -112,6 +112,9 @@ static const struct snap_loss_info table[SNAP_LOSS_COUNT] = {
          "stacks the kernel could not walk (a fault)"),
     NOTE(SNAP_LOSS_CALLER_UNKNOWN, "caller_unknown",
          "allocations whose return address was not found"),
+    NOTE(SNAP_LOSS_REACH_SKIPPED, "reachability_skipped",
+         "reachability scans that could not run (the target held by another ptrace tracer, "
+         "or ptrace refused; said on stderr): the leak summary is from the last scan that ran"),
     LOSS(SNAP_LOSS_PENDING_MAP_FULL, "pending_map_full",
          "calls in flight that found no storage (not recorded)"),
     NOTE(SNAP_LOSS_PENDING_STALE, "pending_stale",

@@ -162,6 +162,21 @@ static int snapshot(struct session *s, uint32_t trigger, int alive)
         fprintf(stderr, "leakaudit: sampled: scale %.2f (frees %llu, in windows %llu)\n",
                 sample_scale(s), (unsigned long long)trc_drain_counter(s->drain, TRC_C_FREE_CALLS),
                 (unsigned long long)s->frees_on);
+    /* reachability needs every allocation (full mode), a live target, and
+     * to be its one ptrace tracer: a scan that cannot run is counted in
+     * this very snapshot */
+    int scan = alive && s->o.heap && s->o.mode == SNAP_MODE_FULL &&
+               (s->o.reachability == TRC_REACH_ALWAYS ||
+                (s->o.reachability == TRC_REACH_DETACH && trigger != SNAP_TRIGGER_INTERVAL));
+    char who[96];
+    if (scan && trc_traced_by(s->o.pid, who, sizeof(who)) > 0) {
+        fprintf(stderr,
+                "%sleakaudit attach: reachability: skipped: pid %d is traced by %s, and a "
+                "process has one ptrace tracer (the scan stops it with ptrace)\n",
+                s->o.progress ? "\n" : "", s->o.pid, who);
+        trc_drain_count_loss(s->drain, SNAP_LOSS_REACH_SKIPPED);
+        scan = 0;
+    }
     trc_drain_collect(s->drain, alive);
     trc_res_collect(s->res, s->drain);
     trc_kmem_collect(s->kmem, s->drain);
@@ -169,16 +184,14 @@ static int snapshot(struct session *s, uint32_t trigger, int alive)
     trc_drain_view(s->drain, &v);
     trc_res_view(s->res, &v);
     trc_kmem_view(s->kmem, &v);
-    /* reachability needs every allocation (full mode) and a live target */
     struct trc_reach reach = {0};
-    int scan = alive && s->o.heap && s->o.mode == SNAP_MODE_FULL &&
-               (s->o.reachability == TRC_REACH_ALWAYS ||
-                (s->o.reachability == TRC_REACH_DETACH && trigger != SNAP_TRIGGER_INTERVAL));
     if (scan) {
-        if (trc_reach_scan(s->drain, s->probes, s->o.pid, &reach, s->err, sizeof(s->err)) == 0)
+        if (trc_reach_scan(s->drain, s->probes, s->o.pid, &reach, s->err, sizeof(s->err)) == 0) {
             v.reach = &reach;
-        else
+        } else {
             fprintf(stderr, "%sleakaudit attach: %s\n", s->o.progress ? "\n" : "", s->err);
+            trc_drain_count_loss(s->drain, SNAP_LOSS_REACH_SKIPPED); /* in the next one */
+        }
     }
     int rc = trc_writer_write(s->writer, &v, trigger, s->err, sizeof(s->err));
     trc_reach_free(&reach);

@@ -89,7 +89,7 @@ static const enum snap_loss_id user_loss_ids[] = {
     SNAP_LOSS_STACK_TABLE_FULL,     SNAP_LOSS_SITE_CACHE_FULL,
     SNAP_LOSS_STACKS_RETIRED,       SNAP_LOSS_STACKS_IN_TABLE,
     SNAP_LOSS_TRACER_SITES,         SNAP_LOSS_UNWIND_MODULES_WITHOUT_CFI,
-    SNAP_LOSS_UNWIND_ROWS_FULL,
+    SNAP_LOSS_UNWIND_ROWS_FULL,     SNAP_LOSS_REACH_SKIPPED,
 };
 
 struct trc_drain {
@@ -138,6 +138,10 @@ struct trc_drain {
     uint64_t fp_bad_frames; /* -u fp: stacks cut at a frame in no executable mapping */
     char alloc_module[PATH_MAX];
 };
+_Static_assert(sizeof(bpf_losses) / sizeof(bpf_losses[0]) +
+                       sizeof(user_loss_ids) / sizeof(user_loss_ids[0]) <=
+                   sizeof(((struct trc_drain *)0)->losses) / sizeof(struct trc_loss_row),
+               "every loss counter has a row in trc_drain.losses");
 
 int trc_drain_new(struct trc_drain **out, struct trc_probes *p, const struct trc_opts *o)
 {
@@ -860,6 +864,11 @@ void trc_drain_status(struct trc_drain *d, uint64_t *events, uint64_t *live_byte
             (*fds)++;
         }
     }
+}
+
+void trc_drain_count_loss(struct trc_drain *d, enum snap_loss_id id)
+{
+    d->user_losses[id]++;
 }
 
 uint64_t trc_drain_counter(struct trc_drain *d, int idx)

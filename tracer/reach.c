@@ -401,15 +401,6 @@ int trc_reach_scan(struct trc_drain *d, struct trc_probes *p, int pid, struct tr
     struct mapping *maps = NULL;
     void *scratch = NULL;
     uint64_t extra = (uint64_t)REACH_MAX_THREADS * sizeof(*threads);
-    char who[96];
-    if (!stopped && trc_traced_by(pid, who, sizeof(who)) > 0) {
-        snprintf(err, errlen,
-                 "reachability: skipped: pid %d is traced by %s, and a process has one ptrace "
-                 "tracer (the scan stops it with ptrace)",
-                 pid, who);
-        rc = -EBUSY;
-        goto out;
-    }
     if (!stopped) {
         snprintf(err, errlen, "reachability: cannot stop pid %d with ptrace: %s", pid,
                  strerror(errno ? errno : ESRCH));

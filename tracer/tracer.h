@@ -196,6 +196,9 @@ struct trc_view {
     size_t n_kmem_losses;
 };
 void trc_drain_view(const struct trc_drain *d, struct trc_view *v);
+/* One more of a user-side counter (user_loss_ids in drain.c): in the losses
+ * of the next collection. */
+void trc_drain_count_loss(struct trc_drain *d, enum snap_loss_id id);
 /* The snapshot stack id of a heap site (interned like collect does). */
 struct trc_site;
 uint32_t trc_drain_heap_site_id(struct trc_drain *d, const struct trc_site *s);

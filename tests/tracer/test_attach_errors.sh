@@ -73,6 +73,8 @@ expect_error 1 "pid $spid is traced by pid $tracer \\(python3" --inject -p $spid
     { cat "$T/err"; fail "eBPF attach to a traced process failed"; }
 assert_contains "$T/err" "pid $spid is traced by pid $tracer .*reachability scan .* is skipped"
 assert_contains "$T/err" "reachability: skipped: pid $spid is traced by pid $tracer"
+"$LEAKAUDIT" report "$T/tr2" >"$T/rep" 2>&1
+assert_contains "$T/rep" "note: reachability_skipped = 1"
 ok "a process traced by another: --inject refuses and names the tracer; eBPF attach says the scan is skipped"
 
 # Attaching the moment a program starts: only the program and the dynamic
