@@ -172,6 +172,18 @@ static int allocator_in_executable(int pid, char *name, size_t cap)
     return in_exe;
 }
 
+/* Whether pid sees, at path, the file we see there: the library it is to
+ * load and the directory its shim writes to must be at the same paths in
+ * its mount namespace. */
+static int seen_alike(int pid, const char *path)
+{
+    char there[PATH_MAX + 64];
+    struct stat ours, theirs;
+    snprintf(there, sizeof(there), "/proc/%d/root%s", pid, path);
+    return stat(path, &ours) == 0 && stat(there, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
+           ours.st_ino == theirs.st_ino;
+}
+
 /* Newest modification time (ns, realtime) of a file in dir, 0 if none. */
 static uint64_t newest_file_ns(const char *dir)
 {
@@ -249,6 +261,15 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
     int rc = prepare_out_dir(o, dir, sizeof(dir));
     if (rc)
         return rc;
+    const char *unseen = !seen_alike(o->pid, lib) ? lib : !seen_alike(o->pid, dir) ? dir : NULL;
+    if (unseen) {
+        fprintf(stderr,
+                "leakaudit attach --inject: pid %d does not see %s at that path (another mount "
+                "namespace: a container?), and the injected shim would load or write there; "
+                "using the eBPF tracer instead\n",
+                o->pid, unseen);
+        return TRC_INJECT_FALLBACK;
+    }
     if (settings_text(o, dir, settings, sizeof(settings)) < 0) {
         fprintf(stderr,
                 "leakaudit attach --inject: the settings (resource specs: %zu bytes) exceed "

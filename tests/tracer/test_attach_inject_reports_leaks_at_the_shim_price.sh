@@ -175,3 +175,23 @@ assert_contains "$T/st.err" 'linked into its executable.*using the eBPF tracer i
 assert_contains "$T/st.txt" 'source: +tracer \(eBPF attach\)'
 assert_contains "$T/st.txt" '#0 +leak_site '
 ok "[allocator linked into the executable] --inject says so and falls back to eBPF, which names the leak"
+
+# a target in another mount namespace (a container) where the library's
+# path does not exist: no dlopen of a path it cannot see -- attach says so
+# and falls back to eBPF, which reads its files through /proc/PID/map_files
+need_cmd unshare
+mkdir -p "$T/ctl.ns"
+INJECT_LEAKER_CONTROL=$T/ctl.ns unshare -m --propagation private \
+    sh -c 'mount -t tmpfs none "$1" && exec "$2"' x "$(dirname "$SHIM")" "$P" >"$T/ns.out" &
+pid=$!
+on_exit "kill $pid 2>/dev/null"
+wait_ready "$T/ns.out"
+"$LEAKAUDIT" attach --inject -p "$pid" -o "$T/ns" -i 1s -d 4 2>"$T/ns.err" ||
+    fail "[mount namespace] attach failed: $(cat "$T/ns.err")"
+touch "$T/ctl.ns/stop"
+wait "$pid" || fail "[mount namespace] exited with $?"
+assert_contains "$T/ns.err" "does not see $SHIM at that path .*using the eBPF tracer instead"
+"$LEAKAUDIT" report "$T/ns" >"$T/ns.txt"
+assert_contains "$T/ns.txt" 'source: +tracer \(eBPF attach\)'
+assert_contains "$T/ns.txt" '#0 +leak_site '
+ok "[another mount namespace] --inject says the library is out of its sight and falls back to eBPF"
