@@ -136,21 +136,6 @@ static char *get_str(struct cursor *c, char *buf, size_t cap)
     return s;
 }
 
-/* Growable array helper: ensures room for one more element. */
-static int grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return -ENOMEM;
-    memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
-    *arr = p;
-    *cap = ncap;
-    return 0;
-}
-
 static int parse_header(struct cursor *c, struct snap_header *h)
 {
     h->source = get_u32(c);
@@ -221,7 +206,7 @@ static int check_heap_entry(struct cursor *c, const struct snap_heap_entry *e)
 
 static int parse_module(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->modules, &caps[0], s->n_modules, sizeof(*s->modules)))
+    if (util_grow((void **)&s->modules, &caps[0], s->n_modules + 1, sizeof(*s->modules)))
         return failf(c, "out of memory");
     struct snap_module *m = &s->modules[s->n_modules];
     m->start = get_u64(c);
@@ -246,7 +231,7 @@ static int parse_module(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_stack(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->stacks, &caps[1], s->n_stacks, sizeof(*s->stacks)))
+    if (util_grow((void **)&s->stacks, &caps[1], s->n_stacks + 1, sizeof(*s->stacks)))
         return failf(c, "out of memory");
     struct snap_stack *st = &s->stacks[s->n_stacks];
     st->id = get_u32(c);
@@ -269,7 +254,7 @@ static int parse_stack(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_heap(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->heap, &caps[2], s->n_heap, sizeof(*s->heap)))
+    if (util_grow((void **)&s->heap, &caps[2], s->n_heap + 1, sizeof(*s->heap)))
         return failf(c, "out of memory");
     struct snap_heap_entry *e = &s->heap[s->n_heap];
     e->stack_id = get_u32(c);
@@ -298,7 +283,7 @@ static int parse_heap(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_fd(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->fds, &caps[3], s->n_fds, sizeof(*s->fds)))
+    if (util_grow((void **)&s->fds, &caps[3], s->n_fds + 1, sizeof(*s->fds)))
         return failf(c, "out of memory");
     struct snap_fd_entry *e = &s->fds[s->n_fds];
     e->fd = (int32_t)get_u32(c);
@@ -321,7 +306,7 @@ static int parse_fd(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_mmap(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->mmaps, &caps[4], s->n_mmaps, sizeof(*s->mmaps)))
+    if (util_grow((void **)&s->mmaps, &caps[4], s->n_mmaps + 1, sizeof(*s->mmaps)))
         return failf(c, "out of memory");
     struct snap_mmap_entry *e = &s->mmaps[s->n_mmaps];
     e->addr = get_u64(c);
@@ -342,7 +327,8 @@ static int parse_mmap(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_corruption(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->corruptions, &caps[5], s->n_corruptions, sizeof(*s->corruptions)))
+    if (util_grow((void **)&s->corruptions, &caps[5], s->n_corruptions + 1,
+                  sizeof(*s->corruptions)))
         return failf(c, "out of memory");
     struct snap_corruption *e = &s->corruptions[s->n_corruptions];
     e->kind = get_u32(c);
@@ -367,7 +353,7 @@ static int parse_corruption(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_loss(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->losses, &caps[6], s->n_losses, sizeof(*s->losses)))
+    if (util_grow((void **)&s->losses, &caps[6], s->n_losses + 1, sizeof(*s->losses)))
         return failf(c, "out of memory");
     struct snap_loss *e = &s->losses[s->n_losses];
     get_str(c, e->name, sizeof(e->name));
@@ -402,7 +388,7 @@ static int parse_reach(struct cursor *c, struct snapshot *s, size_t caps[])
     }
     if (tag != 2)
         return c->failed ? -EINVAL : 0; /* a newer record kind: skipped */
-    if (grow((void **)&s->reach_entries, &caps[7], s->n_reach, sizeof(*s->reach_entries)))
+    if (util_grow((void **)&s->reach_entries, &caps[7], s->n_reach + 1, sizeof(*s->reach_entries)))
         return failf(c, "out of memory");
     struct snap_reach_entry *e = &s->reach_entries[s->n_reach];
     e->stack_id = get_u32(c);
@@ -419,7 +405,7 @@ static int parse_reach(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_resource(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->resources, &caps[8], s->n_resources, sizeof(*s->resources)))
+    if (util_grow((void **)&s->resources, &caps[8], s->n_resources + 1, sizeof(*s->resources)))
         return failf(c, "out of memory");
     struct snap_resource_entry *e = &s->resources[s->n_resources];
     get_str(c, e->kind, sizeof(e->kind));
@@ -444,7 +430,7 @@ static int parse_resource(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_mem_entry(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->mem_entries, &caps[9], s->n_mem, sizeof(*s->mem_entries)))
+    if (util_grow((void **)&s->mem_entries, &caps[9], s->n_mem + 1, sizeof(*s->mem_entries)))
         return failf(c, "out of memory");
     struct snap_mem_entry *e = &s->mem_entries[s->n_mem];
     e->component = get_u32(c);
@@ -465,7 +451,7 @@ static int parse_mem_entry(struct cursor *c, struct snapshot *s, size_t caps[])
 
 static int parse_dmabuf(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->dmabufs, &caps[10], s->n_dmabufs, sizeof(*s->dmabufs)))
+    if (util_grow((void **)&s->dmabufs, &caps[10], s->n_dmabufs + 1, sizeof(*s->dmabufs)))
         return failf(c, "out of memory");
     struct snap_dmabuf *d = &s->dmabufs[s->n_dmabufs];
     memset(d, 0, sizeof(*d));
@@ -511,7 +497,7 @@ static int parse_memory(struct cursor *c, struct snapshot *s, size_t caps[])
 /* KMEM (tags as in snapshot_write.c): info, kernel stack, row, dma-buf. */
 static int parse_kstack(struct cursor *c, struct snapshot *s, size_t caps[])
 {
-    if (grow((void **)&s->kstacks, &caps[12], s->n_kstacks, sizeof(*s->kstacks)))
+    if (util_grow((void **)&s->kstacks, &caps[12], s->n_kstacks + 1, sizeof(*s->kstacks)))
         return failf(c, "out of memory");
     struct snap_kstack *k = &s->kstacks[s->n_kstacks];
     k->id = get_u32(c);
@@ -544,7 +530,7 @@ static int parse_kmem(struct cursor *c, struct snapshot *s, size_t caps[])
     } else if (tag == 2) {
         return parse_kstack(c, s, caps);
     } else if (tag == 3) {
-        if (grow((void **)&s->kmem_rows, &caps[13], s->n_kmem, sizeof(*s->kmem_rows)))
+        if (util_grow((void **)&s->kmem_rows, &caps[13], s->n_kmem + 1, sizeof(*s->kmem_rows)))
             return failf(c, "out of memory");
         struct snap_kmem_row *e = &s->kmem_rows[s->n_kmem];
         e->kind = get_u32(c);
@@ -560,7 +546,7 @@ static int parse_kmem(struct cursor *c, struct snapshot *s, size_t caps[])
         if (!c->failed)
             s->n_kmem++;
     } else if (tag == 4) {
-        if (grow((void **)&s->kdmabufs, &caps[14], s->n_kdmabufs, sizeof(*s->kdmabufs)))
+        if (util_grow((void **)&s->kdmabufs, &caps[14], s->n_kdmabufs + 1, sizeof(*s->kdmabufs)))
             return failf(c, "out of memory");
         struct snap_kdmabuf *d = &s->kdmabufs[s->n_kdmabufs];
         d->target_fds = get_u32(c);

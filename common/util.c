@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/auxv.h>
@@ -351,4 +352,20 @@ size_t util_page_size(void)
 {
     unsigned long pg = getauxval(AT_PAGESZ);
     return pg ? (size_t)pg : (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int util_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need)
+        nc *= 2;
+    void *p = realloc(*arr, nc * elem);
+    if (!p)
+        return -ENOMEM;
+    memset((char *)p + *cap * elem, 0, (nc - *cap) * elem);
+    *arr = p;
+    *cap = nc;
+    return 0;
 }

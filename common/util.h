@@ -42,6 +42,10 @@ size_t util_page_size(void);
 
 /* Copies at most cap-1 bytes and NUL-terminates; returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t cap);
+/* A growable array *arr of *cap elements of elem bytes: room for need of
+ * them (doubling; new room zeroed). 0, or -ENOMEM with *arr unchanged. Not
+ * for the shim's hooks (it calls realloc). */
+int util_grow(void **arr, size_t *cap, size_t need, size_t elem);
 
 /* Parses a size such as "512K", "4M", "1G", "100"; returns 0 or -EINVAL. */
 int util_parse_size(const char *s, uint64_t *out);

@@ -262,6 +262,8 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
     if (rc)
         return rc;
     const char *unseen = !seen_alike(o->pid, lib) ? lib : !seen_alike(o->pid, dir) ? dir : NULL;
+    if (unseen && gone(o->pid))
+        return fail_or_gone(o->pid, "");
     if (unseen) {
         fprintf(stderr,
                 "leakaudit attach --inject: pid %d does not see %s at that path (another mount "

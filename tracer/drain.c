@@ -130,7 +130,8 @@ struct trc_drain {
      * munmap whose system call had not returned yet is missing once */
     uint64_t *gone, *gone_next;
     size_t n_gone, cap_gone, n_gone_next, cap_gone_next;
-    struct trc_loss_row losses[32];
+    struct trc_loss_row losses[sizeof(bpf_losses) / sizeof(bpf_losses[0]) +
+                               sizeof(user_loss_ids) / sizeof(user_loss_ids[0])];
     size_t n_losses;
 
     struct map_line *lines;
@@ -138,10 +139,6 @@ struct trc_drain {
     uint64_t fp_bad_frames; /* -u fp: stacks cut at a frame in no executable mapping */
     char alloc_module[PATH_MAX];
 };
-_Static_assert(sizeof(bpf_losses) / sizeof(bpf_losses[0]) +
-                       sizeof(user_loss_ids) / sizeof(user_loss_ids[0]) <=
-                   sizeof(((struct trc_drain *)0)->losses) / sizeof(struct trc_loss_row),
-               "every loss counter has a row in trc_drain.losses");
 
 int trc_drain_new(struct trc_drain **out, struct trc_probes *p, const struct trc_opts *o)
 {
@@ -594,21 +591,6 @@ static uint64_t mono_to_real(uint64_t mono)
     return util_realtime_ns() - (util_monotonic_ns() - mono);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 256;
-    while (nc < need)
-        nc *= 2;
-    void *p = realloc(*arr, nc * elem);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = nc;
-    return 0;
-}
-
 static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
 {
     d->n_mmaps = 0;
@@ -632,8 +614,8 @@ static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
             if (seen) {
                 bpf_map_delete_elem(map, &key);
                 d->user_losses[SNAP_LOSS_MMAP_UNMAPPED_UNSEEN]++;
-            } else if (!grow((void **)&d->gone_next, &d->cap_gone_next, d->n_gone_next + 1,
-                             sizeof(*d->gone_next))) {
+            } else if (!util_grow((void **)&d->gone_next, &d->cap_gone_next, d->n_gone_next + 1,
+                                  sizeof(*d->gone_next))) {
                 d->gone_next[d->n_gone_next++] = key;
             }
             continue;
@@ -642,7 +624,7 @@ static void collect_mmaps(struct trc_drain *d, int alive, int map, int stacks)
             d->user_losses[SNAP_LOSS_MMAP_BY_ALLOCATOR_OR_LOADER]++;
             continue;
         }
-        if (grow((void **)&d->mmaps, &d->cap_mmaps, d->n_mmaps + 1, sizeof(*d->mmaps)))
+        if (util_grow((void **)&d->mmaps, &d->cap_mmaps, d->n_mmaps + 1, sizeof(*d->mmaps)))
             return;
         struct trc_mmap_row *r = &d->mmaps[d->n_mmaps++];
         memset(r, 0, sizeof(*r));
@@ -687,7 +669,7 @@ static int cmp_fd(const void *a, const void *b)
 
 static struct trc_fd_row *new_fd_row(struct trc_drain *d)
 {
-    if (grow((void **)&d->fds, &d->cap_fds, d->n_fds + 1, sizeof(*d->fds)))
+    if (util_grow((void **)&d->fds, &d->cap_fds, d->n_fds + 1, sizeof(*d->fds)))
         return NULL;
     struct trc_fd_row *r = &d->fds[d->n_fds++];
     memset(r, 0, sizeof(*r));
@@ -759,7 +741,7 @@ static void collect_fds(struct trc_drain *d, int alive)
     while (bpf_map_get_next_key(map, first ? NULL : &key, &next) == 0) {
         first = 0;
         key = next;
-        if (grow((void **)&c.ents, &cap, c.n + 1, sizeof(*c.ents)))
+        if (util_grow((void **)&c.ents, &cap, c.n + 1, sizeof(*c.ents)))
             break;
         struct fd_ent *e = &c.ents[c.n];
         e->fd = key;

@@ -42,6 +42,10 @@
 #define XSTATE_MAX         (64 * 1024)
 #define SAFE_TRIES         400 /* stops per thread before trying the next one */
 #define CALL_TIMEOUT_MS    20000
+/* The answer of a try made while the process ran exec (its maps were the
+ * old program's, or the new one has not mapped its C library yet):
+ * nothing was called; try again. */
+#define INJECT_EXECED (-2)
 
 static int errf(char *err, size_t len, const char *fmt, ...)
 {
@@ -89,6 +93,7 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
     if (!f)
         return errf(err, errlen, "%s: %s", path, strerror(errno));
     char line[4096 + 256];
+    int loader = 0; /* the dynamic linker is mapped (a program, not static) */
     while (fgets(line, sizeof(line), f)) {
         unsigned long long lo, hi, off;
         char perms[8];
@@ -102,6 +107,7 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
         if (*p != '/')
             continue;
         const char *base = strrchr(p, '/') + 1;
+        loader |= !strncmp(base, "ld-linux", 8);
         if (lib && !strcmp(p, lib))
             m->lib_mapped = 1;
         if ((!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5)) && off == 0 &&
@@ -113,9 +119,15 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
             m->runtime[m->n_runtime++] = (struct range){lo, hi};
     }
     fclose(f);
-    if (!m->libc_start)
-        return errf(err, errlen, "pid %d has no libc.so.6 mapped (static program?)", (int)pid);
-    return 0;
+    if (m->libc_start)
+        return 0;
+    /* Starting (the dynamic linker mapped, or, in the middle of the exec,
+     * only the executable so far), or a static program: looked at again. */
+    errf(err, errlen,
+         loader ? "pid %d is starting: its C library is not mapped yet"
+                : "pid %d has no libc.so.6 mapped (static program?)",
+         (int)pid);
+    return INJECT_EXECED;
 }
 
 /* ---- a symbol of the target's libc, from the file ---- */
@@ -407,10 +419,6 @@ struct funcs {
     const char *call, *arg;
 };
 
-/* inject_in_thread's answer when the process ran exec after its maps were
- * read: the addresses were the old program's; nothing was called. */
-#define INJECT_EXECED (-2)
-
 static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
                             const struct funcs *f, const char *lib, struct trc_inject_result *res,
                             char *err, size_t errlen, int *not_safe)
@@ -515,8 +523,9 @@ static int inject_once(pid_t pid, uint64_t image, const char *lib, const char *c
                        const char *arg, struct trc_inject_result *res, char *err, size_t errlen)
 {
     struct target_maps m;
-    if (read_maps(pid, lib, &m, err, errlen) < 0)
-        return -1;
+    int rc = read_maps(pid, lib, &m, err, errlen);
+    if (rc < 0)
+        return rc;
     if (image && m.image != image) {
         errf(err, errlen, "pid %d ran exec: the program called into before has ended", (int)pid);
         return INJECT_EXECED;
@@ -550,7 +559,7 @@ static int inject_once(pid_t pid, uint64_t image, const char *lib, const char *c
         }
         closedir(d);
     }
-    int rc = -1;
+    rc = -1;
     for (int i = 0; i < n; i++) {
         int not_safe = 0;
         rc = inject_in_thread(pid, tids[i], &m, &f, lib, res, err, errlen, &not_safe);
