@@ -42,7 +42,8 @@ static const char usage[] =
     "  -i, --interval S       a snapshot every S (e.g. 10, 500ms, 2m), or 'detach' for\n"
     "                         only the final one; default: --duration / 10 (at least\n"
     "                         250ms, at most 10m), or 10s when attached until Ctrl-C\n"
-    "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM or target exit\n"
+    "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM, or the\n"
+    "                         target's exit or exec\n"
     "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
     "                         1 s of every 10 s, frees always; counts scaled (estimates)\n"
     "      --stack-depth N    frames per stack (1-64, default 32)\n"
@@ -87,7 +88,7 @@ static const char usage[] =
     "      --version          print the version\n"
     "\n" CLI_EXIT_STATUS_HELP " (wrong pid, no permission,\n"
     "target gone before the attach, BPF unavailable: 1). Ctrl-C, SIGTERM, --duration\n"
-    "and the target's exit all end with a final snapshot and exit status 0.\n";
+    "and the target's exit or exec all end with a final snapshot and exit status 0.\n";
 
 /* --track-resource SPEC / --track-file FILE: joined with '|' into
  * o->track_specs and checked by the parser the shim uses. */
