@@ -146,13 +146,6 @@ static int call(const struct trc_opts *o, uint64_t image, const char *lib, const
     return 0;
 }
 
-static int alive(int pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d", pid);
-    return access(path, F_OK) == 0;
-}
-
 /* 1 when the target's malloc is defined in its executable (an allocator
  * linked in statically): its calls there are not imports, GOT patching
  * cannot see them. */
@@ -301,7 +294,7 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
     uint64_t start = util_monotonic_ns(), next_nudge = start + o->interval_ms * 1000000ull;
     uint64_t image = r.image;
     int execed = 0;
-    while (!*stop && alive(o->pid) && !execed) {
+    while (!*stop && !gone(o->pid) && !execed) {
         if (o->duration_ms && util_monotonic_ns() - start >= o->duration_ms * 1000000ull)
             break;
         struct timespec ts = {0, 50 * 1000000L};
@@ -320,7 +313,7 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
                 o->pid, dir);
         return CLI_EXIT_OK;
     }
-    if (!alive(o->pid)) {
+    if (gone(o->pid)) {
         if (!o->quiet_inject)
             fprintf(stderr, "leakaudit: pid %d exited; its snapshots are in %s\n", o->pid, dir);
         return CLI_EXIT_OK;
