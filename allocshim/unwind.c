@@ -240,9 +240,15 @@ static int tab_ready(struct utab *t)
 
 #define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
-#define ID_MEMO   1024                        /* per thread, 16 KiB */
-#define SITE_MEMO 8                           /* per thread, 5 KiB */
-#define NO_CFI    ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
+#define ID_MEMO   1024 /* per thread, 16 KiB */
+/* Call-site memos: 16 sets of 8 (two stacks of one site alternating, from
+ * two callers at the same depth, each keep theirs), 75 KiB per thread, only
+ * the pages of sets in use resident. */
+#define SITE_SET_BITS 4
+#define SITE_WAYS     8
+#define SITE_MEMO     (SITE_WAYS << SITE_SET_BITS)
+#define SITE_STEPS    48 /* steps a memo holds: the default depth's stacks fit */
+#define NO_CFI        ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
 
 /* One unwound step: where the return address was and the caller's state. */
 struct unw_step_rec {
@@ -266,11 +272,18 @@ struct unw_cache {
     } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
     struct unw_step_rec step[2][MAX_STEPS];
     uint32_t captures; /* captures kept in step[] (cache_keep): tells a nested one happened */
+    /* shim_capture_stack_id: the stack of a call site, by its frame; a
+     * set's tags share a cache line, apart from the memos they name */
+    struct site_tag {
+        uint64_t ret, frame; /* the hook's return address (0: empty) and frame */
+    } site_tags[SITE_MEMO] __attribute__((aligned(64)));
     struct site_memo {
-        uint64_t ret, frame, fp; /* the hook's return address, frame, caller's frame pointer */
+        uint64_t fp; /* the caller's frame pointer */
         uint32_t id, epoch, gen, n;
-        uint64_t slot[MAX_STEPS], val[MAX_STEPS]; /* return-address slots and their values */
-    } sites[SITE_MEMO]; /* shim_capture_stack_id: the stack of a call site, by its frame */
+        uint32_t off[SITE_STEPS]; /* return-address slots, from the hook's frame */
+        uint64_t val[SITE_STEPS]; /* and their values */
+    } sites[SITE_MEMO];
+    uint8_t site_next[1u << SITE_SET_BITS]; /* the way each set fills next */
     struct unw_cache *next_free;
 };
 
@@ -309,7 +322,7 @@ static struct unw_cache *cache_get(void)
     c->prev_n = 0;
     memset(c->ids, 0, sizeof(c->ids)); /* a pooled cache may hold another thread's */
     for (uint32_t i = 0; i < SITE_MEMO; i++)
-        c->sites[i].ret = 0;
+        c->site_tags[i].ret = 0;
     if (cache_key_state != 1 || pthread_setspecific(cache_key, c) != 0) {
         cache_release(c); /* no way to give it back at exit: go uncached */
         return NULL;
@@ -690,48 +703,65 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
  * instead of an unwind, a hash and a lookup. Filled only from a capture
  * that ran through the cache with nothing nested in it (a signal handler's
  * capture in between bumps `captures`). */
-static inline uint32_t site_of(const void *frame_addr, const void *ret)
+static inline uint32_t site_set(const void *frame_addr, const void *ret)
 {
     uint64_t k =
         ((uint64_t)(uintptr_t)ret ^ ((uint64_t)(uintptr_t)frame_addr << 7)) * 0x9e3779b97f4a7c15ull;
-    return (uint32_t)(k >> 61) & (SITE_MEMO - 1);
+    return (uint32_t)(k >> (64 - SITE_SET_BITS));
 }
 
 static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch,
                        uint32_t *id)
 {
-    const struct site_memo *m = &c->sites[site_of(frame_addr, ret)];
-    if (m->ret != (uint64_t)(uintptr_t)ret || m->frame != (uint64_t)(uintptr_t)frame_addr ||
-        m->fp != *(const uint64_t *)frame_addr || m->epoch != epoch ||
-        m->gen != __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE))
-        return 0;
-    /* Slots lie at or above the caller's stack pointer, in this thread's
-     * stack, as when the memo was filled from the same frame. */
-    for (uint32_t k = 0; k < m->n; k++)
-        if (*(const volatile uint64_t *)(uintptr_t)m->slot[k] != m->val[k])
-            return 0;
-    *id = m->id;
-    return 1;
+    uint32_t s = site_set(frame_addr, ret) * SITE_WAYS;
+    const struct site_tag *tag = &c->site_tags[s];
+    for (uint32_t w = 0; w < SITE_WAYS; w++) {
+        if (tag[w].ret != (uint64_t)(uintptr_t)ret ||
+            tag[w].frame != (uint64_t)(uintptr_t)frame_addr)
+            continue;
+        const struct site_memo *m = &c->sites[s + w];
+        if (m->fp != *(const uint64_t *)frame_addr || m->epoch != epoch ||
+            m->gen != __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE))
+            continue;
+        /* Slots lie at or above the caller's stack pointer, in this thread's
+         * stack, as when the memo was filled from the same frame. */
+        const char *base = frame_addr;
+        uint32_t k = 0;
+        while (k < m->n && *(const volatile uint64_t *)(base + m->off[k]) == m->val[k])
+            k++;
+        if (k == m->n) {
+            *id = m->id;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch, uint32_t id)
 {
-    struct site_memo *m = &c->sites[site_of(frame_addr, ret)];
+    if (c->prev_n > SITE_STEPS)
+        return; /* deeper than a memo holds: such a stack is always unwound */
+    uint32_t set = site_set(frame_addr, ret), w = set * SITE_WAYS;
+    w += c->site_next[set]++ & (SITE_WAYS - 1); /* the set's ways in turn */
+    struct site_memo *m = &c->sites[w];
     const struct unw_step_rec *st = c->step[c->cur];
-    m->ret = 0; /* invalid while it is rewritten */
+    c->site_tags[w].ret = 0; /* invalid while it is rewritten */
     for (uint32_t k = 0; k < c->prev_n; k++) {
-        if (!(st[k].slot & ~1ull))
-            return; /* a step without a slot (a signal frame): nothing to check it by */
-        m->slot[k] = st[k].slot & ~1ull;
+        uint64_t slot = st[k].slot & ~1ull;
+        /* a step without a slot (a signal frame) gives nothing to check it by */
+        if (!slot || slot <= (uint64_t)(uintptr_t)frame_addr ||
+            slot - (uint64_t)(uintptr_t)frame_addr > UINT32_MAX)
+            return;
+        m->off[k] = (uint32_t)(slot - (uint64_t)(uintptr_t)frame_addr);
         m->val[k] = st[k].pc;
     }
     m->n = c->prev_n;
-    m->frame = (uint64_t)(uintptr_t)frame_addr;
     m->fp = *(const uint64_t *)frame_addr;
     m->epoch = epoch;
     m->gen = __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE);
     m->id = id;
-    m->ret = (uint64_t)(uintptr_t)ret;
+    c->site_tags[w].frame = (uint64_t)(uintptr_t)frame_addr;
+    c->site_tags[w].ret = (uint64_t)(uintptr_t)ret;
 }
 
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
