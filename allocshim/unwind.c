@@ -272,13 +272,12 @@ struct unw_cache {
     } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
     struct unw_step_rec step[2][MAX_STEPS];
     uint32_t captures; /* captures kept in step[] (cache_keep): tells a nested one happened */
-    /* shim_capture_stack_id: the stack of a call site, by its frame; a
-     * set's tags share a cache line, apart from the memos they name */
-    struct site_tag {
-        uint64_t ret, frame; /* the hook's return address (0: empty) and frame */
-    } site_tags[SITE_MEMO] __attribute__((aligned(64)));
+    /* shim_capture_stack_id: the stack of a call site, by its frame. A
+     * set's tags (a hash of return address and frame, 0: empty) fill one
+     * cache line, apart from the memos they name. */
+    uint64_t site_tags[SITE_MEMO] __attribute__((aligned(64)));
     struct site_memo {
-        uint64_t fp; /* the caller's frame pointer */
+        uint64_t ret, frame, fp; /* the hook's return address and frame, the caller's fp */
         uint32_t id, epoch, gen, n;
         uint32_t off[SITE_STEPS]; /* return-address slots, from the hook's frame */
         uint64_t val[SITE_STEPS]; /* and their values */
@@ -322,7 +321,7 @@ static struct unw_cache *cache_get(void)
     c->prev_n = 0;
     memset(c->ids, 0, sizeof(c->ids)); /* a pooled cache may hold another thread's */
     for (uint32_t i = 0; i < SITE_MEMO; i++)
-        c->site_tags[i].ret = 0;
+        c->site_tags[i] = 0;
     if (cache_key_state != 1 || pthread_setspecific(cache_key, c) != 0) {
         cache_release(c); /* no way to give it back at exit: go uncached */
         return NULL;
@@ -703,24 +702,32 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
  * instead of an unwind, a hash and a lookup. Filled only from a capture
  * that ran through the cache with nothing nested in it (a signal handler's
  * capture in between bumps `captures`). */
-static inline uint32_t site_set(const void *frame_addr, const void *ret)
+_Static_assert(SITE_WAYS * sizeof(uint64_t) == 64, "a set's tags: one cache line");
+
+static inline uint64_t site_tag(const void *frame_addr, const void *ret)
 {
     uint64_t k =
         ((uint64_t)(uintptr_t)ret ^ ((uint64_t)(uintptr_t)frame_addr << 7)) * 0x9e3779b97f4a7c15ull;
-    return (uint32_t)(k >> (64 - SITE_SET_BITS));
+    return k | 1;
+}
+
+static inline uint32_t site_set(uint64_t tag)
+{
+    return (uint32_t)(tag >> (64 - SITE_SET_BITS));
 }
 
 static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch,
                        uint32_t *id)
 {
-    uint32_t s = site_set(frame_addr, ret) * SITE_WAYS;
-    const struct site_tag *tag = &c->site_tags[s];
+    uint64_t t = site_tag(frame_addr, ret);
+    uint32_t s = site_set(t) * SITE_WAYS;
+    const uint64_t *tags = &c->site_tags[s];
     for (uint32_t w = 0; w < SITE_WAYS; w++) {
-        if (tag[w].ret != (uint64_t)(uintptr_t)ret ||
-            tag[w].frame != (uint64_t)(uintptr_t)frame_addr)
+        if (tags[w] != t)
             continue;
         const struct site_memo *m = &c->sites[s + w];
-        if (m->fp != *(const uint64_t *)frame_addr || m->epoch != epoch ||
+        if (m->ret != (uint64_t)(uintptr_t)ret || m->frame != (uint64_t)(uintptr_t)frame_addr ||
+            m->fp != *(const uint64_t *)frame_addr || m->epoch != epoch ||
             m->gen != __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE))
             continue;
         /* Slots lie at or above the caller's stack pointer, in this thread's
@@ -741,11 +748,12 @@ static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t
 {
     if (c->prev_n > SITE_STEPS)
         return; /* deeper than a memo holds: such a stack is always unwound */
-    uint32_t set = site_set(frame_addr, ret), w = set * SITE_WAYS;
+    uint64_t t = site_tag(frame_addr, ret);
+    uint32_t set = site_set(t), w = set * SITE_WAYS;
     w += c->site_next[set]++ & (SITE_WAYS - 1); /* the set's ways in turn */
     struct site_memo *m = &c->sites[w];
     const struct unw_step_rec *st = c->step[c->cur];
-    c->site_tags[w].ret = 0; /* invalid while it is rewritten */
+    c->site_tags[w] = 0; /* invalid while it is rewritten */
     for (uint32_t k = 0; k < c->prev_n; k++) {
         uint64_t slot = st[k].slot & ~1ull;
         /* a step without a slot (a signal frame) gives nothing to check it by */
@@ -760,8 +768,9 @@ static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t
     m->epoch = epoch;
     m->gen = __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE);
     m->id = id;
-    c->site_tags[w].frame = (uint64_t)(uintptr_t)frame_addr;
-    c->site_tags[w].ret = (uint64_t)(uintptr_t)ret;
+    m->ret = (uint64_t)(uintptr_t)ret;
+    m->frame = (uint64_t)(uintptr_t)frame_addr;
+    c->site_tags[w] = t;
 }
 
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
