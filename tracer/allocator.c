@@ -315,11 +315,13 @@ int trc_find_allocator(int pid, struct trc_allocator *a, char *err, size_t errle
     rc = elf_open(&e, am->access);
     if (rc < 0) {
         snprintf(err, errlen, "cannot read %s: %s", am->path, strerror(-rc));
-        free(mods);
         /* The mapping went away between reading the maps and opening it
          * through map_files: the process exec'd (a program attached as it
          * starts: the shell's fork still had its libc) -- look again. */
-        return rc == -ENOENT && strstr(am->access, "/map_files/") ? -EAGAIN : rc;
+        if (rc == -ENOENT && strstr(am->access, "/map_files/"))
+            rc = -EAGAIN;
+        free(mods); /* am with it */
+        return rc;
     }
     const char *nm = best_rank == 4 ? name_from_symbols(&e) : alloc_name_from_path(am->path);
     util_strlcpy(a->name, nm ? nm : "other", sizeof(a->name));
