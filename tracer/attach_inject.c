@@ -44,12 +44,31 @@ static int gone(int pid)
     return procfs_read_stat(pid, &st) < 0 || procfs_stat_gone(&st);
 }
 
-/* ERR, or what explains it when the target has exited meanwhile. */
-static int fail_or_gone(int pid, const char *err)
+/* Gone, or on its way out: a process in exit lets go of its memory (then
+ * /proc/PID/exe no longer resolves) and of its root directory (nor does
+ * /proc/PID/root) a moment before it becomes a zombie. */
+static int exiting(int pid)
+{
+    char path[64], buf[8];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+    if (gone(pid) || (readlink(path, buf, sizeof(buf)) < 0 && errno == ENOENT))
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%d/root/", pid);
+    return stat(path, &st) < 0 && errno == ENOENT;
+}
+
+static int exited_while_attaching(int pid)
 {
     char why[64];
     snprintf(why, sizeof(why), "pid %d exited while attaching", pid);
-    return inject_fail(gone(pid) ? why : err, NULL);
+    return inject_fail(why, NULL);
+}
+
+/* ERR, or what explains it when the target has exited meanwhile. */
+static int fail_or_gone(int pid, const char *err)
+{
+    return exiting(pid) ? exited_while_attaching(pid) : inject_fail(err, NULL);
 }
 
 /* The target's effective uid and gid (/proc/PID/status). */
@@ -255,8 +274,8 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
     if (rc)
         return rc;
     const char *unseen = !seen_alike(o->pid, lib) ? lib : !seen_alike(o->pid, dir) ? dir : NULL;
-    if (unseen && gone(o->pid))
-        return fail_or_gone(o->pid, "");
+    if (unseen && exiting(o->pid)) /* not another namespace: no namespace any more */
+        return exited_while_attaching(o->pid);
     if (unseen) {
         fprintf(stderr,
                 "leakaudit attach --inject: pid %d does not see %s at that path (another mount "

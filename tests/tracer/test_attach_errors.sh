@@ -40,8 +40,11 @@ for i in $(seq 5); do
     [ -z "$(our_bpf_left)" ] || fail "left behind after the target exited: $(our_bpf_left)"
 done
 ok "target exiting mid-attach: clean"
-for i in $(seq 5); do
-    sleep 0.00$i &
+# 20 tries over 1-9 ms: the attach lands in every phase of sleep's short
+# life, exec and exit included (a use-after-free on the exec path, and a
+# fallback message for a process whose root had gone, were found so).
+for i in $(seq 20); do
+    sleep 0.00$((i % 9 + 1)) &
     spid=$!
     rc=0
     "$LEAKAUDIT" attach --inject -p $spid -d 1 -o "$T/igone$i" 2>"$T/err" || rc=$?
