@@ -67,6 +67,8 @@ struct target_maps {
     uint64_t libc_start; /* start of libc's mapping at file offset 0 */
     struct range runtime[MAX_RUNTIME_RANGES];
     int n_runtime;
+    struct range loader[4]; /* the dynamic linker's code */
+    int n_loader;
     int lib_mapped; /* the library to inject is already there */
     uint64_t image; /* procfs_image_id() before the maps were read */
 };
@@ -117,6 +119,8 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
         }
         if (perms[2] == 'x' && is_runtime(base) && m->n_runtime < MAX_RUNTIME_RANGES)
             m->runtime[m->n_runtime++] = (struct range){lo, hi};
+        if (perms[2] == 'x' && !strncmp(base, "ld-linux", 8) && m->n_loader < 4)
+            m->loader[m->n_loader++] = (struct range){lo, hi};
     }
     fclose(f);
     if (m->libc_start)
@@ -288,21 +292,27 @@ static int interrupt(pid_t tid)
     }
 }
 
-static int in_runtime(const struct target_maps *m, uint64_t pc)
+static int in_ranges(const struct range *rs, int n, uint64_t pc)
 {
-    for (int i = 0; i < m->n_runtime; i++)
-        if (pc >= m->runtime[i].lo && pc < m->runtime[i].hi)
+    for (int i = 0; i < n; i++)
+        if (pc >= rs[i].lo && pc < rs[i].hi)
             return 1;
     return 0;
 }
 
 /* A stop where the thread holds no lock dlopen could need: blocked in a
- * system call other than futex, or running outside the runtime libraries. */
+ * system call other than futex, or running outside the runtime libraries.
+ * Never in a system call the dynamic linker made itself: it makes them
+ * while it loads -- the program's libraries as the program starts (libc
+ * mapped, maybe not yet executable, not yet relocated: dlopen would fault;
+ * seen once in ~2,000 attaches to a starting program), or a dlopen's,
+ * with the loader's lock held. */
 static int safe_point(const struct target_maps *m, const struct user_regs_struct *r)
 {
     if ((long long)r->orig_rax >= 0)
-        return r->orig_rax != 202; /* SYS_futex: may be waiting for a lock it needs */
-    return !in_runtime(m, r->rip);
+        return r->orig_rax != 202 && /* SYS_futex: may be waiting for a lock it needs */
+               !in_ranges(m->loader, m->n_loader, r->rip);
+    return !in_ranges(m->runtime, m->n_runtime, r->rip);
 }
 
 static int save(pid_t tid, struct saved *s)
