@@ -24,6 +24,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@
 #define XSTATE_MAX         (64 * 1024)
 #define SAFE_TRIES         400 /* stops per thread before trying the next one */
 #define CALL_TIMEOUT_MS    20000
+#define LOADER_WAIT_MS     10000 /* for the dynamic linker to finish loading */
 /* The answer of a try made while the process ran exec (its maps were the
  * old program's, or the new one has not mapped its C library yet):
  * nothing was called; try again. */
@@ -69,8 +71,11 @@ struct target_maps {
     int n_runtime;
     struct range loader[4]; /* the dynamic linker's code */
     int n_loader;
-    int lib_mapped; /* the library to inject is already there */
-    uint64_t image; /* procfs_image_id() before the maps were read */
+    char loader_path[4096];
+    uint64_t loader_start; /* start of its mapping at file offset 0 */
+    uint64_t r_debug_at;   /* its _r_debug (0: not found, not checked) */
+    int lib_mapped;        /* the library to inject is already there */
+    uint64_t image;        /* procfs_image_id() before the maps were read */
 };
 
 /* Libraries whose code may hold a lock dlopen needs (or be dlopen). */
@@ -121,6 +126,10 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
             m->runtime[m->n_runtime++] = (struct range){lo, hi};
         if (perms[2] == 'x' && !strncmp(base, "ld-linux", 8) && m->n_loader < 4)
             m->loader[m->n_loader++] = (struct range){lo, hi};
+        if (!strncmp(base, "ld-linux", 8) && off == 0 && !m->loader_start) {
+            m->loader_start = lo;
+            snprintf(m->loader_path, sizeof(m->loader_path), "%s", p);
+        }
     }
     fclose(f);
     if (m->libc_start)
@@ -136,7 +145,7 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
 
 /* ---- a symbol of the target's libc, from the file ---- */
 
-static uint64_t elf_symbol(const unsigned char *img, size_t len, const char *name,
+static uint64_t elf_symbol(const unsigned char *img, size_t len, const char *name, int type,
                            uint64_t *first_load_vaddr)
 {
     const Elf64_Ehdr *eh = (const void *)img;
@@ -174,7 +183,7 @@ static uint64_t elf_symbol(const unsigned char *img, size_t len, const char *nam
     uint64_t found = 0;
     for (size_t i = 1; i < n; i++) {
         if (sym[i].st_name >= strs->sh_size || sym[i].st_shndx == SHN_UNDEF || !sym[i].st_value ||
-            ELF64_ST_TYPE(sym[i].st_info) != STT_FUNC)
+            ELF64_ST_TYPE(sym[i].st_info) != type)
             continue;
         if (strcmp(str + sym[i].st_name, name))
             continue;
@@ -188,11 +197,13 @@ static uint64_t elf_symbol(const unsigned char *img, size_t len, const char *nam
     return found;
 }
 
-static uint64_t libc_symbol(pid_t pid, const struct target_maps *m, const char *name, char *err,
-                            size_t errlen)
+/* A symbol of the module mapped from file (as the target sees it) at start;
+ * type STT_FUNC or STT_OBJECT. */
+static uint64_t module_symbol(pid_t pid, const char *file, uint64_t start, const char *name,
+                              int type, char *err, size_t errlen)
 {
     char path[4096 + 64];
-    snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, m->libc);
+    snprintf(path, sizeof(path), "/proc/%d/root%s", (int)pid, file);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -207,13 +218,19 @@ static uint64_t libc_symbol(pid_t pid, const struct target_maps *m, const char *
         errf(err, errlen, "%s: %s", path, strerror(errno));
         return 0;
     }
-    uint64_t first = 0, v = elf_symbol(img, (size_t)st.st_size, name, &first);
+    uint64_t first = 0, v = elf_symbol(img, (size_t)st.st_size, name, type, &first);
     munmap(img, (size_t)st.st_size);
     if (!v) {
-        errf(err, errlen, "%s exports no %s", m->libc, name);
+        errf(err, errlen, "%s exports no %s", file, name);
         return 0;
     }
-    return m->libc_start - (first & ~(uint64_t)0xfff) + v;
+    return start - (first & ~(uint64_t)0xfff) + v;
+}
+
+static uint64_t libc_symbol(pid_t pid, const struct target_maps *m, const char *name, char *err,
+                            size_t errlen)
+{
+    return module_symbol(pid, m->libc, m->libc_start, name, STT_FUNC, err, errlen);
 }
 
 uint64_t trc_inject_libc_symbol(pid_t pid, const char *name, char *err, size_t errlen)
@@ -300,18 +317,82 @@ static int in_ranges(const struct range *rs, int n, uint64_t pc)
     return 0;
 }
 
+/* The dynamic linker's own account of its work (r_debug, what debuggers
+ * read): r_version is set when it starts, r_state is RT_CONSISTENT once the
+ * program's libraries are mapped and relocated and libc is initialised, and
+ * RT_ADD or RT_DELETE again while a dlopen or dlclose changes the list.
+ * While it is not consistent, dlopen is not safe to call: a program this
+ * early runs code the loader called (an IFUNC resolver while it relocates)
+ * with libc not ready, which no test of the thread's pc can see. 1: busy,
+ * -1: its state could not be read (errno). */
+static int loader_busy(pid_t pid, const struct target_maps *m)
+{
+    if (!m->r_debug_at)
+        return 0; /* no _r_debug (not glibc's loader): not checked */
+    struct r_debug rd;
+    struct iovec here = {&rd, sizeof(rd)}, there = {(void *)(uintptr_t)m->r_debug_at, sizeof(rd)};
+    if (process_vm_readv(pid, &here, 1, &there, 1, 0) != (ssize_t)sizeof(rd))
+        return -1;
+    return rd.r_version == 0 || rd.r_state != RT_CONSISTENT;
+}
+
+/* With a thread stopped: 1 if the loader is not busy, or if the process
+ * ran exec since its maps were read (not called then: the caller sees the
+ * new image and starts again). */
+static int loader_settled(pid_t pid, const struct target_maps *m)
+{
+    int busy = loader_busy(pid, m);
+    return busy == 0 || (busy < 0 && procfs_image_id(pid) != m->image);
+}
+
+/* Waits (polling, the target running) until the loader is not busy;
+ * INJECT_EXECED if the process ran exec meanwhile. */
+static int wait_loader(pid_t pid, const struct target_maps *m, char *err, size_t errlen)
+{
+    for (int waited = 0;; waited += 2) {
+        int busy = loader_busy(pid, m);
+        if (busy < 0 && procfs_image_id(pid) != m->image) {
+            errf(err, errlen, "pid %d ran exec while we injected", (int)pid);
+            return INJECT_EXECED;
+        }
+        if (busy < 0)
+            return errf(err, errlen, "pid %d: reading its dynamic linker's state: %s", (int)pid,
+                        strerror(errno));
+        if (!busy)
+            return 0;
+        if (waited >= LOADER_WAIT_MS)
+            return errf(err, errlen,
+                        "pid %d's dynamic linker was still loading libraries after %d s "
+                        "(a program starting, or a dlopen that does not end): not injected",
+                        (int)pid, LOADER_WAIT_MS / 1000);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The memory system calls an allocator makes with its lock held: glibc's
+ * malloc takes the arena lock and then grows the heap with brk or mmap
+ * (and gives memory back with madvise, munmap or brk from free); jemalloc,
+ * tcmalloc and mimalloc do the same under theirs. */
+static int memory_syscall(unsigned long long nr)
+{
+    return nr == 9 || nr == 10 || nr == 11 || nr == 12 || nr == 25 || nr == 28;
+}
+
 /* A stop where the thread holds no lock dlopen could need: blocked in a
  * system call other than futex, or running outside the runtime libraries.
- * Never in a system call the dynamic linker made itself: it makes them
- * while it loads -- the program's libraries as the program starts (libc
- * mapped, maybe not yet executable, not yet relocated: dlopen would fault;
- * seen once in ~2,000 attaches to a starting program), or a dlopen's,
- * with the loader's lock held. */
+ * Not a system call the dynamic linker made itself (a dlopen's, with the
+ * loader's lock held), nor a memory one from the runtime libraries (an
+ * allocator's, with its lock held: the first malloc of a starting
+ * ffmpeg, caught in brk inside tcache_init, left dlopen's malloc waiting
+ * for that lock forever). The program starting is ruled out before this,
+ * by the loader's state (loader_busy). */
 static int safe_point(const struct target_maps *m, const struct user_regs_struct *r)
 {
     if ((long long)r->orig_rax >= 0)
         return r->orig_rax != 202 && /* SYS_futex: may be waiting for a lock it needs */
-               !in_ranges(m->loader, m->n_loader, r->rip);
+               !in_ranges(m->loader, m->n_loader, r->rip) &&
+               !(memory_syscall(r->orig_rax) && in_ranges(m->runtime, m->n_runtime, r->rip));
     return !in_ranges(m->runtime, m->n_runtime, r->rip);
 }
 
@@ -448,7 +529,9 @@ static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
             errf(err, errlen, "PTRACE_GETREGS: %s", strerror(errno));
             goto out;
         }
-        if (safe_point(m, &s.regs))
+        /* the loader's state again, with this thread stopped: another
+         * thread may have begun a dlopen since */
+        if (safe_point(m, &s.regs) && loader_settled(pid, m))
             break;
         /* waiting in a futex three times running: a thread parked in a
          * join or a condition wait, try another one */
@@ -552,6 +635,11 @@ static int inject_once(pid_t pid, uint64_t image, const char *lib, const char *c
     f.dlsym_at = libc_symbol(pid, &m, "dlsym", ignored, sizeof(ignored));
     if (call && !f.dlsym_at)
         return errf(err, errlen, "%s has no dlsym", m.libc);
+    if (m.loader_start)
+        m.r_debug_at = module_symbol(pid, m.loader_path, m.loader_start, "_r_debug", STT_OBJECT,
+                                     ignored, sizeof(ignored));
+    if ((rc = wait_loader(pid, &m, err, errlen)) != 0)
+        return rc;
 
     /* the main thread first, then the others */
     char taskdir[64];
