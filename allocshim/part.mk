@@ -29,7 +29,8 @@ ALL_TARGETS += $(SHIM)
 # Test programs for the shim (not tests themselves: names do not start with test_).
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
                    $(TESTBIN)/allocshim/planted_cxx $(TESTBIN)/allocshim/stack_churn \
-                   $(TESTBIN)/allocshim/cloexec_fds $(TESTBIN)/allocshim/same_site
+                   $(TESTBIN)/allocshim/cloexec_fds $(TESTBIN)/allocshim/same_site \
+                   $(TESTBIN)/allocshim/many_sites
 $(TESTBIN)/allocshim/planted: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
@@ -40,6 +41,9 @@ $(TESTBIN)/allocshim/stack_churn: tests/allocshim/stack_churn.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 $(TESTBIN)/allocshim/same_site: tests/allocshim/same_site.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
+$(TESTBIN)/allocshim/many_sites: tests/allocshim/many_sites.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
 $(TESTBIN)/allocshim/cloexec_fds: tests/allocshim/cloexec_fds.c

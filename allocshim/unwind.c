@@ -16,15 +16,11 @@
  * Frames inside the shim itself (resource wrappers) are unwound through and
  * left out.
  *
- * Consecutive captures on a thread share most of their stack. Each thread
- * keeps the previous capture's (return-address slot, value) pairs; a new
- * capture unwinds with the tables only until it meets a slot holding the
- * same return address at the same place, then confirms the rest of the old
- * stack with one load per frame instead of one table lookup per frame.
- *
- * Reads never fault: every load is checked against the thread's stack
- * (from the caller's stack pointer up). No allocation through the audited
- * allocator: tables and per-thread caches come from raw mmap.
+ * Consecutive captures on a thread share most of their stack: a capture
+ * unwinds only until a slot holds the previous capture's return address at
+ * the same place, then confirms the rest with one load per frame. Reads
+ * never fault (every load is checked against the thread's stack); tables
+ * and per-thread caches come from raw mmap, never the audited allocator.
  */
 #include "shim.h"
 #include "stacktable.h"
@@ -241,13 +237,16 @@ static int tab_ready(struct utab *t)
 #define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
 #define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
 #define ID_MEMO   1024 /* per thread, 16 KiB */
-/* Call-site memos: 16 sets of 8 (two stacks of one site alternating, from
- * two callers at the same depth, each keep theirs), 75 KiB per thread, only
- * the pages of sets in use resident. */
-#define SITE_SET_BITS 4
-#define SITE_WAYS     8
+/* Call-site memos: sets of 8 ways, 2 cache lines each. 16 sets per thread,
+ * doubled while it keeps refilling them, up to 2^SITE_MID (68 KiB with the
+ * tags), for SITE_BIG threads at a time 2^SITE_SET_BITS (272 KiB). */
+#define SITE_SET_BITS 8 /* the most sets a thread may use: 2^8 */
+#define SITE_START    4 /* a thread's first 2^4 sets */
+#define SITE_MID      6 /* as many as any thread may grow to */
+#define SITE_BIG      32
+#define SITE_WAYS     8u
 #define SITE_MEMO     (SITE_WAYS << SITE_SET_BITS)
-#define SITE_STEPS    48 /* steps a memo holds: the default depth's stacks fit */
+#define SITE_STEPS    40 /* steps a memo holds: the default depth's (32) stacks fit */
 #define NO_CFI        ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
 
 /* One unwound step: where the return address was and the caller's state. */
@@ -272,22 +271,22 @@ struct unw_cache {
     } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
     struct unw_step_rec step[2][MAX_STEPS];
     uint32_t captures; /* captures kept in step[] (cache_keep): tells a nested one happened */
-    /* shim_capture_stack_id: the stack of a call site, by its frame. A
-     * set's tags (a hash of return address and frame, 0: empty) fill one
-     * cache line, apart from the memos they name. */
+    /* a set's tags (hash of return address and frame, 0: empty): one line */
     uint64_t site_tags[SITE_MEMO] __attribute__((aligned(64)));
     struct site_memo {
         uint64_t ret, frame, fp; /* the hook's return address and frame, the caller's fp */
-        uint32_t id, epoch, gen, n;
-        uint32_t off[SITE_STEPS]; /* return-address slots, from the hook's frame */
-        uint64_t val[SITE_STEPS]; /* and their values */
-    } sites[SITE_MEMO];
+        uint64_t vals;           /* site_fold() of the slots' values */
+        uint32_t id, epoch, gen;
+        uint16_t n, off[SITE_STEPS]; /* return-address slots, in words from the hook's frame */
+    } __attribute__((aligned(64))) sites[SITE_MEMO];
     uint8_t site_next[1u << SITE_SET_BITS]; /* the way each set fills next */
+    uint32_t site_bits, site_fills;         /* log2 of the sets in use; fills since they grew */
     struct unw_cache *next_free;
 };
 
 static struct unw_cache *free_caches;
 static int cache_lock;
+static int big_site_memos; /* threads whose memos grew past SITE_MID */
 static pthread_key_t cache_key;
 static int cache_key_state; /* 0 none, 1 created, -1 unavailable */
 
@@ -296,6 +295,8 @@ static void cache_release(void *p)
 {
     struct unw_cache *c = p;
     shim_tls.unw_cache = NULL;
+    if (c->site_bits > SITE_MID)
+        __atomic_fetch_sub(&big_site_memos, 1, __ATOMIC_RELAXED);
     shim_tls.unw_cache_gone = 1; /* later captures of this exiting thread: uncached */
     shim_spin_lock(&cache_lock);
     c->next_free = free_caches;
@@ -320,7 +321,9 @@ static struct unw_cache *cache_get(void)
     c->gen = 0;
     c->prev_n = 0;
     memset(c->ids, 0, sizeof(c->ids)); /* a pooled cache may hold another thread's */
-    for (uint32_t i = 0; i < SITE_MEMO; i++)
+    c->site_bits = SITE_START;
+    c->site_fills = 0;
+    for (uint32_t i = 0; i < (SITE_WAYS << SITE_START); i++)
         c->site_tags[i] = 0;
     if (cache_key_state != 1 || pthread_setspecific(cache_key, c) != 0) {
         cache_release(c); /* no way to give it back at exit: go uncached */
@@ -694,15 +697,20 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
 /* ---- call sites: the stack id of a hook called from the same frame again ---- */
 
 /* A call site's memo: the hook's return address, its frame address and the
- * caller's saved frame pointer decide the first unwinding step entirely;
- * when every return-address slot the capture went through still holds the
- * same value, the capture would walk the same steps again (the rule the
- * previous-capture reuse above already trusts from its matching step on),
- * so the stack, and its id, are the memo's. One load and compare per frame
- * instead of an unwind, a hash and a lookup. Filled only from a capture
- * that ran through the cache with nothing nested in it (a signal handler's
- * capture in between bumps `captures`). */
+ * caller's saved frame pointer decide the first unwinding step; when every
+ * return-address slot the capture went through still holds its value, the
+ * capture would walk the same steps again (the previous-capture rule), so
+ * the stack id is the memo's (docs/unwinding.md). Filled only from a
+ * capture with nothing nested in it (a signal handler's bumps `captures`). */
 _Static_assert(SITE_WAYS * sizeof(uint64_t) == 64, "a set's tags: one cache line");
+_Static_assert(sizeof(struct site_memo) == 128, "a memo: two cache lines");
+
+/* Slot values folded into one word: salted by position, times an odd
+ * constant (one changed value always changes the sum), summed. */
+static inline uint64_t site_fold(uint64_t sum, uint64_t v, uint32_t k)
+{
+    return sum + (v ^ ((uint64_t)(k + 1) * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
+}
 
 static inline uint64_t site_tag(const void *frame_addr, const void *ret)
 {
@@ -711,16 +719,34 @@ static inline uint64_t site_tag(const void *frame_addr, const void *ret)
     return k | 1;
 }
 
-static inline uint32_t site_set(uint64_t tag)
+static inline uint32_t site_set(const struct unw_cache *c, uint64_t tag)
 {
-    return (uint32_t)(tag >> (64 - SITE_SET_BITS));
+    return (uint32_t)(tag >> (64 - c->site_bits));
+}
+
+/* Twice the sets once a thread filled 4x as many memos as it has. Memos
+ * stay where they are: one found by its tag in another set is still
+ * confirmed whole, never taken for another's. */
+static void site_grow(struct unw_cache *c)
+{
+    c->site_fills = 0;
+    if (c->site_bits >= SITE_SET_BITS)
+        return;
+    if (c->site_bits == SITE_MID &&
+        __atomic_add_fetch(&big_site_memos, 1, __ATOMIC_RELAXED) > SITE_BIG) {
+        __atomic_fetch_sub(&big_site_memos, 1, __ATOMIC_RELAXED); /* enough big ones */
+        return;
+    }
+    for (uint32_t i = SITE_WAYS << c->site_bits; i < (SITE_WAYS << (c->site_bits + 1)); i++)
+        c->site_tags[i] = 0;
+    c->site_bits++;
 }
 
 static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch,
                        uint32_t *id)
 {
     uint64_t t = site_tag(frame_addr, ret);
-    uint32_t s = site_set(t) * SITE_WAYS;
+    uint32_t s = site_set(c, t) * SITE_WAYS;
     const uint64_t *tags = &c->site_tags[s];
     for (uint32_t w = 0; w < SITE_WAYS; w++) {
         if (tags[w] != t)
@@ -732,11 +758,11 @@ static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_
             continue;
         /* Slots lie at or above the caller's stack pointer, in this thread's
          * stack, as when the memo was filled from the same frame. */
-        const char *base = frame_addr;
-        uint32_t k = 0;
-        while (k < m->n && *(const volatile uint64_t *)(base + m->off[k]) == m->val[k])
-            k++;
-        if (k == m->n) {
+        const uint64_t *base = frame_addr;
+        uint64_t sum = 0;
+        for (uint32_t k = 0; k < m->n; k++)
+            sum = site_fold(sum, *(const volatile uint64_t *)(base + m->off[k]), k);
+        if (sum == m->vals) {
             *id = m->id;
             return 1;
         }
@@ -749,21 +775,25 @@ static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t
     if (c->prev_n > SITE_STEPS)
         return; /* deeper than a memo holds: such a stack is always unwound */
     uint64_t t = site_tag(frame_addr, ret);
-    uint32_t set = site_set(t), w = set * SITE_WAYS;
+    if (++c->site_fills > (4u * SITE_WAYS) << c->site_bits)
+        site_grow(c);
+    uint32_t set = site_set(c, t), w = set * SITE_WAYS;
     w += c->site_next[set]++ & (SITE_WAYS - 1); /* the set's ways in turn */
     struct site_memo *m = &c->sites[w];
     const struct unw_step_rec *st = c->step[c->cur];
     c->site_tags[w] = 0; /* invalid while it is rewritten */
+    uint64_t sum = 0;
     for (uint32_t k = 0; k < c->prev_n; k++) {
-        uint64_t slot = st[k].slot & ~1ull;
-        /* a step without a slot (a signal frame) gives nothing to check it by */
-        if (!slot || slot <= (uint64_t)(uintptr_t)frame_addr ||
-            slot - (uint64_t)(uintptr_t)frame_addr > UINT32_MAX)
+        uint64_t slot = st[k].slot & ~1ull, at = (uint64_t)(uintptr_t)frame_addr;
+        /* a step without a slot (a signal frame) gives nothing to check it
+         * by; slots are words, within 512 KiB of the hook's frame */
+        if (!slot || slot <= at || ((slot - at) & 7) || (slot - at) >> 3 > UINT16_MAX)
             return;
-        m->off[k] = (uint32_t)(slot - (uint64_t)(uintptr_t)frame_addr);
-        m->val[k] = st[k].pc;
+        m->off[k] = (uint16_t)((slot - at) >> 3);
+        sum = site_fold(sum, st[k].pc, k);
     }
-    m->n = c->prev_n;
+    m->vals = sum;
+    m->n = (uint16_t)c->prev_n;
     m->fp = *(const uint64_t *)frame_addr;
     m->epoch = epoch;
     m->gen = __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE);
@@ -853,6 +883,8 @@ void shim_unwind_fork_child(void)
 {
     __atomic_store_n(&seg_lock, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&cache_lock, 0, __ATOMIC_RELEASE);
+    const struct unw_cache *c = shim_tls.unw_cache; /* the only thread now */
+    __atomic_store_n(&big_site_memos, c && c->site_bits > SITE_MID, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < n_tabs; i++)
         if (tabs[i].state == TAB_BUILDING)
             tabs[i].state = TAB_NONE; /* its half-built rows stay mapped, unused */
