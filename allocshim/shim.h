@@ -92,6 +92,8 @@ struct shim_tls {
     struct unw_cache *unw_cache; /* unwind.c: row cache and the previous capture */
     int unw_cache_gone;          /* the thread is exiting: its cache went back to the pool */
     int in_capture;              /* a capture is running (a signal handler's nested one) */
+    uint32_t unw_site_bits;      /* unwind.c: log2 of the call-site memo sets in use (read on each
+                                    capture: here, in a line the capture reads anyway) */
     int in_exit_registration;    /* exit_hooks.c: inside __cxa_atexit / atexit / on_exit */
     uintptr_t last_alloc; /* heap.c: ~ this thread's latest tracked block (temporaries; ~ hides it
                              from the scan) */

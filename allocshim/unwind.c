@@ -280,7 +280,7 @@ struct unw_cache {
         uint16_t n, off[SITE_STEPS]; /* return-address slots, in words from the hook's frame */
     } __attribute__((aligned(64))) sites[SITE_MEMO];
     uint8_t site_next[1u << SITE_SET_BITS]; /* the way each set fills next */
-    uint32_t site_bits, site_fills;         /* log2 of the sets in use; fills since they grew */
+    uint32_t site_fills; /* fills since the sets last grew (shim_tls: how many) */
     struct unw_cache *next_free;
 };
 
@@ -295,9 +295,10 @@ static void cache_release(void *p)
 {
     struct unw_cache *c = p;
     shim_tls.unw_cache = NULL;
-    if (c->site_bits > SITE_MID)
+    if (shim_tls.unw_site_bits > SITE_MID)
         __atomic_fetch_sub(&big_site_memos, 1, __ATOMIC_RELAXED);
-    shim_tls.unw_cache_gone = 1; /* later captures of this exiting thread: uncached */
+    shim_tls.unw_site_bits = SITE_START; /* not counted as a big one again */
+    shim_tls.unw_cache_gone = 1;         /* later captures of this exiting thread: uncached */
     shim_spin_lock(&cache_lock);
     c->next_free = free_caches;
     free_caches = c;
@@ -321,7 +322,7 @@ static struct unw_cache *cache_get(void)
     c->gen = 0;
     c->prev_n = 0;
     memset(c->ids, 0, sizeof(c->ids)); /* a pooled cache may hold another thread's */
-    c->site_bits = SITE_START;
+    shim_tls.unw_site_bits = SITE_START;
     c->site_fills = 0;
     for (uint32_t i = 0; i < (SITE_WAYS << SITE_START); i++)
         c->site_tags[i] = 0;
@@ -719,9 +720,9 @@ static inline uint64_t site_tag(const void *frame_addr, const void *ret)
     return k | 1;
 }
 
-static inline uint32_t site_set(const struct unw_cache *c, uint64_t tag)
+static inline uint32_t site_set(uint64_t tag)
 {
-    return (uint32_t)(tag >> (64 - c->site_bits));
+    return (uint32_t)(tag >> (64 - shim_tls.unw_site_bits));
 }
 
 /* Twice the sets once a thread filled 4x as many memos as it has. Memos
@@ -729,24 +730,24 @@ static inline uint32_t site_set(const struct unw_cache *c, uint64_t tag)
  * confirmed whole, never taken for another's. */
 static void site_grow(struct unw_cache *c)
 {
+    uint32_t bits = shim_tls.unw_site_bits;
     c->site_fills = 0;
-    if (c->site_bits >= SITE_SET_BITS)
+    if (bits >= SITE_SET_BITS)
         return;
-    if (c->site_bits == SITE_MID &&
-        __atomic_add_fetch(&big_site_memos, 1, __ATOMIC_RELAXED) > SITE_BIG) {
+    if (bits == SITE_MID && __atomic_add_fetch(&big_site_memos, 1, __ATOMIC_RELAXED) > SITE_BIG) {
         __atomic_fetch_sub(&big_site_memos, 1, __ATOMIC_RELAXED); /* enough big ones */
         return;
     }
-    for (uint32_t i = SITE_WAYS << c->site_bits; i < (SITE_WAYS << (c->site_bits + 1)); i++)
+    for (uint32_t i = SITE_WAYS << bits; i < (SITE_WAYS << (bits + 1)); i++)
         c->site_tags[i] = 0;
-    c->site_bits++;
+    shim_tls.unw_site_bits = bits + 1;
 }
 
 static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch,
                        uint32_t *id)
 {
     uint64_t t = site_tag(frame_addr, ret);
-    uint32_t s = site_set(c, t) * SITE_WAYS;
+    uint32_t s = site_set(t) * SITE_WAYS;
     const uint64_t *tags = &c->site_tags[s];
     for (uint32_t w = 0; w < SITE_WAYS; w++) {
         if (tags[w] != t)
@@ -775,9 +776,9 @@ static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t
     if (c->prev_n > SITE_STEPS)
         return; /* deeper than a memo holds: such a stack is always unwound */
     uint64_t t = site_tag(frame_addr, ret);
-    if (++c->site_fills > (4u * SITE_WAYS) << c->site_bits)
+    if (++c->site_fills > (4u * SITE_WAYS) << shim_tls.unw_site_bits)
         site_grow(c);
-    uint32_t set = site_set(c, t), w = set * SITE_WAYS;
+    uint32_t set = site_set(t), w = set * SITE_WAYS;
     w += c->site_next[set]++ & (SITE_WAYS - 1); /* the set's ways in turn */
     struct site_memo *m = &c->sites[w];
     const struct unw_step_rec *st = c->step[c->cur];
@@ -883,8 +884,8 @@ void shim_unwind_fork_child(void)
 {
     __atomic_store_n(&seg_lock, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&cache_lock, 0, __ATOMIC_RELEASE);
-    const struct unw_cache *c = shim_tls.unw_cache; /* the only thread now */
-    __atomic_store_n(&big_site_memos, c && c->site_bits > SITE_MID, __ATOMIC_RELAXED);
+    /* the only thread now */
+    __atomic_store_n(&big_site_memos, shim_tls.unw_site_bits > SITE_MID, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < n_tabs; i++)
         if (tabs[i].state == TAB_BUILDING)
             tabs[i].state = TAB_NONE; /* its half-built rows stay mapped, unused */

@@ -100,7 +100,6 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
     if (!f)
         return errf(err, errlen, "%s: %s", path, strerror(errno));
     char line[4096 + 256];
-    int loader = 0; /* the dynamic linker is mapped (a program, not static) */
     while (fgets(line, sizeof(line), f)) {
         unsigned long long lo, hi, off;
         char perms[8];
@@ -114,7 +113,7 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
         if (*p != '/')
             continue;
         const char *base = strrchr(p, '/') + 1;
-        loader |= !strncmp(base, "ld-linux", 8);
+        int ld = !strncmp(base, "ld-linux", 8);
         if (lib && !strcmp(p, lib))
             m->lib_mapped = 1;
         if ((!strncmp(base, "libc.so", 7) || !strncmp(base, "libc-", 5)) && off == 0 &&
@@ -124,9 +123,9 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
         }
         if (perms[2] == 'x' && is_runtime(base) && m->n_runtime < MAX_RUNTIME_RANGES)
             m->runtime[m->n_runtime++] = (struct range){lo, hi};
-        if (perms[2] == 'x' && !strncmp(base, "ld-linux", 8) && m->n_loader < 4)
+        if (ld && perms[2] == 'x' && m->n_loader < 4)
             m->loader[m->n_loader++] = (struct range){lo, hi};
-        if (!strncmp(base, "ld-linux", 8) && off == 0 && !m->loader_start) {
+        if (ld && off == 0 && !m->loader_start) {
             m->loader_start = lo;
             snprintf(m->loader_path, sizeof(m->loader_path), "%s", p);
         }
@@ -137,8 +136,8 @@ static int read_maps(pid_t pid, const char *lib, struct target_maps *m, char *er
     /* Starting (the dynamic linker mapped, or, in the middle of the exec,
      * only the executable so far), or a static program: looked at again. */
     errf(err, errlen,
-         loader ? "pid %d is starting: its C library is not mapped yet"
-                : "pid %d has no libc.so.6 mapped (static program?)",
+         m->loader_start ? "pid %d is starting: its C library is not mapped yet"
+                         : "pid %d has no libc.so.6 mapped (static program?)",
          (int)pid);
     return INJECT_EXECED;
 }
