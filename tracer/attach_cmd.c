@@ -408,8 +408,6 @@ static int attach_session(struct session *s)
             return fail("pid %s exited while attaching%s", pidstr, "");
         return fail("pid %s: %s", pidstr, s->err);
     }
-    if (!o->out_dir[0])
-        default_out_dir(o);
     if (check_out_dir(o) < 0)
         return CLI_EXIT_ERROR;
     s->pidfd = (int)syscall(SYS_pidfd_open, o->pid, 0);
@@ -511,6 +509,8 @@ int cmd_attach(int argc, char **argv)
     stop_signal = 0;
     request_signal = 0;
 
+    if (!s->o.out_dir[0])
+        default_out_dir(&s->o);
     if (s->o.inject) {
         rc = trc_attach_inject(&s->o, &stop_signal);
         if (rc != TRC_INJECT_FALLBACK)

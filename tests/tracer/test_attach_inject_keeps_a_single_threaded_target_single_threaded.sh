@@ -39,6 +39,13 @@ sp=$!
 wait_mapped $sp 'libc\.so'
 attached_stays_single $sp "$T/idle" 5 "idle sleep (every 500 ms asked)"
 kill -0 $sp || fail "sleep did not survive the attach"
+# without -o, the snapshots go where `attach` says they do by default
+mkdir -p "$T/cwd"
+(cd "$T/cwd" && "$LEAKAUDIT" attach --inject -p $sp -i 500ms -d 2) >"$T/cwd.out" 2>"$T/cwd.log" ||
+    fail "attach --inject without -o exited $?: $(cat "$T/cwd.log")"
+def=$(ls -d "$T"/cwd/leakaudit-$sp-* 2>/dev/null | head -1)
+[ -n "$def" ] || fail "attach --inject without -o: no leakaudit-$sp-<time> directory"
+snapshots_at_least "$def" 1 || fail "attach --inject without -o: no snapshot in $def"
 kill $sp
 wait $sp 2>/dev/null || true
 
