@@ -74,27 +74,6 @@ static void text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
     }
 }
 
-static void json_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_row *r)
-{
-    fputc('[', out);
-    int first = 1;
-    for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++) {
-        const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, r->locs[i]);
-        for (uint32_t f = 0; f < sym->n_frames; f++) {
-            fprintf(out, "%s{\"function\":", first ? "" : ",");
-            first = 0;
-            rpt_json_string(out, sym->frames[f].function);
-            fputs(",\"file\":", out);
-            rpt_json_string(out, sym->frames[f].file);
-            fprintf(out, ",\"line\":%u,\"inlined\":%s,\"module\":", sym->frames[f].line,
-                    sym->frames[f].inlined ? "true" : "false");
-            rpt_json_string(out, rpt_module_basename(r->locs[i].mod));
-            fprintf(out, ",\"offset\":\"0x%" PRIx64 "\"}", r->locs[i].off);
-        }
-    }
-    fputc(']', out);
-}
-
 static int render_diff(struct rpt_ctx *ctx, FILE *out)
 {
     const struct rpt_series *s = ctx->series;
@@ -156,7 +135,7 @@ static int render_diff(struct rpt_ctx *ctx, FILE *out)
                             ",\"peak\":%" PRIu64 ",\"frames\":",
                             shown > 1 ? "," : "", x->row->hash, x->delta, x->delta_count,
                             x->row->value[0], x->row->value[1], rpt_row_peak(s, x->row));
-                    json_frames(ctx, out, x->row);
+                    rpt_json_frames(ctx, out, x->row->locs, x->row->skip, rpt_row_end(ctx, x->row));
                     fputc('}', out);
                     continue;
                 }

@@ -21,8 +21,18 @@ static void json_double(FILE *out, double v)
     fprintf(out, "%.6g", v);
 }
 
-static void json_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
-                        uint32_t to)
+static void json_u64_array(FILE *out, const uint64_t *v, size_t n)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s%" PRIu64, i ? "," : "", v[i]);
+    fputc(']', out);
+}
+
+/* Frames locs[from, to) as the report's frame objects (docs/report-json.md,
+ * "A frame"): every section's stacks are written here. */
+void rpt_json_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
+                     uint32_t to)
 {
     fputc('[', out);
     int first = 1;
@@ -41,31 +51,6 @@ static void json_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *lo
             rpt_json_string(out, m ? m->path : NULL);
             fprintf(out, ",\"offset\":\"0x%" PRIx64 "\"}", locs[i].off);
         }
-    }
-    fputc(']', out);
-}
-
-static void json_u64_array(FILE *out, const uint64_t *v, size_t n)
-{
-    fputc('[', out);
-    for (size_t i = 0; i < n; i++)
-        fprintf(out, "%s%" PRIu64, i ? "," : "", v[i]);
-    fputc(']', out);
-}
-
-void rpt_json_locs(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t n)
-{
-    fputc('[', out);
-    for (uint32_t i = 0; i < n; i++) {
-        const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, locs[i]);
-        const struct rpt_frame *fr = &sym->frames[sym->n_frames - 1];
-        fprintf(out, "%s{\"function\":", i ? "," : "");
-        rpt_json_string(out, fr->function);
-        fputs(",\"file\":", out);
-        rpt_json_string(out, fr->file);
-        fprintf(out, ",\"line\":%u,\"module\":", fr->line);
-        rpt_json_string(out, rpt_module_basename(locs[i].mod));
-        fprintf(out, ",\"offset\":\"0x%" PRIx64 "\"}", locs[i].off);
     }
     fputc(']', out);
 }
@@ -93,7 +78,7 @@ static void json_resource_fields(struct rpt_ctx *ctx, FILE *out, const struct rp
                 (double)(s->last.snapshot_time_ns - ri->oldest_ns) / 1e9);
     fputs(",\"last_unmatched_ref\":", out);
     if (ri->last_ref && ri->balance > 0)
-        rpt_json_locs(ctx, out, ri->last_ref, ri->last_ref_depth);
+        rpt_json_frames(ctx, out, ri->last_ref, 0, ri->last_ref_depth);
     else
         fputs("null", out);
 }
@@ -186,7 +171,7 @@ static void json_row(struct rpt_ctx *ctx, FILE *out, enum rpt_class c, const str
         }
     }
     fprintf(out, ",\"folded_frames\":%u,\"depth\":%u,\"frames\":", r->skip, r->depth);
-    json_frames(ctx, out, r->locs, r->skip, rpt_row_end(ctx, r));
+    rpt_json_frames(ctx, out, r->locs, r->skip, rpt_row_end(ctx, r));
     fputc('}', out);
 }
 
@@ -309,7 +294,7 @@ int rpt_render_json(struct rpt_ctx *ctx, FILE *out)
         for (int k = 0; k < 3; k++) {
             fprintf(out, ",\"%s\":", names[k]);
             if (c->stacks[k])
-                json_frames(ctx, out, c->stacks[k], 0, c->depth[k]);
+                rpt_json_frames(ctx, out, c->stacks[k], 0, c->depth[k]);
             else
                 fputs("null", out);
         }

@@ -356,16 +356,9 @@ void rpt_kmem_json(struct rpt_ctx *ctx, FILE *out)
             fputs(f ? "," : "", out);
             rpt_json_string(out, r->kframes[f]);
         }
-        fputs("],\"user_frames\":[", out);
-        for (uint32_t f = 0; f < r->depth; f++) {
-            const struct rpt_sym *sym = rpt_sym_lookup(ctx->sym, r->locs[f]);
-            fprintf(out, "%s{\"function\":", f ? "," : "");
-            rpt_json_string(out, sym->frames[sym->n_frames - 1].function);
-            fputs(",\"module\":", out);
-            rpt_json_string(out, rpt_module_basename(r->locs[f].mod));
-            fprintf(out, ",\"offset\":\"0x%" PRIx64 "\"}", r->locs[f].off);
-        }
-        fputs("]}", out);
+        fputs("],\"user_frames\":", out);
+        rpt_json_frames(ctx, out, r->locs, 0, r->depth);
+        fputc('}', out);
     }
     fprintf(out, "],\"dmabuf_iterator\":%s,\"machine_dmabufs\":%u,\"dmabufs\":[",
             km->dmabuf_iter ? "true" : "false", km->machine_dmabufs);

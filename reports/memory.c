@@ -534,7 +534,7 @@ static void json_verdict(struct rpt_ctx *ctx, FILE *out)
             ",\"rss_growth_bytes\":%" PRId64 ",\"component_growth_bytes\":%" PRId64 ",\"stack\":",
             v->first_rss, v->last_rss, v->rss_growth, v->component_growth);
     if (v->locs)
-        rpt_json_locs(ctx, out, v->locs, v->depth);
+        rpt_json_frames(ctx, out, v->locs, 0, v->depth);
     else
         fputs("null", out);
     fputc('}', out);
@@ -602,7 +602,7 @@ static void json_stacks(struct rpt_ctx *ctx, FILE *out, size_t a, size_t b)
                 first ? "" : ",", rpt_memory_component_key(r->component), r->rss[b],
                 r->rss[b] - r->rss[a]);
         first = 0;
-        rpt_json_locs(ctx, out, r->locs, r->depth);
+        rpt_json_frames(ctx, out, r->locs, 0, r->depth);
         fputc('}', out);
     }
     fputs("],\"dmabufs\":[", out);
@@ -615,7 +615,7 @@ static void json_stacks(struct rpt_ctx *ctx, FILE *out, size_t a, size_t b)
         fputs(",\"name\":", out);
         rpt_json_string(out, d->name);
         fprintf(out, ",\"fds\":%u,\"maps\":%u,\"frames\":", d->n_fds, d->n_maps);
-        rpt_json_locs(ctx, out, m->dmabuf_locs[i], m->dmabuf_depth[i]);
+        rpt_json_frames(ctx, out, m->dmabuf_locs[i], 0, m->dmabuf_depth[i]);
         fputc('}', out);
     }
     fputc(']', out);

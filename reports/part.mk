@@ -54,4 +54,11 @@ $(REPORTS_TESTBIN)/peak_temp: tests/reports/peak_temp.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
 TEST_TARGETS += $(REPORTS_TESTBIN)/peak_temp
+
+# Three inlined levels above a malloc (test_report_symbols_match_llvm_symbolizer.sh).
+$(REPORTS_TESTBIN)/inline_chain: tests/reports/inline_chain.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O2 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+TEST_TARGETS += $(REPORTS_TESTBIN)/inline_chain
+
 include tests/memory/memory.mk

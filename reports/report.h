@@ -331,8 +331,10 @@ size_t rpt_res_kinds(const struct rpt_series *s, const char *kinds[], size_t max
 int rpt_res_event_of_kind(const struct rpt_corruption *c, const char *kind);
 /* A kind's outstanding handles at the last snapshot; *n_leak its leak rows. */
 uint64_t rpt_res_outstanding(const struct rpt_series *s, const char *kind, size_t *n_leak);
-/* json.c: a stack as JSON frames (outermost function of each location) */
-void rpt_json_locs(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t n);
+/* json.c: frames locs[from, to) as JSON frame objects, inlined ones included
+ * (docs/report-json.md, "A frame"); every section's stacks */
+void rpt_json_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
+                     uint32_t to);
 /* text.c helpers */
 void rpt_text_frames(struct rpt_ctx *ctx, FILE *out, const struct rpt_loc *locs, uint32_t from,
                      uint32_t to, const char *indent);

@@ -367,6 +367,17 @@ static struct rpt_sym *symbolize(struct rpt_symbolizer *s, struct rpt_loc loc)
         Dwarf_Die *cudie = dwfl_module_addrdie(st->mod, pc, &bias);
         Dwarf_Die *scopes = NULL;
         int ns = cudie ? dwarf_getscopes(cudie, pc - bias, &scopes) : 0;
+        if (ns > 0) {
+            /* Past an inlined instance, dwarf_getscopes goes on with the
+             * scopes of its abstract definition (what a variable lookup
+             * wants), not with where it was inlined: a chain of three
+             * lost its middle and took a wrong line. The concrete chain
+             * is the innermost scope's own parents. */
+            Dwarf_Die inner = scopes[0];
+            free(scopes);
+            scopes = NULL;
+            ns = dwarf_getscopes_die(&inner, &scopes);
+        }
         Dwarf_Files *files = NULL;
         size_t nfiles = 0;
         for (int i = 0; i < ns && n < SYM_MAX_INLINE; i++) {

@@ -21,6 +21,7 @@ PACKAGES=(
     libmicrohttpd-dev libjansson-dev fonts-dejavu-core
     # tests: real programs under the shim, peers, viewers
     python3 libpython3.11-testsuite sqlite3 git bash gcc valgrind heaptrack jq xz-utils
+    libc6-dbg  # libc frames with file:line; the symbolizer is checked against llvm-symbolizer on them
     bpftrace golang-go chromium procps psmisc curl wrk iproute2 file
     # make install's man pages (man -l) and promtool for the Prometheus output
     man-db groff-base prometheus
