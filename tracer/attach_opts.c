@@ -31,11 +31,14 @@
 static const char usage[] =
     "usage: leakaudit attach -p PID [options]\n"
     "\n"
-    "Attach the eBPF tracer to a running process and record its outstanding heap\n"
-    "allocations, fds and mmaps by call stack into snapshots (same format as\n"
-    "`leakaudit run`). Only what happens after the attach is seen; fds already open\n"
-    "are listed as pre-existing. Needs root, or CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN\n"
-    "for heap tracking), and permission to ptrace PID: same user, or CAP_SYS_PTRACE.\n"
+    "Attach to a running process and record its outstanding heap allocations, fds\n"
+    "and mmaps by call stack into snapshots (same format as `leakaudit run`): with\n"
+    "eBPF probes (default; a kernel trap per allocator call), or with --inject, the\n"
+    "shim loaded into the process (about the cost of `run`). With eBPF only what\n"
+    "happens after the attach is seen; --inject also lists the blocks live before it\n"
+    "(glibc). fds already open are listed as pre-existing. eBPF needs root, or\n"
+    "CAP_BPF + CAP_PERFMON (+ CAP_SYS_ADMIN for heap tracking); both need permission\n"
+    "to ptrace PID: same user, or CAP_SYS_PTRACE.\n"
     "\n"
     "  -p, --pid PID          process to attach to\n"
     "  -o, --output DIR       snapshot directory (default leakaudit-PID-<time>)\n"
@@ -44,8 +47,10 @@ static const char usage[] =
     "                         250ms, at most 10m), or 10s when attached until Ctrl-C\n"
     "  -d, --duration S       detach after S; default: until Ctrl-C, SIGTERM, or the\n"
     "                         target's exit or exec\n"
-    "  -m, --mode full|sampled  full: every allocation; sampled: allocation probes on\n"
-    "                         1 s of every 10 s, frees always; counts scaled (estimates)\n"
+    "  -m, --mode full|sampled  full (default): every allocation; sampled: eBPF probes\n"
+    "                         allocations 1 s of every 10 s (frees always), --inject\n"
+    "                         samples by bytes as `run -m sampled`; counts scaled\n"
+    "                         (estimates)\n"
     "      --stack-depth N    frames per stack (1-64, default 32)\n"
     "  -u, --unwind dwarf|fp  how stacks are walked in the kernel: dwarf (default) with\n"
     "                         the modules' call-frame information (right without frame\n"
@@ -86,9 +91,10 @@ static const char usage[] =
     "                         day one per hour; first and peak always kept (default on)\n"
     "  -h, --help             this help\n"
     "      --version          print the version\n"
-    "\n" CLI_EXIT_STATUS_HELP " (wrong pid, no permission,\n"
-    "target gone before the attach, BPF unavailable: 1). Ctrl-C, SIGTERM, --duration\n"
-    "and the target's exit or exec all end with a final snapshot and exit status 0.\n";
+    "\n" CLI_EXIT_STATUS_HELP ";\n"
+    "a wrong pid, no permission, a target gone before the attach or BPF unavailable\n"
+    "is 1. Ctrl-C, SIGTERM, --duration and the target's exit or exec all end with a\n"
+    "final snapshot and exit status 0.\n";
 
 /* --track-resource SPEC / --track-file FILE: joined with '|' into
  * o->track_specs and checked by the parser the shim uses. */
