@@ -259,6 +259,17 @@ int trc_attach_inject(struct trc_opts *o, volatile int *stop)
                 o->pid, who);
         return CLI_EXIT_ERROR;
     }
+    struct procfs_stat ps;
+    if (procfs_read_stat(o->pid, &ps) == 0 && ps.state == 'T') {
+        /* It cannot run to a safe point, and runs the injected call only if
+         * resumed: which would undo a stop someone wanted. */
+        fprintf(stderr,
+                "leakaudit attach --inject: pid %d is stopped (SIGSTOP or a job-control stop), "
+                "and the injection runs code in it: continue it (kill -CONT %d), or attach "
+                "without --inject (eBPF)\n",
+                o->pid, o->pid);
+        return CLI_EXIT_ERROR;
+    }
     if (o->heap && allocator_in_executable(o->pid, alloc, sizeof(alloc))) {
         fprintf(stderr,
                 "leakaudit attach --inject: pid %d's allocator (%s) is linked into its executable: "

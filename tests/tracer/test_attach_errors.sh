@@ -80,6 +80,17 @@ assert_contains "$T/err" "reachability: skipped: pid $spid is traced by pid $tra
 assert_contains "$T/rep" "note: reachability_skipped = 1"
 ok "a process traced by another: --inject refuses and names the tracer; eBPF attach says the scan is skipped"
 
+# A stopped process (SIGSTOP, ^Z) never reaches a safe point and would have
+# to be resumed to run the injected call: --inject says so at once.
+sleep 120 &
+zpid=$!
+on_exit "kill -KILL $zpid 2>/dev/null"
+kill -STOP $zpid
+wait_until 10 grep -q '^State:[[:space:]]*T' /proc/$zpid/status || fail "sleep did not stop"
+expect_error 1 "pid $zpid is stopped \\(SIGSTOP or a job-control stop\\).*kill -CONT $zpid" --inject -p $zpid -o "$T/stopped"
+grep -q '^State:[[:space:]]*T' /proc/$zpid/status || fail "the stopped target was resumed"
+ok "a stopped process: --inject refuses at once and leaves it stopped"
+
 # Attaching the moment a program starts: only the program and the dynamic
 # linker are mapped, libc is not yet. The tracer waits for the allocator
 # (up to 2 s) instead of failing with "no allocator found"; past that, one
