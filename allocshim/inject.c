@@ -25,6 +25,7 @@
  */
 #include "allocators.h"
 #include "got_patch.h"
+#include "interrupted.h"
 #include "shim.h"
 #include "util.h"
 
@@ -267,7 +268,35 @@ static void inject_fork_child(void)
     __atomic_store_n(&inject_active, 0, __ATOMIC_RELEASE);
 }
 
-SHIM_EXPORT int leakaudit_inject_start(const char *text)
+const struct interrupted_thread *shim_interrupted;
+pid_t shim_interrupted_tid;
+
+/* The thread the attaching process called in, for the scan (shim.h), from
+ * the injector's second argument; interrupted_end when the call returns. */
+static void interrupted_begin(const struct interrupted_thread *it)
+{
+    if (!it || it->magic != INTERRUPTED_MAGIC || it->n_regs > INTERRUPTED_MAX_REGS)
+        return;
+    shim_interrupted_tid = shim_gettid();
+    __atomic_store_n(&shim_interrupted, it, __ATOMIC_RELEASE);
+}
+
+static void interrupted_end(void)
+{
+    __atomic_store_n(&shim_interrupted, NULL, __ATOMIC_RELEASE);
+}
+
+static int inject_start(const char *text);
+
+SHIM_EXPORT int leakaudit_inject_start(const char *text, const struct interrupted_thread *it)
+{
+    interrupted_begin(it);
+    int rc = inject_start(text);
+    interrupted_end();
+    return rc;
+}
+
+static int inject_start(const char *text)
 {
     if (!shim_injected)
         return -EALREADY; /* preloaded: already auditing from the start */
@@ -326,28 +355,34 @@ out:
  * snapshot thread has written none: the periodic snapshot if due. 1 if
  * written, 0 if not due (or the thread takes them), -ENOENT when not
  * attached. */
-SHIM_EXPORT int leakaudit_inject_poll(void)
+SHIM_EXPORT int leakaudit_inject_poll(const char *unused, const struct interrupted_thread *it)
 {
+    (void)unused;
     if (!__atomic_load_n(&inject_active, __ATOMIC_ACQUIRE))
         return -ENOENT;
     int busy = shim_tls.busy, rc;
     shim_tls.busy = 1;
+    interrupted_begin(it);
     rc = shim_snapshot_due_now();
+    interrupted_end();
     shim_tls.busy = busy;
     return rc;
 }
 
 /* The final snapshot, every slot back, the snapshot thread stopped. 0, or
  * -ENOENT when not attached. */
-SHIM_EXPORT int leakaudit_inject_stop(void)
+SHIM_EXPORT int leakaudit_inject_stop(const char *unused, const struct interrupted_thread *it)
 {
+    (void)unused;
     shim_spin_lock(&inject_lock);
     if (!inject_active) {
         shim_spin_unlock(&inject_lock);
         return -ENOENT;
     }
     /* the final snapshot while still attached: what is live at detach */
+    interrupted_begin(it);
     SHIM_UNTRACKED(shim_snapshot_write(SNAP_TRIGGER_DETACH));
+    interrupted_end();
     unpatch_all();
     __atomic_store_n(&inject_active, 0, __ATOMIC_RELEASE);
     shim_spin_unlock(&inject_lock);

@@ -12,19 +12,15 @@
  * stdio, dl_iterate_phdr (called before the stop) or the heap table's
  * locking iterator; all its memory comes from mmap and is unmapped after.
  *
- * Roots, as valgrind memcheck sees them: the writable PT_LOAD segments of
- * every loaded module (data, bss, up to the end of their last page) except
- * the shim's own; each live thread's stack from its stack pointer (minus
- * the 128-byte red zone) to the end of its mapping, never below; its
- * registers; its static TLS and thread control block; and every other
- * readable, writable mapping -- anonymous memory the program or a library
- * mapped (pymalloc arenas, GC heaps, glibc's cache of exited threads'
- * stacks with their TLS), writable file mappings -- except the allocator's
- * heap ([heap], mappings holding blocks: see scan_other_mappings), the
- * shim's own memory and the blocks themselves (scanned only once reached).
- * Marking and classification: common/reachmark.c.
+ * Roots, as valgrind memcheck sees them (docs/reachability.md): modules'
+ * writable segments but the shim's; each live thread's stack from its stack
+ * pointer up, its registers, static TLS and thread control block; every
+ * other readable, writable mapping but the allocator's heap, the shim's own
+ * memory and the blocks (scanned once reached). Marking and classification:
+ * common/reachmark.c.
  */
 #include "arch.h"
+#include "interrupted.h"
 #include "shim.h"
 #include "procfs.h"
 #include "reachmark.h"
@@ -509,21 +505,25 @@ static void scan_stack(struct rmark *m, uint64_t sp)
     }
 }
 
-/* Static TLS and the thread control block sit below and at the thread
- * pointer. For threads glibc created they are in the stack mapping, above
- * the stack (already scanned); the main thread's are in a small anonymous
- * mapping of their own. */
+/* Static TLS and the TCB, below and at the thread pointer: in a glibc
+ * thread's stack mapping above the stack (scanned already); the main
+ * thread's in an anonymous mapping of their own. */
 static void scan_tls(struct rmark *m, uint64_t tp, uint64_t sp)
 {
     const struct mapping *mp = mapping_of(tp);
     if (!mp || (mp == mapping_of(sp) && tp >= sp))
         return;
     uint64_t start = mp->start, end = mp->end;
-    if (end - start > REACH_TLS_MAPPING_MAX || rmark_has_blocks(m, start, end)) {
-        start = tp - REACH_TLS_WINDOW > mp->start ? tp - REACH_TLS_WINDOW : mp->start;
-        end = tp + REACH_TCB_BYTES < mp->end ? tp + REACH_TCB_BYTES : mp->end;
+    if (end - start <= REACH_TLS_MAPPING_MAX && !rmark_has_blocks(m, start, end)) {
+        scan_mapped(m, start, end);
+        return;
     }
-    scan_mapped(m, start, end);
+    /* a window around tp, less the blocks in it: the kernel merges the main
+     * thread's TLS mapping with a block served by mmap right below it */
+    start = tp - REACH_TLS_WINDOW > mp->start ? tp - REACH_TLS_WINDOW : mp->start;
+    end = tp + REACH_TCB_BYTES < mp->end ? tp + REACH_TCB_BYTES : mp->end;
+    if (mp->readable)
+        rmark_scan_root_between_blocks(m, start, end);
 }
 
 /* ---- every other writable mapping ---- */
@@ -697,30 +697,38 @@ static void count_live(const struct snap_heap_entry *e, void *arg)
     *(uint64_t *)arg += e->live_count;
 }
 
-/* The calling thread. At exit, its stack from where the program's exit
- * path called the shim (shim_exit_sp) up: the shim's own frames and
- * registers are not roots, and neither are the registers of a thread in
- * exit(), which never returns. Otherwise its registers and its stack from
- * here (getcontext spills them). */
+/* The calling thread, its stack mapping marked live. At exit, its stack
+ * from where the program's exit path called the shim (shim_exit_sp) up: the
+ * shim's frames and the registers of a thread in exit() are not roots.
+ * Called in by the attaching process (attach --inject): as the program left
+ * it (shim_interrupted), not from the call's frames and the dead stack below
+ * the program's. Otherwise its registers and its stack from here. */
 static __attribute__((noinline)) void scan_current_thread(struct rmark *m)
 {
-    uint64_t exit_sp = __atomic_load_n(&shim_exit_sp, __ATOMIC_ACQUIRE);
-    if (exit_sp) {
+    const struct interrupted_thread *it = __atomic_load_n(&shim_interrupted, __ATOMIC_ACQUIRE);
+    uint64_t exit_sp = __atomic_load_n(&shim_exit_sp, __ATOMIC_ACQUIRE), sp = exit_sp;
+    if (it && shim_interrupted_tid == shim_gettid()) {
+        sp = it->sp;
+        mark_live_stack(sp);
+        rmark_scan_values(m, it->regs, it->n_regs);
+        scan_stack(m, sp);
+    } else if (exit_sp) {
         const struct mapping *mp = mapping_of(exit_sp);
+        mark_live_stack(exit_sp);
         if (mp) {
             scan_mapped(m, exit_sp, mp->end);
             scan_tcbs(m, exit_sp, mp->end);
         }
-        scan_tls(m, (uint64_t)pthread_self(), exit_sp);
-        return;
+    } else {
+        ucontext_t uc;
+        getcontext(&uc);
+        uint64_t regs[ARCH_NREGS];
+        arch_ctx_regs(&uc, regs);
+        rmark_scan_values(m, regs, ARCH_NREGS);
+        sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
+        mark_live_stack(sp);
+        scan_stack(m, sp);
     }
-    ucontext_t uc;
-    getcontext(&uc);
-    uint64_t regs[ARCH_NREGS];
-    arch_ctx_regs(&uc, regs);
-    rmark_scan_values(m, regs, ARCH_NREGS);
-    uint64_t sp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
-    scan_stack(m, sp);
     scan_tls(m, (uint64_t)pthread_self(), sp);
 }
 
@@ -854,11 +862,8 @@ int shim_reach_emit(struct snap_writer *w, void *trigger_arg)
             scan_stack(&m, sp);
         }
     }
-    if (shim_gettid() != shim_snapshot_tid) {
-        uint64_t exit_sp = __atomic_load_n(&shim_exit_sp, __ATOMIC_ACQUIRE);
-        mark_live_stack(exit_sp ? exit_sp : (uint64_t)(uintptr_t)__builtin_frame_address(0));
+    if (shim_gettid() != shim_snapshot_tid)
         scan_current_thread(&m);
-    }
     /* The snapshot thread is the shim's: its stack is no root. Its DTV is
      * glibc's, reached from its TCB as any thread's (under attach --inject
      * the heap walk lists it: pthread_create calloc'ed it through the

@@ -161,7 +161,10 @@ static void say_link(const struct why_ctx *c, size_t k, size_t depth)
     char line[1024];
     int n;
     uint64_t v = w->at ? *(const volatile uint64_t *)(uintptr_t)w->at : 0;
-    const char *how = !w->at ? "pointer" : v == kb->addr ? "start pointer" : "interior pointer";
+    const char *how = !w->at                          ? "pointer"
+                      : v == kb->addr                 ? "start pointer"
+                      : rmark_aligned_start(m, kb, v) ? "aligned start pointer"
+                                                      : "interior pointer";
     if (w->from == -2) {
         n = snprintf(line, sizeof(line), "  (no record of what marked it)\n");
     } else if (!w->at) {

@@ -365,6 +365,13 @@ void shim_reach_why_report(const struct rmark *m, void *mem, const pid_t *tids, 
  * shim's exit handler; the exit scan's stack root for that thread starts
  * there (0: not exiting). */
 extern uint64_t shim_exit_sp;
+/* inject.c: while the attaching process calls into the shim (attach
+ * --inject), the calling thread as the program left it: the scan's roots for
+ * that thread are its registers and its stack from there, not the call's
+ * frames and the dead stack below the program's (NULL: no such call). */
+struct interrupted_thread;
+extern const struct interrupted_thread *shim_interrupted;
+extern pid_t shim_interrupted_tid;
 
 /* resources.c: paired C-API resources (LEAKAUDIT_TRACK_RESOURCES, docs/resources.md) */
 void shim_res_init(void);                          /* constructor: parse specs, patch GOTs */

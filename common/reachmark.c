@@ -106,6 +106,31 @@ static inline int next_chunk_header(const struct rmark *m, const struct rmark_bl
     return m->ignore_chunk_tail && p != b->addr && p % 16 == 0 && p + 8 >= b->addr + b->size;
 }
 
+/* An aligned allocation made by over-allocating is held by its start
+ * rounded up to the alignment, the start itself kept next to that address
+ * so that it can be freed: in the word before it (the usual aligned-malloc
+ * idiom) or in the header there (glibc's _dl_find_object segments, which
+ * the loader allocates at a dlopen and points to only that way, keep it in
+ * their second word). Such a pointer is the block's start pointer
+ * (docs/reachability.md). */
+#define RMARK_ALIGN_MAX 4096
+
+int rmark_aligned_start(const struct rmark *m, const struct rmark_block *b, uint64_t p)
+{
+    uint64_t off = p - b->addr;
+    if (off < WORD || off > RMARK_ALIGN_MAX || p % 16 || p + 2 * WORD > b->addr + b->size)
+        return 0;
+    uint64_t w[3];
+    if (m->read) {
+        if (m->read(m->read_arg, p - WORD, w, sizeof(w)) != sizeof(w))
+            return 0;
+    } else {
+        for (int i = 0; i < 3; i++)
+            w[i] = *(const volatile uint64_t *)(uintptr_t)(p - WORD + i * WORD);
+    }
+    return w[0] == b->addr || w[1] == b->addr || w[2] == b->addr;
+}
+
 static inline void found(struct rmark *m, uint64_t p, int definite, uint64_t at)
 {
     long k = rmark_find(m, p);
@@ -116,7 +141,7 @@ static inline void found(struct rmark *m, uint64_t p, int definite, uint64_t at)
         return;
     if (b->state == RMARK_REACHABLE)
         return;
-    if (p == b->addr && definite) {
+    if (definite && (p == b->addr || rmark_aligned_start(m, b, p))) {
         b->state = RMARK_REACHABLE; /* (re)scan: what it points to is now definite too */
         push(m, (size_t)k);
     } else if (b->state == RMARK_UNREACHED) {

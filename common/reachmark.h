@@ -78,6 +78,10 @@ void rmark_sort(struct rmark_block *b, size_t n, void *scratch);
 void rmark_begin(struct rmark *m);
 /* Index of the block containing p (start or interior), or -1. */
 long rmark_find(const struct rmark *m, uint64_t p);
+/* Is p, inside block b, the block's start rounded up to an alignment with
+ * the start kept at p or just before it (an aligned allocation's handle)?
+ * Counted as a start pointer. */
+int rmark_aligned_start(const struct rmark *m, const struct rmark_block *b, uint64_t p);
 /* Scans a root range word by word (8-byte aligned inside [start, end)). */
 void rmark_scan_root(struct rmark *m, uint64_t start, uint64_t end);
 /* Scans root words already in our memory (saved registers). */

@@ -17,6 +17,7 @@
  * text is read back for the error message.
  */
 #include "inject.h"
+#include "interrupted.h"
 #include "procfs.h"
 
 #include <dirent.h>
@@ -447,10 +448,17 @@ static int write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
 }
 
 /* Calls fn(a[0], a[1]) in the stopped thread on its own stack (with `data`
- * copied below its stack pointer first: an argument equal to ARG_DATA is
- * replaced by the copy's address). Returns 0 with *ret set, or -1 with
- * err. The thread is left stopped, registers not restored. */
-#define ARG_DATA UINT64_MAX
+ * copied below its stack pointer first: an argument ARG_DATA_AT(off) is
+ * replaced by the address of the copy's byte off). Returns 0 with *ret set,
+ * or -1 with err. The thread is left stopped, registers not restored. */
+#define ARG_DATA_TAG     0xfffe000000000000ull /* no user address has these bits */
+#define ARG_DATA_AT(off) (ARG_DATA_TAG | (uint64_t)(off))
+#define ARG_DATA         ARG_DATA_AT(0)
+static uint64_t arg_value(uint64_t a, uint64_t data_at)
+{
+    return (a & 0xffff000000000000ull) == ARG_DATA_TAG ? data_at + (a & 0xffffffffffffull) : a;
+}
+
 static int remote_call(pid_t pid, pid_t tid, const struct user_regs_struct *base, uint64_t fn,
                        const void *data, size_t data_len, uint64_t a0, uint64_t a1, uint64_t *ret,
                        char *err, size_t errlen)
@@ -466,8 +474,8 @@ static int remote_call(pid_t pid, pid_t tid, const struct user_regs_struct *base
         return errf(err, errlen, "writing the return address: %s", strerror(errno));
     r.rsp = sp;
     r.rip = fn;
-    r.rdi = a0 == ARG_DATA ? data_at : a0;
-    r.rsi = a1 == ARG_DATA ? data_at : a1;
+    r.rdi = arg_value(a0, data_at);
+    r.rsi = arg_value(a1, data_at);
     r.rax = 0;
     r.orig_rax = (unsigned long long)-1; /* no syscall restart into the call */
     if (ptrace(PTRACE_SETREGS, tid, 0, &r) < 0)
@@ -500,6 +508,28 @@ static int remote_call(pid_t pid, pid_t tid, const struct user_regs_struct *base
         if (spent > 10000)
             return errf(err, errlen, "too many signals during the call");
     }
+}
+
+/* fn(arg, it) with it the thread as the program left it (common/interrupted.h),
+ * both copied below its stack pointer. */
+static int call_with_state(pid_t pid, pid_t tid, const struct user_regs_struct *base, uint64_t fn,
+                           const char *arg, uint64_t *ret, char *err, size_t errlen)
+{
+    _Static_assert(sizeof(*base) / 8 <= INTERRUPTED_MAX_REGS, "x86-64 registers fit");
+    size_t len = arg ? strlen(arg) + 1 : 0;
+    struct interrupted_thread *it = calloc(1, sizeof(*it) + len);
+    if (!it)
+        return errf(err, errlen, "out of memory");
+    it->magic = INTERRUPTED_MAGIC;
+    it->sp = base->rsp;
+    it->n_regs = (uint32_t)(sizeof(*base) / 8);
+    memcpy(it->regs, base, sizeof(*base));
+    if (len)
+        memcpy(it + 1, arg, len);
+    int rc = remote_call(pid, tid, base, fn, it, sizeof(*it) + len,
+                         len ? ARG_DATA_AT(sizeof(*it)) : 0, ARG_DATA, ret, err, errlen);
+    free(it);
+    return rc;
 }
 
 /* What to call in the target: dlopen(lib), then (call != NULL) the
@@ -591,8 +621,7 @@ static int inject_in_thread(pid_t pid, pid_t tid, const struct target_maps *m,
             if (rc == 0 && !fn)
                 rc = errf(err, errlen, "%s does not define %s", lib, f->call);
             if (rc == 0)
-                rc = remote_call(pid, tid, &s.regs, fn, f->arg, f->arg ? strlen(f->arg) + 1 : 0,
-                                 f->arg ? ARG_DATA : 0, 0, &ret, err, errlen);
+                rc = call_with_state(pid, tid, &s.regs, fn, f->arg, &ret, err, errlen);
             res->call_ret = (int64_t)(int32_t)ret; /* an int */
         }
     }

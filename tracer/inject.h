@@ -33,9 +33,11 @@ int trc_inject_library(pid_t pid, const char *lib, struct trc_inject_result *res
                        size_t errlen);
 
 /* The same, then (in the same stop of the same thread) the library's
- * function CALL (int fn(const char *)) with the string ARG (NULL: a null
- * pointer): res->call_ret gets its return value. A library already loaded
- * is not loaded again (dlopen only counts a reference). */
+ * function CALL, int fn(const char *arg, const struct interrupted_thread *it),
+ * with the string ARG (NULL: a null pointer) and the thread as the program
+ * left it (common/interrupted.h): res->call_ret gets its return value. A
+ * library already loaded is not loaded again (dlopen only counts a
+ * reference). */
 int trc_inject_call(pid_t pid, const char *lib, const char *call, const char *arg,
                     struct trc_inject_result *res, char *err, size_t errlen);
 

@@ -71,6 +71,10 @@ $(TESTBIN)/tracer/inject_prior: tests/tracer/inject_prior.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
 TEST_TARGETS += $(TESTBIN)/tracer/inject_prior
+$(TESTBIN)/tracer/inject_roots: tests/tracer/inject_roots.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -o $@ $<
+TEST_TARGETS += $(TESTBIN)/tracer/inject_roots
 # the same with jemalloc linked into the executable (its malloc is not an
 # import); attach --inject is x86-64 only, so is this target
 ifeq ($(ARCH),amd64)

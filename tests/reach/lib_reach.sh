@@ -8,6 +8,7 @@ need_file "$REACHDUMP"
 # What every case must be classified as (tests/reach/reach_cases.c).
 expected_cases() {
     cat <<'EOT'
+case_aligned reachable 1
 case_big definite 1
 case_cleared definite 1
 case_cycle definite 1

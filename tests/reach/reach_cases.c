@@ -11,6 +11,9 @@
  *   case_tree_child  its 3 children (only via root)    -> indirectly lost
  *   case_cycle       2 blocks pointing at each other   -> 1 definitely + 1 indirectly
  *   case_interior    only a pointer into the middle    -> possibly lost
+ *   case_aligned     only its start rounded up to 64, the start kept in the
+ *                    word before (an aligned allocation) -> still reachable
+ *                    (valgrind: possibly lost; docs/reachability.md)
  *   case_tls         only in the main thread's __thread variable -> reachable
  *   case_thread_tls  only in another thread's __thread variable  -> reachable
  *   case_stack       only in another thread's stack    -> reachable
@@ -27,6 +30,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +49,7 @@ struct node {
     char pad[32];
 };
 
-void *g_global, *g_cleared, *g_tree, *g_cycle, *g_interior;
+void *g_global, *g_cleared, *g_tree, *g_cycle, *g_interior, *g_aligned;
 void *g_for_stack, *g_for_tls;
 void *volatile g_for_register;
 volatile int g_ready;
@@ -94,6 +98,14 @@ NOINLINE void case_cycle(void)
 NOINLINE void case_interior(void)
 {
     g_interior = (char *)alloc_block(96) + 48;
+}
+
+NOINLINE void case_aligned(void)
+{
+    char *raw = alloc_block(200);
+    void **aligned = (void **)(((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63);
+    aligned[-1] = raw; /* what its free needs */
+    g_aligned = aligned;
 }
 
 NOINLINE void case_tls(void)
@@ -223,6 +235,7 @@ int main(int argc, char **argv)
     case_cycle();
     g_cycle = NULL;
     case_interior();
+    case_aligned();
     case_tls();
     case_thread_tls();
     case_stack();

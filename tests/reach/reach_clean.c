@@ -8,9 +8,15 @@
  *                         POOL_ROUNDS times; each keeps a per-thread block in
  *                         a pthread key whose destructor frees it, and a
  *                         __thread pointer cleared before it returns
+ *   reach_clean dlopen    dlopen of two libraries, kept open: the loader's
+ *                         records of them, among them the _dl_find_object
+ *                         segment it points to only by an aligned-up address
+ *                         (possibly lost before the scan knew that idiom)
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +49,14 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "dlopen")) {
+        void *z = dlopen("libz.so.1", RTLD_NOW), *b = dlopen("libbz2.so.1.0", RTLD_NOW);
+        if (!z || !b) {
+            fprintf(stderr, "reach_clean: dlopen: %s\n", dlerror());
+            return 1;
+        }
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "threads"))
         return 0;
     pthread_key_create(&key, free_value);

@@ -5,14 +5,16 @@
 # mimalloc: an empty main (tcmalloc's own MallocExtension block is the
 # allocator's bookkeeping), and a thread pool created and joined four times
 # with correct key destructors (glibc keeps the exited threads' stacks, and
-# their TLS vectors, in a cache the scan reads as a root).
+# their TLS vectors, in a cache the scan reads as a root), and two libraries
+# dlopen'ed (the loader holds a segment of its _dl_find_object table only by
+# the segment's start rounded up to its alignment: not "possibly lost").
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_reach.sh"
 CLEAN=$TESTBIN/reach/reach_clean
 need_file "$CLEAN"
 
 for a in glibc jemalloc tcmalloc mimalloc; do
-    for mode in empty threads; do
+    for mode in empty threads dlopen; do
         out=$T/$a-$mode
         "$LEAKAUDIT" run -q -a "$a" -o "$out" -- "$CLEAN" "$mode" ||
             fail "[$a] reach_clean $mode failed"

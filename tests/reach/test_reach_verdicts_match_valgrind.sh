@@ -7,7 +7,10 @@
 # lost 32 MiB block) gets the expected class -- and exactly the class
 # valgrind memcheck gives the same program, except case_big: valgrind calls
 # any lost 32 MiB calloc block "possibly lost", even in a three-line program
-# (docs/reachability.md, "Measured against valgrind").
+# (docs/reachability.md, "Measured against valgrind"); and case_aligned, an
+# aligned allocation held by its aligned-up address with its start kept in
+# the word before, which memcheck has no heuristic for (possibly lost; here
+# still reachable: docs/reachability.md).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_reach.sh"
 need_cmd python3
@@ -32,6 +35,9 @@ need_cmd valgrind
 valgrind --leak-check=full --show-leak-kinds=all --log-file="$T/vg.log" "$REACH_CASES" ||
     fail "reach_cases failed under valgrind"
 python3 "$CLASSIFY" valgrind <"$T/vg.log" | grep -v '^case_big ' >"$T/valgrind.txt"
-grep -v '^case_big ' "$T/ours.txt" >"$T/ours-comparable.txt"
+grep -q '^case_aligned possible 1$' "$T/valgrind.txt" ||
+    fail "valgrind no longer calls case_aligned possibly lost: $(grep case_aligned "$T/valgrind.txt")"
+sed -i '/^case_aligned /d' "$T/valgrind.txt"
+grep -v '^case_big \|^case_aligned ' "$T/ours.txt" >"$T/ours-comparable.txt"
 diff -u "$T/valgrind.txt" "$T/ours-comparable.txt" || fail "leakaudit and valgrind memcheck disagree"
 ok "same classes as valgrind memcheck"
