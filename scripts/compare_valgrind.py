@@ -362,7 +362,7 @@ class Result:
     FIELDS = ("procs_vg", "procs_la", "rows", "rows_no_module", "leak_rows", "bad_rows",
               "short_rows", "dl_records",
               "dl_matched", "dl_blocks", "dl_blocks_found", "dl_bytes", "dl_bytes_found",
-              "dl_rows", "dl_rows_confirmed", "reach_la", "reach_vg")
+              "dl_rows", "dl_rows_confirmed", "reach_la", "reach_vg", "pl_la", "pl_vg")
 
     def __init__(self):
         for f in self.FIELDS:
@@ -481,6 +481,9 @@ def _compare_still_reachable(r, vg_procs, la_procs, details):
     r.reach_la = sum(p["totals"]["still_reachable"]["bytes"] for p in la_procs if p["totals"])
     r.reach_vg = sum(rec["bytes"] for p in vg_procs for rec in p["records"]
                      if rec["kind"] == "still_reachable")
+    r.pl_la = sum(p["totals"]["possibly_lost"]["bytes"] for p in la_procs if p["totals"])
+    r.pl_vg = sum(rec["bytes"] for p in vg_procs for rec in p["records"]
+                  if rec["kind"] == "possibly_lost")
     details.write("\n== totals by class: leakaudit B/blocks, valgrind B/blocks\n")
     for c in CLASSES:
         la = [sum(p["totals"][c][k] for p in la_procs if p["totals"]) for k in ("bytes", "blocks")]
@@ -538,7 +541,8 @@ COLUMNS = [("program", "%-12s"), ("procs vg/la", "%11s"), ("rows", "%5s"),
            ("bad stack", "%9s"), ("<=2 frames", "%10s"), ("DL records matched", "%18s"),
            ("DL blocks found", "%15s"),
            ("DL bytes found", "%21s"), ("DL rows confirmed", "%17s"),
-           ("reachable leakaudit", "%19s"), ("reachable valgrind", "%18s"), ("diff", "%7s")]
+           ("reachable leakaudit", "%19s"), ("reachable valgrind", "%18s"), ("diff", "%7s"),
+           ("possibly lost la/vg", "%19s")]
 
 
 def pct(num, den):
@@ -554,7 +558,7 @@ def table_line(name, r):
              "%d/%d" % (r.dl_blocks_found, r.dl_blocks),
              "%d/%d" % (r.dl_bytes_found, r.dl_bytes),
              "%d/%d %s" % (r.dl_rows_confirmed, r.dl_rows, pct(r.dl_rows_confirmed, r.dl_rows)),
-             str(r.reach_la), str(r.reach_vg), diff]
+             str(r.reach_la), str(r.reach_vg), diff, "%d/%d" % (r.pl_la, r.pl_vg)]
     return "  ".join(fmt % c for (_, fmt), c in zip(COLUMNS, cells)).rstrip()
 
 

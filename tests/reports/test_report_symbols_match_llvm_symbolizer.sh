@@ -50,7 +50,13 @@ compared=$(sed -n 's/.*compared \([0-9]*\),.*/\1/p' "$T/distro.cmp")
 [ "${compared:-0}" -ge 60 ] || fail "distro programs: only ${compared:-0} addresses with debug info compared"
 ok "distro programs: $(head -1 "$T/distro.cmp")"
 
-# --- a larger program built -O2 -g: leakaudit's own report command
+# --- a larger program built -O2 -g: leakaudit's own report command (not in
+# `make check`: a sanitized binary cannot run under the shim -- the ASan
+# runtime must come first -- and the steps above ran there already)
+if [ "${LEAKAUDIT_SANITIZED:-0}" = 1 ]; then
+    echo "NOTE: leakaudit report under the shim: not with the sanitized build"
+    exit 0
+fi
 run_json report "$LEAKAUDIT" report -f html "$T/chain"
 python3 "$COMPARE" -v "$T/report.json" >"$T/report.cmp" || fail "leakaudit report: $(cat "$T/report.cmp")"
 compared=$(sed -n 's/.*compared \([0-9]*\),.*/\1/p' "$T/report.cmp")
