@@ -17,9 +17,9 @@
 #define INTERRUPTED_MAX_REGS 34
 
 struct interrupted_thread {
-    uint64_t magic;   /* INTERRUPTED_MAGIC: anything else is not one */
-    uint64_t sp;      /* its stack pointer when it was stopped */
-    uint32_t n_regs;  /* words of regs that hold its general registers */
+    uint64_t magic;  /* INTERRUPTED_MAGIC: anything else is not one */
+    uint64_t sp;     /* its stack pointer when it was stopped */
+    uint32_t n_regs; /* words of regs that hold its general registers */
     uint32_t pad;
     uint64_t regs[INTERRUPTED_MAX_REGS];
 };

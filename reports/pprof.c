@@ -319,12 +319,19 @@ static void mappings(struct pprof *p)
 
 #define N_VALUES 9 /* sample types, in the order the header declares them */
 
-/* A sample's locations, then its values (in sample-type order). */
+static uint64_t named_location_id(struct pprof *p, const char *key, const char *fn,
+                                  const char *file);
+
+/* A sample's locations, then its values (in sample-type order). A row
+ * without a stack (blocks from before an attach --inject) gets the one
+ * location "[no stack]", as in collapsed stacks, so viewers show it. */
 static void sample_start(struct pprof *p, struct rpt_ctx *ctx, struct samples *b,
                          const struct rpt_row *r, const uint64_t values[N_VALUES])
 {
     for (uint32_t i = r->skip; i < rpt_row_end(ctx, r); i++)
         varint(&b->packed, location_id(p, ctx, r->locs[i]));
+    if (r->skip >= rpt_row_end(ctx, r))
+        varint(&b->packed, named_location_id(p, "[no stack]", "[no stack]", ""));
     field_bytes(&b->sample, 1, b->packed.p, b->packed.n);
     b->packed.n = 0;
     for (int v = 0; v < N_VALUES; v++)
@@ -418,28 +425,35 @@ static void resource_samples(struct pprof *p, struct rpt_ctx *ctx, struct sample
     }
 }
 
-/* A kernel frame as the capture named it ("function+0xoff [module]"): a
- * location without a mapping, its function the name up to the offset. */
-static uint64_t kernel_location_id(struct pprof *p, const char *frame)
+/* A location that is only a name, keyed by `key` apart from the module/offset
+ * keys: a kernel frame, or "[no stack]". */
+static uint64_t named_location_id(struct pprof *p, const char *key, const char *fn,
+                                  const char *file)
 {
-    char fn[128];
-    size_t n = strcspn(frame, "+ ");
-    snprintf(fn, sizeof(fn), "%.*s", (int)(n < sizeof(fn) ? n : sizeof(fn) - 1), frame);
-    uint64_t key = (1ull << 63) | str_id(p, frame); /* apart from module/offset keys */
     int fresh;
-    uint32_t id = location_slot(p, key, &fresh);
+    uint32_t id = location_slot(p, (1ull << 63) | str_id(p, key), &fresh);
     if (!fresh)
         return id;
     struct buf *l = &p->tmp2, line = {0};
     l->n = 0;
     field_varint(l, 1, id);
-    field_varint(&line, 1, function_id(p, fn[0] ? fn : frame, "[kernel]"));
+    field_varint(&line, 1, function_id(p, fn, file));
     field_bytes(l, 4, line.p, line.n);
     l->oom |= line.oom;
     free(line.p);
     field_bytes(&p->out, PB_PROFILE_LOCATION, l->p, l->n);
     l->n = 0;
     return id;
+}
+
+/* A kernel frame as the capture named it ("function+0xoff [module]"): its
+ * function the name up to the offset. */
+static uint64_t kernel_location_id(struct pprof *p, const char *frame)
+{
+    char fn[128];
+    size_t n = strcspn(frame, "+ ");
+    snprintf(fn, sizeof(fn), "%.*s", (int)(n < sizeof(fn) ? n : sizeof(fn) - 1), frame);
+    return named_location_id(p, frame, fn[0] ? fn : frame, "[kernel]");
 }
 
 /* attach --kmem (docs/memory-kernel.md): outstanding kernel bytes by kernel

@@ -1,6 +1,7 @@
 /*
  * Targets for what the reachability scan of `attach --inject` takes as the
- * roots of the thread it is called in (test_attach_inject_scans_the_thread_as_the_program_left_it.sh).
+ * roots of the thread it is called in
+ * (test_attach_inject_scans_the_thread_as_the_program_left_it.sh).
  *
  *   inject_roots table     first thing, a table of N_SMALL pointers big
  *                          enough for glibc to serve it by mmap (its mapping

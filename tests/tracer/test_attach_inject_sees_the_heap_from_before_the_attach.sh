@@ -81,6 +81,16 @@ print("before attach:", blocks, "blocks;", b0["live_bytes"], "->", b1["live_byte
 PY
 ok "[glibc] blocks from before the attach: old leak definitely lost at the first scan, freed block recognised, second arena and mmap'd block found, tcache/fastbin chunks left out"
 assert_contains <("$LEAKAUDIT" report "$T/first.glibc") 'no stack: allocated before attach'
+# in pprof too: one location "[no stack]", as in collapsed stacks (a sample
+# without locations is invisible in go tool pprof's views)
+if command -v go >/dev/null; then
+    "$LEAKAUDIT" report -f pprof -o "$T/first.pb.gz" "$T/first.glibc" || fail "pprof report failed"
+    go tool pprof -top "$T/first.pb.gz" >"$T/top.txt" 2>&1 || { cat "$T/top.txt"; fail "go tool pprof"; }
+    assert_contains "$T/top.txt" '\[no stack\]'
+    ok "pprof shows the blocks from before the attach as [no stack]"
+elif [ "${LEAKAUDIT_REQUIRE_ALL:-0}" = 1 ]; then
+    fail "go is not installed (make deps)"
+fi
 
 J=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 [ -e "$J" ] || skip "jemalloc not installed ($J)"
