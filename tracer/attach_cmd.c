@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -511,6 +512,8 @@ int cmd_attach(int argc, char **argv)
 
     if (!s->o.out_dir[0])
         default_out_dir(&s->o);
+    struct stat before;
+    int dir_existed = lstat(s->o.out_dir, &before) == 0;
     if (s->o.inject) {
         rc = trc_attach_inject(&s->o, &stop_signal);
         if (rc != TRC_INJECT_FALLBACK)
@@ -552,6 +555,10 @@ int cmd_attach(int argc, char **argv)
     }
     cleanup(s);
 done:
+    /* a refused or failed attach leaves no empty directory of its own behind
+     * (rmdir removes only an empty one) */
+    if (rc != CLI_EXIT_OK && !dir_existed)
+        rmdir(s->o.out_dir);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);

@@ -80,6 +80,25 @@ assert_contains "$T/err" "reachability: skipped: pid $spid is traced by pid $tra
 assert_contains "$T/rep" "note: reachability_skipped = 1"
 ok "a process traced by another: --inject refuses and names the tracer; eBPF attach says the scan is skipped"
 
+# A process audited already (here: started under `leakaudit run`) is refused
+# after the output directory was made; a refused attach leaves no empty
+# directory of its own behind (the default one, in the working directory).
+mkdir -p "$T/cwd"
+"$LEAKAUDIT" run -q -o "$T/run" -- sleep 120 &
+rp=$!
+on_exit "kill $rp 2>/dev/null"
+wait_until 20 pgrep -P $rp -x sleep >/dev/null || wait_until 20 grep -q sleep /proc/$rp/comm ||
+    fail "sleep under run did not start"
+sp=$(pgrep -P $rp -x sleep || echo $rp)
+wait_mapped $sp 'libleakaudit'
+rc=0
+(cd "$T/cwd" && "$LEAKAUDIT" attach --inject -p $sp -d 1) >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || { cat "$T/err"; fail "attach --inject to an audited process: exit $rc, expected 1"; }
+assert_contains "$T/err" 'already audited'
+[ -z "$(ls -A "$T/cwd")" ] || fail "a refused attach left $(ls "$T/cwd") behind"
+kill $rp 2>/dev/null
+ok "a process audited already: --inject refuses, and leaves no empty directory behind"
+
 # A stopped process (SIGSTOP, ^Z) never reaches a safe point and would have
 # to be resumed to run the injected call: --inject says so at once.
 sleep 120 &
