@@ -412,10 +412,18 @@ void shim_snapshot_start_thread(void)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (real_pthread_create(&th, &attr, snapshot_thread, NULL) == 0)
+    if (real_pthread_create(&th, &attr, snapshot_thread, NULL) == 0) {
         pthread_setname_np(th, "leakaudit");
-    else
+        /* until it has said who it is: a scan before that (a program that
+         * starts threads and exits at once) took it for one of the
+         * program's threads, stopped it and read its stack as roots */
+        for (int i = 0; i < 1000 && !__atomic_load_n(&shim_snapshot_tid, __ATOMIC_ACQUIRE); i++) {
+            struct timespec ts = {0, 100000}; /* 0.1 ms; 100 ms at most */
+            nanosleep(&ts, NULL);
+        }
+    } else {
         thread_running = 0;
+    }
     pthread_attr_destroy(&attr);
 }
 
