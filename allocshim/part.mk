@@ -30,7 +30,7 @@ ALL_TARGETS += $(SHIM)
 SHIM_TEST_PROGS := $(TESTBIN)/allocshim/planted $(TESTBIN)/allocshim/planted_nofp \
                    $(TESTBIN)/allocshim/planted_cxx $(TESTBIN)/allocshim/stack_churn \
                    $(TESTBIN)/allocshim/cloexec_fds $(TESTBIN)/allocshim/same_site \
-                   $(TESTBIN)/allocshim/many_sites
+                   $(TESTBIN)/allocshim/many_sites $(TESTBIN)/allocshim/alloca_site
 $(TESTBIN)/allocshim/planted: tests/allocshim/planted.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread -o $@ $<
@@ -44,6 +44,9 @@ $(TESTBIN)/allocshim/same_site: tests/allocshim/same_site.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
 $(TESTBIN)/allocshim/many_sites: tests/allocshim/many_sites.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
+$(TESTBIN)/allocshim/alloca_site: tests/allocshim/alloca_site.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -g -O1 -fno-omit-frame-pointer -o $@ $<
 $(TESTBIN)/allocshim/cloexec_fds: tests/allocshim/cloexec_fds.c
@@ -80,7 +83,8 @@ include tests/resources/resources.mk
 # Unit tests of the shim's core outside a preload (cmocka): the shim's own
 # objects, built as for the library (never sanitized), linked into a test.
 SHIM_CORE_OBJS := $(OBJ)/shim/allocshim/heap.o $(OBJ)/shim/allocshim/arena.o \
-                  $(OBJ)/shim/allocshim/unwind.o $(OBJ)/shim/common/unwind_table.o \
+                  $(OBJ)/shim/allocshim/unwind.o $(OBJ)/shim/allocshim/callsite.o \
+                  $(OBJ)/shim/common/unwind_table.o \
                   $(OBJ)/shim/common/unwind_rows.o $(OBJ)/shim/common/unwind_elf.o \
                   $(OBJ)/shim/allocshim/config.o $(OBJ)/shim/common/audit_options.o \
                   $(OBJ)/shim/common/stacktable.o $(OBJ)/shim/common/util.o \

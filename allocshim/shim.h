@@ -7,6 +7,8 @@
  *   init.c          bootstrap, symbol resolution, constructor, fork, exit
  *   arena.c         the shim's own memory (mmap), never the audited allocator
  *   unwind.c        stack capture: unwind tables from CFI (default), frame pointers, libunwind
+ *   callsite.c      stack ids by call site: a hook called from the same frame again is not
+ *                   unwound (per-thread memos in unwind.c's cache, unwind_int.h)
  *   stacks.c        the stack table, and stacks leaving it when nothing live names them
  *   heap.c          address table + per-stack counters, full and sampled modes
  *   malloc_hooks.c  the malloc family
@@ -92,7 +94,7 @@ struct shim_tls {
     struct unw_cache *unw_cache; /* unwind.c: row cache and the previous capture */
     int unw_cache_gone;          /* the thread is exiting: its cache went back to the pool */
     int in_capture;              /* a capture is running (a signal handler's nested one) */
-    uint32_t unw_site_bits;      /* unwind.c: log2 of the call-site memo sets in use (read on each
+    uint32_t unw_site_bits;      /* callsite.c: log2 of the call-site memo sets in use (read on each
                                     capture: here, in a line the capture reads anyway) */
     int in_exit_registration;    /* exit_hooks.c: inside __cxa_atexit / atexit / on_exit */
     uintptr_t last_alloc; /* heap.c: ~ this thread's latest tracked block (temporaries; ~ hides it
@@ -164,6 +166,7 @@ uint64_t shim_arena_resident(void); /* bytes of the shim's mappings in memory no
 
 /* unwind.c: captures up to shim_cfg.depth frames; frames[0] = ret. */
 uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret);
+/* callsite.c: the stack id of the hook's caller (a memo hit, or a capture) */
 uint32_t shim_capture_stack_id(void *frame_addr, void *ret);
 void shim_unwind_init(void);
 void shim_unwind_loss_counters(shim_loss_cb cb, void *arg);

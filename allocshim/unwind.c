@@ -25,6 +25,7 @@
 #include "shim.h"
 #include "stacktable.h"
 #include "unwind_table.h"
+#include "unwind_int.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -82,7 +83,7 @@ struct useg_set {
 };
 
 static struct useg_set *seg_set; /* published with a release store; old sets stay mapped */
-static uint32_t seg_gen;         /* seg_set's generation, read without the pointer chase */
+uint32_t shim_unw_seg_gen;       /* seg_set's generation, read without the pointer chase */
 static int seg_lock;
 static struct utab *tabs; /* every table ever made (reused by identity) */
 static uint32_t n_tabs;
@@ -175,7 +176,7 @@ static struct useg_set *refresh_segs(void)
         sort_segs(s);
         s->gen = old ? old->gen + 1 : 1;
         __atomic_store_n(&seg_set, s, __ATOMIC_RELEASE);
-        __atomic_store_n(&seg_gen, s->gen, __ATOMIC_RELEASE);
+        __atomic_store_n(&shim_unw_seg_gen, s->gen, __ATOMIC_RELEASE);
     }
     shim_spin_unlock(&seg_lock);
     return s ? s : old;
@@ -234,59 +235,11 @@ static int tab_ready(struct utab *t)
 
 /* ---- per-thread cache ---- */
 
-#define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
-#define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
-#define ID_MEMO   1024 /* per thread, 16 KiB */
-/* Call-site memos: sets of 8 ways, 2 cache lines each. 16 sets per thread,
- * doubled while it keeps refilling them, up to 2^SITE_MID (68 KiB with the
- * tags), for SITE_BIG threads at a time 2^SITE_SET_BITS (272 KiB). */
-#define SITE_SET_BITS 8 /* the most sets a thread may use: 2^8 */
-#define SITE_START    4 /* a thread's first 2^4 sets */
-#define SITE_MID      6 /* as many as any thread may grow to */
-#define SITE_BIG      32
-#define SITE_WAYS     8u
-#define SITE_MEMO     (SITE_WAYS << SITE_SET_BITS)
-#define SITE_STEPS    40 /* steps a memo holds: the default depth's (32) stacks fit */
-#define NO_CFI        ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
-
-/* One unwound step: where the return address was and the caller's state. */
-struct unw_step_rec {
-    uint64_t slot; /* return-address slot (0: not cacheable); bit 0: frame recorded */
-    uint64_t pc, sp, fp;
-};
-
-struct unw_cache {
-    uint32_t gen; /* module-set generation the row cache belongs to */
-    struct {
-        uint64_t pc; /* lookup address + 1 (0: empty) */
-        const struct unw_row *row;
-    } rows[ROW_CACHE];
-    /* The previous capture (buffer cur) and the one being taken (cur ^ 1). */
-    uint32_t cur, prev_n, prev_complete;
-    struct id_memo {
-        uint64_t hash;
-        uint32_t depth : 8;  /* <= SNAP_MAX_STACK_DEPTH */
-        uint32_t epoch : 24; /* the stack table's epoch when filled (low bits) */
-        uint32_t id;
-    } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
-    struct unw_step_rec step[2][MAX_STEPS];
-    uint32_t captures; /* captures kept in step[] (cache_keep): tells a nested one happened */
-    /* a set's tags (hash of return address and frame, 0: empty): one line */
-    uint64_t site_tags[SITE_MEMO] __attribute__((aligned(64)));
-    struct site_memo {
-        uint64_t ret, frame, fp; /* the hook's return address and frame, the caller's fp */
-        uint64_t vals;           /* site_fold() of the slots' values */
-        uint32_t id, epoch, gen;
-        uint16_t n, off[SITE_STEPS]; /* return-address slots, in words from the hook's frame */
-    } __attribute__((aligned(64))) sites[SITE_MEMO];
-    uint8_t site_next[1u << SITE_SET_BITS]; /* the way each set fills next */
-    uint32_t site_fills; /* fills since the sets last grew (shim_tls: how many) */
-    struct unw_cache *next_free;
-};
+#define NO_CFI ((const struct unw_row *)1) /* in a module, no usable row: frame pointer */
 
 static struct unw_cache *free_caches;
 static int cache_lock;
-static int big_site_memos; /* threads whose memos grew past SITE_MID */
+int shim_unw_big_sites; /* threads whose memos grew past SITE_MID */
 static pthread_key_t cache_key;
 static int cache_key_state; /* 0 none, 1 created, -1 unavailable */
 
@@ -296,7 +249,7 @@ static void cache_release(void *p)
     struct unw_cache *c = p;
     shim_tls.unw_cache = NULL;
     if (shim_tls.unw_site_bits > SITE_MID)
-        __atomic_fetch_sub(&big_site_memos, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&shim_unw_big_sites, 1, __ATOMIC_RELAXED);
     shim_tls.unw_site_bits = SITE_START; /* not counted as a big one again */
     shim_tls.unw_cache_gone = 1;         /* later captures of this exiting thread: uncached */
     shim_spin_lock(&cache_lock);
@@ -440,7 +393,7 @@ static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t t
                       const struct stack_bounds *b)
 {
     for (uint32_t k = from; k < to; k++) {
-        uint64_t v, slot = prev[k].slot & ~1ull;
+        uint64_t v, slot = STEP_SLOT(prev[k].slot);
         if (!slot || read_stack((void *)b, slot, &v) || v != prev[k].pc)
             return 0;
     }
@@ -453,9 +406,9 @@ static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t t
 static int match_prev(const struct unw_step_rec *prev, uint32_t prev_n, uint32_t *j,
                       uint64_t ra_slot, uint64_t pc, const struct stack_bounds *b)
 {
-    while (*j < prev_n && (prev[*j].slot & ~1ull) < ra_slot)
+    while (*j < prev_n && STEP_SLOT(prev[*j].slot) < ra_slot)
         (*j)++;
-    return *j < prev_n && (prev[*j].slot & ~1ull) == ra_slot && prev[*j].pc == pc &&
+    return *j < prev_n && STEP_SLOT(prev[*j].slot) == ra_slot && prev[*j].pc == pc &&
            tail_holds(prev, *j + 1, prev_n, b);
 }
 
@@ -525,7 +478,8 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
             r = NULL;
             __atomic_fetch_add(&n_fp_frames, 1, __ATOMIC_RELAXED);
         }
-        uint64_t old_sp = regs.sp;
+        uint64_t old_sp = regs.sp, kind = r ? r->cfa : UNW_CFA_NONE;
+        uint64_t by_entry_fp = kind != UNW_CFA_SP && kind != UNW_CFA_DEREF_SP && regs.fp == rec[0];
         if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
             break;
         uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
@@ -548,7 +502,8 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
 #endif
         }
         if (c)
-            cur[steps] = (struct unw_step_rec){ra_slot | record, regs.pc, regs.sp, regs.fp};
+            cur[steps] = (struct unw_step_rec){ra_slot | record | (by_entry_fp ? STEP_ENTRY_FP : 0),
+                                               regs.pc, regs.sp, regs.fp};
         steps++;
         if (record)
             frames[n++] = regs.pc;
@@ -569,7 +524,7 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         in_place = 1;
         uint32_t k = top, end = top + tail_n;
         for (; k < end && n < depth; k++)
-            if (buf[k].slot & 1)
+            if (buf[k].slot & STEP_RECORDED)
                 frames[n++] = buf[k].pc;
         steps = k;
         if (k == prev_n - (j + 1) + top && c->prev_complete) {
@@ -695,156 +650,6 @@ uint32_t shim_capture(uint64_t *frames, void *frame_addr, void *ret)
     return capture_fp(frames, frame_addr, ret);
 }
 
-/* ---- call sites: the stack id of a hook called from the same frame again ---- */
-
-/* A call site's memo: the hook's return address, its frame address and the
- * caller's saved frame pointer decide the first unwinding step; when every
- * return-address slot the capture went through still holds its value, the
- * capture would walk the same steps again (the previous-capture rule), so
- * the stack id is the memo's (docs/unwinding.md). Filled only from a
- * capture with nothing nested in it (a signal handler's bumps `captures`). */
-_Static_assert(SITE_WAYS * sizeof(uint64_t) == 64, "a set's tags: one cache line");
-_Static_assert(sizeof(struct site_memo) == 128, "a memo: two cache lines");
-
-/* Slot values folded into one word: salted by position, times an odd
- * constant (one changed value always changes the sum), summed. */
-static inline uint64_t site_fold(uint64_t sum, uint64_t v, uint32_t k)
-{
-    return sum + (v ^ ((uint64_t)(k + 1) * 0x9e3779b97f4a7c15ull)) * 0xff51afd7ed558ccdull;
-}
-
-static inline uint64_t site_tag(const void *frame_addr, const void *ret)
-{
-    uint64_t k =
-        ((uint64_t)(uintptr_t)ret ^ ((uint64_t)(uintptr_t)frame_addr << 7)) * 0x9e3779b97f4a7c15ull;
-    return k | 1;
-}
-
-static inline uint32_t site_set(uint64_t tag)
-{
-    return (uint32_t)(tag >> (64 - shim_tls.unw_site_bits));
-}
-
-/* Twice the sets once a thread filled 4x as many memos as it has. Memos
- * stay where they are: one found by its tag in another set is still
- * confirmed whole, never taken for another's. */
-static void site_grow(struct unw_cache *c)
-{
-    uint32_t bits = shim_tls.unw_site_bits;
-    c->site_fills = 0;
-    if (bits >= SITE_SET_BITS)
-        return;
-    if (bits == SITE_MID && __atomic_add_fetch(&big_site_memos, 1, __ATOMIC_RELAXED) > SITE_BIG) {
-        __atomic_fetch_sub(&big_site_memos, 1, __ATOMIC_RELAXED); /* enough big ones */
-        return;
-    }
-    for (uint32_t i = SITE_WAYS << bits; i < (SITE_WAYS << (bits + 1)); i++)
-        c->site_tags[i] = 0;
-    shim_tls.unw_site_bits = bits + 1;
-}
-
-static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch,
-                       uint32_t *id)
-{
-    uint64_t t = site_tag(frame_addr, ret);
-    uint32_t s = site_set(t) * SITE_WAYS;
-    const uint64_t *tags = &c->site_tags[s];
-    for (uint32_t w = 0; w < SITE_WAYS; w++) {
-        if (tags[w] != t)
-            continue;
-        const struct site_memo *m = &c->sites[s + w];
-        if (m->ret != (uint64_t)(uintptr_t)ret || m->frame != (uint64_t)(uintptr_t)frame_addr ||
-            m->fp != *(const uint64_t *)frame_addr || m->epoch != epoch ||
-            m->gen != __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE))
-            continue;
-        /* Slots lie at or above the caller's stack pointer, in this thread's
-         * stack, as when the memo was filled from the same frame. */
-        const uint64_t *base = frame_addr;
-        uint64_t sum = 0;
-        for (uint32_t k = 0; k < m->n; k++)
-            sum = site_fold(sum, *(const volatile uint64_t *)(base + m->off[k]), k);
-        if (sum == m->vals) {
-            *id = m->id;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch, uint32_t id)
-{
-    if (c->prev_n > SITE_STEPS)
-        return; /* deeper than a memo holds: such a stack is always unwound */
-    uint64_t t = site_tag(frame_addr, ret);
-    if (++c->site_fills > (4u * SITE_WAYS) << shim_tls.unw_site_bits)
-        site_grow(c);
-    uint32_t set = site_set(t), w = set * SITE_WAYS;
-    w += c->site_next[set]++ & (SITE_WAYS - 1); /* the set's ways in turn */
-    struct site_memo *m = &c->sites[w];
-    const struct unw_step_rec *st = c->step[c->cur];
-    c->site_tags[w] = 0; /* invalid while it is rewritten */
-    uint64_t sum = 0;
-    for (uint32_t k = 0; k < c->prev_n; k++) {
-        uint64_t slot = st[k].slot & ~1ull, at = (uint64_t)(uintptr_t)frame_addr;
-        /* a step without a slot (a signal frame) gives nothing to check it
-         * by; slots are words, within 512 KiB of the hook's frame */
-        if (!slot || slot <= at || ((slot - at) & 7) || (slot - at) >> 3 > UINT16_MAX)
-            return;
-        m->off[k] = (uint16_t)((slot - at) >> 3);
-        sum = site_fold(sum, st[k].pc, k);
-    }
-    m->vals = sum;
-    m->n = (uint16_t)c->prev_n;
-    m->fp = *(const uint64_t *)frame_addr;
-    m->epoch = epoch;
-    m->gen = __atomic_load_n(&seg_gen, __ATOMIC_ACQUIRE);
-    m->id = id;
-    m->ret = (uint64_t)(uintptr_t)ret;
-    m->frame = (uint64_t)(uintptr_t)frame_addr;
-    c->site_tags[w] = t;
-}
-
-uint32_t shim_capture_stack_id(void *frame_addr, void *ret)
-{
-    /* An entry from before the table last released stacks may name an id
-     * that is about to be handed out again (stacks.c): the epoch says. */
-    uint32_t epoch = __atomic_load_n(&shim_stack_table.epoch, __ATOMIC_ACQUIRE) & 0xffffff;
-    struct unw_cache *c = shim_tls.unw_cache;
-    uint32_t captures = 0, id;
-    int sites = c && shim_cfg.unwind == SNAP_UNWIND_DWARF && !shim_tls.in_capture;
-    if (sites) {
-        shim_tls.in_capture = 1; /* a nested capture (signal handler) leaves the cache alone */
-        int hit = site_lookup(c, frame_addr, ret, epoch, &id);
-        shim_tls.in_capture = 0;
-        if (hit)
-            return id;
-        captures = c->captures;
-    }
-    uint64_t frames[SNAP_MAX_STACK_DEPTH];
-    uint32_t n = shim_capture(frames, frame_addr, ret);
-    if (n > SNAP_MAX_STACK_DEPTH)
-        n = SNAP_MAX_STACK_DEPTH;
-    uint64_t h = stk_hash_frames(frames, n);
-    /* The thread's recent stacks by hash: the shared table's slots and
-     * frames are cache misses on every allocation otherwise. A hit trusts
-     * the 64-bit hash and the depth (two different stacks of one thread
-     * colliding: ~n^2 / 2^65, nil for any real number of stacks). */
-    c = shim_tls.unw_cache;
-    uint32_t slot = (uint32_t)(h >> 40) & (ID_MEMO - 1);
-    if (c && c->ids[slot].hash == h && c->ids[slot].depth == n && c->ids[slot].epoch == epoch) {
-        id = c->ids[slot].id;
-    } else {
-        if (!shim_stacks_ready())
-            return SNAP_STACK_NONE;
-        id = stk_table_intern_hashed(&shim_stack_table, frames, n, h);
-        if (c && id != SNAP_STACK_NONE)
-            c->ids[slot] = (struct id_memo){.hash = h, .depth = n, .epoch = epoch, .id = id};
-    }
-    if (sites && id != SNAP_STACK_NONE && c->captures == captures + 1)
-        site_fill(c, frame_addr, ret, epoch, id);
-    return id;
-}
-
 /* A stack from a signal context (guard mode's fault handler): pc is the
  * faulting instruction, not a return address. Tables only, no per-thread
  * cache (the fault may have interrupted a capture on this thread). */
@@ -885,7 +690,7 @@ void shim_unwind_fork_child(void)
     __atomic_store_n(&seg_lock, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&cache_lock, 0, __ATOMIC_RELEASE);
     /* the only thread now */
-    __atomic_store_n(&big_site_memos, shim_tls.unw_site_bits > SITE_MID, __ATOMIC_RELAXED);
+    __atomic_store_n(&shim_unw_big_sites, shim_tls.unw_site_bits > SITE_MID, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < n_tabs; i++)
         if (tabs[i].state == TAB_BUILDING)
             tabs[i].state = TAB_NONE; /* its half-built rows stay mapped, unused */

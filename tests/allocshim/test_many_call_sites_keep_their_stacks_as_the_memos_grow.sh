@@ -2,7 +2,7 @@
 # 64 malloc call sites, each reached at 8 depths from two callers whose
 # frames are laid out alike: 1,024 stacks taken in an irregular order, far
 # more than a thread's first call-site memos hold, so the memos keep
-# refilling and grow (allocshim/unwind.c, site_grow), and the two stacks of
+# refilling and grow (allocshim/callsite.c, site_grow), and the two stacks of
 # one leaf and depth share a memo key. Every stack must still get exactly
 # its own blocks: 1,024 still-reachable rows, one per (caller, leaf,
 # depth), 6 blocks of 40 bytes each, with the default unwinder and -u fp.

@@ -1,0 +1,75 @@
+/*
+ * What unwind.c and callsite.c share: the per-thread unwind cache (row
+ * cache, the previous capture's steps, recent stack ids, call-site memos)
+ * and its sizes. Private to the shim.
+ */
+#ifndef LEAKAUDIT_UNWIND_INT_H
+#define LEAKAUDIT_UNWIND_INT_H
+
+#include "snapshot.h"
+#include "unwind_table.h"
+
+#include <stdint.h>
+
+#define ROW_CACHE 4096 /* per thread, 64 KiB: python3's deep stacks touch ~2,000 pcs */
+#define MAX_STEPS (SNAP_MAX_STACK_DEPTH + 8)
+#define ID_MEMO   1024 /* per thread, 16 KiB */
+/* Call-site memos: sets of 8 ways, 2 cache lines each. 16 sets per thread,
+ * doubled while it keeps refilling them, up to 2^SITE_MID (68 KiB with the
+ * tags), for SITE_BIG threads at a time 2^SITE_SET_BITS (272 KiB). */
+#define SITE_SET_BITS 8 /* the most sets a thread may use: 2^8 */
+#define SITE_START    4 /* a thread's first 2^4 sets */
+#define SITE_MID      6 /* as many as any thread may grow to */
+#define SITE_BIG      32
+#define SITE_WAYS     8u
+#define SITE_MEMO     (SITE_WAYS << SITE_SET_BITS)
+#define SITE_STEPS    40 /* steps a memo holds: the default depth's (32) stacks fit */
+
+/* One unwound step: where the return address was and the caller's state. */
+struct unw_step_rec {
+    uint64_t slot; /* return-address slot (0: not cacheable) | STEP_* */
+    uint64_t pc, sp, fp;
+};
+#define STEP_RECORDED 1ull /* the step's pc is a frame of the stack */
+/* The step's CFA came from the frame pointer the hook's caller had (no
+ * frame on the way restored another): its place on the stack is not fixed
+ * by the hook's frame address (a caller's alloca moves it). */
+#define STEP_ENTRY_FP 2ull
+#define STEP_SLOT(s) ((s) & ~3ull)
+
+struct unw_cache {
+    uint32_t gen; /* module-set generation the row cache belongs to */
+    struct {
+        uint64_t pc; /* lookup address + 1 (0: empty) */
+        const struct unw_row *row;
+    } rows[ROW_CACHE];
+    /* The previous capture (buffer cur) and the one being taken (cur ^ 1). */
+    uint32_t cur, prev_n, prev_complete;
+    struct id_memo {
+        uint64_t hash;
+        uint32_t depth : 8;  /* <= SNAP_MAX_STACK_DEPTH */
+        uint32_t epoch : 24; /* the stack table's epoch when filled (low bits) */
+        uint32_t id;
+    } ids[ID_MEMO]; /* shim_capture_stack_id: recent stacks of this thread */
+    struct unw_step_rec step[2][MAX_STEPS];
+    uint32_t captures; /* captures kept in step[] (cache_keep): tells a nested one happened */
+    /* a set's tags (hash of return address and frame, 0: empty): one line */
+    uint64_t site_tags[SITE_MEMO] __attribute__((aligned(64)));
+    struct site_memo {
+        uint64_t ret, frame, fp; /* the hook's return address and frame, the caller's fp */
+        uint64_t vals;           /* site_fold() of the slots' values */
+        uint32_t id, epoch, gen;
+        uint16_t n, off[SITE_STEPS]; /* return-address slots, in words from the hook's frame */
+        uint8_t fp_used;             /* a step used fp (STEP_ENTRY_FP): it must be the same */
+    } __attribute__((aligned(64))) sites[SITE_MEMO];
+    uint8_t site_next[1u << SITE_SET_BITS]; /* the way each set fills next */
+    uint32_t site_fills; /* fills since the sets last grew (shim_tls: how many) */
+    struct unw_cache *next_free;
+};
+
+/* unwind.c: the module set's generation (a memo from another set is
+ * stale) and how many threads' memos grew past SITE_MID. */
+extern uint32_t shim_unw_seg_gen;
+extern int shim_unw_big_sites;
+
+#endif
