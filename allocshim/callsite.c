@@ -48,7 +48,8 @@ static void site_grow(struct unw_cache *c)
     c->site_fills = 0;
     if (bits >= SITE_SET_BITS)
         return;
-    if (bits == SITE_MID && __atomic_add_fetch(&shim_unw_big_sites, 1, __ATOMIC_RELAXED) > SITE_BIG) {
+    if (bits == SITE_MID &&
+        __atomic_add_fetch(&shim_unw_big_sites, 1, __ATOMIC_RELAXED) > SITE_BIG) {
         __atomic_fetch_sub(&shim_unw_big_sites, 1, __ATOMIC_RELAXED); /* enough big ones */
         return;
     }
@@ -85,6 +86,21 @@ static int site_lookup(struct unw_cache *c, void *frame_addr, void *ret, uint32_
     return 0;
 }
 
+/* One more word for memo m to check: its offset from the hook's frame and
+ * its value folded in. 0 when it cannot hold it (full, or a word outside
+ * the 512 KiB above the frame). */
+static int memo_word(struct site_memo *m, uint32_t *n, uint64_t *sum, uint64_t addr, uint64_t v,
+                     uint64_t at)
+{
+    if (*n >= SITE_STEPS || !addr || addr <= at || ((addr - at) & 7) ||
+        (addr - at) >> 3 > UINT16_MAX)
+        return 0;
+    m->off[*n] = (uint16_t)((addr - at) >> 3);
+    *sum = site_fold(*sum, v, *n);
+    (*n)++;
+    return 1;
+}
+
 static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t epoch, uint32_t id)
 {
     if (c->prev_n > SITE_STEPS)
@@ -97,21 +113,24 @@ static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t
     struct site_memo *m = &c->sites[w];
     const struct unw_step_rec *st = c->step[c->cur];
     c->site_tags[w] = 0; /* invalid while it is rewritten */
-    uint64_t sum = 0, fp_used = 0;
+    uint64_t sum = 0, fp_used = 0, entry_fp = *(const uint64_t *)frame_addr;
+    uint64_t at = (uint64_t)(uintptr_t)frame_addr;
+    uint32_t n = 0;
+    /* Every word the steps read (tail_holds' list): a step without a slot
+     * (a signal frame) gives nothing to check it by. */
     for (uint32_t k = 0; k < c->prev_n; k++) {
-        uint64_t slot = STEP_SLOT(st[k].slot), at = (uint64_t)(uintptr_t)frame_addr;
-        fp_used |= st[k].slot & STEP_ENTRY_FP;
-        /* a step without a slot (a signal frame) gives nothing to check it
-         * by; slots are words, within 512 KiB of the hook's frame */
-        if (!slot || slot <= at || ((slot - at) & 7) || (slot - at) >> 3 > UINT16_MAX)
+        /* this step's CFA came from the caller's fp, carried unchanged */
+        fp_used |= (st[k].slot & STEP_CFA_FP) && (k ? st[k - 1].fp : entry_fp) == entry_fp;
+        if (!memo_word(m, &n, &sum, STEP_SLOT(st[k].slot), st[k].pc, at) ||
+            (st[k].cfa_at && !memo_word(m, &n, &sum, st[k].cfa_at, st[k].sp, at)) ||
+            ((st[k].slot & STEP_FP_KEPT) && st[k].fp_at &&
+             !memo_word(m, &n, &sum, st[k].fp_at, st[k].fp, at)))
             return;
-        m->off[k] = (uint16_t)((slot - at) >> 3);
-        sum = site_fold(sum, st[k].pc, k);
     }
     m->vals = sum;
-    m->n = (uint16_t)c->prev_n;
+    m->n = (uint16_t)n;
     m->fp_used = fp_used != 0;
-    m->fp = *(const uint64_t *)frame_addr;
+    m->fp = entry_fp;
     m->epoch = epoch;
     m->gen = __atomic_load_n(&shim_unw_seg_gen, __ATOMIC_ACQUIRE);
     m->id = id;

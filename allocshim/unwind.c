@@ -388,13 +388,21 @@ static void find_stack_bounds(void)
     SHIM_UNTRACKED(pthread_attr_destroy(&attr));
 }
 
-/* Whether the previous capture's steps [from, to) still hold their values. */
+/* Whether the previous capture's steps [from, to) still hold their values:
+ * return addresses, the words CFAs were read from, and the frame pointers
+ * later CFAs came from. */
 static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t to,
                       const struct stack_bounds *b)
 {
     for (uint32_t k = from; k < to; k++) {
-        uint64_t v, slot = STEP_SLOT(prev[k].slot);
-        if (!slot || read_stack((void *)b, slot, &v) || v != prev[k].pc)
+        const struct unw_step_rec *st = &prev[k];
+        uint64_t v, slot = STEP_SLOT(st->slot);
+        if (!slot || read_stack((void *)b, slot, &v) || v != st->pc)
+            return 0;
+        if (st->cfa_at && (read_stack((void *)b, st->cfa_at, &v) || v != st->sp))
+            return 0;
+        if ((st->slot & STEP_FP_KEPT) && st->fp_at &&
+            (read_stack((void *)b, st->fp_at, &v) || v != st->fp))
             return 0;
     }
     return 1;
@@ -404,12 +412,30 @@ static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t t
  * capture went too (*j: where the search resumes), with the rest of that
  * capture's slots still holding their values. */
 static int match_prev(const struct unw_step_rec *prev, uint32_t prev_n, uint32_t *j,
-                      uint64_t ra_slot, uint64_t pc, const struct stack_bounds *b)
+                      const struct unw_regs *regs, uint64_t ra_slot, const struct stack_bounds *b)
 {
     while (*j < prev_n && STEP_SLOT(prev[*j].slot) < ra_slot)
         (*j)++;
-    return *j < prev_n && STEP_SLOT(prev[*j].slot) == ra_slot && prev[*j].pc == pc &&
+    return *j < prev_n && STEP_SLOT(prev[*j].slot) == ra_slot && prev[*j].pc == regs->pc &&
+           (!(prev[*j].slot & STEP_FP_KEPT) || prev[*j].fp == regs->fp) &&
            tail_holds(prev, *j + 1, prev_n, b);
+}
+
+/* STEP_FP_KEPT on the steps whose frame pointer a later step's CFA came
+ * from (carried unchanged through the steps in between). A caller with an
+ * alloca'd frame, entered from two places, can leave its return address in
+ * the same slot with its frame elsewhere: matching that slot alone would
+ * take the old frames above (their dead copies still hold the old values),
+ * so such a match also needs the same frame pointer. */
+static void mark_fp_kept(struct unw_step_rec *st, uint32_t n)
+{
+    for (uint32_t k = 1; k < n; k++) {
+        if (!(st[k].slot & STEP_CFA_FP))
+            continue;
+        uint64_t v = st[k - 1].fp;
+        for (uint32_t i = k; i-- > 0 && st[i].fp == v;)
+            st[i].slot |= STEP_FP_KEPT;
+    }
 }
 
 /* This capture's steps become the previous capture of the next one. */
@@ -420,6 +446,28 @@ static void cache_keep(struct unw_cache *c, int in_place, uint32_t steps, uint32
     c->prev_n = steps;
     c->prev_complete = complete;
     c->captures++;
+}
+
+/* The record of a step with row r from old to regs: the return-address
+ * slot (0: not a word, nothing to check it by) with STEP_CFA_FP when the
+ * CFA came from fp, the caller's state, and the other words unw_step's
+ * rules read: where a CFA was read from, where fp was restored from. */
+static inline struct unw_step_rec step_record(const struct unw_row *r, const struct unw_regs *old,
+                                              const struct unw_regs *regs)
+{
+    int kind = r ? r->cfa : UNW_CFA_NONE;
+    uint64_t slot = regs->exact ? 0 : regs->sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
+    struct unw_step_rec w = {
+        .slot = slot & 7 ? 0 : slot, .pc = regs->pc, .sp = regs->sp, .fp = regs->fp};
+    if (w.slot && kind != UNW_CFA_SP && kind != UNW_CFA_DEREF_SP)
+        w.slot |= STEP_CFA_FP;
+    if (kind == UNW_CFA_DEREF_SP || kind == UNW_CFA_DEREF_FP)
+        w.cfa_at = (kind == UNW_CFA_DEREF_SP ? old->sp : old->fp) + (uint64_t)(int64_t)r->cfa_off;
+    if (kind == UNW_CFA_NONE || kind == UNW_CFA_UNSUPPORTED)
+        w.fp_at = old->fp; /* the frame-pointer rule: fp = *fp */
+    else if (r->flags & UNW_ROW_FP_SAVED)
+        w.fp_at = regs->sp + (uint64_t)(int64_t)r->fp_off;
+    return w;
 }
 
 static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
@@ -478,15 +526,15 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
             r = NULL;
             __atomic_fetch_add(&n_fp_frames, 1, __ATOMIC_RELAXED);
         }
-        uint64_t old_sp = regs.sp, kind = r ? r->cfa : UNW_CFA_NONE;
-        uint64_t by_entry_fp = kind != UNW_CFA_SP && kind != UNW_CFA_DEREF_SP && regs.fp == rec[0];
-        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old_sp)
+        struct unw_regs old = regs;
+        if (unw_step(SHIM_ARCH, r, &regs, read_stack, &b) != UNW_STEP_OK || regs.sp <= old.sp)
             break;
-        uint64_t ra_slot = regs.exact ? 0 : regs.sp + (uint64_t)(int64_t)(r ? r->ra_off : -8);
+        struct unw_step_rec st = step_record(r, &old, &regs);
+        uint64_t ra_slot = STEP_SLOT(st.slot);
         /* The same return address in the same slot as in the previous
          * capture: the rest of the stack is that capture's if its slots
          * still hold their values (and this pc was validated then). */
-        int matched = c && ra_slot && !reused && match_prev(prev, prev_n, &j, ra_slot, regs.pc, &b);
+        int matched = c && ra_slot && !reused && match_prev(prev, prev_n, &j, &regs, ra_slot, &b);
         if (!matched) {
             r = row_for(c, &regs); /* also validates: NULL = in no executable mapping */
             if (!r) {
@@ -501,9 +549,9 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
             ret_pending = 0;
 #endif
         }
+        st.slot |= record;
         if (c)
-            cur[steps] = (struct unw_step_rec){ra_slot | record | (by_entry_fp ? STEP_ENTRY_FP : 0),
-                                               regs.pc, regs.sp, regs.fp};
+            cur[steps] = st;
         steps++;
         if (record)
             frames[n++] = regs.pc;
@@ -538,8 +586,10 @@ static uint32_t capture_tables(uint64_t *frames, void *frame_addr, void *ret)
         r = row_for(c, &regs);
         reused = 1;
     }
-    if (c)
+    if (c) {
+        mark_fp_kept(cur, steps);
         cache_keep(c, in_place, steps, complete);
+    }
     shim_tls.in_capture = 0;
     return n;
 }

@@ -25,17 +25,25 @@
 #define SITE_MEMO     (SITE_WAYS << SITE_SET_BITS)
 #define SITE_STEPS    40 /* steps a memo holds: the default depth's (32) stacks fit */
 
-/* One unwound step: where the return address was and the caller's state. */
+/* One unwound step: where the return address was and the caller's state,
+ * and the other stack words the step read: the step is taken again only
+ * where they hold the same values (the return address: pc; the CFA's word:
+ * sp; the frame pointer's: fp, when a later step's CFA comes from it). */
 struct unw_step_rec {
     uint64_t slot; /* return-address slot (0: not cacheable) | STEP_* */
     uint64_t pc, sp, fp;
+    uint64_t cfa_at; /* the word the CFA was read from (0: computed, not read) */
+    uint64_t fp_at;  /* the word fp was restored from (0: carried over) */
 };
 #define STEP_RECORDED 1ull /* the step's pc is a frame of the stack */
-/* The step's CFA came from the frame pointer the hook's caller had (no
- * frame on the way restored another): its place on the stack is not fixed
- * by the hook's frame address (a caller's alloca moves it). */
-#define STEP_ENTRY_FP 2ull
-#define STEP_SLOT(s) ((s) & ~3ull)
+/* The step's CFA came from the frame pointer (a frame with alloca, or the
+ * frame-pointer rule): where it lands is not fixed by the return-address
+ * slots below it, but by that register's value. */
+#define STEP_CFA_FP 2ull
+/* The frame pointer this step left is the one a later step's CFA came from
+ * (set once the capture is complete: mark_fp_kept). */
+#define STEP_FP_KEPT 4ull
+#define STEP_SLOT(s) ((s) & ~7ull) /* slots are words: the low bits are free */
 
 struct unw_cache {
     uint32_t gen; /* module-set generation the row cache belongs to */
@@ -60,7 +68,7 @@ struct unw_cache {
         uint64_t vals;           /* site_fold() of the slots' values */
         uint32_t id, epoch, gen;
         uint16_t n, off[SITE_STEPS]; /* return-address slots, in words from the hook's frame */
-        uint8_t fp_used;             /* a step used fp (STEP_ENTRY_FP): it must be the same */
+        uint8_t fp_used;             /* a step's CFA came from the caller's fp: compare it */
     } __attribute__((aligned(64))) sites[SITE_MEMO];
     uint8_t site_next[1u << SITE_SET_BITS]; /* the way each set fills next */
     uint32_t site_fills; /* fills since the sets last grew (shim_tls: how many) */
