@@ -50,26 +50,21 @@ __attribute__((noinline)) void site_mid(size_t pad)
 
 /* via_a and via_b have the same code, so the same frame layout: a padding
  * of pad bytes moves site's frame down by exactly that much. */
-__attribute__((noinline)) void via_a(size_t pad, size_t site_pad, int through_mid)
-{
-    char *q = alloca(pad);
-    __asm__ volatile("" : : "r"(q) : "memory");
-    if (through_mid)
-        site_mid(site_pad);
-    else
-        site(site_pad);
-    __asm__ volatile("" ::: "memory");
-}
-__attribute__((noinline)) void via_b(size_t pad, size_t site_pad, int through_mid)
-{
-    char *q = alloca(pad);
-    __asm__ volatile("" : : "r"(q) : "memory");
-    if (through_mid)
-        site_mid(site_pad);
-    else
-        site(site_pad);
-    __asm__ volatile("" ::: "memory");
-}
+/* clang-format off */
+#define VIA(name)                                                                                  \
+    __attribute__((noinline)) void name(size_t pad, size_t site_pad, int through_mid)              \
+    {                                                                                              \
+        char *q = alloca(pad);                                                                     \
+        __asm__ volatile("" : : "r"(q) : "memory");                                                \
+        if (through_mid)                                                                           \
+            site_mid(site_pad);                                                                    \
+        else                                                                                       \
+            site(site_pad);                                                                        \
+        __asm__ volatile("" ::: "memory");                                                         \
+    }
+/* clang-format on */
+VIA(via_a)
+VIA(via_b)
 
 void (*volatile via)(size_t pad, size_t site_pad, int through_mid);
 
