@@ -116,16 +116,16 @@ static void site_fill(struct unw_cache *c, void *frame_addr, void *ret, uint32_t
     uint64_t sum = 0, fp_used = 0, entry_fp = *(const uint64_t *)frame_addr;
     uint64_t at = (uint64_t)(uintptr_t)frame_addr;
     uint32_t n = 0;
-    /* Every word the steps read (tail_holds' list): a step without a slot
-     * (a signal frame) gives nothing to check it by. */
+    /* Every word the steps read (step_words): a step without a slot (a
+     * signal frame) gives nothing to check it by. */
     for (uint32_t k = 0; k < c->prev_n; k++) {
         /* this step's CFA came from the caller's fp, carried unchanged */
         fp_used |= (st[k].slot & STEP_CFA_FP) && (k ? st[k - 1].fp : entry_fp) == entry_fp;
-        if (!memo_word(m, &n, &sum, STEP_SLOT(st[k].slot), st[k].pc, at) ||
-            (st[k].cfa_at && !memo_word(m, &n, &sum, st[k].cfa_at, st[k].sp, at)) ||
-            ((st[k].slot & STEP_FP_KEPT) && st[k].fp_at &&
-             !memo_word(m, &n, &sum, st[k].fp_at, st[k].fp, at)))
-            return;
+        uint64_t addr[3], val[3];
+        uint32_t words = step_words(&st[k], addr, val);
+        for (uint32_t i = 0; i < words; i++)
+            if (!memo_word(m, &n, &sum, addr[i], val[i], at))
+                return;
     }
     m->vals = sum;
     m->n = (uint16_t)n;

@@ -388,22 +388,19 @@ static void find_stack_bounds(void)
     SHIM_UNTRACKED(pthread_attr_destroy(&attr));
 }
 
-/* Whether the previous capture's steps [from, to) still hold their values:
- * return addresses, the words CFAs were read from, and the frame pointers
- * later CFAs came from. */
+/* Whether the previous capture's steps [from, to) still hold their values
+ * (step_words). */
 static int tail_holds(const struct unw_step_rec *prev, uint32_t from, uint32_t to,
                       const struct stack_bounds *b)
 {
     for (uint32_t k = from; k < to; k++) {
-        const struct unw_step_rec *st = &prev[k];
-        uint64_t v, slot = STEP_SLOT(st->slot);
-        if (!slot || read_stack((void *)b, slot, &v) || v != st->pc)
+        uint64_t addr[3], val[3], v;
+        uint32_t n = step_words(&prev[k], addr, val);
+        if (!addr[0])
             return 0;
-        if (st->cfa_at && (read_stack((void *)b, st->cfa_at, &v) || v != st->sp))
-            return 0;
-        if ((st->slot & STEP_FP_KEPT) && st->fp_at &&
-            (read_stack((void *)b, st->fp_at, &v) || v != st->fp))
-            return 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (read_stack((void *)b, addr[i], &v) || v != val[i])
+                return 0;
     }
     return 1;
 }

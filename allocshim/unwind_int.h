@@ -45,6 +45,27 @@ struct unw_step_rec {
 #define STEP_FP_KEPT 4ull
 #define STEP_SLOT(s) ((s) & ~7ull) /* slots are words: the low bits are free */
 
+/* The stack words step st read and the values they held, the one list
+ * both ways of reusing a stack check (unwind.c's tail_holds, callsite.c's
+ * memos): its return address (addr[0], 0: a step nothing checks), the word
+ * its CFA was read from, and the word its fp was restored from when a
+ * later step's CFA comes from that fp. Returns how many (1 to 3). */
+static inline uint32_t step_words(const struct unw_step_rec *st, uint64_t addr[3], uint64_t val[3])
+{
+    uint32_t n = 1;
+    addr[0] = STEP_SLOT(st->slot);
+    val[0] = st->pc;
+    if (st->cfa_at) {
+        addr[n] = st->cfa_at;
+        val[n++] = st->sp;
+    }
+    if ((st->slot & STEP_FP_KEPT) && st->fp_at) {
+        addr[n] = st->fp_at;
+        val[n++] = st->fp;
+    }
+    return n;
+}
+
 struct unw_cache {
     uint32_t gen; /* module-set generation the row cache belongs to */
     struct {
